@@ -1,0 +1,244 @@
+//! The node's configuration file. One `vmrmd` process plays the roles whose sections are
+//! present: `[controller]` (needs `[hsdb]`), `[hsdb]`, `[[hmc]]`, `[su]`, `[[vios]]`, `[san]`.
+//! Unknown keys are refused and `validate` names the bad key, so a typo never starts a node
+//! that silently does less than intended.
+use crate::error::{Result, VmrmError};
+use crate::profile::{ProfileName, Timing};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Node name, used in logs (e.g. `ctl-1`, `host-2-vios-a`).
+    pub name: String,
+    /// Address the node's gRPC server listens on; peers reach every role of the node here.
+    pub listen: String,
+    /// Where the node keeps its files (the HSDB's sled directory).
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub profile: ProfileName,
+    /// Endpoints of the HSDB members, for roles that read or write it remotely (VIOS).
+    #[serde(default)]
+    pub hsdb_endpoints: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<ControllerConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsdb: Option<HsdbConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hmc: Vec<HmcConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub su: Option<SuConfig>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vios: Vec<ViosConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub san: Option<SanConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerConfig {}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HsdbConfig {
+    /// This node's Raft id.
+    pub node_id: u64,
+    /// Initial voters: Raft id → gRPC endpoint. The lowest id initializes a fresh cluster.
+    pub members: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HmcConfig {
+    pub name: String,
+    /// Endpoints of the server units this HMC manages.
+    pub managed_hosts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SuConfig {
+    /// The host (managed system) name, e.g. `host-1`.
+    pub host: String,
+    pub cpu: u32,
+    pub memory_mb: u64,
+    /// The SAN endpoint the host's VMs write through.
+    pub san: String,
+    /// The host's two VIOS nodes (name and endpoint); VM agents heartbeat to both.
+    pub vios: Vec<ViosRef>,
+    /// LPARs defined on this host at power-on; each is activated if its disk is free.
+    #[serde(default)]
+    pub vm: Vec<VmConfig>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ViosRef {
+    pub name: String,
+    pub endpoint: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VmConfig {
+    pub name: String,
+    pub cpu: u32,
+    pub memory_mb: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ViosConfig {
+    pub name: String,
+    pub host: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SanConfig {}
+
+impl NodeConfig {
+    /// Reads and validates a config file; the error names the file and the problem.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| VmrmError::invalid(format!("cannot read config file {}: {e}", path.display())))?;
+        let cfg: NodeConfig = toml::from_str(&text)
+            .map_err(|e| VmrmError::invalid(format!("malformed config file {}: {e}", path.display())))?;
+        cfg.validate()
+            .map_err(|e| VmrmError::invalid(format!("invalid config file {}: {e}", path.display())))?;
+        Ok(cfg)
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a node config always serializes")
+    }
+
+    pub fn timing(&self) -> Timing {
+        Timing::of(self.profile)
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr> {
+        self.listen
+            .parse()
+            .map_err(|_| VmrmError::invalid(format!("key `listen`: `{}` is not an address like 127.0.0.1:7001", self.listen)))
+    }
+
+    /// Checks what serde cannot: roles that need each other, addresses, ids. Names the bad key.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |key: &str, why: String| Err(VmrmError::invalid(format!("key `{key}`: {why}")));
+        if self.name.trim().is_empty() {
+            return bad("name", "must not be empty".into());
+        }
+        self.listen_addr()?;
+        let roles = [
+            self.controller.is_some(),
+            self.hsdb.is_some(),
+            !self.hmc.is_empty(),
+            self.su.is_some(),
+            !self.vios.is_empty(),
+            self.san.is_some(),
+        ];
+        if !roles.iter().any(|r| *r) {
+            return bad("roles", "the node has no role: add a [controller], [hsdb], [[hmc]], [su], [[vios]] or [san] section".into());
+        }
+        if self.controller.is_some() && self.hsdb.is_none() {
+            return bad("controller", "a controller must also be an HSDB member ([hsdb] section)".into());
+        }
+        if let Some(h) = &self.hsdb {
+            let mut ids = Vec::new();
+            for (id, addr) in &h.members {
+                let Ok(id) = id.parse::<u64>() else {
+                    return bad("hsdb.members", format!("`{id}` is not a numeric node id"));
+                };
+                if addr.parse::<SocketAddr>().is_err() {
+                    return bad("hsdb.members", format!("`{addr}` is not an address"));
+                }
+                ids.push(id);
+            }
+            if !ids.contains(&h.node_id) {
+                return bad("hsdb.node_id", format!("{} is not one of hsdb.members", h.node_id));
+            }
+        }
+        if !self.vios.is_empty() && self.hsdb_endpoints.is_empty() && self.hsdb.is_none() {
+            return bad("hsdb_endpoints", "a VIOS needs the HSDB members' endpoints".into());
+        }
+        if let Some(su) = &self.su {
+            if su.vios.len() != 2 {
+                return bad("su.vios", format!("a host has exactly two VIOSs, found {}", su.vios.len()));
+            }
+            if su.cpu == 0 || su.memory_mb == 0 {
+                return bad("su.cpu", "cpu and memory_mb must be positive".into());
+            }
+            for vm in &su.vm {
+                if vm.cpu == 0 || vm.memory_mb == 0 {
+                    return bad("su.vm", format!("VM {} needs positive cpu and memory_mb", vm.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The Raft members as (id, endpoint), for nodes that are HSDB members.
+    pub fn hsdb_members(&self) -> BTreeMap<u64, String> {
+        self.hsdb
+            .iter()
+            .flat_map(|h| h.members.iter())
+            .filter_map(|(id, a)| id.parse().ok().map(|id| (id, a.clone())))
+            .collect()
+    }
+
+    /// Every endpoint where the HSDB can be reached from this node.
+    pub fn hsdb_client_endpoints(&self) -> Vec<String> {
+        if !self.hsdb_endpoints.is_empty() {
+            return self.hsdb_endpoints.clone();
+        }
+        self.hsdb_members().into_values().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<NodeConfig> {
+        let cfg: NodeConfig = toml::from_str(s).map_err(|e| VmrmError::invalid(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_its_name() {
+        let err = parse("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\nbogus=1\n[san]\n").unwrap_err();
+        assert!(err.to_string().contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn node_without_role_is_refused() {
+        let err = parse("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\n").unwrap_err();
+        assert!(err.to_string().contains("no role"), "{err}");
+    }
+
+    #[test]
+    fn controller_needs_hsdb() {
+        let err = parse("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\n[controller]\n").unwrap_err();
+        assert!(err.to_string().contains("HSDB member"), "{err}");
+    }
+
+    #[test]
+    fn bad_listen_address_is_named() {
+        let err = parse("name='a'\nlisten='nowhere'\ndata_dir='/tmp'\n[san]\n").unwrap_err();
+        assert!(err.to_string().contains("`listen`"), "{err}");
+    }
+
+    #[test]
+    fn hsdb_node_must_be_a_member() {
+        let err = parse(
+            "name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\n[hsdb]\nnode_id=4\n[hsdb.members]\n1='127.0.0.1:1'\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("hsdb.node_id"), "{err}");
+    }
+}

@@ -1,0 +1,62 @@
+//! The event catalogue (seed names) and the stored event row.
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EventName {
+    HostFailureDetected,
+    VmFailureDetected,
+    ViosNodeFailure,
+    ViosNodeActive,
+    RestartStarted,
+    RestartCompleted,
+    RestartFailed,
+    DiscoveryCompleted,
+}
+
+impl EventName {
+    pub fn severity(self) -> Severity {
+        match self {
+            Self::HostFailureDetected | Self::VmFailureDetected | Self::RestartFailed => Severity::Critical,
+            Self::ViosNodeFailure => Severity::Warning,
+            Self::RestartStarted | Self::RestartCompleted => Severity::Maintenance,
+            Self::ViosNodeActive | Self::DiscoveryCompleted => Severity::Informational,
+        }
+    }
+}
+
+impl fmt::Display for EventName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned));
+        f.write_str(s.as_deref().unwrap_or("UNKNOWN"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Severity {
+    Critical,
+    Warning,
+    Maintenance,
+    Informational,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub name: EventName,
+    pub subject: String,
+    pub message: String,
+    pub at_ms: i64,
+}
+
+impl EventRecord {
+    pub fn new(name: EventName, subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { name, subject: subject.into(), message: message.into(), at_ms: crate::now_ms() }
+    }
+}

@@ -1,0 +1,96 @@
+//! Inventory records as the controller stores them in the HSDB (seed objects: ksyscluster,
+//! HMC, host, host_group, VIOS, VM) and the health rows host monitors write.
+use super::state::{Priority, VmState, VmStatus};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterRecord {
+    pub name: String,
+    pub cluster_type: String,
+    pub ksysnodes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HmcRecord {
+    pub name: String,
+    /// The HMC's gRPC endpoint.
+    pub ip: String,
+    pub login: String,
+    /// Kept for the HMC session; never printed or logged.
+    pub password: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostRecord {
+    pub name: String,
+    pub uuid: String,
+    /// HMCs that manage the host, in the order they are tried.
+    pub hmcs: Vec<String>,
+    pub host_group: Option<String>,
+    pub vios: Vec<String>,
+    pub cpu_total: u32,
+    pub memory_total_mb: u64,
+    pub san_key: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostGroupRecord {
+    pub name: String,
+    pub hosts: Vec<String>,
+    /// The FDE of a host group starts after its first successful discovery (seed).
+    pub discovered: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViosRecord {
+    pub name: String,
+    pub uuid: String,
+    pub host: String,
+    pub endpoint: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmRecord {
+    pub name: String,
+    pub uuid: String,
+    /// The host the VM runs on (or last ran on).
+    pub host: String,
+    pub homehost: String,
+    pub cpu: u32,
+    pub memory_mb: u64,
+    pub disk: String,
+    pub priority: Priority,
+    pub managed: bool,
+    pub state: VmState,
+    pub vm_status: VmStatus,
+    /// Raised by every operation that takes the VM's lock; a writer holding an older epoch is refused.
+    pub epoch: u64,
+}
+
+/// A host monitor's liveness row (seed: the HM's `vioHmHb` into the HSDB).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HmHealthRecord {
+    pub vios: String,
+    pub vios_uuid: String,
+    pub host: String,
+    pub incarnation: String,
+    pub last_heartbeat_ms: i64,
+}
+
+/// One host monitor missing one VM's heartbeats since `missed_since_ms` (seed: `map.vmHbMissed`).
+/// Written on the MISSING transition, deleted when heartbeats come back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VmHbMissedRecord {
+    pub vm: String,
+    pub vm_uuid: String,
+    pub vios_uuid: String,
+    pub host: String,
+    pub missed_since_ms: i64,
+}
+
+impl VmHbMissedRecord {
+    pub fn key_of(vm_uuid: &str, vios_uuid: &str) -> String {
+        format!("{vm_uuid}/{vios_uuid}")
+    }
+}

@@ -1,0 +1,10 @@
+//! Plain data the controller reasons about: inventory records as stored in the HSDB, VM and
+//! LPAR states with the seed's names, and the event catalogue. No I/O here.
+pub mod event;
+pub mod identity;
+pub mod inventory;
+pub mod state;
+
+pub use event::{EventName, EventRecord, Severity};
+pub use inventory::*;
+pub use state::{LparState, Priority, VmState, VmStatus};

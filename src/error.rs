@@ -1,0 +1,85 @@
+//! One error type for the library and its single mapping to `tonic::Status`, so every gRPC
+//! caller gets the same code for the same kind of problem.
+use tonic::{Code, Status};
+
+/// Metadata key carrying the active controller's endpoint on an `UNAVAILABLE` answer.
+pub const LEADER_METADATA: &str = "vmrm-leader";
+
+#[derive(Debug, thiserror::Error)]
+pub enum VmrmError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("this controller is standby; the active controller is {}", leader.as_deref().unwrap_or("not elected yet"))]
+    NotLeader { leader: Option<String> },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl VmrmError {
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Self::InvalidArgument(msg.into())
+    }
+    pub fn not_found(msg: impl Into<String>) -> Self {
+        Self::NotFound(msg.into())
+    }
+    pub fn precondition(msg: impl Into<String>) -> Self {
+        Self::FailedPrecondition(msg.into())
+    }
+    pub fn unavailable(msg: impl Into<String>) -> Self {
+        Self::Unavailable(msg.into())
+    }
+    pub fn internal(msg: impl std::fmt::Display) -> Self {
+        Self::Internal(msg.to_string())
+    }
+}
+
+impl From<VmrmError> for Status {
+    fn from(e: VmrmError) -> Self {
+        let msg = e.to_string();
+        match e {
+            VmrmError::InvalidArgument(_) => Status::invalid_argument(msg),
+            VmrmError::NotFound(_) => Status::not_found(msg),
+            VmrmError::FailedPrecondition(_) => Status::failed_precondition(msg),
+            VmrmError::AlreadyExists(_) => Status::already_exists(msg),
+            VmrmError::Unavailable(_) => Status::unavailable(msg),
+            VmrmError::Internal(_) => Status::internal(msg),
+            VmrmError::NotLeader { leader } => {
+                let mut status = Status::unavailable(msg);
+                if let Some(addr) = leader.and_then(|l| l.parse().ok()) {
+                    status.metadata_mut().insert(LEADER_METADATA, addr);
+                }
+                status
+            }
+        }
+    }
+}
+
+impl From<Status> for VmrmError {
+    fn from(s: Status) -> Self {
+        let msg = s.message().to_string();
+        match s.code() {
+            Code::InvalidArgument => Self::InvalidArgument(msg),
+            Code::NotFound => Self::NotFound(msg),
+            Code::FailedPrecondition => Self::FailedPrecondition(msg),
+            Code::AlreadyExists => Self::AlreadyExists(msg),
+            Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Self::Unavailable(msg),
+            _ => Self::Internal(msg),
+        }
+    }
+}
+
+impl From<actix::MailboxError> for VmrmError {
+    fn from(e: actix::MailboxError) -> Self {
+        Self::Unavailable(format!("actor unavailable: {e}"))
+    }
+}
+
+pub type Result<T, E = VmrmError> = std::result::Result<T, E>;

@@ -1,0 +1,223 @@
+//! Two ways to reach the HSDB, one interface.
+//!
+//! * [`LocalHsdb`]: the controller's own member. It never forwards: a write on a member that is
+//!   not the DBN fails with `NotLeader`, so a controller that lost leadership cannot change
+//!   anything behind the new one's back.
+//! * [`RemoteHsdb`]: for nodes outside the Raft group (VIOS host monitors). Any member accepts
+//!   the call and forwards it to the DBN; the client moves to the next member when one is down.
+use super::tables::{Record, StoredRow, Table};
+use super::types::{Command, CommandResult};
+use super::raft_node::{leader_endpoint, HsdbNode};
+use super::state_machine::{decode_key, encode_key};
+use crate::domain::EventRecord;
+use crate::error::{Result, VmrmError};
+use crate::pb::{HsdbRead, HsdbWrite, hsdb_client::HsdbClient};
+use crate::transport::{ChannelPool, deadline};
+use openraft::error::{ClientWriteError, RaftError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// A row as read: its key, version (log index of its last write) and JSON value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub key: String,
+    pub version: u64,
+    pub value: serde_json::Value,
+}
+
+/// Read and write access to the HSDB tables.
+pub trait HsdbAccess: Send + Sync {
+    fn write(&self, command: Command) -> impl Future<Output = Result<CommandResult>> + Send;
+    /// Linearizable read of one row (`key`) or a whole table.
+    fn read(&self, table: Table, key: Option<&str>) -> impl Future<Output = Result<Vec<Row>>> + Send;
+
+    fn put<R: Record>(&self, record: &R) -> impl Future<Output = Result<u64>> + Send {
+        async move {
+            let value = serde_json::to_value(record).map_err(VmrmError::internal)?;
+            match self.write(Command::Put { table: R::TABLE, key: record.key(), value }).await? {
+                CommandResult::Applied { version } => Ok(version),
+                CommandResult::VersionMismatch { current } => Err(VmrmError::internal(format!("unexpected version {current}"))),
+            }
+        }
+    }
+
+    /// Compare-and-set: writes only if the row still has `expected_version` (0: absent).
+    fn put_if_version<R: Record>(&self, record: &R, expected_version: u64) -> impl Future<Output = Result<u64>> + Send {
+        async move {
+            let value = serde_json::to_value(record).map_err(VmrmError::internal)?;
+            let cmd = Command::PutIfVersion { table: R::TABLE, key: record.key(), expected_version, value };
+            match self.write(cmd).await? {
+                CommandResult::Applied { version } => Ok(version),
+                CommandResult::VersionMismatch { current } => Err(VmrmError::precondition(format!(
+                    "{} {} changed meanwhile (version {current}, expected {expected_version}); nothing was written",
+                    R::TABLE,
+                    record.key()
+                ))),
+            }
+        }
+    }
+
+    fn delete<R: Record>(&self, key: &str) -> impl Future<Output = Result<()>> + Send {
+        let cmd = Command::Delete { table: R::TABLE, key: key.to_string() };
+        async move { self.write(cmd).await.map(|_| ()) }
+    }
+
+    fn append_event(&self, event: &EventRecord) -> impl Future<Output = Result<()>> + Send {
+        async move {
+            let value = serde_json::to_value(event).map_err(VmrmError::internal)?;
+            self.write(Command::Append { table: Table::Event, value }).await.map(|_| ())
+        }
+    }
+
+    /// One record with its version, or `None`.
+    fn get<R: Record>(&self, key: &str) -> impl Future<Output = Result<Option<(R, u64)>>> + Send {
+        async move {
+            let rows = self.read(R::TABLE, Some(key)).await?;
+            rows.into_iter().next().map(decode::<R>).transpose()
+        }
+    }
+
+    fn list<R: Record>(&self) -> impl Future<Output = Result<Vec<R>>> + Send {
+        async move { self.read(R::TABLE, None).await?.into_iter().map(|r| decode::<R>(r).map(|(r, _)| r)).collect() }
+    }
+}
+
+fn decode<R: Record>(row: Row) -> Result<(R, u64)> {
+    let record = serde_json::from_value(row.value)
+        .map_err(|e| VmrmError::internal(format!("HSDB row {}/{} does not decode: {e}", R::TABLE, row.key)))?;
+    Ok((record, row.version))
+}
+
+/// Reads rows straight from this member's tables.
+pub fn read_local(db: &sled::Db, table: Table, key: Option<&str>) -> Result<Vec<Row>> {
+    let tree = db.open_tree(table.tree_name()).map_err(VmrmError::internal)?;
+    let to_row = |k: &[u8], v: &[u8]| -> Result<Row> {
+        let stored: StoredRow = serde_json::from_slice(v).map_err(VmrmError::internal)?;
+        Ok(Row { key: decode_key(table, k), version: stored.version, value: stored.value })
+    };
+    match key {
+        Some(key) => tree
+            .get(encode_key(table, key))
+            .map_err(VmrmError::internal)?
+            .map(|v| to_row(&encode_key(table, key), &v))
+            .into_iter()
+            .collect(),
+        None => tree
+            .iter()
+            .map(|item| {
+                let (k, v) = item.map_err(VmrmError::internal)?;
+                to_row(&k, &v)
+            })
+            .collect(),
+    }
+}
+
+#[derive(Clone)]
+pub struct LocalHsdb {
+    node: HsdbNode,
+}
+
+impl LocalHsdb {
+    pub fn new(node: HsdbNode) -> Self {
+        Self { node }
+    }
+
+    pub fn node(&self) -> &HsdbNode {
+        &self.node
+    }
+
+    fn not_leader(&self) -> VmrmError {
+        VmrmError::NotLeader { leader: leader_endpoint(&self.node.raft) }
+    }
+}
+
+impl HsdbAccess for LocalHsdb {
+    async fn write(&self, command: Command) -> Result<CommandResult> {
+        match self.node.raft.client_write(command).await {
+            Ok(resp) => Ok(resp.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Err(self.not_leader()),
+            Err(e) => Err(VmrmError::unavailable(format!("HSDB write failed: {e}"))),
+        }
+    }
+
+    async fn read(&self, table: Table, key: Option<&str>) -> Result<Vec<Row>> {
+        self.node.raft.ensure_linearizable().await.map_err(|_| self.not_leader())?;
+        read_local(&self.node.db, table, key)
+    }
+}
+
+/// Reaches the HSDB through any member; remembers the member that answered last.
+#[derive(Clone)]
+pub struct RemoteHsdb {
+    endpoints: Arc<Vec<String>>,
+    preferred: Arc<AtomicUsize>,
+    pool: ChannelPool,
+    timeout: Duration,
+}
+
+impl RemoteHsdb {
+    pub fn new(endpoints: Vec<String>, pool: ChannelPool, timeout: Duration) -> Self {
+        Self { endpoints: Arc::new(endpoints), preferred: Arc::default(), pool, timeout }
+    }
+
+    /// Tries each member in turn, starting with the one that answered last.
+    async fn first_ok<T, F, Fut>(&self, call: F) -> Result<T>
+    where
+        F: Fn(HsdbClient<tonic::transport::Channel>) -> Fut,
+        Fut: Future<Output = std::result::Result<T, tonic::Status>>,
+    {
+        let n = self.endpoints.len();
+        let start = self.preferred.load(Ordering::Relaxed);
+        let mut last = VmrmError::unavailable("no HSDB endpoint configured");
+        for i in 0..n {
+            let idx = (start + i) % n;
+            let client = HsdbClient::new(self.pool.get(&self.endpoints[idx])?);
+            match call(client).await {
+                Ok(v) => {
+                    self.preferred.store(idx, Ordering::Relaxed);
+                    return Ok(v);
+                }
+                Err(s) if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown) => {
+                    last = VmrmError::unavailable(format!("HSDB member {} unavailable: {}", self.endpoints[idx], s.message()));
+                }
+                Err(s) => return Err(s.into()),
+            }
+        }
+        Err(last)
+    }
+}
+
+impl HsdbAccess for RemoteHsdb {
+    async fn write(&self, command: Command) -> Result<CommandResult> {
+        let bytes = serde_json::to_vec(&command).map_err(VmrmError::internal)?;
+        let timeout = self.timeout;
+        let reply = self
+            .first_ok(|mut c| {
+                let req = deadline(HsdbWrite { command: bytes.clone() }, timeout);
+                async move { c.write(req).await }
+            })
+            .await?;
+        serde_json::from_slice(&reply.into_inner().response).map_err(VmrmError::internal)
+    }
+
+    async fn read(&self, table: Table, key: Option<&str>) -> Result<Vec<Row>> {
+        let timeout = self.timeout;
+        let request = HsdbRead { table: table.as_str().into(), key: key.unwrap_or_default().into() };
+        let reply = self
+            .first_ok(|mut c| {
+                let req = deadline(request.clone(), timeout);
+                async move { c.read(req).await }
+            })
+            .await?;
+        reply
+            .into_inner()
+            .rows
+            .into_iter()
+            .map(|r| {
+                let value = serde_json::from_slice(&r.value).map_err(VmrmError::internal)?;
+                Ok(Row { key: r.key, version: r.version, value })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,165 @@
+//! The Raft log on sled: tree `raft/log` (big-endian index → JSON entry) and tree `raft/meta`
+//! (vote, last purged log id, committed). `append` acknowledges only after sled's fsync, and
+//! `save_vote` flushes before it returns: an acknowledged entry or vote survives SIGKILL.
+use super::types::TypeConfig;
+use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
+use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
+use serde::{Serialize, de::DeserializeOwned};
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+
+type NodeId = u64;
+type StorageResult<T> = Result<T, StorageError<NodeId>>;
+
+const VOTE: &[u8] = b"vote";
+const LAST_PURGED: &[u8] = b"last_purged";
+const COMMITTED: &[u8] = b"committed";
+
+#[derive(Clone)]
+pub struct SledLogStore {
+    log: sled::Tree,
+    meta: sled::Tree,
+}
+
+fn read_io(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::read_logs(&e).into()
+}
+
+fn write_io(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::write_logs(&e).into()
+}
+
+impl SledLogStore {
+    pub fn open(db: &sled::Db) -> sled::Result<Self> {
+        Ok(Self { log: db.open_tree("raft/log")?, meta: db.open_tree("raft/meta")? })
+    }
+
+    fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> StorageResult<Option<T>> {
+        match self.meta.get(key).map_err(read_io)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(read_io),
+            None => Ok(None),
+        }
+    }
+
+    fn put_meta<T: Serialize>(&self, key: &[u8], value: &T) -> StorageResult<()> {
+        let bytes = serde_json::to_vec(value).map_err(write_io)?;
+        self.meta.insert(key, bytes).map_err(write_io)?;
+        Ok(())
+    }
+
+    fn last_entry_log_id(&self) -> StorageResult<Option<LogId<NodeId>>> {
+        match self.log.last().map_err(read_io)? {
+            Some((_, bytes)) => {
+                let entry: Entry<TypeConfig> = serde_json::from_slice(&bytes).map_err(read_io)?;
+                Ok(Some(entry.log_id))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Number of entries currently held (bounded by snapshots and purging).
+    pub fn len(&self) -> usize {
+        self.log.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.log.is_empty()
+    }
+}
+
+fn range_bytes(range: &impl RangeBounds<u64>) -> (Bound<[u8; 8]>, Bound<[u8; 8]>) {
+    let conv = |b: Bound<&u64>| match b {
+        Bound::Included(i) => Bound::Included(i.to_be_bytes()),
+        Bound::Excluded(i) => Bound::Excluded(i.to_be_bytes()),
+        Bound::Unbounded => Bound::Unbounded,
+    };
+    (conv(range.start_bound()), conv(range.end_bound()))
+}
+
+impl RaftLogReader<TypeConfig> for SledLogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> StorageResult<Vec<Entry<TypeConfig>>> {
+        self.log
+            .range(range_bytes(&range))
+            .map(|item| {
+                let (_, bytes) = item.map_err(read_io)?;
+                serde_json::from_slice(&bytes).map_err(read_io)
+            })
+            .collect()
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for SledLogStore {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> StorageResult<LogState<TypeConfig>> {
+        let last_purged_log_id: Option<LogId<NodeId>> = self.get_meta(LAST_PURGED)?;
+        let last_log_id = self.last_entry_log_id()?.or(last_purged_log_id);
+        Ok(LogState { last_purged_log_id, last_log_id })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StorageResult<()> {
+        self.put_meta(VOTE, vote)?;
+        self.meta
+            .flush_async()
+            .await
+            .map_err(|e| StorageIOError::write_vote(&e))?;
+        Ok(())
+    }
+
+    async fn read_vote(&mut self) -> StorageResult<Option<Vote<NodeId>>> {
+        self.get_meta(VOTE)
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StorageResult<()> {
+        self.put_meta(COMMITTED, &committed)
+    }
+
+    async fn read_committed(&mut self) -> StorageResult<Option<LogId<NodeId>>> {
+        Ok(self.get_meta::<Option<LogId<NodeId>>>(COMMITTED)?.flatten())
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> StorageResult<()>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut batch = sled::Batch::default();
+        for entry in entries {
+            let bytes = serde_json::to_vec(&entry).map_err(write_io)?;
+            batch.insert(&entry.log_id.index.to_be_bytes(), bytes);
+        }
+        self.log.apply_batch(batch).map_err(write_io)?;
+        let flushed = self.log.flush_async().await.map(|_| ()).map_err(std::io::Error::other);
+        callback.log_io_completed(flushed);
+        Ok(())
+    }
+
+    async fn truncate(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        let mut batch = sled::Batch::default();
+        for item in self.log.range(log_id.index.to_be_bytes()..) {
+            let (key, _) = item.map_err(write_io)?;
+            batch.remove(key);
+        }
+        self.log.apply_batch(batch).map_err(write_io)?;
+        self.log.flush_async().await.map_err(write_io)?;
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        self.put_meta(LAST_PURGED, &log_id)?;
+        let mut batch = sled::Batch::default();
+        for item in self.log.range(..=log_id.index.to_be_bytes()) {
+            let (key, _) = item.map_err(write_io)?;
+            batch.remove(key);
+        }
+        self.log.apply_batch(batch).map_err(write_io)?;
+        Ok(())
+    }
+}

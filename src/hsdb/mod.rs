@@ -1,0 +1,32 @@
+//! # HSDB — the Health Status Database
+//!
+//! The seed keeps health in a PostgreSQL on a shared disk with one database node (DBN). Here it
+//! is an openraft 0.9 group (storage-v2) whose log and state machine live in sled; the Raft
+//! leader is the DBN, and the controller on the DBN is the only active controller.
+//!
+//! ```text
+//!  host monitor ──Write──▶ any member ──forward──▶ DBN ──client_write──▶ Raft log (fsynced)
+//!                                                        └─apply──▶ tables (sled trees)
+//!  VIOS (QQ/NA) ──Read───▶ any member ──forward──▶ DBN ──ensure_linearizable──▶ tables
+//! ```
+//! * [`tables`]: typed records over generic tables; every row carries the log index of its
+//!   last write as its version, which makes compare-and-set possible.
+//! * [`log_store`], [`state_machine`]: the two storage-v2 traits on sled.
+//! * [`network`], [`service`]: Raft RPCs and the table API over tonic.
+//! * [`client`]: `LocalHsdb` (the controller's own member, never forwards, so a deposed
+//!   controller cannot write) and `RemoteHsdb` (other nodes, follows the leader).
+pub mod client;
+pub mod log_store;
+pub mod network;
+pub mod raft_node;
+pub mod service;
+pub mod state_machine;
+pub mod tables;
+pub mod types;
+
+pub use client::{HsdbAccess, LocalHsdb, RemoteHsdb};
+pub use raft_node::HsdbNode;
+pub use tables::{Record, Table};
+pub use types::{Command, CommandResult, TypeConfig};
+
+pub type Raft = openraft::Raft<TypeConfig>;

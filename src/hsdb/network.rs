@@ -1,0 +1,122 @@
+//! Raft RPCs over tonic. Requests and replies travel as serde JSON inside one protobuf `bytes`
+//! field: the wire follows openraft's own types, so an openraft upgrade touches no proto.
+//! A peer that cannot be reached is reported `Unreachable`, and openraft retries after
+//! [`BACKOFF`] — shorter than its 500 ms default, so a restarted member catches up quickly.
+use super::types::TypeConfig;
+use crate::pb::{RaftPayload, hsdb_client::HsdbClient};
+use crate::transport::ChannelPool;
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use openraft::BasicNode;
+use serde::{Serialize, de::DeserializeOwned};
+use std::time::Duration;
+use tonic::transport::Channel;
+
+type NodeId = u64;
+
+/// Retry period towards an unreachable peer (rust-stack notes: ~95 ms catch-up vs ~500 ms).
+pub const BACKOFF: Duration = Duration::from_millis(100);
+
+#[derive(Clone)]
+pub struct GrpcRaftNetwork {
+    pool: ChannelPool,
+}
+
+impl GrpcRaftNetwork {
+    pub fn new(pool: ChannelPool) -> Self {
+        Self { pool }
+    }
+}
+
+pub struct PeerClient {
+    target: NodeId,
+    channel: Option<Channel>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for GrpcRaftNetwork {
+    type Network = PeerClient;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
+        PeerClient { target, channel: self.pool.get(&node.addr).ok() }
+    }
+}
+
+enum CallError {
+    Unreachable(tonic::Status),
+    Network(String),
+}
+
+impl PeerClient {
+    async fn call<Req, Resp, E>(&mut self, kind: Kind, req: &Req, ttl: Duration) -> Result<Result<Resp, E>, CallError>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: DeserializeOwned,
+    {
+        let channel = self.channel.clone().ok_or_else(|| CallError::Network("bad peer address".into()))?;
+        let data = serde_json::to_vec(req).map_err(|e| CallError::Network(e.to_string()))?;
+        let mut client = HsdbClient::new(channel).max_decoding_message_size(usize::MAX);
+        let request = crate::transport::deadline(RaftPayload { data }, ttl);
+        let reply = match kind {
+            Kind::Append => client.append_entries(request).await,
+            Kind::Vote => client.vote(request).await,
+            Kind::Snapshot => client.install_snapshot(request).await,
+        }
+        .map_err(CallError::Unreachable)?;
+        serde_json::from_slice(&reply.into_inner().data).map_err(|e| CallError::Network(e.to_string()))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Append,
+    Vote,
+    Snapshot,
+}
+
+fn into_rpc<Resp, E: std::error::Error>(
+    target: NodeId,
+    result: Result<Result<Resp, E>, CallError>,
+) -> Result<Resp, RPCError<NodeId, BasicNode, E>> {
+    match result {
+        Ok(Ok(resp)) => Ok(resp),
+        Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new(target, remote))),
+        Err(CallError::Unreachable(status)) => Err(RPCError::Unreachable(Unreachable::new(&status))),
+        Err(CallError::Network(msg)) => Err(RPCError::Network(NetworkError::new(&std::io::Error::other(msg)))),
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerClient {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        into_rpc(self.target, self.call(Kind::Append, &rpc, option.hard_ttl()).await)
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
+    {
+        into_rpc(self.target, self.call(Kind::Snapshot, &rpc, option.hard_ttl()).await)
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        into_rpc(self.target, self.call(Kind::Vote, &rpc, option.hard_ttl()).await)
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::repeat(BACKOFF))
+    }
+}

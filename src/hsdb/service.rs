@@ -1,0 +1,121 @@
+//! The HSDB's gRPC face: Raft RPCs from peers, and the table API. A member that is not the DBN
+//! forwards table calls to the DBN once (a forwarded call is never forwarded again).
+use super::client::{HsdbAccess, LocalHsdb};
+use super::tables::Table;
+use super::types::Command;
+use crate::error::VmrmError;
+use crate::pb::{self, hsdb_client::HsdbClient, hsdb_server::Hsdb};
+use crate::transport::{ChannelPool, deadline};
+use serde::Serialize;
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+
+const FORWARDED: &str = "vmrm-forwarded";
+
+pub struct HsdbService {
+    local: LocalHsdb,
+    pool: ChannelPool,
+    timeout: Duration,
+}
+
+impl HsdbService {
+    pub fn new(local: LocalHsdb, pool: ChannelPool, timeout: Duration) -> Self {
+        Self { local, pool, timeout }
+    }
+
+    fn leader_client(&self, err: &VmrmError) -> Option<HsdbClient<tonic::transport::Channel>> {
+        match err {
+            VmrmError::NotLeader { leader: Some(addr) } => self.pool.get(addr).ok().map(HsdbClient::new),
+            _ => None,
+        }
+    }
+
+    fn forwarded<T>(&self, msg: T) -> Request<T> {
+        let mut req = deadline(msg, self.timeout);
+        req.metadata_mut().insert(FORWARDED, "1".parse().expect("static metadata"));
+        req
+    }
+}
+
+fn raft_reply<T: Serialize>(result: T) -> Result<Response<pb::RaftPayload>, Status> {
+    let data = serde_json::to_vec(&result).map_err(|e| Status::internal(e.to_string()))?;
+    Ok(Response::new(pb::RaftPayload { data }))
+}
+
+fn raft_request<T: serde::de::DeserializeOwned>(req: Request<pb::RaftPayload>) -> Result<T, Status> {
+    serde_json::from_slice(&req.into_inner().data).map_err(|e| Status::invalid_argument(format!("bad Raft payload: {e}")))
+}
+
+#[tonic::async_trait]
+impl Hsdb for HsdbService {
+    async fn append_entries(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
+        raft_reply(self.local.node().raft.append_entries(raft_request(req)?).await)
+    }
+
+    async fn vote(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
+        raft_reply(self.local.node().raft.vote(raft_request(req)?).await)
+    }
+
+    async fn install_snapshot(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
+        raft_reply(self.local.node().raft.install_snapshot(raft_request(req)?).await)
+    }
+
+    async fn write(&self, req: Request<pb::HsdbWrite>) -> Result<Response<pb::HsdbWriteReply>, Status> {
+        let was_forwarded = req.metadata().contains_key(FORWARDED);
+        let msg = req.into_inner();
+        let command: Command = serde_json::from_slice(&msg.command)
+            .map_err(|e| Status::invalid_argument(format!("malformed HSDB command: {e}")))?;
+        match self.local.write(command).await {
+            Ok(result) => {
+                let response = serde_json::to_vec(&result).map_err(|e| Status::internal(e.to_string()))?;
+                Ok(Response::new(pb::HsdbWriteReply { response }))
+            }
+            Err(e) if !was_forwarded => match self.leader_client(&e) {
+                Some(mut leader) => leader.write(self.forwarded(msg)).await,
+                None => Err(e.into()),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn read(&self, req: Request<pb::HsdbRead>) -> Result<Response<pb::HsdbRows>, Status> {
+        let was_forwarded = req.metadata().contains_key(FORWARDED);
+        let msg = req.into_inner();
+        let table: Table = msg.table.parse().map_err(Status::invalid_argument)?;
+        let key = (!msg.key.is_empty()).then_some(msg.key.as_str());
+        match self.local.read(table, key).await {
+            Ok(rows) => {
+                let rows = rows
+                    .into_iter()
+                    .map(|r| pb::HsdbRow { key: r.key, version: r.version, value: r.value.to_string().into_bytes() })
+                    .collect();
+                Ok(Response::new(pb::HsdbRows { rows }))
+            }
+            Err(e) if !was_forwarded => match self.leader_client(&e) {
+                Some(mut leader) => leader.read(self.forwarded(msg)).await,
+                None => Err(e.into()),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn status(&self, _req: Request<pb::HsdbStatusRequest>) -> Result<Response<pb::HsdbStatus>, Status> {
+        let node = self.local.node();
+        let m = node.raft.metrics().borrow().clone();
+        let members = m
+            .membership_config
+            .membership()
+            .nodes()
+            .map(|(id, n)| format!("{id}={}", n.addr))
+            .collect();
+        Ok(Response::new(pb::HsdbStatus {
+            node_id: node.node_id,
+            leader_id: m.current_leader.unwrap_or_default(),
+            leader_endpoint: node.leader_endpoint().unwrap_or_default(),
+            term: m.current_term,
+            last_applied: m.last_applied.map(|l| l.index).unwrap_or_default(),
+            state: format!("{:?}", m.state),
+            members,
+        }))
+    }
+}

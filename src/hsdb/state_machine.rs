@@ -1,0 +1,232 @@
+//! The replicated tables on sled. `apply` executes commands in log order and records the last
+//! applied log id and membership in the same sled database, so a restarted member resumes
+//! where it stopped (openraft replays whatever the tables had not yet seen).
+//!
+//! A snapshot is the JSON of every table plus its metadata; installing one replaces the tables.
+use super::tables::{StoredRow, Table};
+use super::types::{Command, CommandResult, TypeConfig};
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError,
+    StoredMembership,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Cursor;
+
+type NodeId = u64;
+type StorageResult<T> = Result<T, StorageError<NodeId>>;
+
+const LAST_APPLIED: &[u8] = b"last_applied";
+const MEMBERSHIP: &[u8] = b"membership";
+const SNAPSHOT_META: &[u8] = b"snapshot_meta";
+const SNAPSHOT_DATA: &[u8] = b"snapshot_data";
+
+#[derive(Clone)]
+pub struct SledStateMachine {
+    db: sled::Db,
+    meta: sled::Tree,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SnapshotBody {
+    tables: BTreeMap<String, Vec<(Vec<u8>, StoredRow)>>,
+}
+
+fn sm_read(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::read_state_machine(&e).into()
+}
+
+fn sm_write(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
+    StorageIOError::write_state_machine(&e).into()
+}
+
+/// Encodes a table key: append-only tables sort by log index.
+pub fn encode_key(table: Table, key: &str) -> Vec<u8> {
+    match (table.is_append_only(), key.parse::<u64>()) {
+        (true, Ok(i)) => i.to_be_bytes().to_vec(),
+        _ => key.as_bytes().to_vec(),
+    }
+}
+
+/// Decodes a stored key back to the string callers use.
+pub fn decode_key(table: Table, key: &[u8]) -> String {
+    if table.is_append_only() && key.len() == 8 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(key);
+        return u64::from_be_bytes(b).to_string();
+    }
+    String::from_utf8_lossy(key).into_owned()
+}
+
+impl SledStateMachine {
+    pub fn open(db: &sled::Db) -> sled::Result<Self> {
+        Ok(Self { db: db.clone(), meta: db.open_tree("sm/meta")? })
+    }
+
+    fn tree(&self, table: Table) -> StorageResult<sled::Tree> {
+        self.db.open_tree(table.tree_name()).map_err(sm_read)
+    }
+
+    fn get_meta<T: for<'de> Deserialize<'de>>(&self, key: &[u8]) -> StorageResult<Option<T>> {
+        match self.meta.get(key).map_err(sm_read)? {
+            Some(b) => serde_json::from_slice(&b).map(Some).map_err(sm_read),
+            None => Ok(None),
+        }
+    }
+
+    fn put_meta<T: Serialize>(&self, key: &[u8], value: &T) -> StorageResult<()> {
+        let b = serde_json::to_vec(value).map_err(sm_write)?;
+        self.meta.insert(key, b).map_err(sm_write)?;
+        Ok(())
+    }
+
+    fn row_version(tree: &sled::Tree, key: &[u8]) -> StorageResult<u64> {
+        Ok(match tree.get(key).map_err(sm_read)? {
+            Some(b) => serde_json::from_slice::<StoredRow>(&b).map_err(sm_read)?.version,
+            None => 0,
+        })
+    }
+
+    fn put_row(tree: &sled::Tree, key: &[u8], version: u64, value: serde_json::Value) -> StorageResult<()> {
+        let bytes = serde_json::to_vec(&StoredRow { version, value }).map_err(sm_write)?;
+        tree.insert(key, bytes).map_err(sm_write)?;
+        Ok(())
+    }
+
+    fn execute(&self, index: u64, command: Command) -> StorageResult<CommandResult> {
+        let applied = CommandResult::Applied { version: index };
+        match command {
+            Command::Put { table, key, value } => {
+                Self::put_row(&self.tree(table)?, &encode_key(table, &key), index, value)?;
+            }
+            Command::PutIfVersion { table, key, expected_version, value } => {
+                let tree = self.tree(table)?;
+                let key = encode_key(table, &key);
+                let current = Self::row_version(&tree, &key)?;
+                if current != expected_version {
+                    return Ok(CommandResult::VersionMismatch { current });
+                }
+                Self::put_row(&tree, &key, index, value)?;
+            }
+            Command::Delete { table, key } => {
+                self.tree(table)?.remove(encode_key(table, &key)).map_err(sm_write)?;
+            }
+            Command::Append { table, value } => {
+                Self::put_row(&self.tree(table)?, &index.to_be_bytes(), index, value)?;
+            }
+        }
+        Ok(applied)
+    }
+
+    fn current_snapshot(&self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
+        let Some(meta) = self.get_meta::<SnapshotMeta<NodeId, BasicNode>>(SNAPSHOT_META)? else {
+            return Ok(None);
+        };
+        let data = self.meta.get(SNAPSHOT_DATA).map_err(sm_read)?.map(|d| d.to_vec()).unwrap_or_default();
+        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
+    }
+
+    /// Keeps the latest snapshot so a lagging member can be sent it after a restart too.
+    fn store_snapshot(&self, meta: &SnapshotMeta<NodeId, BasicNode>, data: &[u8]) -> StorageResult<()> {
+        self.meta.insert(SNAPSHOT_DATA, data).map_err(sm_write)?;
+        self.put_meta(SNAPSHOT_META, meta)
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for SledStateMachine {
+    async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
+        let last_applied: Option<LogId<NodeId>> = self.get_meta(LAST_APPLIED)?;
+        let last_membership: StoredMembership<NodeId, BasicNode> = self.get_meta(MEMBERSHIP)?.unwrap_or_default();
+        let mut tables = BTreeMap::new();
+        for table in Table::ALL {
+            let rows = self
+                .tree(table)?
+                .iter()
+                .map(|item| {
+                    let (k, v) = item.map_err(sm_read)?;
+                    Ok((k.to_vec(), serde_json::from_slice(&v).map_err(sm_read)?))
+                })
+                .collect::<StorageResult<Vec<_>>>()?;
+            tables.insert(table.as_str().to_string(), rows);
+        }
+        let data = serde_json::to_vec(&SnapshotBody { tables }).map_err(sm_read)?;
+        let snapshot_id = match last_applied {
+            Some(l) => format!("{}-{}-{}", l.leader_id, l.index, crate::now_ms()),
+            None => format!("empty-{}", crate::now_ms()),
+        };
+        let meta = SnapshotMeta { last_log_id: last_applied, last_membership, snapshot_id };
+        self.store_snapshot(&meta, &data)?;
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for SledStateMachine {
+    type SnapshotBuilder = Self;
+
+    async fn applied_state(
+        &mut self,
+    ) -> StorageResult<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
+        Ok((self.get_meta(LAST_APPLIED)?, self.get_meta(MEMBERSHIP)?.unwrap_or_default()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> StorageResult<Vec<CommandResult>>
+    where
+        I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut results = Vec::new();
+        for entry in entries {
+            let index = entry.log_id.index;
+            let result = match entry.payload {
+                EntryPayload::Blank => CommandResult::Applied { version: index },
+                EntryPayload::Normal(command) => self.execute(index, command)?,
+                EntryPayload::Membership(m) => {
+                    self.put_meta(MEMBERSHIP, &StoredMembership::new(Some(entry.log_id), m))?;
+                    CommandResult::Applied { version: index }
+                }
+            };
+            self.put_meta(LAST_APPLIED, &entry.log_id)?;
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> StorageResult<Box<Cursor<Vec<u8>>>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> StorageResult<()> {
+        let data = snapshot.into_inner();
+        let body: SnapshotBody = serde_json::from_slice(&data).map_err(sm_read)?;
+        for table in Table::ALL {
+            let tree = self.tree(table)?;
+            tree.clear().map_err(sm_write)?;
+            for (k, row) in body.tables.get(table.as_str()).into_iter().flatten() {
+                Self::put_row(&tree, k, row.version, row.value.clone())?;
+            }
+        }
+        match &meta.last_log_id {
+            Some(last) => self.put_meta(LAST_APPLIED, last)?,
+            None => {
+                self.meta.remove(LAST_APPLIED).map_err(sm_write)?;
+            }
+        }
+        self.put_meta(MEMBERSHIP, &meta.last_membership)?;
+        self.store_snapshot(meta, &data)?;
+        self.db.flush_async().await.map_err(sm_write)?;
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
+        self.current_snapshot()
+    }
+}

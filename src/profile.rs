@@ -1,0 +1,65 @@
+//! Timing tunables. The `seed` profile keeps the seed's defaults (IBM VMRM: host failure
+//! detection 90 s, VM heartbeat 10 s, HM heartbeat 30 s, FDE poll every 20 s); the `fast`
+//! profile scales them down for the local datacenter, demos and tests. They are values passed
+//! to the parts that need them, never globals.
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileName {
+    Seed,
+    #[default]
+    Fast,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// VM agent → host monitor heartbeat period (seed: 10 s).
+    pub vm_heartbeat: Duration,
+    /// A host monitor marks a VM MISSING after this silence (seed: ~19 s, just under two periods).
+    pub vm_missing_after: Duration,
+    /// Host monitor → HSDB liveness heartbeat (seed: 30 s).
+    pub hm_heartbeat: Duration,
+    /// A VIOS whose HM has not heartbeaten for this long is reported DOWN / not responsive.
+    pub vios_down_after: Duration,
+    /// Sleep between two FDE requests (seed: 20 s after the previous one finished).
+    pub fde_poll: Duration,
+    /// `host_failure_detection_time`: both VIOSs unhealthy this long → host failure (seed: 90 s).
+    pub host_failure_detection_time: Duration,
+    /// Deadline of one remote call between nodes.
+    pub rpc_deadline: Duration,
+    /// How often an HMC refreshes its inventory of the hosts it manages.
+    pub hmc_refresh: Duration,
+    /// How often the controller polls an HMC job.
+    pub job_poll: Duration,
+}
+
+impl Timing {
+    pub fn of(profile: ProfileName) -> Self {
+        match profile {
+            ProfileName::Seed => Self {
+                vm_heartbeat: Duration::from_secs(10),
+                vm_missing_after: Duration::from_secs(19),
+                hm_heartbeat: Duration::from_secs(30),
+                vios_down_after: Duration::from_secs(65),
+                fde_poll: Duration::from_secs(20),
+                host_failure_detection_time: Duration::from_secs(90),
+                rpc_deadline: Duration::from_secs(10),
+                hmc_refresh: Duration::from_secs(30),
+                job_poll: Duration::from_secs(1),
+            },
+            ProfileName::Fast => Self {
+                vm_heartbeat: Duration::from_millis(200),
+                vm_missing_after: Duration::from_millis(450),
+                hm_heartbeat: Duration::from_millis(200),
+                vios_down_after: Duration::from_millis(700),
+                fde_poll: Duration::from_millis(200),
+                host_failure_detection_time: Duration::from_millis(1500),
+                rpc_deadline: Duration::from_millis(1500),
+                hmc_refresh: Duration::from_millis(500),
+                job_poll: Duration::from_millis(50),
+            },
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Lazily connected gRPC channels, one per endpoint and shared, plus the per-call deadline.
+//! A dead peer costs one connect timeout, never a hang.
+use crate::error::{Result, VmrmError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+
+/// Wraps a message in a request that fails after `d`.
+pub fn deadline<T>(msg: T, d: Duration) -> tonic::Request<T> {
+    let mut req = tonic::Request::new(msg);
+    req.set_timeout(d);
+    req
+}
+
+/// Opens a channel to `host:port` that connects on first use.
+pub fn lazy_channel(endpoint: &str, connect_timeout: Duration) -> Result<Channel> {
+    let uri = if endpoint.starts_with("http") { endpoint.to_string() } else { format!("http://{endpoint}") };
+    Ok(Endpoint::from_shared(uri)
+        .map_err(|e| VmrmError::invalid(format!("`{endpoint}` is not a valid endpoint: {e}")))?
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .connect_lazy())
+}
+
+/// Channels by endpoint, created on first use and reused (tonic multiplexes calls on one).
+#[derive(Clone)]
+pub struct ChannelPool {
+    connect_timeout: Duration,
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl ChannelPool {
+    pub fn new(connect_timeout: Duration) -> Self {
+        Self { connect_timeout, channels: Arc::default() }
+    }
+
+    pub fn get(&self, endpoint: &str) -> Result<Channel> {
+        let mut map = self.channels.lock().expect("channel pool lock");
+        if let Some(c) = map.get(endpoint) {
+            return Ok(c.clone());
+        }
+        let c = lazy_channel(endpoint, self.connect_timeout)?;
+        map.insert(endpoint.to_string(), c.clone());
+        Ok(c)
+    }
+}
