@@ -3,8 +3,10 @@
 pub mod event;
 pub mod identity;
 pub mod inventory;
+pub mod lpar;
 pub mod state;
 
 pub use event::{EventName, EventRecord, Severity};
 pub use inventory::*;
+pub use lpar::LparDefinition;
 pub use state::{LparState, Priority, VmState, VmStatus};

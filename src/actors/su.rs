@@ -1,0 +1,257 @@
+//! A server unit: one host's hypervisor. It owns the host's capacity and LPAR table and runs
+//! the VM actors. Activation reserves the VM's disk on the SAN with the host's key first: a disk
+//! held by another host means the VM runs there, and the LPAR stays `Not Activated` (this is how
+//! a host that comes back after a failure shows stale definitions instead of running VMs twice).
+use super::vm::{StopVm, VmActor, VmCrashed};
+use crate::config::SuConfig;
+use crate::domain::{LparDefinition, LparState, identity};
+use crate::error::{Result, VmrmError};
+use crate::pb::{self, san_client::SanClient, server_unit_server::ServerUnit as SuRpc};
+use crate::profile::Timing;
+use crate::transport::{ChannelPool, deadline};
+use actix::prelude::*;
+use std::collections::BTreeMap;
+use tonic::{Request, Response, Status};
+
+/// Reference code an HMC shows for a running Linux partition (seed: `Linux ppc64le`).
+pub const REFCODE_RUNNING: &str = "Linux ppc64le";
+/// Reference code of a partition that is shut down.
+pub const REFCODE_OFF: &str = "00000000";
+
+struct Lpar {
+    def: LparDefinition,
+    state: LparState,
+    reference_code: String,
+    vm: Option<Addr<VmActor>>,
+}
+
+pub struct ServerUnit {
+    cfg: SuConfig,
+    endpoint: String,
+    san_key: u64,
+    timing: Timing,
+    pool: ChannelPool,
+    lpars: BTreeMap<String, Lpar>,
+}
+
+impl ServerUnit {
+    pub fn new(cfg: SuConfig, endpoint: String, timing: Timing, pool: ChannelPool) -> Self {
+        let san_key = identity::san_key_for_host(&cfg.host);
+        Self { cfg, endpoint, san_key, timing, pool, lpars: BTreeMap::new() }
+    }
+
+    fn used(&self) -> (u32, u64) {
+        self.lpars
+            .values()
+            .filter(|l| l.state != LparState::NotActivated)
+            .fold((0, 0), |(c, m), l| (c + l.def.cpu, m + l.def.memory_mb))
+    }
+
+    fn lpar_pb(l: &Lpar) -> pb::Lpar {
+        pb::Lpar {
+            definition: Some(l.def.clone().into()),
+            state: l.state.to_string(),
+            reference_code: l.reference_code.clone(),
+        }
+    }
+
+    fn inventory(&self) -> pb::HostInventory {
+        pb::HostInventory {
+            name: self.cfg.host.clone(),
+            uuid: identity::uuid_for("host", &self.cfg.host),
+            state: "Operating".into(),
+            cpu_total: self.cfg.cpu,
+            memory_total_mb: self.cfg.memory_mb,
+            vios: self
+                .cfg
+                .vios
+                .iter()
+                .map(|v| pb::ViosInfo {
+                    name: v.name.clone(),
+                    uuid: identity::uuid_for("vios", &v.name),
+                    endpoint: v.endpoint.clone(),
+                    version: concat!("vmrm ", env!("CARGO_PKG_VERSION")).into(),
+                })
+                .collect(),
+            lpars: self.lpars.values().map(Self::lpar_pb).collect(),
+            san_key: self.san_key,
+            endpoint: self.endpoint.clone(),
+            san: self.cfg.san.clone(),
+        }
+    }
+
+    /// Capacity and state checks before anything is reserved; marks the LPAR as booting.
+    fn admit(&mut self, def: &LparDefinition) -> Result<()> {
+        if let Some(l) = self.lpars.get(&def.name)
+            && l.state != LparState::NotActivated
+            && l.state != LparState::Error
+        {
+            return Err(VmrmError::AlreadyExists(format!(
+                "VM {} is already {} on host {}",
+                def.name, l.state, self.cfg.host
+            )));
+        }
+        let (cpu, mem) = self.used();
+        let (free_cpu, free_mem) = (self.cfg.cpu.saturating_sub(cpu), self.cfg.memory_mb.saturating_sub(mem));
+        if def.cpu > free_cpu || def.memory_mb > free_mem {
+            return Err(VmrmError::precondition(format!(
+                "host {} has not enough free capacity for VM {}: it needs {} CPU / {} MB, {} CPU / {} MB are free",
+                self.cfg.host, def.name, def.cpu, def.memory_mb, free_cpu, free_mem
+            )));
+        }
+        self.lpars.insert(
+            def.name.clone(),
+            Lpar { def: def.clone(), state: LparState::OpenFirmware, reference_code: String::new(), vm: None },
+        );
+        Ok(())
+    }
+
+    fn stop_vm(&mut self, name: &str, clean: bool) -> Result<&mut Lpar> {
+        let host = self.cfg.host.clone();
+        let lpar = self
+            .lpars
+            .get_mut(name)
+            .ok_or_else(|| VmrmError::not_found(format!("no LPAR {name} on host {host}")))?;
+        if let Some(vm) = lpar.vm.take() {
+            vm.do_send(StopVm { clean });
+        }
+        lpar.state = LparState::NotActivated;
+        lpar.reference_code = REFCODE_OFF.into();
+        Ok(lpar)
+    }
+}
+
+impl Actor for ServerUnit {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        for vm in self.cfg.vm.clone() {
+            let def = LparDefinition {
+                uuid: identity::uuid_for("vm", &vm.name),
+                disk: identity::disk_for_vm(&vm.name),
+                name: vm.name,
+                cpu: vm.cpu,
+                memory_mb: vm.memory_mb,
+            };
+            self.lpars.insert(
+                def.name.clone(),
+                Lpar { def: def.clone(), state: LparState::NotActivated, reference_code: REFCODE_OFF.into(), vm: None },
+            );
+            ctx.notify(Activate(def));
+        }
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "pb::HostInventory")]
+pub struct Inventory;
+
+impl Handler<Inventory> for ServerUnit {
+    type Result = MessageResult<Inventory>;
+    fn handle(&mut self, _: Inventory, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.inventory())
+    }
+}
+
+/// Boots an LPAR: admit, reserve its disk on the SAN with this host's key, start the VM.
+#[derive(Message)]
+#[rtype(result = "Result<pb::Lpar>")]
+pub struct Activate(pub LparDefinition);
+
+impl Handler<Activate> for ServerUnit {
+    type Result = ResponseActFuture<Self, Result<pb::Lpar>>;
+
+    fn handle(&mut self, Activate(def): Activate, _: &mut Context<Self>) -> Self::Result {
+        if let Err(e) = self.admit(&def) {
+            return Box::pin(fut::ready(Err(e)));
+        }
+        let req = deadline(
+            pb::ReserveRequest { disk: def.disk.clone(), key: self.san_key, owner: self.cfg.host.clone() },
+            self.timing.rpc_deadline,
+        );
+        let channel = self.pool.get(&self.cfg.san);
+        let reserve = async move { SanClient::new(channel?).reserve(req).await.map_err(VmrmError::from) };
+        Box::pin(reserve.into_actor(self).map(move |reserved, act, ctx| {
+            let host = act.cfg.host.clone();
+            let lpar = act.lpars.get_mut(&def.name).expect("admitted LPAR is in the table");
+            if let Err(e) = reserved {
+                lpar.state = LparState::NotActivated;
+                lpar.reference_code = REFCODE_OFF.into();
+                tracing::warn!(vm = %def.name, "LPAR not activated on {host}: {e}");
+                return Err(e);
+            }
+            let vm = VmActor::new(
+                def.clone(),
+                act.san_key,
+                act.cfg.vios.clone(),
+                act.cfg.san.clone(),
+                act.timing,
+                act.pool.clone(),
+                ctx.address().recipient(),
+            );
+            lpar.vm = Some(vm.start());
+            lpar.state = LparState::Running;
+            lpar.reference_code = REFCODE_RUNNING.into();
+            Ok(Self::lpar_pb(lpar))
+        }))
+    }
+}
+
+/// Shuts an LPAR down (the VM stops cleanly); `remove` also deletes its definition.
+#[derive(Message)]
+#[rtype(result = "Result<pb::Lpar>")]
+pub struct Shutdown {
+    pub name: String,
+    pub remove: bool,
+}
+
+impl Handler<Shutdown> for ServerUnit {
+    type Result = Result<pb::Lpar>;
+    fn handle(&mut self, msg: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        let lpar = Self::lpar_pb(self.stop_vm(&msg.name, true)?);
+        if msg.remove {
+            self.lpars.remove(&msg.name);
+        }
+        Ok(lpar)
+    }
+}
+
+impl Handler<VmCrashed> for ServerUnit {
+    type Result = ();
+    fn handle(&mut self, msg: VmCrashed, _: &mut Context<Self>) {
+        tracing::warn!(vm = %msg.name, "VM crashed: {}", msg.reason);
+        if let Some(l) = self.lpars.get_mut(&msg.name) {
+            l.vm = None;
+            l.state = LparState::Error;
+            l.reference_code = String::new();
+        }
+    }
+}
+
+/// gRPC face of the server unit (only HMCs call it).
+pub struct SuService(pub Addr<ServerUnit>);
+
+#[tonic::async_trait]
+impl SuRpc for SuService {
+    async fn inventory(&self, _: Request<pb::SuInventoryRequest>) -> Result<Response<pb::HostInventory>, Status> {
+        Ok(Response::new(self.0.send(Inventory).await.map_err(VmrmError::from)?))
+    }
+
+    async fn activate(&self, req: Request<pb::LparDefinition>) -> Result<Response<pb::LparReply>, Status> {
+        let def = LparDefinition::try_from(req.into_inner())?;
+        let lpar = self.0.send(Activate(def)).await.map_err(VmrmError::from)??;
+        Ok(Response::new(pb::LparReply { lpar: Some(lpar) }))
+    }
+
+    async fn shutdown(&self, req: Request<pb::LparRef>) -> Result<Response<pb::LparReply>, Status> {
+        let name = req.into_inner().name;
+        let lpar = self.0.send(Shutdown { name, remove: false }).await.map_err(VmrmError::from)??;
+        Ok(Response::new(pb::LparReply { lpar: Some(lpar) }))
+    }
+
+    async fn remove(&self, req: Request<pb::LparRef>) -> Result<Response<pb::LparReply>, Status> {
+        let name = req.into_inner().name;
+        let lpar = self.0.send(Shutdown { name, remove: true }).await.map_err(VmrmError::from)??;
+        Ok(Response::new(pb::LparReply { lpar: Some(lpar) }))
+    }
+}

@@ -1,0 +1,280 @@
+//! A VIOS and its host monitor (HM).
+//!
+//! The HM receives VM heartbeats, declares a VM MISSING after `vm_missing_after` of silence and
+//! writes only the **transitions** to the HSDB (a missed row on MISSING, its removal when
+//! heartbeats resume) — never one row per heartbeat. It also heartbeats its own liveness into
+//! the HSDB. Every start draws a new incarnation id, so a restarted HM is recognisable.
+//!
+//! The VIOS answers the FDE's QuickQuery / NeedsAttention for a whole host group from the HSDB
+//! (the controller reads health *through* a VIOS, as in the seed).
+use crate::domain::{HmHealthRecord, VmHbMissedRecord, identity};
+use crate::error::{Result, VmrmError};
+use crate::hsdb::{HsdbAccess, Record, RemoteHsdb};
+use crate::logic::health::{vios_health, vm_missed_ms};
+use crate::pb::{self, host_monitor_server::HostMonitor, vios_server::Vios as ViosRpc};
+use crate::profile::Timing;
+use actix::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+use tonic::{Request, Response, Status};
+
+struct WatchedVm {
+    name: String,
+    last_seen: Instant,
+    /// The HM's own view.
+    missing: bool,
+    missing_since_ms: i64,
+    /// What the HSDB holds (`None` until the first write succeeds).
+    recorded_missing: Option<bool>,
+    write_in_flight: bool,
+}
+
+pub struct HostMonitorActor {
+    vios: String,
+    vios_uuid: String,
+    host: String,
+    incarnation: String,
+    timing: Timing,
+    hsdb: RemoteHsdb,
+    vms: HashMap<String, WatchedVm>,
+    hb_in_flight: bool,
+}
+
+impl HostMonitorActor {
+    pub fn new(vios: String, host: String, timing: Timing, hsdb: RemoteHsdb) -> Self {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Self {
+            vios_uuid: identity::uuid_for("vios", &vios),
+            incarnation: format!("{}.{}.{}", now.as_secs(), now.subsec_nanos(), std::process::id()),
+            vios,
+            host,
+            timing,
+            hsdb,
+            vms: HashMap::new(),
+            hb_in_flight: false,
+        }
+    }
+
+    fn own_heartbeat(&mut self, ctx: &mut Context<Self>) {
+        if self.hb_in_flight {
+            return;
+        }
+        self.hb_in_flight = true;
+        let row = HmHealthRecord {
+            vios: self.vios.clone(),
+            vios_uuid: self.vios_uuid.clone(),
+            host: self.host.clone(),
+            incarnation: self.incarnation.clone(),
+            last_heartbeat_ms: crate::now_ms(),
+        };
+        let hsdb = self.hsdb.clone();
+        ctx.spawn(async move { hsdb.put(&row).await }.into_actor(self).map(|r, act, _| {
+            act.hb_in_flight = false;
+            if let Err(e) = r {
+                tracing::debug!(vios = %act.vios, "HM heartbeat to HSDB failed: {e}");
+            }
+        }));
+    }
+
+    /// Marks silent VMs MISSING and writes every transition the HSDB does not yet hold.
+    fn check_vms(&mut self, ctx: &mut Context<Self>) {
+        let now_ms = crate::now_ms();
+        let mut writes = Vec::new();
+        for (uuid, vm) in self.vms.iter_mut() {
+            if !vm.missing && vm.last_seen.elapsed() >= self.timing.vm_missing_after {
+                vm.missing = true;
+                vm.missing_since_ms = now_ms;
+                tracing::info!(vios = %self.vios, vm = %vm.name, "VM heartbeat MISSING");
+            }
+            if vm.recorded_missing == Some(vm.missing) || vm.write_in_flight {
+                continue;
+            }
+            vm.write_in_flight = true;
+            let row = VmHbMissedRecord {
+                vm: vm.name.clone(),
+                vm_uuid: uuid.clone(),
+                vios_uuid: self.vios_uuid.clone(),
+                host: self.host.clone(),
+                missed_since_ms: vm.missing_since_ms,
+            };
+            writes.push((vm.missing, row));
+        }
+        for (missing, row) in writes {
+            let hsdb = self.hsdb.clone();
+            let uuid = row.vm_uuid.clone();
+            let write = async move {
+                match missing {
+                    true => hsdb.put(&row).await.map(|_| ()),
+                    false => hsdb.delete::<VmHbMissedRecord>(&row.key()).await,
+                }
+            };
+            ctx.spawn(write.into_actor(self).map(move |r, act, _| {
+                if let Some(vm) = act.vms.get_mut(&uuid) {
+                    vm.write_in_flight = false;
+                    if r.is_ok() {
+                        vm.recorded_missing = Some(missing);
+                    }
+                }
+            }));
+        }
+    }
+}
+
+impl Actor for HostMonitorActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        tracing::info!(vios = %self.vios, incarnation = %self.incarnation, "host monitor started");
+        self.own_heartbeat(ctx);
+        ctx.run_interval(self.timing.hm_heartbeat, |act, ctx| act.own_heartbeat(ctx));
+        let check = (self.timing.vm_heartbeat / 4).max(std::time::Duration::from_millis(20));
+        ctx.run_interval(check, |act, ctx| act.check_vms(ctx));
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "String")]
+pub struct Heartbeat(pub pb::VmHeartbeat);
+
+impl Handler<Heartbeat> for HostMonitorActor {
+    type Result = String;
+
+    fn handle(&mut self, Heartbeat(hb): Heartbeat, ctx: &mut Context<Self>) -> String {
+        if hb.shutdown {
+            // A clean agent stop (seed: SHDN): forget the VM, clear any missed row.
+            if self.vms.remove(&hb.vm_uuid).is_some() {
+                let hsdb = self.hsdb.clone();
+                let key = VmHbMissedRecord::key_of(&hb.vm_uuid, &self.vios_uuid);
+                ctx.spawn(async move { hsdb.delete::<VmHbMissedRecord>(&key).await }.into_actor(self).map(|_, _, _| ()));
+            }
+            return self.incarnation.clone();
+        }
+        let vm = self.vms.entry(hb.vm_uuid).or_insert_with(|| WatchedVm {
+            name: hb.vm.clone(),
+            last_seen: Instant::now(),
+            missing: false,
+            missing_since_ms: 0,
+            recorded_missing: None,
+            write_in_flight: false,
+        });
+        vm.last_seen = Instant::now();
+        if vm.missing {
+            vm.missing = false;
+            tracing::info!(vios = %self.vios, vm = %vm.name, "VM heartbeat detected again");
+        }
+        // A VM seen healthy from the start needs no row; only transitions are written.
+        if vm.recorded_missing.is_none() && !vm.missing {
+            vm.recorded_missing = Some(false);
+        }
+        self.incarnation.clone()
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "String")]
+pub struct Incarnation;
+
+impl Handler<Incarnation> for HostMonitorActor {
+    type Result = String;
+    fn handle(&mut self, _: Incarnation, _: &mut Context<Self>) -> String {
+        self.incarnation.clone()
+    }
+}
+
+/// Answers QuickQuery and NeedsAttention from the HSDB for the hosts the FDE names.
+async fn health_of(hsdb: &RemoteHsdb, query: &pb::HealthQuery, down_after_ms: u64) -> Result<Vec<pb::ViosStatus>> {
+    let rows: BTreeMap<String, HmHealthRecord> =
+        hsdb.list::<HmHealthRecord>().await?.into_iter().map(|r| (r.vios_uuid.clone(), r)).collect();
+    let now = crate::now_ms();
+    Ok(query
+        .hosts
+        .iter()
+        .map(|h| pb::ViosStatus {
+            host: h.host.clone(),
+            vios: h
+                .vios_uuids
+                .iter()
+                .map(|uuid| {
+                    let v = vios_health(uuid, rows.get(uuid), now, down_after_ms);
+                    let ms = v.hm_response_ms.unwrap_or(u64::MAX);
+                    pb::ViosStat {
+                        uuid: v.vios_uuid,
+                        state: if v.up { "UP" } else { "DOWN" }.into(),
+                        hm_responsive: v.hm_responsive,
+                        hm_response_sec: ms / 1000,
+                        has_data: false,
+                        reason: 0,
+                        hm_response_ms: ms,
+                    }
+                })
+                .collect(),
+        })
+        .collect())
+}
+
+/// gRPC face of a VIOS node: the HM's heartbeat endpoint and the FDE's queries.
+pub struct ViosService {
+    pub monitor: Addr<HostMonitorActor>,
+    pub hsdb: RemoteHsdb,
+    pub vios: String,
+    pub timing: Timing,
+}
+
+#[tonic::async_trait]
+impl HostMonitor for ViosService {
+    async fn heartbeat(&self, req: Request<pb::VmHeartbeat>) -> Result<Response<pb::HeartbeatAck>, Status> {
+        let hb = req.into_inner();
+        if hb.vm_uuid.is_empty() {
+            return Err(Status::invalid_argument("a heartbeat needs the VM's uuid"));
+        }
+        let hm_incarnation = self.monitor.send(Heartbeat(hb)).await.map_err(VmrmError::from)?;
+        Ok(Response::new(pb::HeartbeatAck { hm_incarnation }))
+    }
+}
+
+#[tonic::async_trait]
+impl ViosRpc for ViosService {
+    async fn quick_query(&self, req: Request<pb::HealthQuery>) -> Result<Response<pb::QuickQueryReply>, Status> {
+        let hosts = health_of(&self.hsdb, &req.into_inner(), self.timing.vios_down_after.as_millis() as u64).await?;
+        Ok(Response::new(pb::QuickQueryReply { hosts }))
+    }
+
+    async fn needs_attention(&self, req: Request<pb::HealthQuery>) -> Result<Response<pb::NeedsAttentionReply>, Status> {
+        let query = req.into_inner();
+        let vios = health_of(&self.hsdb, &query, self.timing.vios_down_after.as_millis() as u64).await?;
+        let missed = self.hsdb.list::<VmHbMissedRecord>().await?;
+        let now = crate::now_ms();
+        let mut by_host: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
+        for row in &missed {
+            by_host.entry(row.host.as_str()).or_default().insert(row.vm_uuid.as_str(), row.vm.as_str());
+        }
+        let vms = query
+            .hosts
+            .iter()
+            .map(|h| pb::VmStatus {
+                host: h.host.clone(),
+                vms: by_host
+                    .get(h.host.as_str())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(uuid, name)| {
+                        let ms = vm_missed_ms(uuid, &h.vios_uuids, &missed, now)?;
+                        Some(pb::VmStat {
+                            uuid: uuid.to_string(),
+                            name: name.to_string(),
+                            state: "STARTED".into(),
+                            missed_hb: ms / 1000,
+                            missed_hb_ms: ms,
+                        })
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(Response::new(pb::NeedsAttentionReply { vios, vms }))
+    }
+
+    async fn sanity(&self, _: Request<pb::SanityRequest>) -> Result<Response<pb::SanityReply>, Status> {
+        let hm_incarnation = self.monitor.send(Incarnation).await.map_err(VmrmError::from)?;
+        Ok(Response::new(pb::SanityReply { vios: self.vios.clone(), hm_incarnation }))
+    }
+}

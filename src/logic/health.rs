@@ -1,0 +1,71 @@
+//! How a VIOS answers the FDE from the HSDB's health rows (seed: `vioHsQuickQuery`,
+//! `vioHsNeedsAttention`). A VIOS is UP while its host monitor's heartbeat row is fresh; a VM's
+//! heartbeat counts as missed only when **both** host monitors of its host miss it, and the
+//! larger age is reported (seed: "Missing HB from both vioses, max from :3").
+use crate::domain::{HmHealthRecord, VmHbMissedRecord};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViosHealth {
+    pub vios_uuid: String,
+    pub up: bool,
+    pub hm_responsive: bool,
+    /// Milliseconds since the HM's last heartbeat row; `None` when it never wrote one.
+    pub hm_response_ms: Option<u64>,
+}
+
+/// The health of one VIOS at `now_ms`, from its HM's heartbeat row.
+pub fn vios_health(vios_uuid: &str, row: Option<&HmHealthRecord>, now_ms: i64, down_after_ms: u64) -> ViosHealth {
+    let age = row.map(|r| now_ms.saturating_sub(r.last_heartbeat_ms).max(0) as u64);
+    let fresh = age.is_some_and(|a| a < down_after_ms);
+    ViosHealth { vios_uuid: vios_uuid.to_string(), up: fresh, hm_responsive: fresh, hm_response_ms: age }
+}
+
+/// Milliseconds a VM's heartbeats have been missed by all of `vios_uuids` (its host's HMs), or
+/// `None` if at least one of them still receives them.
+pub fn vm_missed_ms(vm_uuid: &str, vios_uuids: &[String], rows: &[VmHbMissedRecord], now_ms: i64) -> Option<u64> {
+    if vios_uuids.is_empty() {
+        return None;
+    }
+    let mut oldest: Option<i64> = None;
+    for vios in vios_uuids {
+        let row = rows.iter().find(|r| r.vm_uuid == vm_uuid && &r.vios_uuid == vios)?;
+        oldest = Some(oldest.map_or(row.missed_since_ms, |o| o.min(row.missed_since_ms)));
+    }
+    oldest.map(|since| now_ms.saturating_sub(since).max(0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hm(last: i64) -> HmHealthRecord {
+        HmHealthRecord { vios: "v".into(), vios_uuid: "v".into(), host: "h".into(), incarnation: "1".into(), last_heartbeat_ms: last }
+    }
+
+    fn missed(vios: &str, since: i64) -> VmHbMissedRecord {
+        VmHbMissedRecord { vm: "vm".into(), vm_uuid: "vm".into(), vios_uuid: vios.into(), host: "h".into(), missed_since_ms: since }
+    }
+
+    #[test]
+    fn vios_is_up_while_its_hm_heartbeat_is_fresh() {
+        assert!(vios_health("v", Some(&hm(1_000)), 1_500, 700).up);
+        let stale = vios_health("v", Some(&hm(1_000)), 1_700, 700);
+        assert!(!stale.up && !stale.hm_responsive);
+        assert_eq!(stale.hm_response_ms, Some(700));
+    }
+
+    #[test]
+    fn vios_without_any_hm_row_is_down() {
+        let h = vios_health("v", None, 1_000, 700);
+        assert!(!h.up);
+        assert_eq!(h.hm_response_ms, None);
+    }
+
+    #[test]
+    fn vm_missed_only_when_both_hms_miss_it_and_the_older_miss_counts() {
+        let vios = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(vm_missed_ms("vm", &vios, &[missed("a", 100)], 1_000), None);
+        assert_eq!(vm_missed_ms("vm", &vios, &[missed("a", 100), missed("b", 400)], 1_000), Some(900));
+        assert_eq!(vm_missed_ms("vm", &vios, &[], 1_000), None);
+    }
+}
