@@ -1,1 +1,24 @@
+//! # The KSYS controller
+//!
+//! Runs on every HSDB member; only the one on the DBN (the Raft leader) is **active**: it serves
+//! the admin API, runs one FDE per discovered host group and orchestrates recoveries. A standby
+//! answers admin calls with `UNAVAILABLE` naming the active controller, and all its HSDB writes
+//! would fail (it never forwards), so two controllers never act at once.
+//!
+//! * [`core`]: shared state and the HMC / SAN gateways (first-ok over a host's HMCs).
+//! * [`admin`]: the `vmrm.v1.Admin` service; [`config_ops`], [`discovery`]: what it runs.
+//! * [`fde`]: the per-host-group FDE actor (QuickQuery, QuickQuery, NeedsAttention …).
+//! * [`recovery`]: the restart sequence of the seed, per VM, fenced.
+//! * [`views`]: records → query replies.
+pub mod admin;
+pub mod config_ops;
+pub mod core;
+pub mod discovery;
+pub mod fde;
+pub mod lines;
+pub mod recovery;
+pub mod supervisor;
+pub mod views;
 
+pub use self::core::ControllerCore;
+pub use supervisor::Controller;

@@ -31,6 +31,8 @@ pub struct HostRecord {
     pub cpu_total: u32,
     pub memory_total_mb: u64,
     pub san_key: u64,
+    /// The SAN endpoint the host's VMs write through.
+    pub san: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

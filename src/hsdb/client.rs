@@ -79,7 +79,12 @@ pub trait HsdbAccess: Send + Sync {
     }
 
     fn list<R: Record>(&self) -> impl Future<Output = Result<Vec<R>>> + Send {
-        async move { self.read(R::TABLE, None).await?.into_iter().map(|r| decode::<R>(r).map(|(r, _)| r)).collect() }
+        async move { Ok(self.list_versioned::<R>().await?.into_iter().map(|(r, _)| r).collect()) }
+    }
+
+    /// Every record of the table with its version (for compare-and-set updates).
+    fn list_versioned<R: Record>(&self) -> impl Future<Output = Result<Vec<(R, u64)>>> + Send {
+        async move { self.read(R::TABLE, None).await?.into_iter().map(decode::<R>).collect() }
     }
 }
 

@@ -1,0 +1,134 @@
+//! What every controller operation shares: the local HSDB member, channels, timing, and the
+//! gateways to HMCs and the SAN. Every remote call has a deadline; calls to HMCs are
+//! first-ok over the host's HMCs, in order, so losing one HMC changes nothing.
+use crate::domain::{HmcRecord, HostRecord};
+use crate::error::{Result, VmrmError};
+use crate::hsdb::{HsdbAccess, LocalHsdb};
+use crate::pb::{self, hmc_client::HmcClient, san_client::SanClient, submit_job_request::Job};
+use crate::profile::Timing;
+use crate::transport::{ChannelPool, deadline};
+use crate::actors::hmc::{HMC_METADATA, JOB_COMPLETED_OK, JOB_RUNNING};
+use std::time::Duration;
+use tonic::transport::Channel;
+
+#[derive(Clone)]
+pub struct ControllerCore {
+    pub hsdb: LocalHsdb,
+    pub pool: ChannelPool,
+    pub timing: Timing,
+}
+
+impl ControllerCore {
+    pub fn new(hsdb: LocalHsdb, pool: ChannelPool, timing: Timing) -> Self {
+        Self { hsdb, pool, timing }
+    }
+
+    /// Refuses to act unless this controller is on the DBN.
+    pub fn ensure_active(&self) -> Result<()> {
+        match self.hsdb.node().is_leader() {
+            true => Ok(()),
+            false => Err(VmrmError::NotLeader { leader: self.hsdb.node().leader_endpoint() }),
+        }
+    }
+
+    fn hmc_request<T>(&self, hmc: &HmcRecord, msg: T) -> tonic::Request<T> {
+        let mut req = deadline(msg, self.timing.rpc_deadline);
+        if let Ok(name) = hmc.name.parse() {
+            req.metadata_mut().insert(HMC_METADATA, name);
+        }
+        req
+    }
+
+    pub fn hmc_client(&self, hmc: &HmcRecord) -> Result<HmcClient<Channel>> {
+        Ok(HmcClient::new(self.pool.get(&hmc.ip)?))
+    }
+
+    /// Everything one HMC reports (all the hosts it manages).
+    pub async fn hmc_inventory(&self, hmc: &HmcRecord, host: &str) -> Result<pb::InventoryReply> {
+        let req = self.hmc_request(hmc, pb::InventoryRequest { host: host.to_string() });
+        Ok(self.hmc_client(hmc)?.inventory(req).await?.into_inner())
+    }
+
+    async fn hmcs_of(&self, host: &HostRecord) -> Result<Vec<HmcRecord>> {
+        let mut out = Vec::new();
+        for name in &host.hmcs {
+            if let Some((hmc, _)) = self.hsdb.get::<HmcRecord>(name).await? {
+                out.push(hmc);
+            }
+        }
+        if out.is_empty() {
+            return Err(VmrmError::precondition(format!("host {} has no HMC in the configuration", host.name)));
+        }
+        Ok(out)
+    }
+
+    /// The host as its HMCs see it now; first HMC that answers wins.
+    pub async fn host_inventory(&self, host: &HostRecord) -> Result<pb::HostInventory> {
+        let mut last = None;
+        for hmc in self.hmcs_of(host).await? {
+            match self.hmc_inventory(&hmc, &host.name).await {
+                Ok(reply) => {
+                    if let Some(inv) = reply.hosts.into_iter().find(|h| h.name == host.name) {
+                        return Ok(inv);
+                    }
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| VmrmError::unavailable(format!("no HMC reports host {}", host.name))))
+    }
+
+    /// Submits a job through the host's HMCs (next HMC when one is unreachable) and polls it
+    /// until it completes. A job that completes with an error is not retried elsewhere.
+    pub async fn run_job(&self, host: &HostRecord, job: Job) -> Result<()> {
+        let mut last = VmrmError::unavailable(format!("no HMC of host {} answered", host.name));
+        for hmc in self.hmcs_of(host).await? {
+            match self.run_job_on(&hmc, job.clone()).await {
+                Err(e @ VmrmError::Unavailable(_)) => last = e,
+                other => return other,
+            }
+        }
+        Err(last)
+    }
+
+    async fn run_job_on(&self, hmc: &HmcRecord, job: Job) -> Result<()> {
+        let mut client = self.hmc_client(hmc)?;
+        let submitted = client.submit_job(self.hmc_request(hmc, pb::SubmitJobRequest { job: Some(job) })).await?;
+        let job_id = submitted.into_inner().job_id;
+        let give_up = tokio::time::Instant::now() + self.timing.rpc_deadline * 4;
+        loop {
+            tokio::time::sleep(self.timing.job_poll).await;
+            let status = client.get_job(self.hmc_request(hmc, pb::GetJobRequest { job_id })).await?.into_inner();
+            match status.status.as_str() {
+                JOB_COMPLETED_OK => return Ok(()),
+                JOB_RUNNING if tokio::time::Instant::now() < give_up => continue,
+                JOB_RUNNING => {
+                    return Err(VmrmError::unavailable(format!("HMC {} job {job_id} did not complete in time", hmc.name)));
+                }
+                _ => {
+                    return Err(VmrmError::precondition(format!(
+                        "Job execution on HMC {} failed with status <{}>. Message: <{}>",
+                        hmc.name, status.status, status.message
+                    )));
+                }
+            }
+        }
+    }
+
+    /// The fence: gives the disk's reservation to `host`, so every other host's writes fail.
+    pub async fn preempt_disk(&self, san: &str, disk: &str, host: &HostRecord) -> Result<()> {
+        let req = deadline(
+            pb::PreemptRequest { disk: disk.to_string(), key: host.san_key, owner: host.name.clone() },
+            self.timing.rpc_deadline,
+        );
+        SanClient::new(self.pool.get(san)?).preempt(req).await?;
+        Ok(())
+    }
+
+    /// A direct check of one VIOS (the FDE's final sanity check): true if it answers.
+    pub async fn vios_answers(&self, endpoint: &str) -> bool {
+        let Ok(channel) = self.pool.get(endpoint) else { return false };
+        let req = deadline(pb::SanityRequest {}, self.timing.rpc_deadline.min(Duration::from_secs(2)));
+        pb::vios_client::ViosClient::new(channel).sanity(req).await.is_ok()
+    }
+}

@@ -1,0 +1,59 @@
+//! The controller actor: it watches whether its HSDB member is the DBN and, while it is, keeps
+//! one FDE actor running per discovered host group; when it is not, it stops them all.
+use super::core::ControllerCore;
+use super::fde::{FdeActor, StopFde};
+use crate::domain::HostGroupRecord;
+use crate::hsdb::HsdbAccess;
+use actix::prelude::*;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How often the controller re-checks leadership and the discovered host groups.
+pub const SUPERVISE_EVERY: Duration = Duration::from_millis(250);
+
+pub struct Controller {
+    core: ControllerCore,
+    fdes: BTreeMap<String, Addr<FdeActor>>,
+    checking: bool,
+}
+
+impl Controller {
+    pub fn new(core: ControllerCore) -> Self {
+        Self { core, fdes: BTreeMap::new(), checking: false }
+    }
+
+    fn supervise(&mut self, ctx: &mut Context<Self>) {
+        if !self.core.hsdb.node().is_leader() {
+            if !self.fdes.is_empty() {
+                tracing::info!("controller is standby now");
+            }
+            for (_, fde) in std::mem::take(&mut self.fdes) {
+                fde.do_send(StopFde);
+            }
+            return;
+        }
+        if self.checking {
+            return;
+        }
+        self.checking = true;
+        let core = self.core.clone();
+        ctx.spawn(async move { core.hsdb.list::<HostGroupRecord>().await }.into_actor(self).map(|groups, act, _| {
+            act.checking = false;
+            let Ok(groups) = groups else { return };
+            for g in groups.into_iter().filter(|g| g.discovered) {
+                if !act.fdes.get(&g.name).is_some_and(|a| a.connected()) {
+                    let fde = FdeActor::new(act.core.clone(), g.name.clone()).start();
+                    act.fdes.insert(g.name, fde);
+                }
+            }
+        }));
+    }
+}
+
+impl Actor for Controller {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(SUPERVISE_EVERY, |act, ctx| act.supervise(ctx));
+    }
+}

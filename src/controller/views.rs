@@ -1,0 +1,171 @@
+//! Records → the admin API's query replies (field names follow the seed's `ksysmgr query`).
+use super::core::ControllerCore;
+use crate::domain::*;
+use crate::error::{Result, VmrmError};
+use crate::hsdb::HsdbAccess;
+use crate::logic::health::vios_health;
+use crate::pb;
+use std::collections::BTreeMap;
+
+/// Keeps the records named `name` (all when empty); an unknown name is an error.
+fn select<R>(kind: &str, name: &str, records: Vec<R>, name_of: impl Fn(&R) -> &str) -> Result<Vec<R>> {
+    if name.is_empty() {
+        return Ok(records);
+    }
+    let found: Vec<R> = records.into_iter().filter(|r| name_of(r) == name).collect();
+    match found.is_empty() {
+        true => Err(VmrmError::not_found(format!("{kind} {name} does not exist"))),
+        false => Ok(found),
+    }
+}
+
+impl ControllerCore {
+    pub async fn query_cluster(&self) -> Result<Vec<pb::ClusterView>> {
+        let cluster = self.cluster().await?;
+        Ok(vec![pb::ClusterView {
+            name: cluster.name,
+            state: "Online".into(),
+            r#type: cluster.cluster_type,
+            ksysnodes: cluster.ksysnodes,
+            active_controller: self.hsdb.node().leader_endpoint().unwrap_or_default(),
+        }])
+    }
+
+    pub async fn query_hmc(&self, name: &str) -> Result<Vec<pb::HmcView>> {
+        let hmcs = select("HMC", name, self.hsdb.list::<HmcRecord>().await?, |h| &h.name)?;
+        let mut out = Vec::new();
+        for hmc in hmcs {
+            let (state, managed_hosts) = match self.hmc_inventory(&hmc, "").await {
+                Ok(inv) => (
+                    "Connected".to_string(),
+                    inv.hosts.into_iter().map(|h| pb::ManagedHost { name: h.name, uuid: h.uuid }).collect(),
+                ),
+                Err(e) => (format!("Not reachable ({e})"), Vec::new()),
+            };
+            out.push(pb::HmcView { name: hmc.name, ip: hmc.ip, login: hmc.login, managed_hosts, state });
+        }
+        Ok(out)
+    }
+
+    pub async fn query_host(&self, name: &str) -> Result<Vec<pb::HostView>> {
+        let hosts = select("host", name, self.hsdb.list::<HostRecord>().await?, |h| &h.name)?;
+        let vms = self.hsdb.list::<VmRecord>().await?;
+        let mut out = Vec::new();
+        for h in hosts {
+            let state = match self.host_inventory(&h).await {
+                Ok(inv) => inv.state,
+                Err(_) => "No connection".into(),
+            };
+            let (cpu_used, memory_used_mb) =
+                vms.iter().filter(|v| v.host == h.name).fold((0, 0), |(c, m), v| (c + v.cpu, m + v.memory_mb));
+            out.push(pb::HostView {
+                name: h.name,
+                uuid: h.uuid,
+                host_group: h.host_group.unwrap_or_else(|| "No host_group defined".into()),
+                vios: h.vios,
+                hmcs: h.hmcs,
+                ha_monitor: "enable".into(),
+                vm_failure_detection_speed: "normal".into(),
+                state,
+                cpu_total: h.cpu_total,
+                memory_total_mb: h.memory_total_mb,
+                cpu_used,
+                memory_used_mb,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn query_host_group(&self, name: &str) -> Result<Vec<pb::HostGroupView>> {
+        let groups = select("host_group", name, self.hsdb.list::<HostGroupRecord>().await?, |g| &g.name)?;
+        Ok(groups
+            .into_iter()
+            .map(|g| pb::HostGroupView {
+                name: g.name,
+                hosts: g.hosts,
+                ha_monitor: "enable".into(),
+                restart_policy: "auto".into(),
+                vm_failure_detection_speed: "normal".into(),
+                host_failure_detection_time_ms: self.timing.host_failure_detection_time.as_millis() as u32,
+                discovered: g.discovered,
+            })
+            .collect())
+    }
+
+    pub async fn query_vios(&self, name: &str) -> Result<Vec<pb::ViosView>> {
+        let vioses = select("VIOS", name, self.hsdb.list::<ViosRecord>().await?, |v| &v.name)?;
+        let health: BTreeMap<String, HmHealthRecord> =
+            self.hsdb.list::<HmHealthRecord>().await?.into_iter().map(|h| (h.vios_uuid.clone(), h)).collect();
+        let now = crate::now_ms();
+        let down_after = self.timing.vios_down_after.as_millis() as u64;
+        Ok(vioses
+            .into_iter()
+            .map(|v| {
+                let row = health.get(&v.uuid);
+                let h = vios_health(&v.uuid, row, now, down_after);
+                pb::ViosView {
+                    name: v.name,
+                    uuid: v.uuid,
+                    host: v.host,
+                    version: v.version,
+                    state: "MANAGED".into(),
+                    endpoint: v.endpoint,
+                    health: if h.up { "UP" } else { "DOWN" }.into(),
+                    hm_incarnation: row.map(|r| r.incarnation.clone()).unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    pub async fn query_vm(&self, name: &str) -> Result<Vec<pb::VmView>> {
+        let vms = select("VM", name, self.hsdb.list::<VmRecord>().await?, |v| &v.name)?;
+        let mut lpar_states: BTreeMap<(String, String), String> = BTreeMap::new();
+        let hosts: std::collections::BTreeSet<&str> = vms.iter().map(|v| v.host.as_str()).collect();
+        for host in hosts {
+            let Ok(record) = self.host(host).await else { continue };
+            if let Ok(inv) = self.host_inventory(&record).await {
+                for l in inv.lpars {
+                    if let Some(d) = l.definition {
+                        lpar_states.insert((host.to_string(), d.name), l.state);
+                    }
+                }
+            }
+        }
+        Ok(vms
+            .into_iter()
+            .map(|v| pb::VmView {
+                lpar_state: lpar_states.remove(&(v.host.clone(), v.name.clone())).unwrap_or_else(|| LparState::NotAvailable.to_string()),
+                name: v.name,
+                uuid: v.uuid,
+                state: v.state.to_string(),
+                host: v.host,
+                priority: v.priority.to_string(),
+                vm_failure_detection_speed: "normal".into(),
+                ha_monitor: "enable".into(),
+                homehost: v.homehost,
+                vm_status: v.vm_status.to_string(),
+                managed: v.managed,
+                cpu: v.cpu,
+                memory_mb: v.memory_mb,
+                epoch: v.epoch,
+            })
+            .collect())
+    }
+
+    pub async fn query_event(&self) -> Result<Vec<pb::EventView>> {
+        let rows = self.hsdb.read(crate::hsdb::Table::Event, None).await?;
+        rows.into_iter()
+            .map(|row| {
+                let e: EventRecord = serde_json::from_value(row.value).map_err(VmrmError::internal)?;
+                Ok(pb::EventView {
+                    sequence: row.version,
+                    name: e.name.to_string(),
+                    severity: e.name.severity().to_string(),
+                    subject: e.subject,
+                    message: e.message,
+                    at_ms: e.at_ms,
+                })
+            })
+            .collect()
+    }
+}
