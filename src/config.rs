@@ -1,5 +1,5 @@
 //! The node's configuration file. One `vmrmd` process plays the roles whose sections are
-//! present: `[controller]` (needs `[hsdb]`), `[hsdb]`, `[[hmc]]`, `[su]`, `[[vios]]`, `[san]`.
+//! present: `[controller]` (needs `[hsdb]`), `[hsdb]`, `[[hmc]]`, `[su]`, `[vios]`, `[san]`.
 //! Unknown keys are refused and `validate` names the bad key, so a typo never starts a node
 //! that silently does less than intended.
 use crate::error::{Result, VmrmError};
@@ -31,8 +31,8 @@ pub struct NodeConfig {
     pub hmc: Vec<HmcConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub su: Option<SuConfig>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub vios: Vec<ViosConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vios: Option<ViosConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub san: Option<SanConfig>,
 }
@@ -138,11 +138,11 @@ impl NodeConfig {
             self.hsdb.is_some(),
             !self.hmc.is_empty(),
             self.su.is_some(),
-            !self.vios.is_empty(),
+            self.vios.is_some(),
             self.san.is_some(),
         ];
         if !roles.iter().any(|r| *r) {
-            return bad("roles", "the node has no role: add a [controller], [hsdb], [[hmc]], [su], [[vios]] or [san] section".into());
+            return bad("roles", "the node has no role: add a [controller], [hsdb], [[hmc]], [su], [vios] or [san] section".into());
         }
         if self.controller.is_some() && self.hsdb.is_none() {
             return bad("controller", "a controller must also be an HSDB member ([hsdb] section)".into());
@@ -162,7 +162,7 @@ impl NodeConfig {
                 return bad("hsdb.node_id", format!("{} is not one of hsdb.members", h.node_id));
             }
         }
-        if !self.vios.is_empty() && self.hsdb_endpoints.is_empty() && self.hsdb.is_none() {
+        if self.vios.is_some() && self.hsdb_endpoints.is_empty() && self.hsdb.is_none() {
             return bad("hsdb_endpoints", "a VIOS needs the HSDB members' endpoints".into());
         }
         if let Some(su) = &self.su {

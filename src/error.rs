@@ -4,6 +4,8 @@ use tonic::{Code, Status};
 
 /// Metadata key carrying the active controller's endpoint on an `UNAVAILABLE` answer.
 pub const LEADER_METADATA: &str = "vmrm-leader";
+/// Metadata key marking an `UNAVAILABLE` answer from a standby controller (safe to retry elsewhere).
+pub const STANDBY_METADATA: &str = "vmrm-standby";
 
 #[derive(Debug, thiserror::Error)]
 pub enum VmrmError {
@@ -53,6 +55,7 @@ impl From<VmrmError> for Status {
             VmrmError::Internal(_) => Status::internal(msg),
             VmrmError::NotLeader { leader } => {
                 let mut status = Status::unavailable(msg);
+                status.metadata_mut().insert(STANDBY_METADATA, tonic::metadata::MetadataValue::from_static("1"));
                 if let Some(addr) = leader.and_then(|l| l.parse().ok()) {
                     status.metadata_mut().insert(LEADER_METADATA, addr);
                 }

@@ -1,1 +1,110 @@
-fn main(){}
+//! `vmrmd`: one node of a vmrm cluster (roles from `--config`), or `vmrmd local`: a whole
+//! simulated datacenter on loopback, one process per node.
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use vmrm::config::NodeConfig;
+use vmrm::launcher::{Datacenter, Topology};
+use vmrm::node;
+
+#[derive(Parser)]
+#[command(name = "vmrmd", about = "vmrm node daemon", version)]
+struct Args {
+    /// The node's TOML configuration (see cluster-configs/).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a whole datacenter on loopback: 3 controllers, 2 HMCs, 4 hosts (SU + 2 VIOSs), a SAN, 12 VMs.
+    Local {
+        /// Where node data and logs go (emptied first).
+        #[arg(long, default_value_os_t = std::env::temp_dir().join("vmrm-local"))]
+        data_dir: PathBuf,
+    },
+    /// Write the local datacenter's node configs into a directory (e.g. cluster-configs/local).
+    GenConfigs {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,openraft=error,sled=warn,h2=warn,tower=warn,hyper=warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+fn fail(msg: impl std::fmt::Display) -> ! {
+    eprintln!("vmrmd: {msg}");
+    std::process::exit(1);
+}
+
+fn main() {
+    let args = Args::parse();
+    match (args.config, args.command) {
+        (Some(path), None) => {
+            init_tracing();
+            let cfg = NodeConfig::load(&path).unwrap_or_else(|e| fail(e));
+            if let Err(e) = node::with_runtime(node::run(cfg, node::shutdown_signal())) {
+                fail(e);
+            }
+        }
+        (None, Some(Cmd::Local { data_dir })) => {
+            init_tracing();
+            if let Err(e) = node::with_runtime(run_local(data_dir)) {
+                fail(e);
+            }
+        }
+        (None, Some(Cmd::GenConfigs { out })) => {
+            std::fs::create_dir_all(&out).unwrap_or_else(|e| fail(e));
+            let topology = Topology::local(PathBuf::from("/tmp/vmrm-local"));
+            for cfg in topology.node_configs() {
+                std::fs::write(out.join(format!("{}.toml", cfg.name)), cfg.to_toml()).unwrap_or_else(|e| fail(e));
+            }
+        }
+        _ => fail("give either --config FILE or a command (local, gen-configs); see --help"),
+    }
+}
+
+async fn run_local(data_dir: PathBuf) -> vmrm::error::Result<()> {
+    prepare_data_dir(&data_dir)?;
+    let binary = std::env::current_exe().map_err(vmrm::VmrmError::internal)?;
+    let topology = Topology::local(data_dir.clone());
+    println!("Starting the local datacenter in {} ...", data_dir.display());
+    let mut dc = Datacenter::start(topology, &binary).await?;
+    for line in dc.setup().await? {
+        println!("{line}");
+    }
+    println!("\nThe local datacenter is up. Nodes (kill a host's three processes to see a host failure):");
+    for (name, pid) in dc.nodes() {
+        println!("  {name:<18} pid {pid:<8} log {}", dc.log_path(name).display());
+    }
+    println!(
+        "\nTry:  ksysmgr query vm        (cargo run --release --bin ksysmgr -- query vm)\n      ksysmgr query host\n      ksysmgr restart vm vm-1-1 host=host-2\nControllers: {} — press Ctrl-C to stop.",
+        dc.topology.controller_endpoints().join(",")
+    );
+    node::shutdown_signal().await;
+    println!("Stopping ...");
+    dc.stop();
+    Ok(())
+}
+
+/// Empties the data directory of an earlier local run (and only such a directory).
+fn prepare_data_dir(dir: &std::path::Path) -> vmrm::error::Result<()> {
+    const MARKER: &str = ".vmrm-local";
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
+        if !empty && !dir.join(MARKER).exists() {
+            return Err(vmrm::VmrmError::invalid(format!(
+                "{} is not empty and was not made by `vmrmd local`; choose another --data-dir",
+                dir.display()
+            )));
+        }
+        std::fs::remove_dir_all(dir).map_err(vmrm::VmrmError::internal)?;
+    }
+    std::fs::create_dir_all(dir).map_err(vmrm::VmrmError::internal)?;
+    std::fs::write(dir.join(MARKER), "").map_err(vmrm::VmrmError::internal)
+}

@@ -1,1 +1,131 @@
+//! The admin client that finds the active controller by itself: it is given every controller
+//! endpoint, follows the `vmrm-leader` hint of a standby, moves on from a dead endpoint, and
+//! keeps trying for a while during an election. `ksysmgr` and the tests use it.
+use super::channel::ChannelPool;
+use crate::error::{LEADER_METADATA, Result, STANDBY_METADATA, VmrmError};
+use crate::pb::{self, admin_client::AdminClient as AdminGrpc};
+use std::time::Duration;
+use tonic::transport::Channel;
+use tonic::{Code, Response, Status};
 
+/// How long the client keeps looking for an active controller.
+pub const FIND_LEADER_FOR: Duration = Duration::from_secs(8);
+
+pub struct AdminClient {
+    endpoints: Vec<String>,
+    current: usize,
+    pool: ChannelPool,
+    /// Deadline of one call (long for discovery and restarts).
+    pub call_timeout: Duration,
+}
+
+impl AdminClient {
+    pub fn new(endpoints: Vec<String>) -> Result<Self> {
+        let endpoints: Vec<String> = endpoints.into_iter().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect();
+        if endpoints.is_empty() {
+            return Err(VmrmError::invalid("no controller endpoint given"));
+        }
+        for e in &endpoints {
+            super::channel::lazy_channel(e, Duration::from_secs(1))?;
+        }
+        Ok(Self { endpoints, current: 0, pool: ChannelPool::new(Duration::from_secs(1)), call_timeout: Duration::from_secs(120) })
+    }
+
+    /// The endpoint that answered last.
+    pub fn current(&self) -> &str {
+        &self.endpoints[self.current]
+    }
+
+    /// Calls the active controller, wherever it is.
+    pub async fn call<T, F, Fut>(&mut self, f: F) -> Result<T>
+    where
+        F: Fn(AdminGrpc<Channel>, Duration) -> Fut,
+        Fut: Future<Output = std::result::Result<Response<T>, Status>>,
+    {
+        let give_up = tokio::time::Instant::now() + FIND_LEADER_FOR;
+        let mut last = String::new();
+        loop {
+            for _ in 0..self.endpoints.len() {
+                let client = AdminGrpc::new(self.pool.get(&self.endpoints[self.current])?);
+                match f(client, self.call_timeout).await {
+                    Ok(resp) => return Ok(resp.into_inner()),
+                    Err(status) if status.code() == Code::Unavailable && retryable(&status) => {
+                        last = format!("{}: {}", self.endpoints[self.current], status.message());
+                        match leader_hint(&status) {
+                            Some(leader) if leader != self.endpoints[self.current] => self.follow(leader),
+                            _ => self.current = (self.current + 1) % self.endpoints.len(),
+                        }
+                    }
+                    Err(status) => return Err(status.into()),
+                }
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return Err(VmrmError::unavailable(format!(
+                    "cannot reach an active controller at {} (last answer: {last})",
+                    self.endpoints.join(", ")
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn follow(&mut self, leader: String) {
+        match self.endpoints.iter().position(|e| *e == leader) {
+            Some(i) => self.current = i,
+            None => {
+                self.endpoints.push(leader);
+                self.current = self.endpoints.len() - 1;
+            }
+        }
+    }
+}
+
+/// A standby's answer, or a failure to reach the endpoint at all (no response headers): the
+/// call did not run, so trying another controller is safe. Any other error is the answer.
+fn retryable(status: &Status) -> bool {
+    status.metadata().contains_key(STANDBY_METADATA) || status.metadata().is_empty()
+}
+
+fn leader_hint(status: &Status) -> Option<String> {
+    status.metadata().get(LEADER_METADATA)?.to_str().ok().map(str::to_owned)
+}
+
+/// Builds a request with a deadline (for use inside [`AdminClient::call`] closures).
+pub fn request<T>(msg: T, timeout: Duration) -> tonic::Request<T> {
+    super::channel::deadline(msg, timeout)
+}
+
+/// One typed method per admin RPC, each following the active controller.
+macro_rules! admin_rpcs {
+    ($($method:ident($req:ty) -> $resp:ty;)*) => {
+        impl AdminClient {
+            $(
+                pub async fn $method(&mut self, msg: $req) -> Result<$resp> {
+                    self.call(|mut c, d| {
+                        let req = request(msg.clone(), d);
+                        async move { c.$method(req).await }
+                    })
+                    .await
+                }
+            )*
+        }
+    };
+}
+
+admin_rpcs! {
+    add_cluster(pb::AddClusterRequest) -> pb::CommandReply;
+    add_hmc(pb::AddHmcRequest) -> pb::CommandReply;
+    add_host(pb::AddHostRequest) -> pb::CommandReply;
+    add_host_group(pb::AddHostGroupRequest) -> pb::CommandReply;
+    discover(pb::DiscoverRequest) -> pb::CommandReply;
+    verify(pb::VerifyRequest) -> pb::CommandReply;
+    restart_vm(pb::RestartVmRequest) -> pb::CommandReply;
+    migrate_vm(pb::MigrateVmRequest) -> pb::CommandReply;
+    query_cluster(pb::QueryRequest) -> pb::ClusterList;
+    query_hmc(pb::QueryRequest) -> pb::HmcList;
+    query_host(pb::QueryRequest) -> pb::HostList;
+    query_host_group(pb::QueryRequest) -> pb::HostGroupList;
+    query_vios(pb::QueryRequest) -> pb::ViosList;
+    query_vm(pb::QueryRequest) -> pb::VmList;
+    query_event(pb::QueryRequest) -> pb::EventList;
+}

@@ -1,0 +1,141 @@
+//! Text output in the seed's layout (`Name:`, `UUID:`, `State:` …, values from column 22).
+use crate::pb;
+use std::fmt::Write;
+
+fn field(out: &mut String, key: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "{:<21}{value}", format!("{key}:"));
+}
+
+fn list_field(out: &mut String, key: &str, values: &[String]) {
+    match values.split_first() {
+        None => field(out, key, ""),
+        Some((first, rest)) => {
+            field(out, key, first);
+            for v in rest {
+                let _ = writeln!(out, "{:<21}{v}", "");
+            }
+        }
+    }
+}
+
+pub fn clusters(list: &[pb::ClusterView]) -> String {
+    let mut out = String::new();
+    for c in list {
+        field(&mut out, "Name", &c.name);
+        field(&mut out, "State", &c.state);
+        field(&mut out, "Type", &c.r#type);
+        field(&mut out, "Active_controller", &c.active_controller);
+    }
+    out
+}
+
+pub fn hmcs(list: &[pb::HmcView]) -> String {
+    let mut out = String::new();
+    for h in list {
+        field(&mut out, "Name", &h.name);
+        field(&mut out, "Ip", &h.ip);
+        field(&mut out, "Login", &h.login);
+        field(&mut out, "State", &h.state);
+        let _ = writeln!(out, "\n                        Managed Host List:\n");
+        let _ = writeln!(out, "{:<40}{}", "Host Name", "Uuid");
+        let _ = writeln!(out, "{:<40}{}", "=========", "====");
+        for m in &h.managed_hosts {
+            let _ = writeln!(out, "{:<40}{}", m.name, m.uuid);
+        }
+        let _ = writeln!(out, "{}", "=".repeat(76));
+    }
+    out
+}
+
+pub fn hosts(list: &[pb::HostView]) -> String {
+    let mut out = String::new();
+    for h in list {
+        field(&mut out, "Name", &h.name);
+        field(&mut out, "UUID", &h.uuid);
+        field(&mut out, "State", &h.state);
+        field(&mut out, "Host_group", &h.host_group);
+        list_field(&mut out, "VIOS", &h.vios);
+        list_field(&mut out, "HMCs", &h.hmcs);
+        field(&mut out, "CPU", format!("{} of {} used", h.cpu_used, h.cpu_total));
+        field(&mut out, "Memory", format!("{} of {} MB used", h.memory_used_mb, h.memory_total_mb));
+        field(&mut out, "HA_monitor", &h.ha_monitor);
+        let _ = writeln!(out, "VM_failure_detection_speed:    {}\n", h.vm_failure_detection_speed);
+    }
+    out
+}
+
+pub fn host_groups(list: &[pb::HostGroupView]) -> String {
+    let mut out = String::new();
+    for g in list {
+        field(&mut out, "Name", &g.name);
+        list_field(&mut out, "Hosts", &g.hosts);
+        field(&mut out, "Discovered", if g.discovered { "Yes" } else { "No" });
+        field(&mut out, "HA_monitor", &g.ha_monitor);
+        field(&mut out, "Restart_policy", &g.restart_policy);
+        let _ = writeln!(out, "VM_failure_detection_speed:    {}", g.vm_failure_detection_speed);
+        let secs = f64::from(g.host_failure_detection_time_ms) / 1000.0;
+        let _ = writeln!(out, "Host_failure_detection_time:   {secs}\n");
+    }
+    out
+}
+
+pub fn vioses(list: &[pb::ViosView]) -> String {
+    let mut out = String::new();
+    for v in list {
+        field(&mut out, "Name", &v.name);
+        field(&mut out, "UUID", &v.uuid);
+        field(&mut out, "Host", &v.host);
+        field(&mut out, "Version", &v.version);
+        field(&mut out, "State", &v.state);
+        field(&mut out, "CAA_state", &v.health);
+        field(&mut out, "HM_incarnation", &v.hm_incarnation);
+        let _ = writeln!(out);
+    }
+    out
+}
+
+/// One VM in detail (seed: `ksysmgr query vm NAME`), or every VM in a table.
+pub fn vms(list: &[pb::VmView], detailed: bool) -> String {
+    let mut out = String::new();
+    if detailed {
+        for v in list {
+            field(&mut out, "Name", &v.name);
+            field(&mut out, "UUID", &v.uuid);
+            field(&mut out, "State", &v.state);
+            field(&mut out, "Host", &v.host);
+            field(&mut out, "LPAR_state", &v.lpar_state);
+            field(&mut out, "Priority", &v.priority);
+            let _ = writeln!(out, "VM_failure_detection_speed:    {}", v.vm_failure_detection_speed);
+            field(&mut out, "HA_monitor", &v.ha_monitor);
+            field(&mut out, "Homehost", &v.homehost);
+            field(&mut out, "VM_status", &v.vm_status);
+            field(&mut out, "Epoch", v.epoch);
+        }
+        return out;
+    }
+    for (title, managed) in [("Managed VMs:", true), ("Unmanaged VMs:", false)] {
+        let rows: Vec<&pb::VmView> = list.iter().filter(|v| v.managed == managed).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{title}");
+        let _ = writeln!(out, "        {:<16}{:<14}{:<16}{:<16}{:<10}{}", "Name", "Host", "State", "LPAR_state", "Priority", "VM_status");
+        for v in rows {
+            let _ = writeln!(
+                out,
+                "        {:<16}{:<14}{:<16}{:<16}{:<10}{}",
+                v.name, v.host, v.state, v.lpar_state, v.priority, v.vm_status
+            );
+        }
+    }
+    out
+}
+
+pub fn events(list: &[pb::EventView]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<8}{:<26}{:<15}{:<18}{}", "Seq", "Event", "Severity", "Subject", "Message");
+    for e in list {
+        let _ = writeln!(out, "{:<8}{:<26}{:<15}{:<18}{}", e.sequence, e.name, e.severity, e.subject, e.message);
+    }
+    out
+}

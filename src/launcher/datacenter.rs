@@ -1,0 +1,213 @@
+//! Runs a [`Topology`] as real `vmrmd` processes: writes each node's config, starts it with its
+//! log in `DATA/logs/`, waits for its health service, and can kill, restart or stop any node.
+//! Dropping the datacenter kills every process it started.
+use super::topology::Topology;
+use crate::error::{Result, VmrmError};
+use crate::pb;
+use crate::transport::AdminClient;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+/// How long a node may take to start serving.
+pub const NODE_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Datacenter {
+    pub topology: Topology,
+    binary: PathBuf,
+    configs: BTreeMap<String, PathBuf>,
+    children: BTreeMap<String, Child>,
+}
+
+impl Datacenter {
+    /// Writes the configs and starts every node (not yet configured: see [`Datacenter::setup`]).
+    pub async fn start(topology: Topology, binary: &Path) -> Result<Self> {
+        let config_dir = topology.data_dir.join("configs");
+        let log_dir = topology.data_dir.join("logs");
+        for d in [&config_dir, &log_dir] {
+            std::fs::create_dir_all(d).map_err(|e| VmrmError::invalid(format!("cannot create {}: {e}", d.display())))?;
+        }
+        let mut dc = Self { topology, binary: binary.to_path_buf(), configs: BTreeMap::new(), children: BTreeMap::new() };
+        for cfg in dc.topology.node_configs() {
+            let path = config_dir.join(format!("{}.toml", cfg.name));
+            std::fs::write(&path, cfg.to_toml()).map_err(|e| VmrmError::internal(format!("{}: {e}", path.display())))?;
+            dc.configs.insert(cfg.name.clone(), path);
+        }
+        for name in dc.configs.keys().cloned().collect::<Vec<_>>() {
+            dc.spawn(&name)?;
+        }
+        for cfg in dc.topology.node_configs() {
+            dc.wait_serving(&cfg.name, &cfg.listen).await?;
+        }
+        Ok(dc)
+    }
+
+    pub fn log_path(&self, node: &str) -> PathBuf {
+        self.topology.data_dir.join("logs").join(format!("{node}.log"))
+    }
+
+    fn spawn(&mut self, name: &str) -> Result<()> {
+        let config = self.configs.get(name).ok_or_else(|| VmrmError::not_found(format!("no node {name}")))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path(name))
+            .map_err(|e| VmrmError::internal(format!("log of {name}: {e}")))?;
+        let err = log.try_clone().map_err(VmrmError::internal)?;
+        let child = Command::new(&self.binary)
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| VmrmError::internal(format!("cannot start {}: {e}", self.binary.display())))?;
+        self.children.insert(name.to_string(), child);
+        Ok(())
+    }
+
+    async fn wait_serving(&mut self, name: &str, endpoint: &str) -> Result<()> {
+        let give_up = tokio::time::Instant::now() + NODE_START_TIMEOUT;
+        loop {
+            if let Some(child) = self.children.get_mut(name)
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                return Err(VmrmError::internal(format!(
+                    "node {name} exited ({status}) while starting; its log {} ends with:\n{}",
+                    self.log_path(name).display(),
+                    self.log_tail(name, 10)
+                )));
+            }
+            if serving(endpoint).await {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > give_up {
+                return Err(VmrmError::unavailable(format!("node {name} at {endpoint} did not start serving in time")));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn log_tail(&self, node: &str, lines: usize) -> String {
+        let text = std::fs::read_to_string(self.log_path(node)).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Configures the cluster through the admin API, as an operator would, and returns the lines.
+    pub async fn setup(&self) -> Result<Vec<String>> {
+        let t = &self.topology;
+        let mut admin = self.admin()?;
+        let mut out = Vec::new();
+        let cluster = pb::AddClusterRequest {
+            name: t.cluster_name.clone(),
+            r#type: "HA".into(),
+            ksysnodes: (1..=t.controllers).map(|i| format!("ctl-{i}")).collect(),
+            sync: true,
+        };
+        out.extend(admin.add_cluster(cluster.clone()).await?.lines);
+        for i in 1..=t.hmcs {
+            let hmc = pb::AddHmcRequest {
+                name: format!("hmc-{i}"),
+                login: "hscroot".into(),
+                password: "abc123".into(),
+                ip: t.hmc_endpoint(i),
+            };
+            out.extend(admin.add_hmc(hmc.clone()).await?.lines);
+        }
+        for h in &t.hosts {
+            let host = pb::AddHostRequest { name: h.name.clone() };
+            out.extend(admin.add_host(host.clone()).await?.lines);
+        }
+        let group =
+            pb::AddHostGroupRequest { name: t.host_group.clone(), hosts: t.hosts.iter().map(|h| h.name.clone()).collect() };
+        out.extend(admin.add_host_group(group.clone()).await?.lines);
+        let discover = pb::DiscoverRequest { host_group: t.host_group.clone(), verify: true };
+        out.extend(admin.discover(discover.clone()).await?.lines);
+        Ok(out)
+    }
+
+    pub fn admin(&self) -> Result<AdminClient> {
+        AdminClient::new(self.topology.controller_endpoints())
+    }
+
+    pub fn pid(&self, node: &str) -> Option<u32> {
+        self.children.get(node).map(Child::id)
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = (&String, u32)> {
+        self.children.iter().map(|(n, c)| (n, c.id()))
+    }
+
+    /// SIGKILL: the node dies without any goodbye.
+    pub fn kill(&mut self, node: &str) {
+        if let Some(mut child) = self.children.remove(node) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Loses a whole server at once: its SU and both VIOS nodes.
+    pub fn kill_host(&mut self, host: &str) {
+        for node in Topology::host_nodes(host) {
+            self.kill(&node);
+        }
+    }
+
+    /// Starts a killed node again from its config and data directory.
+    pub async fn restart(&mut self, node: &str) -> Result<()> {
+        self.kill(node);
+        self.spawn(node)?;
+        let listen = self
+            .topology
+            .node_configs()
+            .into_iter()
+            .find(|c| c.name == node)
+            .map(|c| c.listen)
+            .ok_or_else(|| VmrmError::not_found(format!("no node {node}")))?;
+        self.wait_serving(node, &listen).await
+    }
+
+    /// SIGTERM to every node, then waits for them (SIGKILL after a grace period).
+    pub fn stop(&mut self) {
+        for child in self.children.values() {
+            terminate(child.id());
+        }
+        let give_up = std::time::Instant::now() + Duration::from_secs(5);
+        for (_, mut child) in std::mem::take(&mut self.children) {
+            while std::time::Instant::now() < give_up {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Datacenter {
+    fn drop(&mut self) {
+        for (_, mut child) in std::mem::take(&mut self.children) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn terminate(pid: u32) {
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+}
+
+/// True when the node's standard health service answers SERVING.
+pub async fn serving(endpoint: &str) -> bool {
+    let Ok(channel) = crate::transport::channel::lazy_channel(endpoint, Duration::from_millis(500)) else { return false };
+    let req = crate::transport::deadline(HealthCheckRequest { service: String::new() }, Duration::from_millis(500));
+    matches!(
+        HealthClient::new(channel).check(req).await.map(|r| r.into_inner().status),
+        Ok(s) if s == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    )
+}

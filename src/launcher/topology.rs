@@ -1,0 +1,173 @@
+//! Which nodes a datacenter has and on which loopback ports. Port layout from `base_port` B:
+//! controllers B+1.., HMCs B+101.., SAN B+201, host i: SU B+300+10i, VIOS a/b B+301+10i / B+302+10i.
+use crate::config::*;
+use crate::profile::ProfileName;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostSpec {
+    pub name: String,
+    pub cpu: u32,
+    pub memory_mb: u64,
+    pub vms: Vec<VmConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Topology {
+    pub base_port: u16,
+    pub controllers: usize,
+    pub hmcs: usize,
+    pub hosts: Vec<HostSpec>,
+    pub profile: ProfileName,
+    pub data_dir: PathBuf,
+    pub cluster_name: String,
+    pub host_group: String,
+}
+
+/// Base port of the local datacenter: `ksysmgr` without `--endpoints` reaches B+1..B+3.
+pub const LOCAL_BASE_PORT: u16 = 7000;
+
+impl Topology {
+    /// The local datacenter: 3 controllers, 2 HMCs, 4 hosts (SU + 2 VIOSs each), a SAN, 12 VMs.
+    pub fn local(data_dir: PathBuf) -> Self {
+        Self::uniform(LOCAL_BASE_PORT, 4, 3, data_dir)
+    }
+
+    /// `hosts` hosts of 16 CPU / 32 GiB, each with `vms_per_host` VMs of 2 CPU / 4 GiB.
+    pub fn uniform(base_port: u16, hosts: usize, vms_per_host: usize, data_dir: PathBuf) -> Self {
+        let hosts = (1..=hosts)
+            .map(|i| HostSpec {
+                name: format!("host-{i}"),
+                cpu: 16,
+                memory_mb: 32 * 1024,
+                vms: (1..=vms_per_host).map(|j| VmConfig { name: format!("vm-{i}-{j}"), cpu: 2, memory_mb: 4096 }).collect(),
+            })
+            .collect();
+        Self {
+            base_port,
+            controllers: 3,
+            hmcs: 2,
+            hosts,
+            profile: ProfileName::Fast,
+            data_dir,
+            cluster_name: "vmrm_local".into(),
+            host_group: "HG1".into(),
+        }
+    }
+
+    fn addr(&self, offset: u16) -> String {
+        format!("127.0.0.1:{}", self.base_port + offset)
+    }
+
+    pub fn controller_endpoints(&self) -> Vec<String> {
+        (1..=self.controllers as u16).map(|i| self.addr(i)).collect()
+    }
+
+    pub fn hmc_endpoint(&self, i: usize) -> String {
+        self.addr(100 + i as u16)
+    }
+
+    pub fn san_endpoint(&self) -> String {
+        self.addr(201)
+    }
+
+    fn host_port(&self, i: usize, part: u16) -> String {
+        self.addr(300 + 10 * i as u16 + part)
+    }
+
+    pub fn vios_names(host: &str) -> [String; 2] {
+        [format!("{host}-vios-a"), format!("{host}-vios-b")]
+    }
+
+    /// Node names of one host: its SU and both VIOS nodes (what "losing the server" kills).
+    pub fn host_nodes(host: &str) -> Vec<String> {
+        let [a, b] = Self::vios_names(host);
+        vec![format!("{host}-su"), a, b]
+    }
+
+    fn node(&self, name: String, listen: String) -> NodeConfig {
+        NodeConfig {
+            data_dir: self.data_dir.join(&name),
+            name,
+            listen,
+            profile: self.profile,
+            hsdb_endpoints: Vec::new(),
+            controller: None,
+            hsdb: None,
+            hmc: Vec::new(),
+            su: None,
+            vios: None,
+            san: None,
+        }
+    }
+
+    /// Every node's config, in start order.
+    pub fn node_configs(&self) -> Vec<NodeConfig> {
+        let members: BTreeMap<String, String> =
+            self.controller_endpoints().into_iter().enumerate().map(|(i, a)| ((i + 1).to_string(), a)).collect();
+        let mut out = Vec::new();
+        for (i, listen) in self.controller_endpoints().into_iter().enumerate() {
+            let mut n = self.node(format!("ctl-{}", i + 1), listen);
+            n.controller = Some(ControllerConfig {});
+            n.hsdb = Some(HsdbConfig { node_id: i as u64 + 1, members: members.clone() });
+            out.push(n);
+        }
+        let mut san = self.node("san".into(), self.san_endpoint());
+        san.san = Some(SanConfig {});
+        out.push(san);
+        let su_endpoints: Vec<String> = (1..=self.hosts.len()).map(|i| self.host_port(i, 0)).collect();
+        for i in 1..=self.hmcs {
+            let name = format!("hmc-{i}");
+            let mut n = self.node(name.clone(), self.hmc_endpoint(i));
+            n.hmc = vec![HmcConfig { name, managed_hosts: su_endpoints.clone() }];
+            out.push(n);
+        }
+        for (i, h) in self.hosts.iter().enumerate() {
+            let i = i + 1;
+            let [va, vb] = Self::vios_names(&h.name);
+            for (part, vios) in [(1, &va), (2, &vb)] {
+                let mut n = self.node(vios.clone(), self.host_port(i, part));
+                n.hsdb_endpoints = self.controller_endpoints();
+                n.vios = Some(ViosConfig { name: vios.clone(), host: h.name.clone() });
+                out.push(n);
+            }
+            let mut n = self.node(format!("{}-su", h.name), self.host_port(i, 0));
+            n.su = Some(SuConfig {
+                host: h.name.clone(),
+                cpu: h.cpu,
+                memory_mb: h.memory_mb,
+                san: self.san_endpoint(),
+                vios: vec![
+                    ViosRef { name: va, endpoint: self.host_port(i, 1) },
+                    ViosRef { name: vb, endpoint: self.host_port(i, 2) },
+                ],
+                vm: h.vms.clone(),
+            });
+            out.push(n);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_datacenter_has_every_role_and_valid_configs() {
+        let t = Topology::local(PathBuf::from("/tmp/x"));
+        let nodes = t.node_configs();
+        assert_eq!(nodes.len(), 3 + 1 + 2 + 4 * 3);
+        assert_eq!(nodes.iter().filter_map(|n| n.su.as_ref()).map(|s| s.vm.len()).sum::<usize>(), 12);
+        for n in &nodes {
+            n.validate().unwrap_or_else(|e| panic!("{}: {e}", n.name));
+            let back: NodeConfig = toml::from_str(&n.to_toml()).expect("round trip");
+            assert_eq!(&back, n);
+        }
+        let mut ports: Vec<_> = nodes.iter().map(|n| n.listen.clone()).collect();
+        ports.sort();
+        ports.dedup();
+        assert_eq!(ports.len(), nodes.len(), "every node has its own port");
+    }
+}
