@@ -137,8 +137,30 @@ impl Actor for ServerUnit {
                 def.name.clone(),
                 Lpar { def: def.clone(), state: LparState::NotActivated, reference_code: REFCODE_OFF.into(), vm: None },
             );
-            ctx.notify(Activate(def));
+            ctx.notify(BootActivate(def));
         }
+    }
+}
+
+/// Power-on activation of a configured LPAR: retried while the SAN cannot be reached (nodes
+/// start in any order), given up when the disk is reserved by another host (the VM runs there).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct BootActivate(LparDefinition);
+
+/// Retry period of a power-on activation whose SAN is not reachable yet.
+const BOOT_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl Handler<BootActivate> for ServerUnit {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, BootActivate(def): BootActivate, ctx: &mut Context<Self>) -> Self::Result {
+        let activate = self.handle(Activate(def.clone()), ctx);
+        Box::pin(activate.map(move |result, _, ctx| {
+            if let Err(VmrmError::Unavailable(_)) = result {
+                ctx.notify_later(BootActivate(def), BOOT_RETRY);
+            }
+        }))
     }
 }
 

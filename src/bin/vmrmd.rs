@@ -34,7 +34,8 @@ enum Cmd {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,openraft=error,sled=warn,h2=warn,tower=warn,hyper=warn".into());
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).init();
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {
