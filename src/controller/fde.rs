@@ -28,6 +28,8 @@ pub struct FdeActor {
     polling_vios: usize,
     in_flight: bool,
     recovering: BTreeSet<String>,
+    /// VIOS uuid → name, for events people read.
+    vios_names: BTreeMap<String, String>,
 }
 
 impl FdeActor {
@@ -40,6 +42,7 @@ impl FdeActor {
             polling_vios: 0,
             in_flight: false,
             recovering: BTreeSet::new(),
+            vios_names: BTreeMap::new(),
         }
     }
 
@@ -56,6 +59,7 @@ impl FdeActor {
             match result {
                 Ok(polled) => {
                     act.polling_vios = polled.vios_index;
+                    act.vios_names = polled.vios_names;
                     act.decide(polled.observations, ctx);
                 }
                 Err(e) => tracing::debug!(group = %act.group, "FDE poll failed: {e}"),
@@ -67,12 +71,20 @@ impl FdeActor {
         let fdt = self.core.timing.host_failure_detection_time.as_millis() as u64;
         for decision in self.detector.observe(crate::now_ms(), fdt, &observations) {
             match decision {
-                FdeDecision::ViosDown { host, vios } => self.event(ctx, EventName::ViosNodeFailure, vios, format!("VIOS of host {host} is DOWN")),
-                FdeDecision::ViosUp { host, vios } => self.event(ctx, EventName::ViosNodeActive, vios, format!("VIOS of host {host} is UP")),
+                FdeDecision::ViosDown { host, vios } => {
+                    self.event(ctx, EventName::ViosNodeFailure, self.vios_name(&vios), format!("VIOS of host {host} is DOWN"))
+                }
+                FdeDecision::ViosUp { host, vios } => {
+                    self.event(ctx, EventName::ViosNodeActive, self.vios_name(&vios), format!("VIOS of host {host} is UP"))
+                }
                 FdeDecision::HostFailed { host } if self.recovering.insert(host.clone()) => self.relocate(host, ctx),
                 FdeDecision::HostFailed { .. } => {}
             }
         }
+    }
+
+    fn vios_name(&self, uuid: &str) -> String {
+        self.vios_names.get(uuid).cloned().unwrap_or_else(|| uuid.to_string())
     }
 
     fn event(&self, ctx: &mut Context<Self>, name: EventName, subject: String, message: String) {
@@ -123,6 +135,7 @@ impl Handler<StopFde> for FdeActor {
 struct Polled {
     vios_index: usize,
     observations: Vec<HostObservation>,
+    vios_names: BTreeMap<String, String>,
 }
 
 /// One FDE request through the first VIOS of the group that answers, starting at `start`.
@@ -151,7 +164,8 @@ async fn poll_group(core: ControllerCore, group: String, start: usize, needs_att
                 .into_iter()
                 .map(|s| HostObservation { host: s.host, vios: s.vios.into_iter().map(|v| (v.uuid, v.state == "UP")).collect() })
                 .collect();
-            return Ok(Polled { vios_index: index, observations });
+            let vios_names = vioses.iter().map(|v| (v.uuid.clone(), v.name.clone())).collect();
+            return Ok(Polled { vios_index: index, observations, vios_names });
         }
     }
     Err(VmrmError::unavailable(format!("no VIOS of host_group {} answered", group.name)))

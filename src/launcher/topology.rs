@@ -154,6 +154,18 @@ impl Topology {
 mod tests {
     use super::*;
 
+    /// The checked-in `cluster-configs/local` is exactly what `vmrmd local` runs.
+    #[test]
+    fn checked_in_local_configs_match_the_generator() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("cluster-configs/local");
+        let t = Topology::local(PathBuf::from("/tmp/vmrm-local"));
+        for cfg in t.node_configs() {
+            let path = dir.join(format!("{}.toml", cfg.name));
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(text, cfg.to_toml(), "{} is stale: run `vmrmd gen-configs --out cluster-configs/local`", path.display());
+        }
+    }
+
     #[test]
     fn local_datacenter_has_every_role_and_valid_configs() {
         let t = Topology::local(PathBuf::from("/tmp/x"));
