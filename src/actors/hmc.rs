@@ -8,7 +8,9 @@
 //! ```
 use crate::config::HmcConfig;
 use crate::error::{Result, VmrmError};
-use crate::pb::{self, hmc_server::Hmc as HmcRpc, server_unit_client::ServerUnitClient, submit_job_request::Job};
+use crate::pb::{
+    self, hmc_server::Hmc as HmcRpc, server_unit_client::ServerUnitClient, submit_job_request::Job,
+};
 use crate::profile::Timing;
 use crate::transport::{ChannelPool, deadline};
 use actix::prelude::*;
@@ -34,7 +36,14 @@ pub struct HmcActor {
 
 impl HmcActor {
     pub fn new(cfg: HmcConfig, timing: Timing, pool: ChannelPool) -> Self {
-        Self { cfg, timing, pool, hosts: BTreeMap::new(), jobs: HashMap::new(), next_job: 1 }
+        Self {
+            cfg,
+            timing,
+            pool,
+            hosts: BTreeMap::new(),
+            jobs: HashMap::new(),
+            next_job: 1,
+        }
     }
 }
 
@@ -44,13 +53,20 @@ impl Actor for HmcActor {
 
 /// Asks every managed server unit for its inventory, in parallel; an unreachable one is
 /// reported from the last known inventory with state `No connection`.
-async fn fetch_all(endpoints: Vec<String>, pool: ChannelPool, timing: Timing) -> Vec<(String, Result<pb::HostInventory>)> {
+async fn fetch_all(
+    endpoints: Vec<String>,
+    pool: ChannelPool,
+    timing: Timing,
+) -> Vec<(String, Result<pb::HostInventory>)> {
     let calls = endpoints.into_iter().map(|ep| {
         let pool = pool.clone();
         async move {
             let result = async {
                 let req = deadline(pb::SuInventoryRequest {}, timing.rpc_deadline);
-                Ok(ServerUnitClient::new(pool.get(&ep)?).inventory(req).await?.into_inner())
+                Ok(ServerUnitClient::new(pool.get(&ep)?)
+                    .inventory(req)
+                    .await?
+                    .into_inner())
             }
             .await;
             (ep, result)
@@ -69,7 +85,11 @@ impl Handler<Inventory> for HmcActor {
     type Result = ResponseActFuture<Self, Result<pb::InventoryReply>>;
 
     fn handle(&mut self, msg: Inventory, _: &mut Context<Self>) -> Self::Result {
-        let fetch = fetch_all(self.cfg.managed_hosts.clone(), self.pool.clone(), self.timing);
+        let fetch = fetch_all(
+            self.cfg.managed_hosts.clone(),
+            self.pool.clone(),
+            self.timing,
+        );
         Box::pin(fetch.into_actor(self).map(move |results, act, _| {
             for (endpoint, result) in results {
                 match result {
@@ -83,12 +103,22 @@ impl Handler<Inventory> for HmcActor {
                     }
                 }
             }
-            let hosts: Vec<_> =
-                act.hosts.values().filter(|h| msg.host.is_empty() || h.name == msg.host).cloned().collect();
+            let hosts: Vec<_> = act
+                .hosts
+                .values()
+                .filter(|h| msg.host.is_empty() || h.name == msg.host)
+                .cloned()
+                .collect();
             if !msg.host.is_empty() && hosts.is_empty() {
-                return Err(VmrmError::not_found(format!("HMC {} does not manage a host named {}", act.cfg.name, msg.host)));
+                return Err(VmrmError::not_found(format!(
+                    "HMC {} does not manage a host named {}",
+                    act.cfg.name, msg.host
+                )));
             }
-            Ok(pb::InventoryReply { hmc: act.cfg.name.clone(), hosts })
+            Ok(pb::InventoryReply {
+                hmc: act.cfg.name.clone(),
+                hosts,
+            })
         }))
     }
 }
@@ -108,17 +138,40 @@ impl SubmitJob {
 }
 
 /// Runs one job against a server unit.
-async fn run_job(job: Job, endpoint: String, pool: ChannelPool, timing: Timing) -> Result<pb::LparReply> {
+async fn run_job(
+    job: Job,
+    endpoint: String,
+    pool: ChannelPool,
+    timing: Timing,
+) -> Result<pb::LparReply> {
     let mut su = ServerUnitClient::new(pool.get(&endpoint)?);
     let reply = match job {
         Job::Activate(a) => {
-            let def = a.definition.ok_or_else(|| VmrmError::invalid("activate job without an LPAR definition"))?;
+            let def = a
+                .definition
+                .ok_or_else(|| VmrmError::invalid("activate job without an LPAR definition"))?;
             su.activate(deadline(def, timing.rpc_deadline)).await?
         }
         Job::Shutdown(s) => {
-            su.shutdown(deadline(pb::LparRef { name: s.lpar, immediate: s.immediate }, timing.rpc_deadline)).await?
+            su.shutdown(deadline(
+                pb::LparRef {
+                    name: s.lpar,
+                    immediate: s.immediate,
+                },
+                timing.rpc_deadline,
+            ))
+            .await?
         }
-        Job::Remove(r) => su.remove(deadline(pb::LparRef { name: r.lpar, immediate: true }, timing.rpc_deadline)).await?,
+        Job::Remove(r) => {
+            su.remove(deadline(
+                pb::LparRef {
+                    name: r.lpar,
+                    immediate: true,
+                },
+                timing.rpc_deadline,
+            ))
+            .await?
+        }
     };
     Ok(reply.into_inner())
 }
@@ -128,12 +181,27 @@ impl Handler<SubmitJob> for HmcActor {
 
     fn handle(&mut self, job: SubmitJob, ctx: &mut Context<Self>) -> Self::Result {
         let host = job.host().to_string();
-        let endpoint = self.hosts.get(&host).map(|h| h.endpoint.clone()).ok_or_else(|| {
-            VmrmError::not_found(format!("HMC {} does not manage a host named {host} (query its inventory first)", self.cfg.name))
-        })?;
+        let endpoint = self
+            .hosts
+            .get(&host)
+            .map(|h| h.endpoint.clone())
+            .ok_or_else(|| {
+                VmrmError::not_found(format!(
+                    "HMC {} does not manage a host named {host} (query its inventory first)",
+                    self.cfg.name
+                ))
+            })?;
         let job_id = self.next_job;
         self.next_job += 1;
-        self.jobs.insert(job_id, pb::JobStatus { job_id, status: JOB_RUNNING.into(), return_code: 0, message: String::new() });
+        self.jobs.insert(
+            job_id,
+            pb::JobStatus {
+                job_id,
+                status: JOB_RUNNING.into(),
+                return_code: 0,
+                message: String::new(),
+            },
+        );
         if self.jobs.len() > JOBS_KEPT {
             let oldest = job_id.saturating_sub(JOBS_KEPT as u64);
             self.jobs.retain(|id, _| *id > oldest);
@@ -141,7 +209,12 @@ impl Handler<SubmitJob> for HmcActor {
         let work = run_job(job.0, endpoint, self.pool.clone(), self.timing);
         ctx.spawn(work.into_actor(self).map(move |result, act, _| {
             let status = match result {
-                Ok(_) => pb::JobStatus { job_id, status: JOB_COMPLETED_OK.into(), return_code: 0, message: String::new() },
+                Ok(_) => pb::JobStatus {
+                    job_id,
+                    status: JOB_COMPLETED_OK.into(),
+                    return_code: 0,
+                    message: String::new(),
+                },
                 Err(e) => pb::JobStatus {
                     job_id,
                     status: JOB_COMPLETED_WITH_ERROR.into(),
@@ -162,7 +235,10 @@ pub struct GetJob(pub u64);
 impl Handler<GetJob> for HmcActor {
     type Result = Result<pb::JobStatus>;
     fn handle(&mut self, GetJob(id): GetJob, _: &mut Context<Self>) -> Self::Result {
-        self.jobs.get(&id).cloned().ok_or_else(|| VmrmError::not_found(format!("HMC {} has no job {id}", self.cfg.name)))
+        self.jobs
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| VmrmError::not_found(format!("HMC {} has no job {id}", self.cfg.name)))
     }
 }
 
@@ -174,7 +250,10 @@ pub struct HmcService {
 impl HmcService {
     /// The HMC a call is for: the one named in the `vmrm-hmc` metadata, else the node's only one.
     fn pick<T>(&self, req: &Request<T>) -> Result<&Addr<HmcActor>, Status> {
-        let named = req.metadata().get(HMC_METADATA).and_then(|v| v.to_str().ok());
+        let named = req
+            .metadata()
+            .get(HMC_METADATA)
+            .and_then(|v| v.to_str().ok());
         if let Some(hmc) = named.and_then(|n| self.hmcs.get(n)) {
             return Ok(hmc);
         }
@@ -193,22 +272,40 @@ pub const HMC_METADATA: &str = "vmrm-hmc";
 
 #[tonic::async_trait]
 impl HmcRpc for HmcService {
-    async fn inventory(&self, req: Request<pb::InventoryRequest>) -> Result<Response<pb::InventoryReply>, Status> {
+    async fn inventory(
+        &self,
+        req: Request<pb::InventoryRequest>,
+    ) -> Result<Response<pb::InventoryReply>, Status> {
         let hmc = self.pick(&req)?.clone();
         let host = req.into_inner().host;
-        Ok(Response::new(hmc.send(Inventory { host }).await.map_err(VmrmError::from)??))
+        Ok(Response::new(
+            hmc.send(Inventory { host })
+                .await
+                .map_err(VmrmError::from)??,
+        ))
     }
 
-    async fn submit_job(&self, req: Request<pb::SubmitJobRequest>) -> Result<Response<pb::SubmitJobReply>, Status> {
+    async fn submit_job(
+        &self,
+        req: Request<pb::SubmitJobRequest>,
+    ) -> Result<Response<pb::SubmitJobReply>, Status> {
         let hmc = self.pick(&req)?.clone();
-        let job = req.into_inner().job.ok_or_else(|| Status::invalid_argument("a job request needs a job"))?;
+        let job = req
+            .into_inner()
+            .job
+            .ok_or_else(|| Status::invalid_argument("a job request needs a job"))?;
         let job_id = hmc.send(SubmitJob(job)).await.map_err(VmrmError::from)??;
         Ok(Response::new(pb::SubmitJobReply { job_id }))
     }
 
-    async fn get_job(&self, req: Request<pb::GetJobRequest>) -> Result<Response<pb::JobStatus>, Status> {
+    async fn get_job(
+        &self,
+        req: Request<pb::GetJobRequest>,
+    ) -> Result<Response<pb::JobStatus>, Status> {
         let hmc = self.pick(&req)?.clone();
         let id = req.into_inner().job_id;
-        Ok(Response::new(hmc.send(GetJob(id)).await.map_err(VmrmError::from)??))
+        Ok(Response::new(
+            hmc.send(GetJob(id)).await.map_err(VmrmError::from)??,
+        ))
     }
 }

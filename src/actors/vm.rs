@@ -4,7 +4,9 @@
 //! simulated equivalent of a VM losing its storage.
 use crate::config::ViosRef;
 use crate::domain::LparDefinition;
-use crate::pb::{VmHeartbeat, WriteRequest, host_monitor_client::HostMonitorClient, san_client::SanClient};
+use crate::pb::{
+    VmHeartbeat, WriteRequest, host_monitor_client::HostMonitorClient, san_client::SanClient,
+};
 use crate::profile::Timing;
 use crate::transport::{ChannelPool, deadline};
 use actix::prelude::*;
@@ -47,12 +49,25 @@ impl VmActor {
         pool: ChannelPool,
         su: Recipient<VmCrashed>,
     ) -> Self {
-        Self { def, san_key, vios, san, timing, pool, su, sequence: 0, write_in_flight: false, clean_stop: false }
+        Self {
+            def,
+            san_key,
+            vios,
+            san,
+            timing,
+            pool,
+            su,
+            sequence: 0,
+            write_in_flight: false,
+            clean_stop: false,
+        }
     }
 
     fn heartbeat(&self, shutdown: bool) {
         for vios in &self.vios {
-            let Ok(channel) = self.pool.get(&vios.endpoint) else { continue };
+            let Ok(channel) = self.pool.get(&vios.endpoint) else {
+                continue;
+            };
             let msg = VmHeartbeat {
                 vm: self.def.name.clone(),
                 vm_uuid: self.def.uuid.clone(),
@@ -70,19 +85,33 @@ impl VmActor {
         if self.write_in_flight {
             return;
         }
-        let Ok(channel) = self.pool.get(&self.san) else { return };
+        let Ok(channel) = self.pool.get(&self.san) else {
+            return;
+        };
         self.write_in_flight = true;
         let req = deadline(
-            WriteRequest { disk: self.def.disk.clone(), key: self.san_key, block: self.sequence },
+            WriteRequest {
+                disk: self.def.disk.clone(),
+                key: self.san_key,
+                block: self.sequence,
+            },
             self.timing.rpc_deadline,
         );
-        let call = async move { SanClient::new(channel).write(req).await.map(|r| r.into_inner().accepted) };
+        let call = async move {
+            SanClient::new(channel)
+                .write(req)
+                .await
+                .map(|r| r.into_inner().accepted)
+        };
         ctx.spawn(call.into_actor(self).map(|result, act, ctx| {
             act.write_in_flight = false;
             if let Ok(false) = result {
                 act.su.do_send(VmCrashed {
                     name: act.def.name.clone(),
-                    reason: format!("the SAN rejected a write to {}: this host's reservation was preempted", act.def.disk),
+                    reason: format!(
+                        "the SAN rejected a write to {}: this host's reservation was preempted",
+                        act.def.disk
+                    ),
                 });
                 ctx.stop();
             }

@@ -50,12 +50,20 @@ impl ControllerCore {
         }
         let demands: Vec<VmDemand> = vms
             .iter()
-            .map(|v| VmDemand { vm: v.name.clone(), cpu: v.cpu, memory_mb: v.memory_mb, priority: v.priority })
+            .map(|v| VmDemand {
+                vm: v.name.clone(),
+                cpu: v.cpu,
+                memory_mb: v.memory_mb,
+                priority: v.priority,
+            })
             .collect();
         let plan = place(&demands, &capacity);
-        let by_name: BTreeMap<String, VmRecord> = vms.into_iter().map(|v| (v.name.clone(), v)).collect();
+        let by_name: BTreeMap<String, VmRecord> =
+            vms.into_iter().map(|v| (v.name.clone(), v)).collect();
         for (vm, why) in &plan.unplaced {
-            out.step(format!("ERROR: Restart has encountered an error for VM {vm}: {why}"));
+            out.step(format!(
+                "ERROR: Restart has encountered an error for VM {vm}: {why}"
+            ));
             self.mark_restart_failed(vm, why).await;
         }
         let mut restarted = 0;
@@ -63,7 +71,12 @@ impl ControllerCore {
             let wave: Vec<(VmRecord, String)> = plan
                 .placed
                 .iter()
-                .filter_map(|(vm, host)| by_name.get(vm).filter(|v| v.priority == priority).map(|v| (v.clone(), host.clone())))
+                .filter_map(|(vm, host)| {
+                    by_name
+                        .get(vm)
+                        .filter(|v| v.priority == priority)
+                        .map(|v| (v.clone(), host.clone()))
+                })
                 .collect();
             restarted += futures::stream::iter(wave)
                 .map(|(vm, host)| self.restart_one(vm, host, cause, out))
@@ -72,7 +85,9 @@ impl ControllerCore {
                 .count()
                 .await;
         }
-        out.push(format!("{restarted} out of {total} VMs have been successfully restarted"));
+        out.push(format!(
+            "{restarted} out of {total} VMs have been successfully restarted"
+        ));
         Ok(restarted)
     }
 
@@ -81,14 +96,20 @@ impl ControllerCore {
             rec.state = VmState::RestartFailed;
             let _ = self.hsdb.put_if_version(&rec, version).await;
         }
-        let _ = self.hsdb.append_event(&EventRecord::new(EventName::RestartFailed, vm, why)).await;
+        let _ = self
+            .hsdb
+            .append_event(&EventRecord::new(EventName::RestartFailed, vm, why))
+            .await;
     }
 
     /// Takes the VM's operation lock: RESTART_IN_PROGRESS with a new epoch, by compare-and-set.
     async fn lock_vm(&self, name: &str) -> Result<(VmRecord, u64)> {
         let (mut vm, version) = self.vm(name).await?;
         if vm.vm_status != VmStatus::NoOperationInProgress {
-            return Err(VmrmError::precondition(format!("VM {name} has another operation in progress ({})", vm.vm_status)));
+            return Err(VmrmError::precondition(format!(
+                "VM {name} has another operation in progress ({})",
+                vm.vm_status
+            )));
         }
         vm.vm_status = VmStatus::RestartInProgress;
         vm.epoch += 1;
@@ -96,12 +117,20 @@ impl ControllerCore {
         Ok((vm, version))
     }
 
-    async fn restart_one(&self, vm: VmRecord, target: String, cause: RestartCause, out: &Lines) -> bool {
+    async fn restart_one(
+        &self,
+        vm: VmRecord,
+        target: String,
+        cause: RestartCause,
+        out: &Lines,
+    ) -> bool {
         let name = vm.name.clone();
         match self.restart_locked(vm, &target, cause, out).await {
             Ok(()) => true,
             Err(e) => {
-                out.step(format!("ERROR: Restart has encountered an error for VM {name}: {e}"));
+                out.step(format!(
+                    "ERROR: Restart has encountered an error for VM {name}: {e}"
+                ));
                 self.mark_restart_failed(&name, &e.to_string()).await;
                 self.unlock_after_failure(&name).await;
                 false
@@ -118,29 +147,50 @@ impl ControllerCore {
         }
     }
 
-    async fn restart_locked(&self, vm: VmRecord, target: &str, cause: RestartCause, out: &Lines) -> Result<()> {
+    async fn restart_locked(
+        &self,
+        vm: VmRecord,
+        target: &str,
+        cause: RestartCause,
+        out: &Lines,
+    ) -> Result<()> {
         let (mut vm, version) = self.lock_vm(&vm.name).await?;
         let source = self.host(&vm.host).await?;
         let target_host = self.host(target).await?;
         let name = vm.name.clone();
         self.hsdb
-            .append_event(&EventRecord::new(EventName::RestartStarted, &name, format!("from {} to {target}", source.name)))
+            .append_event(&EventRecord::new(
+                EventName::RestartStarted,
+                &name,
+                format!("from {} to {target}", source.name),
+            ))
             .await?;
         out.step(format!("Stopping HA monitoring for VM {name}"));
         out.step(format!("HA monitoring for VM {name} stopped"));
         out.step(format!("Shutdown has started for VM {name}"));
-        let shutdown = Job::Shutdown(ShutdownLpar { host: source.name.clone(), lpar: name.clone(), immediate: true });
+        let shutdown = Job::Shutdown(ShutdownLpar {
+            host: source.name.clone(),
+            lpar: name.clone(),
+            immediate: true,
+        });
         match self.run_job(&source, shutdown).await {
             Ok(()) => out.step(format!("Shutdown has completed for VM {name}")),
             Err(e) if cause == RestartCause::HostFailure => {
                 tracing::info!(vm = %name, "source shutdown not possible ({e}); the SAN fence protects the disk");
                 out.step(format!("Shutdown has completed for VM {name}"));
             }
-            Err(e) => tracing::warn!(vm = %name, "source shutdown failed ({e}); the SAN fence protects the disk"),
+            Err(e) => {
+                tracing::warn!(vm = %name, "source shutdown failed ({e}); the SAN fence protects the disk")
+            }
         }
-        self.preempt_disk(&target_host.san, &vm.disk, &target_host).await.map_err(|e| {
-            VmrmError::unavailable(format!("the SAN reservation of {} could not be preempted ({e}); not restarting", vm.disk))
-        })?;
+        self.preempt_disk(&target_host.san, &vm.disk, &target_host)
+            .await
+            .map_err(|e| {
+                VmrmError::unavailable(format!(
+                    "the SAN reservation of {} could not be preempted ({e}); not restarting",
+                    vm.disk
+                ))
+            })?;
         out.step(format!("Restart has started for VM {name}"));
         let definition = LparDefinition {
             name: name.clone(),
@@ -149,7 +199,10 @@ impl ControllerCore {
             memory_mb: vm.memory_mb,
             disk: vm.disk.clone(),
         };
-        let activate = Job::Activate(ActivateLpar { host: target.to_string(), definition: Some(definition.into()) });
+        let activate = Job::Activate(ActivateLpar {
+            host: target.to_string(),
+            definition: Some(definition.into()),
+        });
         self.run_job(&target_host, activate).await?;
         out.step(format!("Starting HA monitoring for VM {name}"));
         vm.host = target.to_string();
@@ -157,15 +210,26 @@ impl ControllerCore {
         vm.vm_status = VmStatus::NoOperationInProgress;
         self.hsdb.put_if_version(&vm, version).await?;
         out.step(format!("HA monitoring for VM {name} started"));
-        out.step(format!("Restart on Target host {target} has completed for VM {name}"));
+        out.step(format!(
+            "Restart on Target host {target} has completed for VM {name}"
+        ));
         self.hsdb
-            .append_event(&EventRecord::new(EventName::RestartCompleted, &name, format!("running on {target}")))
+            .append_event(&EventRecord::new(
+                EventName::RestartCompleted,
+                &name,
+                format!("running on {target}"),
+            ))
             .await?;
         out.step(format!("Configuration cleanup started for VM {name}"));
-        let cleanup = Job::Remove(RemoveLpar { host: source.name.clone(), lpar: name.clone() });
+        let cleanup = Job::Remove(RemoveLpar {
+            host: source.name.clone(),
+            lpar: name.clone(),
+        });
         if let Err(e) = self.run_job(&source, cleanup).await {
             tracing::info!(vm = %name, "source cleanup failed: {e}");
-            out.step(format!("ERROR: Restart has encountered an error for VM {name} during Configuration Cleanup"));
+            out.step(format!(
+                "ERROR: Restart has encountered an error for VM {name} during Configuration Cleanup"
+            ));
         }
         Ok(())
     }
@@ -174,28 +238,47 @@ impl ControllerCore {
     pub async fn admin_restart(&self, vm_name: &str, target: Option<&str>) -> Result<Vec<String>> {
         let (vm, _) = self.vm(vm_name).await?;
         if !vm.managed {
-            return Err(VmrmError::precondition(format!("VM {vm_name} is not managed: run `ksysmgr manage vm {vm_name}` first")));
+            return Err(VmrmError::precondition(format!(
+                "VM {vm_name} is not managed: run `ksysmgr manage vm {vm_name}` first"
+            )));
         }
         if vm.vm_status != VmStatus::NoOperationInProgress {
-            return Err(VmrmError::precondition(format!("VM {vm_name} has another operation in progress ({})", vm.vm_status)));
+            return Err(VmrmError::precondition(format!(
+                "VM {vm_name} has another operation in progress ({})",
+                vm.vm_status
+            )));
         }
         let source = self.host(&vm.host).await?;
-        let group_name = source
-            .host_group
-            .clone()
-            .ok_or_else(|| VmrmError::precondition(format!("host {} of VM {vm_name} is in no host_group", source.name)))?;
+        let group_name = source.host_group.clone().ok_or_else(|| {
+            VmrmError::precondition(format!(
+                "host {} of VM {vm_name} is in no host_group",
+                source.name
+            ))
+        })?;
         let (group, _) = self.host_group(&group_name).await?;
         if let Some(t) = target {
             let t_host = self.host(t).await?;
             if t == vm.host {
-                return Err(VmrmError::invalid(format!("VM {vm_name} already runs on host {t}; choose another host")));
+                return Err(VmrmError::invalid(format!(
+                    "VM {vm_name} already runs on host {t}; choose another host"
+                )));
             }
             if t_host.host_group.as_deref() != Some(group_name.as_str()) {
-                return Err(VmrmError::precondition(format!("host {t} is not in host_group {group_name} of VM {vm_name}")));
+                return Err(VmrmError::precondition(format!(
+                    "host {t} is not in host_group {group_name} of VM {vm_name}"
+                )));
             }
             let capacity = self.capacities(&group, &[vm.host.as_str()]).await?;
-            let demand = VmDemand { vm: vm.name.clone(), cpu: vm.cpu, memory_mb: vm.memory_mb, priority: vm.priority };
-            let fits = capacity.iter().filter(|c| c.host == t).any(|c| c.free_cpu >= vm.cpu && c.free_memory_mb >= vm.memory_mb);
+            let demand = VmDemand {
+                vm: vm.name.clone(),
+                cpu: vm.cpu,
+                memory_mb: vm.memory_mb,
+                priority: vm.priority,
+            };
+            let fits = capacity
+                .iter()
+                .filter(|c| c.host == t)
+                .any(|c| c.free_cpu >= vm.cpu && c.free_memory_mb >= vm.memory_mb);
             if !fits {
                 let free = capacity.iter().find(|c| c.host == t);
                 return Err(VmrmError::precondition(match free {
@@ -209,7 +292,9 @@ impl ControllerCore {
         }
         let out = Lines::default();
         out.push(format!("Restart in progress for VM {vm_name}"));
-        let restarted = self.restart_vms(&group, vec![vm], target, RestartCause::Admin, &out).await?;
+        let restarted = self
+            .restart_vms(&group, vec![vm], target, RestartCause::Admin, &out)
+            .await?;
         let lines = out.take();
         match restarted {
             1 => Ok(lines),

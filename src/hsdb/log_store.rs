@@ -1,6 +1,8 @@
 //! The Raft log on sled: tree `raft/log` (big-endian index → JSON entry) and tree `raft/meta`
 //! (vote, last purged log id, committed). `append` acknowledges only after sled's fsync, and
 //! `save_vote` flushes before it returns: an acknowledged entry or vote survives SIGKILL.
+// openraft's own error types are large; they are returned as openraft defines them.
+#![allow(clippy::result_large_err)]
 use super::types::TypeConfig;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
@@ -31,7 +33,10 @@ fn write_io(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 
 impl SledLogStore {
     pub fn open(db: &sled::Db) -> sled::Result<Self> {
-        Ok(Self { log: db.open_tree("raft/log")?, meta: db.open_tree("raft/meta")? })
+        Ok(Self {
+            log: db.open_tree("raft/log")?,
+            meta: db.open_tree("raft/meta")?,
+        })
     }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> StorageResult<Option<T>> {
@@ -97,7 +102,10 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
     async fn get_log_state(&mut self) -> StorageResult<LogState<TypeConfig>> {
         let last_purged_log_id: Option<LogId<NodeId>> = self.get_meta(LAST_PURGED)?;
         let last_log_id = self.last_entry_log_id()?.or(last_purged_log_id);
-        Ok(LogState { last_purged_log_id, last_log_id })
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -136,7 +144,12 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
             batch.insert(&entry.log_id.index.to_be_bytes(), bytes);
         }
         self.log.apply_batch(batch).map_err(write_io)?;
-        let flushed = self.log.flush_async().await.map(|_| ()).map_err(std::io::Error::other);
+        let flushed = self
+            .log
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(std::io::Error::other);
         callback.log_io_completed(flushed);
         Ok(())
     }

@@ -17,12 +17,27 @@ openraft::declare_raft_types!(
 /// A change to the tables, applied in log order on every member.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Command {
-    Put { table: Table, key: String, value: serde_json::Value },
+    Put {
+        table: Table,
+        key: String,
+        value: serde_json::Value,
+    },
     /// Writes only if the row's version is `expected_version` (0: the row must not exist).
-    PutIfVersion { table: Table, key: String, expected_version: u64, value: serde_json::Value },
-    Delete { table: Table, key: String },
+    PutIfVersion {
+        table: Table,
+        key: String,
+        expected_version: u64,
+        value: serde_json::Value,
+    },
+    Delete {
+        table: Table,
+        key: String,
+    },
     /// Appends to an append-only table; the key is the entry's log index.
-    Append { table: Table, value: serde_json::Value },
+    Append {
+        table: Table,
+        value: serde_json::Value,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -21,14 +21,23 @@ pub struct AdminClient {
 
 impl AdminClient {
     pub fn new(endpoints: Vec<String>) -> Result<Self> {
-        let endpoints: Vec<String> = endpoints.into_iter().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect();
+        let endpoints: Vec<String> = endpoints
+            .into_iter()
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty())
+            .collect();
         if endpoints.is_empty() {
             return Err(VmrmError::invalid("no controller endpoint given"));
         }
         for e in &endpoints {
             super::channel::lazy_channel(e, Duration::from_secs(1))?;
         }
-        Ok(Self { endpoints, current: 0, pool: ChannelPool::new(Duration::from_secs(1)), call_timeout: Duration::from_secs(120) })
+        Ok(Self {
+            endpoints,
+            current: 0,
+            pool: ChannelPool::new(Duration::from_secs(1)),
+            call_timeout: Duration::from_secs(120),
+        })
     }
 
     /// The endpoint that answered last.
@@ -52,7 +61,9 @@ impl AdminClient {
                     Err(status) if status.code() == Code::Unavailable && retryable(&status) => {
                         last = format!("{}: {}", self.endpoints[self.current], status.message());
                         match leader_hint(&status) {
-                            Some(leader) if leader != self.endpoints[self.current] => self.follow(leader),
+                            Some(leader) if leader != self.endpoints[self.current] => {
+                                self.follow(leader)
+                            }
                             _ => self.current = (self.current + 1) % self.endpoints.len(),
                         }
                     }
@@ -87,7 +98,12 @@ fn retryable(status: &Status) -> bool {
 }
 
 fn leader_hint(status: &Status) -> Option<String> {
-    status.metadata().get(LEADER_METADATA)?.to_str().ok().map(str::to_owned)
+    status
+        .metadata()
+        .get(LEADER_METADATA)?
+        .to_str()
+        .ok()
+        .map(str::to_owned)
 }
 
 /// Builds a request with a deadline (for use inside [`AdminClient::call`] closures).

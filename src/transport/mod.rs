@@ -3,6 +3,5 @@
 pub mod admin_client;
 pub mod channel;
 
-
 pub use admin_client::AdminClient;
 pub use channel::{ChannelPool, deadline};

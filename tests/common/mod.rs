@@ -3,13 +3,17 @@
 #![allow(dead_code)]
 use std::future::Future;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::Duration;
 use vmrm::launcher::{Datacenter, Topology};
 use vmrm::pb;
 
 /// Cluster tests share two cores: they run one at a time.
-pub static ONE_CLUSTER_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Held for the whole of a test that starts a cluster.
+pub async fn one_cluster_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_CLUSTER_AT_A_TIME.lock().await
+}
 
 pub fn vmrmd() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_vmrmd"))
@@ -17,10 +21,17 @@ pub fn vmrmd() -> &'static Path {
 
 /// Starts the topology's processes and configures the cluster (cluster, HMCs, hosts, host group, discovery).
 pub async fn start(topology: Topology) -> Datacenter {
-    let dc = Datacenter::start(topology, vmrmd()).await.expect("datacenter starts");
+    let dc = Datacenter::start(topology, vmrmd())
+        .await
+        .expect("datacenter starts");
     let lines = dc.setup().await.expect("setup succeeds");
-    let discovered = lines.iter().find(|l| l.contains("managed VMs have been successfully discovered"));
-    assert!(discovered.is_some(), "discovery summary missing: {lines:#?}");
+    let discovered = lines
+        .iter()
+        .find(|l| l.contains("managed VMs have been successfully discovered"));
+    assert!(
+        discovered.is_some(),
+        "discovery summary missing: {lines:#?}"
+    );
     dc
 }
 
@@ -35,23 +46,42 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(tokio::time::Instant::now() < give_up, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 pub async fn vms(dc: &Datacenter) -> Vec<pb::VmView> {
     let mut admin = dc.admin().expect("admin client");
-    admin.query_vm(pb::QueryRequest::default()).await.map(|l| l.vms).unwrap_or_default()
+    admin
+        .query_vm(pb::QueryRequest::default())
+        .await
+        .map(|l| l.vms)
+        .unwrap_or_default()
 }
 
 /// The SAN's own record for one disk.
 pub async fn san_record(dc: &Datacenter, disk: &str) -> Vec<pb::SanOperation> {
-    let channel = vmrm::transport::channel::lazy_channel(&dc.topology.san_endpoint(), Duration::from_secs(1)).unwrap();
-    let req = pb::RecordRequest { disk: disk.to_string() };
-    pb::san_client::SanClient::new(channel).record(req).await.expect("SAN record").into_inner().operations
+    let channel =
+        vmrm::transport::channel::lazy_channel(&dc.topology.san_endpoint(), Duration::from_secs(1))
+            .unwrap();
+    let req = pb::RecordRequest {
+        disk: disk.to_string(),
+    };
+    pb::san_client::SanClient::new(channel)
+        .record(req)
+        .await
+        .expect("SAN record")
+        .into_inner()
+        .operations
 }
 
 pub fn temp_dir(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new().prefix(&format!("vmrm-{name}-")).tempdir().expect("temp dir")
+    tempfile::Builder::new()
+        .prefix(&format!("vmrm-{name}-"))
+        .tempdir()
+        .expect("temp dir")
 }
