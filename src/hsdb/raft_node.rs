@@ -13,11 +13,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Raft heartbeat. With the election timeout below, a new DBN is elected ~0.5 s after the old
-/// one dies (rust-stack notes: wait ≈ election_timeout_max + random(min, max)).
-pub const HEARTBEAT_MS: u64 = 50;
-pub const ELECTION_TIMEOUT_MIN_MS: u64 = 150;
-pub const ELECTION_TIMEOUT_MAX_MS: u64 = 300;
+/// Raft heartbeat. With the election timeout below, a new DBN is elected 0.7–1 s after the old
+/// one dies (rust-stack notes: wait ≈ election_timeout_max + random(min, max) + one tick of
+/// 1.5 × heartbeat). openraft's defaults (50 / 150–300 ms) fail over in ~0.5 s but caused
+/// spurious elections on a loaded two-core machine, deposing a controller mid-restart.
+pub const HEARTBEAT_MS: u64 = 80;
+pub const ELECTION_TIMEOUT_MIN_MS: u64 = 250;
+pub const ELECTION_TIMEOUT_MAX_MS: u64 = 450;
 const IDENTITY_KEY: &[u8] = b"identity";
 const FORMAT: &str = "vmrm-hsdb-1";
 
