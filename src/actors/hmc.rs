@@ -176,21 +176,9 @@ async fn run_job(
     Ok(reply.into_inner())
 }
 
-impl Handler<SubmitJob> for HmcActor {
-    type Result = Result<u64>;
-
-    fn handle(&mut self, job: SubmitJob, ctx: &mut Context<Self>) -> Self::Result {
-        let host = job.host().to_string();
-        let endpoint = self
-            .hosts
-            .get(&host)
-            .map(|h| h.endpoint.clone())
-            .ok_or_else(|| {
-                VmrmError::not_found(format!(
-                    "HMC {} does not manage a host named {host} (query its inventory first)",
-                    self.cfg.name
-                ))
-            })?;
+impl HmcActor {
+    /// Records a new running job and starts it against the host's server unit.
+    fn start_job(&mut self, job: Job, endpoint: String, ctx: &mut Context<Self>) -> u64 {
         let job_id = self.next_job;
         self.next_job += 1;
         self.jobs.insert(
@@ -206,7 +194,7 @@ impl Handler<SubmitJob> for HmcActor {
             let oldest = job_id.saturating_sub(JOBS_KEPT as u64);
             self.jobs.retain(|id, _| *id > oldest);
         }
-        let work = run_job(job.0, endpoint, self.pool.clone(), self.timing);
+        let work = run_job(job, endpoint, self.pool.clone(), self.timing);
         ctx.spawn(work.into_actor(self).map(move |result, act, _| {
             let status = match result {
                 Ok(_) => pb::JobStatus {
@@ -224,7 +212,34 @@ impl Handler<SubmitJob> for HmcActor {
             };
             act.jobs.insert(job_id, status);
         }));
-        Ok(job_id)
+        job_id
+    }
+}
+
+impl Handler<SubmitJob> for HmcActor {
+    type Result = ResponseActFuture<Self, Result<u64>>;
+
+    /// A host this HMC has not seen since it started is looked up on its server units first.
+    fn handle(&mut self, job: SubmitJob, ctx: &mut Context<Self>) -> Self::Result {
+        let host = job.host().to_string();
+        if let Some(endpoint) = self.hosts.get(&host).map(|h| h.endpoint.clone()) {
+            return Box::pin(fut::ready(Ok(self.start_job(job.0, endpoint, ctx))));
+        }
+        let refresh = self.handle(Inventory { host: host.clone() }, ctx);
+        Box::pin(refresh.map(move |found, act, ctx| {
+            found?;
+            let endpoint = act
+                .hosts
+                .get(&host)
+                .map(|h| h.endpoint.clone())
+                .ok_or_else(|| {
+                    VmrmError::not_found(format!(
+                        "HMC {} does not manage a host named {host}",
+                        act.cfg.name
+                    ))
+                })?;
+            Ok(act.start_job(job.0, endpoint, ctx))
+        }))
     }
 }
 

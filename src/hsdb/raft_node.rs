@@ -175,3 +175,17 @@ pub fn leader_endpoint(raft: &Raft) -> Option<String> {
         .get_node(&leader)
         .map(|n| n.addr.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_of_another_member_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open_db(dir.path(), 1).expect("a fresh directory opens"));
+        drop(open_db(dir.path(), 1).expect("its own directory reopens"));
+        let err = open_db(dir.path(), 2).err().expect("another member's directory is refused").to_string();
+        assert!(err.contains("belongs to vmrm-hsdb-1 member 1, not member 2"), "{err}");
+    }
+}
