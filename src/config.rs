@@ -103,15 +103,11 @@ pub struct SanConfig {}
 impl NodeConfig {
     /// Reads and validates a config file; the error names the file and the problem.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            VmrmError::invalid(format!("cannot read config file {}: {e}", path.display()))
-        })?;
-        let cfg: NodeConfig = toml::from_str(&text).map_err(|e| {
-            VmrmError::invalid(format!("malformed config file {}: {e}", path.display()))
-        })?;
-        cfg.validate().map_err(|e| {
-            VmrmError::invalid(format!("invalid config file {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| VmrmError::invalid(format!("cannot read config file {}: {e}", path.display())))?;
+        let cfg: NodeConfig = toml::from_str(&text)
+            .map_err(|e| VmrmError::invalid(format!("malformed config file {}: {e}", path.display())))?;
+        cfg.validate().map_err(|e| VmrmError::invalid(format!("invalid config file {}: {e}", path.display())))?;
         Ok(cfg)
     }
 
@@ -125,10 +121,7 @@ impl NodeConfig {
 
     pub fn listen_addr(&self) -> Result<SocketAddr> {
         self.listen.parse().map_err(|_| {
-            VmrmError::invalid(format!(
-                "key `listen`: `{}` is not an address like 127.0.0.1:7001",
-                self.listen
-            ))
+            VmrmError::invalid(format!("key `listen`: `{}` is not an address like 127.0.0.1:7001", self.listen))
         })
     }
 
@@ -148,13 +141,13 @@ impl NodeConfig {
             self.san.is_some(),
         ];
         if !roles.iter().any(|r| *r) {
-            return bad("roles", "the node has no role: add a [controller], [hsdb], [[hmc]], [su], [vios] or [san] section".into());
+            return bad(
+                "roles",
+                "the node has no role: add a [controller], [hsdb], [[hmc]], [su], [vios] or [san] section".into(),
+            );
         }
         if self.controller.is_some() && self.hsdb.is_none() {
-            return bad(
-                "controller",
-                "a controller must also be an HSDB member ([hsdb] section)".into(),
-            );
+            return bad("controller", "a controller must also be an HSDB member ([hsdb] section)".into());
         }
         if let Some(h) = &self.hsdb {
             let mut ids = Vec::new();
@@ -168,34 +161,22 @@ impl NodeConfig {
                 ids.push(id);
             }
             if !ids.contains(&h.node_id) {
-                return bad(
-                    "hsdb.node_id",
-                    format!("{} is not one of hsdb.members", h.node_id),
-                );
+                return bad("hsdb.node_id", format!("{} is not one of hsdb.members", h.node_id));
             }
         }
         if self.vios.is_some() && self.hsdb_endpoints.is_empty() && self.hsdb.is_none() {
-            return bad(
-                "hsdb_endpoints",
-                "a VIOS needs the HSDB members' endpoints".into(),
-            );
+            return bad("hsdb_endpoints", "a VIOS needs the HSDB members' endpoints".into());
         }
         if let Some(su) = &self.su {
             if su.vios.len() != 2 {
-                return bad(
-                    "su.vios",
-                    format!("a host has exactly two VIOSs, found {}", su.vios.len()),
-                );
+                return bad("su.vios", format!("a host has exactly two VIOSs, found {}", su.vios.len()));
             }
             if su.cpu == 0 || su.memory_mb == 0 {
                 return bad("su.cpu", "cpu and memory_mb must be positive".into());
             }
             for vm in &su.vm {
                 if vm.cpu == 0 || vm.memory_mb == 0 {
-                    return bad(
-                        "su.vm",
-                        format!("VM {} needs positive cpu and memory_mb", vm.name),
-                    );
+                    return bad("su.vm", format!("VM {} needs positive cpu and memory_mb", vm.name));
                 }
             }
         }
@@ -232,8 +213,7 @@ mod tests {
 
     #[test]
     fn unknown_key_is_refused_with_its_name() {
-        let err =
-            parse("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\nbogus=1\n[san]\n").unwrap_err();
+        let err = parse("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\nbogus=1\n[san]\n").unwrap_err();
         assert!(err.to_string().contains("bogus"), "{err}");
     }
 
@@ -245,8 +225,7 @@ mod tests {
 
     #[test]
     fn controller_needs_hsdb() {
-        let err =
-            parse("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\n[controller]\n").unwrap_err();
+        let err = parse("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\n[controller]\n").unwrap_err();
         assert!(err.to_string().contains("HSDB member"), "{err}");
     }
 

@@ -55,10 +55,7 @@ impl From<VmrmError> for Status {
             VmrmError::Internal(_) => Status::internal(msg),
             VmrmError::NotLeader { leader } => {
                 let mut status = Status::unavailable(msg);
-                status.metadata_mut().insert(
-                    STANDBY_METADATA,
-                    tonic::metadata::MetadataValue::from_static("1"),
-                );
+                status.metadata_mut().insert(STANDBY_METADATA, tonic::metadata::MetadataValue::from_static("1"));
                 if let Some(addr) = leader.and_then(|l| l.parse().ok()) {
                     status.metadata_mut().insert(LEADER_METADATA, addr);
                 }

@@ -37,8 +37,5 @@ pub use error::VmrmError;
 
 /// Wall-clock milliseconds since the Unix epoch: the time base of rows shared between nodes.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

@@ -20,22 +20,15 @@ use tonic::transport::Server;
 const MAX_MESSAGE: usize = 256 * 1024 * 1024;
 
 /// Runs the node until `shutdown` resolves.
-pub async fn run(
-    cfg: NodeConfig,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<()> {
+pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
     let timing = cfg.timing();
     let pool = ChannelPool::new(timing.rpc_deadline);
     let addr = cfg.listen_addr()?;
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        VmrmError::unavailable(format!("node {} cannot listen on {addr}: {e}", cfg.name))
-    })?;
-    std::fs::create_dir_all(&cfg.data_dir).map_err(|e| {
-        VmrmError::invalid(format!(
-            "cannot create data_dir {}: {e}",
-            cfg.data_dir.display()
-        ))
-    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| VmrmError::unavailable(format!("node {} cannot listen on {addr}: {e}", cfg.name)))?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| VmrmError::invalid(format!("cannot create data_dir {}: {e}", cfg.data_dir.display())))?;
 
     let (reporter, health) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
@@ -43,19 +36,11 @@ pub async fn run(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(VmrmError::internal)?;
-    let mut router = Server::builder()
-        .add_service(health)
-        .add_service(reflection);
+    let mut router = Server::builder().add_service(health).add_service(reflection);
 
     let mut hsdb_node = None;
     if let Some(h) = &cfg.hsdb {
-        let node = HsdbNode::start(
-            &cfg.data_dir.join("hsdb"),
-            h.node_id,
-            &cfg.hsdb_members(),
-            pool.clone(),
-        )
-        .await?;
+        let node = HsdbNode::start(&cfg.data_dir.join("hsdb"), h.node_id, &cfg.hsdb_members(), pool.clone()).await?;
         let local = LocalHsdb::new(node.clone());
         let service = HsdbService::new(local.clone(), pool.clone(), timing.rpc_deadline);
         router = router.add_service(
@@ -63,80 +48,45 @@ pub async fn run(
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
         );
-        reporter
-            .set_serving::<pb::hsdb_server::HsdbServer<HsdbService>>()
-            .await;
+        reporter.set_serving::<pb::hsdb_server::HsdbServer<HsdbService>>().await;
         if cfg.controller.is_some() {
             let core = ControllerCore::new(local, pool.clone(), timing);
             Controller::new(core.clone()).start();
-            router =
-                router.add_service(pb::admin_server::AdminServer::new(AdminService::new(core)));
-            reporter
-                .set_serving::<pb::admin_server::AdminServer<AdminService>>()
-                .await;
+            router = router.add_service(pb::admin_server::AdminServer::new(AdminService::new(core)));
+            reporter.set_serving::<pb::admin_server::AdminServer<AdminService>>().await;
         }
         hsdb_node = Some(node);
     }
     if cfg.san.is_some() {
-        router = router.add_service(pb::san_server::SanServer::new(san::SanService(
-            san::San::default().start(),
-        )));
-        reporter
-            .set_serving::<pb::san_server::SanServer<san::SanService>>()
-            .await;
+        router = router.add_service(pb::san_server::SanServer::new(san::SanService(san::San::default().start())));
+        reporter.set_serving::<pb::san_server::SanServer<san::SanService>>().await;
     }
     if !cfg.hmc.is_empty() {
         let hmcs: BTreeMap<_, _> = cfg
             .hmc
             .iter()
-            .map(|h| {
-                (
-                    h.name.clone(),
-                    hmc::HmcActor::new(h.clone(), timing, pool.clone()).start(),
-                )
-            })
+            .map(|h| (h.name.clone(), hmc::HmcActor::new(h.clone(), timing, pool.clone()).start()))
             .collect();
         router = router.add_service(pb::hmc_server::HmcServer::new(hmc::HmcService { hmcs }));
-        reporter
-            .set_serving::<pb::hmc_server::HmcServer<hmc::HmcService>>()
-            .await;
+        reporter.set_serving::<pb::hmc_server::HmcServer<hmc::HmcService>>().await;
     }
     if let Some(s) = &cfg.su {
         let unit = su::ServerUnit::new(s.clone(), cfg.listen.clone(), timing, pool.clone()).start();
-        router = router.add_service(pb::server_unit_server::ServerUnitServer::new(
-            su::SuService(unit),
-        ));
-        reporter
-            .set_serving::<pb::server_unit_server::ServerUnitServer<su::SuService>>()
-            .await;
+        router = router.add_service(pb::server_unit_server::ServerUnitServer::new(su::SuService(unit)));
+        reporter.set_serving::<pb::server_unit_server::ServerUnitServer<su::SuService>>().await;
     }
     if let Some(v) = &cfg.vios {
-        let hsdb = RemoteHsdb::new(
-            cfg.hsdb_client_endpoints(),
-            pool.clone(),
-            timing.rpc_deadline,
-        );
-        let monitor =
-            vios::HostMonitorActor::new(v.name.clone(), v.host.clone(), timing, hsdb.clone())
-                .start();
-        let make = || vios::ViosService {
-            monitor: monitor.clone(),
-            hsdb: hsdb.clone(),
-            vios: v.name.clone(),
-            timing,
-        };
+        let hsdb = RemoteHsdb::new(cfg.hsdb_client_endpoints(), pool.clone(), timing.rpc_deadline);
+        let monitor = vios::HostMonitorActor::new(v.name.clone(), v.host.clone(), timing, hsdb.clone()).start();
+        let make = || vios::ViosService { monitor: monitor.clone(), hsdb: hsdb.clone(), vios: v.name.clone(), timing };
         router = router
             .add_service(pb::host_monitor_server::HostMonitorServer::new(make()))
             .add_service(pb::vios_server::ViosServer::new(make()));
-        reporter
-            .set_serving::<pb::vios_server::ViosServer<vios::ViosService>>()
-            .await;
+        reporter.set_serving::<pb::vios_server::ViosServer<vios::ViosService>>().await;
     }
 
     tracing::info!(node = %cfg.name, %addr, "node serving");
-    let served = router
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await;
+    let served = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await;
     if let Some(node) = hsdb_node {
         node.shutdown().await;
     }
@@ -149,8 +99,8 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -164,11 +114,7 @@ pub async fn shutdown_signal() {
 /// tonic and openraft run on the worker threads).
 pub fn with_runtime<F: Future>(f: F) -> F::Output {
     actix::System::with_tokio_rt(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
     })
     .block_on(f)
 }

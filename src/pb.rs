@@ -3,5 +3,4 @@
 tonic::include_proto!("vmrm.v1");
 
 /// Encoded `FileDescriptorSet` of every `vmrm.v1` proto, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/vmrm_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/vmrm_descriptor.bin"));

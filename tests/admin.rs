@@ -28,119 +28,52 @@ async fn killing_the_active_controller_keeps_the_admin_api_working() {
     let mut dc = start(Topology::uniform(23000, 2, 2, dir.path().to_path_buf())).await;
     let endpoints = dc.topology.controller_endpoints();
     let mut admin = dc.admin().unwrap();
-    let active = admin
-        .query_cluster(pb::QueryRequest::default())
-        .await
-        .unwrap()
-        .clusters[0]
-        .active_controller
-        .clone();
-    let index = endpoints
-        .iter()
-        .position(|e| *e == active)
-        .expect("the active controller is one of the endpoints");
+    let active = admin.query_cluster(pb::QueryRequest::default()).await.unwrap().clusters[0].active_controller.clone();
+    let index = endpoints.iter().position(|e| *e == active).expect("the active controller is one of the endpoints");
     dc.kill(&format!("ctl-{}", index + 1));
 
     let out = ksysmgr(&endpoints, &["query", "vm"]);
-    assert!(
-        out.status.success(),
-        "query vm after failover: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "query vm after failover: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("vm-1-1") && text.contains("Running"),
-        "{text}"
-    );
+    assert!(text.contains("vm-1-1") && text.contains("Running"), "{text}");
 
     let out = ksysmgr(&endpoints, &["restart", "vm", "vm-1-1", "host=host-2"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "restart vm after failover: {}{}",
-        text,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        text.contains("Restart on Target host host-2 has completed for VM vm-1-1"),
-        "{text}"
-    );
-    assert!(
-        text.contains("1 out of 1 VMs have been successfully restarted"),
-        "{text}"
-    );
+    assert!(out.status.success(), "restart vm after failover: {}{}", text, String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("Restart on Target host host-2 has completed for VM vm-1-1"), "{text}");
+    assert!(text.contains("1 out of 1 VMs have been successfully restarted"), "{text}");
 
     // The killed controller comes back from its data directory and catches up; then the
     // second active controller dies too, and the admin API still answers.
     let killed = format!("ctl-{}", index + 1);
-    dc.restart(&killed)
-        .await
-        .expect("the killed controller restarts from disk");
+    dc.restart(&killed).await.expect("the killed controller restarts from disk");
     let alive = (0..endpoints.len()).find(|i| *i != index).unwrap();
-    let applied = hsdb_status(&endpoints[alive])
-        .await
-        .map(|s| s.last_applied)
-        .unwrap_or(0);
-    wait_until(
-        "the restarted controller caught up with the log",
-        Duration::from_secs(20),
-        || async {
-            let s = hsdb_status(&endpoints[index]).await?;
-            (s.leader_id != 0 && s.last_applied >= applied).then_some(())
-        },
-    )
+    let applied = hsdb_status(&endpoints[alive]).await.map(|s| s.last_applied).unwrap_or(0);
+    wait_until("the restarted controller caught up with the log", Duration::from_secs(20), || async {
+        let s = hsdb_status(&endpoints[index]).await?;
+        (s.leader_id != 0 && s.last_applied >= applied).then_some(())
+    })
     .await;
-    let second = admin
-        .query_cluster(pb::QueryRequest::default())
-        .await
-        .unwrap()
-        .clusters[0]
-        .active_controller
-        .clone();
+    let second = admin.query_cluster(pb::QueryRequest::default()).await.unwrap().clusters[0].active_controller.clone();
     let second_index = endpoints.iter().position(|e| *e == second).unwrap();
     dc.kill(&format!("ctl-{}", second_index + 1));
     let out = ksysmgr(&endpoints, &["query", "vm", "vm-1-1"]);
-    assert!(
-        out.status.success(),
-        "query after the second failover: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "query after the second failover: {}", String::from_utf8_lossy(&out.stderr));
 
-    let now_active = admin
-        .query_cluster(pb::QueryRequest::default())
-        .await
-        .unwrap()
-        .clusters[0]
-        .active_controller
-        .clone();
+    let now_active =
+        admin.query_cluster(pb::QueryRequest::default()).await.unwrap().clusters[0].active_controller.clone();
     assert_ne!(now_active, second);
-    wait_until(
-        "vm-1-1 shown Running on host-2",
-        Duration::from_secs(10),
-        || async {
-            let vm = dc
-                .admin()
-                .ok()?
-                .query_vm(pb::QueryRequest {
-                    name: "vm-1-1".into(),
-                })
-                .await
-                .ok()?
-                .vms
-                .pop()?;
-            (vm.host == "host-2" && vm.lpar_state == "Running").then_some(())
-        },
-    )
+    wait_until("vm-1-1 shown Running on host-2", Duration::from_secs(10), || async {
+        let vm = dc.admin().ok()?.query_vm(pb::QueryRequest { name: "vm-1-1".into() }).await.ok()?.vms.pop()?;
+        (vm.host == "host-2" && vm.lpar_state == "Running").then_some(())
+    })
     .await;
     dc.stop();
 }
 
 async fn hsdb_status(endpoint: &str) -> Option<pb::HsdbStatus> {
     let channel = vmrm::transport::channel::lazy_channel(endpoint, Duration::from_secs(1)).ok()?;
-    let status = pb::hsdb_client::HsdbClient::new(channel)
-        .status(pb::HsdbStatusRequest {})
-        .await
-        .ok()?;
+    let status = pb::hsdb_client::HsdbClient::new(channel).status(pb::HsdbStatusRequest {}).await.ok()?;
     Some(status.into_inner())
 }
 
@@ -148,10 +81,7 @@ fn assert_code(result: Result<impl std::fmt::Debug, VmrmError>, code: &str, text
     let err = result.expect_err("bad input must be refused");
     let kind = format!("{err:?}");
     assert!(kind.starts_with(code), "expected {code}, got {kind}");
-    assert!(
-        err.to_string().contains(text),
-        "message `{err}` lacks `{text}`"
-    );
+    assert!(err.to_string().contains(text), "message `{err}` lacks `{text}`");
 }
 
 /// Unknown names, a full target host and a bad HMC address are refused, and nothing changes.
@@ -160,115 +90,44 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     let _serial = one_cluster_at_a_time().await;
     let dir = temp_dir("bad-input");
     let mut topology = Topology::uniform(24000, 2, 2, dir.path().to_path_buf());
-    let vm = |name: &str| VmConfig {
-        name: name.into(),
-        cpu: 2,
-        memory_mb: 4096,
-    };
-    topology.hosts[1] = HostSpec {
-        name: "host-2".into(),
-        cpu: 4,
-        memory_mb: 8192,
-        vms: vec![vm("vm-2-1"), vm("vm-2-2")],
-    };
+    let vm = |name: &str| VmConfig { name: name.into(), cpu: 2, memory_mb: 4096 };
+    topology.hosts[1] =
+        HostSpec { name: "host-2".into(), cpu: 4, memory_mb: 8192, vms: vec![vm("vm-2-1"), vm("vm-2-2")] };
     let mut dc = start(topology).await;
     let mut admin = dc.admin().unwrap();
     let before = vms(&dc).await;
 
-    let restart = |vm: &str, host: &str| pb::RestartVmRequest {
-        vm: vm.into(),
-        host: host.into(),
-    };
-    assert_code(
-        admin.restart_vm(restart("nosuch", "")).await,
-        "NotFound",
-        "VM nosuch does not exist",
-    );
-    assert_code(
-        admin.restart_vm(restart("vm-1-1", "host-9")).await,
-        "NotFound",
-        "host host-9 does not exist",
-    );
+    let restart = |vm: &str, host: &str| pb::RestartVmRequest { vm: vm.into(), host: host.into() };
+    assert_code(admin.restart_vm(restart("nosuch", "")).await, "NotFound", "VM nosuch does not exist");
+    assert_code(admin.restart_vm(restart("vm-1-1", "host-9")).await, "NotFound", "host host-9 does not exist");
     assert_code(
         admin.restart_vm(restart("vm-1-1", "host-2")).await,
         "FailedPrecondition",
         "not have enough free capacity",
     );
+    assert_code(admin.restart_vm(restart("vm-1-1", "host-1")).await, "InvalidArgument", "already runs on host host-1");
+    assert_code(admin.query_vm(pb::QueryRequest { name: "nosuch".into() }).await, "NotFound", "VM nosuch");
     assert_code(
-        admin.restart_vm(restart("vm-1-1", "host-1")).await,
-        "InvalidArgument",
-        "already runs on host host-1",
-    );
-    assert_code(
-        admin
-            .query_vm(pb::QueryRequest {
-                name: "nosuch".into(),
-            })
-            .await,
-        "NotFound",
-        "VM nosuch",
-    );
-    assert_code(
-        admin
-            .add_host(pb::AddHostRequest {
-                name: "host-9".into(),
-            })
-            .await,
+        admin.add_host(pb::AddHostRequest { name: "host-9".into() }).await,
         "NotFound",
         "not managed by any added HMC",
     );
-    let bad_hmc = pb::AddHmcRequest {
-        name: "h3".into(),
-        login: "a".into(),
-        password: "b".into(),
-        ip: "not-an-ip".into(),
-    };
+    let bad_hmc =
+        pb::AddHmcRequest { name: "h3".into(), login: "a".into(), password: "b".into(), ip: "not-an-ip".into() };
+    assert_code(admin.add_hmc(bad_hmc).await, "InvalidArgument", "is not an IP address");
+    let dup_group = pb::AddHostGroupRequest { name: "HG2".into(), hosts: vec!["host-1".into()] };
+    assert_code(admin.add_host_group(dup_group).await, "FailedPrecondition", "already belongs to host_group");
     assert_code(
-        admin.add_hmc(bad_hmc).await,
-        "InvalidArgument",
-        "is not an IP address",
-    );
-    let dup_group = pb::AddHostGroupRequest {
-        name: "HG2".into(),
-        hosts: vec!["host-1".into()],
-    };
-    assert_code(
-        admin.add_host_group(dup_group).await,
-        "FailedPrecondition",
-        "already belongs to host_group",
-    );
-    assert_code(
-        admin
-            .migrate_vm(pb::MigrateVmRequest {
-                vm: "vm-1-1".into(),
-                to: "host-2".into(),
-            })
-            .await,
+        admin.migrate_vm(pb::MigrateVmRequest { vm: "vm-1-1".into(), to: "host-2".into() }).await,
         "FailedPrecondition",
         "not yet supported",
     );
 
     let after = vms(&dc).await;
-    let summary = |v: &[pb::VmView]| {
-        v.iter()
-            .map(|v| (v.name.clone(), v.host.clone(), v.epoch))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(
-        summary(&before),
-        summary(&after),
-        "a refused command changed the VMs"
-    );
-    let groups = admin
-        .query_host_group(pb::QueryRequest::default())
-        .await
-        .unwrap()
-        .host_groups;
-    assert_eq!(
-        groups.len(),
-        1,
-        "a refused add host_group left a group behind"
-    );
+    let summary = |v: &[pb::VmView]| v.iter().map(|v| (v.name.clone(), v.host.clone(), v.epoch)).collect::<Vec<_>>();
+    assert_eq!(summary(&before), summary(&after), "a refused command changed the VMs");
+    let groups = admin.query_host_group(pb::QueryRequest::default()).await.unwrap().host_groups;
+    assert_eq!(groups.len(), 1, "a refused add host_group left a group behind");
     dc.stop();
 }
 
@@ -283,10 +142,7 @@ fn ksysmgr_reports_usage_errors_and_unreachable_controllers() {
     let started = std::time::Instant::now();
     let out = ksysmgr(&nobody, &["query", "vm"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("cannot reach an active controller at 127.0.0.1:9")
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach an active controller at 127.0.0.1:9"));
     assert!(started.elapsed() < Duration::from_secs(30));
 }
 
@@ -295,20 +151,10 @@ fn ksysmgr_reports_usage_errors_and_unreachable_controllers() {
 fn vmrmd_refuses_a_malformed_config() {
     let dir = temp_dir("bad-config");
     let path = dir.path().join("node.toml");
-    std::fs::write(
-        &path,
-        "name = \"n\"\nlisten = \"127.0.0.1:1\"\ndata_dir = \"/tmp/x\"\n[san]\ncolour = 1\n",
-    )
-    .unwrap();
-    let out = Command::new(vmrmd())
-        .arg("--config")
-        .arg(&path)
-        .output()
+    std::fs::write(&path, "name = \"n\"\nlisten = \"127.0.0.1:1\"\ndata_dir = \"/tmp/x\"\n[san]\ncolour = 1\n")
         .unwrap();
+    let out = Command::new(vmrmd()).arg("--config").arg(&path).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("malformed config file") && err.contains("colour"),
-        "{err}"
-    );
+    assert!(err.contains("malformed config file") && err.contains("colour"), "{err}");
 }

@@ -17,22 +17,14 @@ async fn losing_a_whole_host_restarts_its_vms_elsewhere_fenced_first() {
 
     dc.kill_host("host-1");
 
-    let moved = wait_until(
-        "host-1's VMs running on other hosts",
-        Duration::from_secs(30),
-        || async {
-            let vms = vms(&dc).await;
-            let moved: Vec<_> = vms
-                .into_iter()
-                .filter(|v| {
-                    victims.contains(&v.name.as_str())
-                        && v.host != "host-1"
-                        && v.lpar_state == "Running"
-                })
-                .collect();
-            (moved.len() == victims.len()).then_some(moved)
-        },
-    )
+    let moved = wait_until("host-1's VMs running on other hosts", Duration::from_secs(30), || async {
+        let vms = vms(&dc).await;
+        let moved: Vec<_> = vms
+            .into_iter()
+            .filter(|v| victims.contains(&v.name.as_str()) && v.host != "host-1" && v.lpar_state == "Running")
+            .collect();
+        (moved.len() == victims.len()).then_some(moved)
+    })
     .await;
 
     let old_key = san_key_for_host("host-1");
@@ -47,28 +39,12 @@ async fn losing_a_whole_host_restarts_its_vms_elsewhere_fenced_first() {
             .iter()
             .position(|op| op.kind == "WRITE" && op.key == new_key)
             .unwrap_or_else(|| panic!("{}: the restarted VM never wrote: {record:#?}", vm.name));
-        assert!(
-            preempt < first_new_write,
-            "{}: restarted before the fence: {record:#?}",
-            vm.name
-        );
-        let old_writes_after = record[preempt..]
-            .iter()
-            .filter(|op| op.kind == "WRITE" && op.key == old_key)
-            .count();
-        assert_eq!(
-            old_writes_after, 0,
-            "{}: the old owner wrote after the fence",
-            vm.name
-        );
+        assert!(preempt < first_new_write, "{}: restarted before the fence: {record:#?}", vm.name);
+        let old_writes_after = record[preempt..].iter().filter(|op| op.kind == "WRITE" && op.key == old_key).count();
+        assert_eq!(old_writes_after, 0, "{}: the old owner wrote after the fence", vm.name);
     }
     let others = vms(&dc).await;
-    assert!(
-        others
-            .iter()
-            .filter(|v| !victims.contains(&v.name.as_str()))
-            .all(|v| v.lpar_state == "Running")
-    );
+    assert!(others.iter().filter(|v| !victims.contains(&v.name.as_str())).all(|v| v.lpar_state == "Running"));
     dc.stop();
 }
 
@@ -79,33 +55,16 @@ async fn losing_one_vios_moves_nothing() {
     let dir = temp_dir("one-vios");
     let mut dc = start(Topology::uniform(22000, 2, 2, dir.path().to_path_buf())).await;
     dc.kill("host-1-vios-a");
-    wait_until(
-        "a VIOS_NODE_FAILURE event for the lost VIOS",
-        Duration::from_secs(20),
-        || async {
-            let events = dc
-                .admin()
-                .ok()?
-                .query_event(vmrm::pb::QueryRequest::default())
-                .await
-                .ok()?
-                .events;
-            events
-                .iter()
-                .any(|e| e.name == "VIOS_NODE_FAILURE" && e.subject == "host-1-vios-a")
-                .then_some(())
-        },
-    )
+    wait_until("a VIOS_NODE_FAILURE event for the lost VIOS", Duration::from_secs(20), || async {
+        let events = dc.admin().ok()?.query_event(vmrm::pb::QueryRequest::default()).await.ok()?.events;
+        events.iter().any(|e| e.name == "VIOS_NODE_FAILURE" && e.subject == "host-1-vios-a").then_some(())
+    })
     .await;
     // Well past the fast profile's host failure detection time.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let vms = vms(&dc).await;
     for v in vms.iter().filter(|v| v.name.starts_with("vm-1-")) {
-        assert_eq!(
-            v.host, "host-1",
-            "{} moved after a single VIOS failure",
-            v.name
-        );
+        assert_eq!(v.host, "host-1", "{} moved after a single VIOS failure", v.name);
         assert_eq!(v.epoch, 0, "{} was touched by a recovery", v.name);
     }
     dc.stop();

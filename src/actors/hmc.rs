@@ -8,9 +8,7 @@
 //! ```
 use crate::config::HmcConfig;
 use crate::error::{Result, VmrmError};
-use crate::pb::{
-    self, hmc_server::Hmc as HmcRpc, server_unit_client::ServerUnitClient, submit_job_request::Job,
-};
+use crate::pb::{self, hmc_server::Hmc as HmcRpc, server_unit_client::ServerUnitClient, submit_job_request::Job};
 use crate::profile::Timing;
 use crate::transport::{ChannelPool, deadline};
 use actix::prelude::*;
@@ -36,14 +34,7 @@ pub struct HmcActor {
 
 impl HmcActor {
     pub fn new(cfg: HmcConfig, timing: Timing, pool: ChannelPool) -> Self {
-        Self {
-            cfg,
-            timing,
-            pool,
-            hosts: BTreeMap::new(),
-            jobs: HashMap::new(),
-            next_job: 1,
-        }
+        Self { cfg, timing, pool, hosts: BTreeMap::new(), jobs: HashMap::new(), next_job: 1 }
     }
 }
 
@@ -63,10 +54,7 @@ async fn fetch_all(
         async move {
             let result = async {
                 let req = deadline(pb::SuInventoryRequest {}, timing.rpc_deadline);
-                Ok(ServerUnitClient::new(pool.get(&ep)?)
-                    .inventory(req)
-                    .await?
-                    .into_inner())
+                Ok(ServerUnitClient::new(pool.get(&ep)?).inventory(req).await?.into_inner())
             }
             .await;
             (ep, result)
@@ -85,11 +73,7 @@ impl Handler<Inventory> for HmcActor {
     type Result = ResponseActFuture<Self, Result<pb::InventoryReply>>;
 
     fn handle(&mut self, msg: Inventory, _: &mut Context<Self>) -> Self::Result {
-        let fetch = fetch_all(
-            self.cfg.managed_hosts.clone(),
-            self.pool.clone(),
-            self.timing,
-        );
+        let fetch = fetch_all(self.cfg.managed_hosts.clone(), self.pool.clone(), self.timing);
         Box::pin(fetch.into_actor(self).map(move |results, act, _| {
             for (endpoint, result) in results {
                 match result {
@@ -103,22 +87,15 @@ impl Handler<Inventory> for HmcActor {
                     }
                 }
             }
-            let hosts: Vec<_> = act
-                .hosts
-                .values()
-                .filter(|h| msg.host.is_empty() || h.name == msg.host)
-                .cloned()
-                .collect();
+            let hosts: Vec<_> =
+                act.hosts.values().filter(|h| msg.host.is_empty() || h.name == msg.host).cloned().collect();
             if !msg.host.is_empty() && hosts.is_empty() {
                 return Err(VmrmError::not_found(format!(
                     "HMC {} does not manage a host named {}",
                     act.cfg.name, msg.host
                 )));
             }
-            Ok(pb::InventoryReply {
-                hmc: act.cfg.name.clone(),
-                hosts,
-            })
+            Ok(pb::InventoryReply { hmc: act.cfg.name.clone(), hosts })
         }))
     }
 }
@@ -138,39 +115,18 @@ impl SubmitJob {
 }
 
 /// Runs one job against a server unit.
-async fn run_job(
-    job: Job,
-    endpoint: String,
-    pool: ChannelPool,
-    timing: Timing,
-) -> Result<pb::LparReply> {
+async fn run_job(job: Job, endpoint: String, pool: ChannelPool, timing: Timing) -> Result<pb::LparReply> {
     let mut su = ServerUnitClient::new(pool.get(&endpoint)?);
     let reply = match job {
         Job::Activate(a) => {
-            let def = a
-                .definition
-                .ok_or_else(|| VmrmError::invalid("activate job without an LPAR definition"))?;
+            let def = a.definition.ok_or_else(|| VmrmError::invalid("activate job without an LPAR definition"))?;
             su.activate(deadline(def, timing.rpc_deadline)).await?
         }
         Job::Shutdown(s) => {
-            su.shutdown(deadline(
-                pb::LparRef {
-                    name: s.lpar,
-                    immediate: s.immediate,
-                },
-                timing.rpc_deadline,
-            ))
-            .await?
+            su.shutdown(deadline(pb::LparRef { name: s.lpar, immediate: s.immediate }, timing.rpc_deadline)).await?
         }
         Job::Remove(r) => {
-            su.remove(deadline(
-                pb::LparRef {
-                    name: r.lpar,
-                    immediate: true,
-                },
-                timing.rpc_deadline,
-            ))
-            .await?
+            su.remove(deadline(pb::LparRef { name: r.lpar, immediate: true }, timing.rpc_deadline)).await?
         }
     };
     Ok(reply.into_inner())
@@ -183,12 +139,7 @@ impl HmcActor {
         self.next_job += 1;
         self.jobs.insert(
             job_id,
-            pb::JobStatus {
-                job_id,
-                status: JOB_RUNNING.into(),
-                return_code: 0,
-                message: String::new(),
-            },
+            pb::JobStatus { job_id, status: JOB_RUNNING.into(), return_code: 0, message: String::new() },
         );
         if self.jobs.len() > JOBS_KEPT {
             let oldest = job_id.saturating_sub(JOBS_KEPT as u64);
@@ -197,12 +148,9 @@ impl HmcActor {
         let work = run_job(job, endpoint, self.pool.clone(), self.timing);
         ctx.spawn(work.into_actor(self).map(move |result, act, _| {
             let status = match result {
-                Ok(_) => pb::JobStatus {
-                    job_id,
-                    status: JOB_COMPLETED_OK.into(),
-                    return_code: 0,
-                    message: String::new(),
-                },
+                Ok(_) => {
+                    pb::JobStatus { job_id, status: JOB_COMPLETED_OK.into(), return_code: 0, message: String::new() }
+                }
                 Err(e) => pb::JobStatus {
                     job_id,
                     status: JOB_COMPLETED_WITH_ERROR.into(),
@@ -228,16 +176,9 @@ impl Handler<SubmitJob> for HmcActor {
         let refresh = self.handle(Inventory { host: host.clone() }, ctx);
         Box::pin(refresh.map(move |found, act, ctx| {
             found?;
-            let endpoint = act
-                .hosts
-                .get(&host)
-                .map(|h| h.endpoint.clone())
-                .ok_or_else(|| {
-                    VmrmError::not_found(format!(
-                        "HMC {} does not manage a host named {host}",
-                        act.cfg.name
-                    ))
-                })?;
+            let endpoint = act.hosts.get(&host).map(|h| h.endpoint.clone()).ok_or_else(|| {
+                VmrmError::not_found(format!("HMC {} does not manage a host named {host}", act.cfg.name))
+            })?;
             Ok(act.start_job(job.0, endpoint, ctx))
         }))
     }
@@ -265,10 +206,7 @@ pub struct HmcService {
 impl HmcService {
     /// The HMC a call is for: the one named in the `vmrm-hmc` metadata, else the node's only one.
     fn pick<T>(&self, req: &Request<T>) -> Result<&Addr<HmcActor>, Status> {
-        let named = req
-            .metadata()
-            .get(HMC_METADATA)
-            .and_then(|v| v.to_str().ok());
+        let named = req.metadata().get(HMC_METADATA).and_then(|v| v.to_str().ok());
         if let Some(hmc) = named.and_then(|n| self.hmcs.get(n)) {
             return Ok(hmc);
         }
@@ -287,40 +225,22 @@ pub const HMC_METADATA: &str = "vmrm-hmc";
 
 #[tonic::async_trait]
 impl HmcRpc for HmcService {
-    async fn inventory(
-        &self,
-        req: Request<pb::InventoryRequest>,
-    ) -> Result<Response<pb::InventoryReply>, Status> {
+    async fn inventory(&self, req: Request<pb::InventoryRequest>) -> Result<Response<pb::InventoryReply>, Status> {
         let hmc = self.pick(&req)?.clone();
         let host = req.into_inner().host;
-        Ok(Response::new(
-            hmc.send(Inventory { host })
-                .await
-                .map_err(VmrmError::from)??,
-        ))
+        Ok(Response::new(hmc.send(Inventory { host }).await.map_err(VmrmError::from)??))
     }
 
-    async fn submit_job(
-        &self,
-        req: Request<pb::SubmitJobRequest>,
-    ) -> Result<Response<pb::SubmitJobReply>, Status> {
+    async fn submit_job(&self, req: Request<pb::SubmitJobRequest>) -> Result<Response<pb::SubmitJobReply>, Status> {
         let hmc = self.pick(&req)?.clone();
-        let job = req
-            .into_inner()
-            .job
-            .ok_or_else(|| Status::invalid_argument("a job request needs a job"))?;
+        let job = req.into_inner().job.ok_or_else(|| Status::invalid_argument("a job request needs a job"))?;
         let job_id = hmc.send(SubmitJob(job)).await.map_err(VmrmError::from)??;
         Ok(Response::new(pb::SubmitJobReply { job_id }))
     }
 
-    async fn get_job(
-        &self,
-        req: Request<pb::GetJobRequest>,
-    ) -> Result<Response<pb::JobStatus>, Status> {
+    async fn get_job(&self, req: Request<pb::GetJobRequest>) -> Result<Response<pb::JobStatus>, Status> {
         let hmc = self.pick(&req)?.clone();
         let id = req.into_inner().job_id;
-        Ok(Response::new(
-            hmc.send(GetJob(id)).await.map_err(VmrmError::from)??,
-        ))
+        Ok(Response::new(hmc.send(GetJob(id)).await.map_err(VmrmError::from)??))
     }
 }

@@ -47,22 +47,12 @@ impl San {
     fn write(&mut self, w: &pb::WriteRequest) -> bool {
         let accepted = self.holders.get(&w.disk).is_some_and(|(k, _)| *k == w.key);
         let owner = self.owner_of(&w.disk, w.key);
-        self.log(
-            &w.disk,
-            if accepted { "WRITE" } else { "WRITE_REJECTED" },
-            w.key,
-            &owner,
-            0,
-        );
+        self.log(&w.disk, if accepted { "WRITE" } else { "WRITE_REJECTED" }, w.key, &owner, 0);
         accepted
     }
 
     fn preempt(&mut self, r: &pb::PreemptRequest) {
-        let previous = self
-            .holders
-            .insert(r.disk.clone(), (r.key, r.owner.clone()))
-            .map(|(k, _)| k)
-            .unwrap_or(0);
+        let previous = self.holders.insert(r.disk.clone(), (r.key, r.owner.clone())).map(|(k, _)| k).unwrap_or(0);
         self.log(&r.disk, "PREEMPT", r.key, &r.owner, previous);
     }
 
@@ -91,13 +81,9 @@ impl Handler<Reserve> for San {
                 )))
             }
             _ => {
-                self.holders
-                    .insert(r.disk.clone(), (r.key, r.owner.clone()));
+                self.holders.insert(r.disk.clone(), (r.key, r.owner.clone()));
                 self.log(&r.disk, "RESERVE", r.key, &r.owner, 0);
-                Ok(pb::ReservationReply {
-                    holder: r.key,
-                    owner: r.owner,
-                })
+                Ok(pb::ReservationReply { holder: r.key, owner: r.owner })
             }
         }
     }
@@ -111,10 +97,7 @@ impl Handler<Preempt> for San {
     type Result = MessageResult<Preempt>;
     fn handle(&mut self, Preempt(r): Preempt, _: &mut Context<Self>) -> Self::Result {
         self.preempt(&r);
-        MessageResult(pb::ReservationReply {
-            holder: r.key,
-            owner: r.owner,
-        })
+        MessageResult(pb::ReservationReply { holder: r.key, owner: r.owner })
     }
 }
 
@@ -136,13 +119,7 @@ pub struct Record(pub String);
 impl Handler<Record> for San {
     type Result = MessageResult<Record>;
     fn handle(&mut self, Record(disk): Record, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(
-            self.record
-                .iter()
-                .filter(|op| disk.is_empty() || op.disk == disk)
-                .cloned()
-                .collect(),
-        )
+        MessageResult(self.record.iter().filter(|op| disk.is_empty() || op.disk == disk).cloned().collect())
     }
 }
 
@@ -151,57 +128,29 @@ pub struct SanService(pub Addr<San>);
 
 #[tonic::async_trait]
 impl SanRpc for SanService {
-    async fn reserve(
-        &self,
-        req: Request<pb::ReserveRequest>,
-    ) -> Result<Response<pb::ReservationReply>, Status> {
+    async fn reserve(&self, req: Request<pb::ReserveRequest>) -> Result<Response<pb::ReservationReply>, Status> {
         let r = req.into_inner();
         if r.disk.is_empty() || r.key == 0 {
-            return Err(Status::invalid_argument(
-                "reserve needs a disk name and a non-zero key",
-            ));
+            return Err(Status::invalid_argument("reserve needs a disk name and a non-zero key"));
         }
-        Ok(Response::new(
-            self.0.send(Reserve(r)).await.map_err(VmrmError::from)??,
-        ))
+        Ok(Response::new(self.0.send(Reserve(r)).await.map_err(VmrmError::from)??))
     }
 
-    async fn preempt(
-        &self,
-        req: Request<pb::PreemptRequest>,
-    ) -> Result<Response<pb::ReservationReply>, Status> {
+    async fn preempt(&self, req: Request<pb::PreemptRequest>) -> Result<Response<pb::ReservationReply>, Status> {
         let r = req.into_inner();
         if r.disk.is_empty() || r.key == 0 {
-            return Err(Status::invalid_argument(
-                "preempt needs a disk name and a non-zero key",
-            ));
+            return Err(Status::invalid_argument("preempt needs a disk name and a non-zero key"));
         }
-        Ok(Response::new(
-            self.0.send(Preempt(r)).await.map_err(VmrmError::from)?,
-        ))
+        Ok(Response::new(self.0.send(Preempt(r)).await.map_err(VmrmError::from)?))
     }
 
-    async fn write(
-        &self,
-        req: Request<pb::WriteRequest>,
-    ) -> Result<Response<pb::WriteReply>, Status> {
-        let accepted = self
-            .0
-            .send(Write(req.into_inner()))
-            .await
-            .map_err(VmrmError::from)?;
+    async fn write(&self, req: Request<pb::WriteRequest>) -> Result<Response<pb::WriteReply>, Status> {
+        let accepted = self.0.send(Write(req.into_inner())).await.map_err(VmrmError::from)?;
         Ok(Response::new(pb::WriteReply { accepted }))
     }
 
-    async fn record(
-        &self,
-        req: Request<pb::RecordRequest>,
-    ) -> Result<Response<pb::RecordReply>, Status> {
-        let operations = self
-            .0
-            .send(Record(req.into_inner().disk))
-            .await
-            .map_err(VmrmError::from)?;
+    async fn record(&self, req: Request<pb::RecordRequest>) -> Result<Response<pb::RecordReply>, Status> {
+        let operations = self.0.send(Record(req.into_inner().disk)).await.map_err(VmrmError::from)?;
         Ok(Response::new(pb::RecordReply { operations }))
     }
 }
@@ -211,11 +160,7 @@ mod tests {
     use super::*;
 
     fn write(san: &mut San, key: u64) -> bool {
-        san.write(&pb::WriteRequest {
-            disk: "d".into(),
-            key,
-            block: 0,
-        })
+        san.write(&pb::WriteRequest { disk: "d".into(), key, block: 0 })
     }
 
     #[test]
@@ -224,26 +169,10 @@ mod tests {
         san.holders.insert("d".into(), (1, "host-1".into()));
         assert!(write(&mut san, 1));
         assert!(write(&mut san, 1));
-        san.preempt(&pb::PreemptRequest {
-            disk: "d".into(),
-            key: 2,
-            owner: "host-2".into(),
-        });
+        san.preempt(&pb::PreemptRequest { disk: "d".into(), key: 2, owner: "host-2".into() });
         assert!(!write(&mut san, 1));
         assert!(write(&mut san, 2));
-        let kinds: Vec<_> = san
-            .record
-            .iter()
-            .map(|o| (o.kind.as_str(), o.key, o.count))
-            .collect();
-        assert_eq!(
-            kinds,
-            vec![
-                ("WRITE", 1, 2),
-                ("PREEMPT", 2, 1),
-                ("WRITE_REJECTED", 1, 1),
-                ("WRITE", 2, 1)
-            ]
-        );
+        let kinds: Vec<_> = san.record.iter().map(|o| (o.kind.as_str(), o.key, o.count)).collect();
+        assert_eq!(kinds, vec![("WRITE", 1, 2), ("PREEMPT", 2, 1), ("WRITE_REJECTED", 1, 1), ("WRITE", 2, 1)]);
     }
 }

@@ -37,14 +37,7 @@ pub struct ServerUnit {
 impl ServerUnit {
     pub fn new(cfg: SuConfig, endpoint: String, timing: Timing, pool: ChannelPool) -> Self {
         let san_key = identity::san_key_for_host(&cfg.host);
-        Self {
-            cfg,
-            endpoint,
-            san_key,
-            timing,
-            pool,
-            lpars: BTreeMap::new(),
-        }
+        Self { cfg, endpoint, san_key, timing, pool, lpars: BTreeMap::new() }
     }
 
     fn used(&self) -> (u32, u64) {
@@ -99,10 +92,7 @@ impl ServerUnit {
             )));
         }
         let (cpu, mem) = self.used();
-        let (free_cpu, free_mem) = (
-            self.cfg.cpu.saturating_sub(cpu),
-            self.cfg.memory_mb.saturating_sub(mem),
-        );
+        let (free_cpu, free_mem) = (self.cfg.cpu.saturating_sub(cpu), self.cfg.memory_mb.saturating_sub(mem));
         if def.cpu > free_cpu || def.memory_mb > free_mem {
             return Err(VmrmError::precondition(format!(
                 "host {} has not enough free capacity for VM {}: it needs {} CPU / {} MB, {} CPU / {} MB are free",
@@ -111,22 +101,15 @@ impl ServerUnit {
         }
         self.lpars.insert(
             def.name.clone(),
-            Lpar {
-                def: def.clone(),
-                state: LparState::OpenFirmware,
-                reference_code: String::new(),
-                vm: None,
-            },
+            Lpar { def: def.clone(), state: LparState::OpenFirmware, reference_code: String::new(), vm: None },
         );
         Ok(())
     }
 
     fn stop_vm(&mut self, name: &str, clean: bool) -> Result<&mut Lpar> {
         let host = self.cfg.host.clone();
-        let lpar = self
-            .lpars
-            .get_mut(name)
-            .ok_or_else(|| VmrmError::not_found(format!("no LPAR {name} on host {host}")))?;
+        let lpar =
+            self.lpars.get_mut(name).ok_or_else(|| VmrmError::not_found(format!("no LPAR {name} on host {host}")))?;
         if let Some(vm) = lpar.vm.take() {
             vm.do_send(StopVm { clean });
         }
@@ -150,12 +133,7 @@ impl Actor for ServerUnit {
             };
             self.lpars.insert(
                 def.name.clone(),
-                Lpar {
-                    def: def.clone(),
-                    state: LparState::NotActivated,
-                    reference_code: REFCODE_OFF.into(),
-                    vm: None,
-                },
+                Lpar { def: def.clone(), state: LparState::NotActivated, reference_code: REFCODE_OFF.into(), vm: None },
             );
             ctx.notify(BootActivate(def));
         }
@@ -208,26 +186,14 @@ impl Handler<Activate> for ServerUnit {
             return Box::pin(fut::ready(Err(e)));
         }
         let req = deadline(
-            pb::ReserveRequest {
-                disk: def.disk.clone(),
-                key: self.san_key,
-                owner: self.cfg.host.clone(),
-            },
+            pb::ReserveRequest { disk: def.disk.clone(), key: self.san_key, owner: self.cfg.host.clone() },
             self.timing.rpc_deadline,
         );
         let channel = self.pool.get(&self.cfg.san);
-        let reserve = async move {
-            SanClient::new(channel?)
-                .reserve(req)
-                .await
-                .map_err(VmrmError::from)
-        };
+        let reserve = async move { SanClient::new(channel?).reserve(req).await.map_err(VmrmError::from) };
         Box::pin(reserve.into_actor(self).map(move |reserved, act, ctx| {
             let host = act.cfg.host.clone();
-            let lpar = act
-                .lpars
-                .get_mut(&def.name)
-                .expect("admitted LPAR is in the table");
+            let lpar = act.lpars.get_mut(&def.name).expect("admitted LPAR is in the table");
             if let Err(e) = reserved {
                 lpar.state = LparState::NotActivated;
                 lpar.reference_code = REFCODE_OFF.into();
@@ -287,48 +253,25 @@ pub struct SuService(pub Addr<ServerUnit>);
 
 #[tonic::async_trait]
 impl SuRpc for SuService {
-    async fn inventory(
-        &self,
-        _: Request<pb::SuInventoryRequest>,
-    ) -> Result<Response<pb::HostInventory>, Status> {
-        Ok(Response::new(
-            self.0.send(Inventory).await.map_err(VmrmError::from)?,
-        ))
+    async fn inventory(&self, _: Request<pb::SuInventoryRequest>) -> Result<Response<pb::HostInventory>, Status> {
+        Ok(Response::new(self.0.send(Inventory).await.map_err(VmrmError::from)?))
     }
 
-    async fn activate(
-        &self,
-        req: Request<pb::LparDefinition>,
-    ) -> Result<Response<pb::LparReply>, Status> {
+    async fn activate(&self, req: Request<pb::LparDefinition>) -> Result<Response<pb::LparReply>, Status> {
         let def = LparDefinition::try_from(req.into_inner())?;
-        let lpar = self
-            .0
-            .send(Activate(def))
-            .await
-            .map_err(VmrmError::from)??;
+        let lpar = self.0.send(Activate(def)).await.map_err(VmrmError::from)??;
         Ok(Response::new(pb::LparReply { lpar: Some(lpar) }))
     }
 
     async fn shutdown(&self, req: Request<pb::LparRef>) -> Result<Response<pb::LparReply>, Status> {
         let name = req.into_inner().name;
-        let lpar = self
-            .0
-            .send(Shutdown {
-                name,
-                remove: false,
-            })
-            .await
-            .map_err(VmrmError::from)??;
+        let lpar = self.0.send(Shutdown { name, remove: false }).await.map_err(VmrmError::from)??;
         Ok(Response::new(pb::LparReply { lpar: Some(lpar) }))
     }
 
     async fn remove(&self, req: Request<pb::LparRef>) -> Result<Response<pb::LparReply>, Status> {
         let name = req.into_inner().name;
-        let lpar = self
-            .0
-            .send(Shutdown { name, remove: true })
-            .await
-            .map_err(VmrmError::from)??;
+        let lpar = self.0.send(Shutdown { name, remove: true }).await.map_err(VmrmError::from)??;
         Ok(Response::new(pb::LparReply { lpar: Some(lpar) }))
     }
 }

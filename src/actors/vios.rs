@@ -42,17 +42,10 @@ pub struct HostMonitorActor {
 
 impl HostMonitorActor {
     pub fn new(vios: String, host: String, timing: Timing, hsdb: RemoteHsdb) -> Self {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Self {
             vios_uuid: identity::uuid_for("vios", &vios),
-            incarnation: format!(
-                "{}.{}.{}",
-                now.as_secs(),
-                now.subsec_nanos(),
-                std::process::id()
-            ),
+            incarnation: format!("{}.{}.{}", now.as_secs(), now.subsec_nanos(), std::process::id()),
             vios,
             host,
             timing,
@@ -75,16 +68,12 @@ impl HostMonitorActor {
             last_heartbeat_ms: crate::now_ms(),
         };
         let hsdb = self.hsdb.clone();
-        ctx.spawn(
-            async move { hsdb.put(&row).await }
-                .into_actor(self)
-                .map(|r, act, _| {
-                    act.hb_in_flight = false;
-                    if let Err(e) = r {
-                        tracing::debug!(vios = %act.vios, "HM heartbeat to HSDB failed: {e}");
-                    }
-                }),
-        );
+        ctx.spawn(async move { hsdb.put(&row).await }.into_actor(self).map(|r, act, _| {
+            act.hb_in_flight = false;
+            if let Err(e) = r {
+                tracing::debug!(vios = %act.vios, "HM heartbeat to HSDB failed: {e}");
+            }
+        }));
     }
 
     /// Marks silent VMs MISSING and writes every transition the HSDB does not yet hold.
@@ -157,9 +146,7 @@ impl Handler<Heartbeat> for HostMonitorActor {
                 let hsdb = self.hsdb.clone();
                 let key = VmHbMissedRecord::key_of(&hb.vm_uuid, &self.vios_uuid);
                 ctx.spawn(
-                    async move { hsdb.delete::<VmHbMissedRecord>(&key).await }
-                        .into_actor(self)
-                        .map(|_, _, _| ()),
+                    async move { hsdb.delete::<VmHbMissedRecord>(&key).await }.into_actor(self).map(|_, _, _| ()),
                 );
             }
             return self.incarnation.clone();
@@ -197,17 +184,9 @@ impl Handler<Incarnation> for HostMonitorActor {
 }
 
 /// Answers QuickQuery and NeedsAttention from the HSDB for the hosts the FDE names.
-async fn health_of(
-    hsdb: &RemoteHsdb,
-    query: &pb::HealthQuery,
-    down_after_ms: u64,
-) -> Result<Vec<pb::ViosStatus>> {
-    let rows: BTreeMap<String, HmHealthRecord> = hsdb
-        .list::<HmHealthRecord>()
-        .await?
-        .into_iter()
-        .map(|r| (r.vios_uuid.clone(), r))
-        .collect();
+async fn health_of(hsdb: &RemoteHsdb, query: &pb::HealthQuery, down_after_ms: u64) -> Result<Vec<pb::ViosStatus>> {
+    let rows: BTreeMap<String, HmHealthRecord> =
+        hsdb.list::<HmHealthRecord>().await?.into_iter().map(|r| (r.vios_uuid.clone(), r)).collect();
     let now = crate::now_ms();
     Ok(query
         .hosts
@@ -245,35 +224,20 @@ pub struct ViosService {
 
 #[tonic::async_trait]
 impl HostMonitor for ViosService {
-    async fn heartbeat(
-        &self,
-        req: Request<pb::VmHeartbeat>,
-    ) -> Result<Response<pb::HeartbeatAck>, Status> {
+    async fn heartbeat(&self, req: Request<pb::VmHeartbeat>) -> Result<Response<pb::HeartbeatAck>, Status> {
         let hb = req.into_inner();
         if hb.vm_uuid.is_empty() {
             return Err(Status::invalid_argument("a heartbeat needs the VM's uuid"));
         }
-        let hm_incarnation = self
-            .monitor
-            .send(Heartbeat(hb))
-            .await
-            .map_err(VmrmError::from)?;
+        let hm_incarnation = self.monitor.send(Heartbeat(hb)).await.map_err(VmrmError::from)?;
         Ok(Response::new(pb::HeartbeatAck { hm_incarnation }))
     }
 }
 
 #[tonic::async_trait]
 impl ViosRpc for ViosService {
-    async fn quick_query(
-        &self,
-        req: Request<pb::HealthQuery>,
-    ) -> Result<Response<pb::QuickQueryReply>, Status> {
-        let hosts = health_of(
-            &self.hsdb,
-            &req.into_inner(),
-            self.timing.vios_down_after.as_millis() as u64,
-        )
-        .await?;
+    async fn quick_query(&self, req: Request<pb::HealthQuery>) -> Result<Response<pb::QuickQueryReply>, Status> {
+        let hosts = health_of(&self.hsdb, &req.into_inner(), self.timing.vios_down_after.as_millis() as u64).await?;
         Ok(Response::new(pb::QuickQueryReply { hosts }))
     }
 
@@ -282,20 +246,12 @@ impl ViosRpc for ViosService {
         req: Request<pb::HealthQuery>,
     ) -> Result<Response<pb::NeedsAttentionReply>, Status> {
         let query = req.into_inner();
-        let vios = health_of(
-            &self.hsdb,
-            &query,
-            self.timing.vios_down_after.as_millis() as u64,
-        )
-        .await?;
+        let vios = health_of(&self.hsdb, &query, self.timing.vios_down_after.as_millis() as u64).await?;
         let missed = self.hsdb.list::<VmHbMissedRecord>().await?;
         let now = crate::now_ms();
         let mut by_host: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
         for row in &missed {
-            by_host
-                .entry(row.host.as_str())
-                .or_default()
-                .insert(row.vm_uuid.as_str(), row.vm.as_str());
+            by_host.entry(row.host.as_str()).or_default().insert(row.vm_uuid.as_str(), row.vm.as_str());
         }
         let vms = query
             .hosts
@@ -322,18 +278,8 @@ impl ViosRpc for ViosService {
         Ok(Response::new(pb::NeedsAttentionReply { vios, vms }))
     }
 
-    async fn sanity(
-        &self,
-        _: Request<pb::SanityRequest>,
-    ) -> Result<Response<pb::SanityReply>, Status> {
-        let hm_incarnation = self
-            .monitor
-            .send(Incarnation)
-            .await
-            .map_err(VmrmError::from)?;
-        Ok(Response::new(pb::SanityReply {
-            vios: self.vios.clone(),
-            hm_incarnation,
-        }))
+    async fn sanity(&self, _: Request<pb::SanityRequest>) -> Result<Response<pb::SanityReply>, Status> {
+        let hm_incarnation = self.monitor.send(Incarnation).await.map_err(VmrmError::from)?;
+        Ok(Response::new(pb::SanityReply { vios: self.vios.clone(), hm_incarnation }))
     }
 }

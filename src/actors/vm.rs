@@ -4,9 +4,7 @@
 //! simulated equivalent of a VM losing its storage.
 use crate::config::ViosRef;
 use crate::domain::LparDefinition;
-use crate::pb::{
-    VmHeartbeat, WriteRequest, host_monitor_client::HostMonitorClient, san_client::SanClient,
-};
+use crate::pb::{VmHeartbeat, WriteRequest, host_monitor_client::HostMonitorClient, san_client::SanClient};
 use crate::profile::Timing;
 use crate::transport::{ChannelPool, deadline};
 use actix::prelude::*;
@@ -49,18 +47,7 @@ impl VmActor {
         pool: ChannelPool,
         su: Recipient<VmCrashed>,
     ) -> Self {
-        Self {
-            def,
-            san_key,
-            vios,
-            san,
-            timing,
-            pool,
-            su,
-            sequence: 0,
-            write_in_flight: false,
-            clean_stop: false,
-        }
+        Self { def, san_key, vios, san, timing, pool, su, sequence: 0, write_in_flight: false, clean_stop: false }
     }
 
     fn heartbeat(&self, shutdown: bool) {
@@ -90,19 +77,10 @@ impl VmActor {
         };
         self.write_in_flight = true;
         let req = deadline(
-            WriteRequest {
-                disk: self.def.disk.clone(),
-                key: self.san_key,
-                block: self.sequence,
-            },
+            WriteRequest { disk: self.def.disk.clone(), key: self.san_key, block: self.sequence },
             self.timing.rpc_deadline,
         );
-        let call = async move {
-            SanClient::new(channel)
-                .write(req)
-                .await
-                .map(|r| r.into_inner().accepted)
-        };
+        let call = async move { SanClient::new(channel).write(req).await.map(|r| r.into_inner().accepted) };
         ctx.spawn(call.into_actor(self).map(|result, act, ctx| {
             act.write_in_flight = false;
             if let Ok(false) = result {

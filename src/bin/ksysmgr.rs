@@ -31,10 +31,7 @@ fn main() {
         true => Topology::local(Default::default()).controller_endpoints(),
         false => args.endpoints,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async {
         let mut admin = AdminClient::new(endpoints)?;
         cli::run::execute(&mut admin, cmd, args.output).await

@@ -35,11 +35,7 @@ fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,openraft=error,sled=warn,h2=warn,tower=warn,hyper=warn".into());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .with_ansi(ansi)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).init();
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {
@@ -67,8 +63,7 @@ fn main() {
             std::fs::create_dir_all(&out).unwrap_or_else(|e| fail(e));
             let topology = Topology::local(PathBuf::from("/tmp/vmrm-local"));
             for cfg in topology.node_configs() {
-                std::fs::write(out.join(format!("{}.toml", cfg.name)), cfg.to_toml())
-                    .unwrap_or_else(|e| fail(e));
+                std::fs::write(out.join(format!("{}.toml", cfg.name)), cfg.to_toml()).unwrap_or_else(|e| fail(e));
             }
         }
         _ => fail("give either --config FILE or a command (local, gen-configs); see --help"),
@@ -79,22 +74,14 @@ async fn run_local(data_dir: PathBuf) -> vmrm::error::Result<()> {
     prepare_data_dir(&data_dir)?;
     let binary = std::env::current_exe().map_err(vmrm::VmrmError::internal)?;
     let topology = Topology::local(data_dir.clone());
-    println!(
-        "Starting the local datacenter in {} ...",
-        data_dir.display()
-    );
+    println!("Starting the local datacenter in {} ...", data_dir.display());
     let mut dc = Datacenter::start(topology, &binary).await?;
     for line in dc.setup().await? {
         println!("{line}");
     }
-    println!(
-        "\nThe local datacenter is up. Nodes (kill a host's three processes to see a host failure):"
-    );
+    println!("\nThe local datacenter is up. Nodes (kill a host's three processes to see a host failure):");
     for (name, pid) in dc.nodes() {
-        println!(
-            "  {name:<18} pid {pid:<8} log {}",
-            dc.log_path(name).display()
-        );
+        println!("  {name:<18} pid {pid:<8} log {}", dc.log_path(name).display());
     }
     println!(
         "\nTry:  ksysmgr query vm        (cargo run --release --bin ksysmgr -- query vm)\n      ksysmgr query host\n      ksysmgr restart vm vm-1-1 host=host-2\nControllers: {} — press Ctrl-C to stop.",
@@ -110,9 +97,7 @@ async fn run_local(data_dir: PathBuf) -> vmrm::error::Result<()> {
 fn prepare_data_dir(dir: &std::path::Path) -> vmrm::error::Result<()> {
     const MARKER: &str = ".vmrm-local";
     if dir.exists() {
-        let empty = std::fs::read_dir(dir)
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(false);
+        let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
         if !empty && !dir.join(MARKER).exists() {
             return Err(vmrm::VmrmError::invalid(format!(
                 "{} is not empty and was not made by `vmrmd local`; choose another --data-dir",

@@ -56,22 +56,10 @@ pub fn hosts(list: &[pb::HostView]) -> String {
         field(&mut out, "Host_group", &h.host_group);
         list_field(&mut out, "VIOS", &h.vios);
         list_field(&mut out, "HMCs", &h.hmcs);
-        field(
-            &mut out,
-            "CPU",
-            format!("{} of {} used", h.cpu_used, h.cpu_total),
-        );
-        field(
-            &mut out,
-            "Memory",
-            format!("{} of {} MB used", h.memory_used_mb, h.memory_total_mb),
-        );
+        field(&mut out, "CPU", format!("{} of {} used", h.cpu_used, h.cpu_total));
+        field(&mut out, "Memory", format!("{} of {} MB used", h.memory_used_mb, h.memory_total_mb));
         field(&mut out, "HA_monitor", &h.ha_monitor);
-        let _ = writeln!(
-            out,
-            "VM_failure_detection_speed:    {}\n",
-            h.vm_failure_detection_speed
-        );
+        let _ = writeln!(out, "VM_failure_detection_speed:    {}\n", h.vm_failure_detection_speed);
     }
     out
 }
@@ -81,18 +69,10 @@ pub fn host_groups(list: &[pb::HostGroupView]) -> String {
     for g in list {
         field(&mut out, "Name", &g.name);
         list_field(&mut out, "Hosts", &g.hosts);
-        field(
-            &mut out,
-            "Discovered",
-            if g.discovered { "Yes" } else { "No" },
-        );
+        field(&mut out, "Discovered", if g.discovered { "Yes" } else { "No" });
         field(&mut out, "HA_monitor", &g.ha_monitor);
         field(&mut out, "Restart_policy", &g.restart_policy);
-        let _ = writeln!(
-            out,
-            "VM_failure_detection_speed:    {}",
-            g.vm_failure_detection_speed
-        );
+        let _ = writeln!(out, "VM_failure_detection_speed:    {}", g.vm_failure_detection_speed);
         let secs = f64::from(g.host_failure_detection_time_ms) / 1000.0;
         let _ = writeln!(out, "Host_failure_detection_time:   {secs}\n");
     }
@@ -125,11 +105,7 @@ pub fn vms(list: &[pb::VmView], detailed: bool) -> String {
             field(&mut out, "Host", &v.host);
             field(&mut out, "LPAR_state", &v.lpar_state);
             field(&mut out, "Priority", &v.priority);
-            let _ = writeln!(
-                out,
-                "VM_failure_detection_speed:    {}",
-                v.vm_failure_detection_speed
-            );
+            let _ = writeln!(out, "VM_failure_detection_speed:    {}", v.vm_failure_detection_speed);
             field(&mut out, "HA_monitor", &v.ha_monitor);
             field(&mut out, "Homehost", &v.homehost);
             field(&mut out, "VM_status", &v.vm_status);
@@ -161,17 +137,9 @@ pub fn vms(list: &[pb::VmView], detailed: bool) -> String {
 
 pub fn events(list: &[pb::EventView]) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:<8}{:<26}{:<15}{:<18}Message",
-        "Seq", "Event", "Severity", "Subject"
-    );
+    let _ = writeln!(out, "{:<8}{:<26}{:<15}{:<18}Message", "Seq", "Event", "Severity", "Subject");
     for e in list {
-        let _ = writeln!(
-            out,
-            "{:<8}{:<26}{:<15}{:<18}{}",
-            e.sequence, e.name, e.severity, e.subject, e.message
-        );
+        let _ = writeln!(out, "{:<8}{:<26}{:<15}{:<18}{}", e.sequence, e.name, e.severity, e.subject, e.message);
     }
     out
 }

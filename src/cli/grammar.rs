@@ -16,44 +16,15 @@ pub enum Class {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KsysCommand {
-    AddCluster {
-        name: String,
-        cluster_type: String,
-        ksysnodes: Vec<String>,
-        sync: bool,
-    },
-    AddHmc {
-        name: String,
-        login: String,
-        password: String,
-        ip: String,
-    },
-    AddHost {
-        name: String,
-    },
-    AddHostGroup {
-        name: String,
-        hosts: Vec<String>,
-    },
-    Discover {
-        host_group: String,
-        verify: bool,
-    },
-    Verify {
-        host_group: String,
-    },
-    Query {
-        class: Class,
-        name: String,
-    },
-    RestartVm {
-        vm: String,
-        host: String,
-    },
-    Lpm {
-        vm: String,
-        to: String,
-    },
+    AddCluster { name: String, cluster_type: String, ksysnodes: Vec<String>, sync: bool },
+    AddHmc { name: String, login: String, password: String, ip: String },
+    AddHost { name: String },
+    AddHostGroup { name: String, hosts: Vec<String> },
+    Discover { host_group: String, verify: bool },
+    Verify { host_group: String },
+    Query { class: Class, name: String },
+    RestartVm { vm: String, host: String },
+    Lpm { vm: String, to: String },
 }
 
 pub const USAGE: &str = "\
@@ -106,14 +77,8 @@ fn split(words: &[String], allowed: &[&str], what: &str) -> Result<Words, String
             Some((k, v)) => {
                 let k = k.to_ascii_lowercase();
                 if !allowed.contains(&k.as_str()) {
-                    let allowed = if allowed.is_empty() {
-                        "none".to_string()
-                    } else {
-                        allowed.join(", ")
-                    };
-                    return Err(format!(
-                        "unknown attribute `{k}` for {what} (allowed: {allowed})"
-                    ));
+                    let allowed = if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") };
+                    return Err(format!("unknown attribute `{k}` for {what} (allowed: {allowed})"));
                 }
                 if v.is_empty() {
                     return Err(format!("attribute `{k}` needs a value"));
@@ -122,9 +87,7 @@ fn split(words: &[String], allowed: &[&str], what: &str) -> Result<Words, String
             }
             None if name.is_none() => name = Some(w.clone()),
             None => {
-                return Err(format!(
-                    "unexpected word `{w}` for {what}: attributes are key=value"
-                ));
+                return Err(format!("unexpected word `{w}` for {what}: attributes are key=value"));
             }
         }
     }
@@ -136,22 +99,11 @@ fn required(w: &Words, what: &str) -> Result<String, String> {
 }
 
 fn attr(w: &Words, key: &str, what: &str) -> Result<String, String> {
-    w.attrs
-        .get(key)
-        .cloned()
-        .ok_or_else(|| format!("{what} needs {key}="))
+    w.attrs.get(key).cloned().ok_or_else(|| format!("{what} needs {key}="))
 }
 
 fn list(value: Option<&String>) -> Vec<String> {
-    value
-        .map(|v| {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default()
+    value.map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default()
 }
 
 fn yes_no(value: Option<&String>, key: &str) -> Result<bool, String> {
@@ -168,12 +120,10 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
     let [act, cls, rest @ ..] = words else {
         return Err("an action and a class are required".into());
     };
-    let act = action(act).ok_or_else(|| {
-        format!("unknown action `{act}` (add, query, discover, verify, restart, lpm)")
-    })?;
-    let cls = class(cls).ok_or_else(|| {
-        format!("unknown class `{cls}` (ksyscluster, hmc, host, host_group, vios, vm, event)")
-    })?;
+    let act =
+        action(act).ok_or_else(|| format!("unknown action `{act}` (add, query, discover, verify, restart, lpm)"))?;
+    let cls = class(cls)
+        .ok_or_else(|| format!("unknown class `{cls}` (ksyscluster, hmc, host, host_group, vios, vm, event)"))?;
     let what = format!("{act} {}", words[1]);
     Ok(match (act, cls) {
         ("add", Class::Cluster) => {
@@ -194,50 +144,31 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
                 ip: attr(&w, "ip", &what)?,
             }
         }
-        ("add", Class::Host) => KsysCommand::AddHost {
-            name: required(&split(rest, &[], &what)?, &what)?,
-        },
+        ("add", Class::Host) => KsysCommand::AddHost { name: required(&split(rest, &[], &what)?, &what)? },
         ("add", Class::HostGroup) => {
             let w = split(rest, &["hosts", "repo_disk", "ha_disk"], &what)?;
             let hosts = list(w.attrs.get("hosts"));
             if hosts.is_empty() {
                 return Err(format!("{what} needs hosts=HOST1,HOST2,..."));
             }
-            KsysCommand::AddHostGroup {
-                name: required(&w, &what)?,
-                hosts,
-            }
+            KsysCommand::AddHostGroup { name: required(&w, &what)?, hosts }
         }
         ("discover", Class::HostGroup) => {
             let w = split(rest, &["verify"], &what)?;
-            KsysCommand::Discover {
-                host_group: required(&w, &what)?,
-                verify: yes_no(w.attrs.get("verify"), "verify")?,
-            }
+            KsysCommand::Discover { host_group: required(&w, &what)?, verify: yes_no(w.attrs.get("verify"), "verify")? }
         }
-        ("verify", Class::HostGroup) => KsysCommand::Verify {
-            host_group: required(&split(rest, &[], &what)?, &what)?,
-        },
+        ("verify", Class::HostGroup) => KsysCommand::Verify { host_group: required(&split(rest, &[], &what)?, &what)? },
         ("query", class) => {
             let w = split(rest, &[], &what)?;
-            KsysCommand::Query {
-                class,
-                name: w.name.unwrap_or_default(),
-            }
+            KsysCommand::Query { class, name: w.name.unwrap_or_default() }
         }
         ("restart", Class::Vm) => {
             let w = split(rest, &["host"], &what)?;
-            KsysCommand::RestartVm {
-                vm: required(&w, &what)?,
-                host: w.attrs.get("host").cloned().unwrap_or_default(),
-            }
+            KsysCommand::RestartVm { vm: required(&w, &what)?, host: w.attrs.get("host").cloned().unwrap_or_default() }
         }
         ("lpm", Class::Vm) => {
             let w = split(rest, &["to"], &what)?;
-            KsysCommand::Lpm {
-                vm: required(&w, &what)?,
-                to: attr(&w, "to", &what)?,
-            }
+            KsysCommand::Lpm { vm: required(&w, &what)?, to: attr(&w, "to", &what)? }
         }
         _ => return Err(format!("`{what}` is not a supported command")),
     })
@@ -264,10 +195,7 @@ mod tests {
         );
         assert_eq!(
             p("discovery host_group ITSO_HG verify=yes").unwrap(),
-            KsysCommand::Discover {
-                host_group: "ITSO_HG".into(),
-                verify: true
-            }
+            KsysCommand::Discover { host_group: "ITSO_HG".into(), verify: true }
         );
         assert_eq!(
             p("add ksyscluster ITSO_HA ksysnodes=ksys7005rbdr sync=yes type=HA").unwrap(),
@@ -278,55 +206,24 @@ mod tests {
                 sync: true
             }
         );
-        assert_eq!(
-            p("q cl").unwrap(),
-            KsysCommand::Query {
-                class: Class::Cluster,
-                name: String::new()
-            }
-        );
+        assert_eq!(p("q cl").unwrap(), KsysCommand::Query { class: Class::Cluster, name: String::new() });
         assert_eq!(
             p("add host_group HG hosts=a,b repo_disk=x").unwrap(),
-            KsysCommand::AddHostGroup {
-                name: "HG".into(),
-                hosts: vec!["a".into(), "b".into()]
-            }
+            KsysCommand::AddHostGroup { name: "HG".into(), hosts: vec!["a".into(), "b".into()] }
         );
-        assert_eq!(
-            p("restart vm v1 host=h2").unwrap(),
-            KsysCommand::RestartVm {
-                vm: "v1".into(),
-                host: "h2".into()
-            }
-        );
+        assert_eq!(p("restart vm v1 host=h2").unwrap(), KsysCommand::RestartVm { vm: "v1".into(), host: "h2".into() });
     }
 
     #[test]
     fn bad_input_is_refused_with_a_reason() {
         assert!(p("frobnicate vm").unwrap_err().contains("unknown action"));
         assert!(p("query widget").unwrap_err().contains("unknown class"));
-        assert!(
-            p("add hmc h1 login=a password=b")
-                .unwrap_err()
-                .contains("ip=")
-        );
-        assert!(
-            p("restart vm v1 color=red")
-                .unwrap_err()
-                .contains("unknown attribute `color`")
-        );
-        assert!(
-            p("discover host_group HG verify=maybe")
-                .unwrap_err()
-                .contains("yes or no")
-        );
+        assert!(p("add hmc h1 login=a password=b").unwrap_err().contains("ip="));
+        assert!(p("restart vm v1 color=red").unwrap_err().contains("unknown attribute `color`"));
+        assert!(p("discover host_group HG verify=maybe").unwrap_err().contains("yes or no"));
         assert!(p("add host_group HG").unwrap_err().contains("hosts="));
         assert!(p("restart vm").unwrap_err().contains("needs a name"));
         assert!(p("query").unwrap_err().contains("action and a class"));
-        assert!(
-            p("lpm host h1")
-                .unwrap_err()
-                .contains("not a supported command")
-        );
+        assert!(p("lpm host h1").unwrap_err().contains("not a supported command"));
     }
 }

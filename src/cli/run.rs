@@ -34,98 +34,50 @@ macro_rules! render {
 
 pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output) -> Result<String> {
     Ok(match cmd {
-        KsysCommand::AddCluster {
-            name,
-            cluster_type,
-            ksysnodes,
-            sync,
-        } => lines(
-            admin
-                .add_cluster(pb::AddClusterRequest {
-                    name,
-                    r#type: cluster_type,
-                    ksysnodes,
-                    sync,
-                })
-                .await?,
+        KsysCommand::AddCluster { name, cluster_type, ksysnodes, sync } => lines(
+            admin.add_cluster(pb::AddClusterRequest { name, r#type: cluster_type, ksysnodes, sync }).await?,
             output,
         ),
-        KsysCommand::AddHmc {
-            name,
-            login,
-            password,
-            ip,
-        } => lines(
-            admin
-                .add_hmc(pb::AddHmcRequest {
-                    name,
-                    login,
-                    password,
-                    ip,
-                })
-                .await?,
-            output,
-        ),
-        KsysCommand::AddHost { name } => {
-            lines(admin.add_host(pb::AddHostRequest { name }).await?, output)
+        KsysCommand::AddHmc { name, login, password, ip } => {
+            lines(admin.add_hmc(pb::AddHmcRequest { name, login, password, ip }).await?, output)
         }
-        KsysCommand::AddHostGroup { name, hosts } => lines(
-            admin
-                .add_host_group(pb::AddHostGroupRequest { name, hosts })
-                .await?,
-            output,
-        ),
-        KsysCommand::Discover { host_group, verify } => lines(
-            admin
-                .discover(pb::DiscoverRequest { host_group, verify })
-                .await?,
-            output,
-        ),
-        KsysCommand::Verify { host_group } => lines(
-            admin.verify(pb::VerifyRequest { host_group }).await?,
-            output,
-        ),
-        KsysCommand::RestartVm { vm, host } => lines(
-            admin.restart_vm(pb::RestartVmRequest { vm, host }).await?,
-            output,
-        ),
-        KsysCommand::Lpm { vm, to } => lines(
-            admin.migrate_vm(pb::MigrateVmRequest { vm, to }).await?,
-            output,
-        ),
+        KsysCommand::AddHost { name } => lines(admin.add_host(pb::AddHostRequest { name }).await?, output),
+        KsysCommand::AddHostGroup { name, hosts } => {
+            lines(admin.add_host_group(pb::AddHostGroupRequest { name, hosts }).await?, output)
+        }
+        KsysCommand::Discover { host_group, verify } => {
+            lines(admin.discover(pb::DiscoverRequest { host_group, verify }).await?, output)
+        }
+        KsysCommand::Verify { host_group } => lines(admin.verify(pb::VerifyRequest { host_group }).await?, output),
+        KsysCommand::RestartVm { vm, host } => {
+            lines(admin.restart_vm(pb::RestartVmRequest { vm, host }).await?, output)
+        }
+        KsysCommand::Lpm { vm, to } => lines(admin.migrate_vm(pb::MigrateVmRequest { vm, to }).await?, output),
         KsysCommand::Query { class, name } => {
             let q = pb::QueryRequest { name: name.clone() };
             match class {
-                Class::Cluster => render!(
-                    output,
-                    admin.query_cluster(q).await?,
-                    |v: &pb::ClusterList| format::clusters(&v.clusters)
-                ),
-                Class::Hmc => render!(output, admin.query_hmc(q).await?, |v: &pb::HmcList| {
-                    format::hmcs(&v.hmcs)
-                }),
-                Class::Host => render!(output, admin.query_host(q).await?, |v: &pb::HostList| {
-                    format::hosts(&v.hosts)
-                }),
-                Class::HostGroup => {
-                    render!(
-                        output,
-                        admin.query_host_group(q).await?,
-                        |v: &pb::HostGroupList| format::host_groups(&v.host_groups)
-                    )
+                Class::Cluster => {
+                    render!(output, admin.query_cluster(q).await?, |v: &pb::ClusterList| format::clusters(&v.clusters))
                 }
-                Class::Vios => render!(output, admin.query_vios(q).await?, |v: &pb::ViosList| {
-                    format::vioses(&v.vioses)
-                }),
+                Class::Hmc => render!(output, admin.query_hmc(q).await?, |v: &pb::HmcList| { format::hmcs(&v.hmcs) }),
+                Class::Host => {
+                    render!(output, admin.query_host(q).await?, |v: &pb::HostList| { format::hosts(&v.hosts) })
+                }
+                Class::HostGroup => {
+                    render!(output, admin.query_host_group(q).await?, |v: &pb::HostGroupList| format::host_groups(
+                        &v.host_groups
+                    ))
+                }
+                Class::Vios => {
+                    render!(output, admin.query_vios(q).await?, |v: &pb::ViosList| { format::vioses(&v.vioses) })
+                }
                 Class::Vm => {
                     render!(output, admin.query_vm(q).await?, |v: &pb::VmList| {
                         format::vms(&v.vms, !name.is_empty())
                     })
                 }
                 Class::Event => {
-                    render!(output, admin.query_event(q).await?, |v: &pb::EventList| {
-                        format::events(&v.events)
-                    })
+                    render!(output, admin.query_event(q).await?, |v: &pb::EventList| { format::events(&v.events) })
                 }
             }
         }

@@ -34,50 +34,23 @@ fn not_empty<'a>(what: &str, value: &'a str) -> Result<&'a str, Status> {
 
 #[tonic::async_trait]
 impl Admin for AdminService {
-    async fn add_cluster(
-        &self,
-        req: Request<pb::AddClusterRequest>,
-    ) -> Result<Response<pb::CommandReply>, Status> {
+    async fn add_cluster(&self, req: Request<pb::AddClusterRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
         reply(
             self.active()?
-                .add_cluster(
-                    not_empty("the ksyscluster name", &r.name)?,
-                    &r.r#type,
-                    r.ksysnodes,
-                    r.sync,
-                )
+                .add_cluster(not_empty("the ksyscluster name", &r.name)?, &r.r#type, r.ksysnodes, r.sync)
                 .await,
         )
     }
 
-    async fn add_hmc(
-        &self,
-        req: Request<pb::AddHmcRequest>,
-    ) -> Result<Response<pb::CommandReply>, Status> {
+    async fn add_hmc(&self, req: Request<pb::AddHmcRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(
-            self.active()?
-                .add_hmc(
-                    not_empty("the HMC name", &r.name)?,
-                    &r.login,
-                    &r.password,
-                    &r.ip,
-                )
-                .await,
-        )
+        reply(self.active()?.add_hmc(not_empty("the HMC name", &r.name)?, &r.login, &r.password, &r.ip).await)
     }
 
-    async fn add_host(
-        &self,
-        req: Request<pb::AddHostRequest>,
-    ) -> Result<Response<pb::CommandReply>, Status> {
+    async fn add_host(&self, req: Request<pb::AddHostRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(
-            self.active()?
-                .add_host(not_empty("the host name", &r.name)?)
-                .await,
-        )
+        reply(self.active()?.add_host(not_empty("the host name", &r.name)?).await)
     }
 
     async fn add_host_group(
@@ -85,54 +58,26 @@ impl Admin for AdminService {
         req: Request<pb::AddHostGroupRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(
-            self.active()?
-                .add_host_group(not_empty("the host_group name", &r.name)?, &r.hosts)
-                .await,
-        )
+        reply(self.active()?.add_host_group(not_empty("the host_group name", &r.name)?, &r.hosts).await)
     }
 
-    async fn discover(
-        &self,
-        req: Request<pb::DiscoverRequest>,
-    ) -> Result<Response<pb::CommandReply>, Status> {
+    async fn discover(&self, req: Request<pb::DiscoverRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(
-            self.active()?
-                .discover(not_empty("the host_group name", &r.host_group)?, r.verify)
-                .await,
-        )
+        reply(self.active()?.discover(not_empty("the host_group name", &r.host_group)?, r.verify).await)
     }
 
-    async fn verify(
-        &self,
-        req: Request<pb::VerifyRequest>,
-    ) -> Result<Response<pb::CommandReply>, Status> {
+    async fn verify(&self, req: Request<pb::VerifyRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(
-            self.active()?
-                .verify(not_empty("the host_group name", &r.host_group)?)
-                .await,
-        )
+        reply(self.active()?.verify(not_empty("the host_group name", &r.host_group)?).await)
     }
 
-    async fn restart_vm(
-        &self,
-        req: Request<pb::RestartVmRequest>,
-    ) -> Result<Response<pb::CommandReply>, Status> {
+    async fn restart_vm(&self, req: Request<pb::RestartVmRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
         let target = (!r.host.is_empty()).then_some(r.host.as_str());
-        reply(
-            self.active()?
-                .admin_restart(not_empty("the VM name", &r.vm)?, target)
-                .await,
-        )
+        reply(self.active()?.admin_restart(not_empty("the VM name", &r.vm)?, target).await)
     }
 
-    async fn migrate_vm(
-        &self,
-        req: Request<pb::MigrateVmRequest>,
-    ) -> Result<Response<pb::CommandReply>, Status> {
+    async fn migrate_vm(&self, req: Request<pb::MigrateVmRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
         let core = self.active()?;
         core.vm(not_empty("the VM name", &r.vm)?).await?;
@@ -141,68 +86,32 @@ impl Admin for AdminService {
         ))
     }
 
-    async fn query_cluster(
-        &self,
-        _: Request<pb::QueryRequest>,
-    ) -> Result<Response<pb::ClusterList>, Status> {
-        Ok(Response::new(pb::ClusterList {
-            clusters: self.active()?.query_cluster().await?,
-        }))
+    async fn query_cluster(&self, _: Request<pb::QueryRequest>) -> Result<Response<pb::ClusterList>, Status> {
+        Ok(Response::new(pb::ClusterList { clusters: self.active()?.query_cluster().await? }))
     }
 
-    async fn query_hmc(
-        &self,
-        req: Request<pb::QueryRequest>,
-    ) -> Result<Response<pb::HmcList>, Status> {
-        Ok(Response::new(pb::HmcList {
-            hmcs: self.active()?.query_hmc(&req.into_inner().name).await?,
-        }))
+    async fn query_hmc(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HmcList>, Status> {
+        Ok(Response::new(pb::HmcList { hmcs: self.active()?.query_hmc(&req.into_inner().name).await? }))
     }
 
-    async fn query_host(
-        &self,
-        req: Request<pb::QueryRequest>,
-    ) -> Result<Response<pb::HostList>, Status> {
-        Ok(Response::new(pb::HostList {
-            hosts: self.active()?.query_host(&req.into_inner().name).await?,
-        }))
+    async fn query_host(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HostList>, Status> {
+        Ok(Response::new(pb::HostList { hosts: self.active()?.query_host(&req.into_inner().name).await? }))
     }
 
-    async fn query_host_group(
-        &self,
-        req: Request<pb::QueryRequest>,
-    ) -> Result<Response<pb::HostGroupList>, Status> {
-        let host_groups = self
-            .active()?
-            .query_host_group(&req.into_inner().name)
-            .await?;
+    async fn query_host_group(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HostGroupList>, Status> {
+        let host_groups = self.active()?.query_host_group(&req.into_inner().name).await?;
         Ok(Response::new(pb::HostGroupList { host_groups }))
     }
 
-    async fn query_vios(
-        &self,
-        req: Request<pb::QueryRequest>,
-    ) -> Result<Response<pb::ViosList>, Status> {
-        Ok(Response::new(pb::ViosList {
-            vioses: self.active()?.query_vios(&req.into_inner().name).await?,
-        }))
+    async fn query_vios(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::ViosList>, Status> {
+        Ok(Response::new(pb::ViosList { vioses: self.active()?.query_vios(&req.into_inner().name).await? }))
     }
 
-    async fn query_vm(
-        &self,
-        req: Request<pb::QueryRequest>,
-    ) -> Result<Response<pb::VmList>, Status> {
-        Ok(Response::new(pb::VmList {
-            vms: self.active()?.query_vm(&req.into_inner().name).await?,
-        }))
+    async fn query_vm(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::VmList>, Status> {
+        Ok(Response::new(pb::VmList { vms: self.active()?.query_vm(&req.into_inner().name).await? }))
     }
 
-    async fn query_event(
-        &self,
-        _: Request<pb::QueryRequest>,
-    ) -> Result<Response<pb::EventList>, Status> {
-        Ok(Response::new(pb::EventList {
-            events: self.active()?.query_event().await?,
-        }))
+    async fn query_event(&self, _: Request<pb::QueryRequest>) -> Result<Response<pb::EventList>, Status> {
+        Ok(Response::new(pb::EventList { events: self.active()?.query_event().await? }))
     }
 }

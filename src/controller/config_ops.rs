@@ -11,11 +11,8 @@ pub const DEFAULT_HMC_PORT: u16 = 7101;
 
 /// Object names: letters, digits, `-`, `_`, `.`; 1–64 characters.
 pub fn check_name(kind: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    let ok =
+        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     match ok {
         true => Ok(()),
         false => Err(VmrmError::invalid(format!(
@@ -26,15 +23,9 @@ pub fn check_name(kind: &str, name: &str) -> Result<()> {
 
 impl ControllerCore {
     pub async fn cluster(&self) -> Result<ClusterRecord> {
-        self.hsdb
-            .get::<ClusterRecord>("cluster")
-            .await?
-            .map(|(c, _)| c)
-            .ok_or_else(|| {
-                VmrmError::precondition(
-                    "no ksyscluster is defined: run `ksysmgr add ksyscluster NAME type=HA` first",
-                )
-            })
+        self.hsdb.get::<ClusterRecord>("cluster").await?.map(|(c, _)| c).ok_or_else(|| {
+            VmrmError::precondition("no ksyscluster is defined: run `ksysmgr add ksyscluster NAME type=HA` first")
+        })
     }
 
     pub async fn add_cluster(
@@ -45,27 +36,14 @@ impl ControllerCore {
         sync: bool,
     ) -> Result<Vec<String>> {
         check_name("ksyscluster", name)?;
-        let cluster_type = if cluster_type.is_empty() {
-            "HA"
-        } else {
-            cluster_type
-        };
+        let cluster_type = if cluster_type.is_empty() { "HA" } else { cluster_type };
         if !cluster_type.eq_ignore_ascii_case("HA") {
-            return Err(VmrmError::invalid(format!(
-                "type `{cluster_type}` is not supported: use type=HA"
-            )));
+            return Err(VmrmError::invalid(format!("type `{cluster_type}` is not supported: use type=HA")));
         }
         if let Some((existing, _)) = self.hsdb.get::<ClusterRecord>("cluster").await? {
-            return Err(VmrmError::AlreadyExists(format!(
-                "ksyscluster {} already exists",
-                existing.name
-            )));
+            return Err(VmrmError::AlreadyExists(format!("ksyscluster {} already exists", existing.name)));
         }
-        let record = ClusterRecord {
-            name: name.into(),
-            cluster_type: "HA".into(),
-            ksysnodes,
-        };
+        let record = ClusterRecord { name: name.into(), cluster_type: "HA".into(), ksysnodes };
         self.hsdb.put_if_version(&record, 0).await?;
         let mut lines = vec!["Adding node to current cluster configuration".to_string()];
         if sync {
@@ -77,50 +55,30 @@ impl ControllerCore {
                 "KSYS subsystem has started, you can begin adding HMCs, Hosts, etc".into(),
             ]);
         } else {
-            lines.push("Ksyscluster has been created, please run: \"ksysmgr verify ksyscluster <ksysclustername>\"".into());
+            lines.push(
+                "Ksyscluster has been created, please run: \"ksysmgr verify ksyscluster <ksysclustername>\"".into(),
+            );
         }
         Ok(lines)
     }
 
-    pub async fn add_hmc(
-        &self,
-        name: &str,
-        login: &str,
-        password: &str,
-        ip: &str,
-    ) -> Result<Vec<String>> {
+    pub async fn add_hmc(&self, name: &str, login: &str, password: &str, ip: &str) -> Result<Vec<String>> {
         check_name("HMC", name)?;
         if login.is_empty() || password.is_empty() || ip.is_empty() {
-            return Err(VmrmError::invalid(
-                "add hmc needs login=, password= and ip=",
-            ));
+            return Err(VmrmError::invalid("add hmc needs login=, password= and ip="));
         }
-        let endpoint = if ip.contains(':') {
-            ip.to_string()
-        } else {
-            format!("{ip}:{DEFAULT_HMC_PORT}")
-        };
+        let endpoint = if ip.contains(':') { ip.to_string() } else { format!("{ip}:{DEFAULT_HMC_PORT}") };
         if endpoint.parse::<std::net::SocketAddr>().is_err() {
-            return Err(VmrmError::invalid(format!(
-                "ip `{ip}` is not an IP address (optionally with :port)"
-            )));
+            return Err(VmrmError::invalid(format!("ip `{ip}` is not an IP address (optionally with :port)")));
         }
         self.cluster().await?;
         if self.hsdb.get::<HmcRecord>(name).await?.is_some() {
-            return Err(VmrmError::AlreadyExists(format!(
-                "HMC {name} is already added"
-            )));
+            return Err(VmrmError::AlreadyExists(format!("HMC {name} is already added")));
         }
-        let record = HmcRecord {
-            name: name.into(),
-            ip: endpoint.clone(),
-            login: login.into(),
-            password: password.into(),
-        };
+        let record =
+            HmcRecord { name: name.into(), ip: endpoint.clone(), login: login.into(), password: password.into() };
         self.hmc_inventory(&record, "").await.map_err(|e| {
-            VmrmError::unavailable(format!(
-                "HMC {name} at {endpoint} cannot be reached: {e}; nothing was added"
-            ))
+            VmrmError::unavailable(format!("HMC {name} at {endpoint} cannot be reached: {e}; nothing was added"))
         })?;
         self.hsdb.put_if_version(&record, 0).await?;
         Ok(vec![format!("HMC {name} added successfully")])
@@ -130,9 +88,7 @@ impl ControllerCore {
         check_name("host", name)?;
         self.cluster().await?;
         if self.hsdb.get::<HostRecord>(name).await?.is_some() {
-            return Err(VmrmError::AlreadyExists(format!(
-                "host {name} is already added"
-            )));
+            return Err(VmrmError::AlreadyExists(format!("host {name} is already added")));
         }
         let hmcs = self.hsdb.list::<HmcRecord>().await?;
         if hmcs.is_empty() {
@@ -153,10 +109,7 @@ impl ControllerCore {
         let inv = inventory.ok_or_else(|| {
             VmrmError::not_found(format!(
                 "host {name} is not managed by any added HMC ({})",
-                hmcs.iter()
-                    .map(|h| h.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                hmcs.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ")
             ))
         })?;
         let record = HostRecord {
@@ -171,13 +124,8 @@ impl ControllerCore {
             san: inv.san,
         };
         for v in inv.vios {
-            let vios = ViosRecord {
-                name: v.name,
-                uuid: v.uuid,
-                host: name.into(),
-                endpoint: v.endpoint,
-                version: v.version,
-            };
+            let vios =
+                ViosRecord { name: v.name, uuid: v.uuid, host: name.into(), endpoint: v.endpoint, version: v.version };
             self.hsdb.put(&vios).await?;
         }
         self.hsdb.put_if_version(&record, 0).await?;
@@ -187,30 +135,22 @@ impl ControllerCore {
     pub async fn add_host_group(&self, name: &str, hosts: &[String]) -> Result<Vec<String>> {
         check_name("host_group", name)?;
         if hosts.is_empty() {
-            return Err(VmrmError::invalid(
-                "add host_group needs hosts=HOST1,HOST2,...",
-            ));
+            return Err(VmrmError::invalid("add host_group needs hosts=HOST1,HOST2,..."));
         }
         let unique: std::collections::BTreeSet<&String> = hosts.iter().collect();
         if unique.len() != hosts.len() {
             return Err(VmrmError::invalid("hosts= names a host more than once"));
         }
         if self.hsdb.get::<HostGroupRecord>(name).await?.is_some() {
-            return Err(VmrmError::AlreadyExists(format!(
-                "host_group {name} already exists"
-            )));
+            return Err(VmrmError::AlreadyExists(format!("host_group {name} already exists")));
         }
         let mut records = Vec::new();
         for h in hosts {
             let (host, version) = self.hsdb.get::<HostRecord>(h).await?.ok_or_else(|| {
-                VmrmError::not_found(format!(
-                    "host {h} is not added: run `ksysmgr add host {h}` first"
-                ))
+                VmrmError::not_found(format!("host {h} is not added: run `ksysmgr add host {h}` first"))
             })?;
             if let Some(other) = &host.host_group {
-                return Err(VmrmError::precondition(format!(
-                    "host {h} already belongs to host_group {other}"
-                )));
+                return Err(VmrmError::precondition(format!("host {h} already belongs to host_group {other}")));
             }
             records.push((host, version));
         }
@@ -218,16 +158,9 @@ impl ControllerCore {
             host.host_group = Some(name.into());
             self.hsdb.put_if_version(&host, version).await?;
         }
-        let group = HostGroupRecord {
-            name: name.into(),
-            hosts: hosts.to_vec(),
-            discovered: false,
-        };
+        let group = HostGroupRecord { name: name.into(), hosts: hosts.to_vec(), discovered: false };
         self.hsdb.put_if_version(&group, 0).await?;
-        Ok(vec![
-            format!("Host_group {name} added successfully"),
-            "Run discover command to proceed further".into(),
-        ])
+        Ok(vec![format!("Host_group {name} added successfully"), "Run discover command to proceed further".into()])
     }
 
     pub async fn host_group(&self, name: &str) -> Result<(HostGroupRecord, u64)> {
@@ -246,10 +179,9 @@ impl ControllerCore {
     }
 
     pub async fn vm(&self, name: &str) -> Result<(VmRecord, u64)> {
-        self.hsdb.get::<VmRecord>(name).await?.ok_or_else(|| {
-            VmrmError::not_found(format!(
-                "VM {name} does not exist (run discovery first if it is new)"
-            ))
-        })
+        self.hsdb
+            .get::<VmRecord>(name)
+            .await?
+            .ok_or_else(|| VmrmError::not_found(format!("VM {name} does not exist (run discovery first if it is new)")))
     }
 }

@@ -27,9 +27,7 @@ impl ControllerCore {
     pub fn ensure_active(&self) -> Result<()> {
         match self.hsdb.node().is_leader() {
             true => Ok(()),
-            false => Err(VmrmError::NotLeader {
-                leader: self.hsdb.node().leader_endpoint(),
-            }),
+            false => Err(VmrmError::NotLeader { leader: self.hsdb.node().leader_endpoint() }),
         }
     }
 
@@ -47,12 +45,7 @@ impl ControllerCore {
 
     /// Everything one HMC reports (all the hosts it manages).
     pub async fn hmc_inventory(&self, hmc: &HmcRecord, host: &str) -> Result<pb::InventoryReply> {
-        let req = self.hmc_request(
-            hmc,
-            pb::InventoryRequest {
-                host: host.to_string(),
-            },
-        );
+        let req = self.hmc_request(hmc, pb::InventoryRequest { host: host.to_string() });
         Ok(self.hmc_client(hmc)?.inventory(req).await?.into_inner())
     }
 
@@ -64,10 +57,7 @@ impl ControllerCore {
             }
         }
         if out.is_empty() {
-            return Err(VmrmError::precondition(format!(
-                "host {} has no HMC in the configuration",
-                host.name
-            )));
+            return Err(VmrmError::precondition(format!("host {} has no HMC in the configuration", host.name)));
         }
         Ok(out)
     }
@@ -85,9 +75,7 @@ impl ControllerCore {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or_else(|| {
-            VmrmError::unavailable(format!("no HMC reports host {}", host.name))
-        }))
+        Err(last.unwrap_or_else(|| VmrmError::unavailable(format!("no HMC reports host {}", host.name))))
     }
 
     /// Submits a job through the host's HMCs (next HMC when one is unreachable) and polls it
@@ -105,17 +93,12 @@ impl ControllerCore {
 
     async fn run_job_on(&self, hmc: &HmcRecord, job: Job) -> Result<()> {
         let mut client = self.hmc_client(hmc)?;
-        let submitted = client
-            .submit_job(self.hmc_request(hmc, pb::SubmitJobRequest { job: Some(job) }))
-            .await?;
+        let submitted = client.submit_job(self.hmc_request(hmc, pb::SubmitJobRequest { job: Some(job) })).await?;
         let job_id = submitted.into_inner().job_id;
         let give_up = tokio::time::Instant::now() + self.timing.rpc_deadline * 4;
         loop {
             tokio::time::sleep(self.timing.job_poll).await;
-            let status = client
-                .get_job(self.hmc_request(hmc, pb::GetJobRequest { job_id }))
-                .await?
-                .into_inner();
+            let status = client.get_job(self.hmc_request(hmc, pb::GetJobRequest { job_id })).await?.into_inner();
             match status.status.as_str() {
                 JOB_COMPLETED_OK => return Ok(()),
                 JOB_RUNNING if tokio::time::Instant::now() < give_up => continue,
@@ -138,11 +121,7 @@ impl ControllerCore {
     /// The fence: gives the disk's reservation to `host`, so every other host's writes fail.
     pub async fn preempt_disk(&self, san: &str, disk: &str, host: &HostRecord) -> Result<()> {
         let req = deadline(
-            pb::PreemptRequest {
-                disk: disk.to_string(),
-                key: host.san_key,
-                owner: host.name.clone(),
-            },
+            pb::PreemptRequest { disk: disk.to_string(), key: host.san_key, owner: host.name.clone() },
             self.timing.rpc_deadline,
         );
         SanClient::new(self.pool.get(san)?).preempt(req).await?;
@@ -154,13 +133,7 @@ impl ControllerCore {
         let Ok(channel) = self.pool.get(endpoint) else {
             return false;
         };
-        let req = deadline(
-            pb::SanityRequest {},
-            self.timing.rpc_deadline.min(Duration::from_secs(2)),
-        );
-        pb::vios_client::ViosClient::new(channel)
-            .sanity(req)
-            .await
-            .is_ok()
+        let req = deadline(pb::SanityRequest {}, self.timing.rpc_deadline.min(Duration::from_secs(2)));
+        pb::vios_client::ViosClient::new(channel).sanity(req).await.is_ok()
     }
 }

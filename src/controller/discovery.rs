@@ -16,18 +16,14 @@ impl ControllerCore {
     pub async fn discover(&self, group_name: &str, verify: bool) -> Result<Vec<String>> {
         let (mut group, version) = self.host_group(group_name).await?;
         let out = Lines::default();
-        out.push(format!(
-            "Running discovery on Host_group {group_name}, this may take few minutes..."
-        ));
+        out.push(format!("Running discovery on Host_group {group_name}, this may take few minutes..."));
         let (mut discovered, mut managed, mut skipped) = (0, 0, 0);
         for host_name in &group.hosts {
             let host = self.host(host_name).await?;
             let inv = match self.host_inventory(&host).await {
                 Ok(inv) => inv,
                 Err(e) => {
-                    out.step(format!(
-                        "ERROR: Host {host_name} could not be queried through its HMCs: {e}"
-                    ));
+                    out.step(format!("ERROR: Host {host_name} could not be queried through its HMCs: {e}"));
                     continue;
                 }
             };
@@ -61,16 +57,10 @@ impl ControllerCore {
         self.hsdb.put_if_version(&group, version).await?;
         out.push(format!("Discovery has finished for {group_name}"));
         if skipped > 0 {
-            let s = if skipped == 1 {
-                "managed VM has"
-            } else {
-                "managed VMs have"
-            };
+            let s = if skipped == 1 { "managed VM has" } else { "managed VMs have" };
             out.push(format!("{skipped} {s} been skipped for discovery"));
         }
-        out.push(format!(
-            "{discovered} out of {managed} managed VMs have been successfully discovered"
-        ));
+        out.push(format!("{discovered} out of {managed} managed VMs have been successfully discovered"));
         self.hsdb
             .append_event(&EventRecord::new(
                 EventName::DiscoveryCompleted,
@@ -86,12 +76,7 @@ impl ControllerCore {
         Ok(lines)
     }
 
-    async fn discover_lpar(
-        &self,
-        host: &HostRecord,
-        lpar: &pb::Lpar,
-        out: &Lines,
-    ) -> Result<LparOutcome> {
+    async fn discover_lpar(&self, host: &HostRecord, lpar: &pb::Lpar, out: &Lines) -> Result<LparOutcome> {
         let Some(def) = &lpar.definition else {
             return Ok(LparOutcome::Ignored);
         };
@@ -127,10 +112,7 @@ impl ControllerCore {
             return Ok(LparOutcome::Ignored);
         }
         if vm.vm_status != VmStatus::NoOperationInProgress {
-            out.step(format!(
-                "Skipping VM {} on Host {} due to some other process in progress",
-                vm.name, host.name
-            ));
+            out.step(format!("Skipping VM {} on Host {} due to some other process in progress", vm.name, host.name));
             return Ok(LparOutcome::Skipped);
         }
         out.step(format!("Discovery has started for VM {}", vm.name));
@@ -144,17 +126,9 @@ impl ControllerCore {
     }
 
     /// Free capacity of the hosts of a group that their HMCs can reach, except `exclude`.
-    pub async fn capacities(
-        &self,
-        group: &HostGroupRecord,
-        exclude: &[&str],
-    ) -> Result<Vec<HostCapacity>> {
+    pub async fn capacities(&self, group: &HostGroupRecord, exclude: &[&str]) -> Result<Vec<HostCapacity>> {
         let mut out = Vec::new();
-        for name in group
-            .hosts
-            .iter()
-            .filter(|h| !exclude.contains(&h.as_str()))
-        {
+        for name in group.hosts.iter().filter(|h| !exclude.contains(&h.as_str())) {
             let host = self.host(name).await?;
             let Ok(inv) = self.host_inventory(&host).await else {
                 continue;
@@ -193,37 +167,24 @@ impl ControllerCore {
         for (mut vm, version) in vms {
             out.step(format!("{} verification has started", vm.name));
             let capacity = self.capacities(&group, &[vm.host.as_str()]).await?;
-            let demand = VmDemand {
-                vm: vm.name.clone(),
-                cpu: vm.cpu,
-                memory_mb: vm.memory_mb,
-                priority: vm.priority,
-            };
+            let demand = VmDemand { vm: vm.name.clone(), cpu: vm.cpu, memory_mb: vm.memory_mb, priority: vm.priority };
             let plan = place(&[demand], &capacity);
             match plan.unplaced.first() {
                 None => {
                     out.step(format!("{} verification has completed", vm.name));
-                    if vm.state != VmState::ReadyToMove
-                        && vm.vm_status == VmStatus::NoOperationInProgress
-                    {
+                    if vm.state != VmState::ReadyToMove && vm.vm_status == VmStatus::NoOperationInProgress {
                         vm.state = VmState::ReadyToMove;
                         self.hsdb.put_if_version(&vm, version).await?;
                     }
                 }
                 Some((_, why)) => {
-                    out.step(format!(
-                        "ERROR: Verify has encountered an error for VM {}",
-                        vm.name
-                    ));
+                    out.step(format!("ERROR: Verify has encountered an error for VM {}", vm.name));
                     unverified.push((vm.name.clone(), why.clone()));
                 }
             }
         }
         out.push(format!("Verification has finished for {group_name}"));
-        out.push(format!(
-            "{} out of {total} VMs have been successfully verified",
-            total - unverified.len()
-        ));
+        out.push(format!("{} out of {total} VMs have been successfully verified", total - unverified.len()));
         if !unverified.is_empty() {
             out.push("Unverified VMs:");
             for (name, _) in &unverified {

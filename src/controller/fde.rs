@@ -53,12 +53,7 @@ impl FdeActor {
         self.in_flight = true;
         self.scan += 1;
         let needs_attention = self.scan.is_multiple_of(3);
-        let poll = poll_group(
-            self.core.clone(),
-            self.group.clone(),
-            self.polling_vios,
-            needs_attention,
-        );
+        let poll = poll_group(self.core.clone(), self.group.clone(), self.polling_vios, needs_attention);
         ctx.spawn(poll.into_actor(self).map(|result, act, ctx| {
             act.in_flight = false;
             match result {
@@ -88,32 +83,23 @@ impl FdeActor {
                     self.vios_name(&vios),
                     format!("VIOS of host {host} is UP"),
                 ),
-                FdeDecision::HostFailed { host } if self.recovering.insert(host.clone()) => {
-                    self.relocate(host, ctx)
-                }
+                FdeDecision::HostFailed { host } if self.recovering.insert(host.clone()) => self.relocate(host, ctx),
                 FdeDecision::HostFailed { .. } => {}
             }
         }
     }
 
     fn vios_name(&self, uuid: &str) -> String {
-        self.vios_names
-            .get(uuid)
-            .cloned()
-            .unwrap_or_else(|| uuid.to_string())
+        self.vios_names.get(uuid).cloned().unwrap_or_else(|| uuid.to_string())
     }
 
     fn event(&self, ctx: &mut Context<Self>, name: EventName, subject: String, message: String) {
         tracing::warn!(group = %self.group, "{name}: {subject}: {message}");
         let core = self.core.clone();
         ctx.spawn(
-            async move {
-                core.hsdb
-                    .append_event(&EventRecord::new(name, subject, message))
-                    .await
-            }
-            .into_actor(self)
-            .map(|_, _, _| ()),
+            async move { core.hsdb.append_event(&EventRecord::new(name, subject, message)).await }
+                .into_actor(self)
+                .map(|_, _, _| ()),
         );
     }
 
@@ -165,36 +151,16 @@ struct Polled {
 }
 
 /// One FDE request through the first VIOS of the group that answers, starting at `start`.
-async fn poll_group(
-    core: ControllerCore,
-    group: String,
-    start: usize,
-    needs_attention: bool,
-) -> Result<Polled> {
+async fn poll_group(core: ControllerCore, group: String, start: usize, needs_attention: bool) -> Result<Polled> {
     let (group, _) = core.host_group(&group).await?;
-    let vioses: Vec<ViosRecord> = core
-        .hsdb
-        .list::<ViosRecord>()
-        .await?
-        .into_iter()
-        .filter(|v| group.hosts.contains(&v.host))
-        .collect();
-    let mut by_host: BTreeMap<String, Vec<String>> = group
-        .hosts
-        .iter()
-        .map(|h| (h.clone(), Vec::new()))
-        .collect();
+    let vioses: Vec<ViosRecord> =
+        core.hsdb.list::<ViosRecord>().await?.into_iter().filter(|v| group.hosts.contains(&v.host)).collect();
+    let mut by_host: BTreeMap<String, Vec<String>> = group.hosts.iter().map(|h| (h.clone(), Vec::new())).collect();
     for v in &vioses {
-        by_host
-            .entry(v.host.clone())
-            .or_default()
-            .push(v.uuid.clone());
+        by_host.entry(v.host.clone()).or_default().push(v.uuid.clone());
     }
     let query = pb::HealthQuery {
-        hosts: by_host
-            .into_iter()
-            .map(|(host, vios_uuids)| pb::HostVioses { host, vios_uuids })
-            .collect(),
+        hosts: by_host.into_iter().map(|(host, vios_uuids)| pb::HostVioses { host, vios_uuids }).collect(),
     };
     for i in 0..vioses.len() {
         let index = (start + i) % vioses.len();
@@ -204,10 +170,7 @@ async fn poll_group(
         let mut client = ViosClient::new(channel);
         let req = deadline(query.clone(), core.timing.rpc_deadline);
         let statuses = match needs_attention {
-            true => client
-                .needs_attention(req)
-                .await
-                .map(|r| r.into_inner().vios),
+            true => client.needs_attention(req).await.map(|r| r.into_inner().vios),
             false => client.quick_query(req).await.map(|r| r.into_inner().hosts),
         };
         if let Ok(statuses) = statuses {
@@ -215,28 +178,14 @@ async fn poll_group(
                 .into_iter()
                 .map(|s| HostObservation {
                     host: s.host,
-                    vios: s
-                        .vios
-                        .into_iter()
-                        .map(|v| (v.uuid, v.state == "UP"))
-                        .collect(),
+                    vios: s.vios.into_iter().map(|v| (v.uuid, v.state == "UP")).collect(),
                 })
                 .collect();
-            let vios_names = vioses
-                .iter()
-                .map(|v| (v.uuid.clone(), v.name.clone()))
-                .collect();
-            return Ok(Polled {
-                vios_index: index,
-                observations,
-                vios_names,
-            });
+            let vios_names = vioses.iter().map(|v| (v.uuid.clone(), v.name.clone())).collect();
+            return Ok(Polled { vios_index: index, observations, vios_names });
         }
     }
-    Err(VmrmError::unavailable(format!(
-        "no VIOS of host_group {} answered",
-        group.name
-    )))
+    Err(VmrmError::unavailable(format!("no VIOS of host_group {} answered", group.name)))
 }
 
 enum Relocation {
@@ -246,13 +195,8 @@ enum Relocation {
 
 /// Final sanity check of the host's VIOSs, then the restart of every managed VM of the host.
 async fn relocate_host(core: ControllerCore, group: String, host: String) -> Result<Relocation> {
-    let vioses: Vec<ViosRecord> = core
-        .hsdb
-        .list::<ViosRecord>()
-        .await?
-        .into_iter()
-        .filter(|v| v.host == host)
-        .collect();
+    let vioses: Vec<ViosRecord> =
+        core.hsdb.list::<ViosRecord>().await?.into_iter().filter(|v| v.host == host).collect();
     for v in &vioses {
         if core.vios_answers(&v.endpoint).await {
             tracing::warn!(host = %host, vios = %v.name, "sanity check: VIOS answers directly; host relocation cancelled");
@@ -260,23 +204,13 @@ async fn relocate_host(core: ControllerCore, group: String, host: String) -> Res
         }
     }
     core.hsdb
-        .append_event(&EventRecord::new(
-            EventName::HostFailureDetected,
-            &host,
-            "both VIOSs of the host are unhealthy",
-        ))
+        .append_event(&EventRecord::new(EventName::HostFailureDetected, &host, "both VIOSs of the host are unhealthy"))
         .await?;
     let (group, _) = core.host_group(&group).await?;
-    let vms: Vec<VmRecord> = core
-        .hsdb
-        .list::<VmRecord>()
-        .await?
-        .into_iter()
-        .filter(|v| v.host == host && v.managed)
-        .collect();
+    let vms: Vec<VmRecord> =
+        core.hsdb.list::<VmRecord>().await?.into_iter().filter(|v| v.host == host && v.managed).collect();
     let out = Lines::default();
     out.push(format!("Restart in progress for Host_group {}", group.name));
-    core.restart_vms(&group, vms, None, RestartCause::HostFailure, &out)
-        .await?;
+    core.restart_vms(&group, vms, None, RestartCause::HostFailure, &out).await?;
     Ok(Relocation::Done)
 }

@@ -50,20 +50,12 @@ impl ControllerCore {
         }
         let demands: Vec<VmDemand> = vms
             .iter()
-            .map(|v| VmDemand {
-                vm: v.name.clone(),
-                cpu: v.cpu,
-                memory_mb: v.memory_mb,
-                priority: v.priority,
-            })
+            .map(|v| VmDemand { vm: v.name.clone(), cpu: v.cpu, memory_mb: v.memory_mb, priority: v.priority })
             .collect();
         let plan = place(&demands, &capacity);
-        let by_name: BTreeMap<String, VmRecord> =
-            vms.into_iter().map(|v| (v.name.clone(), v)).collect();
+        let by_name: BTreeMap<String, VmRecord> = vms.into_iter().map(|v| (v.name.clone(), v)).collect();
         for (vm, why) in &plan.unplaced {
-            out.step(format!(
-                "ERROR: Restart has encountered an error for VM {vm}: {why}"
-            ));
+            out.step(format!("ERROR: Restart has encountered an error for VM {vm}: {why}"));
             self.mark_restart_failed(vm, why).await;
         }
         let mut restarted = 0;
@@ -72,10 +64,7 @@ impl ControllerCore {
                 .placed
                 .iter()
                 .filter_map(|(vm, host)| {
-                    by_name
-                        .get(vm)
-                        .filter(|v| v.priority == priority)
-                        .map(|v| (v.clone(), host.clone()))
+                    by_name.get(vm).filter(|v| v.priority == priority).map(|v| (v.clone(), host.clone()))
                 })
                 .collect();
             restarted += futures::stream::iter(wave)
@@ -85,9 +74,7 @@ impl ControllerCore {
                 .count()
                 .await;
         }
-        out.push(format!(
-            "{restarted} out of {total} VMs have been successfully restarted"
-        ));
+        out.push(format!("{restarted} out of {total} VMs have been successfully restarted"));
         Ok(restarted)
     }
 
@@ -96,10 +83,7 @@ impl ControllerCore {
             rec.state = VmState::RestartFailed;
             let _ = self.hsdb.put_if_version(&rec, version).await;
         }
-        let _ = self
-            .hsdb
-            .append_event(&EventRecord::new(EventName::RestartFailed, vm, why))
-            .await;
+        let _ = self.hsdb.append_event(&EventRecord::new(EventName::RestartFailed, vm, why)).await;
     }
 
     /// Takes the VM's operation lock: RESTART_IN_PROGRESS with a new epoch, by compare-and-set.
@@ -117,20 +101,12 @@ impl ControllerCore {
         Ok((vm, version))
     }
 
-    async fn restart_one(
-        &self,
-        vm: VmRecord,
-        target: String,
-        cause: RestartCause,
-        out: &Lines,
-    ) -> bool {
+    async fn restart_one(&self, vm: VmRecord, target: String, cause: RestartCause, out: &Lines) -> bool {
         let name = vm.name.clone();
         match self.restart_locked(vm, &target, cause, out).await {
             Ok(()) => true,
             Err(e) => {
-                out.step(format!(
-                    "ERROR: Restart has encountered an error for VM {name}: {e}"
-                ));
+                out.step(format!("ERROR: Restart has encountered an error for VM {name}: {e}"));
                 self.mark_restart_failed(&name, &e.to_string()).await;
                 self.unlock_after_failure(&name).await;
                 false
@@ -147,13 +123,7 @@ impl ControllerCore {
         }
     }
 
-    async fn restart_locked(
-        &self,
-        vm: VmRecord,
-        target: &str,
-        cause: RestartCause,
-        out: &Lines,
-    ) -> Result<()> {
+    async fn restart_locked(&self, vm: VmRecord, target: &str, cause: RestartCause, out: &Lines) -> Result<()> {
         let (mut vm, version) = self.lock_vm(&vm.name).await?;
         let source = self.host(&vm.host).await?;
         let target_host = self.host(target).await?;
@@ -168,11 +138,7 @@ impl ControllerCore {
         out.step(format!("Stopping HA monitoring for VM {name}"));
         out.step(format!("HA monitoring for VM {name} stopped"));
         out.step(format!("Shutdown has started for VM {name}"));
-        let shutdown = Job::Shutdown(ShutdownLpar {
-            host: source.name.clone(),
-            lpar: name.clone(),
-            immediate: true,
-        });
+        let shutdown = Job::Shutdown(ShutdownLpar { host: source.name.clone(), lpar: name.clone(), immediate: true });
         match self.run_job(&source, shutdown).await {
             Ok(()) => out.step(format!("Shutdown has completed for VM {name}")),
             Err(e) if cause == RestartCause::HostFailure => {
@@ -183,14 +149,12 @@ impl ControllerCore {
                 tracing::warn!(vm = %name, "source shutdown failed ({e}); the SAN fence protects the disk")
             }
         }
-        self.preempt_disk(&target_host.san, &vm.disk, &target_host)
-            .await
-            .map_err(|e| {
-                VmrmError::unavailable(format!(
-                    "the SAN reservation of {} could not be preempted ({e}); not restarting",
-                    vm.disk
-                ))
-            })?;
+        self.preempt_disk(&target_host.san, &vm.disk, &target_host).await.map_err(|e| {
+            VmrmError::unavailable(format!(
+                "the SAN reservation of {} could not be preempted ({e}); not restarting",
+                vm.disk
+            ))
+        })?;
         out.step(format!("Restart has started for VM {name}"));
         let definition = LparDefinition {
             name: name.clone(),
@@ -199,10 +163,7 @@ impl ControllerCore {
             memory_mb: vm.memory_mb,
             disk: vm.disk.clone(),
         };
-        let activate = Job::Activate(ActivateLpar {
-            host: target.to_string(),
-            definition: Some(definition.into()),
-        });
+        let activate = Job::Activate(ActivateLpar { host: target.to_string(), definition: Some(definition.into()) });
         self.run_job(&target_host, activate).await?;
         out.step(format!("Starting HA monitoring for VM {name}"));
         vm.host = target.to_string();
@@ -210,26 +171,15 @@ impl ControllerCore {
         vm.vm_status = VmStatus::NoOperationInProgress;
         self.hsdb.put_if_version(&vm, version).await?;
         out.step(format!("HA monitoring for VM {name} started"));
-        out.step(format!(
-            "Restart on Target host {target} has completed for VM {name}"
-        ));
+        out.step(format!("Restart on Target host {target} has completed for VM {name}"));
         self.hsdb
-            .append_event(&EventRecord::new(
-                EventName::RestartCompleted,
-                &name,
-                format!("running on {target}"),
-            ))
+            .append_event(&EventRecord::new(EventName::RestartCompleted, &name, format!("running on {target}")))
             .await?;
         out.step(format!("Configuration cleanup started for VM {name}"));
-        let cleanup = Job::Remove(RemoveLpar {
-            host: source.name.clone(),
-            lpar: name.clone(),
-        });
+        let cleanup = Job::Remove(RemoveLpar { host: source.name.clone(), lpar: name.clone() });
         if let Err(e) = self.run_job(&source, cleanup).await {
             tracing::info!(vm = %name, "source cleanup failed: {e}");
-            out.step(format!(
-                "ERROR: Restart has encountered an error for VM {name} during Configuration Cleanup"
-            ));
+            out.step(format!("ERROR: Restart has encountered an error for VM {name} during Configuration Cleanup"));
         }
         Ok(())
     }
@@ -250,18 +200,13 @@ impl ControllerCore {
         }
         let source = self.host(&vm.host).await?;
         let group_name = source.host_group.clone().ok_or_else(|| {
-            VmrmError::precondition(format!(
-                "host {} of VM {vm_name} is in no host_group",
-                source.name
-            ))
+            VmrmError::precondition(format!("host {} of VM {vm_name} is in no host_group", source.name))
         })?;
         let (group, _) = self.host_group(&group_name).await?;
         if let Some(t) = target {
             let t_host = self.host(t).await?;
             if t == vm.host {
-                return Err(VmrmError::invalid(format!(
-                    "VM {vm_name} already runs on host {t}; choose another host"
-                )));
+                return Err(VmrmError::invalid(format!("VM {vm_name} already runs on host {t}; choose another host")));
             }
             if t_host.host_group.as_deref() != Some(group_name.as_str()) {
                 return Err(VmrmError::precondition(format!(
@@ -269,12 +214,7 @@ impl ControllerCore {
                 )));
             }
             let capacity = self.capacities(&group, &[vm.host.as_str()]).await?;
-            let demand = VmDemand {
-                vm: vm.name.clone(),
-                cpu: vm.cpu,
-                memory_mb: vm.memory_mb,
-                priority: vm.priority,
-            };
+            let demand = VmDemand { vm: vm.name.clone(), cpu: vm.cpu, memory_mb: vm.memory_mb, priority: vm.priority };
             let fits = capacity
                 .iter()
                 .filter(|c| c.host == t)
@@ -292,9 +232,7 @@ impl ControllerCore {
         }
         let out = Lines::default();
         out.push(format!("Restart in progress for VM {vm_name}"));
-        let restarted = self
-            .restart_vms(&group, vec![vm], target, RestartCause::Admin, &out)
-            .await?;
+        let restarted = self.restart_vms(&group, vec![vm], target, RestartCause::Admin, &out).await?;
         let lines = out.take();
         match restarted {
             1 => Ok(lines),

@@ -19,11 +19,7 @@ pub struct Controller {
 
 impl Controller {
     pub fn new(core: ControllerCore) -> Self {
-        Self {
-            core,
-            fdes: BTreeMap::new(),
-            checking: false,
-        }
+        Self { core, fdes: BTreeMap::new(), checking: false }
     }
 
     fn supervise(&mut self, ctx: &mut Context<Self>) {
@@ -41,20 +37,16 @@ impl Controller {
         }
         self.checking = true;
         let core = self.core.clone();
-        ctx.spawn(
-            async move { core.hsdb.list::<HostGroupRecord>().await }
-                .into_actor(self)
-                .map(|groups, act, _| {
-                    act.checking = false;
-                    let Ok(groups) = groups else { return };
-                    for g in groups.into_iter().filter(|g| g.discovered) {
-                        if !act.fdes.get(&g.name).is_some_and(|a| a.connected()) {
-                            let fde = FdeActor::new(act.core.clone(), g.name.clone()).start();
-                            act.fdes.insert(g.name, fde);
-                        }
-                    }
-                }),
-        );
+        ctx.spawn(async move { core.hsdb.list::<HostGroupRecord>().await }.into_actor(self).map(|groups, act, _| {
+            act.checking = false;
+            let Ok(groups) = groups else { return };
+            for g in groups.into_iter().filter(|g| g.discovered) {
+                if !act.fdes.get(&g.name).is_some_and(|a| a.connected()) {
+                    let fde = FdeActor::new(act.core.clone(), g.name.clone()).start();
+                    act.fdes.insert(g.name, fde);
+                }
+            }
+        }));
     }
 }
 

@@ -8,20 +8,13 @@ use crate::pb;
 use std::collections::BTreeMap;
 
 /// Keeps the records named `name` (all when empty); an unknown name is an error.
-fn select<R>(
-    kind: &str,
-    name: &str,
-    records: Vec<R>,
-    name_of: impl Fn(&R) -> &str,
-) -> Result<Vec<R>> {
+fn select<R>(kind: &str, name: &str, records: Vec<R>, name_of: impl Fn(&R) -> &str) -> Result<Vec<R>> {
     if name.is_empty() {
         return Ok(records);
     }
     let found: Vec<R> = records.into_iter().filter(|r| name_of(r) == name).collect();
     match found.is_empty() {
-        true => Err(VmrmError::not_found(format!(
-            "{kind} {name} does not exist"
-        ))),
+        true => Err(VmrmError::not_found(format!("{kind} {name} does not exist"))),
         false => Ok(found),
     }
 }
@@ -39,39 +32,23 @@ impl ControllerCore {
     }
 
     pub async fn query_hmc(&self, name: &str) -> Result<Vec<pb::HmcView>> {
-        let hmcs = select("HMC", name, self.hsdb.list::<HmcRecord>().await?, |h| {
-            &h.name
-        })?;
+        let hmcs = select("HMC", name, self.hsdb.list::<HmcRecord>().await?, |h| &h.name)?;
         let mut out = Vec::new();
         for hmc in hmcs {
             let (state, managed_hosts) = match self.hmc_inventory(&hmc, "").await {
                 Ok(inv) => (
                     "Connected".to_string(),
-                    inv.hosts
-                        .into_iter()
-                        .map(|h| pb::ManagedHost {
-                            name: h.name,
-                            uuid: h.uuid,
-                        })
-                        .collect(),
+                    inv.hosts.into_iter().map(|h| pb::ManagedHost { name: h.name, uuid: h.uuid }).collect(),
                 ),
                 Err(e) => (format!("Not reachable ({e})"), Vec::new()),
             };
-            out.push(pb::HmcView {
-                name: hmc.name,
-                ip: hmc.ip,
-                login: hmc.login,
-                managed_hosts,
-                state,
-            });
+            out.push(pb::HmcView { name: hmc.name, ip: hmc.ip, login: hmc.login, managed_hosts, state });
         }
         Ok(out)
     }
 
     pub async fn query_host(&self, name: &str) -> Result<Vec<pb::HostView>> {
-        let hosts = select("host", name, self.hsdb.list::<HostRecord>().await?, |h| {
-            &h.name
-        })?;
+        let hosts = select("host", name, self.hsdb.list::<HostRecord>().await?, |h| &h.name)?;
         let vms = self.hsdb.list::<VmRecord>().await?;
         let mut out = Vec::new();
         for h in hosts {
@@ -79,16 +56,12 @@ impl ControllerCore {
                 Ok(inv) => inv.state,
                 Err(_) => "No connection".into(),
             };
-            let (cpu_used, memory_used_mb) = vms
-                .iter()
-                .filter(|v| v.host == h.name)
-                .fold((0, 0), |(c, m), v| (c + v.cpu, m + v.memory_mb));
+            let (cpu_used, memory_used_mb) =
+                vms.iter().filter(|v| v.host == h.name).fold((0, 0), |(c, m), v| (c + v.cpu, m + v.memory_mb));
             out.push(pb::HostView {
                 name: h.name,
                 uuid: h.uuid,
-                host_group: h
-                    .host_group
-                    .unwrap_or_else(|| "No host_group defined".into()),
+                host_group: h.host_group.unwrap_or_else(|| "No host_group defined".into()),
                 vios: h.vios,
                 hmcs: h.hmcs,
                 ha_monitor: "enable".into(),
@@ -104,12 +77,7 @@ impl ControllerCore {
     }
 
     pub async fn query_host_group(&self, name: &str) -> Result<Vec<pb::HostGroupView>> {
-        let groups = select(
-            "host_group",
-            name,
-            self.hsdb.list::<HostGroupRecord>().await?,
-            |g| &g.name,
-        )?;
+        let groups = select("host_group", name, self.hsdb.list::<HostGroupRecord>().await?, |g| &g.name)?;
         Ok(groups
             .into_iter()
             .map(|g| pb::HostGroupView {
@@ -118,24 +86,16 @@ impl ControllerCore {
                 ha_monitor: "enable".into(),
                 restart_policy: "auto".into(),
                 vm_failure_detection_speed: "normal".into(),
-                host_failure_detection_time_ms: self.timing.host_failure_detection_time.as_millis()
-                    as u32,
+                host_failure_detection_time_ms: self.timing.host_failure_detection_time.as_millis() as u32,
                 discovered: g.discovered,
             })
             .collect())
     }
 
     pub async fn query_vios(&self, name: &str) -> Result<Vec<pb::ViosView>> {
-        let vioses = select("VIOS", name, self.hsdb.list::<ViosRecord>().await?, |v| {
-            &v.name
-        })?;
-        let health: BTreeMap<String, HmHealthRecord> = self
-            .hsdb
-            .list::<HmHealthRecord>()
-            .await?
-            .into_iter()
-            .map(|h| (h.vios_uuid.clone(), h))
-            .collect();
+        let vioses = select("VIOS", name, self.hsdb.list::<ViosRecord>().await?, |v| &v.name)?;
+        let health: BTreeMap<String, HmHealthRecord> =
+            self.hsdb.list::<HmHealthRecord>().await?.into_iter().map(|h| (h.vios_uuid.clone(), h)).collect();
         let now = crate::now_ms();
         let down_after = self.timing.vios_down_after.as_millis() as u64;
         Ok(vioses
@@ -200,8 +160,7 @@ impl ControllerCore {
         let rows = self.hsdb.read(crate::hsdb::Table::Event, None).await?;
         rows.into_iter()
             .map(|row| {
-                let e: EventRecord =
-                    serde_json::from_value(row.value).map_err(VmrmError::internal)?;
+                let e: EventRecord = serde_json::from_value(row.value).map_err(VmrmError::internal)?;
                 Ok(pb::EventView {
                     sequence: row.version,
                     name: e.name.to_string(),

@@ -18,9 +18,7 @@ pub enum EventName {
 impl EventName {
     pub fn severity(self) -> Severity {
         match self {
-            Self::HostFailureDetected | Self::VmFailureDetected | Self::RestartFailed => {
-                Severity::Critical
-            }
+            Self::HostFailureDetected | Self::VmFailureDetected | Self::RestartFailed => Severity::Critical,
             Self::ViosNodeFailure => Severity::Warning,
             Self::RestartStarted | Self::RestartCompleted => Severity::Maintenance,
             Self::ViosNodeActive | Self::DiscoveryCompleted => Severity::Informational,
@@ -30,9 +28,7 @@ impl EventName {
 
 impl fmt::Display for EventName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned));
+        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned));
         f.write_str(s.as_deref().unwrap_or("UNKNOWN"))
     }
 }
@@ -61,11 +57,6 @@ pub struct EventRecord {
 
 impl EventRecord {
     pub fn new(name: EventName, subject: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            name,
-            subject: subject.into(),
-            message: message.into(),
-            at_ms: crate::now_ms(),
-        }
+        Self { name, subject: subject.into(), message: message.into(), at_ms: crate::now_ms() }
     }
 }

@@ -14,13 +14,7 @@ pub struct LparDefinition {
 
 impl From<LparDefinition> for pb::LparDefinition {
     fn from(d: LparDefinition) -> Self {
-        Self {
-            name: d.name,
-            uuid: d.uuid,
-            cpu: d.cpu,
-            memory_mb: d.memory_mb,
-            disk: d.disk,
-        }
+        Self { name: d.name, uuid: d.uuid, cpu: d.cpu, memory_mb: d.memory_mb, disk: d.disk }
     }
 }
 
@@ -28,22 +22,11 @@ impl TryFrom<pb::LparDefinition> for LparDefinition {
     type Error = VmrmError;
     fn try_from(d: pb::LparDefinition) -> Result<Self> {
         if d.name.is_empty() || d.uuid.is_empty() || d.disk.is_empty() {
-            return Err(VmrmError::invalid(
-                "an LPAR definition needs a name, a uuid and a disk",
-            ));
+            return Err(VmrmError::invalid("an LPAR definition needs a name, a uuid and a disk"));
         }
         if d.cpu == 0 || d.memory_mb == 0 {
-            return Err(VmrmError::invalid(format!(
-                "LPAR {} needs positive cpu and memory",
-                d.name
-            )));
+            return Err(VmrmError::invalid(format!("LPAR {} needs positive cpu and memory", d.name)));
         }
-        Ok(Self {
-            name: d.name,
-            uuid: d.uuid,
-            cpu: d.cpu,
-            memory_mb: d.memory_mb,
-            disk: d.disk,
-        })
+        Ok(Self { name: d.name, uuid: d.uuid, cpu: d.cpu, memory_mb: d.memory_mb, disk: d.disk })
     }
 }

@@ -30,23 +30,12 @@ pub struct Row {
 pub trait HsdbAccess: Send + Sync {
     fn write(&self, command: Command) -> impl Future<Output = Result<CommandResult>> + Send;
     /// Linearizable read of one row (`key`) or a whole table.
-    fn read(
-        &self,
-        table: Table,
-        key: Option<&str>,
-    ) -> impl Future<Output = Result<Vec<Row>>> + Send;
+    fn read(&self, table: Table, key: Option<&str>) -> impl Future<Output = Result<Vec<Row>>> + Send;
 
     fn put<R: Record>(&self, record: &R) -> impl Future<Output = Result<u64>> + Send {
         async move {
             let value = serde_json::to_value(record).map_err(VmrmError::internal)?;
-            match self
-                .write(Command::Put {
-                    table: R::TABLE,
-                    key: record.key(),
-                    value,
-                })
-                .await?
-            {
+            match self.write(Command::Put { table: R::TABLE, key: record.key(), value }).await? {
                 CommandResult::Applied { version } => Ok(version),
                 CommandResult::VersionMismatch { current } => {
                     Err(VmrmError::internal(format!("unexpected version {current}")))
@@ -56,49 +45,30 @@ pub trait HsdbAccess: Send + Sync {
     }
 
     /// Compare-and-set: writes only if the row still has `expected_version` (0: absent).
-    fn put_if_version<R: Record>(
-        &self,
-        record: &R,
-        expected_version: u64,
-    ) -> impl Future<Output = Result<u64>> + Send {
+    fn put_if_version<R: Record>(&self, record: &R, expected_version: u64) -> impl Future<Output = Result<u64>> + Send {
         async move {
             let value = serde_json::to_value(record).map_err(VmrmError::internal)?;
-            let cmd = Command::PutIfVersion {
-                table: R::TABLE,
-                key: record.key(),
-                expected_version,
-                value,
-            };
+            let cmd = Command::PutIfVersion { table: R::TABLE, key: record.key(), expected_version, value };
             match self.write(cmd).await? {
                 CommandResult::Applied { version } => Ok(version),
-                CommandResult::VersionMismatch { current } => {
-                    Err(VmrmError::precondition(format!(
-                        "{} {} changed meanwhile (version {current}, expected {expected_version}); nothing was written",
-                        R::TABLE,
-                        record.key()
-                    )))
-                }
+                CommandResult::VersionMismatch { current } => Err(VmrmError::precondition(format!(
+                    "{} {} changed meanwhile (version {current}, expected {expected_version}); nothing was written",
+                    R::TABLE,
+                    record.key()
+                ))),
             }
         }
     }
 
     fn delete<R: Record>(&self, key: &str) -> impl Future<Output = Result<()>> + Send {
-        let cmd = Command::Delete {
-            table: R::TABLE,
-            key: key.to_string(),
-        };
+        let cmd = Command::Delete { table: R::TABLE, key: key.to_string() };
         async move { self.write(cmd).await.map(|_| ()) }
     }
 
     fn append_event(&self, event: &EventRecord) -> impl Future<Output = Result<()>> + Send {
         async move {
             let value = serde_json::to_value(event).map_err(VmrmError::internal)?;
-            self.write(Command::Append {
-                table: Table::Event,
-                value,
-            })
-            .await
-            .map(|_| ())
+            self.write(Command::Append { table: Table::Event, value }).await.map(|_| ())
         }
     }
 
@@ -111,51 +81,27 @@ pub trait HsdbAccess: Send + Sync {
     }
 
     fn list<R: Record>(&self) -> impl Future<Output = Result<Vec<R>>> + Send {
-        async move {
-            Ok(self
-                .list_versioned::<R>()
-                .await?
-                .into_iter()
-                .map(|(r, _)| r)
-                .collect())
-        }
+        async move { Ok(self.list_versioned::<R>().await?.into_iter().map(|(r, _)| r).collect()) }
     }
 
     /// Every record of the table with its version (for compare-and-set updates).
     fn list_versioned<R: Record>(&self) -> impl Future<Output = Result<Vec<(R, u64)>>> + Send {
-        async move {
-            self.read(R::TABLE, None)
-                .await?
-                .into_iter()
-                .map(decode::<R>)
-                .collect()
-        }
+        async move { self.read(R::TABLE, None).await?.into_iter().map(decode::<R>).collect() }
     }
 }
 
 fn decode<R: Record>(row: Row) -> Result<(R, u64)> {
-    let record = serde_json::from_value(row.value).map_err(|e| {
-        VmrmError::internal(format!(
-            "HSDB row {}/{} does not decode: {e}",
-            R::TABLE,
-            row.key
-        ))
-    })?;
+    let record = serde_json::from_value(row.value)
+        .map_err(|e| VmrmError::internal(format!("HSDB row {}/{} does not decode: {e}", R::TABLE, row.key)))?;
     Ok((record, row.version))
 }
 
 /// Reads rows straight from this member's tables.
 pub fn read_local(db: &sled::Db, table: Table, key: Option<&str>) -> Result<Vec<Row>> {
-    let tree = db
-        .open_tree(table.tree_name())
-        .map_err(VmrmError::internal)?;
+    let tree = db.open_tree(table.tree_name()).map_err(VmrmError::internal)?;
     let to_row = |k: &[u8], v: &[u8]| -> Result<Row> {
         let stored: StoredRow = serde_json::from_slice(v).map_err(VmrmError::internal)?;
-        Ok(Row {
-            key: decode_key(table, k),
-            version: stored.version,
-            value: stored.value,
-        })
+        Ok(Row { key: decode_key(table, k), version: stored.version, value: stored.value })
     };
     match key {
         Some(key) => tree
@@ -189,9 +135,7 @@ impl LocalHsdb {
     }
 
     fn not_leader(&self) -> VmrmError {
-        VmrmError::NotLeader {
-            leader: leader_endpoint(&self.node.raft),
-        }
+        VmrmError::NotLeader { leader: leader_endpoint(&self.node.raft) }
     }
 }
 
@@ -199,19 +143,13 @@ impl HsdbAccess for LocalHsdb {
     async fn write(&self, command: Command) -> Result<CommandResult> {
         match self.node.raft.client_write(command).await {
             Ok(resp) => Ok(resp.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => {
-                Err(self.not_leader())
-            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Err(self.not_leader()),
             Err(e) => Err(VmrmError::unavailable(format!("HSDB write failed: {e}"))),
         }
     }
 
     async fn read(&self, table: Table, key: Option<&str>) -> Result<Vec<Row>> {
-        self.node
-            .raft
-            .ensure_linearizable()
-            .await
-            .map_err(|_| self.not_leader())?;
+        self.node.raft.ensure_linearizable().await.map_err(|_| self.not_leader())?;
         read_local(&self.node.db, table, key)
     }
 }
@@ -227,12 +165,7 @@ pub struct RemoteHsdb {
 
 impl RemoteHsdb {
     pub fn new(endpoints: Vec<String>, pool: ChannelPool, timeout: Duration) -> Self {
-        Self {
-            endpoints: Arc::new(endpoints),
-            preferred: Arc::default(),
-            pool,
-            timeout,
-        }
+        Self { endpoints: Arc::new(endpoints), preferred: Arc::default(), pool, timeout }
     }
 
     /// Tries each member in turn, starting with the one that answered last.
@@ -255,9 +188,7 @@ impl RemoteHsdb {
                 Err(s)
                     if matches!(
                         s.code(),
-                        tonic::Code::Unavailable
-                            | tonic::Code::DeadlineExceeded
-                            | tonic::Code::Unknown
+                        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
                     ) =>
                 {
                     last = VmrmError::unavailable(format!(
@@ -279,12 +210,7 @@ impl HsdbAccess for RemoteHsdb {
         let timeout = self.timeout;
         let reply = self
             .first_ok(|mut c| {
-                let req = deadline(
-                    HsdbWrite {
-                        command: bytes.clone(),
-                    },
-                    timeout,
-                );
+                let req = deadline(HsdbWrite { command: bytes.clone() }, timeout);
                 async move { c.write(req).await }
             })
             .await?;
@@ -293,10 +219,7 @@ impl HsdbAccess for RemoteHsdb {
 
     async fn read(&self, table: Table, key: Option<&str>) -> Result<Vec<Row>> {
         let timeout = self.timeout;
-        let request = HsdbRead {
-            table: table.as_str().into(),
-            key: key.unwrap_or_default().into(),
-        };
+        let request = HsdbRead { table: table.as_str().into(), key: key.unwrap_or_default().into() };
         let reply = self
             .first_ok(|mut c| {
                 let req = deadline(request.clone(), timeout);
@@ -309,11 +232,7 @@ impl HsdbAccess for RemoteHsdb {
             .into_iter()
             .map(|r| {
                 let value = serde_json::from_slice(&r.value).map_err(VmrmError::internal)?;
-                Ok(Row {
-                    key: r.key,
-                    version: r.version,
-                    value,
-                })
+                Ok(Row { key: r.key, version: r.version, value })
             })
             .collect()
     }

@@ -33,10 +33,7 @@ fn write_io(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 
 impl SledLogStore {
     pub fn open(db: &sled::Db) -> sled::Result<Self> {
-        Ok(Self {
-            log: db.open_tree("raft/log")?,
-            meta: db.open_tree("raft/meta")?,
-        })
+        Ok(Self { log: db.open_tree("raft/log")?, meta: db.open_tree("raft/meta")? })
     }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> StorageResult<Option<T>> {
@@ -102,10 +99,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
     async fn get_log_state(&mut self) -> StorageResult<LogState<TypeConfig>> {
         let last_purged_log_id: Option<LogId<NodeId>> = self.get_meta(LAST_PURGED)?;
         let last_log_id = self.last_entry_log_id()?.or(last_purged_log_id);
-        Ok(LogState {
-            last_purged_log_id,
-            last_log_id,
-        })
+        Ok(LogState { last_purged_log_id, last_log_id })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -114,10 +108,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StorageResult<()> {
         self.put_meta(VOTE, vote)?;
-        self.meta
-            .flush_async()
-            .await
-            .map_err(|e| StorageIOError::write_vote(&e))?;
+        self.meta.flush_async().await.map_err(|e| StorageIOError::write_vote(&e))?;
         Ok(())
     }
 
@@ -144,12 +135,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
             batch.insert(&entry.log_id.index.to_be_bytes(), bytes);
         }
         self.log.apply_batch(batch).map_err(write_io)?;
-        let flushed = self
-            .log
-            .flush_async()
-            .await
-            .map(|_| ())
-            .map_err(std::io::Error::other);
+        let flushed = self.log.flush_async().await.map(|_| ()).map_err(std::io::Error::other);
         callback.log_io_completed(flushed);
         Ok(())
     }

@@ -8,13 +8,11 @@ use super::types::TypeConfig;
 use crate::pb::{RaftPayload, hsdb_client::HsdbClient};
 use crate::transport::ChannelPool;
 use openraft::BasicNode;
-use openraft::error::{
-    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
-};
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
-    VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::time::Duration;
@@ -45,10 +43,7 @@ impl RaftNetworkFactory<TypeConfig> for GrpcRaftNetwork {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
-        PeerClient {
-            target,
-            channel: self.pool.get(&node.addr).ok(),
-        }
+        PeerClient { target, channel: self.pool.get(&node.addr).ok() }
     }
 }
 
@@ -58,21 +53,13 @@ enum CallError {
 }
 
 impl PeerClient {
-    async fn call<Req, Resp, E>(
-        &mut self,
-        kind: Kind,
-        req: &Req,
-        ttl: Duration,
-    ) -> Result<Result<Resp, E>, CallError>
+    async fn call<Req, Resp, E>(&mut self, kind: Kind, req: &Req, ttl: Duration) -> Result<Result<Resp, E>, CallError>
     where
         Req: Serialize,
         Resp: DeserializeOwned,
         E: DeserializeOwned,
     {
-        let channel = self
-            .channel
-            .clone()
-            .ok_or_else(|| CallError::Network("bad peer address".into()))?;
+        let channel = self.channel.clone().ok_or_else(|| CallError::Network("bad peer address".into()))?;
         let data = serde_json::to_vec(req).map_err(|e| CallError::Network(e.to_string()))?;
         let mut client = HsdbClient::new(channel).max_decoding_message_size(usize::MAX);
         let request = crate::transport::deadline(RaftPayload { data }, ttl);
@@ -82,8 +69,7 @@ impl PeerClient {
             Kind::Snapshot => client.install_snapshot(request).await,
         }
         .map_err(CallError::Unreachable)?;
-        serde_json::from_slice(&reply.into_inner().data)
-            .map_err(|e| CallError::Network(e.to_string()))
+        serde_json::from_slice(&reply.into_inner().data).map_err(|e| CallError::Network(e.to_string()))
     }
 }
 
@@ -101,12 +87,8 @@ fn into_rpc<Resp, E: std::error::Error>(
     match result {
         Ok(Ok(resp)) => Ok(resp),
         Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new(target, remote))),
-        Err(CallError::Unreachable(status)) => {
-            Err(RPCError::Unreachable(Unreachable::new(&status)))
-        }
-        Err(CallError::Network(msg)) => Err(RPCError::Network(NetworkError::new(
-            &std::io::Error::other(msg),
-        ))),
+        Err(CallError::Unreachable(status)) => Err(RPCError::Unreachable(Unreachable::new(&status))),
+        Err(CallError::Network(msg)) => Err(RPCError::Network(NetworkError::new(&std::io::Error::other(msg)))),
     }
 }
 
@@ -116,24 +98,16 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        into_rpc(
-            self.target,
-            self.call(Kind::Append, &rpc, option.hard_ttl()).await,
-        )
+        into_rpc(self.target, self.call(Kind::Append, &rpc, option.hard_ttl()).await)
     }
 
     async fn install_snapshot(
         &mut self,
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<
-        InstallSnapshotResponse<NodeId>,
-        RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>,
-    > {
-        into_rpc(
-            self.target,
-            self.call(Kind::Snapshot, &rpc, option.hard_ttl()).await,
-        )
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
+    {
+        into_rpc(self.target, self.call(Kind::Snapshot, &rpc, option.hard_ttl()).await)
     }
 
     async fn vote(
@@ -141,10 +115,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        into_rpc(
-            self.target,
-            self.call(Kind::Vote, &rpc, option.hard_ttl()).await,
-        )
+        into_rpc(self.target, self.call(Kind::Vote, &rpc, option.hard_ttl()).await)
     }
 
     fn backoff(&self) -> Backoff {

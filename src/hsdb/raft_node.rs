@@ -48,10 +48,7 @@ fn open_db(dir: &Path, node_id: u64) -> Result<sled::Db> {
         ))
     })?;
     let meta = db.open_tree("hsdb/identity").map_err(VmrmError::internal)?;
-    let wanted = Identity {
-        format: FORMAT.into(),
-        node_id,
-    };
+    let wanted = Identity { format: FORMAT.into(), node_id };
     match meta.get(IDENTITY_KEY).map_err(VmrmError::internal)? {
         Some(bytes) => {
             let found: Identity = serde_json::from_slice(&bytes).map_err(|e| {
@@ -70,21 +67,15 @@ fn open_db(dir: &Path, node_id: u64) -> Result<sled::Db> {
             }
         }
         None => {
-            let has_data = db
-                .tree_names()
-                .iter()
-                .any(|n| n.starts_with(b"raft/") || n.starts_with(b"table/"));
+            let has_data = db.tree_names().iter().any(|n| n.starts_with(b"raft/") || n.starts_with(b"table/"));
             if has_data {
                 return Err(VmrmError::precondition(format!(
                     "HSDB data directory {} holds Raft data without an identity record; refusing to start",
                     dir.display()
                 )));
             }
-            meta.insert(
-                IDENTITY_KEY,
-                serde_json::to_vec(&wanted).map_err(VmrmError::internal)?,
-            )
-            .map_err(VmrmError::internal)?;
+            meta.insert(IDENTITY_KEY, serde_json::to_vec(&wanted).map_err(VmrmError::internal)?)
+                .map_err(VmrmError::internal)?;
             meta.flush().map_err(VmrmError::internal)?;
         }
     }
@@ -92,12 +83,7 @@ fn open_db(dir: &Path, node_id: u64) -> Result<sled::Db> {
 }
 
 impl HsdbNode {
-    pub async fn start(
-        dir: &Path,
-        node_id: u64,
-        members: &BTreeMap<u64, String>,
-        pool: ChannelPool,
-    ) -> Result<Self> {
+    pub async fn start(dir: &Path, node_id: u64, members: &BTreeMap<u64, String>, pool: ChannelPool) -> Result<Self> {
         let db = open_db(dir, node_id)?;
         let log_store = SledLogStore::open(&db).map_err(VmrmError::internal)?;
         let state_machine = SledStateMachine::open(&db).map_err(VmrmError::internal)?;
@@ -111,21 +97,13 @@ impl HsdbNode {
         }
         .validate()
         .map_err(VmrmError::internal)?;
-        let raft = Raft::new(
-            node_id,
-            Arc::new(config),
-            GrpcRaftNetwork::new(pool),
-            log_store.clone(),
-            state_machine,
-        )
-        .await
-        .map_err(VmrmError::internal)?;
+        let raft = Raft::new(node_id, Arc::new(config), GrpcRaftNetwork::new(pool), log_store.clone(), state_machine)
+            .await
+            .map_err(VmrmError::internal)?;
         let fresh = log_store.is_empty() && raft.metrics().borrow().current_term == 0;
         if fresh && members.keys().next() == Some(&node_id) {
-            let nodes: BTreeMap<u64, BasicNode> = members
-                .iter()
-                .map(|(id, addr)| (*id, BasicNode { addr: addr.clone() }))
-                .collect();
+            let nodes: BTreeMap<u64, BasicNode> =
+                members.iter().map(|(id, addr)| (*id, BasicNode { addr: addr.clone() })).collect();
             if let Err(e) = raft.initialize(nodes).await {
                 tracing::info!("HSDB already initialized: {e}");
             }
@@ -150,10 +128,7 @@ impl HsdbNode {
             if let Some(l) = rx.borrow().current_leader {
                 return Some(l);
             }
-            if tokio::time::timeout_at(deadline, rx.changed())
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
                 return None;
             }
         }
@@ -170,10 +145,7 @@ impl HsdbNode {
 pub fn leader_endpoint(raft: &Raft) -> Option<String> {
     let m = raft.metrics().borrow().clone();
     let leader = m.current_leader?;
-    m.membership_config
-        .membership()
-        .get_node(&leader)
-        .map(|n| n.addr.clone())
+    m.membership_config.membership().get_node(&leader).map(|n| n.addr.clone())
 }
 
 #[cfg(test)]

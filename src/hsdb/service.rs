@@ -20,26 +20,19 @@ pub struct HsdbService {
 
 impl HsdbService {
     pub fn new(local: LocalHsdb, pool: ChannelPool, timeout: Duration) -> Self {
-        Self {
-            local,
-            pool,
-            timeout,
-        }
+        Self { local, pool, timeout }
     }
 
     fn leader_client(&self, err: &VmrmError) -> Option<HsdbClient<tonic::transport::Channel>> {
         match err {
-            VmrmError::NotLeader { leader: Some(addr) } => {
-                self.pool.get(addr).ok().map(HsdbClient::new)
-            }
+            VmrmError::NotLeader { leader: Some(addr) } => self.pool.get(addr).ok().map(HsdbClient::new),
             _ => None,
         }
     }
 
     fn forwarded<T>(&self, msg: T) -> Request<T> {
         let mut req = deadline(msg, self.timeout);
-        req.metadata_mut()
-            .insert(FORWARDED, "1".parse().expect("static metadata"));
+        req.metadata_mut().insert(FORWARDED, "1".parse().expect("static metadata"));
         req
     }
 }
@@ -49,60 +42,33 @@ fn raft_reply<T: Serialize>(result: T) -> Result<Response<pb::RaftPayload>, Stat
     Ok(Response::new(pb::RaftPayload { data }))
 }
 
-fn raft_request<T: serde::de::DeserializeOwned>(
-    req: Request<pb::RaftPayload>,
-) -> Result<T, Status> {
+fn raft_request<T: serde::de::DeserializeOwned>(req: Request<pb::RaftPayload>) -> Result<T, Status> {
     serde_json::from_slice(&req.into_inner().data)
         .map_err(|e| Status::invalid_argument(format!("bad Raft payload: {e}")))
 }
 
 #[tonic::async_trait]
 impl Hsdb for HsdbService {
-    async fn append_entries(
-        &self,
-        req: Request<pb::RaftPayload>,
-    ) -> Result<Response<pb::RaftPayload>, Status> {
-        raft_reply(
-            self.local
-                .node()
-                .raft
-                .append_entries(raft_request(req)?)
-                .await,
-        )
+    async fn append_entries(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
+        raft_reply(self.local.node().raft.append_entries(raft_request(req)?).await)
     }
 
-    async fn vote(
-        &self,
-        req: Request<pb::RaftPayload>,
-    ) -> Result<Response<pb::RaftPayload>, Status> {
+    async fn vote(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
         raft_reply(self.local.node().raft.vote(raft_request(req)?).await)
     }
 
-    async fn install_snapshot(
-        &self,
-        req: Request<pb::RaftPayload>,
-    ) -> Result<Response<pb::RaftPayload>, Status> {
-        raft_reply(
-            self.local
-                .node()
-                .raft
-                .install_snapshot(raft_request(req)?)
-                .await,
-        )
+    async fn install_snapshot(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
+        raft_reply(self.local.node().raft.install_snapshot(raft_request(req)?).await)
     }
 
-    async fn write(
-        &self,
-        req: Request<pb::HsdbWrite>,
-    ) -> Result<Response<pb::HsdbWriteReply>, Status> {
+    async fn write(&self, req: Request<pb::HsdbWrite>) -> Result<Response<pb::HsdbWriteReply>, Status> {
         let was_forwarded = req.metadata().contains_key(FORWARDED);
         let msg = req.into_inner();
         let command: Command = serde_json::from_slice(&msg.command)
             .map_err(|e| Status::invalid_argument(format!("malformed HSDB command: {e}")))?;
         match self.local.write(command).await {
             Ok(result) => {
-                let response =
-                    serde_json::to_vec(&result).map_err(|e| Status::internal(e.to_string()))?;
+                let response = serde_json::to_vec(&result).map_err(|e| Status::internal(e.to_string()))?;
                 Ok(Response::new(pb::HsdbWriteReply { response }))
             }
             Err(e) if !was_forwarded => match self.leader_client(&e) {
@@ -122,11 +88,7 @@ impl Hsdb for HsdbService {
             Ok(rows) => {
                 let rows = rows
                     .into_iter()
-                    .map(|r| pb::HsdbRow {
-                        key: r.key,
-                        version: r.version,
-                        value: r.value.to_string().into_bytes(),
-                    })
+                    .map(|r| pb::HsdbRow { key: r.key, version: r.version, value: r.value.to_string().into_bytes() })
                     .collect();
                 Ok(Response::new(pb::HsdbRows { rows }))
             }
@@ -138,18 +100,10 @@ impl Hsdb for HsdbService {
         }
     }
 
-    async fn status(
-        &self,
-        _req: Request<pb::HsdbStatusRequest>,
-    ) -> Result<Response<pb::HsdbStatus>, Status> {
+    async fn status(&self, _req: Request<pb::HsdbStatusRequest>) -> Result<Response<pb::HsdbStatus>, Status> {
         let node = self.local.node();
         let m = node.raft.metrics().borrow().clone();
-        let members = m
-            .membership_config
-            .membership()
-            .nodes()
-            .map(|(id, n)| format!("{id}={}", n.addr))
-            .collect();
+        let members = m.membership_config.membership().nodes().map(|(id, n)| format!("{id}={}", n.addr)).collect();
         Ok(Response::new(pb::HsdbStatus {
             node_id: node.node_id,
             leader_id: m.current_leader.unwrap_or_default(),

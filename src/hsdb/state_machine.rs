@@ -9,8 +9,8 @@ use super::tables::{StoredRow, Table};
 use super::types::{Command, CommandResult, TypeConfig};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta,
-    StorageError, StorageIOError, StoredMembership,
+    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError,
+    StorageIOError, StoredMembership,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -63,10 +63,7 @@ pub fn decode_key(table: Table, key: &[u8]) -> String {
 
 impl SledStateMachine {
     pub fn open(db: &sled::Db) -> sled::Result<Self> {
-        Ok(Self {
-            db: db.clone(),
-            meta: db.open_tree("sm/meta")?,
-        })
+        Ok(Self { db: db.clone(), meta: db.open_tree("sm/meta")? })
     }
 
     fn tree(&self, table: Table) -> StorageResult<sled::Tree> {
@@ -88,21 +85,12 @@ impl SledStateMachine {
 
     fn row_version(tree: &sled::Tree, key: &[u8]) -> StorageResult<u64> {
         Ok(match tree.get(key).map_err(sm_read)? {
-            Some(b) => {
-                serde_json::from_slice::<StoredRow>(&b)
-                    .map_err(sm_read)?
-                    .version
-            }
+            Some(b) => serde_json::from_slice::<StoredRow>(&b).map_err(sm_read)?.version,
             None => 0,
         })
     }
 
-    fn put_row(
-        tree: &sled::Tree,
-        key: &[u8],
-        version: u64,
-        value: serde_json::Value,
-    ) -> StorageResult<()> {
+    fn put_row(tree: &sled::Tree, key: &[u8], version: u64, value: serde_json::Value) -> StorageResult<()> {
         let bytes = serde_json::to_vec(&StoredRow { version, value }).map_err(sm_write)?;
         tree.insert(key, bytes).map_err(sm_write)?;
         Ok(())
@@ -114,12 +102,7 @@ impl SledStateMachine {
             Command::Put { table, key, value } => {
                 Self::put_row(&self.tree(table)?, &encode_key(table, &key), index, value)?;
             }
-            Command::PutIfVersion {
-                table,
-                key,
-                expected_version,
-                value,
-            } => {
+            Command::PutIfVersion { table, key, expected_version, value } => {
                 let tree = self.tree(table)?;
                 let key = encode_key(table, &key);
                 let current = Self::row_version(&tree, &key)?;
@@ -129,9 +112,7 @@ impl SledStateMachine {
                 Self::put_row(&tree, &key, index, value)?;
             }
             Command::Delete { table, key } => {
-                self.tree(table)?
-                    .remove(encode_key(table, &key))
-                    .map_err(sm_write)?;
+                self.tree(table)?.remove(encode_key(table, &key)).map_err(sm_write)?;
             }
             Command::Append { table, value } => {
                 Self::put_row(&self.tree(table)?, &index.to_be_bytes(), index, value)?;
@@ -144,24 +125,12 @@ impl SledStateMachine {
         let Some(meta) = self.get_meta::<SnapshotMeta<NodeId, BasicNode>>(SNAPSHOT_META)? else {
             return Ok(None);
         };
-        let data = self
-            .meta
-            .get(SNAPSHOT_DATA)
-            .map_err(sm_read)?
-            .map(|d| d.to_vec())
-            .unwrap_or_default();
-        Ok(Some(Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data)),
-        }))
+        let data = self.meta.get(SNAPSHOT_DATA).map_err(sm_read)?.map(|d| d.to_vec()).unwrap_or_default();
+        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
     }
 
     /// Keeps the latest snapshot so a lagging member can be sent it after a restart too.
-    fn store_snapshot(
-        &self,
-        meta: &SnapshotMeta<NodeId, BasicNode>,
-        data: &[u8],
-    ) -> StorageResult<()> {
+    fn store_snapshot(&self, meta: &SnapshotMeta<NodeId, BasicNode>, data: &[u8]) -> StorageResult<()> {
         self.meta.insert(SNAPSHOT_DATA, data).map_err(sm_write)?;
         self.put_meta(SNAPSHOT_META, meta)
     }
@@ -170,8 +139,7 @@ impl SledStateMachine {
 impl RaftSnapshotBuilder<TypeConfig> for SledStateMachine {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
         let last_applied: Option<LogId<NodeId>> = self.get_meta(LAST_APPLIED)?;
-        let last_membership: StoredMembership<NodeId, BasicNode> =
-            self.get_meta(MEMBERSHIP)?.unwrap_or_default();
+        let last_membership: StoredMembership<NodeId, BasicNode> = self.get_meta(MEMBERSHIP)?.unwrap_or_default();
         let mut tables = BTreeMap::new();
         for table in Table::ALL {
             let rows = self
@@ -189,29 +157,17 @@ impl RaftSnapshotBuilder<TypeConfig> for SledStateMachine {
             Some(l) => format!("{}-{}-{}", l.leader_id, l.index, crate::now_ms()),
             None => format!("empty-{}", crate::now_ms()),
         };
-        let meta = SnapshotMeta {
-            last_log_id: last_applied,
-            last_membership,
-            snapshot_id,
-        };
+        let meta = SnapshotMeta { last_log_id: last_applied, last_membership, snapshot_id };
         self.store_snapshot(&meta, &data)?;
-        Ok(Snapshot {
-            meta,
-            snapshot: Box::new(Cursor::new(data)),
-        })
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
     }
 }
 
 impl RaftStateMachine<TypeConfig> for SledStateMachine {
     type SnapshotBuilder = Self;
 
-    async fn applied_state(
-        &mut self,
-    ) -> StorageResult<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
-        Ok((
-            self.get_meta(LAST_APPLIED)?,
-            self.get_meta(MEMBERSHIP)?.unwrap_or_default(),
-        ))
+    async fn applied_state(&mut self) -> StorageResult<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
+        Ok((self.get_meta(LAST_APPLIED)?, self.get_meta(MEMBERSHIP)?.unwrap_or_default()))
     }
 
     async fn apply<I>(&mut self, entries: I) -> StorageResult<Vec<CommandResult>>

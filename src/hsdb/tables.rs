@@ -66,10 +66,7 @@ impl fmt::Display for Table {
 impl FromStr for Table {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Table::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| format!("unknown HSDB table `{s}`"))
+        Table::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown HSDB table `{s}`"))
     }
 }
 
@@ -105,7 +102,5 @@ record!(HostGroupRecord, Table::HostGroup, |r| r.name.clone());
 record!(ViosRecord, Table::Vios, |r| r.name.clone());
 record!(VmRecord, Table::Vm, |r| r.name.clone());
 record!(HmHealthRecord, Table::HmHealth, |r| r.vios_uuid.clone());
-record!(VmHbMissedRecord, Table::VmHbMissed, |r| {
-    VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid)
-});
+record!(VmHbMissedRecord, Table::VmHbMissed, |r| { VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid) });
 record!(EventRecord, Table::Event, |r| r.at_ms.to_string());

@@ -30,12 +30,8 @@ impl Datacenter {
             std::fs::create_dir_all(d)
                 .map_err(|e| VmrmError::invalid(format!("cannot create {}: {e}", d.display())))?;
         }
-        let mut dc = Self {
-            topology,
-            binary: binary.to_path_buf(),
-            configs: BTreeMap::new(),
-            children: BTreeMap::new(),
-        };
+        let mut dc =
+            Self { topology, binary: binary.to_path_buf(), configs: BTreeMap::new(), children: BTreeMap::new() };
         for cfg in dc.topology.node_configs() {
             let path = config_dir.join(format!("{}.toml", cfg.name));
             std::fs::write(&path, cfg.to_toml())
@@ -52,17 +48,11 @@ impl Datacenter {
     }
 
     pub fn log_path(&self, node: &str) -> PathBuf {
-        self.topology
-            .data_dir
-            .join("logs")
-            .join(format!("{node}.log"))
+        self.topology.data_dir.join("logs").join(format!("{node}.log"))
     }
 
     fn spawn(&mut self, name: &str) -> Result<()> {
-        let config = self
-            .configs
-            .get(name)
-            .ok_or_else(|| VmrmError::not_found(format!("no node {name}")))?;
+        let config = self.configs.get(name).ok_or_else(|| VmrmError::not_found(format!("no node {name}")))?;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -76,9 +66,7 @@ impl Datacenter {
             .stdout(log)
             .stderr(err)
             .spawn()
-            .map_err(|e| {
-                VmrmError::internal(format!("cannot start {}: {e}", self.binary.display()))
-            })?;
+            .map_err(|e| VmrmError::internal(format!("cannot start {}: {e}", self.binary.display())))?;
         self.children.insert(name.to_string(), child);
         Ok(())
     }
@@ -99,9 +87,7 @@ impl Datacenter {
                 return Ok(());
             }
             if tokio::time::Instant::now() > give_up {
-                return Err(VmrmError::unavailable(format!(
-                    "node {name} at {endpoint} did not start serving in time"
-                )));
+                return Err(VmrmError::unavailable(format!("node {name} at {endpoint} did not start serving in time")));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -135,9 +121,7 @@ impl Datacenter {
             out.extend(admin.add_hmc(hmc.clone()).await?.lines);
         }
         for h in &t.hosts {
-            let host = pb::AddHostRequest {
-                name: h.name.clone(),
-            };
+            let host = pb::AddHostRequest { name: h.name.clone() };
             out.extend(admin.add_host(host.clone()).await?.lines);
         }
         let group = pb::AddHostGroupRequest {
@@ -145,10 +129,7 @@ impl Datacenter {
             hosts: t.hosts.iter().map(|h| h.name.clone()).collect(),
         };
         out.extend(admin.add_host_group(group.clone()).await?.lines);
-        let discover = pb::DiscoverRequest {
-            host_group: t.host_group.clone(),
-            verify: true,
-        };
+        let discover = pb::DiscoverRequest { host_group: t.host_group.clone(), verify: true };
         out.extend(admin.discover(discover.clone()).await?.lines);
         Ok(out)
     }
@@ -223,26 +204,15 @@ impl Drop for Datacenter {
 }
 
 fn terminate(pid: u32) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).stdout(Stdio::null()).stderr(Stdio::null()).status();
 }
 
 /// True when the node's standard health service answers SERVING.
 pub async fn serving(endpoint: &str) -> bool {
-    let Ok(channel) = crate::transport::channel::lazy_channel(endpoint, Duration::from_millis(500))
-    else {
+    let Ok(channel) = crate::transport::channel::lazy_channel(endpoint, Duration::from_millis(500)) else {
         return false;
     };
-    let req = crate::transport::deadline(
-        HealthCheckRequest {
-            service: String::new(),
-        },
-        Duration::from_millis(500),
-    );
+    let req = crate::transport::deadline(HealthCheckRequest { service: String::new() }, Duration::from_millis(500));
     matches!(
         HealthClient::new(channel).check(req).await.map(|r| r.into_inner().status),
         Ok(s) if s == tonic_health::pb::health_check_response::ServingStatus::Serving as i32

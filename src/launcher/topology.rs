@@ -42,11 +42,7 @@ impl Topology {
                 cpu: 16,
                 memory_mb: 32 * 1024,
                 vms: (1..=vms_per_host)
-                    .map(|j| VmConfig {
-                        name: format!("vm-{i}-{j}"),
-                        cpu: 2,
-                        memory_mb: 4096,
-                    })
+                    .map(|j| VmConfig { name: format!("vm-{i}-{j}"), cpu: 2, memory_mb: 4096 })
                     .collect(),
             })
             .collect();
@@ -67,9 +63,7 @@ impl Topology {
     }
 
     pub fn controller_endpoints(&self) -> Vec<String> {
-        (1..=self.controllers as u16)
-            .map(|i| self.addr(i))
-            .collect()
+        (1..=self.controllers as u16).map(|i| self.addr(i)).collect()
     }
 
     pub fn hmc_endpoint(&self, i: usize) -> String {
@@ -112,35 +106,23 @@ impl Topology {
 
     /// Every node's config, in start order.
     pub fn node_configs(&self) -> Vec<NodeConfig> {
-        let members: BTreeMap<String, String> = self
-            .controller_endpoints()
-            .into_iter()
-            .enumerate()
-            .map(|(i, a)| ((i + 1).to_string(), a))
-            .collect();
+        let members: BTreeMap<String, String> =
+            self.controller_endpoints().into_iter().enumerate().map(|(i, a)| ((i + 1).to_string(), a)).collect();
         let mut out = Vec::new();
         for (i, listen) in self.controller_endpoints().into_iter().enumerate() {
             let mut n = self.node(format!("ctl-{}", i + 1), listen);
             n.controller = Some(ControllerConfig {});
-            n.hsdb = Some(HsdbConfig {
-                node_id: i as u64 + 1,
-                members: members.clone(),
-            });
+            n.hsdb = Some(HsdbConfig { node_id: i as u64 + 1, members: members.clone() });
             out.push(n);
         }
         let mut san = self.node("san".into(), self.san_endpoint());
         san.san = Some(SanConfig {});
         out.push(san);
-        let su_endpoints: Vec<String> = (1..=self.hosts.len())
-            .map(|i| self.host_port(i, 0))
-            .collect();
+        let su_endpoints: Vec<String> = (1..=self.hosts.len()).map(|i| self.host_port(i, 0)).collect();
         for i in 1..=self.hmcs {
             let name = format!("hmc-{i}");
             let mut n = self.node(name.clone(), self.hmc_endpoint(i));
-            n.hmc = vec![HmcConfig {
-                name,
-                managed_hosts: su_endpoints.clone(),
-            }];
+            n.hmc = vec![HmcConfig { name, managed_hosts: su_endpoints.clone() }];
             out.push(n);
         }
         for (i, h) in self.hosts.iter().enumerate() {
@@ -149,10 +131,7 @@ impl Topology {
             for (part, vios) in [(1, &va), (2, &vb)] {
                 let mut n = self.node(vios.clone(), self.host_port(i, part));
                 n.hsdb_endpoints = self.controller_endpoints();
-                n.vios = Some(ViosConfig {
-                    name: vios.clone(),
-                    host: h.name.clone(),
-                });
+                n.vios = Some(ViosConfig { name: vios.clone(), host: h.name.clone() });
                 out.push(n);
             }
             let mut n = self.node(format!("{}-su", h.name), self.host_port(i, 0));
@@ -162,14 +141,8 @@ impl Topology {
                 memory_mb: h.memory_mb,
                 san: self.san_endpoint(),
                 vios: vec![
-                    ViosRef {
-                        name: va,
-                        endpoint: self.host_port(i, 1),
-                    },
-                    ViosRef {
-                        name: vb,
-                        endpoint: self.host_port(i, 2),
-                    },
+                    ViosRef { name: va, endpoint: self.host_port(i, 1) },
+                    ViosRef { name: vb, endpoint: self.host_port(i, 2) },
                 ],
                 vm: h.vms.clone(),
             });
@@ -190,8 +163,7 @@ mod tests {
         let t = Topology::local(PathBuf::from("/tmp/vmrm-local"));
         for cfg in t.node_configs() {
             let path = dir.join(format!("{}.toml", cfg.name));
-            let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert_eq!(
                 text,
                 cfg.to_toml(),
@@ -206,14 +178,7 @@ mod tests {
         let t = Topology::local(PathBuf::from("/tmp/x"));
         let nodes = t.node_configs();
         assert_eq!(nodes.len(), 3 + 1 + 2 + 4 * 3);
-        assert_eq!(
-            nodes
-                .iter()
-                .filter_map(|n| n.su.as_ref())
-                .map(|s| s.vm.len())
-                .sum::<usize>(),
-            12
-        );
+        assert_eq!(nodes.iter().filter_map(|n| n.su.as_ref()).map(|s| s.vm.len()).sum::<usize>(), 12);
         for n in &nodes {
             n.validate().unwrap_or_else(|e| panic!("{}: {e}", n.name));
             let back: NodeConfig = toml::from_str(&n.to_toml()).expect("round trip");

@@ -38,12 +38,7 @@ pub struct HostFailureDetector {
 }
 
 impl HostFailureDetector {
-    pub fn observe(
-        &mut self,
-        now_ms: i64,
-        detection_time_ms: u64,
-        hosts: &[HostObservation],
-    ) -> Vec<FdeDecision> {
+    pub fn observe(&mut self, now_ms: i64, detection_time_ms: u64, hosts: &[HostObservation]) -> Vec<FdeDecision> {
         let mut out = Vec::new();
         for h in hosts {
             for (vios, up) in &h.vios {
@@ -51,17 +46,11 @@ impl HostFailureDetector {
                 match (*up, was_down) {
                     (false, false) => {
                         self.down_vios.insert(vios.clone());
-                        out.push(FdeDecision::ViosDown {
-                            host: h.host.clone(),
-                            vios: vios.clone(),
-                        });
+                        out.push(FdeDecision::ViosDown { host: h.host.clone(), vios: vios.clone() });
                     }
                     (true, true) => {
                         self.down_vios.remove(vios);
-                        out.push(FdeDecision::ViosUp {
-                            host: h.host.clone(),
-                            vios: vios.clone(),
-                        });
+                        out.push(FdeDecision::ViosUp { host: h.host.clone(), vios: vios.clone() });
                     }
                     _ => {}
                 }
@@ -75,9 +64,7 @@ impl HostFailureDetector {
             let since = *self.unhealthy_since.entry(h.host.clone()).or_insert(now_ms);
             let elapsed = now_ms.saturating_sub(since).max(0) as u64;
             if elapsed >= detection_time_ms && self.declared.insert(h.host.clone()) {
-                out.push(FdeDecision::HostFailed {
-                    host: h.host.clone(),
-                });
+                out.push(FdeDecision::HostFailed { host: h.host.clone() });
             }
         }
         out
@@ -97,28 +84,18 @@ mod tests {
     const FDT: u64 = 1_500;
 
     fn obs(a: bool, b: bool) -> Vec<HostObservation> {
-        vec![HostObservation {
-            host: "h1".into(),
-            vios: vec![("a".into(), a), ("b".into(), b)],
-        }]
+        vec![HostObservation { host: "h1".into(), vios: vec![("a".into(), a), ("b".into(), b)] }]
     }
 
     fn failed(d: &[FdeDecision]) -> bool {
-        d.iter()
-            .any(|x| matches!(x, FdeDecision::HostFailed { .. }))
+        d.iter().any(|x| matches!(x, FdeDecision::HostFailed { .. }))
     }
 
     #[test]
     fn one_vios_down_is_an_event_never_a_host_failure() {
         let mut fde = HostFailureDetector::default();
         let d = fde.observe(0, FDT, &obs(false, true));
-        assert_eq!(
-            d,
-            vec![FdeDecision::ViosDown {
-                host: "h1".into(),
-                vios: "a".into()
-            }]
-        );
+        assert_eq!(d, vec![FdeDecision::ViosDown { host: "h1".into(), vios: "a".into() }]);
         assert!(!failed(&fde.observe(10_000, FDT, &obs(false, true))));
     }
 
@@ -127,10 +104,7 @@ mod tests {
         let mut fde = HostFailureDetector::default();
         assert!(!failed(&fde.observe(0, FDT, &obs(false, false))));
         assert!(!failed(&fde.observe(1_499, FDT, &obs(false, false))));
-        assert_eq!(
-            fde.observe(1_500, FDT, &obs(false, false)),
-            vec![FdeDecision::HostFailed { host: "h1".into() }]
-        );
+        assert_eq!(fde.observe(1_500, FDT, &obs(false, false)), vec![FdeDecision::HostFailed { host: "h1".into() }]);
         assert!(fde.observe(3_000, FDT, &obs(false, false)).is_empty());
     }
 
@@ -139,13 +113,7 @@ mod tests {
         let mut fde = HostFailureDetector::default();
         fde.observe(0, FDT, &obs(false, false));
         let d = fde.observe(1_000, FDT, &obs(true, false));
-        assert_eq!(
-            d,
-            vec![FdeDecision::ViosUp {
-                host: "h1".into(),
-                vios: "a".into()
-            }]
-        );
+        assert_eq!(d, vec![FdeDecision::ViosUp { host: "h1".into(), vios: "a".into() }]);
         fde.observe(1_200, FDT, &obs(false, false));
         assert!(!failed(&fde.observe(2_600, FDT, &obs(false, false))));
         assert!(failed(&fde.observe(2_700, FDT, &obs(false, false))));

@@ -14,38 +14,21 @@ pub struct ViosHealth {
 }
 
 /// The health of one VIOS at `now_ms`, from its HM's heartbeat row.
-pub fn vios_health(
-    vios_uuid: &str,
-    row: Option<&HmHealthRecord>,
-    now_ms: i64,
-    down_after_ms: u64,
-) -> ViosHealth {
+pub fn vios_health(vios_uuid: &str, row: Option<&HmHealthRecord>, now_ms: i64, down_after_ms: u64) -> ViosHealth {
     let age = row.map(|r| now_ms.saturating_sub(r.last_heartbeat_ms).max(0) as u64);
     let fresh = age.is_some_and(|a| a < down_after_ms);
-    ViosHealth {
-        vios_uuid: vios_uuid.to_string(),
-        up: fresh,
-        hm_responsive: fresh,
-        hm_response_ms: age,
-    }
+    ViosHealth { vios_uuid: vios_uuid.to_string(), up: fresh, hm_responsive: fresh, hm_response_ms: age }
 }
 
 /// Milliseconds a VM's heartbeats have been missed by all of `vios_uuids` (its host's HMs), or
 /// `None` if at least one of them still receives them.
-pub fn vm_missed_ms(
-    vm_uuid: &str,
-    vios_uuids: &[String],
-    rows: &[VmHbMissedRecord],
-    now_ms: i64,
-) -> Option<u64> {
+pub fn vm_missed_ms(vm_uuid: &str, vios_uuids: &[String], rows: &[VmHbMissedRecord], now_ms: i64) -> Option<u64> {
     if vios_uuids.is_empty() {
         return None;
     }
     let mut oldest: Option<i64> = None;
     for vios in vios_uuids {
-        let row = rows
-            .iter()
-            .find(|r| r.vm_uuid == vm_uuid && &r.vios_uuid == vios)?;
+        let row = rows.iter().find(|r| r.vm_uuid == vm_uuid && &r.vios_uuid == vios)?;
         oldest = Some(oldest.map_or(row.missed_since_ms, |o| o.min(row.missed_since_ms)));
     }
     oldest.map(|since| now_ms.saturating_sub(since).max(0) as u64)
@@ -94,10 +77,7 @@ mod tests {
     fn vm_missed_only_when_both_hms_miss_it_and_the_older_miss_counts() {
         let vios = vec!["a".to_string(), "b".to_string()];
         assert_eq!(vm_missed_ms("vm", &vios, &[missed("a", 100)], 1_000), None);
-        assert_eq!(
-            vm_missed_ms("vm", &vios, &[missed("a", 100), missed("b", 400)], 1_000),
-            Some(900)
-        );
+        assert_eq!(vm_missed_ms("vm", &vios, &[missed("a", 100), missed("b", 400)], 1_000), Some(900));
         assert_eq!(vm_missed_ms("vm", &vios, &[], 1_000), None);
     }
 }

@@ -29,10 +29,8 @@ pub struct PlacementPlan {
 }
 
 pub fn place(vms: &[VmDemand], hosts: &[HostCapacity]) -> PlacementPlan {
-    let mut free: BTreeMap<&str, (u32, u64)> = hosts
-        .iter()
-        .map(|h| (h.host.as_str(), (h.free_cpu, h.free_memory_mb)))
-        .collect();
+    let mut free: BTreeMap<&str, (u32, u64)> =
+        hosts.iter().map(|h| (h.host.as_str(), (h.free_cpu, h.free_memory_mb))).collect();
     let mut order: Vec<&VmDemand> = vms.iter().collect();
     order.sort_by(|a, b| a.priority.cmp(&b.priority).then_with(|| a.vm.cmp(&b.vm)));
     let mut plan = PlacementPlan::default();
@@ -49,20 +47,16 @@ pub fn place(vms: &[VmDemand], hosts: &[HostCapacity]) -> PlacementPlan {
                 slot.1 -= vm.memory_mb;
                 plan.placed.push((vm.vm.clone(), host.to_string()));
             }
-            None if hosts.is_empty() => plan.unplaced.push((
-                vm.vm.clone(),
-                "no other host of its host group is available".into(),
-            )),
+            None if hosts.is_empty() => {
+                plan.unplaced.push((vm.vm.clone(), "no other host of its host group is available".into()))
+            }
             None => plan.unplaced.push((
                 vm.vm.clone(),
                 format!(
                     "no available host has {} CPU and {} MB free (largest free: {})",
                     vm.cpu,
                     vm.memory_mb,
-                    free.iter()
-                        .map(|(h, (c, m))| format!("{h} {c} CPU/{m} MB"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    free.iter().map(|(h, (c, m))| format!("{h} {c} CPU/{m} MB")).collect::<Vec<_>>().join(", ")
                 ),
             )),
         }
@@ -75,56 +69,33 @@ mod tests {
     use super::*;
 
     fn vm(name: &str, cpu: u32, mem: u64, priority: Priority) -> VmDemand {
-        VmDemand {
-            vm: name.into(),
-            cpu,
-            memory_mb: mem,
-            priority,
-        }
+        VmDemand { vm: name.into(), cpu, memory_mb: mem, priority }
     }
 
     fn host(name: &str, cpu: u32, mem: u64) -> HostCapacity {
-        HostCapacity {
-            host: name.into(),
-            free_cpu: cpu,
-            free_memory_mb: mem,
-        }
+        HostCapacity { host: name.into(), free_cpu: cpu, free_memory_mb: mem }
     }
 
     #[test]
     fn high_priority_first_then_best_fit() {
         let plan = place(
-            &[
-                vm("b", 1, 1024, Priority::Medium),
-                vm("a", 1, 1024, Priority::High),
-            ],
+            &[vm("b", 1, 1024, Priority::Medium), vm("a", 1, 1024, Priority::High)],
             &[host("big", 8, 8192), host("small", 2, 2048)],
         );
-        assert_eq!(
-            plan.placed,
-            vec![("a".into(), "small".into()), ("b".into(), "small".into())]
-        );
+        assert_eq!(plan.placed, vec![("a".into(), "small".into()), ("b".into(), "small".into())]);
         assert!(plan.unplaced.is_empty());
     }
 
     #[test]
     fn capacity_is_never_exceeded_and_the_rest_is_reported() {
         let plan = place(
-            &[
-                vm("a", 2, 2048, Priority::Medium),
-                vm("b", 2, 2048, Priority::Medium),
-                vm("c", 2, 2048, Priority::Low),
-            ],
+            &[vm("a", 2, 2048, Priority::Medium), vm("b", 2, 2048, Priority::Medium), vm("c", 2, 2048, Priority::Low)],
             &[host("h", 4, 4096)],
         );
         assert_eq!(plan.placed.len(), 2);
         assert_eq!(plan.unplaced.len(), 1);
         assert_eq!(plan.unplaced[0].0, "c");
-        assert!(
-            plan.unplaced[0].1.contains("2 CPU and 2048 MB"),
-            "{}",
-            plan.unplaced[0].1
-        );
+        assert!(plan.unplaced[0].1.contains("2 CPU and 2048 MB"), "{}", plan.unplaced[0].1);
     }
 
     #[test]
@@ -135,11 +106,7 @@ mod tests {
 
     #[test]
     fn planning_twice_gives_the_same_plan() {
-        let vms = [
-            vm("a", 1, 512, Priority::Low),
-            vm("b", 2, 1024, Priority::High),
-            vm("c", 1, 512, Priority::Medium),
-        ];
+        let vms = [vm("a", 1, 512, Priority::Low), vm("b", 2, 1024, Priority::High), vm("c", 1, 512, Priority::Medium)];
         let hosts = [host("x", 4, 4096), host("y", 4, 2048)];
         assert_eq!(place(&vms, &hosts), place(&vms, &hosts));
     }

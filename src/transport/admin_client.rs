@@ -21,11 +21,8 @@ pub struct AdminClient {
 
 impl AdminClient {
     pub fn new(endpoints: Vec<String>) -> Result<Self> {
-        let endpoints: Vec<String> = endpoints
-            .into_iter()
-            .map(|e| e.trim().to_string())
-            .filter(|e| !e.is_empty())
-            .collect();
+        let endpoints: Vec<String> =
+            endpoints.into_iter().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect();
         if endpoints.is_empty() {
             return Err(VmrmError::invalid("no controller endpoint given"));
         }
@@ -61,9 +58,7 @@ impl AdminClient {
                     Err(status) if status.code() == Code::Unavailable && retryable(&status) => {
                         last = format!("{}: {}", self.endpoints[self.current], status.message());
                         match leader_hint(&status) {
-                            Some(leader) if leader != self.endpoints[self.current] => {
-                                self.follow(leader)
-                            }
+                            Some(leader) if leader != self.endpoints[self.current] => self.follow(leader),
                             _ => self.current = (self.current + 1) % self.endpoints.len(),
                         }
                     }
@@ -98,12 +93,7 @@ fn retryable(status: &Status) -> bool {
 }
 
 fn leader_hint(status: &Status) -> Option<String> {
-    status
-        .metadata()
-        .get(LEADER_METADATA)?
-        .to_str()
-        .ok()
-        .map(str::to_owned)
+    status.metadata().get(LEADER_METADATA)?.to_str().ok().map(str::to_owned)
 }
 
 /// Builds a request with a deadline (for use inside [`AdminClient::call`] closures).

@@ -15,11 +15,7 @@ pub fn deadline<T>(msg: T, d: Duration) -> tonic::Request<T> {
 
 /// Opens a channel to `host:port` that connects on first use.
 pub fn lazy_channel(endpoint: &str, connect_timeout: Duration) -> Result<Channel> {
-    let uri = if endpoint.starts_with("http") {
-        endpoint.to_string()
-    } else {
-        format!("http://{endpoint}")
-    };
+    let uri = if endpoint.starts_with("http") { endpoint.to_string() } else { format!("http://{endpoint}") };
     Ok(Endpoint::from_shared(uri)
         .map_err(|e| VmrmError::invalid(format!("`{endpoint}` is not a valid endpoint: {e}")))?
         .connect_timeout(connect_timeout)
@@ -36,10 +32,7 @@ pub struct ChannelPool {
 
 impl ChannelPool {
     pub fn new(connect_timeout: Duration) -> Self {
-        Self {
-            connect_timeout,
-            channels: Arc::default(),
-        }
+        Self { connect_timeout, channels: Arc::default() }
     }
 
     pub fn get(&self, endpoint: &str) -> Result<Channel> {

@@ -21,17 +21,10 @@ pub fn vmrmd() -> &'static Path {
 
 /// Starts the topology's processes and configures the cluster (cluster, HMCs, hosts, host group, discovery).
 pub async fn start(topology: Topology) -> Datacenter {
-    let dc = Datacenter::start(topology, vmrmd())
-        .await
-        .expect("datacenter starts");
+    let dc = Datacenter::start(topology, vmrmd()).await.expect("datacenter starts");
     let lines = dc.setup().await.expect("setup succeeds");
-    let discovered = lines
-        .iter()
-        .find(|l| l.contains("managed VMs have been successfully discovered"));
-    assert!(
-        discovered.is_some(),
-        "discovery summary missing: {lines:#?}"
-    );
+    let discovered = lines.iter().find(|l| l.contains("managed VMs have been successfully discovered"));
+    assert!(discovered.is_some(), "discovery summary missing: {lines:#?}");
     dc
 }
 
@@ -46,42 +39,23 @@ where
         if let Some(v) = check().await {
             return v;
         }
-        assert!(
-            tokio::time::Instant::now() < give_up,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(tokio::time::Instant::now() < give_up, "timed out after {timeout:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
 pub async fn vms(dc: &Datacenter) -> Vec<pb::VmView> {
     let mut admin = dc.admin().expect("admin client");
-    admin
-        .query_vm(pb::QueryRequest::default())
-        .await
-        .map(|l| l.vms)
-        .unwrap_or_default()
+    admin.query_vm(pb::QueryRequest::default()).await.map(|l| l.vms).unwrap_or_default()
 }
 
 /// The SAN's own record for one disk.
 pub async fn san_record(dc: &Datacenter, disk: &str) -> Vec<pb::SanOperation> {
-    let channel =
-        vmrm::transport::channel::lazy_channel(&dc.topology.san_endpoint(), Duration::from_secs(1))
-            .unwrap();
-    let req = pb::RecordRequest {
-        disk: disk.to_string(),
-    };
-    pb::san_client::SanClient::new(channel)
-        .record(req)
-        .await
-        .expect("SAN record")
-        .into_inner()
-        .operations
+    let channel = vmrm::transport::channel::lazy_channel(&dc.topology.san_endpoint(), Duration::from_secs(1)).unwrap();
+    let req = pb::RecordRequest { disk: disk.to_string() };
+    pb::san_client::SanClient::new(channel).record(req).await.expect("SAN record").into_inner().operations
 }
 
 pub fn temp_dir(name: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix(&format!("vmrm-{name}-"))
-        .tempdir()
-        .expect("temp dir")
+    tempfile::Builder::new().prefix(&format!("vmrm-{name}-")).tempdir().expect("temp dir")
 }
