@@ -157,7 +157,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         drop(open_db(dir.path(), 1).expect("a fresh directory opens"));
         drop(open_db(dir.path(), 1).expect("its own directory reopens"));
-        let err = open_db(dir.path(), 2).err().expect("another member's directory is refused").to_string();
+        let Err(err) = open_db(dir.path(), 2) else { panic!("another member's directory must be refused") };
+        let err = err.to_string();
         assert!(err.contains("belongs to vmrm-hsdb-1 member 1, not member 2"), "{err}");
     }
 }

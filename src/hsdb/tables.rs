@@ -84,7 +84,7 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
 }
 
 macro_rules! record {
-    ($ty:ty, $table:expr, |$r:ident| $key:expr) => {
+    ($ty:ty, $table:expr, $r:ident => $key:expr) => {
         impl Record for $ty {
             const TABLE: Table = $table;
             fn key(&self) -> String {
@@ -95,12 +95,12 @@ macro_rules! record {
     };
 }
 
-record!(ClusterRecord, Table::Cluster, |_r| "cluster".to_string());
-record!(HmcRecord, Table::Hmc, |r| r.name.clone());
-record!(HostRecord, Table::Host, |r| r.name.clone());
-record!(HostGroupRecord, Table::HostGroup, |r| r.name.clone());
-record!(ViosRecord, Table::Vios, |r| r.name.clone());
-record!(VmRecord, Table::Vm, |r| r.name.clone());
-record!(HmHealthRecord, Table::HmHealth, |r| r.vios_uuid.clone());
-record!(VmHbMissedRecord, Table::VmHbMissed, |r| { VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid) });
-record!(EventRecord, Table::Event, |r| r.at_ms.to_string());
+record!(ClusterRecord, Table::Cluster, _r => "cluster".to_string());
+record!(HmcRecord, Table::Hmc, r => r.name.clone());
+record!(HostRecord, Table::Host, r => r.name.clone());
+record!(HostGroupRecord, Table::HostGroup, r => r.name.clone());
+record!(ViosRecord, Table::Vios, r => r.name.clone());
+record!(VmRecord, Table::Vm, r => r.name.clone());
+record!(HmHealthRecord, Table::HmHealth, r => r.vios_uuid.clone());
+record!(VmHbMissedRecord, Table::VmHbMissed, r => VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid));
+record!(EventRecord, Table::Event, r => r.at_ms.to_string());
