@@ -117,7 +117,7 @@ impl ControllerCore {
         }
         out.step(format!("Discovery has started for VM {}", vm.name));
         vm.host = host.name.clone();
-        if vm.state == VmState::Init || vm.state == VmState::RestartFailed && running {
+        if vm.state == VmState::Init || (vm.state == VmState::RestartFailed && running) {
             vm.state = VmState::Ready;
         }
         self.hsdb.put_if_version(&vm, version).await?;
