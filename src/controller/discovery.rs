@@ -164,11 +164,13 @@ impl ControllerCore {
             .collect();
         let mut unverified = Vec::new();
         let total = vms.len();
+        // One inventory round for the whole group; each VM is then checked against the other hosts.
+        let capacity = self.capacities(&group, &[]).await?;
         for (mut vm, version) in vms {
             out.step(format!("{} verification has started", vm.name));
-            let capacity = self.capacities(&group, &[vm.host.as_str()]).await?;
+            let elsewhere: Vec<_> = capacity.iter().filter(|c| c.host != vm.host).cloned().collect();
             let demand = VmDemand { vm: vm.name.clone(), cpu: vm.cpu, memory_mb: vm.memory_mb, priority: vm.priority };
-            let plan = place(&[demand], &capacity);
+            let plan = place(&[demand], &elsewhere);
             match plan.unplaced.first() {
                 None => {
                     out.step(format!("{} verification has completed", vm.name));

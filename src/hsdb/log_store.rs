@@ -59,11 +59,6 @@ impl SledLogStore {
         }
     }
 
-    /// Number of entries currently held (bounded by snapshots and purging).
-    pub fn len(&self) -> usize {
-        self.log.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.log.is_empty()
     }

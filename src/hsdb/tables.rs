@@ -103,4 +103,3 @@ record!(ViosRecord, Table::Vios, r => r.name.clone());
 record!(VmRecord, Table::Vm, r => r.name.clone());
 record!(HmHealthRecord, Table::HmHealth, r => r.vios_uuid.clone());
 record!(VmHbMissedRecord, Table::VmHbMissed, r => VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid));
-record!(EventRecord, Table::Event, r => r.at_ms.to_string());
