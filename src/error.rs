@@ -68,6 +68,10 @@ impl From<VmrmError> for Status {
 impl From<Status> for VmrmError {
     fn from(s: Status) -> Self {
         let msg = s.message().to_string();
+        if s.metadata().contains_key(STANDBY_METADATA) {
+            let leader = s.metadata().get(LEADER_METADATA).and_then(|v| v.to_str().ok()).map(str::to_string);
+            return Self::NotLeader { leader };
+        }
         match s.code() {
             Code::InvalidArgument => Self::InvalidArgument(msg),
             Code::NotFound => Self::NotFound(msg),

@@ -13,6 +13,7 @@
 //! | [`domain`] | plain data: inventory records, VM states, events |
 //! | [`logic`] | pure decisions: host failure detection, placement |
 //! | [`hsdb`] | the Health Status Database: openraft + sled, its gRPC service and clients |
+//! | [`lincheck`] | the linearizability checker the HSDB's fault tests judge histories with |
 //! | [`actors`] | the simulated hardware: HMC, server unit, VM, VIOS + host monitor, SAN |
 //! | [`controller`] | the KSYS controller: admin API, discovery, FDE, recovery |
 //! | [`transport`] | gRPC channels with deadlines, the leader-following admin client |
@@ -27,6 +28,7 @@ pub mod domain;
 pub mod error;
 pub mod hsdb;
 pub mod launcher;
+pub mod lincheck;
 pub mod logic;
 pub mod node;
 pub mod pb;

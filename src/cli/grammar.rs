@@ -12,6 +12,8 @@ pub enum Class {
     Vios,
     Vm,
     Event,
+    Hsdb,
+    HsdbNode,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +27,9 @@ pub enum KsysCommand {
     Query { class: Class, name: String },
     RestartVm { vm: String, host: String },
     Lpm { vm: String, to: String },
+    AddHsdbNode { node_id: u64, endpoint: String },
+    ModifyHsdbNode { node_id: u64, role: String },
+    RemoveHsdbNode { node_id: u64 },
 }
 
 pub const USAGE: &str = "\
@@ -37,7 +42,11 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] <action> <class> [name
   verify host_group NAME
   query ksyscluster|hmc|host|host_group|vios|vm|event [NAME]
   restart vm NAME [host=TARGET]
-  lpm vm NAME to=HOST";
+  lpm vm NAME to=HOST
+  query hsdb
+  add hsdb_node ID endpoint=IP:PORT        (joins as a learner)
+  modify hsdb_node ID role=voter|learner
+  remove hsdb_node ID";
 
 fn action(word: &str) -> Option<&'static str> {
     Some(match word.to_ascii_lowercase().as_str() {
@@ -47,6 +56,8 @@ fn action(word: &str) -> Option<&'static str> {
         "verify" | "ve" => "verify",
         "restart" | "re" => "restart",
         "lpm" | "migrate" => "lpm",
+        "modify" | "mod" | "ch" | "change" => "modify",
+        "remove" | "rm" | "delete" | "del" => "remove",
         _ => return None,
     })
 }
@@ -60,6 +71,8 @@ fn class(word: &str) -> Option<Class> {
         "vios" => Class::Vios,
         "vm" | "lpar" => Class::Vm,
         "event" | "events" => Class::Event,
+        "hsdb" => Class::Hsdb,
+        "hsdb_node" => Class::HsdbNode,
         _ => return None,
     })
 }
@@ -98,6 +111,14 @@ fn required(w: &Words, what: &str) -> Result<String, String> {
     w.name.clone().ok_or_else(|| format!("{what} needs a name"))
 }
 
+fn node_id(w: &Words, what: &str) -> Result<u64, String> {
+    let id = w.name.as_deref().ok_or_else(|| format!("{what} needs a node id"))?;
+    match id.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("`{id}` is not an HSDB node id (a positive number)")),
+    }
+}
+
 fn attr(w: &Words, key: &str, what: &str) -> Result<String, String> {
     w.attrs.get(key).cloned().ok_or_else(|| format!("{what} needs {key}="))
 }
@@ -120,10 +141,12 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
     let [act, cls, rest @ ..] = words else {
         return Err("an action and a class are required".into());
     };
-    let act =
-        action(act).ok_or_else(|| format!("unknown action `{act}` (add, query, discover, verify, restart, lpm)"))?;
-    let cls = class(cls)
-        .ok_or_else(|| format!("unknown class `{cls}` (ksyscluster, hmc, host, host_group, vios, vm, event)"))?;
+    let act = action(act).ok_or_else(|| {
+        format!("unknown action `{act}` (add, modify, remove, query, discover, verify, restart, lpm)")
+    })?;
+    let cls = class(cls).ok_or_else(|| {
+        format!("unknown class `{cls}` (ksyscluster, hmc, host, host_group, vios, vm, event, hsdb, hsdb_node)")
+    })?;
     let what = format!("{act} {}", words[1]);
     Ok(match (act, cls) {
         ("add", Class::Cluster) => {
@@ -169,6 +192,17 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
         ("lpm", Class::Vm) => {
             let w = split(rest, &["to"], &what)?;
             KsysCommand::Lpm { vm: required(&w, &what)?, to: attr(&w, "to", &what)? }
+        }
+        ("add", Class::HsdbNode) => {
+            let w = split(rest, &["endpoint"], &what)?;
+            KsysCommand::AddHsdbNode { node_id: node_id(&w, &what)?, endpoint: attr(&w, "endpoint", &what)? }
+        }
+        ("modify", Class::HsdbNode) => {
+            let w = split(rest, &["role"], &what)?;
+            KsysCommand::ModifyHsdbNode { node_id: node_id(&w, &what)?, role: attr(&w, "role", &what)? }
+        }
+        ("remove", Class::HsdbNode) => {
+            KsysCommand::RemoveHsdbNode { node_id: node_id(&split(rest, &[], &what)?, &what)? }
         }
         _ => return Err(format!("`{what}` is not a supported command")),
     })
@@ -225,5 +259,22 @@ mod tests {
         assert!(p("restart vm").unwrap_err().contains("needs a name"));
         assert!(p("query").unwrap_err().contains("action and a class"));
         assert!(p("lpm host h1").unwrap_err().contains("not a supported command"));
+        assert!(p("add hsdb_node four endpoint=127.0.0.1:7004").unwrap_err().contains("not an HSDB node id"));
+        assert!(p("add hsdb_node 4").unwrap_err().contains("endpoint="));
+        assert!(p("remove hsdb_node").unwrap_err().contains("needs a node id"));
+    }
+
+    #[test]
+    fn hsdb_membership_commands_parse() {
+        assert_eq!(
+            p("add hsdb_node 4 endpoint=127.0.0.1:7004").unwrap(),
+            KsysCommand::AddHsdbNode { node_id: 4, endpoint: "127.0.0.1:7004".into() }
+        );
+        assert_eq!(
+            p("modify hsdb_node 4 role=voter").unwrap(),
+            KsysCommand::ModifyHsdbNode { node_id: 4, role: "voter".into() }
+        );
+        assert_eq!(p("rm hsdb_node 4").unwrap(), KsysCommand::RemoveHsdbNode { node_id: 4 });
+        assert_eq!(p("q hsdb").unwrap(), KsysCommand::Query { class: Class::Hsdb, name: String::new() });
     }
 }

@@ -52,6 +52,15 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output) 
         KsysCommand::RestartVm { vm, host } => {
             lines(admin.restart_vm(pb::RestartVmRequest { vm, host }).await?, output)
         }
+        KsysCommand::AddHsdbNode { node_id, endpoint } => {
+            lines(admin.add_hsdb_node(pb::AddHsdbNodeRequest { node_id, endpoint }).await?, output)
+        }
+        KsysCommand::ModifyHsdbNode { node_id, role } => {
+            lines(admin.modify_hsdb_node(pb::ModifyHsdbNodeRequest { node_id, role }).await?, output)
+        }
+        KsysCommand::RemoveHsdbNode { node_id } => {
+            lines(admin.remove_hsdb_node(pb::RemoveHsdbNodeRequest { node_id }).await?, output)
+        }
         KsysCommand::Lpm { vm, to } => lines(admin.migrate_vm(pb::MigrateVmRequest { vm, to }).await?, output),
         KsysCommand::Query { class, name } => {
             let q = pb::QueryRequest { name: name.clone() };
@@ -76,6 +85,8 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output) 
                         format::vms(&v.vms, !name.is_empty())
                     })
                 }
+                Class::Hsdb => render!(output, admin.query_hsdb(q).await?, format::hsdb),
+                Class::HsdbNode => render!(output, admin.query_hsdb(q).await?, format::hsdb),
                 Class::Event => {
                     render!(output, admin.query_event(q).await?, |v: &pb::EventList| { format::events(&v.events) })
                 }

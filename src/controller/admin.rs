@@ -114,4 +114,28 @@ impl Admin for AdminService {
     async fn query_event(&self, _: Request<pb::QueryRequest>) -> Result<Response<pb::EventList>, Status> {
         Ok(Response::new(pb::EventList { events: self.active()?.query_event().await? }))
     }
+
+    async fn add_hsdb_node(&self, req: Request<pb::AddHsdbNodeRequest>) -> Result<Response<pb::CommandReply>, Status> {
+        let r = req.into_inner();
+        reply(self.active()?.add_hsdb_node(r.node_id, not_empty("the endpoint", &r.endpoint)?).await)
+    }
+
+    async fn modify_hsdb_node(
+        &self,
+        req: Request<pb::ModifyHsdbNodeRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        let r = req.into_inner();
+        reply(self.active()?.modify_hsdb_node(r.node_id, not_empty("the role", &r.role)?).await)
+    }
+
+    async fn remove_hsdb_node(
+        &self,
+        req: Request<pb::RemoveHsdbNodeRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        reply(self.active()?.remove_hsdb_node(req.into_inner().node_id).await)
+    }
+
+    async fn query_hsdb(&self, _: Request<pb::QueryRequest>) -> Result<Response<pb::HsdbView>, Status> {
+        Ok(Response::new(self.active()?.query_hsdb().await?))
+    }
 }

@@ -16,6 +16,7 @@ pub mod core;
 pub mod discovery;
 pub mod fde;
 pub mod lines;
+pub mod membership;
 pub mod recovery;
 pub mod supervisor;
 pub mod views;

@@ -162,7 +162,7 @@ impl ControllerCore {
             .map(|row| {
                 let e: EventRecord = serde_json::from_value(row.value).map_err(VmrmError::internal)?;
                 Ok(pb::EventView {
-                    sequence: row.version,
+                    sequence: row.key.parse().map_err(VmrmError::internal)?,
                     name: e.name.to_string(),
                     severity: e.name.severity().to_string(),
                     subject: e.subject,

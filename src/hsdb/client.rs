@@ -5,15 +5,15 @@
 //!   anything behind the new one's back.
 //! * [`RemoteHsdb`]: for nodes outside the Raft group (VIOS host monitors). Any member accepts
 //!   the call and forwards it to the DBN; the client moves to the next member when one is down.
+use super::batcher::WriteBatcher;
 use super::raft_node::{HsdbNode, leader_endpoint};
 use super::state_machine::{decode_key, encode_key};
 use super::tables::{Record, StoredRow, Table};
 use super::types::{Command, CommandResult};
 use crate::domain::EventRecord;
-use crate::error::{Result, VmrmError};
+use crate::error::{Result, STANDBY_METADATA, VmrmError};
 use crate::pb::{HsdbRead, HsdbWrite, hsdb_client::HsdbClient};
 use crate::transport::{ChannelPool, deadline};
-use openraft::error::{ClientWriteError, RaftError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -37,9 +37,7 @@ pub trait HsdbAccess: Send + Sync {
             let value = serde_json::to_value(record).map_err(VmrmError::internal)?;
             match self.write(Command::Put { table: R::TABLE, key: record.key(), value }).await? {
                 CommandResult::Applied { version } => Ok(version),
-                CommandResult::VersionMismatch { current } => {
-                    Err(VmrmError::internal(format!("unexpected version {current}")))
-                }
+                other => Err(VmrmError::internal(format!("unexpected HSDB result {other:?}"))),
             }
         }
     }
@@ -56,6 +54,7 @@ pub trait HsdbAccess: Send + Sync {
                     R::TABLE,
                     record.key()
                 ))),
+                other => Err(VmrmError::internal(format!("unexpected HSDB result {other:?}"))),
             }
         }
     }
@@ -123,11 +122,13 @@ pub fn read_local(db: &sled::Db, table: Table, key: Option<&str>) -> Result<Vec<
 #[derive(Clone)]
 pub struct LocalHsdb {
     node: HsdbNode,
+    batcher: WriteBatcher,
 }
 
 impl LocalHsdb {
     pub fn new(node: HsdbNode) -> Self {
-        Self { node }
+        let batcher = WriteBatcher::start(node.raft.clone());
+        Self { node, batcher }
     }
 
     pub fn node(&self) -> &HsdbNode {
@@ -141,11 +142,8 @@ impl LocalHsdb {
 
 impl HsdbAccess for LocalHsdb {
     async fn write(&self, command: Command) -> Result<CommandResult> {
-        match self.node.raft.client_write(command).await {
-            Ok(resp) => Ok(resp.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Err(self.not_leader()),
-            Err(e) => Err(VmrmError::unavailable(format!("HSDB write failed: {e}"))),
-        }
+        command.check().map_err(VmrmError::invalid)?;
+        self.batcher.write(command).await
     }
 
     async fn read(&self, table: Table, key: Option<&str>) -> Result<Vec<Row>> {
@@ -185,6 +183,7 @@ impl RemoteHsdb {
                     self.preferred.store(idx, Ordering::Relaxed);
                     return Ok(v);
                 }
+                Err(s) if s.metadata().contains_key(STANDBY_METADATA) => last = s.into(),
                 Err(s)
                     if matches!(
                         s.code(),
@@ -219,7 +218,8 @@ impl HsdbAccess for RemoteHsdb {
 
     async fn read(&self, table: Table, key: Option<&str>) -> Result<Vec<Row>> {
         let timeout = self.timeout;
-        let request = HsdbRead { table: table.as_str().into(), key: key.unwrap_or_default().into() };
+        let request =
+            HsdbRead { table: table.as_str().into(), key: key.unwrap_or_default().into(), follower_read: false };
         let reply = self
             .first_ok(|mut c| {
                 let req = deadline(request.clone(), timeout);

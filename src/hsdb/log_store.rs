@@ -1,6 +1,18 @@
 //! The Raft log on sled: tree `raft/log` (big-endian index → JSON entry) and tree `raft/meta`
-//! (vote, last purged log id, committed). `append` acknowledges only after sled's fsync, and
-//! `save_vote` flushes before it returns: an acknowledged entry or vote survives SIGKILL.
+//! (vote, last purged log id, committed). An appended entry is reported durable (openraft's
+//! `LogFlushed` callback) only after sled's fsync, and `save_vote` flushes before it returns:
+//! an acknowledged entry or vote survives SIGKILL.
+//!
+//! `append` itself only writes the entries and queues the callback; one flusher task fsyncs
+//! for everything queued so far and then completes those callbacks in order. Raft therefore
+//! replicates an entry to the followers while the leader's own fsync is still running, and
+//! entries appended during one fsync share the next.
+//!
+//! A member never restarts as leader: `read_vote` hands openraft its own vote as not yet
+//! committed, so it wins a fresh election and commits a blank entry of the new term before it
+//! serves anything. openraft 0.9 would otherwise resume leadership at once with the commit
+//! index it last stored (not fsynced, so possibly behind what clients were told) and answer
+//! "linearizable" reads from before its last acknowledged writes — the SIGKILL test caught it.
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
 use super::types::TypeConfig;
@@ -9,6 +21,7 @@ use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageI
 use serde::{Serialize, de::DeserializeOwned};
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use tokio::sync::mpsc;
 
 type NodeId = u64;
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
@@ -19,8 +32,10 @@ const COMMITTED: &[u8] = b"committed";
 
 #[derive(Clone)]
 pub struct SledLogStore {
+    node_id: NodeId,
     log: sled::Tree,
     meta: sled::Tree,
+    flusher: mpsc::UnboundedSender<LogFlushed<TypeConfig>>,
 }
 
 fn read_io(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -32,8 +47,13 @@ fn write_io(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 }
 
 impl SledLogStore {
-    pub fn open(db: &sled::Db) -> sled::Result<Self> {
-        Ok(Self { log: db.open_tree("raft/log")?, meta: db.open_tree("raft/meta")? })
+    /// Opens member `node_id`'s log trees and starts the flusher task (call within a tokio
+    /// runtime).
+    pub fn open(db: &sled::Db, node_id: NodeId) -> sled::Result<Self> {
+        let log = db.open_tree("raft/log")?;
+        let (flusher, queue) = mpsc::unbounded_channel();
+        tokio::spawn(flush_in_order(log.clone(), queue));
+        Ok(Self { node_id, log, meta: db.open_tree("raft/meta")?, flusher })
     }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> StorageResult<Option<T>> {
@@ -61,6 +81,31 @@ impl SledLogStore {
 
     pub fn is_empty(&self) -> bool {
         self.log.is_empty()
+    }
+}
+
+/// Completes queued append callbacks, oldest first, each only after an fsync that began after
+/// its entries were written. Ends when the store is dropped.
+async fn flush_in_order(log: sled::Tree, mut queue: mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>) {
+    while let Some(first) = queue.recv().await {
+        let mut waiting = vec![first];
+        while let Ok(next) = queue.try_recv() {
+            waiting.push(next);
+        }
+        let flushed = log.flush_async().await.map(|_| ()).map_err(|e| e.to_string());
+        for callback in waiting {
+            callback.log_io_completed(flushed.clone().map_err(std::io::Error::other));
+        }
+    }
+}
+
+/// The vote as a restarted member must see it: a leadership of its own is demoted to a mere
+/// vote for itself in that term (still binding: it votes for nobody else in that term), so the
+/// member stands for election instead of resuming as leader (see the module docs).
+fn without_own_leadership(vote: Vote<NodeId>, node_id: NodeId) -> Vote<NodeId> {
+    match vote.is_committed() && vote.leader_id().voted_for() == Some(node_id) {
+        true => Vote::new(vote.leader_id().term, node_id),
+        false => vote,
     }
 }
 
@@ -108,7 +153,8 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
     }
 
     async fn read_vote(&mut self) -> StorageResult<Option<Vote<NodeId>>> {
-        self.get_meta(VOTE)
+        let vote: Option<Vote<NodeId>> = self.get_meta(VOTE)?;
+        Ok(vote.map(|v| without_own_leadership(v, self.node_id)))
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> StorageResult<()> {
@@ -130,8 +176,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
             batch.insert(&entry.log_id.index.to_be_bytes(), bytes);
         }
         self.log.apply_batch(batch).map_err(write_io)?;
-        let flushed = self.log.flush_async().await.map(|_| ()).map_err(std::io::Error::other);
-        callback.log_io_completed(flushed);
+        self.flusher.send(callback).map_err(|_| write_io(std::io::Error::other("the log flusher has stopped")))?;
         Ok(())
     }
 
@@ -155,5 +200,24 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
         }
         self.log.apply_batch(batch).map_err(write_io)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restarted_leader_only_remembers_voting_for_itself() {
+        let demoted = without_own_leadership(Vote::new_committed(7, 1), 1);
+        assert_eq!(demoted, Vote::new(7, 1));
+        assert!(!demoted.is_committed());
+    }
+
+    #[test]
+    fn other_votes_are_kept_as_stored() {
+        for vote in [Vote::new_committed(7, 2), Vote::new(7, 1), Vote::new(7, 2)] {
+            assert_eq!(without_own_leadership(vote, 1), vote);
+        }
     }
 }

@@ -4,9 +4,11 @@ use super::Raft;
 use super::log_store::SledLogStore;
 use super::network::GrpcRaftNetwork;
 use super::state_machine::SledStateMachine;
+use super::types::TypeConfig;
 use crate::error::{Result, VmrmError};
 use crate::transport::ChannelPool;
-use openraft::{BasicNode, Config, ServerState};
+use openraft::network::RaftNetworkFactory;
+use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -20,7 +22,17 @@ use std::time::Duration;
 pub const HEARTBEAT_MS: u64 = 80;
 pub const ELECTION_TIMEOUT_MIN_MS: u64 = 250;
 pub const ELECTION_TIMEOUT_MAX_MS: u64 = 450;
+/// Log entries between snapshots; with a snapshot the log before it is purged, so the log on
+/// disk stays bounded under any write load.
+pub const SNAPSHOT_EVERY: u64 = 5_000;
+/// Entries kept behind a snapshot, so a briefly lagging member catches up from the log rather
+/// than by a full snapshot transfer.
+pub const LOG_KEPT_AFTER_SNAPSHOT: u64 = 1_000;
+/// sled's page cache: the resident memory of a member is bounded by this plus the working set.
+const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 const IDENTITY_KEY: &[u8] = b"identity";
+/// The identity file beside sled's files.
+pub const IDENTITY_FILE: &str = "vmrm-hsdb.json";
 const FORMAT: &str = "vmrm-hsdb-1";
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -37,55 +49,91 @@ pub struct HsdbNode {
     pub db: sled::Db,
 }
 
-/// Opens the sled directory, refusing a corrupt one or one that belongs to another member:
+/// Opens the sled directory, refusing a damaged one or one that belongs to another member:
 /// an HSDB must never silently start empty over data it cannot read.
+///
+/// The member's identity is kept twice: inside sled and in a small file beside sled's own
+/// files. sled recovers a damaged file by keeping the readable prefix of its log, which can be
+/// nothing at all; the file outside sled is what tells "new member" from "data lost".
 fn open_db(dir: &Path, node_id: u64) -> Result<sled::Db> {
-    let db = sled::Config::new().path(dir).open().map_err(|e| {
-        VmrmError::precondition(format!(
-            "HSDB data directory {} cannot be opened ({e}); it is corrupt or in use by another process. \
-             Refusing to start: move it away to rejoin this member empty",
-            dir.display()
-        ))
+    let wanted = Identity { format: FORMAT.into(), node_id };
+    let refuse = |why: String| {
+        VmrmError::precondition(format!("HSDB data directory {} {why}; refusing to start", dir.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(|e| refuse(format!("cannot be created ({e})")))?;
+    let marker_path = dir.join(IDENTITY_FILE);
+    let marker: Option<Identity> = match std::fs::read(&marker_path) {
+        Ok(bytes) => Some(
+            serde_json::from_slice(&bytes).map_err(|e| refuse(format!("has an unreadable {IDENTITY_FILE} ({e})")))?,
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(refuse(format!("has an unreadable {IDENTITY_FILE} ({e})"))),
+    };
+    let db = sled::Config::new().path(dir).cache_capacity(SLED_CACHE_BYTES).open().map_err(|e| {
+        refuse(format!("cannot be opened ({e}); it is damaged or in use by another process. Move it away to rejoin this member empty"))
     })?;
     let meta = db.open_tree("hsdb/identity").map_err(VmrmError::internal)?;
-    let wanted = Identity { format: FORMAT.into(), node_id };
-    match meta.get(IDENTITY_KEY).map_err(VmrmError::internal)? {
-        Some(bytes) => {
-            let found: Identity = serde_json::from_slice(&bytes).map_err(|e| {
-                VmrmError::precondition(format!(
-                    "HSDB data directory {} has an unreadable identity record ({e}); refusing to start",
-                    dir.display()
-                ))
-            })?;
-            if found != wanted {
-                return Err(VmrmError::precondition(format!(
-                    "HSDB data directory {} belongs to {} member {}, not member {node_id}; refusing to start",
-                    dir.display(),
-                    found.format,
-                    found.node_id
-                )));
-            }
+    let stored: Option<Identity> = match meta.get(IDENTITY_KEY).map_err(VmrmError::internal)? {
+        Some(bytes) => Some(
+            serde_json::from_slice(&bytes).map_err(|e| refuse(format!("has an unreadable identity record ({e})")))?,
+        ),
+        None => None,
+    };
+    let belongs_elsewhere = |found: &Identity| {
+        refuse(format!("belongs to {} member {}, not member {node_id}", found.format, found.node_id))
+    };
+    match (marker, stored) {
+        (Some(m), _) if m != wanted => return Err(belongs_elsewhere(&m)),
+        (_, Some(s)) if s != wanted => return Err(belongs_elsewhere(&s)),
+        (Some(_), None) => {
+            return Err(refuse(format!(
+                "is damaged: {IDENTITY_FILE} names member {node_id} but the database has lost its records \
+                 (sled kept only what it could read). Move the directory away to rejoin this member empty"
+            )));
         }
-        None => {
+        (None, None) => {
             let has_data = db.tree_names().iter().any(|n| n.starts_with(b"raft/") || n.starts_with(b"table/"));
             if has_data {
-                return Err(VmrmError::precondition(format!(
-                    "HSDB data directory {} holds Raft data without an identity record; refusing to start",
-                    dir.display()
-                )));
+                return Err(refuse("holds Raft data without an identity record".into()));
             }
             meta.insert(IDENTITY_KEY, serde_json::to_vec(&wanted).map_err(VmrmError::internal)?)
                 .map_err(VmrmError::internal)?;
             meta.flush().map_err(VmrmError::internal)?;
+            write_marker(&marker_path, &wanted)?;
         }
+        (None, Some(_)) => write_marker(&marker_path, &wanted)?,
+        (Some(_), Some(_)) => {}
     }
     Ok(db)
 }
 
+/// Writes the identity file durably (write, fsync, rename).
+fn write_marker(path: &Path, identity: &Identity) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let bytes = serde_json::to_vec_pretty(identity).map_err(VmrmError::internal)?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, &bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| VmrmError::internal(format!("cannot write {}: {e}", path.display())))
+}
+
 impl HsdbNode {
     pub async fn start(dir: &Path, node_id: u64, members: &BTreeMap<u64, String>, pool: ChannelPool) -> Result<Self> {
+        Self::start_with_network(dir, node_id, members, GrpcRaftNetwork::new(pool)).await
+    }
+
+    /// Starts a member over any Raft transport (tests wrap the real one to inject faults).
+    pub async fn start_with_network(
+        dir: &Path,
+        node_id: u64,
+        members: &BTreeMap<u64, String>,
+        network: impl RaftNetworkFactory<TypeConfig>,
+    ) -> Result<Self> {
         let db = open_db(dir, node_id)?;
-        let log_store = SledLogStore::open(&db).map_err(VmrmError::internal)?;
+        let log_store = SledLogStore::open(&db, node_id).map_err(VmrmError::internal)?;
         let state_machine = SledStateMachine::open(&db).map_err(VmrmError::internal)?;
         let config = Config {
             cluster_name: "vmrm-hsdb".into(),
@@ -93,11 +141,14 @@ impl HsdbNode {
             election_timeout_min: ELECTION_TIMEOUT_MIN_MS,
             election_timeout_max: ELECTION_TIMEOUT_MAX_MS,
             install_snapshot_timeout: 2_000,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY),
+            max_in_snapshot_log_to_keep: LOG_KEPT_AFTER_SNAPSHOT,
+            purge_batch_size: 256,
             ..Default::default()
         }
         .validate()
         .map_err(VmrmError::internal)?;
-        let raft = Raft::new(node_id, Arc::new(config), GrpcRaftNetwork::new(pool), log_store.clone(), state_machine)
+        let raft = Raft::new(node_id, Arc::new(config), network, log_store.clone(), state_machine)
             .await
             .map_err(VmrmError::internal)?;
         let fresh = log_store.is_empty() && raft.metrics().borrow().current_term == 0;
@@ -160,5 +211,29 @@ mod tests {
         let Err(err) = open_db(dir.path(), 2) else { panic!("another member's directory must be refused") };
         let err = err.to_string();
         assert!(err.contains("belongs to vmrm-hsdb-1 member 1, not member 2"), "{err}");
+    }
+
+    #[test]
+    fn a_database_that_lost_its_records_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open_db(dir.path(), 1).expect("a fresh directory opens"));
+        // What sled recovers from a damaged file: an empty database.
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name() != Some(std::ffi::OsStr::new(IDENTITY_FILE)) {
+                let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+            }
+        }
+        let Err(err) = open_db(dir.path(), 1) else { panic!("a database without its records must be refused") };
+        assert!(err.to_string().contains("is damaged"), "{err}");
+    }
+
+    #[test]
+    fn an_unreadable_identity_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(open_db(dir.path(), 1).expect("a fresh directory opens"));
+        std::fs::write(dir.path().join(IDENTITY_FILE), b"\x00garbage").unwrap();
+        let Err(err) = open_db(dir.path(), 1) else { panic!("garbage must be refused") };
+        assert!(err.to_string().contains("unreadable vmrm-hsdb.json"), "{err}");
     }
 }

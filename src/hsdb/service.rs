@@ -1,6 +1,6 @@
 //! The HSDB's gRPC face: Raft RPCs from peers, and the table API. A member that is not the DBN
 //! forwards table calls to the DBN once (a forwarded call is never forwarded again).
-use super::client::{HsdbAccess, LocalHsdb};
+use super::client::{HsdbAccess, LocalHsdb, read_local};
 use super::tables::Table;
 use super::types::Command;
 use crate::error::VmrmError;
@@ -84,7 +84,11 @@ impl Hsdb for HsdbService {
         let msg = req.into_inner();
         let table: Table = msg.table.parse().map_err(Status::invalid_argument)?;
         let key = (!msg.key.is_empty()).then_some(msg.key.as_str());
-        match self.local.read(table, key).await {
+        let read = match msg.follower_read {
+            true => read_local(&self.local.node().db, table, key),
+            false => self.local.read(table, key).await,
+        };
+        match read {
             Ok(rows) => {
                 let rows = rows
                     .into_iter()

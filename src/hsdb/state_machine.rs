@@ -43,7 +43,11 @@ fn sm_write(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
     StorageIOError::write_state_machine(&e).into()
 }
 
-/// Encodes a table key: append-only tables sort by log index.
+/// Rows an append-only table keeps (the event log): older ones are dropped as new ones arrive,
+/// so the tables stay bounded under a sustained stream of events.
+pub const APPEND_RETENTION: u64 = 50_000;
+
+/// Encodes a table key: append-only tables sort by sequence number.
 pub fn encode_key(table: Table, key: &str) -> Vec<u8> {
     match (table.is_append_only(), key.parse::<u64>()) {
         (true, Ok(i)) => i.to_be_bytes().to_vec(),
@@ -115,10 +119,28 @@ impl SledStateMachine {
                 self.tree(table)?.remove(encode_key(table, &key)).map_err(sm_write)?;
             }
             Command::Append { table, value } => {
-                Self::put_row(&self.tree(table)?, &index.to_be_bytes(), index, value)?;
+                let tree = self.tree(table)?;
+                let sequence = Self::last_sequence(&tree)? + 1;
+                Self::put_row(&tree, &sequence.to_be_bytes(), index, value)?;
+                if let Some(expired) = sequence.checked_sub(APPEND_RETENTION) {
+                    tree.remove(expired.to_be_bytes()).map_err(sm_write)?;
+                }
+            }
+            Command::Batch(commands) => {
+                let results = commands.into_iter().map(|c| self.execute(index, c)).collect::<StorageResult<_>>()?;
+                return Ok(CommandResult::Batch(results));
             }
         }
         Ok(applied)
+    }
+
+    /// The highest sequence number of an append-only table (0 when empty). Derived from the
+    /// rows themselves, so a member that installed a snapshot continues the same numbering.
+    fn last_sequence(tree: &sled::Tree) -> StorageResult<u64> {
+        Ok(match tree.last().map_err(sm_read)? {
+            Some((key, _)) => key.as_ref().try_into().map(u64::from_be_bytes).unwrap_or_default(),
+            None => 0,
+        })
     }
 
     fn current_snapshot(&self) -> StorageResult<Option<Snapshot<TypeConfig>>> {

@@ -1,5 +1,5 @@
 //! The HSDB schema: one sled tree per table, rows as `{version, value}` JSON, keys as strings
-//! (append-only tables use the big-endian log index so they sort in order).
+//! (append-only tables use a big-endian sequence number so they sort in order).
 use crate::domain::*;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::fmt;
@@ -51,7 +51,7 @@ impl Table {
         format!("table/{}", self.as_str())
     }
 
-    /// Keys of append-only tables are log indexes; they are stored big-endian.
+    /// Keys of append-only tables are sequence numbers 1, 2, …; they are stored big-endian.
     pub fn is_append_only(self) -> bool {
         matches!(self, Table::Event)
     }

@@ -33,11 +33,50 @@ pub enum Command {
         table: Table,
         key: String,
     },
-    /// Appends to an append-only table; the key is the entry's log index.
+    /// Appends to an append-only table; the key is the table's next sequence number.
     Append {
         table: Table,
         value: serde_json::Value,
     },
+    /// Several commands from concurrent callers committed as one log entry (group commit: one
+    /// fsync for all of them). Each is applied in order and gets its own result.
+    Batch(Vec<Command>),
+}
+
+/// Largest value one row may hold; a bigger one is refused before it reaches the log.
+pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// Longest row key.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+impl Command {
+    /// Refuses a command the HSDB must not store: an empty or oversized key, an oversized value.
+    pub fn check(&self) -> Result<(), String> {
+        let (table, key, value) = match self {
+            Command::Put { table, key, value } | Command::PutIfVersion { table, key, value, .. } => {
+                (table, Some(key), Some(value))
+            }
+            Command::Delete { table, key } => (table, Some(key), None),
+            Command::Append { table, value } => (table, None, Some(value)),
+            Command::Batch(commands) => return commands.iter().try_for_each(Command::check),
+        };
+        if let Some(key) = key {
+            if key.is_empty() {
+                return Err(format!("an HSDB key in table {table} must not be empty"));
+            }
+            if key.len() > MAX_KEY_BYTES {
+                return Err(format!("HSDB key of {} bytes exceeds the limit of {MAX_KEY_BYTES} bytes", key.len()));
+            }
+        }
+        if let Some(value) = value {
+            let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
+            if size > MAX_VALUE_BYTES {
+                return Err(format!(
+                    "HSDB value for table {table} is {size} bytes, over the limit of {MAX_VALUE_BYTES} bytes (1 MiB); nothing was written"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,4 +85,6 @@ pub enum CommandResult {
     Applied { version: u64 },
     /// A `PutIfVersion` found another version; nothing changed.
     VersionMismatch { current: u64 },
+    /// The results of a `Batch`, in order.
+    Batch(Vec<CommandResult>),
 }

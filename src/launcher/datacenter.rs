@@ -154,6 +154,21 @@ impl Datacenter {
         }
     }
 
+    /// SIGSTOP: the node freezes mid-step, holding its sockets open (a hung process, a long
+    /// GC pause, a VM stalled by its hypervisor).
+    pub fn pause(&self, node: &str) {
+        if let Some(pid) = self.pid(node) {
+            signal(pid, "STOP");
+        }
+    }
+
+    /// SIGCONT: a paused node carries on as if nothing happened.
+    pub fn resume(&self, node: &str) {
+        if let Some(pid) = self.pid(node) {
+            signal(pid, "CONT");
+        }
+    }
+
     /// Loses a whole server at once: its SU and both VIOS nodes.
     pub fn kill_host(&mut self, host: &str) {
         for node in Topology::host_nodes(host) {
@@ -178,7 +193,8 @@ impl Datacenter {
     /// SIGTERM to every node, then waits for them (SIGKILL after a grace period).
     pub fn stop(&mut self) {
         for child in self.children.values() {
-            terminate(child.id());
+            signal(child.id(), "CONT");
+            signal(child.id(), "TERM");
         }
         let give_up = std::time::Instant::now() + Duration::from_secs(5);
         for (_, mut child) in std::mem::take(&mut self.children) {
@@ -203,8 +219,13 @@ impl Drop for Datacenter {
     }
 }
 
-fn terminate(pid: u32) {
-    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).stdout(Stdio::null()).stderr(Stdio::null()).status();
+fn signal(pid: u32, name: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// True when the node's standard health service answers SERVING.

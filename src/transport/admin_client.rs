@@ -134,4 +134,8 @@ admin_rpcs! {
     query_vios(pb::QueryRequest) -> pb::ViosList;
     query_vm(pb::QueryRequest) -> pb::VmList;
     query_event(pb::QueryRequest) -> pb::EventList;
+    add_hsdb_node(pb::AddHsdbNodeRequest) -> pb::CommandReply;
+    modify_hsdb_node(pb::ModifyHsdbNodeRequest) -> pb::CommandReply;
+    remove_hsdb_node(pb::RemoveHsdbNodeRequest) -> pb::CommandReply;
+    query_hsdb(pb::QueryRequest) -> pb::HsdbView;
 }

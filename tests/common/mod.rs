@@ -7,6 +7,8 @@ use std::time::Duration;
 use vmrm::launcher::{Datacenter, Topology};
 use vmrm::pb;
 
+pub mod registers;
+
 /// Cluster tests share two cores: they run one at a time.
 static ONE_CLUSTER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -58,4 +60,13 @@ pub async fn san_record(dc: &Datacenter, disk: &str) -> Vec<pb::SanOperation> {
 
 pub fn temp_dir(name: &str) -> tempfile::TempDir {
     tempfile::Builder::new().prefix(&format!("vmrm-{name}-")).tempdir().expect("temp dir")
+}
+
+/// Overwrites the head of a sled database file, as a failing disk might: sled then recovers
+/// whatever prefix it can still read, which is nothing.
+pub fn damage_sled_directory(dir: &Path) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().write(true).open(dir.join("db")).expect("sled db file");
+    file.write_all(&[0xAB; 4096]).expect("overwrite");
+    file.sync_all().expect("sync");
 }

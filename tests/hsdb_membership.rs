@@ -1,0 +1,182 @@
+//! HSDB membership through the admin API (what `ksysmgr add|modify|remove hsdb_node` and
+//! `query hsdb` call), and the HSDB's answers to bad input: each refusal is clear and changes
+//! nothing.
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use vmrm::error::VmrmError;
+use vmrm::hsdb::{Command as HsdbCommand, HsdbAccess, RemoteHsdb, Table};
+use vmrm::launcher::{Datacenter, Topology, datacenter::serving};
+use vmrm::pb;
+use vmrm::transport::ChannelPool;
+
+const BASE: u16 = 26000;
+
+/// A fourth HSDB-only member process, killed when dropped.
+struct Extra(Child);
+
+impl Drop for Extra {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start_fourth_member(dc: &Datacenter, dir: &std::path::Path) -> (Extra, String) {
+    let mut cfg = dc.topology.node_configs().into_iter().find(|c| c.name == "ctl-1").expect("ctl-1 config");
+    let endpoint = format!("127.0.0.1:{}", BASE + 4);
+    cfg.name = "hsdb-4".into();
+    cfg.listen = endpoint.clone();
+    cfg.data_dir = dir.join("hsdb-4");
+    cfg.controller = None;
+    let hsdb = cfg.hsdb.as_mut().expect("hsdb section");
+    hsdb.node_id = 4;
+    hsdb.members.insert("4".into(), endpoint.clone());
+    let path = dir.join("hsdb-4.toml");
+    std::fs::write(&path, cfg.to_toml()).expect("config");
+    let log = std::fs::File::create(dir.join("hsdb-4.log")).expect("log");
+    let child = Command::new(common::vmrmd())
+        .arg("--config")
+        .arg(&path)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("vmrmd starts");
+    let extra = Extra(child);
+    common::wait_until("the fourth member to serve", Duration::from_secs(30), || async {
+        serving(&endpoint).await.then_some(())
+    })
+    .await;
+    (extra, endpoint)
+}
+
+fn roles(view: &pb::HsdbView) -> Vec<(u64, String)> {
+    view.members.iter().map(|m| (m.node_id, m.role.clone())).collect()
+}
+
+fn three_voters() -> Vec<(u64, String)> {
+    (1..=3).map(|i| (i, "voter".to_string())).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
+    let _serial = common::one_cluster_at_a_time().await;
+    let dir = common::temp_dir("hsdb-membership");
+    let mut topology = Topology::uniform(BASE, 0, 0, dir.path().to_path_buf());
+    topology.hmcs = 0;
+    let dc = Datacenter::start(topology, common::vmrmd()).await.expect("members start");
+    let mut admin = dc.admin().expect("admin client");
+    let q = pb::QueryRequest::default();
+    let view = common::wait_until("a DBN", Duration::from_secs(15), || {
+        let mut admin = dc.admin().expect("admin client");
+        async move { admin.query_hsdb(pb::QueryRequest::default()).await.ok().filter(|v| v.dbn > 0) }
+    })
+    .await;
+    assert_eq!(roles(&view), three_voters());
+    assert!(view.members.iter().any(|m| m.dbn && m.state == "Leader"), "{view:?}");
+
+    // Nothing answers at the address: refused, membership unchanged.
+    let nobody = pb::AddHsdbNodeRequest { node_id: 4, endpoint: format!("127.0.0.1:{}", BASE + 9) };
+    let err = admin.add_hsdb_node(nobody).await.expect_err("an unreachable member is refused");
+    assert!(matches!(err, VmrmError::FailedPrecondition(ref m) if m.contains("no HSDB member answers")), "{err}");
+    assert_eq!(roles(&admin.query_hsdb(q.clone()).await.unwrap()), three_voters());
+
+    let (_fourth, endpoint) = start_fourth_member(&dc, dir.path()).await;
+    let wrong_id = pb::AddHsdbNodeRequest { node_id: 5, endpoint: endpoint.clone() };
+    let err = admin.add_hsdb_node(wrong_id).await.expect_err("the address must answer as the named node");
+    assert!(err.to_string().contains("is node 4, not node 5"), "{err}");
+    let bad = pb::AddHsdbNodeRequest { node_id: 4, endpoint: "not-an-address".into() };
+    assert!(matches!(admin.add_hsdb_node(bad).await, Err(VmrmError::InvalidArgument(_))));
+    assert!(matches!(
+        admin.modify_hsdb_node(pb::ModifyHsdbNodeRequest { node_id: 4, role: "voter".into() }).await,
+        Err(VmrmError::NotFound(_))
+    ));
+
+    let lines = admin.add_hsdb_node(pb::AddHsdbNodeRequest { node_id: 4, endpoint: endpoint.clone() }).await.unwrap();
+    assert!(lines.lines[0].contains("added as a learner"), "{lines:?}");
+    let view = admin.query_hsdb(q.clone()).await.unwrap();
+    assert!(roles(&view).contains(&(4, "learner".into())), "{view:?}");
+    assert!(matches!(
+        admin.add_hsdb_node(pb::AddHsdbNodeRequest { node_id: 4, endpoint: endpoint.clone() }).await,
+        Err(VmrmError::AlreadyExists(_))
+    ));
+    assert!(matches!(
+        admin.modify_hsdb_node(pb::ModifyHsdbNodeRequest { node_id: 4, role: "boss".into() }).await,
+        Err(VmrmError::InvalidArgument(_))
+    ));
+
+    admin.modify_hsdb_node(pb::ModifyHsdbNodeRequest { node_id: 4, role: "voter".into() }).await.unwrap();
+    let view = admin.query_hsdb(q.clone()).await.unwrap();
+    assert!(roles(&view).contains(&(4, "voter".into())), "{view:?}");
+    let fourth = view.members.iter().find(|m| m.node_id == 4).expect("node 4");
+    common::wait_until("node 4 to catch up", Duration::from_secs(10), || {
+        let mut admin = dc.admin().expect("admin client");
+        let dbn_applied = view.last_applied;
+        async move {
+            let v = admin.query_hsdb(pb::QueryRequest::default()).await.ok()?;
+            (v.members.iter().find(|m| m.node_id == 4)?.last_applied >= dbn_applied).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(fourth.endpoint, endpoint);
+
+    admin.remove_hsdb_node(pb::RemoveHsdbNodeRequest { node_id: 4 }).await.unwrap();
+    assert_eq!(roles(&admin.query_hsdb(q.clone()).await.unwrap()), three_voters());
+    assert!(matches!(
+        admin.remove_hsdb_node(pb::RemoveHsdbNodeRequest { node_id: 9 }).await,
+        Err(VmrmError::NotFound(_))
+    ));
+
+    // Bad writes: refused with the reason, nothing stored.
+    let hsdb = RemoteHsdb::new(
+        dc.topology.controller_endpoints(),
+        ChannelPool::new(Duration::from_secs(1)),
+        Duration::from_secs(2),
+    );
+    let huge = HsdbCommand::Put { table: Table::Vm, key: "big".into(), value: "x".repeat(2 << 20).into() };
+    let err = hsdb.write(huge).await.expect_err("an oversized value is refused");
+    assert!(matches!(err, VmrmError::InvalidArgument(ref m) if m.contains("over the limit")), "{err}");
+    let empty_key = HsdbCommand::Put { table: Table::Vm, key: String::new(), value: 1.into() };
+    assert!(matches!(hsdb.write(empty_key).await, Err(VmrmError::InvalidArgument(_))));
+    assert!(hsdb.read(Table::Vm, Some("big")).await.unwrap().is_empty(), "nothing was written");
+
+    let first = hsdb.write(HsdbCommand::Put { table: Table::Vm, key: "lock".into(), value: 1.into() }).await.unwrap();
+    let vmrm::hsdb::CommandResult::Applied { version } = first else { panic!("{first:?}") };
+    let stale = HsdbCommand::PutIfVersion {
+        table: Table::Vm,
+        key: "lock".into(),
+        expected_version: version - 1,
+        value: 2.into(),
+    };
+    assert_eq!(hsdb.write(stale).await.unwrap(), vmrm::hsdb::CommandResult::VersionMismatch { current: version });
+    assert_eq!(
+        hsdb.read(Table::Vm, Some("lock")).await.unwrap()[0].value,
+        serde_json::json!(1),
+        "the stale CAS changed nothing"
+    );
+
+    let mut raw = pb::hsdb_client::HsdbClient::new(
+        vmrm::transport::channel::lazy_channel(&dc.topology.controller_endpoints()[0], Duration::from_secs(1)).unwrap(),
+    );
+    let err = raw
+        .read(pb::HsdbRead { table: "widgets".into(), key: String::new(), follower_read: false })
+        .await
+        .expect_err("unknown table");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("unknown HSDB table `widgets`"), "{}", err.message());
+    let err = raw.write(pb::HsdbWrite { command: b"{not json".to_vec() }).await.expect_err("garbage command");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+
+    // A follower read answers from the member's own copy, without the DBN.
+    common::wait_until("ctl-1's own copy of the row", Duration::from_secs(5), || {
+        let mut raw = raw.clone();
+        async move {
+            let req = pb::HsdbRead { table: "vm".into(), key: "lock".into(), follower_read: true };
+            let rows = raw.read(req).await.ok()?.into_inner().rows;
+            (rows.len() == 1).then_some(())
+        }
+    })
+    .await;
+}
