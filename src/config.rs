@@ -48,6 +48,46 @@ pub struct HsdbConfig {
     pub node_id: u64,
     /// Initial voters: Raft id → gRPC endpoint. The lowest id initializes a fresh cluster.
     pub members: BTreeMap<String, String>,
+    /// Log entries between snapshots; the log before a snapshot is then purged (like etcd's
+    /// `--snapshot-count`).
+    #[serde(default = "default_snapshot_every")]
+    pub snapshot_every: u64,
+    /// Entries kept behind a snapshot, so a briefly lagging member catches up from the log
+    /// instead of receiving the whole snapshot.
+    #[serde(default = "default_log_kept_after_snapshot")]
+    pub log_kept_after_snapshot: u64,
+}
+
+/// Allowed `snapshot_every`: frequent enough to bound the log, rare enough not to spend the
+/// member's time writing snapshots.
+pub const SNAPSHOT_EVERY_RANGE: std::ops::RangeInclusive<u64> = 100..=1_000_000;
+
+/// Default `snapshot_every`.
+pub const DEFAULT_SNAPSHOT_EVERY: u64 = 5_000;
+
+fn default_snapshot_every() -> u64 {
+    DEFAULT_SNAPSHOT_EVERY
+}
+
+fn default_log_kept_after_snapshot() -> u64 {
+    1_000
+}
+
+impl HsdbConfig {
+    /// Member `node_id` of `members`, with the default log compaction.
+    pub fn new(node_id: u64, members: BTreeMap<String, String>) -> Self {
+        Self {
+            node_id,
+            members,
+            snapshot_every: default_snapshot_every(),
+            log_kept_after_snapshot: default_log_kept_after_snapshot(),
+        }
+    }
+
+    /// The Raft members as (id, endpoint); ids that are not numbers are rejected by `validate`.
+    pub fn member_ids(&self) -> BTreeMap<u64, String> {
+        self.members.iter().filter_map(|(id, a)| id.parse().ok().map(|id| (id, a.clone()))).collect()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -163,6 +203,16 @@ impl NodeConfig {
             if !ids.contains(&h.node_id) {
                 return bad("hsdb.node_id", format!("{} is not one of hsdb.members", h.node_id));
             }
+            if !SNAPSHOT_EVERY_RANGE.contains(&h.snapshot_every) {
+                let (lo, hi) = SNAPSHOT_EVERY_RANGE.into_inner();
+                return bad("hsdb.snapshot_every", format!("{} is outside {lo}..={hi}", h.snapshot_every));
+            }
+            if h.log_kept_after_snapshot > h.snapshot_every {
+                return bad(
+                    "hsdb.log_kept_after_snapshot",
+                    format!("{} is more than snapshot_every ({})", h.log_kept_after_snapshot, h.snapshot_every),
+                );
+            }
         }
         if self.vios.is_some() && self.hsdb_endpoints.is_empty() && self.hsdb.is_none() {
             return bad("hsdb_endpoints", "a VIOS needs the HSDB members' endpoints".into());
@@ -185,11 +235,7 @@ impl NodeConfig {
 
     /// The Raft members as (id, endpoint), for nodes that are HSDB members.
     pub fn hsdb_members(&self) -> BTreeMap<u64, String> {
-        self.hsdb
-            .iter()
-            .flat_map(|h| h.members.iter())
-            .filter_map(|(id, a)| id.parse().ok().map(|id| (id, a.clone())))
-            .collect()
+        self.hsdb.as_ref().map(HsdbConfig::member_ids).unwrap_or_default()
     }
 
     /// Every endpoint where the HSDB can be reached from this node.

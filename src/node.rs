@@ -13,8 +13,8 @@ use crate::transport::ChannelPool;
 use actix::Actor;
 use std::collections::BTreeMap;
 use std::future::Future;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 
 /// Largest gRPC message a node accepts (Raft snapshots travel in one message).
 const MAX_MESSAGE: usize = 256 * 1024 * 1024;
@@ -40,7 +40,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
 
     let mut hsdb_node = None;
     if let Some(h) = &cfg.hsdb {
-        let node = HsdbNode::start(&cfg.data_dir.join("hsdb"), h.node_id, &cfg.hsdb_members(), pool.clone()).await?;
+        let node = HsdbNode::start(&cfg.data_dir.join("hsdb"), h, pool.clone()).await?;
         let local = LocalHsdb::new(node.clone());
         let service = HsdbService::new(local.clone(), pool.clone(), timing.rpc_deadline);
         router = router.add_service(
@@ -86,7 +86,10 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     }
 
     tracing::info!(node = %cfg.name, %addr, "node serving");
-    let served = router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await;
+    // Nagle off on every accepted connection: with it, a small reply (a Raft ack, a write's
+    // answer) waits for the peer's delayed ACK, about 40 ms.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let served = router.serve_with_incoming_shutdown(incoming, shutdown).await;
     if let Some(node) = hsdb_node {
         node.shutdown().await;
     }

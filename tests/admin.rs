@@ -64,7 +64,14 @@ async fn killing_the_active_controller_keeps_the_admin_api_working() {
         admin.query_cluster(pb::QueryRequest::default()).await.unwrap().clusters[0].active_controller.clone();
     assert_ne!(now_active, second);
     wait_until("vm-1-1 shown Running on host-2", Duration::from_secs(10), || async {
-        let vm = dc.admin().ok()?.query_vm(pb::QueryRequest { name: "vm-1-1".into() }).await.ok()?.vms.pop()?;
+        let vm = dc
+            .admin()
+            .ok()?
+            .query_vm(pb::QueryRequest { name: "vm-1-1".into(), ..Default::default() })
+            .await
+            .ok()?
+            .vms
+            .pop()?;
         (vm.host == "host-2" && vm.lpar_state == "Running").then_some(())
     })
     .await;
@@ -106,7 +113,11 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
         "not have enough free capacity",
     );
     assert_code(admin.restart_vm(restart("vm-1-1", "host-1")).await, "InvalidArgument", "already runs on host host-1");
-    assert_code(admin.query_vm(pb::QueryRequest { name: "nosuch".into() }).await, "NotFound", "VM nosuch");
+    assert_code(
+        admin.query_vm(pb::QueryRequest { name: "nosuch".into(), ..Default::default() }).await,
+        "NotFound",
+        "VM nosuch",
+    );
     assert_code(
         admin.add_host(pb::AddHostRequest { name: "host-9".into() }).await,
         "NotFound",

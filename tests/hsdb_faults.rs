@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
+use vmrm::config::HsdbConfig;
 use vmrm::hsdb::client::read_local;
 use vmrm::hsdb::faults::{FaultyNetwork, NetworkFaults};
 use vmrm::hsdb::network::GrpcRaftNetwork;
@@ -41,13 +42,14 @@ impl Cluster {
         let mut members = Vec::new();
         for (id, listener) in IDS.into_iter().zip(listeners) {
             let network = FaultyNetwork::new(id, GrpcRaftNetwork::new(pool.clone()), faults.clone());
-            let node = HsdbNode::start_with_network(&dir.join(id.to_string()), id, &addresses, network)
-                .await
-                .expect("member starts");
+            let config = HsdbConfig::new(id, addresses.iter().map(|(id, a)| (id.to_string(), a.clone())).collect());
+            let node =
+                HsdbNode::start_with_network(&dir.join(id.to_string()), &config, network).await.expect("member starts");
             let local = LocalHsdb::new(node);
             let service = HsdbService::new(local.clone(), pool.clone(), OP_TIMEOUT);
             let server = tonic::transport::Server::builder().add_service(HsdbServer::new(service));
-            tokio::spawn(server.serve_with_incoming(TcpListenerStream::new(listener)));
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            tokio::spawn(server.serve_with_incoming(incoming));
             members.push(local);
         }
         let cluster = Self { members, faults };

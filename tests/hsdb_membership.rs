@@ -3,54 +3,14 @@
 //! nothing.
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use vmrm::error::VmrmError;
 use vmrm::hsdb::{Command as HsdbCommand, HsdbAccess, RemoteHsdb, Table};
-use vmrm::launcher::{Datacenter, Topology, datacenter::serving};
+use vmrm::launcher::{Datacenter, Topology};
 use vmrm::pb;
 use vmrm::transport::ChannelPool;
 
 const BASE: u16 = 26000;
-
-/// A fourth HSDB-only member process, killed when dropped.
-struct Extra(Child);
-
-impl Drop for Extra {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn start_fourth_member(dc: &Datacenter, dir: &std::path::Path) -> (Extra, String) {
-    let mut cfg = dc.topology.node_configs().into_iter().find(|c| c.name == "ctl-1").expect("ctl-1 config");
-    let endpoint = format!("127.0.0.1:{}", BASE + 4);
-    cfg.name = "hsdb-4".into();
-    cfg.listen = endpoint.clone();
-    cfg.data_dir = dir.join("hsdb-4");
-    cfg.controller = None;
-    let hsdb = cfg.hsdb.as_mut().expect("hsdb section");
-    hsdb.node_id = 4;
-    hsdb.members.insert("4".into(), endpoint.clone());
-    let path = dir.join("hsdb-4.toml");
-    std::fs::write(&path, cfg.to_toml()).expect("config");
-    let log = std::fs::File::create(dir.join("hsdb-4.log")).expect("log");
-    let child = Command::new(common::vmrmd())
-        .arg("--config")
-        .arg(&path)
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("vmrmd starts");
-    let extra = Extra(child);
-    common::wait_until("the fourth member to serve", Duration::from_secs(30), || async {
-        serving(&endpoint).await.then_some(())
-    })
-    .await;
-    (extra, endpoint)
-}
 
 fn roles(view: &pb::HsdbView) -> Vec<(u64, String)> {
     view.members.iter().map(|m| (m.node_id, m.role.clone())).collect()
@@ -83,7 +43,7 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
     assert!(matches!(err, VmrmError::FailedPrecondition(ref m) if m.contains("no HSDB member answers")), "{err}");
     assert_eq!(roles(&admin.query_hsdb(q.clone()).await.unwrap()), three_voters());
 
-    let (_fourth, endpoint) = start_fourth_member(&dc, dir.path()).await;
+    let (_fourth, endpoint) = common::members::start_fourth_member(&dc, dir.path()).await;
     let wrong_id = pb::AddHsdbNodeRequest { node_id: 5, endpoint: endpoint.clone() };
     let err = admin.add_hsdb_node(wrong_id).await.expect_err("the address must answer as the named node");
     assert!(err.to_string().contains("is node 4, not node 5"), "{err}");
@@ -179,4 +139,15 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
         }
     })
     .await;
+
+    // A query with follower_read is answered by a standby controller from its own copy; the
+    // same query without it is left to the DBN.
+    let dbn = admin.query_hsdb(q.clone()).await.unwrap().dbn;
+    let standby = dc.topology.controller_endpoints()[if dbn == 1 { 1 } else { 0 }].clone();
+    let channel = vmrm::transport::channel::lazy_channel(&standby, Duration::from_secs(1)).unwrap();
+    let mut only_standby = pb::admin_client::AdminClient::new(channel);
+    let follower = pb::QueryRequest { follower_read: true, ..Default::default() };
+    let view = only_standby.query_hsdb(follower).await.expect("a standby answers a follower read").into_inner();
+    assert_eq!(view.dbn, dbn);
+    assert!(only_standby.query_hsdb(q.clone()).await.is_err(), "a linearizable query is left to the DBN");
 }

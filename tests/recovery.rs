@@ -30,15 +30,19 @@ async fn losing_a_whole_host_restarts_its_vms_elsewhere_fenced_first() {
     let old_key = san_key_for_host("host-1");
     for vm in moved {
         let new_key = san_key_for_host(&vm.host);
-        let record = san_record(&dc, &disk_for_vm(&vm.name)).await;
+        // Running is reported as soon as the LPAR starts; its first disk write follows shortly.
+        let record =
+            wait_until(&format!("{}'s first write from {}", vm.name, vm.host), Duration::from_secs(10), || async {
+                let record = san_record(&dc, &disk_for_vm(&vm.name)).await;
+                record.iter().any(|op| op.kind == "WRITE" && op.key == new_key).then_some(record)
+            })
+            .await;
         let preempt = record
             .iter()
             .position(|op| op.kind == "PREEMPT" && op.key == new_key && op.previous_key == old_key)
             .unwrap_or_else(|| panic!("{}: no preemption of host-1's key in {record:#?}", vm.name));
-        let first_new_write = record
-            .iter()
-            .position(|op| op.kind == "WRITE" && op.key == new_key)
-            .unwrap_or_else(|| panic!("{}: the restarted VM never wrote: {record:#?}", vm.name));
+        let first_new_write =
+            record.iter().position(|op| op.kind == "WRITE" && op.key == new_key).expect("waited for it above");
         assert!(preempt < first_new_write, "{}: restarted before the fence: {record:#?}", vm.name);
         let old_writes_after = record[preempt..].iter().filter(|op| op.kind == "WRITE" && op.key == old_key).count();
         assert_eq!(old_writes_after, 0, "{}: the old owner wrote after the fence", vm.name);

@@ -13,6 +13,10 @@ struct Args {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value = "text")]
     output: Output,
+    /// Queries: let any controller answer from its own copy of the HSDB (works without the
+    /// DBN or a quorum; may lag the latest changes).
+    #[arg(long)]
+    follower_read: bool,
     /// <action> <class> [name] [attribute=value ...]
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     words: Vec<String>,
@@ -34,7 +38,7 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async {
         let mut admin = AdminClient::new(endpoints)?;
-        cli::run::execute(&mut admin, cmd, args.output).await
+        cli::run::execute(&mut admin, cmd, args.output, args.follower_read).await
     });
     match result {
         Ok(text) => print!("{text}"),

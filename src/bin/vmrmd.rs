@@ -6,6 +6,11 @@ use vmrm::config::NodeConfig;
 use vmrm::launcher::{Datacenter, Topology};
 use vmrm::node;
 
+/// mimalloc instead of glibc's malloc: a member spends about a tenth of its CPU allocating and
+/// freeing the small buffers of gRPC messages and rows, and mimalloc does that markedly faster.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "vmrmd", about = "vmrm node daemon", version)]
 struct Args {

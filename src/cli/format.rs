@@ -149,14 +149,17 @@ pub fn hsdb(view: &pb::HsdbView) -> String {
     field(&mut out, "DBN", view.dbn);
     field(&mut out, "Term", view.term);
     field(&mut out, "Last_applied", view.last_applied);
-    let _ =
-        writeln!(out, "\n{:<6}{:<24}{:<9}{:<13}{:<7}{:<14}", "ID", "ENDPOINT", "ROLE", "STATE", "TERM", "LAST_APPLIED");
+    let _ = writeln!(
+        out,
+        "\n{:<6}{:<24}{:<9}{:<13}{:<7}{:<14}{:<10}",
+        "ID", "ENDPOINT", "ROLE", "STATE", "TERM", "LAST_APPLIED", "SNAPSHOT"
+    );
     for m in &view.members {
         let dbn = if m.dbn { "  DBN" } else { "" };
         let _ = writeln!(
             out,
-            "{:<6}{:<24}{:<9}{:<13}{:<7}{:<14}{dbn}",
-            m.node_id, m.endpoint, m.role, m.state, m.term, m.last_applied
+            "{:<6}{:<24}{:<9}{:<13}{:<7}{:<14}{:<10}{dbn}",
+            m.node_id, m.endpoint, m.role, m.state, m.term, m.last_applied, m.snapshot_index
         );
     }
     out

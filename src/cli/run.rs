@@ -32,7 +32,8 @@ macro_rules! render {
     }};
 }
 
-pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output) -> Result<String> {
+/// Runs `cmd`; `follower_read` lets queries be answered by any controller from its own copy.
+pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, follower_read: bool) -> Result<String> {
     Ok(match cmd {
         KsysCommand::AddCluster { name, cluster_type, ksysnodes, sync } => lines(
             admin.add_cluster(pb::AddClusterRequest { name, r#type: cluster_type, ksysnodes, sync }).await?,
@@ -63,7 +64,7 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output) 
         }
         KsysCommand::Lpm { vm, to } => lines(admin.migrate_vm(pb::MigrateVmRequest { vm, to }).await?, output),
         KsysCommand::Query { class, name } => {
-            let q = pb::QueryRequest { name: name.clone() };
+            let q = pb::QueryRequest { name: name.clone(), follower_read };
             match class {
                 Class::Cluster => {
                     render!(output, admin.query_cluster(q).await?, |v: &pb::ClusterList| format::clusters(&v.clusters))

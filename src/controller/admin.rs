@@ -19,6 +19,15 @@ impl AdminService {
         self.core.ensure_active()?;
         Ok(&self.core)
     }
+
+    /// Who answers a query: the active controller, or with `follower_read` this one, from its
+    /// own copy of the HSDB.
+    fn reader(&self, query: &pb::QueryRequest) -> Result<ControllerCore, Status> {
+        match query.follower_read {
+            true => Ok(self.core.follower_reads()),
+            false => self.active().cloned(),
+        }
+    }
 }
 
 fn reply(lines: Result<Vec<String>, VmrmError>) -> Result<Response<pb::CommandReply>, Status> {
@@ -86,33 +95,33 @@ impl Admin for AdminService {
         ))
     }
 
-    async fn query_cluster(&self, _: Request<pb::QueryRequest>) -> Result<Response<pb::ClusterList>, Status> {
-        Ok(Response::new(pb::ClusterList { clusters: self.active()?.query_cluster().await? }))
+    async fn query_cluster(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::ClusterList>, Status> {
+        Ok(Response::new(pb::ClusterList { clusters: self.reader(req.get_ref())?.query_cluster().await? }))
     }
 
     async fn query_hmc(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HmcList>, Status> {
-        Ok(Response::new(pb::HmcList { hmcs: self.active()?.query_hmc(&req.into_inner().name).await? }))
+        Ok(Response::new(pb::HmcList { hmcs: self.reader(req.get_ref())?.query_hmc(&req.get_ref().name).await? }))
     }
 
     async fn query_host(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HostList>, Status> {
-        Ok(Response::new(pb::HostList { hosts: self.active()?.query_host(&req.into_inner().name).await? }))
+        Ok(Response::new(pb::HostList { hosts: self.reader(req.get_ref())?.query_host(&req.get_ref().name).await? }))
     }
 
     async fn query_host_group(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HostGroupList>, Status> {
-        let host_groups = self.active()?.query_host_group(&req.into_inner().name).await?;
+        let host_groups = self.reader(req.get_ref())?.query_host_group(&req.get_ref().name).await?;
         Ok(Response::new(pb::HostGroupList { host_groups }))
     }
 
     async fn query_vios(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::ViosList>, Status> {
-        Ok(Response::new(pb::ViosList { vioses: self.active()?.query_vios(&req.into_inner().name).await? }))
+        Ok(Response::new(pb::ViosList { vioses: self.reader(req.get_ref())?.query_vios(&req.get_ref().name).await? }))
     }
 
     async fn query_vm(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::VmList>, Status> {
-        Ok(Response::new(pb::VmList { vms: self.active()?.query_vm(&req.into_inner().name).await? }))
+        Ok(Response::new(pb::VmList { vms: self.reader(req.get_ref())?.query_vm(&req.get_ref().name).await? }))
     }
 
-    async fn query_event(&self, _: Request<pb::QueryRequest>) -> Result<Response<pb::EventList>, Status> {
-        Ok(Response::new(pb::EventList { events: self.active()?.query_event().await? }))
+    async fn query_event(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::EventList>, Status> {
+        Ok(Response::new(pb::EventList { events: self.reader(req.get_ref())?.query_event().await? }))
     }
 
     async fn add_hsdb_node(&self, req: Request<pb::AddHsdbNodeRequest>) -> Result<Response<pb::CommandReply>, Status> {
@@ -135,7 +144,7 @@ impl Admin for AdminService {
         reply(self.active()?.remove_hsdb_node(req.into_inner().node_id).await)
     }
 
-    async fn query_hsdb(&self, _: Request<pb::QueryRequest>) -> Result<Response<pb::HsdbView>, Status> {
-        Ok(Response::new(self.active()?.query_hsdb().await?))
+    async fn query_hsdb(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HsdbView>, Status> {
+        Ok(Response::new(self.reader(req.get_ref())?.query_hsdb().await?))
     }
 }

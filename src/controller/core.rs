@@ -23,6 +23,11 @@ impl ControllerCore {
         Self { hsdb, pool, timing }
     }
 
+    /// This controller answering queries from its own copy of the HSDB (follower reads).
+    pub fn follower_reads(&self) -> Self {
+        Self { hsdb: self.hsdb.follower_reads(), ..self.clone() }
+    }
+
     /// Refuses to act unless this controller is on the DBN.
     pub fn ensure_active(&self) -> Result<()> {
         match self.hsdb.node().is_leader() {

@@ -172,6 +172,7 @@ impl ControllerCore {
                 state: status.as_ref().map_or("unreachable".into(), |s| s.state.clone()),
                 term: status.as_ref().map_or(0, |s| s.term),
                 last_applied: status.as_ref().map_or(0, |s| s.last_applied),
+                snapshot_index: status.as_ref().map_or(0, |s| s.snapshot_index),
             });
         }
         Ok(pb::HsdbView {

@@ -5,6 +5,7 @@ use super::log_store::SledLogStore;
 use super::network::GrpcRaftNetwork;
 use super::state_machine::SledStateMachine;
 use super::types::TypeConfig;
+use crate::config::HsdbConfig;
 use crate::error::{Result, VmrmError};
 use crate::transport::ChannelPool;
 use openraft::network::RaftNetworkFactory;
@@ -22,12 +23,6 @@ use std::time::Duration;
 pub const HEARTBEAT_MS: u64 = 80;
 pub const ELECTION_TIMEOUT_MIN_MS: u64 = 250;
 pub const ELECTION_TIMEOUT_MAX_MS: u64 = 450;
-/// Log entries between snapshots; with a snapshot the log before it is purged, so the log on
-/// disk stays bounded under any write load.
-pub const SNAPSHOT_EVERY: u64 = 5_000;
-/// Entries kept behind a snapshot, so a briefly lagging member catches up from the log rather
-/// than by a full snapshot transfer.
-pub const LOG_KEPT_AFTER_SNAPSHOT: u64 = 1_000;
 /// sled's page cache: the resident memory of a member is bounded by this plus the working set.
 const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 const IDENTITY_KEY: &[u8] = b"identity";
@@ -69,7 +64,9 @@ fn open_db(dir: &Path, node_id: u64) -> Result<sled::Db> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(refuse(format!("has an unreadable {IDENTITY_FILE} ({e})"))),
     };
-    let db = sled::Config::new().path(dir).cache_capacity(SLED_CACHE_BYTES).open().map_err(|e| {
+    // No background flusher: the log store fsyncs before every acknowledgement (which persists
+    // everything written before it), and an extra timer-driven fsync only competes with it.
+    let db = sled::Config::new().path(dir).cache_capacity(SLED_CACHE_BYTES).flush_every_ms(None).open().map_err(|e| {
         refuse(format!("cannot be opened ({e}); it is damaged or in use by another process. Move it away to rejoin this member empty"))
     })?;
     let meta = db.open_tree("hsdb/identity").map_err(VmrmError::internal)?;
@@ -121,17 +118,20 @@ fn write_marker(path: &Path, identity: &Identity) -> Result<()> {
 }
 
 impl HsdbNode {
-    pub async fn start(dir: &Path, node_id: u64, members: &BTreeMap<u64, String>, pool: ChannelPool) -> Result<Self> {
-        Self::start_with_network(dir, node_id, members, GrpcRaftNetwork::new(pool)).await
+    /// Starts member `config.node_id` on its data directory. A snapshot every
+    /// `config.snapshot_every` entries, with the log before it purged, keeps the disk bounded
+    /// under any write load.
+    pub async fn start(dir: &Path, config: &HsdbConfig, pool: ChannelPool) -> Result<Self> {
+        Self::start_with_network(dir, config, GrpcRaftNetwork::new(pool)).await
     }
 
     /// Starts a member over any Raft transport (tests wrap the real one to inject faults).
     pub async fn start_with_network(
         dir: &Path,
-        node_id: u64,
-        members: &BTreeMap<u64, String>,
+        config: &HsdbConfig,
         network: impl RaftNetworkFactory<TypeConfig>,
     ) -> Result<Self> {
+        let (node_id, members) = (config.node_id, config.member_ids());
         let db = open_db(dir, node_id)?;
         let log_store = SledLogStore::open(&db, node_id).map_err(VmrmError::internal)?;
         let state_machine = SledStateMachine::open(&db).map_err(VmrmError::internal)?;
@@ -141,8 +141,8 @@ impl HsdbNode {
             election_timeout_min: ELECTION_TIMEOUT_MIN_MS,
             election_timeout_max: ELECTION_TIMEOUT_MAX_MS,
             install_snapshot_timeout: 2_000,
-            snapshot_policy: SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY),
-            max_in_snapshot_log_to_keep: LOG_KEPT_AFTER_SNAPSHOT,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
+            max_in_snapshot_log_to_keep: config.log_kept_after_snapshot,
             purge_batch_size: 256,
             ..Default::default()
         }

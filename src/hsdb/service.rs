@@ -116,6 +116,8 @@ impl Hsdb for HsdbService {
             last_applied: m.last_applied.map(|l| l.index).unwrap_or_default(),
             state: format!("{:?}", m.state),
             members,
+            snapshot_index: m.snapshot.map(|l| l.index).unwrap_or_default(),
+            purged_index: m.purged.map(|l| l.index).unwrap_or_default(),
         }))
     }
 }

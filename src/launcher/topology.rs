@@ -23,6 +23,8 @@ pub struct Topology {
     pub data_dir: PathBuf,
     pub cluster_name: String,
     pub host_group: String,
+    /// `snapshot_every` of every HSDB member (tests lower it to exercise log compaction).
+    pub hsdb_snapshot_every: u64,
 }
 
 /// Base port of the local datacenter: `ksysmgr` without `--endpoints` reaches B+1..B+3.
@@ -55,6 +57,7 @@ impl Topology {
             data_dir,
             cluster_name: "vmrm_local".into(),
             host_group: "HG1".into(),
+            hsdb_snapshot_every: DEFAULT_SNAPSHOT_EVERY,
         }
     }
 
@@ -112,7 +115,10 @@ impl Topology {
         for (i, listen) in self.controller_endpoints().into_iter().enumerate() {
             let mut n = self.node(format!("ctl-{}", i + 1), listen);
             n.controller = Some(ControllerConfig {});
-            n.hsdb = Some(HsdbConfig { node_id: i as u64 + 1, members: members.clone() });
+            let mut hsdb = HsdbConfig::new(i as u64 + 1, members.clone());
+            hsdb.snapshot_every = self.hsdb_snapshot_every;
+            hsdb.log_kept_after_snapshot = hsdb.log_kept_after_snapshot.min(self.hsdb_snapshot_every / 2);
+            n.hsdb = Some(hsdb);
             out.push(n);
         }
         let mut san = self.node("san".into(), self.san_endpoint());

@@ -7,6 +7,7 @@ use std::time::Duration;
 use vmrm::launcher::{Datacenter, Topology};
 use vmrm::pb;
 
+pub mod members;
 pub mod registers;
 
 /// Cluster tests share two cores: they run one at a time.
