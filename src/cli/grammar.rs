@@ -33,7 +33,7 @@ pub enum KsysCommand {
 }
 
 pub const USAGE: &str = "\
-Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] <action> <class> [name] [attribute=value ...]
+Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] <action> <class> [name] [attribute=value ...]
   add ksyscluster NAME [type=HA] [ksysnodes=N1,...] [sync=yes|no]
   add hmc NAME login=USER password=PASSWORD ip=IP[:PORT]
   add host NAME
