@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vmrm::hsdb::RemoteHsdb;
 use vmrm::launcher::{Datacenter, Topology};
-use vmrm::pb::{HsdbStatusRequest, hsdb_client::HsdbClient};
-use vmrm::transport::{ChannelPool, channel::lazy_channel};
+use vmrm::transport::ChannelPool;
 
 /// Three controller/HSDB members and nothing else.
 async fn members(base_port: u16, dir: &std::path::Path) -> Datacenter {
@@ -27,17 +26,7 @@ fn member(dc: &Datacenter, i: usize) -> RemoteHsdb {
 
 /// The name of the member that is DBN, as the members themselves report it.
 async fn leader(dc: &Datacenter) -> String {
-    common::wait_until("an HSDB leader", Duration::from_secs(15), || async {
-        for (i, endpoint) in dc.topology.controller_endpoints().iter().enumerate() {
-            let mut client = HsdbClient::new(lazy_channel(endpoint, Duration::from_millis(300)).ok()?);
-            let Ok(status) = client.status(HsdbStatusRequest {}).await else { continue };
-            if status.into_inner().state == "Leader" {
-                return Some(format!("ctl-{}", i + 1));
-            }
-        }
-        None
-    })
-    .await
+    format!("ctl-{}", common::members::dbn_status(dc).await.node_id)
 }
 
 /// A client of whichever member answers.
