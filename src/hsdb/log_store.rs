@@ -8,6 +8,9 @@
 //! replicates an entry to the followers while the leader's own fsync is still running, and
 //! entries appended during one fsync share the next.
 //!
+//! The newest entries are also kept decoded in memory ([`RecentEntries`]), so replicating an
+//! entry to each follower reads no sled and parses no JSON.
+//!
 //! A member never restarts as leader: `read_vote` hands openraft its own vote as not yet
 //! committed, so it wins a fresh election and commits a blank entry of the new term before it
 //! serves anything. openraft 0.9 would otherwise resume leadership at once with the commit
@@ -15,12 +18,14 @@
 //! "linearizable" reads from before its last acknowledged writes — the SIGKILL test caught it.
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
+use super::recent_entries::{RECENT_ENTRIES_MAX_BYTES, RecentEntries};
 use super::types::TypeConfig;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use serde::{Serialize, de::DeserializeOwned};
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 
 type NodeId = u64;
@@ -36,6 +41,7 @@ pub struct SledLogStore {
     log: sled::Tree,
     meta: sled::Tree,
     flusher: mpsc::UnboundedSender<LogFlushed<TypeConfig>>,
+    recent: Arc<Mutex<RecentEntries<Entry<TypeConfig>>>>,
 }
 
 fn read_io(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
@@ -53,7 +59,8 @@ impl SledLogStore {
         let log = db.open_tree("raft/log")?;
         let (flusher, queue) = mpsc::unbounded_channel();
         tokio::spawn(flush_in_order(log.clone(), queue));
-        Ok(Self { node_id, log, meta: db.open_tree("raft/meta")?, flusher })
+        let recent = Arc::new(Mutex::new(RecentEntries::new(RECENT_ENTRIES_MAX_BYTES)));
+        Ok(Self { node_id, log, meta: db.open_tree("raft/meta")?, flusher, recent })
     }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> StorageResult<Option<T>> {
@@ -77,6 +84,11 @@ impl SledLogStore {
             }
             None => Ok(None),
         }
+    }
+
+    fn recent(&self) -> MutexGuard<'_, RecentEntries<Entry<TypeConfig>>> {
+        // The cache holds no invariant a panicking holder could break halfway.
+        self.recent.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -123,6 +135,9 @@ impl RaftLogReader<TypeConfig> for SledLogStore {
         &mut self,
         range: RB,
     ) -> StorageResult<Vec<Entry<TypeConfig>>> {
+        if let Some(entries) = self.recent().get(&range) {
+            return Ok(entries);
+        }
         self.log
             .range(range_bytes(&range))
             .map(|item| {
@@ -171,16 +186,24 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
         I::IntoIter: OptionalSend,
     {
         let mut batch = sled::Batch::default();
+        let mut appended = Vec::new();
         for entry in entries {
             let bytes = serde_json::to_vec(&entry).map_err(write_io)?;
-            batch.insert(&entry.log_id.index.to_be_bytes(), bytes);
+            batch.insert(&entry.log_id.index.to_be_bytes(), bytes.as_slice());
+            appended.push((entry, bytes.len()));
         }
         self.log.apply_batch(batch).map_err(write_io)?;
+        let mut recent = self.recent();
+        for (entry, size) in appended {
+            recent.appended(entry.log_id.index, entry, size);
+        }
+        drop(recent);
         self.flusher.send(callback).map_err(|_| write_io(std::io::Error::other("the log flusher has stopped")))?;
         Ok(())
     }
 
     async fn truncate(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
+        self.recent().truncated(log_id.index);
         let mut batch = sled::Batch::default();
         for item in self.log.range(log_id.index.to_be_bytes()..) {
             let (key, _) = item.map_err(write_io)?;
@@ -193,6 +216,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
 
     async fn purge(&mut self, log_id: LogId<NodeId>) -> StorageResult<()> {
         self.put_meta(LAST_PURGED, &log_id)?;
+        self.recent().purged(log_id.index);
         let mut batch = sled::Batch::default();
         for item in self.log.range(..=log_id.index.to_be_bytes()) {
             let (key, _) = item.map_err(write_io)?;

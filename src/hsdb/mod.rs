@@ -23,6 +23,7 @@ pub mod faults;
 pub mod log_store;
 pub mod network;
 pub mod raft_node;
+mod recent_entries;
 pub mod service;
 pub mod state_machine;
 pub mod tables;

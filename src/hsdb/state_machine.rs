@@ -3,6 +3,9 @@
 //! where it stopped (openraft replays whatever the tables had not yet seen).
 //!
 //! A snapshot is the JSON of every table plus its metadata; installing one replaces the tables.
+//! The latest snapshot lives in a tree of its own: sled rewrites a whole leaf when it
+//! consolidates, so a multi-megabyte snapshot next to `last_applied` (written with every entry)
+//! would be copied out again and again.
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
 use super::tables::{StoredRow, Table};
@@ -21,13 +24,14 @@ type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
 const LAST_APPLIED: &[u8] = b"last_applied";
 const MEMBERSHIP: &[u8] = b"membership";
-const SNAPSHOT_META: &[u8] = b"snapshot_meta";
-const SNAPSHOT_DATA: &[u8] = b"snapshot_data";
+const SNAPSHOT_META: &[u8] = b"meta";
+const SNAPSHOT_DATA: &[u8] = b"data";
 
 #[derive(Clone)]
 pub struct SledStateMachine {
     db: sled::Db,
     meta: sled::Tree,
+    snapshot: sled::Tree,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -67,7 +71,7 @@ pub fn decode_key(table: Table, key: &[u8]) -> String {
 
 impl SledStateMachine {
     pub fn open(db: &sled::Db) -> sled::Result<Self> {
-        Ok(Self { db: db.clone(), meta: db.open_tree("sm/meta")? })
+        Ok(Self { db: db.clone(), meta: db.open_tree("sm/meta")?, snapshot: db.open_tree("sm/snapshot")? })
     }
 
     fn tree(&self, table: Table) -> StorageResult<sled::Tree> {
@@ -144,17 +148,20 @@ impl SledStateMachine {
     }
 
     fn current_snapshot(&self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
-        let Some(meta) = self.get_meta::<SnapshotMeta<NodeId, BasicNode>>(SNAPSHOT_META)? else {
+        let Some(meta) = self.snapshot.get(SNAPSHOT_META).map_err(sm_read)? else {
             return Ok(None);
         };
-        let data = self.meta.get(SNAPSHOT_DATA).map_err(sm_read)?.map(|d| d.to_vec()).unwrap_or_default();
+        let meta: SnapshotMeta<NodeId, BasicNode> = serde_json::from_slice(&meta).map_err(sm_read)?;
+        let data = self.snapshot.get(SNAPSHOT_DATA).map_err(sm_read)?.map(|d| d.to_vec()).unwrap_or_default();
         Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
     }
 
     /// Keeps the latest snapshot so a lagging member can be sent it after a restart too.
     fn store_snapshot(&self, meta: &SnapshotMeta<NodeId, BasicNode>, data: &[u8]) -> StorageResult<()> {
-        self.meta.insert(SNAPSHOT_DATA, data).map_err(sm_write)?;
-        self.put_meta(SNAPSHOT_META, meta)
+        let mut batch = sled::Batch::default();
+        batch.insert(SNAPSHOT_META, serde_json::to_vec(meta).map_err(sm_write)?);
+        batch.insert(SNAPSHOT_DATA, data);
+        self.snapshot.apply_batch(batch).map_err(sm_write)
     }
 }
 

@@ -2,8 +2,9 @@
 //! log in `DATA/logs/`, waits for its health service, and can kill, restart or stop any node.
 //! Dropping the datacenter kills every process it started.
 use super::topology::Topology;
+use crate::domain::LparState;
 use crate::error::{Result, VmrmError};
-use crate::pb;
+use crate::pb::{self, server_unit_client::ServerUnitClient};
 use crate::transport::AdminClient;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,11 @@ impl Datacenter {
         }
         for cfg in dc.topology.node_configs() {
             dc.wait_serving(&cfg.name, &cfg.listen).await?;
+        }
+        for cfg in dc.topology.node_configs() {
+            if let Some(su) = &cfg.su {
+                wait_powered_on(&su.host, &cfg.listen, su.vm.iter().map(|v| v.name.as_str())).await?;
+            }
         }
         Ok(dc)
     }
@@ -226,6 +232,42 @@ fn signal(pid: u32, name: &str) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+}
+
+/// Waits until the host's configured LPARs have booted: a server unit activates them once the
+/// SAN answers, a moment after it starts serving, and discovery only registers running VMs.
+async fn wait_powered_on<'a>(host: &str, endpoint: &str, lpars: impl Iterator<Item = &'a str>) -> Result<()> {
+    let lpars: Vec<&str> = lpars.collect();
+    let give_up = tokio::time::Instant::now() + NODE_START_TIMEOUT;
+    loop {
+        let inventory = async {
+            let channel = crate::transport::channel::lazy_channel(endpoint, Duration::from_millis(500))?;
+            let req = crate::transport::deadline(pb::SuInventoryRequest {}, Duration::from_millis(500));
+            Ok::<_, VmrmError>(ServerUnitClient::new(channel).inventory(req).await?.into_inner())
+        };
+        let booting: Vec<&str> = match inventory.await {
+            Ok(inv) => lpars
+                .iter()
+                .copied()
+                .filter(|name| {
+                    !inv.lpars.iter().any(|l| {
+                        l.state == LparState::Running.as_str() && l.definition.as_ref().is_some_and(|d| d.name == *name)
+                    })
+                })
+                .collect(),
+            Err(_) => lpars.clone(),
+        };
+        if booting.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > give_up {
+            return Err(VmrmError::unavailable(format!(
+                "host {host}: LPARs {} did not boot in time",
+                booting.join(", ")
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// True when the node's standard health service answers SERVING.
