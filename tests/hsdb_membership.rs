@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 use vmrm::error::VmrmError;
+use vmrm::hsdb::locks::{Acquire, VmLock};
 use vmrm::hsdb::{Command as HsdbCommand, HsdbAccess, RemoteHsdb, Table};
 use vmrm::launcher::{Datacenter, Topology};
 use vmrm::pb;
@@ -116,6 +117,22 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
         serde_json::json!(1),
         "the stale CAS changed nothing"
     );
+
+    // A write under a VM lock whose epoch has moved on is fenced out.
+    let restart = vmrm::domain::VmStatus::RestartInProgress;
+    let first_epoch = hsdb.lock_vm("vm-x", restart, 1, Acquire::WhenFree).await.unwrap();
+    let err = hsdb.lock_vm("vm-x", restart, 2, Acquire::WhenFree).await.expect_err("a held lock is refused");
+    assert!(err.to_string().contains("another operation in progress"), "{err}");
+    let second_epoch = hsdb.lock_vm("vm-x", restart, 2, Acquire::TakeOver { epoch: first_epoch }).await.unwrap();
+    assert_eq!(second_epoch, first_epoch + 1);
+    let (_, lock_version) = hsdb.get::<VmLock>("vm-x").await.unwrap().unwrap();
+    let lock = VmLock { vm: "vm-x".into(), epoch: 99, operation: restart, holder: 1, since_ms: 0 };
+    let err = hsdb.put_if_version_fenced(("vm-x", first_epoch), &lock, lock_version).await.expect_err("stale epoch");
+    assert!(matches!(err, VmrmError::FailedPrecondition(ref m) if m.contains("fenced out")), "{err}");
+    let err = hsdb.unlock_vm("vm-x", first_epoch).await.expect_err("only the current holder unlocks");
+    assert!(matches!(err, VmrmError::FailedPrecondition(_)), "{err}");
+    let (held, _) = hsdb.get::<VmLock>("vm-x").await.unwrap().unwrap();
+    assert_eq!((held.epoch, held.holder, held.operation), (second_epoch, 2, restart), "nothing changed");
 
     let mut raw = pb::hsdb_client::HsdbClient::new(
         vmrm::transport::channel::lazy_channel(&dc.topology.controller_endpoints()[0], Duration::from_secs(1)).unwrap(),

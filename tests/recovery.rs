@@ -6,7 +6,10 @@ mod common;
 use common::*;
 use std::time::Duration;
 use vmrm::domain::identity::{disk_for_vm, san_key_for_host};
+use vmrm::hsdb::locks::VmLock;
+use vmrm::hsdb::{HsdbAccess, RemoteHsdb};
 use vmrm::launcher::Topology;
+use vmrm::transport::ChannelPool;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_a_whole_host_restarts_its_vms_elsewhere_fenced_first() {
@@ -27,6 +30,11 @@ async fn losing_a_whole_host_restarts_its_vms_elsewhere_fenced_first() {
     })
     .await;
 
+    let hsdb = RemoteHsdb::new(
+        dc.topology.controller_endpoints(),
+        ChannelPool::new(Duration::from_secs(1)),
+        Duration::from_secs(2),
+    );
     let old_key = san_key_for_host("host-1");
     for vm in moved {
         let new_key = san_key_for_host(&vm.host);
@@ -46,6 +54,15 @@ async fn losing_a_whole_host_restarts_its_vms_elsewhere_fenced_first() {
         assert!(preempt < first_new_write, "{}: restarted before the fence: {record:#?}", vm.name);
         let old_writes_after = record[preempt..].iter().filter(|op| op.kind == "WRITE" && op.key == old_key).count();
         assert_eq!(old_writes_after, 0, "{}: the old owner wrote after the fence", vm.name);
+        // The restart ran under the VM's lock (epoch 1, released right after the VM row was
+        // updated); the VM row shows that epoch.
+        let lock = wait_until(&format!("{}'s lock released", vm.name), Duration::from_secs(10), || async {
+            hsdb.get::<VmLock>(&vm.name).await.ok().flatten().map(|(l, _)| l).filter(|l| !l.is_held())
+        })
+        .await;
+        assert_eq!(lock.epoch, 1, "{}: {lock:?}", vm.name);
+        assert_eq!(vm.epoch, lock.epoch, "{}", vm.name);
+        assert_eq!(vm.vm_status, "NO_OPERATION_IN_PROGRESS", "{}", vm.name);
     }
     let others = vms(&dc).await;
     assert!(others.iter().filter(|v| !victims.contains(&v.name.as_str())).all(|v| v.lpar_state == "Running"));

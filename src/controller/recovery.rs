@@ -2,20 +2,23 @@
 //! parallel (bounded), priorities in order:
 //!
 //! ```text
-//! lock (CAS on the VM row, epoch+1) → stop HA monitoring → shut the source LPAR down via an HMC
+//! lock (table `locked`, epoch+1) → stop HA monitoring → shut the source LPAR down via an HMC
 //! (best effort) → FENCE: SAN reservation preempted to the target host → restart on the target
 //! via an HMC job → start HA monitoring → record the new host, release the lock →
 //! "Restart on Target host X has completed" → source cleanup (errors reported, not fatal)
 //! … "N out of M VMs have been successfully restarted"
 //! ```
 //! The fence comes before the restart, always: if the SAN cannot be preempted the VM is not
-//! started anywhere. The lock is a compare-and-set on the VM's HSDB row, written through the
-//! local member only, so a controller that lost the DBN role cannot take or release it.
+//! started anywhere. The lock is the VM's row in the HSDB table `locked`: taking it raises its
+//! epoch, and the VM row is written only under that epoch (fenced), through the local member
+//! only, so a controller that lost the DBN role — or whose operation was taken over — cannot
+//! change the VM behind the new holder's back.
 use super::core::ControllerCore;
 use super::lines::Lines;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
+use crate::hsdb::locks::Acquire;
 use crate::logic::placement::{VmDemand, place};
 use crate::pb::{ActivateLpar, RemoveLpar, ShutdownLpar, submit_job_request::Job};
 use futures::StreamExt;
@@ -86,45 +89,57 @@ impl ControllerCore {
         let _ = self.hsdb.append_event(&EventRecord::new(EventName::RestartFailed, vm, why)).await;
     }
 
-    /// Takes the VM's operation lock: RESTART_IN_PROGRESS with a new epoch, by compare-and-set.
-    async fn lock_vm(&self, name: &str) -> Result<(VmRecord, u64)> {
+    /// Shows the lock taken at `epoch` on the VM row: RESTART_IN_PROGRESS with that epoch.
+    /// Returns the row as written and its version.
+    async fn show_lock(&self, name: &str, epoch: u64) -> Result<(VmRecord, u64)> {
         let (mut vm, version) = self.vm(name).await?;
-        if vm.vm_status != VmStatus::NoOperationInProgress {
-            return Err(VmrmError::precondition(format!(
-                "VM {name} has another operation in progress ({})",
-                vm.vm_status
-            )));
-        }
         vm.vm_status = VmStatus::RestartInProgress;
-        vm.epoch += 1;
-        let version = self.hsdb.put_if_version(&vm, version).await?;
+        vm.epoch = epoch;
+        let version = self.hsdb.put_if_version_fenced((name, epoch), &vm, version).await?;
         Ok((vm, version))
     }
 
     async fn restart_one(&self, vm: VmRecord, target: String, cause: RestartCause, out: &Lines) -> bool {
         let name = vm.name.clone();
-        match self.restart_locked(vm, &target, cause, out).await {
+        let mut epoch = None;
+        match self.restart_locked(vm, &target, cause, out, &mut epoch).await {
             Ok(()) => true,
             Err(e) => {
                 out.step(format!("ERROR: Restart has encountered an error for VM {name}: {e}"));
+                if let Some(epoch) = epoch {
+                    self.unlock_after_failure(&name, epoch).await;
+                }
                 self.mark_restart_failed(&name, &e.to_string()).await;
-                self.unlock_after_failure(&name).await;
                 false
             }
         }
     }
 
-    async fn unlock_after_failure(&self, name: &str) {
-        if let Ok(Some((mut vm, version))) = self.hsdb.get::<VmRecord>(name).await
-            && vm.vm_status == VmStatus::RestartInProgress
-        {
+    /// Frees a failed restart's lock and clears RESTART_IN_PROGRESS from the VM row.
+    async fn unlock_after_failure(&self, name: &str, epoch: u64) {
+        if let Ok(Some((mut vm, version))) = self.hsdb.get::<VmRecord>(name).await {
             vm.vm_status = VmStatus::NoOperationInProgress;
-            let _ = self.hsdb.put_if_version(&vm, version).await;
+            let _ = self.hsdb.put_if_version_fenced((name, epoch), &vm, version).await;
+        }
+        if let Err(e) = self.hsdb.unlock_vm(name, epoch).await {
+            tracing::warn!(vm = %name, "lock not released after a failed restart: {e}");
         }
     }
 
-    async fn restart_locked(&self, vm: VmRecord, target: &str, cause: RestartCause, out: &Lines) -> Result<()> {
-        let (mut vm, version) = self.lock_vm(&vm.name).await?;
+    /// The restart under the VM's lock; `locked` receives the lock's epoch as soon as it is
+    /// taken, so a failure after that releases it.
+    async fn restart_locked(
+        &self,
+        vm: VmRecord,
+        target: &str,
+        cause: RestartCause,
+        out: &Lines,
+        locked: &mut Option<u64>,
+    ) -> Result<()> {
+        let holder = self.hsdb.node().node_id;
+        let epoch = self.hsdb.lock_vm(&vm.name, VmStatus::RestartInProgress, holder, Acquire::WhenFree).await?;
+        *locked = Some(epoch);
+        let (mut vm, version) = self.show_lock(&vm.name, epoch).await?;
         let source = self.host(&vm.host).await?;
         let target_host = self.host(target).await?;
         let name = vm.name.clone();
@@ -169,7 +184,8 @@ impl ControllerCore {
         vm.host = target.to_string();
         vm.state = VmState::ReadyToMove;
         vm.vm_status = VmStatus::NoOperationInProgress;
-        self.hsdb.put_if_version(&vm, version).await?;
+        self.hsdb.put_if_version_fenced((&name, epoch), &vm, version).await?;
+        self.hsdb.unlock_vm(&name, epoch).await?;
         out.step(format!("HA monitoring for VM {name} started"));
         out.step(format!("Restart on Target host {target} has completed for VM {name}"));
         self.hsdb

@@ -6,11 +6,12 @@
 //! * [`RemoteHsdb`]: for nodes outside the Raft group (VIOS host monitors). Any member accepts
 //!   the call and forwards it to the DBN; the client moves to the next member when one is down.
 use super::batcher::WriteBatcher;
+use super::locks::{Acquire, LockRefusal};
 use super::raft_node::{HsdbNode, leader_endpoint};
 use super::state_machine::{decode_key, encode_key};
 use super::tables::{Record, StoredRow, Table};
 use super::types::{Command, CommandResult};
-use crate::domain::EventRecord;
+use crate::domain::{EventRecord, VmStatus};
 use crate::error::{Result, STANDBY_METADATA, VmrmError};
 use crate::pb::{HsdbRead, HsdbWrite, hsdb_client::HsdbClient};
 use crate::transport::{ChannelPool, deadline};
@@ -37,7 +38,7 @@ pub trait HsdbAccess: Send + Sync {
             let value = serde_json::to_value(record).map_err(VmrmError::internal)?;
             match self.write(Command::Put { table: R::TABLE, key: record.key(), value }).await? {
                 CommandResult::Applied { version } => Ok(version),
-                other => Err(VmrmError::internal(format!("unexpected HSDB result {other:?}"))),
+                other => Err(unexpected(other)),
             }
         }
     }
@@ -47,14 +48,66 @@ pub trait HsdbAccess: Send + Sync {
         async move {
             let value = serde_json::to_value(record).map_err(VmrmError::internal)?;
             let cmd = Command::PutIfVersion { table: R::TABLE, key: record.key(), expected_version, value };
+            cas_outcome(record, expected_version, self.write(cmd).await?)
+        }
+    }
+
+    /// Compare-and-set made by the operation holding VM `vm`'s lock at `epoch`: refused once
+    /// the lock has moved on.
+    fn put_if_version_fenced<R: Record>(
+        &self,
+        (vm, epoch): (&str, u64),
+        record: &R,
+        expected_version: u64,
+    ) -> impl Future<Output = Result<u64>> + Send {
+        async move {
+            let value = serde_json::to_value(record).map_err(VmrmError::internal)?;
+            let cas = Command::PutIfVersion { table: R::TABLE, key: record.key(), expected_version, value };
+            let cmd = Command::Fenced { vm: vm.to_string(), epoch, command: Box::new(cas) };
             match self.write(cmd).await? {
-                CommandResult::Applied { version } => Ok(version),
-                CommandResult::VersionMismatch { current } => Err(VmrmError::precondition(format!(
-                    "{} {} changed meanwhile (version {current}, expected {expected_version}); nothing was written",
-                    R::TABLE,
-                    record.key()
+                CommandResult::Refused(LockRefusal::Stale { current }) => {
+                    Err(lock_moved(vm, epoch, format!("the lock is at epoch {current}")))
+                }
+                other => cas_outcome(record, expected_version, other),
+            }
+        }
+    }
+
+    /// Takes VM `vm`'s operation lock for `operation` on behalf of controller `holder`;
+    /// returns the lock's new epoch.
+    fn lock_vm(
+        &self,
+        vm: &str,
+        operation: VmStatus,
+        holder: u64,
+        how: Acquire,
+    ) -> impl Future<Output = Result<u64>> + Send {
+        let cmd = Command::Lock { vm: vm.to_string(), operation, holder, at_ms: crate::now_ms(), how };
+        async move {
+            match self.write(cmd).await? {
+                CommandResult::Locked { epoch } => Ok(epoch),
+                CommandResult::Refused(LockRefusal::Held(lock)) => Err(VmrmError::precondition(format!(
+                    "VM {vm} has another operation in progress ({}, lock epoch {}, taken by HSDB node {})",
+                    lock.operation, lock.epoch, lock.holder
                 ))),
-                other => Err(VmrmError::internal(format!("unexpected HSDB result {other:?}"))),
+                CommandResult::Refused(LockRefusal::Stale { current }) => Err(VmrmError::precondition(format!(
+                    "the lock of VM {vm} is at epoch {current} now; it was not taken over"
+                ))),
+                other => Err(unexpected(other)),
+            }
+        }
+    }
+
+    /// Frees VM `vm`'s lock held at `epoch`.
+    fn unlock_vm(&self, vm: &str, epoch: u64) -> impl Future<Output = Result<()>> + Send {
+        let cmd = Command::Unlock { vm: vm.to_string(), epoch, at_ms: crate::now_ms() };
+        async move {
+            match self.write(cmd).await? {
+                CommandResult::Applied { .. } => Ok(()),
+                CommandResult::Refused(LockRefusal::Stale { current }) => {
+                    Err(lock_moved(vm, epoch, format!("the lock is at epoch {current}")))
+                }
+                other => Err(unexpected(other)),
             }
         }
     }
@@ -87,6 +140,30 @@ pub trait HsdbAccess: Send + Sync {
     fn list_versioned<R: Record>(&self) -> impl Future<Output = Result<Vec<(R, u64)>>> + Send {
         async move { self.read(R::TABLE, None).await?.into_iter().map(decode::<R>).collect() }
     }
+}
+
+/// The outcome of a (possibly fenced) compare-and-set of `record`.
+fn cas_outcome<R: Record>(record: &R, expected_version: u64, result: CommandResult) -> Result<u64> {
+    match result {
+        CommandResult::Applied { version } => Ok(version),
+        CommandResult::VersionMismatch { current } => Err(VmrmError::precondition(format!(
+            "{} {} changed meanwhile (version {current}, expected {expected_version}); nothing was written",
+            R::TABLE,
+            record.key()
+        ))),
+        other => Err(unexpected(other)),
+    }
+}
+
+/// A write of the operation holding VM `vm`'s lock at `epoch` that was refused.
+fn lock_moved(vm: &str, epoch: u64, why: String) -> VmrmError {
+    VmrmError::precondition(format!(
+        "the operation holding VM {vm}'s lock at epoch {epoch} was fenced out ({why}); nothing was written"
+    ))
+}
+
+fn unexpected(result: CommandResult) -> VmrmError {
+    VmrmError::internal(format!("unexpected HSDB result {result:?}"))
 }
 
 fn decode<R: Record>(row: Row) -> Result<(R, u64)> {

@@ -20,6 +20,7 @@
 pub mod batcher;
 pub mod client;
 pub mod faults;
+pub mod locks;
 pub mod log_store;
 pub mod network;
 pub mod raft_node;

@@ -8,6 +8,7 @@
 //! would be copied out again and again.
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
+use super::locks::{self, VmLock};
 use super::tables::{StoredRow, Table};
 use super::types::{Command, CommandResult, TypeConfig};
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -130,12 +131,50 @@ impl SledStateMachine {
                     tree.remove(expired.to_be_bytes()).map_err(sm_write)?;
                 }
             }
+            Command::Lock { vm, operation, holder, at_ms, how } => {
+                let current = self.vm_lock(&vm)?;
+                return match locks::acquire(current.as_ref(), &vm, operation, holder, at_ms, how) {
+                    Ok(lock) => {
+                        self.put_lock(index, &lock)?;
+                        Ok(CommandResult::Locked { epoch: lock.epoch })
+                    }
+                    Err(refusal) => Ok(CommandResult::Refused(refusal)),
+                };
+            }
+            Command::Unlock { vm, epoch, at_ms } => {
+                let current = self.vm_lock(&vm)?;
+                match locks::release(current.as_ref(), epoch, at_ms) {
+                    Ok(lock) => self.put_lock(index, &lock)?,
+                    Err(refusal) => return Ok(CommandResult::Refused(refusal)),
+                }
+            }
+            Command::Fenced { vm, epoch, command } => {
+                return match locks::check_fence(self.vm_lock(&vm)?.as_ref(), epoch) {
+                    Ok(()) => self.execute(index, *command),
+                    Err(refusal) => Ok(CommandResult::Refused(refusal)),
+                };
+            }
             Command::Batch(commands) => {
                 let results = commands.into_iter().map(|c| self.execute(index, c)).collect::<StorageResult<_>>()?;
                 return Ok(CommandResult::Batch(results));
             }
         }
         Ok(applied)
+    }
+
+    fn vm_lock(&self, vm: &str) -> StorageResult<Option<VmLock>> {
+        match self.tree(Table::Locked)?.get(vm).map_err(sm_read)? {
+            Some(b) => {
+                let row: StoredRow = serde_json::from_slice(&b).map_err(sm_read)?;
+                serde_json::from_value(row.value).map(Some).map_err(sm_read)
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn put_lock(&self, index: u64, lock: &VmLock) -> StorageResult<()> {
+        let value = serde_json::to_value(lock).map_err(sm_write)?;
+        Self::put_row(&self.tree(Table::Locked)?, lock.vm.as_bytes(), index, value)
     }
 
     /// The highest sequence number of an append-only table (0 when empty). Derived from the
@@ -257,5 +296,53 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
 
     async fn get_current_snapshot(&mut self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
         self.current_snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::VmStatus;
+    use crate::hsdb::locks::{Acquire, LockRefusal};
+
+    fn lock(how: Acquire) -> Command {
+        Command::Lock { vm: "vm-1".into(), operation: VmStatus::RestartInProgress, holder: 1, at_ms: 5, how }
+    }
+
+    fn fenced_put(epoch: u64, value: u64) -> Command {
+        let put = Command::Put { table: Table::Vm, key: "vm-1".into(), value: value.into() };
+        Command::Fenced { vm: "vm-1".into(), epoch, command: Box::new(put) }
+    }
+
+    fn vm_row(sm: &SledStateMachine) -> Option<serde_json::Value> {
+        let bytes = sm.tree(Table::Vm).unwrap().get("vm-1").unwrap()?;
+        Some(serde_json::from_slice::<StoredRow>(&bytes).unwrap().value)
+    }
+
+    #[test]
+    fn writes_under_a_lock_apply_only_at_its_current_epoch() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let sm = SledStateMachine::open(&db).unwrap();
+        assert_eq!(sm.execute(1, lock(Acquire::WhenFree)).unwrap(), CommandResult::Locked { epoch: 1 });
+        assert!(matches!(
+            sm.execute(2, lock(Acquire::WhenFree)).unwrap(),
+            CommandResult::Refused(LockRefusal::Held(held)) if held.epoch == 1 && held.holder == 1
+        ));
+        assert_eq!(sm.execute(3, fenced_put(1, 10)).unwrap(), CommandResult::Applied { version: 3 });
+        // Another controller takes the operation over; the first one's writes are fenced out.
+        assert_eq!(sm.execute(4, lock(Acquire::TakeOver { epoch: 1 })).unwrap(), CommandResult::Locked { epoch: 2 });
+        assert_eq!(
+            sm.execute(5, fenced_put(1, 11)).unwrap(),
+            CommandResult::Refused(LockRefusal::Stale { current: 2 })
+        );
+        assert_eq!(vm_row(&sm), Some(10.into()), "the fenced-out write changed nothing");
+        let unlock = |epoch| Command::Unlock { vm: "vm-1".into(), epoch, at_ms: 6 };
+        assert_eq!(sm.execute(6, unlock(1)).unwrap(), CommandResult::Refused(LockRefusal::Stale { current: 2 }));
+        assert_eq!(sm.execute(7, unlock(2)).unwrap(), CommandResult::Applied { version: 7 });
+        assert_eq!(
+            sm.execute(8, fenced_put(2, 12)).unwrap(),
+            CommandResult::Refused(LockRefusal::Stale { current: 2 })
+        );
+        assert_eq!(sm.execute(9, lock(Acquire::WhenFree)).unwrap(), CommandResult::Locked { epoch: 3 });
     }
 }

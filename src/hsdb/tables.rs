@@ -1,5 +1,6 @@
 //! The HSDB schema: one sled tree per table, rows as `{version, value}` JSON, keys as strings
 //! (append-only tables use a big-endian sequence number so they sort in order).
+use super::locks::VmLock;
 use crate::domain::*;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::fmt;
@@ -16,11 +17,12 @@ pub enum Table {
     Vm,
     HmHealth,
     VmHbMissed,
+    Locked,
     Event,
 }
 
 impl Table {
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 10] = [
         Table::Cluster,
         Table::Hmc,
         Table::Host,
@@ -29,6 +31,7 @@ impl Table {
         Table::Vm,
         Table::HmHealth,
         Table::VmHbMissed,
+        Table::Locked,
         Table::Event,
     ];
 
@@ -42,6 +45,7 @@ impl Table {
             Table::Vm => "vm",
             Table::HmHealth => "hm_health",
             Table::VmHbMissed => "vm_hb_missed",
+            Table::Locked => "locked",
             Table::Event => "event",
         }
     }
@@ -102,4 +106,5 @@ record!(HostGroupRecord, Table::HostGroup, r => r.name.clone());
 record!(ViosRecord, Table::Vios, r => r.name.clone());
 record!(VmRecord, Table::Vm, r => r.name.clone());
 record!(HmHealthRecord, Table::HmHealth, r => r.vios_uuid.clone());
+record!(VmLock, Table::Locked, r => r.vm.clone());
 record!(VmHbMissedRecord, Table::VmHbMissed, r => VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid));

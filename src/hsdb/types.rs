@@ -1,5 +1,7 @@
 //! The openraft type configuration and the HSDB's replicated commands.
+use super::locks::{Acquire, LockRefusal};
 use super::tables::Table;
+use crate::domain::VmStatus;
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 
@@ -38,6 +40,26 @@ pub enum Command {
         table: Table,
         value: serde_json::Value,
     },
+    /// Takes VM `vm`'s operation lock (table `locked`) for `operation`, raising its epoch.
+    Lock {
+        vm: String,
+        operation: VmStatus,
+        holder: u64,
+        at_ms: i64,
+        how: Acquire,
+    },
+    /// Frees the lock held at `epoch`.
+    Unlock {
+        vm: String,
+        epoch: u64,
+        at_ms: i64,
+    },
+    /// Applies `command` only while VM `vm`'s lock is held at `epoch`.
+    Fenced {
+        vm: String,
+        epoch: u64,
+        command: Box<Command>,
+    },
     /// Several commands from concurrent callers committed as one log entry (group commit: one
     /// fsync for all of them). Each is applied in order and gets its own result.
     Batch(Vec<Command>),
@@ -57,15 +79,15 @@ impl Command {
             }
             Command::Delete { table, key } => (table, Some(key), None),
             Command::Append { table, value } => (table, None, Some(value)),
+            Command::Lock { vm, .. } | Command::Unlock { vm, .. } => (&Table::Locked, Some(vm), None),
+            Command::Fenced { vm, command, .. } => {
+                Self::check_key(&Table::Locked, vm)?;
+                return command.check();
+            }
             Command::Batch(commands) => return commands.iter().try_for_each(Command::check),
         };
         if let Some(key) = key {
-            if key.is_empty() {
-                return Err(format!("an HSDB key in table {table} must not be empty"));
-            }
-            if key.len() > MAX_KEY_BYTES {
-                return Err(format!("HSDB key of {} bytes exceeds the limit of {MAX_KEY_BYTES} bytes", key.len()));
-            }
+            Self::check_key(table, key)?;
         }
         if let Some(value) = value {
             let size = serde_json::to_vec(value).map(|v| v.len()).unwrap_or(usize::MAX);
@@ -77,6 +99,16 @@ impl Command {
         }
         Ok(())
     }
+
+    fn check_key(table: &Table, key: &str) -> Result<(), String> {
+        if key.is_empty() {
+            return Err(format!("an HSDB key in table {table} must not be empty"));
+        }
+        if key.len() > MAX_KEY_BYTES {
+            return Err(format!("HSDB key of {} bytes exceeds the limit of {MAX_KEY_BYTES} bytes", key.len()));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,6 +117,10 @@ pub enum CommandResult {
     Applied { version: u64 },
     /// A `PutIfVersion` found another version; nothing changed.
     VersionMismatch { current: u64 },
+    /// A `Lock` succeeded: the lock is now held at `epoch`.
+    Locked { epoch: u64 },
+    /// A `Lock`, `Unlock` or `Fenced` was refused; nothing changed.
+    Refused(LockRefusal),
     /// The results of a `Batch`, in order.
     Batch(Vec<CommandResult>),
 }
