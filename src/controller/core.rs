@@ -133,6 +133,12 @@ impl ControllerCore {
         Ok(())
     }
 
+    /// IP reachability of a node, the FDE's ping: a TCP connection to its endpoint is accepted.
+    pub async fn pingable(&self, endpoint: &str) -> bool {
+        let connect = tokio::net::TcpStream::connect(endpoint);
+        matches!(tokio::time::timeout(self.timing.rpc_deadline.min(Duration::from_secs(2)), connect).await, Ok(Ok(_)))
+    }
+
     /// A direct check of one VIOS (the FDE's final sanity check): true if it answers.
     pub async fn vios_answers(&self, endpoint: &str) -> bool {
         let Ok(channel) = self.pool.get(endpoint) else {

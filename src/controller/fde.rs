@@ -14,7 +14,9 @@ use super::recovery::RestartCause;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
-use crate::logic::fde::{FdeDecision, HostFailureDetector, HostObservation};
+use crate::logic::fde::{
+    FdeDecision, HostFailureDetector, HostObservation, ViosEvidence, ViosObservation, vios_is_healthy,
+};
 use crate::pb::{self, vios_client::ViosClient};
 use crate::transport::deadline;
 use actix::prelude::*;
@@ -174,18 +176,34 @@ async fn poll_group(core: ControllerCore, group: String, start: usize, needs_att
             false => client.quick_query(req).await.map(|r| r.into_inner().hosts),
         };
         if let Ok(statuses) = statuses {
-            let observations = statuses
-                .into_iter()
-                .map(|s| HostObservation {
-                    host: s.host,
-                    vios: s.vios.into_iter().map(|v| (v.uuid, v.state == "UP")).collect(),
-                })
-                .collect();
+            let mut observations = Vec::with_capacity(statuses.len());
+            for s in statuses {
+                let mut vios = Vec::with_capacity(s.vios.len());
+                for v in s.vios {
+                    let evidence = evidence(&core, &vioses, &v).await;
+                    let healthy = vios_is_healthy(&evidence);
+                    vios.push(ViosObservation { uuid: v.uuid, up: evidence.caa_up, healthy });
+                }
+                observations.push(HostObservation { host: s.host, vios });
+            }
             let vios_names = vioses.iter().map(|v| (v.uuid.clone(), v.name.clone())).collect();
             return Ok(Polled { vios_index: index, observations, vios_names });
         }
     }
     Err(VmrmError::unavailable(format!("no VIOS of host_group {} answered", group.name)))
+}
+
+/// The seed's evidence on one VIOS: its CAA state from the reply and, when it is DOWN, a
+/// direct ping. (The HMC's LPAR state of a VIOS is not asked: the simulated HMC does not
+/// report VIOS partitions, so a DOWN VIOS that does not answer ping counts as unhealthy.)
+async fn evidence(core: &ControllerCore, vioses: &[ViosRecord], stat: &pb::ViosStat) -> ViosEvidence {
+    let caa_up = stat.state == "UP";
+    let pingable = match (caa_up, vioses.iter().find(|v| v.uuid == stat.uuid)) {
+        (true, _) => None,
+        (false, Some(v)) => Some(core.pingable(&v.endpoint).await),
+        (false, None) => Some(false),
+    };
+    ViosEvidence { caa_up, reason: stat.reason, pingable, lpar_state: None }
 }
 
 enum Relocation {

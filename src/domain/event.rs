@@ -7,6 +7,10 @@ use std::fmt;
 pub enum EventName {
     HostFailureDetected,
     VmFailureDetected,
+    /// A partition stuck in "Migrating - Running" for a day (seed FDE VM rule).
+    VmLpmHangDetected,
+    /// A partition in a non-running state whose heartbeats are missing for 2·VMFDT.
+    VmNonrespDetected,
     ViosNodeFailure,
     ViosNodeActive,
     RestartStarted,
@@ -19,7 +23,7 @@ impl EventName {
     pub fn severity(self) -> Severity {
         match self {
             Self::HostFailureDetected | Self::VmFailureDetected | Self::RestartFailed => Severity::Critical,
-            Self::ViosNodeFailure => Severity::Warning,
+            Self::ViosNodeFailure | Self::VmLpmHangDetected | Self::VmNonrespDetected => Severity::Warning,
             Self::RestartStarted | Self::RestartCompleted => Severity::Maintenance,
             Self::ViosNodeActive | Self::DiscoveryCompleted => Severity::Informational,
         }

@@ -10,14 +10,48 @@
 //! ```
 //! The controller still runs the seed's final direct sanity check on a `HostFailed` decision
 //! and cancels the relocation (calling [`HostFailureDetector::cancel`]) if a VIOS answers.
+use crate::domain::LparState;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// CAA reason code of a node that was shut down (seed: `reason='0x00000040'`).
+pub const REASON_NODE_SHUTDOWN: u32 = 0x40;
+
+/// What the FDE knows of one VIOS: its CAA state and reason from the HSDB, and for a DOWN
+/// VIOS the independent checks (seed §5.2): a direct ping, then the HMC's LPAR state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViosEvidence {
+    pub caa_up: bool,
+    pub reason: u32,
+    /// `None`: not pinged (it is UP).
+    pub pingable: Option<bool>,
+    /// `None`: not asked, or the HMC did not know.
+    pub lpar_state: Option<LparState>,
+}
+
+/// The seed's VIOS health rule: UP is healthy; a DOWN VIOS that answers ping is healthy; a DOWN
+/// one that was shut down on purpose (Not Activated or Open Firmware with reason SHUTDOWN) is
+/// healthy too — no failover for an administrative shutdown. Anything else is unhealthy.
+pub fn vios_is_healthy(v: &ViosEvidence) -> bool {
+    let shut_down_on_purpose = matches!(v.lpar_state, Some(LparState::NotActivated | LparState::OpenFirmware))
+        && v.reason == REASON_NODE_SHUTDOWN;
+    v.caa_up || v.pingable == Some(true) || shut_down_on_purpose
+}
 
 /// What one FDE poll saw of one host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostObservation {
     pub host: String,
-    /// (VIOS uuid, up) for each VIOS of the host.
-    pub vios: Vec<(String, bool)>,
+    pub vios: Vec<ViosObservation>,
+}
+
+/// One VIOS as one poll saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViosObservation {
+    pub uuid: String,
+    /// CAA state UP: its transitions are the `VIOS_NODE_FAILURE` / `VIOS_NODE_ACTIVE` events.
+    pub up: bool,
+    /// The seed's health verdict ([`vios_is_healthy`]): what the host decision counts.
+    pub healthy: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +75,7 @@ impl HostFailureDetector {
     pub fn observe(&mut self, now_ms: i64, detection_time_ms: u64, hosts: &[HostObservation]) -> Vec<FdeDecision> {
         let mut out = Vec::new();
         for h in hosts {
-            for (vios, up) in &h.vios {
+            for ViosObservation { uuid: vios, up, .. } in &h.vios {
                 let was_down = self.down_vios.contains(vios);
                 match (*up, was_down) {
                     (false, false) => {
@@ -55,8 +89,8 @@ impl HostFailureDetector {
                     _ => {}
                 }
             }
-            let all_down = !h.vios.is_empty() && h.vios.iter().all(|(_, up)| !up);
-            if !all_down {
+            let all_unhealthy = !h.vios.is_empty() && h.vios.iter().all(|v| !v.healthy);
+            if !all_unhealthy {
                 self.unhealthy_since.remove(&h.host);
                 self.declared.remove(&h.host);
                 continue;
@@ -84,11 +118,29 @@ mod tests {
     const FDT: u64 = 1_500;
 
     fn obs(a: bool, b: bool) -> Vec<HostObservation> {
-        vec![HostObservation { host: "h1".into(), vios: vec![("a".into(), a), ("b".into(), b)] }]
+        let vios = |uuid: &str, up| ViosObservation { uuid: uuid.into(), up, healthy: up };
+        vec![HostObservation { host: "h1".into(), vios: vec![vios("a", a), vios("b", b)] }]
     }
 
     fn failed(d: &[FdeDecision]) -> bool {
         d.iter().any(|x| matches!(x, FdeDecision::HostFailed { .. }))
+    }
+
+    fn down(pingable: bool, lpar_state: Option<LparState>, reason: u32) -> ViosEvidence {
+        ViosEvidence { caa_up: false, reason, pingable: Some(pingable), lpar_state }
+    }
+
+    #[test]
+    fn vios_health_follows_caa_then_ping_then_a_clean_shutdown() {
+        assert!(vios_is_healthy(&ViosEvidence { caa_up: true, reason: 0, pingable: None, lpar_state: None }));
+        assert!(vios_is_healthy(&down(true, None, REASON_NODE_SHUTDOWN)), "CAA down but pingable");
+        for state in [LparState::NotActivated, LparState::OpenFirmware] {
+            assert!(vios_is_healthy(&down(false, Some(state), REASON_NODE_SHUTDOWN)), "{state:?} after a shutdown");
+            assert!(!vios_is_healthy(&down(false, Some(state), 0)), "{state:?} without a shutdown reason");
+        }
+        assert!(!vios_is_healthy(&down(false, Some(LparState::Running), REASON_NODE_SHUTDOWN)));
+        assert!(!vios_is_healthy(&down(false, Some(LparState::Error), REASON_NODE_SHUTDOWN)));
+        assert!(!vios_is_healthy(&down(false, None, REASON_NODE_SHUTDOWN)), "the HMC could not tell");
     }
 
     #[test]
@@ -117,6 +169,17 @@ mod tests {
         fde.observe(1_200, FDT, &obs(false, false));
         assert!(!failed(&fde.observe(2_600, FDT, &obs(false, false))));
         assert!(failed(&fde.observe(2_700, FDT, &obs(false, false))));
+    }
+
+    #[test]
+    fn a_down_but_healthy_vios_is_an_event_but_keeps_its_host() {
+        let mut fde = HostFailureDetector::default();
+        let pingable = ViosObservation { uuid: "a".into(), up: false, healthy: true };
+        let dead = ViosObservation { uuid: "b".into(), up: false, healthy: false };
+        let hosts = vec![HostObservation { host: "h1".into(), vios: vec![pingable, dead] }];
+        let d = fde.observe(0, FDT, &hosts);
+        assert_eq!(d.len(), 2, "both CAA transitions are events: {d:?}");
+        assert!(!failed(&fde.observe(10_000, FDT, &hosts)));
     }
 
     #[test]

@@ -3,3 +3,4 @@
 pub mod fde;
 pub mod health;
 pub mod placement;
+pub mod vm_failure;
