@@ -78,9 +78,12 @@ pub fn check_fence(current: Option<&VmLock>, epoch: u64) -> Result<(), LockRefus
 
 /// The lock row after the holder at `epoch` frees it.
 pub fn release(current: Option<&VmLock>, epoch: u64, at_ms: i64) -> Result<VmLock, LockRefusal> {
-    check_fence(current, epoch)?;
-    let lock = current.expect("a lock that passed the fence exists");
-    Ok(VmLock { operation: VmStatus::NoOperationInProgress, holder: 0, since_ms: at_ms, ..lock.clone() })
+    match current {
+        Some(lock) if check_fence(current, epoch).is_ok() => {
+            Ok(VmLock { operation: VmStatus::NoOperationInProgress, holder: 0, since_ms: at_ms, ..lock.clone() })
+        }
+        _ => Err(LockRefusal::Stale { current: current.map_or(0, |l| l.epoch) }),
+    }
 }
 
 #[cfg(test)]
