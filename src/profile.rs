@@ -27,6 +27,10 @@ pub struct Timing {
     pub fde_poll: Duration,
     /// `host_failure_detection_time`: both VIOSs unhealthy this long → host failure (seed: 90 s).
     pub host_failure_detection_time: Duration,
+    /// VMthreshold: VMFDT = host detection time + k × this (seed: 50 s, hard-coded there).
+    pub vm_threshold: Duration,
+    /// A partition `Migrating - Running` this long with missing heartbeats is a hung LPM (seed: 24 h).
+    pub lpm_hang_after: Duration,
     /// Deadline of one remote call between nodes.
     pub rpc_deadline: Duration,
     /// How often an HMC refreshes its inventory of the hosts it manages.
@@ -45,6 +49,8 @@ impl Timing {
                 vios_down_after: Duration::from_secs(65),
                 fde_poll: Duration::from_secs(20),
                 host_failure_detection_time: Duration::from_secs(90),
+                vm_threshold: Duration::from_secs(50),
+                lpm_hang_after: Duration::from_secs(86_400),
                 rpc_deadline: Duration::from_secs(10),
                 hmc_refresh: Duration::from_secs(30),
                 job_poll: Duration::from_secs(1),
@@ -56,6 +62,8 @@ impl Timing {
                 vios_down_after: Duration::from_millis(700),
                 fde_poll: Duration::from_millis(200),
                 host_failure_detection_time: Duration::from_millis(1500),
+                vm_threshold: Duration::from_millis(1000),
+                lpm_hang_after: Duration::from_secs(120),
                 rpc_deadline: Duration::from_millis(1500),
                 hmc_refresh: Duration::from_millis(500),
                 job_poll: Duration::from_millis(50),

@@ -2,7 +2,7 @@
 //! the VM actors. Activation reserves the VM's disk on the SAN with the host's key first: a disk
 //! held by another host means the VM runs there, and the LPAR stays `Not Activated` (this is how
 //! a host that comes back after a failure shows stale definitions instead of running VMs twice).
-use super::vm::{StopVm, VmActor, VmCrashed};
+use super::vm::{Hypervisor, StopVm, VmActor, VmCrashed, VmFault, bind_network};
 use crate::config::SuConfig;
 use crate::domain::{LparDefinition, LparState, identity};
 use crate::error::{Result, VmrmError};
@@ -23,7 +23,27 @@ struct Lpar {
     state: LparState,
     reference_code: String,
     vm: Option<Addr<VmActor>>,
+    /// Where the running VM answers ping.
+    address: String,
+    /// Why it was last shut down on purpose (seed: word3 of the `D200A200` reference code).
+    shutdown_reason: String,
 }
+
+impl Lpar {
+    fn off(def: LparDefinition) -> Self {
+        Self {
+            def,
+            state: LparState::NotActivated,
+            reference_code: REFCODE_OFF.into(),
+            vm: None,
+            address: String::new(),
+            shutdown_reason: String::new(),
+        }
+    }
+}
+
+/// `shutdown_reason` of a partition shut down through its HMC.
+pub const SHUTDOWN_BY_HMC: &str = "HMC shutdown";
 
 pub struct ServerUnit {
     cfg: SuConfig,
@@ -52,6 +72,8 @@ impl ServerUnit {
             definition: Some(l.def.clone().into()),
             state: l.state.to_string(),
             reference_code: l.reference_code.clone(),
+            address: l.address.clone(),
+            shutdown_reason: l.shutdown_reason.clone(),
         }
     }
 
@@ -99,10 +121,10 @@ impl ServerUnit {
                 self.cfg.host, def.name, def.cpu, def.memory_mb, free_cpu, free_mem
             )));
         }
-        self.lpars.insert(
-            def.name.clone(),
-            Lpar { def: def.clone(), state: LparState::OpenFirmware, reference_code: String::new(), vm: None },
-        );
+        let mut lpar = Lpar::off(def.clone());
+        lpar.state = LparState::OpenFirmware;
+        lpar.reference_code = String::new();
+        self.lpars.insert(def.name.clone(), lpar);
         Ok(())
     }
 
@@ -115,6 +137,8 @@ impl ServerUnit {
         }
         lpar.state = LparState::NotActivated;
         lpar.reference_code = REFCODE_OFF.into();
+        lpar.address.clear();
+        lpar.shutdown_reason = SHUTDOWN_BY_HMC.into();
         Ok(lpar)
     }
 }
@@ -131,10 +155,7 @@ impl Actor for ServerUnit {
                 cpu: vm.cpu,
                 memory_mb: vm.memory_mb,
             };
-            self.lpars.insert(
-                def.name.clone(),
-                Lpar { def: def.clone(), state: LparState::NotActivated, reference_code: REFCODE_OFF.into(), vm: None },
-            );
+            self.lpars.insert(def.name.clone(), Lpar::off(def.clone()));
             ctx.notify(BootActivate(def));
         }
     }
@@ -200,18 +221,27 @@ impl Handler<Activate> for ServerUnit {
                 tracing::warn!(vm = %def.name, "LPAR not activated on {host}: {e}");
                 return Err(e);
             }
-            let vm = VmActor::new(
-                def.clone(),
-                act.san_key,
-                act.cfg.vios.clone(),
-                act.cfg.san.clone(),
-                act.timing,
-                act.pool.clone(),
-                ctx.address().recipient(),
-            );
-            lpar.vm = Some(vm.start());
+            let ip = act.endpoint.rsplit_once(':').map_or("127.0.0.1", |(ip, _)| ip);
+            let (network, address) = match bind_network(ip) {
+                Ok(bound) => bound,
+                Err(e) => {
+                    lpar.state = LparState::Error;
+                    return Err(e);
+                }
+            };
+            let hypervisor = Hypervisor {
+                san_key: act.san_key,
+                vios: act.cfg.vios.clone(),
+                san: act.cfg.san.clone(),
+                timing: act.timing,
+                pool: act.pool.clone(),
+                su: ctx.address().recipient(),
+            };
+            lpar.vm = Some(VmActor::new(def.clone(), hypervisor, network).start());
             lpar.state = LparState::Running;
             lpar.reference_code = REFCODE_RUNNING.into();
+            lpar.address = address;
+            lpar.shutdown_reason.clear();
             Ok(Self::lpar_pb(lpar))
         }))
     }
@@ -244,11 +274,40 @@ impl Handler<VmCrashed> for ServerUnit {
             l.vm = None;
             l.state = LparState::Error;
             l.reference_code = String::new();
+            l.address.clear();
         }
     }
 }
 
-/// gRPC face of the server unit (only HMCs call it).
+/// A fault inside one running VM.
+#[derive(Message)]
+#[rtype(result = "Result<pb::Lpar>")]
+pub struct InjectFault {
+    pub name: String,
+    pub fault: VmFault,
+}
+
+impl Handler<InjectFault> for ServerUnit {
+    type Result = ResponseActFuture<Self, Result<pb::Lpar>>;
+    fn handle(&mut self, msg: InjectFault, _: &mut Context<Self>) -> Self::Result {
+        let host = &self.cfg.host;
+        let vm = match self.lpars.get(&msg.name) {
+            None => Err(VmrmError::not_found(format!("no LPAR {} on host {host}", msg.name))),
+            Some(Lpar { vm: None, state, .. }) => {
+                Err(VmrmError::precondition(format!("VM {} is {state} on host {host}, not running", msg.name)))
+            }
+            Some(Lpar { vm: Some(vm), .. }) => Ok(vm.clone()),
+        };
+        let name = msg.name;
+        let inject = async move { vm?.send(msg.fault).await.map_err(VmrmError::from)? };
+        Box::pin(inject.into_actor(self).map(move |done, act, _| {
+            done?;
+            act.lpars.get(&name).map(Self::lpar_pb).ok_or_else(|| VmrmError::not_found(format!("no LPAR {name}")))
+        }))
+    }
+}
+
+/// gRPC face of the server unit: the HMCs' calls, and the datacenter's fault injection.
 pub struct SuService(pub Addr<ServerUnit>);
 
 #[tonic::async_trait]
@@ -272,6 +331,13 @@ impl SuRpc for SuService {
     async fn remove(&self, req: Request<pb::LparRef>) -> Result<Response<pb::LparReply>, Status> {
         let name = req.into_inner().name;
         let lpar = self.0.send(Shutdown { name, remove: true }).await.map_err(VmrmError::from)??;
+        Ok(Response::new(pb::LparReply { lpar: Some(lpar) }))
+    }
+
+    async fn inject_fault(&self, req: Request<pb::LparFault>) -> Result<Response<pb::LparReply>, Status> {
+        let req = req.into_inner();
+        let fault = req.fault.parse()?;
+        let lpar = self.0.send(InjectFault { name: req.name, fault }).await.map_err(VmrmError::from)??;
         Ok(Response::new(pb::LparReply { lpar: Some(lpar) }))
     }
 }

@@ -164,10 +164,8 @@ impl Handler<Heartbeat> for HostMonitorActor {
             vm.missing = false;
             tracing::info!(vios = %self.vios, vm = %vm.name, "VM heartbeat detected again");
         }
-        // A VM seen healthy from the start needs no row; only transitions are written.
-        if vm.recorded_missing.is_none() && !vm.missing {
-            vm.recorded_missing = Some(false);
-        }
+        // A VM first seen by this incarnation is written DETECTED once (its missed row, which a
+        // previous incarnation may have left, is cleared); after that only transitions are.
         self.incarnation.clone()
     }
 }
@@ -207,6 +205,7 @@ async fn health_of(hsdb: &RemoteHsdb, query: &pb::HealthQuery, down_after_ms: u6
                         has_data: false,
                         reason: 0,
                         hm_response_ms: ms,
+                        hm_incarnation: v.hm_incarnation.unwrap_or_default(),
                     }
                 })
                 .collect(),

@@ -1,13 +1,20 @@
-//! A running partition and its VM agent. While it runs it heartbeats to both host monitors of
-//! its host and does I/O on its SAN disk with its host's reservation key. A write the SAN
-//! rejects means the VM has been fenced: it crashes (stops all activity) at once — the
-//! simulated equivalent of a VM losing its storage.
+//! A running partition and its VM agent. While it runs, the agent heartbeats to both host
+//! monitors of its host, the OS answers ping on the VM's own address (a TCP listener: the FDE's
+//! ping is a connection attempt), and the VM does I/O on its SAN disk with its host's
+//! reservation key. A write the SAN rejects means the VM has been fenced: it crashes (stops all
+//! activity) at once — the simulated equivalent of a VM losing its storage.
+//!
+//! Agent and OS fail separately ([`VmFault`]), because the FDE must tell them apart: a dead
+//! agent in a live OS is not a VM failure, a hung OS is.
 use crate::config::ViosRef;
 use crate::domain::LparDefinition;
+use crate::error::{Result, VmrmError};
 use crate::pb::{VmHeartbeat, WriteRequest, host_monitor_client::HostMonitorClient, san_client::SanClient};
 use crate::profile::Timing;
 use crate::transport::{ChannelPool, deadline};
 use actix::prelude::*;
+use std::collections::HashMap;
+use std::str::FromStr;
 
 /// Told to the server unit when a VM stops on its own (fenced off its disk).
 #[derive(Message)]
@@ -24,35 +31,87 @@ pub struct StopVm {
     pub clean: bool,
 }
 
-pub struct VmActor {
-    pub def: LparDefinition,
+/// What can go wrong inside a running VM (`vmrmd fault`, the chaos suite, tests).
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+#[rtype(result = "Result<()>")]
+pub enum VmFault {
+    /// The agent dies without a word; the OS still answers ping.
+    KillAgent,
+    /// The agent stops cleanly and tells its host monitors (seed: `SHDN:DAEMON`).
+    StopAgent,
+    /// The agent starts again and handshakes anew.
+    StartAgent,
+    /// The OS hangs: no heartbeats, no ping, no disk I/O. The HMC still shows it Running.
+    HangOs,
+}
+
+impl FromStr for VmFault {
+    type Err = VmrmError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "kill-agent" => Ok(Self::KillAgent),
+            "stop-agent" => Ok(Self::StopAgent),
+            "start-agent" => Ok(Self::StartAgent),
+            "hang-os" => Ok(Self::HangOs),
+            other => Err(VmrmError::invalid(format!(
+                "unknown fault {other:?}: use kill-agent, stop-agent, start-agent or hang-os"
+            ))),
+        }
+    }
+}
+
+/// Binds the address the VM's OS answers ping on, on the host's interface `ip`.
+pub fn bind_network(ip: &str) -> Result<(std::net::TcpListener, String)> {
+    let listener = std::net::TcpListener::bind((ip, 0)).map_err(VmrmError::internal)?;
+    listener.set_nonblocking(true).map_err(VmrmError::internal)?;
+    let address = listener.local_addr().map_err(VmrmError::internal)?.to_string();
+    Ok((listener, address))
+}
+
+/// What a VM gets from the host it runs on.
+#[derive(Clone)]
+pub struct Hypervisor {
     pub san_key: u64,
     pub vios: Vec<ViosRef>,
     pub san: String,
     pub timing: Timing,
     pub pool: ChannelPool,
     pub su: Recipient<VmCrashed>,
+}
+
+pub struct VmActor {
+    def: LparDefinition,
+    host: Hypervisor,
+    network: Option<std::net::TcpListener>,
+    answering_ping: Option<SpawnHandle>,
+    agent_running: bool,
+    os_hung: bool,
+    /// Host monitor endpoint → the incarnation it answered with last.
+    hm_incarnations: HashMap<String, String>,
     sequence: u64,
     write_in_flight: bool,
     clean_stop: bool,
 }
 
 impl VmActor {
-    pub fn new(
-        def: LparDefinition,
-        san_key: u64,
-        vios: Vec<ViosRef>,
-        san: String,
-        timing: Timing,
-        pool: ChannelPool,
-        su: Recipient<VmCrashed>,
-    ) -> Self {
-        Self { def, san_key, vios, san, timing, pool, su, sequence: 0, write_in_flight: false, clean_stop: false }
+    pub fn new(def: LparDefinition, host: Hypervisor, network: std::net::TcpListener) -> Self {
+        Self {
+            def,
+            host,
+            network: Some(network),
+            answering_ping: None,
+            agent_running: true,
+            os_hung: false,
+            hm_incarnations: HashMap::new(),
+            sequence: 0,
+            write_in_flight: false,
+            clean_stop: false,
+        }
     }
 
-    fn heartbeat(&self, shutdown: bool) {
-        for vios in &self.vios {
-            let Ok(channel) = self.pool.get(&vios.endpoint) else {
+    fn heartbeat(&self, shutdown: bool, ctx: &mut Context<Self>) {
+        for vios in &self.host.vios {
+            let Ok(channel) = self.host.pool.get(&vios.endpoint) else {
                 continue;
             };
             let msg = VmHeartbeat {
@@ -61,10 +120,25 @@ impl VmActor {
                 sequence: self.sequence,
                 shutdown,
             };
-            let req = deadline(msg, self.timing.vm_heartbeat);
-            actix::spawn(async move {
-                let _ = HostMonitorClient::new(channel).heartbeat(req).await;
-            });
+            let req = deadline(msg, self.host.timing.vm_heartbeat);
+            let endpoint = vios.endpoint.clone();
+            let call = async move { HostMonitorClient::new(channel).heartbeat(req).await };
+            ctx.spawn(call.into_actor(self).map(move |reply, act, _| {
+                if let Ok(reply) = reply {
+                    act.note_incarnation(endpoint, reply.into_inner().hm_incarnation);
+                }
+            }));
+        }
+    }
+
+    /// Seed: an agent that sees a new HM identifier drops the session and handshakes again.
+    fn note_incarnation(&mut self, endpoint: String, incarnation: String) {
+        match self.hm_incarnations.insert(endpoint.clone(), incarnation.clone()) {
+            Some(old) if old != incarnation => tracing::info!(
+                vm = %self.def.name,
+                "HostMonitor at {endpoint} restarted (incarnation {old} → {incarnation}): new handshake"
+            ),
+            _ => {}
         }
     }
 
@@ -72,19 +146,19 @@ impl VmActor {
         if self.write_in_flight {
             return;
         }
-        let Ok(channel) = self.pool.get(&self.san) else {
+        let Ok(channel) = self.host.pool.get(&self.host.san) else {
             return;
         };
         self.write_in_flight = true;
         let req = deadline(
-            WriteRequest { disk: self.def.disk.clone(), key: self.san_key, block: self.sequence },
-            self.timing.rpc_deadline,
+            WriteRequest { disk: self.def.disk.clone(), key: self.host.san_key, block: self.sequence },
+            self.host.timing.rpc_deadline,
         );
         let call = async move { SanClient::new(channel).write(req).await.map(|r| r.into_inner().accepted) };
         ctx.spawn(call.into_actor(self).map(|result, act, ctx| {
             act.write_in_flight = false;
             if let Ok(false) = result {
-                act.su.do_send(VmCrashed {
+                act.host.su.do_send(VmCrashed {
                     name: act.def.name.clone(),
                     reason: format!(
                         "the SAN rejected a write to {}: this host's reservation was preempted",
@@ -95,23 +169,44 @@ impl VmActor {
             }
         }));
     }
+
+    /// Accepts (and drops) every connection while the OS runs: that is its answer to ping.
+    fn answer_ping(&mut self, ctx: &mut Context<Self>) {
+        let Some(listener) = self.network.take() else {
+            return;
+        };
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => return tracing::warn!(vm = %self.def.name, "the VM's network did not start: {e}"),
+        };
+        let accept = async move { while listener.accept().await.is_ok() {} };
+        self.answering_ping = Some(ctx.spawn(accept.into_actor(self)));
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.os_hung {
+            return;
+        }
+        self.sequence += 1;
+        if self.agent_running {
+            self.heartbeat(false, ctx);
+        }
+        self.write_disk(ctx);
+    }
 }
 
 impl Actor for VmActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        tracing::info!(vm = %self.def.name, "VM started; agent heartbeating to {} host monitors", self.vios.len());
-        ctx.run_interval(self.timing.vm_heartbeat, |act, ctx| {
-            act.sequence += 1;
-            act.heartbeat(false);
-            act.write_disk(ctx);
-        });
+        tracing::info!(vm = %self.def.name, "VM started; agent heartbeating to {} host monitors", self.host.vios.len());
+        self.answer_ping(ctx);
+        ctx.run_interval(self.host.timing.vm_heartbeat, |act, ctx| act.tick(ctx));
     }
 
-    fn stopped(&mut self, _: &mut Context<Self>) {
-        if self.clean_stop {
-            self.heartbeat(true);
+    fn stopped(&mut self, ctx: &mut Context<Self>) {
+        if self.clean_stop && self.agent_running && !self.os_hung {
+            self.heartbeat(true, ctx);
         }
         tracing::info!(vm = %self.def.name, clean = self.clean_stop, "VM stopped");
     }
@@ -122,5 +217,37 @@ impl Handler<StopVm> for VmActor {
     fn handle(&mut self, msg: StopVm, ctx: &mut Context<Self>) {
         self.clean_stop = msg.clean;
         ctx.stop();
+    }
+}
+
+impl Handler<VmFault> for VmActor {
+    type Result = Result<()>;
+    fn handle(&mut self, fault: VmFault, ctx: &mut Context<Self>) -> Result<()> {
+        let name = self.def.name.clone();
+        if self.os_hung {
+            return Err(VmrmError::precondition(format!("the OS of VM {name} is hung; only a restart helps")));
+        }
+        tracing::warn!(vm = %name, "fault injected: {fault:?}");
+        match fault {
+            VmFault::KillAgent => self.agent_running = false,
+            VmFault::StopAgent => {
+                if self.agent_running {
+                    self.heartbeat(true, ctx);
+                }
+                self.agent_running = false;
+            }
+            VmFault::StartAgent => {
+                self.hm_incarnations.clear();
+                self.agent_running = true;
+            }
+            VmFault::HangOs => {
+                self.os_hung = true;
+                self.agent_running = false;
+                if let Some(handle) = self.answering_ping.take() {
+                    ctx.cancel_future(handle);
+                }
+            }
+        }
+        Ok(())
     }
 }

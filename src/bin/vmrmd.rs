@@ -29,6 +29,16 @@ enum Cmd {
         #[arg(long, default_value_os_t = std::env::temp_dir().join("vmrm-local"))]
         data_dir: PathBuf,
     },
+    /// Inject a fault into a running VM (drills and tests): kill-agent, stop-agent, start-agent, hang-os.
+    Fault {
+        /// The VM (LPAR) name.
+        vm: String,
+        /// kill-agent | stop-agent | start-agent | hang-os
+        fault: String,
+        /// The server unit running the VM (local datacenter: host-N's is 127.0.0.1:73N0).
+        #[arg(long)]
+        su: String,
+    },
     /// Write the local datacenter's node configs into a directory (e.g. cluster-configs/local).
     GenConfigs {
         #[arg(long)]
@@ -64,6 +74,13 @@ fn main() {
                 fail(e);
             }
         }
+        (None, Some(Cmd::Fault { vm, fault, su })) => {
+            let injected = node::with_runtime(async { vmrm::launcher::inject_fault(&su, &vm, &fault).await });
+            match injected {
+                Ok(lpar) => println!("VM {vm}: {fault} injected; LPAR state {}", lpar.state),
+                Err(e) => fail(e),
+            }
+        }
         (None, Some(Cmd::GenConfigs { out })) => {
             std::fs::create_dir_all(&out).unwrap_or_else(|e| fail(e));
             let topology = Topology::local(PathBuf::from("/tmp/vmrm-local"));
@@ -71,7 +88,7 @@ fn main() {
                 std::fs::write(out.join(format!("{}.toml", cfg.name)), cfg.to_toml()).unwrap_or_else(|e| fail(e));
             }
         }
-        _ => fail("give either --config FILE or a command (local, gen-configs); see --help"),
+        _ => fail("give either --config FILE or a command (local, fault, gen-configs); see --help"),
     }
 }
 

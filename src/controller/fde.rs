@@ -11,24 +11,37 @@
 use super::core::ControllerCore;
 use super::lines::Lines;
 use super::recovery::RestartCause;
+use super::vm_watch::{self, VmSighting, WatchedVm};
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
 use crate::logic::fde::{
     FdeDecision, HostFailureDetector, HostObservation, ViosEvidence, ViosObservation, vios_is_healthy,
 };
+use crate::logic::vm_failure::{
+    self, DetectionSpeed, FirstLook, VmAction, VmRule, first_look, vm_failure_detection_time,
+};
 use crate::pb::{self, vios_client::ViosClient};
 use crate::transport::deadline;
 use actix::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 pub struct FdeActor {
     core: ControllerCore,
     group: String,
     detector: HostFailureDetector,
+    /// Managed VMs whose heartbeats are missing (or being acted on), by name.
+    vms: BTreeMap<String, WatchedVm>,
     scan: u64,
     polling_vios: usize,
     in_flight: bool,
+    /// A NeedsAttention is wanted as soon as the request in flight ends.
+    attention_due: bool,
+    /// When the earliest extra poll is armed (ms since the epoch).
+    wake_at: Option<i64>,
+    /// When the first VM below its VMFDT reaches it.
+    next_vm_deadline: Option<i64>,
     recovering: BTreeSet<String>,
     /// VIOS uuid → name, for events people read.
     vios_names: BTreeMap<String, String>,
@@ -40,22 +53,39 @@ impl FdeActor {
             core,
             group,
             detector: HostFailureDetector::default(),
+            vms: BTreeMap::new(),
             scan: 0,
             polling_vios: 0,
             in_flight: false,
+            attention_due: false,
+            wake_at: None,
+            next_vm_deadline: None,
             recovering: BTreeSet::new(),
             vios_names: BTreeMap::new(),
         }
     }
 
-    fn tick(&mut self, ctx: &mut Context<Self>) {
+    fn host_fdt_ms(&self) -> u64 {
+        self.core.timing.host_failure_detection_time.as_millis() as u64
+    }
+
+    fn vm_rule(&self) -> VmRule {
+        let t = &self.core.timing;
+        let vmfdt = vm_failure_detection_time(t.host_failure_detection_time, DetectionSpeed::default(), t.vm_threshold);
+        VmRule { vmfdt, lpm_hang_after: t.lpm_hang_after }
+    }
+
+    /// One request of the QQ, QQ, NA cycle; `attention` asks for a NeedsAttention now.
+    fn poll(&mut self, ctx: &mut Context<Self>, attention: bool) {
         if self.in_flight {
+            self.attention_due |= attention;
             return;
         }
         self.in_flight = true;
         self.scan += 1;
-        let needs_attention = self.scan.is_multiple_of(3);
-        let poll = poll_group(self.core.clone(), self.group.clone(), self.polling_vios, needs_attention);
+        let needs_attention = attention || self.scan.is_multiple_of(3);
+        let poll =
+            poll_group(self.core.clone(), self.group.clone(), self.polling_vios, needs_attention, self.vm_rule());
         ctx.spawn(poll.into_actor(self).map(|result, act, ctx| {
             act.in_flight = false;
             match result {
@@ -63,15 +93,41 @@ impl FdeActor {
                     act.polling_vios = polled.vios_index;
                     act.vios_names = polled.vios_names;
                     act.decide(polled.observations, ctx);
+                    if let Some(sightings) = polled.vms {
+                        act.check_vms(sightings, ctx);
+                    }
+                    act.arm_wake(ctx);
                 }
                 Err(e) => tracing::debug!(group = %act.group, "FDE poll failed: {e}"),
+            }
+            if std::mem::take(&mut act.attention_due) {
+                act.poll(ctx, true);
             }
         }));
     }
 
+    /// A detection time runs out before the next regular poll: poll right then, so detection
+    /// is not late by up to a poll period (or a whole QQ, QQ, NA cycle for VMs).
+    fn arm_wake(&mut self, ctx: &mut Context<Self>) {
+        let host_deadline = self.detector.next_deadline(self.host_fdt_ms());
+        let Some(due) = host_deadline.into_iter().chain(self.next_vm_deadline).min() else {
+            return;
+        };
+        if self.wake_at.is_some_and(|armed| armed <= due) {
+            return;
+        }
+        self.wake_at = Some(due);
+        let delay = Duration::from_millis(due.saturating_sub(crate::now_ms()).max(0) as u64);
+        ctx.run_later(delay, move |act, ctx| {
+            if act.wake_at == Some(due) {
+                act.wake_at = None;
+                act.poll(ctx, true);
+            }
+        });
+    }
+
     fn decide(&mut self, observations: Vec<HostObservation>, ctx: &mut Context<Self>) {
-        let fdt = self.core.timing.host_failure_detection_time.as_millis() as u64;
-        for decision in self.detector.observe(crate::now_ms(), fdt, &observations) {
+        for decision in self.detector.observe(crate::now_ms(), self.host_fdt_ms(), &observations) {
             match decision {
                 FdeDecision::ViosDown { host, vios } => self.event(
                     ctx,
@@ -85,10 +141,97 @@ impl FdeActor {
                     self.vios_name(&vios),
                     format!("VIOS of host {host} is UP"),
                 ),
+                FdeDecision::HmResponsive { host, vios, incarnation, previous } => {
+                    let message = match incarnation == previous {
+                        true => format!("host monitor of a VIOS of host {host} responds again"),
+                        false => format!(
+                            "host monitor of a VIOS of host {host} restarted: incarnation {previous} → {incarnation}"
+                        ),
+                    };
+                    self.event(ctx, EventName::ViosHmRespDetected, self.vios_name(&vios), message)
+                }
                 FdeDecision::HostFailed { host } if self.recovering.insert(host.clone()) => self.relocate(host, ctx),
                 FdeDecision::HostFailed { .. } => {}
             }
         }
+    }
+
+    /// The VM rule on one NeedsAttention reply; hosts under suspicion are the host rule's.
+    fn check_vms(&mut self, sightings: Vec<VmSighting>, ctx: &mut Context<Self>) {
+        let now = crate::now_ms();
+        self.next_vm_deadline = None;
+        let mut seen = BTreeSet::new();
+        for s in sightings {
+            let name = s.vm.name.clone();
+            seen.insert(name.clone());
+            if self.detector.suspects(&s.vm.host) || self.recovering.contains(&s.vm.host) {
+                continue;
+            }
+            match first_look(&s.rule, s.missed) {
+                FirstLook::Healthy => {
+                    if !self.vms.get(&name).is_some_and(|w| w.busy) {
+                        self.vms.remove(&name);
+                    }
+                }
+                FirstLook::BelowThreshold => {
+                    let left = s.rule.vmfdt.saturating_sub(s.missed.unwrap_or_default());
+                    let due = now + left.as_millis() as i64 + 1;
+                    self.next_vm_deadline = Some(self.next_vm_deadline.map_or(due, |d| d.min(due)));
+                    self.vms.entry(name).or_default();
+                }
+                FirstLook::GatherEvidence => {
+                    let watched = self.vms.entry(name).or_default();
+                    if watched.busy || s.vm.vm_status != VmStatus::NoOperationInProgress {
+                        continue;
+                    }
+                    watched.busy = true;
+                    self.examine(s, ctx);
+                }
+            }
+        }
+        self.vms.retain(|name, w| w.busy || seen.contains(name));
+    }
+
+    /// Evidence, decision, action for one VM missing its heartbeats for VMFDT or more.
+    fn examine(&mut self, s: VmSighting, ctx: &mut Context<Self>) {
+        let core = self.core.clone();
+        let vm = s.vm.clone();
+        let gather = async move { vm_watch::gather_evidence(&core, &vm).await };
+        ctx.spawn(gather.into_actor(self).map(move |evidence, act, ctx| {
+            let name = s.vm.name.clone();
+            let Some(watched) = act.vms.get_mut(&name) else {
+                return;
+            };
+            watched.busy = false;
+            let evidence = match evidence {
+                Ok(e) => e,
+                Err(e) => return tracing::warn!(vm = %name, "no evidence on VM {name} this time: {e}"),
+            };
+            let missed = s.missed.unwrap_or_default();
+            let decision = vm_failure::decide(&s.rule, missed, watched.hb_offset, &evidence);
+            watched.hb_offset = decision.hb_offset;
+            match &decision.action {
+                VmAction::NoAction(reason) => {
+                    if watched.last_reason.as_ref() != Some(reason) {
+                        tracing::info!(vm = %name, "missed heartbeats for {} ms: no action, {reason}", missed.as_millis());
+                        watched.last_reason = Some(reason.clone());
+                    }
+                    return;
+                }
+                VmAction::Raise(_) if watched.raised => return,
+                VmAction::Raise(_) => watched.raised = true,
+                VmAction::Relocate => watched.busy = true,
+            }
+            let work = vm_watch::act(act.core.clone(), act.group.clone(), s.vm, decision.action, missed);
+            ctx.spawn(work.into_actor(act).map(move |outcome, act, _| {
+                if let Some(w) = act.vms.get_mut(&name) {
+                    w.busy = false;
+                }
+                if let Err(e) = outcome {
+                    tracing::error!(vm = %name, "VM recovery failed: {e}");
+                }
+            }));
+        }));
     }
 
     fn vios_name(&self, uuid: &str) -> String {
@@ -129,8 +272,8 @@ impl Actor for FdeActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         tracing::info!(group = %self.group, "Monitoring Enabled for HG {}", self.group);
-        self.tick(ctx);
-        ctx.run_interval(self.core.timing.fde_poll, |act, ctx| act.tick(ctx));
+        self.poll(ctx, false);
+        ctx.run_interval(self.core.timing.fde_poll, |act, ctx| act.poll(ctx, false));
     }
 }
 
@@ -150,10 +293,18 @@ struct Polled {
     vios_index: usize,
     observations: Vec<HostObservation>,
     vios_names: BTreeMap<String, String>,
+    /// The group's managed VMs, after a NeedsAttention.
+    vms: Option<Vec<VmSighting>>,
 }
 
 /// One FDE request through the first VIOS of the group that answers, starting at `start`.
-async fn poll_group(core: ControllerCore, group: String, start: usize, needs_attention: bool) -> Result<Polled> {
+async fn poll_group(
+    core: ControllerCore,
+    group: String,
+    start: usize,
+    needs_attention: bool,
+    rule: VmRule,
+) -> Result<Polled> {
     let (group, _) = core.host_group(&group).await?;
     let vioses: Vec<ViosRecord> =
         core.hsdb.list::<ViosRecord>().await?.into_iter().filter(|v| group.hosts.contains(&v.host)).collect();
@@ -171,24 +322,41 @@ async fn poll_group(core: ControllerCore, group: String, start: usize, needs_att
         };
         let mut client = ViosClient::new(channel);
         let req = deadline(query.clone(), core.timing.rpc_deadline);
-        let statuses = match needs_attention {
-            true => client.needs_attention(req).await.map(|r| r.into_inner().vios),
-            false => client.quick_query(req).await.map(|r| r.into_inner().hosts),
+        let reply = match needs_attention {
+            true => client.needs_attention(req).await.map(|r| r.into_inner()).map(|r| (r.vios, Some(r.vms))),
+            false => client.quick_query(req).await.map(|r| (r.into_inner().hosts, None)),
         };
-        if let Ok(statuses) = statuses {
-            let mut observations = Vec::with_capacity(statuses.len());
-            for s in statuses {
-                let mut vios = Vec::with_capacity(s.vios.len());
-                for v in s.vios {
-                    let evidence = evidence(&core, &vioses, &v).await;
-                    let healthy = vios_is_healthy(&evidence);
-                    vios.push(ViosObservation { uuid: v.uuid, up: evidence.caa_up, healthy });
-                }
-                observations.push(HostObservation { host: s.host, vios });
+        let Ok((statuses, vm_statuses)) = reply else {
+            continue;
+        };
+        let now = crate::now_ms();
+        let mut observations = Vec::with_capacity(statuses.len());
+        for s in statuses {
+            let mut vios = Vec::with_capacity(s.vios.len());
+            for v in s.vios {
+                let evidence = evidence(&core, &vioses, &v).await;
+                vios.push(ViosObservation {
+                    healthy: vios_is_healthy(&evidence),
+                    up: evidence.caa_up,
+                    last_heard_ms: (v.hm_response_ms != u64::MAX).then(|| now - v.hm_response_ms as i64),
+                    hm_incarnation: Some(v.hm_incarnation).filter(|i| !i.is_empty()),
+                    uuid: v.uuid,
+                });
             }
-            let vios_names = vioses.iter().map(|v| (v.uuid.clone(), v.name.clone())).collect();
-            return Ok(Polled { vios_index: index, observations, vios_names });
+            observations.push(HostObservation { host: s.host, vios });
         }
+        let vms = match vm_statuses {
+            Some(statuses) => {
+                let missing = statuses
+                    .into_iter()
+                    .flat_map(|h| h.vms.into_iter().map(move |v| ((h.host.clone(), v.uuid), v.missed_hb_ms)))
+                    .collect();
+                Some(vm_watch::sightings(&core, &group.hosts, &missing, rule).await?)
+            }
+            None => None,
+        };
+        let vios_names = vioses.iter().map(|v| (v.uuid.clone(), v.name.clone())).collect();
+        return Ok(Polled { vios_index: index, observations, vios_names, vms });
     }
     Err(VmrmError::unavailable(format!("no VIOS of host_group {} answered", group.name)))
 }

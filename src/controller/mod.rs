@@ -8,6 +8,7 @@
 //! * [`core`]: shared state and the HMC / SAN gateways (first-ok over a host's HMCs).
 //! * [`admin`]: the `vmrm.v1.Admin` service; [`config_ops`], [`discovery`]: what it runs.
 //! * [`fde`]: the per-host-group FDE actor (QuickQuery, QuickQuery, NeedsAttention …).
+//! * [`vm_watch`]: the FDE's VM checks (evidence, HBoffsets, single-VM relocation).
 //! * [`recovery`]: the restart sequence of the seed, per VM, fenced.
 //! * [`views`]: records → query replies.
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod membership;
 pub mod recovery;
 pub mod supervisor;
 pub mod views;
+pub mod vm_watch;
 
 pub use self::core::ControllerCore;
 pub use supervisor::Controller;

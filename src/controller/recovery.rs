@@ -17,8 +17,8 @@ use super::core::ControllerCore;
 use super::lines::Lines;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
-use crate::hsdb::HsdbAccess;
 use crate::hsdb::locks::Acquire;
+use crate::hsdb::{HsdbAccess, Record};
 use crate::logic::placement::{VmDemand, place};
 use crate::pb::{ActivateLpar, RemoveLpar, ShutdownLpar, submit_job_request::Job};
 use futures::StreamExt;
@@ -31,6 +31,8 @@ pub const MAX_PARALLEL_RESTARTS: usize = 4;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RestartCause {
     HostFailure,
+    /// The FDE's VM rule: this VM failed, its host did not.
+    VmFailure,
     Admin,
 }
 
@@ -151,12 +153,13 @@ impl ControllerCore {
             ))
             .await?;
         out.step(format!("Stopping HA monitoring for VM {name}"));
+        self.stop_ha_monitoring(&vm, &source.name).await?;
         out.step(format!("HA monitoring for VM {name} stopped"));
         out.step(format!("Shutdown has started for VM {name}"));
         let shutdown = Job::Shutdown(ShutdownLpar { host: source.name.clone(), lpar: name.clone(), immediate: true });
         match self.run_job(&source, shutdown).await {
             Ok(()) => out.step(format!("Shutdown has completed for VM {name}")),
-            Err(e) if cause == RestartCause::HostFailure => {
+            Err(e) if cause != RestartCause::Admin => {
                 tracing::info!(vm = %name, "source shutdown not possible ({e}); the SAN fence protects the disk");
                 out.step(format!("Shutdown has completed for VM {name}"));
             }
@@ -196,6 +199,16 @@ impl ControllerCore {
         if let Err(e) = self.run_job(&source, cleanup).await {
             tracing::info!(vm = %name, "source cleanup failed: {e}");
             out.step(format!("ERROR: Restart has encountered an error for VM {name} during Configuration Cleanup"));
+        }
+        Ok(())
+    }
+
+    /// The source host's monitors stop reporting the VM: their missed-heartbeat rows go (they
+    /// would otherwise show the VM as missing there for ever).
+    async fn stop_ha_monitoring(&self, vm: &VmRecord, source: &str) -> Result<()> {
+        let rows = self.hsdb.list::<VmHbMissedRecord>().await?;
+        for row in rows.iter().filter(|r| r.vm_uuid == vm.uuid && r.host == source) {
+            self.hsdb.delete::<VmHbMissedRecord>(&row.key()).await?;
         }
         Ok(())
     }

@@ -13,6 +13,8 @@ pub enum EventName {
     VmNonrespDetected,
     ViosNodeFailure,
     ViosNodeActive,
+    /// A host monitor answers again, or with a new incarnation after a restart.
+    ViosHmRespDetected,
     RestartStarted,
     RestartCompleted,
     RestartFailed,
@@ -25,7 +27,7 @@ impl EventName {
             Self::HostFailureDetected | Self::VmFailureDetected | Self::RestartFailed => Severity::Critical,
             Self::ViosNodeFailure | Self::VmLpmHangDetected | Self::VmNonrespDetected => Severity::Warning,
             Self::RestartStarted | Self::RestartCompleted => Severity::Maintenance,
-            Self::ViosNodeActive | Self::DiscoveryCompleted => Severity::Informational,
+            Self::ViosNodeActive | Self::ViosHmRespDetected | Self::DiscoveryCompleted => Severity::Informational,
         }
     }
 }

@@ -18,6 +18,23 @@ pub enum LparState {
 }
 
 impl LparState {
+    const ALL: [Self; 9] = [
+        Self::Running,
+        Self::NotActivated,
+        Self::OpenFirmware,
+        Self::ShuttingDown,
+        Self::Error,
+        Self::NotAvailable,
+        Self::MigratingRunning,
+        Self::MigratingNotActivated,
+        Self::HardwareDiscovery,
+    ];
+
+    /// The state an HMC reports, by its display name.
+    pub fn from_hmc(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|state| state.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Running => "Running",

@@ -175,6 +175,12 @@ impl Datacenter {
         }
     }
 
+    /// A fault inside a running VM on `host` (see [`crate::actors::vm::VmFault`]).
+    pub async fn inject_fault(&self, host: &str, vm: &str, fault: &str) -> Result<pb::Lpar> {
+        let su = self.topology.su_endpoint(host).ok_or_else(|| VmrmError::not_found(format!("no host {host}")))?;
+        inject_fault(&su, vm, fault).await
+    }
+
     /// Loses a whole server at once: its SU and both VIOS nodes.
     pub fn kill_host(&mut self, host: &str) {
         for node in Topology::host_nodes(host) {
@@ -280,4 +286,12 @@ pub async fn serving(endpoint: &str) -> bool {
         HealthClient::new(channel).check(req).await.map(|r| r.into_inner().status),
         Ok(s) if s == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     )
+}
+
+/// Asks the server unit at `su` to inject `fault` into its running VM `vm`.
+pub async fn inject_fault(su: &str, vm: &str, fault: &str) -> Result<pb::Lpar> {
+    let channel = crate::transport::channel::lazy_channel(su, Duration::from_secs(2))?;
+    let req = pb::LparFault { name: vm.to_string(), fault: fault.to_string() };
+    let reply = ServerUnitClient::new(channel).inject_fault(req).await?;
+    reply.into_inner().lpar.ok_or_else(|| VmrmError::internal("the server unit answered without the LPAR"))
 }

@@ -5,5 +5,5 @@
 pub mod datacenter;
 pub mod topology;
 
-pub use datacenter::Datacenter;
+pub use datacenter::{Datacenter, inject_fault};
 pub use topology::{HostSpec, Topology};

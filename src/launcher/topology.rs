@@ -81,6 +81,11 @@ impl Topology {
         self.addr(300 + 10 * i as u16 + part)
     }
 
+    /// The server unit of a host, by the host's name.
+    pub fn su_endpoint(&self, host: &str) -> Option<String> {
+        self.hosts.iter().position(|h| h.name == host).map(|i| self.host_port(i + 1, 0))
+    }
+
     pub fn vios_names(host: &str) -> [String; 2] {
         [format!("{host}-vios-a"), format!("{host}-vios-b")]
     }

@@ -52,6 +52,10 @@ pub struct ViosObservation {
     pub up: bool,
     /// The seed's health verdict ([`vios_is_healthy`]): what the host decision counts.
     pub healthy: bool,
+    /// When its host monitor was last heard (its last heartbeat into the HSDB), if known.
+    pub last_heard_ms: Option<i64>,
+    /// The incarnation of its host monitor while that answers; `None` while unresponsive.
+    pub hm_incarnation: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,11 +66,23 @@ pub enum FdeDecision {
     ViosUp { host: String, vios: String },
     /// Both VIOSs unhealthy for the detection time: relocate the host's managed VMs.
     HostFailed { host: String },
+    /// A host monitor answers again, or answers with a new incarnation: it restarted (seed
+    /// event `VIOS_HM_RESP_DETECTED`). Never a reason to move anything.
+    HmResponsive { host: String, vios: String, incarnation: String, previous: String },
+}
+
+/// What the detector remembers of one host monitor.
+#[derive(Debug, Clone)]
+struct HmSeen {
+    incarnation: String,
+    responsive: bool,
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct HostFailureDetector {
     down_vios: BTreeSet<String>,
+    hms: BTreeMap<String, HmSeen>,
+    /// Host → since when it has been unresponsive (its VIOSs' last sign of life).
     unhealthy_since: BTreeMap<String, i64>,
     declared: BTreeSet<String>,
 }
@@ -89,13 +105,19 @@ impl HostFailureDetector {
                     _ => {}
                 }
             }
+            for v in &h.vios {
+                out.extend(self.observe_hm(&h.host, v));
+            }
             let all_unhealthy = !h.vios.is_empty() && h.vios.iter().all(|v| !v.healthy);
             if !all_unhealthy {
                 self.unhealthy_since.remove(&h.host);
                 self.declared.remove(&h.host);
                 continue;
             }
-            let since = *self.unhealthy_since.entry(h.host.clone()).or_insert(now_ms);
+            // The host has been unresponsive since its VIOSs were last heard, not since this
+            // poll noticed: the detection time counts from the last sign of life.
+            let last_heard = h.vios.iter().filter_map(|v| v.last_heard_ms).max().unwrap_or(now_ms).min(now_ms);
+            let since = *self.unhealthy_since.entry(h.host.clone()).or_insert(last_heard);
             let elapsed = now_ms.saturating_sub(since).max(0) as u64;
             if elapsed >= detection_time_ms && self.declared.insert(h.host.clone()) {
                 out.push(FdeDecision::HostFailed { host: h.host.clone() });
@@ -104,10 +126,41 @@ impl HostFailureDetector {
         out
     }
 
+    fn observe_hm(&mut self, host: &str, v: &ViosObservation) -> Option<FdeDecision> {
+        let Some(incarnation) = &v.hm_incarnation else {
+            if let Some(seen) = self.hms.get_mut(&v.uuid) {
+                seen.responsive = false;
+            }
+            return None;
+        };
+        let seen = HmSeen { incarnation: incarnation.clone(), responsive: true };
+        match self.hms.insert(v.uuid.clone(), seen) {
+            Some(old) if !old.responsive || old.incarnation != *incarnation => Some(FdeDecision::HmResponsive {
+                host: host.to_string(),
+                vios: v.uuid.clone(),
+                incarnation: incarnation.clone(),
+                previous: old.incarnation,
+            }),
+            _ => None,
+        }
+    }
+
     /// The final sanity check found a VIOS alive: forget the suspicion and start over.
     pub fn cancel(&mut self, host: &str) {
         self.unhealthy_since.remove(host);
         self.declared.remove(host);
+    }
+
+    /// When the next suspected host's detection time runs out: the FDE polls then, not a
+    /// poll period later.
+    pub fn next_deadline(&self, detection_time_ms: u64) -> Option<i64> {
+        let pending = self.unhealthy_since.iter().filter(|(host, _)| !self.declared.contains(*host));
+        pending.map(|(_, since)| since.saturating_add(detection_time_ms as i64)).min()
+    }
+
+    /// Hosts under suspicion or declared failed: the VM rule leaves their VMs to the host rule.
+    pub fn suspects(&self, host: &str) -> bool {
+        self.unhealthy_since.contains_key(host)
     }
 }
 
@@ -117,9 +170,13 @@ mod tests {
 
     const FDT: u64 = 1_500;
 
+    fn vios(uuid: &str, up: bool, healthy: bool) -> ViosObservation {
+        let hm_incarnation = up.then(|| format!("{uuid}.1"));
+        ViosObservation { uuid: uuid.into(), up, healthy, last_heard_ms: None, hm_incarnation }
+    }
+
     fn obs(a: bool, b: bool) -> Vec<HostObservation> {
-        let vios = |uuid: &str, up| ViosObservation { uuid: uuid.into(), up, healthy: up };
-        vec![HostObservation { host: "h1".into(), vios: vec![vios("a", a), vios("b", b)] }]
+        vec![HostObservation { host: "h1".into(), vios: vec![vios("a", a, a), vios("b", b, b)] }]
     }
 
     fn failed(d: &[FdeDecision]) -> bool {
@@ -165,7 +222,7 @@ mod tests {
         let mut fde = HostFailureDetector::default();
         fde.observe(0, FDT, &obs(false, false));
         let d = fde.observe(1_000, FDT, &obs(true, false));
-        assert_eq!(d, vec![FdeDecision::ViosUp { host: "h1".into(), vios: "a".into() }]);
+        assert_eq!(d[0], FdeDecision::ViosUp { host: "h1".into(), vios: "a".into() });
         fde.observe(1_200, FDT, &obs(false, false));
         assert!(!failed(&fde.observe(2_600, FDT, &obs(false, false))));
         assert!(failed(&fde.observe(2_700, FDT, &obs(false, false))));
@@ -174,9 +231,8 @@ mod tests {
     #[test]
     fn a_down_but_healthy_vios_is_an_event_but_keeps_its_host() {
         let mut fde = HostFailureDetector::default();
-        let pingable = ViosObservation { uuid: "a".into(), up: false, healthy: true };
-        let dead = ViosObservation { uuid: "b".into(), up: false, healthy: false };
-        let hosts = vec![HostObservation { host: "h1".into(), vios: vec![pingable, dead] }];
+        let hosts =
+            vec![HostObservation { host: "h1".into(), vios: vec![vios("a", false, true), vios("b", false, false)] }];
         let d = fde.observe(0, FDT, &hosts);
         assert_eq!(d.len(), 2, "both CAA transitions are events: {d:?}");
         assert!(!failed(&fde.observe(10_000, FDT, &hosts)));
@@ -200,5 +256,47 @@ mod tests {
         fde.observe(3_000, FDT, &obs(true, true));
         fde.observe(4_000, FDT, &obs(false, false));
         assert!(failed(&fde.observe(5_500, FDT, &obs(false, false))));
+    }
+
+    #[test]
+    fn the_detection_time_counts_from_the_last_sign_of_life() {
+        let mut fde = HostFailureDetector::default();
+        let silent =
+            |uuid: &str, last_heard| ViosObservation { last_heard_ms: Some(last_heard), ..vios(uuid, false, false) };
+        let hosts = |a, b| vec![HostObservation { host: "h1".into(), vios: vec![silent("a", a), silent("b", b)] }];
+        // Noticed at 900, but the VIOSs were last heard at 100 and 200.
+        assert!(!failed(&fde.observe(900, FDT, &hosts(100, 200))));
+        assert_eq!(fde.next_deadline(FDT), Some(1_700));
+        assert!(!failed(&fde.observe(1_699, FDT, &hosts(100, 200))));
+        assert!(failed(&fde.observe(1_700, FDT, &hosts(100, 200))));
+        assert_eq!(fde.next_deadline(FDT), None, "declared hosts have no deadline left");
+        assert!(fde.suspects("h1"));
+    }
+
+    #[test]
+    fn a_restarted_host_monitor_is_seen_by_its_new_incarnation() {
+        let mut fde = HostFailureDetector::default();
+        let hm = |incarnation: Option<&str>| {
+            let v = ViosObservation { hm_incarnation: incarnation.map(str::to_string), ..vios("a", true, true) };
+            vec![HostObservation { host: "h1".into(), vios: vec![v] }]
+        };
+        assert!(fde.observe(0, FDT, &hm(Some("1"))).is_empty(), "the first sighting is no event");
+        assert!(fde.observe(100, FDT, &hm(Some("1"))).is_empty());
+        let restarted = FdeDecision::HmResponsive {
+            host: "h1".into(),
+            vios: "a".into(),
+            incarnation: "2".into(),
+            previous: "1".into(),
+        };
+        assert_eq!(fde.observe(200, FDT, &hm(Some("2"))), vec![restarted.clone()], "restarted between two polls");
+        assert!(fde.observe(300, FDT, &hm(None)).is_empty(), "unresponsive");
+        let back = FdeDecision::HmResponsive {
+            host: "h1".into(),
+            vios: "a".into(),
+            incarnation: "2".into(),
+            previous: "2".into(),
+        };
+        assert_eq!(fde.observe(400, FDT, &hm(Some("2"))), vec![back], "responsive again, same incarnation");
+        assert!(!failed(&fde.observe(10_000, FDT, &hm(Some("2")))));
     }
 }

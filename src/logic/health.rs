@@ -11,13 +11,22 @@ pub struct ViosHealth {
     pub hm_responsive: bool,
     /// Milliseconds since the HM's last heartbeat row; `None` when it never wrote one.
     pub hm_response_ms: Option<u64>,
+    /// The HM's incarnation while it is responsive.
+    pub hm_incarnation: Option<String>,
 }
 
 /// The health of one VIOS at `now_ms`, from its HM's heartbeat row.
 pub fn vios_health(vios_uuid: &str, row: Option<&HmHealthRecord>, now_ms: i64, down_after_ms: u64) -> ViosHealth {
     let age = row.map(|r| now_ms.saturating_sub(r.last_heartbeat_ms).max(0) as u64);
     let fresh = age.is_some_and(|a| a < down_after_ms);
-    ViosHealth { vios_uuid: vios_uuid.to_string(), up: fresh, hm_responsive: fresh, hm_response_ms: age }
+    let hm_incarnation = row.filter(|_| fresh).map(|r| r.incarnation.clone());
+    ViosHealth {
+        vios_uuid: vios_uuid.to_string(),
+        up: fresh,
+        hm_responsive: fresh,
+        hm_response_ms: age,
+        hm_incarnation,
+    }
 }
 
 /// Milliseconds a VM's heartbeats have been missed by all of `vios_uuids` (its host's HMs), or

@@ -1,0 +1,122 @@
+//! The FDE's VM rule and host monitor restarts, end to end on real processes: a VM whose OS
+//! hangs is relocated alone after its VMFDT; a VM whose agent died but which still answers
+//! ping stays where it is; a restarted host monitor is recognised by its new incarnation and
+//! moves nothing.
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+use vmrm::launcher::{Datacenter, Topology};
+use vmrm::pb;
+use vmrm::profile::{ProfileName, Timing};
+
+/// VMFDT of the fast profile at the default speed (normal): host detection time + 2 × VMthreshold.
+fn vmfdt() -> Duration {
+    let t = Timing::of(ProfileName::Fast);
+    t.host_failure_detection_time + 2 * t.vm_threshold
+}
+
+async fn events(dc: &Datacenter) -> Vec<pb::EventView> {
+    let Ok(mut admin) = dc.admin() else {
+        return Vec::new();
+    };
+    admin.query_event(pb::QueryRequest::default()).await.map(|l| l.events).unwrap_or_default()
+}
+
+async fn hm_incarnation(dc: &Datacenter, vios: &str) -> String {
+    let vioses = dc.admin().unwrap().query_vios(pb::QueryRequest::default()).await.unwrap().vioses;
+    vioses.into_iter().find(|v| v.name == vios).map(|v| v.hm_incarnation).unwrap_or_default()
+}
+
+fn untouched(vms: &[pb::VmView], except: &str) {
+    for v in vms.iter().filter(|v| v.name != except) {
+        assert_eq!(v.epoch, 0, "{} was touched by a recovery: {v:?}", v.name);
+        assert_eq!(v.lpar_state, "Running", "{v:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_vm_alone_is_relocated_after_its_vmfdt() {
+    let _serial = one_cluster_at_a_time().await;
+    let dir = temp_dir("vm-hang");
+    let mut dc = start(Topology::uniform(27000, 3, 2, dir.path().to_path_buf())).await;
+
+    let hung_at = Instant::now();
+    let lpar = dc.inject_fault("host-1", "vm-1-1", "hang-os").await.expect("fault injected");
+    assert_eq!(lpar.state, "Running", "a hung OS still shows Running on the HMC");
+
+    wait_until("VM_FAILURE_DETECTED for vm-1-1", Duration::from_secs(30), || async {
+        events(&dc).await.into_iter().find(|e| e.name == "VM_FAILURE_DETECTED" && e.subject == "vm-1-1")
+    })
+    .await;
+    let detected_after = hung_at.elapsed();
+    assert!(detected_after >= vmfdt(), "declared after {detected_after:?}, before VMFDT {:?}", vmfdt());
+
+    let moved = wait_until("vm-1-1 running on another host", Duration::from_secs(20), || async {
+        vms(&dc).await.into_iter().find(|v| v.name == "vm-1-1" && v.host != "host-1" && v.lpar_state == "Running")
+    })
+    .await;
+    assert_eq!(moved.epoch, 1, "{moved:?}");
+    let all = vms(&dc).await;
+    untouched(&all, "vm-1-1");
+    assert!(all.iter().any(|v| v.name == "vm-1-2" && v.host == "host-1"), "its neighbour stays: {all:?}");
+    let events = events(&dc).await;
+    assert!(!events.iter().any(|e| e.name == "HOST_FAILURE_DETECTED"), "{events:#?}");
+    assert_eq!(events.iter().filter(|e| e.name == "VM_FAILURE_DETECTED").count(), 1, "{events:#?}");
+    dc.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vm_whose_agent_died_but_answers_ping_stays() {
+    let _serial = one_cluster_at_a_time().await;
+    let dir = temp_dir("vm-agent");
+    let mut dc = start(Topology::uniform(27100, 2, 2, dir.path().to_path_buf())).await;
+
+    dc.inject_fault("host-1", "vm-1-1", "kill-agent").await.expect("fault injected");
+    let controllers = ["ctl-1", "ctl-2", "ctl-3"];
+    wait_until("the FDE finding vm-1-1 pingable", Duration::from_secs(30), || async {
+        controllers.iter().any(|c| dc.log_tail(c, 400).contains("no action, pingable")).then_some(())
+    })
+    .await;
+    // Several NeedsAttention replies later it is still not relocated.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    untouched(&vms(&dc).await, "");
+    let events = events(&dc).await;
+    assert!(!events.iter().any(|e| e.name == "VM_FAILURE_DETECTED"), "{events:#?}");
+
+    // The agent comes back: heartbeats resume, and nothing was ever moved.
+    dc.inject_fault("host-1", "vm-1-1", "start-agent").await.expect("agent restarted");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    untouched(&vms(&dc).await, "");
+    dc.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_host_monitor_is_a_new_incarnation_and_moves_nothing() {
+    let _serial = one_cluster_at_a_time().await;
+    let dir = temp_dir("hm-restart");
+    let mut dc = start(Topology::uniform(27200, 2, 2, dir.path().to_path_buf())).await;
+    let before = wait_until("host-1-vios-a's HM incarnation", Duration::from_secs(10), || async {
+        Some(hm_incarnation(&dc, "host-1-vios-a").await).filter(|i| !i.is_empty())
+    })
+    .await;
+    // The FDE starts right after discovery; let it see the first incarnation.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    dc.restart("host-1-vios-a").await.expect("VIOS restarts");
+
+    let event = wait_until("VIOS_HM_RESP_DETECTED for host-1-vios-a", Duration::from_secs(20), || async {
+        events(&dc).await.into_iter().find(|e| e.name == "VIOS_HM_RESP_DETECTED" && e.subject == "host-1-vios-a")
+    })
+    .await;
+    assert!(event.message.contains("restarted"), "{event:?}");
+    let after = hm_incarnation(&dc, "host-1-vios-a").await;
+    assert!(!after.is_empty() && after != before, "incarnation {before} → {after}");
+    assert!(event.message.contains(&after), "{event:?}");
+    // Well past VMFDT: the other host monitor kept receiving every VM's heartbeats.
+    tokio::time::sleep(vmfdt() + Duration::from_secs(1)).await;
+    untouched(&vms(&dc).await, "");
+    let events = events(&dc).await;
+    assert!(!events.iter().any(|e| e.name.ends_with("FAILURE_DETECTED")), "{events:#?}");
+    dc.stop();
+}
