@@ -10,10 +10,10 @@ use vmrm::launcher::{Datacenter, Topology};
 use vmrm::pb;
 use vmrm::profile::{ProfileName, Timing};
 
-/// VMFDT of the fast profile at the default speed (normal): host detection time + 2 × VMthreshold.
-fn vmfdt() -> Duration {
+/// VMFDT of the fast profile: host detection time + k × VMthreshold (k = 2 for normal, 3 for slow).
+fn vmfdt(k: u32) -> Duration {
     let t = Timing::of(ProfileName::Fast);
-    t.host_failure_detection_time + 2 * t.vm_threshold
+    t.host_failure_detection_time + k * t.vm_threshold
 }
 
 async fn events(dc: &Datacenter) -> Vec<pb::EventView> {
@@ -40,6 +40,14 @@ async fn a_hung_vm_alone_is_relocated_after_its_vmfdt() {
     let _serial = one_cluster_at_a_time().await;
     let dir = temp_dir("vm-hang");
     let mut dc = start(Topology::uniform(27000, 3, 2, dir.path().to_path_buf())).await;
+    // The VM's own setting reaches the FDE: slow → VMFDT = host time + 3 × VMthreshold.
+    let slow = pb::ModifyDetectionRequest {
+        level: "vm".into(),
+        name: "vm-1-1".into(),
+        vm_failure_detection_speed: "slow".into(),
+        ..Default::default()
+    };
+    dc.admin().unwrap().modify_detection(slow).await.expect("speed set");
 
     let hung_at = Instant::now();
     let lpar = dc.inject_fault("host-1", "vm-1-1", "hang-os").await.expect("fault injected");
@@ -50,7 +58,7 @@ async fn a_hung_vm_alone_is_relocated_after_its_vmfdt() {
     })
     .await;
     let detected_after = hung_at.elapsed();
-    assert!(detected_after >= vmfdt(), "declared after {detected_after:?}, before VMFDT {:?}", vmfdt());
+    assert!(detected_after >= vmfdt(3), "declared after {detected_after:?}, before VMFDT {:?}", vmfdt(3));
 
     let moved = wait_until("vm-1-1 running on another host", Duration::from_secs(20), || async {
         vms(&dc).await.into_iter().find(|v| v.name == "vm-1-1" && v.host != "host-1" && v.lpar_state == "Running")
@@ -114,7 +122,7 @@ async fn a_restarted_host_monitor_is_a_new_incarnation_and_moves_nothing() {
     assert!(!after.is_empty() && after != before, "incarnation {before} → {after}");
     assert!(event.message.contains(&after), "{event:?}");
     // Well past VMFDT: the other host monitor kept receiving every VM's heartbeats.
-    tokio::time::sleep(vmfdt() + Duration::from_secs(1)).await;
+    tokio::time::sleep(vmfdt(2) + Duration::from_secs(1)).await;
     untouched(&vms(&dc).await, "");
     let events = events(&dc).await;
     assert!(!events.iter().any(|e| e.name.ends_with("FAILURE_DETECTED")), "{events:#?}");

@@ -18,6 +18,18 @@ fn list_field(out: &mut String, key: &str, values: &[String]) {
     }
 }
 
+/// `ksysmgr query system` (seed: "System-Wide Persistent Attributes", values from column 30).
+pub fn system(s: &pb::SystemView) -> String {
+    let secs = f64::from(s.host_failure_detection_time_ms) / 1000.0;
+    format!(
+        "System-Wide Persistent Attributes\n{:<29}{secs} seconds ({})\n{:<29}{}\n",
+        "host_failure_detection_time:",
+        s.host_failure_detection_time_range,
+        "vm_failure_detection_speed:",
+        s.vm_failure_detection_speed
+    )
+}
+
 pub fn clusters(list: &[pb::ClusterView]) -> String {
     let mut out = String::new();
     for c in list {

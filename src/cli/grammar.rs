@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Class {
+    System,
     Cluster,
     Hmc,
     Host,
@@ -18,18 +19,62 @@ pub enum Class {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KsysCommand {
-    AddCluster { name: String, cluster_type: String, ksysnodes: Vec<String>, sync: bool },
-    AddHmc { name: String, login: String, password: String, ip: String },
-    AddHost { name: String },
-    AddHostGroup { name: String, hosts: Vec<String> },
-    Discover { host_group: String, verify: bool },
-    Verify { host_group: String },
-    Query { class: Class, name: String },
-    RestartVm { vm: String, host: String },
-    Lpm { vm: String, to: String },
-    AddHsdbNode { node_id: u64, endpoint: String },
-    ModifyHsdbNode { node_id: u64, role: String },
-    RemoveHsdbNode { node_id: u64 },
+    AddCluster {
+        name: String,
+        cluster_type: String,
+        ksysnodes: Vec<String>,
+        sync: bool,
+    },
+    AddHmc {
+        name: String,
+        login: String,
+        password: String,
+        ip: String,
+    },
+    AddHost {
+        name: String,
+    },
+    AddHostGroup {
+        name: String,
+        hosts: Vec<String>,
+    },
+    Discover {
+        host_group: String,
+        verify: bool,
+    },
+    Verify {
+        host_group: String,
+    },
+    Query {
+        class: Class,
+        name: String,
+    },
+    RestartVm {
+        vm: String,
+        host: String,
+    },
+    Lpm {
+        vm: String,
+        to: String,
+    },
+    AddHsdbNode {
+        node_id: u64,
+        endpoint: String,
+    },
+    ModifyHsdbNode {
+        node_id: u64,
+        role: String,
+    },
+    RemoveHsdbNode {
+        node_id: u64,
+    },
+    /// `level`: system, host_group or vm; empty values are left unchanged.
+    ModifyDetection {
+        level: String,
+        name: String,
+        host_failure_detection_time: String,
+        vm_failure_detection_speed: String,
+    },
 }
 
 pub const USAGE: &str = "\
@@ -40,7 +85,10 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] <act
   add host_group NAME hosts=HOST1,HOST2,...
   discover host_group NAME [verify=yes]
   verify host_group NAME
-  query ksyscluster|hmc|host|host_group|vios|vm|event [NAME]
+  query system|ksyscluster|hmc|host|host_group|vios|vm|event [NAME]
+  modify system [host_failure_detection_time=SECONDS] [vm_failure_detection_speed=fast|normal|slow]
+  modify host_group NAME [host_failure_detection_time=SECONDS] [vm_failure_detection_speed=fast|normal|slow]
+  modify vm NAME[,NAME...] vm_failure_detection_speed=fast|normal|slow
   restart vm NAME [host=TARGET]
   lpm vm NAME to=HOST
   query hsdb
@@ -64,6 +112,7 @@ fn action(word: &str) -> Option<&'static str> {
 
 fn class(word: &str) -> Option<Class> {
     Some(match word.to_ascii_lowercase().as_str() {
+        "system" | "sys" => Class::System,
         "ksyscluster" | "cluster" | "cl" => Class::Cluster,
         "hmc" => Class::Hmc,
         "host" => Class::Host,
@@ -145,7 +194,7 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
         format!("unknown action `{act}` (add, modify, remove, query, discover, verify, restart, lpm)")
     })?;
     let cls = class(cls).ok_or_else(|| {
-        format!("unknown class `{cls}` (ksyscluster, hmc, host, host_group, vios, vm, event, hsdb, hsdb_node)")
+        format!("unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, hsdb, hsdb_node)")
     })?;
     let what = format!("{act} {}", words[1]);
     Ok(match (act, cls) {
@@ -200,6 +249,29 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
         ("modify", Class::HsdbNode) => {
             let w = split(rest, &["role"], &what)?;
             KsysCommand::ModifyHsdbNode { node_id: node_id(&w, &what)?, role: attr(&w, "role", &what)? }
+        }
+        ("modify", level @ (Class::System | Class::HostGroup | Class::Vm)) => {
+            const BOTH: &[&str] = &["host_failure_detection_time", "vm_failure_detection_speed"];
+            let allowed = if level == Class::Vm { &BOTH[1..] } else { BOTH };
+            let w = split(rest, allowed, &what)?;
+            let (level, name) = match level {
+                Class::System => ("system", w.name.clone().unwrap_or_default()),
+                Class::HostGroup => ("host_group", required(&w, &what)?),
+                _ => ("vm", required(&w, &what)?),
+            };
+            if level == "system" && !name.is_empty() {
+                return Err(format!("unexpected word `{name}` for {what}: attributes are key=value"));
+            }
+            if w.attrs.is_empty() {
+                return Err(format!("{what} needs at least one of: {}", allowed.join("=, ") + "="));
+            }
+            let value = |k: &str| w.attrs.get(k).cloned().unwrap_or_default();
+            KsysCommand::ModifyDetection {
+                level: level.into(),
+                name,
+                host_failure_detection_time: value("host_failure_detection_time"),
+                vm_failure_detection_speed: value("vm_failure_detection_speed"),
+            }
         }
         ("remove", Class::HsdbNode) => {
             KsysCommand::RemoveHsdbNode { node_id: node_id(&split(rest, &[], &what)?, &what)? }
@@ -276,5 +348,26 @@ mod tests {
         );
         assert_eq!(p("rm hsdb_node 4").unwrap(), KsysCommand::RemoveHsdbNode { node_id: 4 });
         assert_eq!(p("q hsdb").unwrap(), KsysCommand::Query { class: Class::Hsdb, name: String::new() });
+    }
+
+    #[test]
+    fn detection_settings_parse_per_level() {
+        let modify = |level: &str, name: &str, fdt: &str, speed: &str| KsysCommand::ModifyDetection {
+            level: level.into(),
+            name: name.into(),
+            host_failure_detection_time: fdt.into(),
+            vm_failure_detection_speed: speed.into(),
+        };
+        assert_eq!(p("modify system host_failure_detection_time=120").unwrap(), modify("system", "", "120", ""));
+        assert_eq!(
+            p("ch hg HG1 vm_failure_detection_speed=fast host_failure_detection_time=90").unwrap(),
+            modify("host_group", "HG1", "90", "fast")
+        );
+        assert_eq!(p("modify vm a,b vm_failure_detection_speed=slow").unwrap(), modify("vm", "a,b", "", "slow"));
+        assert!(p("modify vm a host_failure_detection_time=90").unwrap_err().contains("unknown attribute"));
+        assert!(p("modify host_group vm_failure_detection_speed=fast").unwrap_err().contains("needs a name"));
+        assert!(p("modify system").unwrap_err().contains("at least one"));
+        assert!(p("modify system HG1 vm_failure_detection_speed=fast").unwrap_err().contains("unexpected word"));
+        assert_eq!(p("q system").unwrap(), KsysCommand::Query { class: Class::System, name: String::new() });
     }
 }

@@ -62,10 +62,16 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
         KsysCommand::RemoveHsdbNode { node_id } => {
             lines(admin.remove_hsdb_node(pb::RemoveHsdbNodeRequest { node_id }).await?, output)
         }
+        KsysCommand::ModifyDetection { level, name, host_failure_detection_time, vm_failure_detection_speed } => {
+            let req =
+                pb::ModifyDetectionRequest { level, name, host_failure_detection_time, vm_failure_detection_speed };
+            lines(admin.modify_detection(req).await?, output)
+        }
         KsysCommand::Lpm { vm, to } => lines(admin.migrate_vm(pb::MigrateVmRequest { vm, to }).await?, output),
         KsysCommand::Query { class, name } => {
             let q = pb::QueryRequest { name: name.clone(), follower_read };
             match class {
+                Class::System => render!(output, admin.query_system(q).await?, format::system),
                 Class::Cluster => {
                     render!(output, admin.query_cluster(q).await?, |v: &pb::ClusterList| format::clusters(&v.clusters))
                 }

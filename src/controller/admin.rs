@@ -147,4 +147,23 @@ impl Admin for AdminService {
     async fn query_hsdb(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HsdbView>, Status> {
         Ok(Response::new(self.reader(req.get_ref())?.query_hsdb().await?))
     }
+
+    async fn modify_detection(
+        &self,
+        req: Request<pb::ModifyDetectionRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        let r = req.into_inner();
+        let core = self.active()?;
+        let name = match r.level.as_str() {
+            "system" => "",
+            _ => not_empty("the name", &r.name)?,
+        };
+        reply(
+            core.modify_detection(&r.level, name, &r.host_failure_detection_time, &r.vm_failure_detection_speed).await,
+        )
+    }
+
+    async fn query_system(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::SystemView>, Status> {
+        Ok(Response::new(self.reader(req.get_ref())?.query_system().await?))
+    }
 }

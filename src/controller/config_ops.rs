@@ -23,7 +23,12 @@ pub fn check_name(kind: &str, name: &str) -> Result<()> {
 
 impl ControllerCore {
     pub async fn cluster(&self) -> Result<ClusterRecord> {
-        self.hsdb.get::<ClusterRecord>("cluster").await?.map(|(c, _)| c).ok_or_else(|| {
+        Ok(self.cluster_versioned().await?.0)
+    }
+
+    /// The ksyscluster with its version, for a compare-and-set.
+    pub async fn cluster_versioned(&self) -> Result<(ClusterRecord, u64)> {
+        self.hsdb.get::<ClusterRecord>("cluster").await?.ok_or_else(|| {
             VmrmError::precondition("no ksyscluster is defined: run `ksysmgr add ksyscluster NAME type=HA` first")
         })
     }
@@ -43,7 +48,12 @@ impl ControllerCore {
         if let Some((existing, _)) = self.hsdb.get::<ClusterRecord>("cluster").await? {
             return Err(VmrmError::AlreadyExists(format!("ksyscluster {} already exists", existing.name)));
         }
-        let record = ClusterRecord { name: name.into(), cluster_type: "HA".into(), ksysnodes };
+        let record = ClusterRecord {
+            name: name.into(),
+            cluster_type: "HA".into(),
+            ksysnodes,
+            detection: DetectionSettings::default(),
+        };
         self.hsdb.put_if_version(&record, 0).await?;
         let mut lines = vec!["Adding node to current cluster configuration".to_string()];
         if sync {
@@ -158,7 +168,12 @@ impl ControllerCore {
             host.host_group = Some(name.into());
             self.hsdb.put_if_version(&host, version).await?;
         }
-        let group = HostGroupRecord { name: name.into(), hosts: hosts.to_vec(), discovered: false };
+        let group = HostGroupRecord {
+            name: name.into(),
+            hosts: hosts.to_vec(),
+            discovered: false,
+            detection: DetectionSettings::default(),
+        };
         self.hsdb.put_if_version(&group, 0).await?;
         Ok(vec![format!("Host_group {name} added successfully"), "Run discover command to proceed further".into()])
     }

@@ -98,6 +98,7 @@ impl ControllerCore {
                     state: VmState::Init,
                     vm_status: VmStatus::NoOperationInProgress,
                     epoch: 0,
+                    vm_failure_detection_speed: None,
                 },
                 0,
             ),

@@ -18,9 +18,7 @@ use crate::hsdb::HsdbAccess;
 use crate::logic::fde::{
     FdeDecision, HostFailureDetector, HostObservation, ViosEvidence, ViosObservation, vios_is_healthy,
 };
-use crate::logic::vm_failure::{
-    self, DetectionSpeed, FirstLook, VmAction, VmRule, first_look, vm_failure_detection_time,
-};
+use crate::logic::vm_failure::{self, FirstLook, VmAction, first_look};
 use crate::pb::{self, vios_client::ViosClient};
 use crate::transport::deadline;
 use actix::prelude::*;
@@ -42,6 +40,8 @@ pub struct FdeActor {
     wake_at: Option<i64>,
     /// When the first VM below its VMFDT reaches it.
     next_vm_deadline: Option<i64>,
+    /// The group's `host_failure_detection_time`, as of the last poll.
+    host_fdt: Duration,
     recovering: BTreeSet<String>,
     /// VIOS uuid → name, for events people read.
     vios_names: BTreeMap<String, String>,
@@ -50,6 +50,7 @@ pub struct FdeActor {
 impl FdeActor {
     pub fn new(core: ControllerCore, group: String) -> Self {
         Self {
+            host_fdt: core.timing.host_failure_detection_time,
             core,
             group,
             detector: HostFailureDetector::default(),
@@ -66,13 +67,7 @@ impl FdeActor {
     }
 
     fn host_fdt_ms(&self) -> u64 {
-        self.core.timing.host_failure_detection_time.as_millis() as u64
-    }
-
-    fn vm_rule(&self) -> VmRule {
-        let t = &self.core.timing;
-        let vmfdt = vm_failure_detection_time(t.host_failure_detection_time, DetectionSpeed::default(), t.vm_threshold);
-        VmRule { vmfdt, lpm_hang_after: t.lpm_hang_after }
+        self.host_fdt.as_millis() as u64
     }
 
     /// One request of the QQ, QQ, NA cycle; `attention` asks for a NeedsAttention now.
@@ -84,13 +79,13 @@ impl FdeActor {
         self.in_flight = true;
         self.scan += 1;
         let needs_attention = attention || self.scan.is_multiple_of(3);
-        let poll =
-            poll_group(self.core.clone(), self.group.clone(), self.polling_vios, needs_attention, self.vm_rule());
+        let poll = poll_group(self.core.clone(), self.group.clone(), self.polling_vios, needs_attention);
         ctx.spawn(poll.into_actor(self).map(|result, act, ctx| {
             act.in_flight = false;
             match result {
                 Ok(polled) => {
                     act.polling_vios = polled.vios_index;
+                    act.host_fdt = polled.host_fdt;
                     act.vios_names = polled.vios_names;
                     act.decide(polled.observations, ctx);
                     if let Some(sightings) = polled.vms {
@@ -295,17 +290,13 @@ struct Polled {
     vios_names: BTreeMap<String, String>,
     /// The group's managed VMs, after a NeedsAttention.
     vms: Option<Vec<VmSighting>>,
+    host_fdt: Duration,
 }
 
 /// One FDE request through the first VIOS of the group that answers, starting at `start`.
-async fn poll_group(
-    core: ControllerCore,
-    group: String,
-    start: usize,
-    needs_attention: bool,
-    rule: VmRule,
-) -> Result<Polled> {
+async fn poll_group(core: ControllerCore, group: String, start: usize, needs_attention: bool) -> Result<Polled> {
     let (group, _) = core.host_group(&group).await?;
+    let levels = core.detection_levels(&group).await?;
     let vioses: Vec<ViosRecord> =
         core.hsdb.list::<ViosRecord>().await?.into_iter().filter(|v| group.hosts.contains(&v.host)).collect();
     let mut by_host: BTreeMap<String, Vec<String>> = group.hosts.iter().map(|h| (h.clone(), Vec::new())).collect();
@@ -351,12 +342,13 @@ async fn poll_group(
                     .into_iter()
                     .flat_map(|h| h.vms.into_iter().map(move |v| ((h.host.clone(), v.uuid), v.missed_hb_ms)))
                     .collect();
-                Some(vm_watch::sightings(&core, &group.hosts, &missing, rule).await?)
+                Some(vm_watch::sightings(&core, &group.hosts, &missing, &levels).await?)
             }
             None => None,
         };
         let vios_names = vioses.iter().map(|v| (v.uuid.clone(), v.name.clone())).collect();
-        return Ok(Polled { vios_index: index, observations, vios_names, vms });
+        let host_fdt = levels.host_failure_detection_time();
+        return Ok(Polled { vios_index: index, observations, vios_names, vms, host_fdt });
     }
     Err(VmrmError::unavailable(format!("no VIOS of host_group {} answered", group.name)))
 }

@@ -7,6 +7,7 @@
 //!
 //! * [`core`]: shared state and the HMC / SAN gateways (first-ok over a host's HMCs).
 //! * [`admin`]: the `vmrm.v1.Admin` service; [`config_ops`], [`discovery`]: what it runs.
+//! * [`detection_ops`]: detection settings per level (`modify system|host_group|vm`).
 //! * [`fde`]: the per-host-group FDE actor (QuickQuery, QuickQuery, NeedsAttention …).
 //! * [`vm_watch`]: the FDE's VM checks (evidence, HBoffsets, single-VM relocation).
 //! * [`recovery`]: the restart sequence of the seed, per VM, fenced.
@@ -14,6 +15,7 @@
 pub mod admin;
 pub mod config_ops;
 pub mod core;
+pub mod detection_ops;
 pub mod discovery;
 pub mod fde;
 pub mod lines;

@@ -50,6 +50,7 @@ impl ControllerCore {
     pub async fn query_host(&self, name: &str) -> Result<Vec<pb::HostView>> {
         let hosts = select("host", name, self.hsdb.list::<HostRecord>().await?, |h| &h.name)?;
         let vms = self.hsdb.list::<VmRecord>().await?;
+        let speeds = self.group_speeds().await?;
         let mut out = Vec::new();
         for h in hosts {
             let state = match self.host_inventory(&h).await {
@@ -61,11 +62,17 @@ impl ControllerCore {
             out.push(pb::HostView {
                 name: h.name,
                 uuid: h.uuid,
-                host_group: h.host_group.unwrap_or_else(|| "No host_group defined".into()),
                 vios: h.vios,
                 hmcs: h.hmcs,
                 ha_monitor: "enable".into(),
-                vm_failure_detection_speed: "normal".into(),
+                vm_failure_detection_speed: h
+                    .host_group
+                    .as_ref()
+                    .and_then(|g| speeds.get(g))
+                    .copied()
+                    .unwrap_or_default()
+                    .to_string(),
+                host_group: h.host_group.unwrap_or_else(|| "No host_group defined".into()),
                 state,
                 cpu_total: h.cpu_total,
                 memory_total_mb: h.memory_total_mb,
@@ -78,18 +85,20 @@ impl ControllerCore {
 
     pub async fn query_host_group(&self, name: &str) -> Result<Vec<pb::HostGroupView>> {
         let groups = select("host_group", name, self.hsdb.list::<HostGroupRecord>().await?, |g| &g.name)?;
-        Ok(groups
-            .into_iter()
-            .map(|g| pb::HostGroupView {
+        let mut out = Vec::with_capacity(groups.len());
+        for g in groups {
+            let levels = self.detection_levels(&g).await?;
+            out.push(pb::HostGroupView {
                 name: g.name,
                 hosts: g.hosts,
                 ha_monitor: "enable".into(),
                 restart_policy: "auto".into(),
-                vm_failure_detection_speed: "normal".into(),
-                host_failure_detection_time_ms: self.timing.host_failure_detection_time.as_millis() as u32,
+                vm_failure_detection_speed: levels.speed(None).to_string(),
+                host_failure_detection_time_ms: levels.host_failure_detection_time().as_millis() as u32,
                 discovered: g.discovered,
-            })
-            .collect())
+            });
+        }
+        Ok(out)
     }
 
     pub async fn query_vios(&self, name: &str) -> Result<Vec<pb::ViosView>> {
@@ -119,6 +128,9 @@ impl ControllerCore {
 
     pub async fn query_vm(&self, name: &str) -> Result<Vec<pb::VmView>> {
         let vms = select("VM", name, self.hsdb.list::<VmRecord>().await?, |v| &v.name)?;
+        let speeds = self.group_speeds().await?;
+        let group_of: BTreeMap<String, String> =
+            self.hsdb.list::<HostRecord>().await?.into_iter().filter_map(|h| Some((h.name, h.host_group?))).collect();
         let mut lpar_states: BTreeMap<(String, String), String> = BTreeMap::new();
         let hosts: std::collections::BTreeSet<&str> = vms.iter().map(|v| v.host.as_str()).collect();
         for host in hosts {
@@ -135,25 +147,41 @@ impl ControllerCore {
         }
         Ok(vms
             .into_iter()
-            .map(|v| pb::VmView {
-                lpar_state: lpar_states
-                    .remove(&(v.host.clone(), v.name.clone()))
-                    .unwrap_or_else(|| LparState::NotAvailable.to_string()),
-                name: v.name,
-                uuid: v.uuid,
-                state: v.state.to_string(),
-                host: v.host,
-                priority: v.priority.to_string(),
-                vm_failure_detection_speed: "normal".into(),
-                ha_monitor: "enable".into(),
-                homehost: v.homehost,
-                vm_status: v.vm_status.to_string(),
-                managed: v.managed,
-                cpu: v.cpu,
-                memory_mb: v.memory_mb,
-                epoch: v.epoch,
+            .map(|v| {
+                let speed = v
+                    .vm_failure_detection_speed
+                    .or_else(|| group_of.get(&v.host).and_then(|g| speeds.get(g)).copied())
+                    .unwrap_or_default();
+                pb::VmView {
+                    lpar_state: lpar_states
+                        .remove(&(v.host.clone(), v.name.clone()))
+                        .unwrap_or_else(|| LparState::NotAvailable.to_string()),
+                    name: v.name,
+                    uuid: v.uuid,
+                    state: v.state.to_string(),
+                    host: v.host,
+                    priority: v.priority.to_string(),
+                    vm_failure_detection_speed: speed.to_string(),
+                    ha_monitor: "enable".into(),
+                    homehost: v.homehost,
+                    vm_status: v.vm_status.to_string(),
+                    managed: v.managed,
+                    cpu: v.cpu,
+                    memory_mb: v.memory_mb,
+                    epoch: v.epoch,
+                }
             })
             .collect())
+    }
+
+    /// Each host group's `vm_failure_detection_speed` in force (its own, or the system's).
+    async fn group_speeds(&self) -> Result<BTreeMap<String, DetectionSpeed>> {
+        let mut out = BTreeMap::new();
+        for g in self.hsdb.list::<HostGroupRecord>().await? {
+            let speed = self.detection_levels(&g).await?.speed(None);
+            out.insert(g.name, speed);
+        }
+        Ok(out)
     }
 
     pub async fn query_event(&self) -> Result<Vec<pb::EventView>> {

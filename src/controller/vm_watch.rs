@@ -9,6 +9,7 @@ use super::recovery::RestartCause;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
+use crate::logic::detection::Levels;
 use crate::logic::vm_failure::{Evidence, LparFacts, NoActionReason, VmAction, VmRule};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -42,7 +43,7 @@ pub async fn sightings(
     core: &ControllerCore,
     hosts: &[String],
     missing: &BTreeMap<(String, String), u64>,
-    rule: VmRule,
+    levels: &Levels,
 ) -> Result<Vec<VmSighting>> {
     let vms = core.hsdb.list::<VmRecord>().await?;
     Ok(vms
@@ -50,6 +51,7 @@ pub async fn sightings(
         .filter(|v| v.managed && hosts.contains(&v.host))
         .map(|vm| {
             let missed = missing.get(&(vm.host.clone(), vm.uuid.clone())).map(|ms| Duration::from_millis(*ms));
+            let rule = levels.vm_rule(vm.vm_failure_detection_speed);
             VmSighting { vm, missed, rule }
         })
         .collect())

@@ -1,5 +1,6 @@
 //! Inventory records as the controller stores them in the HSDB (seed objects: ksyscluster,
 //! HMC, host, host_group, VIOS, VM) and the health rows host monitors write.
+use super::detection::{DetectionSettings, DetectionSpeed};
 use super::state::{Priority, VmState, VmStatus};
 use serde::{Deserialize, Serialize};
 
@@ -8,6 +9,9 @@ pub struct ClusterRecord {
     pub name: String,
     pub cluster_type: String,
     pub ksysnodes: Vec<String>,
+    /// The system level of the detection settings.
+    #[serde(default)]
+    pub detection: DetectionSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +45,8 @@ pub struct HostGroupRecord {
     pub hosts: Vec<String>,
     /// The FDE of a host group starts after its first successful discovery (seed).
     pub discovered: bool,
+    #[serde(default)]
+    pub detection: DetectionSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +74,9 @@ pub struct VmRecord {
     pub vm_status: VmStatus,
     /// Raised by every operation that takes the VM's lock; a writer holding an older epoch is refused.
     pub epoch: u64,
+    /// The VM's own `vm_failure_detection_speed`; `None` follows its host group.
+    #[serde(default)]
+    pub vm_failure_detection_speed: Option<DetectionSpeed>,
 }
 
 /// A host monitor's liveness row (seed: the HM's `vioHmHb` into the HSDB).

@@ -1,11 +1,13 @@
 //! Plain data the controller reasons about: inventory records as stored in the HSDB, VM and
 //! LPAR states with the seed's names, and the event catalogue. No I/O here.
+pub mod detection;
 pub mod event;
 pub mod identity;
 pub mod inventory;
 pub mod lpar;
 pub mod state;
 
+pub use detection::{DetectionSettings, DetectionSpeed};
 pub use event::{EventName, EventRecord, Severity};
 pub use inventory::*;
 pub use lpar::LparDefinition;

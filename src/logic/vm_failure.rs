@@ -17,31 +17,10 @@
 //! VMFDT = `host_failure_detection_time` + k × VMthreshold, k = 1, 2, 3 for the VM's
 //! `vm_failure_detection_speed` fast, normal, slow. The ping and HMC queries are I/O: the FDE
 //! actor makes them and hands their answers to [`decide`].
+pub use crate::domain::DetectionSpeed;
 use crate::domain::{EventName, LparState};
-use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
-
-/// `vm_failure_detection_speed` (seed default `normal`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DetectionSpeed {
-    Fast,
-    #[default]
-    Normal,
-    Slow,
-}
-
-impl DetectionSpeed {
-    /// How many VMthresholds the speed adds to the host failure detection time.
-    pub fn thresholds(self) -> u32 {
-        match self {
-            Self::Fast => 1,
-            Self::Normal => 2,
-            Self::Slow => 3,
-        }
-    }
-}
 
 /// VMFDT: how long both host monitors must miss a VM's heartbeats before the FDE looks closer.
 pub fn vm_failure_detection_time(host_fdt: Duration, speed: DetectionSpeed, vm_threshold: Duration) -> Duration {

@@ -138,4 +138,6 @@ admin_rpcs! {
     modify_hsdb_node(pb::ModifyHsdbNodeRequest) -> pb::CommandReply;
     remove_hsdb_node(pb::RemoveHsdbNodeRequest) -> pb::CommandReply;
     query_hsdb(pb::QueryRequest) -> pb::HsdbView;
+    modify_detection(pb::ModifyDetectionRequest) -> pb::CommandReply;
+    query_system(pb::QueryRequest) -> pb::SystemView;
 }

@@ -1,0 +1,42 @@
+//! Detection settings as stored at each level (seed: `ksysmgr modify system|host_group|vm`):
+//! `None` inherits from the level above. [`crate::logic::detection`] resolves and checks them.
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// `vm_failure_detection_speed` (seed default `normal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetectionSpeed {
+    Fast,
+    #[default]
+    Normal,
+    Slow,
+}
+
+impl DetectionSpeed {
+    /// How many VMthresholds the speed adds to the host failure detection time.
+    pub fn thresholds(self) -> u32 {
+        match self {
+            Self::Fast => 1,
+            Self::Normal => 2,
+            Self::Slow => 3,
+        }
+    }
+}
+
+impl fmt::Display for DetectionSpeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Fast => "fast",
+            Self::Normal => "normal",
+            Self::Slow => "slow",
+        })
+    }
+}
+
+/// What the system or a host group sets; `None` inherits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetectionSettings {
+    pub host_failure_detection_time_ms: Option<u64>,
+    pub vm_failure_detection_speed: Option<DetectionSpeed>,
+}

@@ -1,0 +1,128 @@
+//! Detection settings and where they apply (seed: `ksysmgr modify system|host_group|vm`).
+//! `host_failure_detection_time` is set for the system or a host group, within the profile's
+//! range (seed: 90–600 s); `vm_failure_detection_speed` for the system, a host group or a VM.
+//! The most specific level that sets a value wins; unset everywhere, the profile's default
+//! applies (seed: 90 s, `normal`).
+use super::vm_failure::{VmRule, vm_failure_detection_time};
+use crate::domain::{DetectionSettings, DetectionSpeed};
+use crate::error::{Result, VmrmError};
+use crate::profile::Timing;
+use std::time::Duration;
+
+/// The allowed `host_failure_detection_time` of a profile: the seed's 90–600 s, scaled like
+/// its default (the `fast` profile allows 1.5–10 s around its 1.5 s).
+pub fn host_fdt_range(timing: &Timing) -> (Duration, Duration) {
+    let default = timing.host_failure_detection_time;
+    (default, default * 20 / 3)
+}
+
+/// Parses a `host_failure_detection_time=SECONDS` value and checks it against the range.
+pub fn parse_host_fdt(value: &str, timing: &Timing) -> Result<Duration> {
+    let (min, max) = host_fdt_range(timing);
+    let range = || format!("{}-{} seconds", secs(min), secs(max));
+    let seconds: f64 = value.trim().parse().map_err(|_| {
+        VmrmError::invalid(format!("host_failure_detection_time={value} is not a number of seconds; use {}", range()))
+    })?;
+    let asked = Duration::try_from_secs_f64(seconds).ok().filter(|d| *d >= min && *d <= max);
+    asked.ok_or_else(|| {
+        VmrmError::invalid(format!("host_failure_detection_time={value} is out of range: use {}", range()))
+    })
+}
+
+/// Parses `vm_failure_detection_speed=fast|normal|slow`.
+pub fn parse_speed(value: &str) -> Result<DetectionSpeed> {
+    match value.to_ascii_lowercase().as_str() {
+        "fast" => Ok(DetectionSpeed::Fast),
+        "normal" => Ok(DetectionSpeed::Normal),
+        "slow" => Ok(DetectionSpeed::Slow),
+        _ => Err(VmrmError::invalid(format!(
+            "vm_failure_detection_speed={value} is not valid: use fast, normal or slow"
+        ))),
+    }
+}
+
+/// Seconds as people write them: `90`, `1.5`.
+pub fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    match s.fract() == 0.0 {
+        true => format!("{s:.0}"),
+        false => format!("{s}"),
+    }
+}
+
+/// The settings in force for one host group and (optionally) one VM of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Levels {
+    pub timing: Timing,
+    pub system: DetectionSettings,
+    pub host_group: DetectionSettings,
+}
+
+impl Levels {
+    pub fn host_failure_detection_time(&self) -> Duration {
+        let ms = self.host_group.host_failure_detection_time_ms.or(self.system.host_failure_detection_time_ms);
+        ms.map_or(self.timing.host_failure_detection_time, Duration::from_millis)
+    }
+
+    /// The group's speed, or the VM's own when it sets one.
+    pub fn speed(&self, vm: Option<DetectionSpeed>) -> DetectionSpeed {
+        vm.or(self.host_group.vm_failure_detection_speed).or(self.system.vm_failure_detection_speed).unwrap_or_default()
+    }
+
+    /// The VM rule for a VM with its own speed setting `vm`.
+    pub fn vm_rule(&self, vm: Option<DetectionSpeed>) -> VmRule {
+        let vmfdt =
+            vm_failure_detection_time(self.host_failure_detection_time(), self.speed(vm), self.timing.vm_threshold);
+        VmRule { vmfdt, lpm_hang_after: self.timing.lpm_hang_after }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::ProfileName;
+
+    fn seed() -> Timing {
+        Timing::of(ProfileName::Seed)
+    }
+
+    #[test]
+    fn host_time_is_checked_against_the_seed_range() {
+        assert_eq!(parse_host_fdt("90", &seed()).unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_host_fdt("600", &seed()).unwrap(), Duration::from_secs(600));
+        for bad in ["89", "601", "0", "-5", "ninety", ""] {
+            let e = parse_host_fdt(bad, &seed()).unwrap_err().to_string();
+            assert!(e.contains("90-600 seconds"), "{bad}: {e}");
+        }
+        let fast = Timing::of(ProfileName::Fast);
+        assert_eq!(parse_host_fdt("2.5", &fast).unwrap(), Duration::from_millis(2500));
+        assert!(parse_host_fdt("90", &fast).unwrap_err().to_string().contains("1.5-10 seconds"));
+    }
+
+    #[test]
+    fn speeds_parse_by_name_only() {
+        assert_eq!(parse_speed("FAST").unwrap(), DetectionSpeed::Fast);
+        assert_eq!(parse_speed("slow").unwrap(), DetectionSpeed::Slow);
+        assert!(parse_speed("quick").unwrap_err().to_string().contains("fast, normal or slow"));
+    }
+
+    #[test]
+    fn the_most_specific_level_wins() {
+        let t = seed();
+        let set = |fdt: Option<u64>, speed| DetectionSettings {
+            host_failure_detection_time_ms: fdt.map(|s| s * 1000),
+            vm_failure_detection_speed: speed,
+        };
+        let defaults = Levels { timing: t, system: set(None, None), host_group: set(None, None) };
+        assert_eq!(defaults.vm_rule(None).vmfdt, Duration::from_secs(190), "seed defaults: 90 + 2 × 50");
+        let system = Levels { timing: t, system: set(Some(120), Some(DetectionSpeed::Slow)), ..defaults };
+        assert_eq!(system.host_failure_detection_time(), Duration::from_secs(120));
+        assert_eq!(system.vm_rule(None).vmfdt, Duration::from_secs(270));
+        let group = Levels { host_group: set(Some(100), Some(DetectionSpeed::Fast)), ..system };
+        assert_eq!(group.host_failure_detection_time(), Duration::from_secs(100));
+        assert_eq!(group.vm_rule(None).vmfdt, Duration::from_secs(150));
+        assert_eq!(group.vm_rule(Some(DetectionSpeed::Slow)).vmfdt, Duration::from_secs(250), "the VM's own speed");
+        assert_eq!(secs(Duration::from_millis(1500)), "1.5");
+        assert_eq!(secs(Duration::from_secs(90)), "90");
+    }
+}
