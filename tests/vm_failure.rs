@@ -28,6 +28,10 @@ async fn hm_incarnation(dc: &Datacenter, vios: &str) -> String {
     vioses.into_iter().find(|v| v.name == vios).map(|v| v.hm_incarnation).unwrap_or_default()
 }
 
+async fn monitor_state(dc: &Datacenter, vm: &str) -> pb::VmView {
+    vms(dc).await.into_iter().find(|v| v.name == vm).expect("the VM is listed")
+}
+
 fn untouched(vms: &[pb::VmView], except: &str) {
     for v in vms.iter().filter(|v| v.name != except) {
         assert_eq!(v.epoch, 0, "{} was touched by a recovery: {v:?}", v.name);
@@ -89,13 +93,32 @@ async fn a_vm_whose_agent_died_but_answers_ping_stays() {
     // Several NeedsAttention replies later it is still not relocated.
     tokio::time::sleep(Duration::from_secs(3)).await;
     untouched(&vms(&dc).await, "");
-    let events = events(&dc).await;
-    assert!(!events.iter().any(|e| e.name == "VM_FAILURE_DETECTED"), "{events:#?}");
+    let seen = events(&dc).await;
+    assert!(!seen.iter().any(|e| e.name == "VM_FAILURE_DETECTED"), "{seen:#?}");
+
+    let view = monitor_state(&dc, "vm-1-1").await;
+    assert_eq!(view.ha_monitor_state, "MISSING", "{view:?}");
+    assert!(view.missed_hb_ms >= vmfdt(2).as_millis() as u64, "{view:?}");
 
     // The agent comes back: heartbeats resume, and nothing was ever moved.
     dc.inject_fault("host-1", "vm-1-1", "start-agent").await.expect("agent restarted");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    wait_until("vm-1-1 STARTED again", Duration::from_secs(10), || async {
+        (monitor_state(&dc, "vm-1-1").await.ha_monitor_state == "STARTED").then_some(())
+    })
+    .await;
     untouched(&vms(&dc).await, "");
+
+    // A clean agent stop (SHDN) suspends monitoring: no heartbeats, and still no relocation.
+    dc.inject_fault("host-1", "vm-1-1", "stop-agent").await.expect("agent stopped");
+    wait_until("vm-1-1 SUSPENDED", Duration::from_secs(10), || async {
+        (monitor_state(&dc, "vm-1-1").await.ha_monitor_state == "SUSPENDED").then_some(())
+    })
+    .await;
+    tokio::time::sleep(vmfdt(2) + Duration::from_secs(1)).await;
+    assert_eq!(monitor_state(&dc, "vm-1-1").await.ha_monitor_state, "SUSPENDED");
+    untouched(&vms(&dc).await, "");
+    let events = events(&dc).await;
+    assert!(!events.iter().any(|e| e.name == "VM_FAILURE_DETECTED"), "{events:#?}");
     dc.stop();
 }
 

@@ -10,7 +10,7 @@
 use crate::domain::{HmHealthRecord, VmHbMissedRecord, identity};
 use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbAccess, Record, RemoteHsdb};
-use crate::logic::health::{vios_health, vm_missed_ms};
+use crate::logic::health::{VmMonitorState, vios_health, vm_monitor_state};
 use crate::pb::{self, host_monitor_server::HostMonitor, vios_server::Vios as ViosRpc};
 use crate::profile::Timing;
 use actix::prelude::*;
@@ -18,14 +18,22 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 use tonic::{Request, Response, Status};
 
+/// The HM's view of one VM (seed: DETECTED and MISSING, plus SUSPENDED after a `SHDN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HmVmState {
+    Detected,
+    Missing,
+    Suspended,
+}
+
 struct WatchedVm {
     name: String,
     last_seen: Instant,
-    /// The HM's own view.
-    missing: bool,
-    missing_since_ms: i64,
+    state: HmVmState,
+    /// When it went MISSING or SUSPENDED.
+    since_ms: i64,
     /// What the HSDB holds (`None` until the first write succeeds).
-    recorded_missing: Option<bool>,
+    recorded: Option<HmVmState>,
     write_in_flight: bool,
 }
 
@@ -81,12 +89,12 @@ impl HostMonitorActor {
         let now_ms = crate::now_ms();
         let mut writes = Vec::new();
         for (uuid, vm) in self.vms.iter_mut() {
-            if !vm.missing && vm.last_seen.elapsed() >= self.timing.vm_missing_after {
-                vm.missing = true;
-                vm.missing_since_ms = now_ms;
+            if vm.state == HmVmState::Detected && vm.last_seen.elapsed() >= self.timing.vm_missing_after {
+                vm.state = HmVmState::Missing;
+                vm.since_ms = now_ms;
                 tracing::info!(vios = %self.vios, vm = %vm.name, "VM heartbeat MISSING");
             }
-            if vm.recorded_missing == Some(vm.missing) || vm.write_in_flight {
+            if vm.recorded == Some(vm.state) || vm.write_in_flight {
                 continue;
             }
             vm.write_in_flight = true;
@@ -95,24 +103,25 @@ impl HostMonitorActor {
                 vm_uuid: uuid.clone(),
                 vios_uuid: self.vios_uuid.clone(),
                 host: self.host.clone(),
-                missed_since_ms: vm.missing_since_ms,
+                missed_since_ms: vm.since_ms,
+                suspended: vm.state == HmVmState::Suspended,
             };
-            writes.push((vm.missing, row));
+            writes.push((vm.state, row));
         }
-        for (missing, row) in writes {
+        for (state, row) in writes {
             let hsdb = self.hsdb.clone();
             let uuid = row.vm_uuid.clone();
             let write = async move {
-                match missing {
-                    true => hsdb.put(&row).await.map(|_| ()),
-                    false => hsdb.delete::<VmHbMissedRecord>(&row.key()).await,
+                match state {
+                    HmVmState::Missing | HmVmState::Suspended => hsdb.put(&row).await.map(|_| ()),
+                    HmVmState::Detected => hsdb.delete::<VmHbMissedRecord>(&row.key()).await,
                 }
             };
             ctx.spawn(write.into_actor(self).map(move |r, act, _| {
                 if let Some(vm) = act.vms.get_mut(&uuid) {
                     vm.write_in_flight = false;
                     if r.is_ok() {
-                        vm.recorded_missing = Some(missing);
+                        vm.recorded = Some(state);
                     }
                 }
             }));
@@ -139,29 +148,23 @@ pub struct Heartbeat(pub pb::VmHeartbeat);
 impl Handler<Heartbeat> for HostMonitorActor {
     type Result = String;
 
-    fn handle(&mut self, Heartbeat(hb): Heartbeat, ctx: &mut Context<Self>) -> String {
-        if hb.shutdown {
-            // A clean agent stop (seed: SHDN): forget the VM, clear any missed row.
-            if self.vms.remove(&hb.vm_uuid).is_some() {
-                let hsdb = self.hsdb.clone();
-                let key = VmHbMissedRecord::key_of(&hb.vm_uuid, &self.vios_uuid);
-                ctx.spawn(
-                    async move { hsdb.delete::<VmHbMissedRecord>(&key).await }.into_actor(self).map(|_, _, _| ()),
-                );
-            }
-            return self.incarnation.clone();
-        }
+    fn handle(&mut self, Heartbeat(hb): Heartbeat, _: &mut Context<Self>) -> String {
         let vm = self.vms.entry(hb.vm_uuid).or_insert_with(|| WatchedVm {
             name: hb.vm.clone(),
             last_seen: Instant::now(),
-            missing: false,
-            missing_since_ms: 0,
-            recorded_missing: None,
+            state: HmVmState::Detected,
+            since_ms: 0,
+            recorded: None,
             write_in_flight: false,
         });
         vm.last_seen = Instant::now();
-        if vm.missing {
-            vm.missing = false;
+        if hb.shutdown {
+            // A clean agent stop (seed: SHDN): the VM is SUSPENDED, not missing.
+            vm.state = HmVmState::Suspended;
+            vm.since_ms = crate::now_ms();
+            tracing::info!(vios = %self.vios, vm = %vm.name, "VM agent stopped (SHDN): VM SUSPENDED");
+        } else if vm.state != HmVmState::Detected {
+            vm.state = HmVmState::Detected;
             tracing::info!(vios = %self.vios, vm = %vm.name, "VM heartbeat detected again");
         }
         // A VM first seen by this incarnation is written DETECTED once (its missed row, which a
@@ -262,11 +265,15 @@ impl ViosRpc for ViosService {
                     .into_iter()
                     .flatten()
                     .filter_map(|(uuid, name)| {
-                        let ms = vm_missed_ms(uuid, &h.vios_uuids, &missed, now)?;
+                        let (state, ms) = match vm_monitor_state(uuid, &h.vios_uuids, &missed, now) {
+                            VmMonitorState::Started => return None,
+                            VmMonitorState::Suspended => ("SUSPENDED", 0),
+                            VmMonitorState::Missing(ms) => ("STARTED", ms),
+                        };
                         Some(pb::VmStat {
                             uuid: uuid.to_string(),
                             name: name.to_string(),
-                            state: "STARTED".into(),
+                            state: state.into(),
                             missed_hb: ms / 1000,
                             missed_hb_ms: ms,
                         })

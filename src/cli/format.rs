@@ -122,6 +122,8 @@ pub fn vms(list: &[pb::VmView], detailed: bool) -> String {
             field(&mut out, "Homehost", &v.homehost);
             field(&mut out, "VM_status", &v.vm_status);
             field(&mut out, "Epoch", v.epoch);
+            field(&mut out, "HA_monitor_state", &v.ha_monitor_state);
+            field(&mut out, "Last_response", format!("{} seconds", v.missed_hb_ms / 1000));
         }
         return out;
     }

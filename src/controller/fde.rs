@@ -284,6 +284,9 @@ impl Handler<StopFde> for FdeActor {
     }
 }
 
+/// The NeedsAttention state of a VM whose agent stopped cleanly (seed: `SHDN`).
+const VM_SUSPENDED: &str = "SUSPENDED";
+
 struct Polled {
     vios_index: usize,
     observations: Vec<HostObservation>,
@@ -340,7 +343,11 @@ async fn poll_group(core: ControllerCore, group: String, start: usize, needs_att
             Some(statuses) => {
                 let missing = statuses
                     .into_iter()
-                    .flat_map(|h| h.vms.into_iter().map(move |v| ((h.host.clone(), v.uuid), v.missed_hb_ms)))
+                    .flat_map(|h| {
+                        // A SUSPENDED VM's agent stopped on purpose: nothing is missing.
+                        let missing = h.vms.into_iter().filter(|v| v.state != VM_SUSPENDED);
+                        missing.map(move |v| ((h.host.clone(), v.uuid), v.missed_hb_ms))
+                    })
                     .collect();
                 Some(vm_watch::sightings(&core, &group.hosts, &missing, &levels).await?)
             }

@@ -200,6 +200,8 @@ impl ControllerCore {
             tracing::info!(vm = %name, "source cleanup failed: {e}");
             out.step(format!("ERROR: Restart has encountered an error for VM {name} during Configuration Cleanup"));
         }
+        // The source's monitors heard the shutdown (SHDN) meanwhile: their rows go too.
+        self.stop_ha_monitoring(&vm, &source.name).await?;
         Ok(())
     }
 

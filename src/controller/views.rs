@@ -3,7 +3,7 @@ use super::core::ControllerCore;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
-use crate::logic::health::vios_health;
+use crate::logic::health::{VmMonitorState, vios_health, vm_monitor_state};
 use crate::pb;
 use std::collections::BTreeMap;
 
@@ -131,6 +131,12 @@ impl ControllerCore {
         let speeds = self.group_speeds().await?;
         let group_of: BTreeMap<String, String> =
             self.hsdb.list::<HostRecord>().await?.into_iter().filter_map(|h| Some((h.name, h.host_group?))).collect();
+        let mut vios_uuids: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for v in self.hsdb.list::<ViosRecord>().await? {
+            vios_uuids.entry(v.host).or_default().push(v.uuid);
+        }
+        let missed_rows = self.hsdb.list::<VmHbMissedRecord>().await?;
+        let now = crate::now_ms();
         let mut lpar_states: BTreeMap<(String, String), String> = BTreeMap::new();
         let hosts: std::collections::BTreeSet<&str> = vms.iter().map(|v| v.host.as_str()).collect();
         for host in hosts {
@@ -148,6 +154,13 @@ impl ControllerCore {
         Ok(vms
             .into_iter()
             .map(|v| {
+                let no_vios = Vec::new();
+                let monitors = vios_uuids.get(&v.host).unwrap_or(&no_vios);
+                let (ha_monitor_state, missed_hb_ms) = match vm_monitor_state(&v.uuid, monitors, &missed_rows, now) {
+                    VmMonitorState::Started => ("STARTED", 0),
+                    VmMonitorState::Suspended => ("SUSPENDED", 0),
+                    VmMonitorState::Missing(ms) => ("MISSING", ms),
+                };
                 let speed = v
                     .vm_failure_detection_speed
                     .or_else(|| group_of.get(&v.host).and_then(|g| speeds.get(g)).copied())
@@ -169,6 +182,8 @@ impl ControllerCore {
                     cpu: v.cpu,
                     memory_mb: v.memory_mb,
                     epoch: v.epoch,
+                    ha_monitor_state: ha_monitor_state.into(),
+                    missed_hb_ms,
                 }
             })
             .collect())

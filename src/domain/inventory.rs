@@ -90,7 +90,8 @@ pub struct HmHealthRecord {
 }
 
 /// One host monitor missing one VM's heartbeats since `missed_since_ms` (seed: `map.vmHbMissed`).
-/// Written on the MISSING transition, deleted when heartbeats come back.
+/// Written on the MISSING transition, deleted when heartbeats come back. With `suspended` the
+/// agent stopped cleanly (seed: `SHDN`, the VM SUSPENDED): no heartbeats are expected.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VmHbMissedRecord {
     pub vm: String,
@@ -98,6 +99,8 @@ pub struct VmHbMissedRecord {
     pub vios_uuid: String,
     pub host: String,
     pub missed_since_ms: i64,
+    #[serde(default)]
+    pub suspended: bool,
 }
 
 impl VmHbMissedRecord {

@@ -29,18 +29,40 @@ pub fn vios_health(vios_uuid: &str, row: Option<&HmHealthRecord>, now_ms: i64, d
     }
 }
 
-/// Milliseconds a VM's heartbeats have been missed by all of `vios_uuids` (its host's HMs), or
-/// `None` if at least one of them still receives them.
-pub fn vm_missed_ms(vm_uuid: &str, vios_uuids: &[String], rows: &[VmHbMissedRecord], now_ms: i64) -> Option<u64> {
-    if vios_uuids.is_empty() {
-        return None;
+/// What the host monitors of a VM's host say of it together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VmMonitorState {
+    /// At least one HM receives its heartbeats (seed: `STARTED`).
+    Started,
+    /// Its agent stopped cleanly (seed: `SHDN`, `SUSPENDED`): no heartbeats expected, no action.
+    Suspended,
+    /// Every HM misses its heartbeats, for this many milliseconds (the oldest row counts).
+    Missing(u64),
+}
+
+/// The VM as all of `vios_uuids` (its host's HMs) report it: missing only when **every** HM
+/// misses it, suspended when an HM was told the agent stopped.
+pub fn vm_monitor_state(
+    vm_uuid: &str,
+    vios_uuids: &[String],
+    rows: &[VmHbMissedRecord],
+    now_ms: i64,
+) -> VmMonitorState {
+    let mine: Vec<&VmHbMissedRecord> = rows.iter().filter(|r| r.vm_uuid == vm_uuid).collect();
+    if mine.iter().any(|r| r.suspended && vios_uuids.contains(&r.vios_uuid)) {
+        return VmMonitorState::Suspended;
     }
     let mut oldest: Option<i64> = None;
     for vios in vios_uuids {
-        let row = rows.iter().find(|r| r.vm_uuid == vm_uuid && &r.vios_uuid == vios)?;
+        let Some(row) = mine.iter().find(|r| &r.vios_uuid == vios) else {
+            return VmMonitorState::Started;
+        };
         oldest = Some(oldest.map_or(row.missed_since_ms, |o| o.min(row.missed_since_ms)));
     }
-    oldest.map(|since| now_ms.saturating_sub(since).max(0) as u64)
+    match oldest {
+        Some(since) => VmMonitorState::Missing(now_ms.saturating_sub(since).max(0) as u64),
+        None => VmMonitorState::Started,
+    }
 }
 
 #[cfg(test)]
@@ -64,6 +86,7 @@ mod tests {
             vios_uuid: vios.into(),
             host: "h".into(),
             missed_since_ms: since,
+            suspended: false,
         }
     }
 
@@ -85,8 +108,20 @@ mod tests {
     #[test]
     fn vm_missed_only_when_both_hms_miss_it_and_the_older_miss_counts() {
         let vios = vec!["a".to_string(), "b".to_string()];
-        assert_eq!(vm_missed_ms("vm", &vios, &[missed("a", 100)], 1_000), None);
-        assert_eq!(vm_missed_ms("vm", &vios, &[missed("a", 100), missed("b", 400)], 1_000), Some(900));
-        assert_eq!(vm_missed_ms("vm", &vios, &[], 1_000), None);
+        let state = |rows: &[VmHbMissedRecord]| vm_monitor_state("vm", &vios, rows, 1_000);
+        assert_eq!(state(&[missed("a", 100)]), VmMonitorState::Started);
+        assert_eq!(state(&[missed("a", 100), missed("b", 400)]), VmMonitorState::Missing(900));
+        assert_eq!(state(&[]), VmMonitorState::Started);
+        assert_eq!(vm_monitor_state("vm", &[], &[], 1_000), VmMonitorState::Started);
+    }
+
+    #[test]
+    fn a_clean_agent_stop_suspends_instead_of_missing() {
+        let vios = vec!["a".to_string(), "b".to_string()];
+        let suspended = |v: &str| VmHbMissedRecord { suspended: true, ..missed(v, 100) };
+        let state = |rows: &[VmHbMissedRecord]| vm_monitor_state("vm", &vios, rows, 1_000);
+        assert_eq!(state(&[suspended("a"), suspended("b")]), VmMonitorState::Suspended);
+        assert_eq!(state(&[suspended("a"), missed("b", 100)]), VmMonitorState::Suspended, "one HM heard the SHDN");
+        assert_eq!(state(&[suspended("c")]), VmMonitorState::Started, "another host's HM");
     }
 }
