@@ -43,7 +43,7 @@ impl Lpar {
 }
 
 /// `shutdown_reason` of a partition shut down through its HMC.
-pub const SHUTDOWN_BY_HMC: &str = "HMC shutdown";
+const SHUTDOWN_BY_HMC: &str = "HMC shutdown";
 
 pub struct ServerUnit {
     cfg: SuConfig,

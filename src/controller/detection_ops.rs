@@ -7,6 +7,7 @@ use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
 use crate::logic::detection::{Levels, host_fdt_range, parse_host_fdt, parse_speed, secs};
 use crate::pb;
+use std::collections::BTreeMap;
 
 /// One requested change, parsed and checked.
 #[derive(Debug, Clone, Copy, Default)]
@@ -58,6 +59,16 @@ impl ControllerCore {
     /// The detection settings in force for a host group.
     pub async fn detection_levels(&self, group: &HostGroupRecord) -> Result<Levels> {
         Ok(Levels { timing: self.timing, system: self.system_detection().await?, host_group: group.detection })
+    }
+
+    /// The detection settings in force for each host group, by name (the system level read once).
+    pub async fn detection_levels_by_group(&self) -> Result<BTreeMap<String, Levels>> {
+        let system = self.system_detection().await?;
+        let groups = self.hsdb.list::<HostGroupRecord>().await?;
+        Ok(groups
+            .into_iter()
+            .map(|g| (g.name, Levels { timing: self.timing, system, host_group: g.detection }))
+            .collect())
     }
 
     pub async fn modify_detection(&self, level: &str, name: &str, host_fdt: &str, speed: &str) -> Result<Vec<String>> {

@@ -191,12 +191,8 @@ impl ControllerCore {
 
     /// Each host group's `vm_failure_detection_speed` in force (its own, or the system's).
     async fn group_speeds(&self) -> Result<BTreeMap<String, DetectionSpeed>> {
-        let mut out = BTreeMap::new();
-        for g in self.hsdb.list::<HostGroupRecord>().await? {
-            let speed = self.detection_levels(&g).await?.speed(None);
-            out.insert(g.name, speed);
-        }
-        Ok(out)
+        let levels = self.detection_levels_by_group().await?;
+        Ok(levels.into_iter().map(|(name, l)| (name, l.speed(None))).collect())
     }
 
     pub async fn query_event(&self) -> Result<Vec<pb::EventView>> {

@@ -69,18 +69,8 @@ pub async fn gather_evidence(core: &ControllerCore, vm: &VmRecord) -> Result<Evi
         return Ok(Evidence::Pingable);
     }
     let facts = match lpar {
-        _ if inventory.state != "Operating" => LparFacts {
-            state: LparState::NotAvailable,
-            reference_code: String::new(),
-            boots_to_sms: false,
-            shutdown_reason: None,
-        },
-        None => LparFacts {
-            state: LparState::NotActivated,
-            reference_code: String::new(),
-            boots_to_sms: false,
-            shutdown_reason: None,
-        },
+        _ if inventory.state != "Operating" => LparFacts::bare(LparState::NotAvailable),
+        None => LparFacts::bare(LparState::NotActivated),
         Some(l) => LparFacts {
             state: LparState::from_hmc(&l.state).ok_or_else(|| {
                 VmrmError::internal(format!("the HMC reports an unknown state {:?} for VM {}", l.state, vm.name))

@@ -43,6 +43,13 @@ pub struct LparFacts {
     pub shutdown_reason: Option<String>,
 }
 
+impl LparFacts {
+    /// A partition in `state` with nothing more to tell: no reference code, no shutdown reason.
+    pub fn bare(state: LparState) -> Self {
+        Self { state, reference_code: String::new(), boots_to_sms: false, shutdown_reason: None }
+    }
+}
+
 /// The evidence the FDE gathered for a VM whose heartbeats are missing for VMFDT or more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Evidence {
