@@ -135,11 +135,10 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     );
 
     // Detection settings: out of range, unknown names, the wrong level — refused, nothing changes.
-    let modify = |level: &str, name: &str, fdt: &str, speed: &str| pb::ModifyDetectionRequest {
-        level: level.into(),
-        name: name.into(),
-        host_failure_detection_time: fdt.into(),
-        vm_failure_detection_speed: speed.into(),
+    let detection = |level: &str, name: &str, fdt: &str, speed: &str| {
+        let attrs = [("host_failure_detection_time", fdt), ("vm_failure_detection_speed", speed)];
+        let given: Vec<(&str, &str)> = attrs.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        modify(level, name, &given)
     };
     let system = || async { dc.admin().unwrap().query_system(pb::QueryRequest::default()).await.unwrap() };
     let defaults = system().await;
@@ -147,34 +146,38 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
         (defaults.host_failure_detection_time_ms, defaults.vm_failure_detection_speed.as_str()),
         (1500, "normal")
     );
-    assert_code(admin.modify_detection(modify("system", "", "0.5", "")).await, "InvalidArgument", "use 1.5-10 seconds");
-    assert_code(admin.modify_detection(modify("system", "", "11", "fast")).await, "InvalidArgument", "out of range");
+    assert_code(admin.modify(detection("system", "", "0.5", "")).await, "InvalidArgument", "use 1.5-10 seconds");
+    assert_code(admin.modify(detection("system", "", "11", "fast")).await, "InvalidArgument", "out of range");
     assert_code(
-        admin.modify_detection(modify("host_group", "HG1", "", "quick")).await,
+        admin.modify(detection("host_group", "HG1", "", "quick")).await,
         "InvalidArgument",
         "fast, normal or slow",
     );
-    assert_code(admin.modify_detection(modify("host_group", "HG9", "2", "")).await, "NotFound", "HG9");
-    assert_code(admin.modify_detection(modify("vm", "vm-1-1,nosuch", "", "slow")).await, "NotFound", "VM nosuch");
-    assert_code(admin.modify_detection(modify("vm", "vm-1-1", "2", "")).await, "InvalidArgument", "not for a VM");
+    assert_code(admin.modify(detection("host_group", "HG9", "2", "")).await, "NotFound", "HG9");
+    assert_code(admin.modify(detection("vm", "vm-1-1,nosuch", "", "slow")).await, "NotFound", "VM nosuch");
     assert_code(
-        admin.modify_detection(modify("host", "host-1", "2", "")).await,
+        admin.modify(detection("vm", "vm-1-1", "2", "")).await,
         "InvalidArgument",
-        "system, host_group or vm",
+        "unknown attribute `host_failure_detection_time` for vm",
+    );
+    assert_code(
+        admin.modify(detection("host", "host-1", "2", "")).await,
+        "InvalidArgument",
+        "unknown attribute `host_failure_detection_time` for host",
     );
     assert_eq!(system().await, defaults, "a refused modify changed the system settings");
     let speeds = |v: &[pb::VmView]| v.iter().map(|v| v.vm_failure_detection_speed.clone()).collect::<Vec<_>>();
     assert!(speeds(&vms(&dc).await).iter().all(|s| s == "normal"), "a refused modify changed a VM");
 
     // Accepted at each level; the most specific wins.
-    let lines = admin.modify_detection(modify("system", "", "3", "slow")).await.unwrap().lines;
+    let lines = admin.modify(detection("system", "", "3", "slow")).await.unwrap().lines;
     assert_eq!(
         lines,
         ["KSYS host_failure_detection_time has been updated", "KSYS vm_failure_detection_speed has been updated"]
     );
-    let lines = admin.modify_detection(modify("host_group", "HG1", "2.5", "")).await.unwrap().lines;
+    let lines = admin.modify(detection("host_group", "HG1", "2.5", "")).await.unwrap().lines;
     assert_eq!(lines, ["For Host_group HG1 attribute(s) 'host_failure_detection_time' was successfully modified."]);
-    admin.modify_detection(modify("vm", "vm-1-1", "", "fast")).await.unwrap();
+    admin.modify(detection("vm", "vm-1-1", "", "fast")).await.unwrap();
     let group = &admin.query_host_group(pb::QueryRequest::default()).await.unwrap().host_groups[0];
     assert_eq!((group.host_failure_detection_time_ms, group.vm_failure_detection_speed.as_str()), (2500, "slow"));
     let now = vms(&dc).await;

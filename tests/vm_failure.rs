@@ -45,13 +45,8 @@ async fn a_hung_vm_alone_is_relocated_after_its_vmfdt() {
     let dir = temp_dir("vm-hang");
     let mut dc = start(Topology::uniform(27000, 3, 2, dir.path().to_path_buf())).await;
     // The VM's own setting reaches the FDE: slow → VMFDT = host time + 3 × VMthreshold.
-    let slow = pb::ModifyDetectionRequest {
-        level: "vm".into(),
-        name: "vm-1-1".into(),
-        vm_failure_detection_speed: "slow".into(),
-        ..Default::default()
-    };
-    dc.admin().unwrap().modify_detection(slow).await.expect("speed set");
+    let slow = modify("vm", "vm-1-1", &[("vm_failure_detection_speed", "slow")]);
+    dc.admin().unwrap().modify(slow).await.expect("speed set");
 
     let hung_at = Instant::now();
     let lpar = dc.inject_fault("host-1", "vm-1-1", "hang-os").await.expect("fault injected");

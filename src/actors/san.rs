@@ -11,6 +11,8 @@ use tonic::{Request, Response, Status};
 #[derive(Default)]
 pub struct San {
     holders: HashMap<String, (u64, String)>,
+    /// The highest fencing token each disk has seen.
+    fences: HashMap<String, u64>,
     record: Vec<pb::SanOperation>,
 }
 
@@ -51,9 +53,20 @@ impl San {
         accepted
     }
 
-    fn preempt(&mut self, r: &pb::PreemptRequest) {
+    fn preempt(&mut self, r: &pb::PreemptRequest) -> Result<()> {
+        let seen = self.fences.get(&r.disk).copied().unwrap_or(0);
+        if r.fence < seen {
+            let holder = self.holders.get(&r.disk).map_or(0, |(k, _)| *k);
+            self.log(&r.disk, "PREEMPT_REFUSED", r.key, &r.owner, holder);
+            return Err(VmrmError::precondition(format!(
+                "disk {}: fencing token {} is older than {seen}; the operation that sent it was taken over",
+                r.disk, r.fence
+            )));
+        }
+        self.fences.insert(r.disk.clone(), r.fence);
         let previous = self.holders.insert(r.disk.clone(), (r.key, r.owner.clone())).map(|(k, _)| k).unwrap_or(0);
         self.log(&r.disk, "PREEMPT", r.key, &r.owner, previous);
+        Ok(())
     }
 
     fn owner_of(&self, disk: &str, key: u64) -> String {
@@ -90,14 +103,14 @@ impl Handler<Reserve> for San {
 }
 
 #[derive(Message)]
-#[rtype(result = "pb::ReservationReply")]
+#[rtype(result = "Result<pb::ReservationReply>")]
 pub struct Preempt(pub pb::PreemptRequest);
 
 impl Handler<Preempt> for San {
-    type Result = MessageResult<Preempt>;
+    type Result = Result<pb::ReservationReply>;
     fn handle(&mut self, Preempt(r): Preempt, _: &mut Context<Self>) -> Self::Result {
-        self.preempt(&r);
-        MessageResult(pb::ReservationReply { holder: r.key, owner: r.owner })
+        self.preempt(&r)?;
+        Ok(pb::ReservationReply { holder: r.key, owner: r.owner })
     }
 }
 
@@ -141,7 +154,7 @@ impl SanRpc for SanService {
         if r.disk.is_empty() || r.key == 0 {
             return Err(Status::invalid_argument("preempt needs a disk name and a non-zero key"));
         }
-        Ok(Response::new(self.0.send(Preempt(r)).await.map_err(VmrmError::from)?))
+        Ok(Response::new(self.0.send(Preempt(r)).await.map_err(VmrmError::from)??))
     }
 
     async fn write(&self, req: Request<pb::WriteRequest>) -> Result<Response<pb::WriteReply>, Status> {
@@ -169,10 +182,28 @@ mod tests {
         san.holders.insert("d".into(), (1, "host-1".into()));
         assert!(write(&mut san, 1));
         assert!(write(&mut san, 1));
-        san.preempt(&pb::PreemptRequest { disk: "d".into(), key: 2, owner: "host-2".into() });
+        san.preempt(&preempt(2, 1)).unwrap();
         assert!(!write(&mut san, 1));
         assert!(write(&mut san, 2));
         let kinds: Vec<_> = san.record.iter().map(|o| (o.kind.as_str(), o.key, o.count)).collect();
         assert_eq!(kinds, vec![("WRITE", 1, 2), ("PREEMPT", 2, 1), ("WRITE_REJECTED", 1, 1), ("WRITE", 2, 1)]);
+    }
+
+    fn preempt(key: u64, fence: u64) -> pb::PreemptRequest {
+        pb::PreemptRequest { disk: "d".into(), key, owner: format!("host-{key}"), fence }
+    }
+
+    #[test]
+    fn a_preempt_with_an_older_fencing_token_is_refused_and_changes_nothing() {
+        let mut san = San::default();
+        san.preempt(&preempt(2, 5)).unwrap();
+        san.preempt(&preempt(2, 5)).unwrap();
+        let stale = san.preempt(&preempt(3, 4)).unwrap_err();
+        assert!(stale.to_string().contains("taken over"), "{stale}");
+        assert!(!write(&mut san, 3));
+        assert!(write(&mut san, 2));
+        assert_eq!(san.record[2].kind, "PREEMPT_REFUSED");
+        san.preempt(&preempt(3, 6)).unwrap();
+        assert!(write(&mut san, 3));
     }
 }

@@ -22,7 +22,9 @@ fn list_field(out: &mut String, key: &str, values: &[String]) {
 pub fn system(s: &pb::SystemView) -> String {
     let secs = f64::from(s.host_failure_detection_time_ms) / 1000.0;
     format!(
-        "System-Wide Persistent Attributes\n{:<29}{secs} seconds ({})\n{:<29}{}\n",
+        "System-Wide Persistent Attributes\n{:<29}{}\n{:<29}{secs} seconds ({})\n{:<29}{}\n",
+        "ha_monitor:",
+        s.ha_monitor,
         "host_failure_detection_time:",
         s.host_failure_detection_time_range,
         "vm_failure_detection_speed:",
@@ -82,6 +84,12 @@ pub fn host_groups(list: &[pb::HostGroupView]) -> String {
         field(&mut out, "Name", &g.name);
         list_field(&mut out, "Hosts", &g.hosts);
         field(&mut out, "Discovered", if g.discovered { "Yes" } else { "No" });
+        for (title, percents) in [("Memory_capacity", &g.memory_capacity), ("CPU_capacity", &g.cpu_capacity)] {
+            field(&mut out, title, "Priority Based Settings");
+            for (priority, percent) in ["high", "medium", "low"].iter().zip(percents) {
+                let _ = writeln!(out, "{:<21}{priority}:{percent}", "");
+            }
+        }
         field(&mut out, "HA_monitor", &g.ha_monitor);
         field(&mut out, "Restart_policy", &g.restart_policy);
         let _ = writeln!(out, "VM_failure_detection_speed:    {}", g.vm_failure_detection_speed);
@@ -120,10 +128,16 @@ pub fn vms(list: &[pb::VmView], detailed: bool) -> String {
             let _ = writeln!(out, "VM_failure_detection_speed:    {}", v.vm_failure_detection_speed);
             field(&mut out, "HA_monitor", &v.ha_monitor);
             field(&mut out, "Homehost", &v.homehost);
+            if !v.blacklist_hosts.is_empty() {
+                list_field(&mut out, "Blacklist_hosts", &v.blacklist_hosts);
+            }
             field(&mut out, "VM_status", &v.vm_status);
             field(&mut out, "Epoch", v.epoch);
             field(&mut out, "HA_monitor_state", &v.ha_monitor_state);
             field(&mut out, "Last_response", format!("{} seconds", v.missed_hb_ms / 1000));
+            if !v.restart.is_empty() {
+                field(&mut out, "Last_restart", &v.restart);
+            }
         }
         return out;
     }
@@ -175,6 +189,18 @@ pub fn hsdb(view: &pb::HsdbView) -> String {
             "{:<6}{:<24}{:<9}{:<13}{:<7}{:<14}{:<10}{dbn}",
             m.node_id, m.endpoint, m.role, m.state, m.term, m.last_applied, m.snapshot_index
         );
+    }
+    out
+}
+
+/// Affinity groups (seed: `Name:` / `Type:` / `VMs:`).
+pub fn affinity(list: &[pb::AffinityView]) -> String {
+    let mut out = String::new();
+    for g in list {
+        field(&mut out, "Name", &g.name);
+        field(&mut out, "Type", &g.kind);
+        field(&mut out, "VMs", g.vms.join(" "));
+        let _ = writeln!(out);
     }
     out
 }

@@ -1,6 +1,8 @@
 //! The `ksysmgr` grammar. Actions and classes accept the seed's aliases (`q`, `mk`, `cl`,
 //! `discovery` …); attributes are `key=value`, lists are comma-separated. Anything unknown is
 //! refused with the list of what is allowed.
+use crate::controller::policy_ops::attributes_of;
+use crate::domain::AffinityKind;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +17,7 @@ pub enum Class {
     Event,
     Hsdb,
     HsdbNode,
+    Affinity(AffinityKind),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,12 +71,30 @@ pub enum KsysCommand {
     RemoveHsdbNode {
         node_id: u64,
     },
-    /// `level`: system, host_group or vm; empty values are left unchanged.
-    ModifyDetection {
-        level: String,
+    /// `class`: system, host_group, host or vm.
+    Modify {
+        class: String,
         name: String,
-        host_failure_detection_time: String,
-        vm_failure_detection_speed: String,
+        attributes: BTreeMap<String, String>,
+    },
+    Manage {
+        vms: String,
+        manage: bool,
+    },
+    /// `action`: add, modify or delete; `policy`: add or delete (modify only).
+    Affinity {
+        action: String,
+        kind: AffinityKind,
+        name: String,
+        vms: Vec<String>,
+        policy: String,
+    },
+    Restore {
+        class: String,
+        name: String,
+    },
+    Cleanup {
+        host_group: String,
     },
 }
 
@@ -86,10 +107,19 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] <act
   discover host_group NAME [verify=yes]
   verify host_group NAME
   query system|ksyscluster|hmc|host|host_group|vios|vm|event [NAME]
-  modify system [host_failure_detection_time=SECONDS] [vm_failure_detection_speed=fast|normal|slow]
-  modify host_group NAME [host_failure_detection_time=SECONDS] [vm_failure_detection_speed=fast|normal|slow]
-  modify vm NAME[,NAME...] vm_failure_detection_speed=fast|normal|slow
+  modify system [host_failure_detection_time=SECONDS] [vm_failure_detection_speed=fast|normal|slow] [ha_monitor=enable|disable]
+  modify host_group NAME [host_failure_detection_time=SECONDS] [vm_failure_detection_speed=...] [ha_monitor=...]
+         [restart_policy=auto|advisory_mode] [memory_capacity=1-100 cpu_capacity=1-100 priority=low|medium|high]
+  modify host NAME ha_monitor=enable|disable
+  modify vm NAME[,NAME...] [vm_failure_detection_speed=...] [ha_monitor=...] [priority=high|medium|low]
+         [blacklist_hosts=HOST1,... [policy=add|delete]] [homehost=HOST]
+  manage|unmanage vm NAME[,NAME...]
+  add collocation|anticollocation|workgroup NAME vm=VM1,VM2,...
+  modify collocation|anticollocation|workgroup NAME policy=add|delete vm=VM1,...
+  query|delete collocation|anticollocation|workgroup [NAME]
   restart vm NAME [host=TARGET]
+  restore vm|host NAME                     (move back to the home host)
+  cleanup host_group NAME                  (stale definitions on a host that came back)
   lpm vm NAME to=HOST
   query hsdb
   add hsdb_node ID endpoint=IP:PORT        (joins as a learner)
@@ -106,6 +136,10 @@ fn action(word: &str) -> Option<&'static str> {
         "lpm" | "migrate" => "lpm",
         "modify" | "mod" | "ch" | "change" => "modify",
         "remove" | "rm" | "delete" | "del" => "remove",
+        "manage" => "manage",
+        "unmanage" => "unmanage",
+        "restore" => "restore",
+        "cleanup" => "cleanup",
         _ => return None,
     })
 }
@@ -122,7 +156,7 @@ fn class(word: &str) -> Option<Class> {
         "event" | "events" => Class::Event,
         "hsdb" => Class::Hsdb,
         "hsdb_node" => Class::HsdbNode,
-        _ => return None,
+        other => return other.parse().ok().map(Class::Affinity),
     })
 }
 
@@ -191,10 +225,14 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
         return Err("an action and a class are required".into());
     };
     let act = action(act).ok_or_else(|| {
-        format!("unknown action `{act}` (add, modify, remove, query, discover, verify, restart, lpm)")
+        format!(
+            "unknown action `{act}` (add, modify, remove, query, discover, verify, restart, restore, manage, unmanage, cleanup, lpm)"
+        )
     })?;
     let cls = class(cls).ok_or_else(|| {
-        format!("unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, hsdb, hsdb_node)")
+        format!(
+            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, collocation, anticollocation, workgroup, hsdb, hsdb_node)"
+        )
     })?;
     let what = format!("{act} {}", words[1]);
     Ok(match (act, cls) {
@@ -250,28 +288,56 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             let w = split(rest, &["role"], &what)?;
             KsysCommand::ModifyHsdbNode { node_id: node_id(&w, &what)?, role: attr(&w, "role", &what)? }
         }
-        ("modify", level @ (Class::System | Class::HostGroup | Class::Vm)) => {
-            const BOTH: &[&str] = &["host_failure_detection_time", "vm_failure_detection_speed"];
-            let allowed = if level == Class::Vm { &BOTH[1..] } else { BOTH };
-            let w = split(rest, allowed, &what)?;
-            let (level, name) = match level {
-                Class::System => ("system", w.name.clone().unwrap_or_default()),
-                Class::HostGroup => ("host_group", required(&w, &what)?),
-                _ => ("vm", required(&w, &what)?),
+        ("modify", level @ (Class::System | Class::HostGroup | Class::Host | Class::Vm)) => {
+            let class = match level {
+                Class::System => "system",
+                Class::HostGroup => "host_group",
+                Class::Host => "host",
+                _ => "vm",
             };
-            if level == "system" && !name.is_empty() {
+            let allowed = attributes_of(class).unwrap_or_default();
+            let w = split(rest, allowed, &what)?;
+            let name = match level {
+                Class::System => w.name.clone().unwrap_or_default(),
+                _ => required(&w, &what)?,
+            };
+            if level == Class::System && !name.is_empty() {
                 return Err(format!("unexpected word `{name}` for {what}: attributes are key=value"));
             }
             if w.attrs.is_empty() {
                 return Err(format!("{what} needs at least one of: {}", allowed.join("=, ") + "="));
             }
-            let value = |k: &str| w.attrs.get(k).cloned().unwrap_or_default();
-            KsysCommand::ModifyDetection {
-                level: level.into(),
-                name,
-                host_failure_detection_time: value("host_failure_detection_time"),
-                vm_failure_detection_speed: value("vm_failure_detection_speed"),
+            KsysCommand::Modify { class: class.into(), name, attributes: w.attrs }
+        }
+        (act @ ("manage" | "unmanage"), Class::Vm) => {
+            let w = split(rest, &["name"], &what)?;
+            let vms = w.attrs.get("name").cloned().or(w.name).ok_or_else(|| format!("{what} needs VM names"))?;
+            KsysCommand::Manage { vms, manage: act == "manage" }
+        }
+        (act @ ("add" | "modify" | "remove"), Class::Affinity(kind)) => {
+            let allowed: &[&str] = if act == "modify" { &["vm", "policy"] } else { &["vm"] };
+            let w = split(rest, allowed, &what)?;
+            let vms = list(w.attrs.get("vm"));
+            if act != "remove" && vms.is_empty() {
+                return Err(format!("{what} needs vm=VM1,VM2,..."));
             }
+            if act == "modify" && !w.attrs.contains_key("policy") {
+                return Err(format!("{what} needs policy=add|delete"));
+            }
+            KsysCommand::Affinity {
+                action: if act == "remove" { "delete".into() } else { act.into() },
+                kind,
+                name: required(&w, &what)?,
+                vms,
+                policy: w.attrs.get("policy").cloned().unwrap_or_default(),
+            }
+        }
+        ("restore", class @ (Class::Vm | Class::Host)) => KsysCommand::Restore {
+            class: if class == Class::Vm { "vm" } else { "host" }.into(),
+            name: required(&split(rest, &[], &what)?, &what)?,
+        },
+        ("cleanup", Class::HostGroup) => {
+            KsysCommand::Cleanup { host_group: required(&split(rest, &[], &what)?, &what)? }
         }
         ("remove", Class::HsdbNode) => {
             KsysCommand::RemoveHsdbNode { node_id: node_id(&split(rest, &[], &what)?, &what)? }
@@ -351,23 +417,61 @@ mod tests {
     }
 
     #[test]
-    fn detection_settings_parse_per_level() {
-        let modify = |level: &str, name: &str, fdt: &str, speed: &str| KsysCommand::ModifyDetection {
-            level: level.into(),
+    fn modify_commands_parse_per_level() {
+        let modify = |class: &str, name: &str, attrs: &[(&str, &str)]| KsysCommand::Modify {
+            class: class.into(),
             name: name.into(),
-            host_failure_detection_time: fdt.into(),
-            vm_failure_detection_speed: speed.into(),
+            attributes: attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
-        assert_eq!(p("modify system host_failure_detection_time=120").unwrap(), modify("system", "", "120", ""));
         assert_eq!(
-            p("ch hg HG1 vm_failure_detection_speed=fast host_failure_detection_time=90").unwrap(),
-            modify("host_group", "HG1", "90", "fast")
+            p("modify system host_failure_detection_time=120").unwrap(),
+            modify("system", "", &[("host_failure_detection_time", "120")])
         );
-        assert_eq!(p("modify vm a,b vm_failure_detection_speed=slow").unwrap(), modify("vm", "a,b", "", "slow"));
+        assert_eq!(
+            p("ch hg HG1 memory_capacity=60 priority=medium").unwrap(),
+            modify("host_group", "HG1", &[("memory_capacity", "60"), ("priority", "medium")])
+        );
+        assert_eq!(
+            p("modify vm rt11004 blacklist_hosts=h1,h2 policy=delete").unwrap(),
+            modify("vm", "rt11004", &[("blacklist_hosts", "h1,h2"), ("policy", "delete")])
+        );
+        assert_eq!(p("modify host h1 ha_monitor=disable").unwrap(), modify("host", "h1", &[("ha_monitor", "disable")]));
         assert!(p("modify vm a host_failure_detection_time=90").unwrap_err().contains("unknown attribute"));
         assert!(p("modify host_group vm_failure_detection_speed=fast").unwrap_err().contains("needs a name"));
         assert!(p("modify system").unwrap_err().contains("at least one"));
         assert!(p("modify system HG1 vm_failure_detection_speed=fast").unwrap_err().contains("unexpected word"));
         assert_eq!(p("q system").unwrap(), KsysCommand::Query { class: Class::System, name: String::new() });
+    }
+
+    #[test]
+    fn policy_commands_parse() {
+        assert_eq!(
+            p("add collocation policy_1 vm=rt12001,rt12002,rt12003").unwrap(),
+            KsysCommand::Affinity {
+                action: "add".into(),
+                kind: AffinityKind::Collocation,
+                name: "policy_1".into(),
+                vms: vec!["rt12001".into(), "rt12002".into(), "rt12003".into()],
+                policy: String::new()
+            }
+        );
+        assert!(matches!(
+            p("modify anticollocation policy_2 policy=delete vm=rt11001").unwrap(),
+            KsysCommand::Affinity { kind: AffinityKind::Anticollocation, ref policy, .. } if policy == "delete"
+        ));
+        assert!(
+            matches!(p("delete workgroup dev_itso").unwrap(), KsysCommand::Affinity { ref action, .. } if action == "delete")
+        );
+        assert_eq!(
+            p("q collocation").unwrap(),
+            KsysCommand::Query { class: Class::Affinity(AffinityKind::Collocation), name: String::new() }
+        );
+        assert_eq!(p("unmanage vm name=a,b").unwrap(), KsysCommand::Manage { vms: "a,b".into(), manage: false });
+        assert_eq!(p("manage vm a").unwrap(), KsysCommand::Manage { vms: "a".into(), manage: true });
+        assert_eq!(p("restore host h1").unwrap(), KsysCommand::Restore { class: "host".into(), name: "h1".into() });
+        assert_eq!(p("cleanup host_group HG").unwrap(), KsysCommand::Cleanup { host_group: "HG".into() });
+        assert!(p("add collocation c1").unwrap_err().contains("vm="));
+        assert!(p("modify collocation c1 vm=a").unwrap_err().contains("policy=add|delete"));
+        assert!(p("restore hmc x").unwrap_err().contains("not a supported command"));
     }
 }

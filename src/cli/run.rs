@@ -62,11 +62,17 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
         KsysCommand::RemoveHsdbNode { node_id } => {
             lines(admin.remove_hsdb_node(pb::RemoveHsdbNodeRequest { node_id }).await?, output)
         }
-        KsysCommand::ModifyDetection { level, name, host_failure_detection_time, vm_failure_detection_speed } => {
-            let req =
-                pb::ModifyDetectionRequest { level, name, host_failure_detection_time, vm_failure_detection_speed };
-            lines(admin.modify_detection(req).await?, output)
+        KsysCommand::Modify { class, name, attributes } => lines(
+            admin.modify(pb::ModifyRequest { class, name, attributes: attributes.into_iter().collect() }).await?,
+            output,
+        ),
+        KsysCommand::Manage { vms, manage } => lines(admin.manage(pb::ManageRequest { vms, manage }).await?, output),
+        KsysCommand::Affinity { action, kind, name, vms, policy } => {
+            let req = pb::AffinityRequest { action, kind: kind.to_string(), name, vms, policy };
+            lines(admin.change_affinity(req).await?, output)
         }
+        KsysCommand::Restore { class, name } => lines(admin.restore(pb::RestoreRequest { class, name }).await?, output),
+        KsysCommand::Cleanup { host_group } => lines(admin.cleanup(pb::CleanupRequest { host_group }).await?, output),
         KsysCommand::Lpm { vm, to } => lines(admin.migrate_vm(pb::MigrateVmRequest { vm, to }).await?, output),
         KsysCommand::Query { class, name } => {
             let q = pb::QueryRequest { name: name.clone(), follower_read };
@@ -91,6 +97,10 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
                     render!(output, admin.query_vm(q).await?, |v: &pb::VmList| {
                         format::vms(&v.vms, !name.is_empty())
                     })
+                }
+                Class::Affinity(kind) => {
+                    let q = pb::AffinityQuery { kind: kind.to_string(), name };
+                    render!(output, admin.query_affinity(q).await?, |v: &pb::AffinityList| format::affinity(&v.groups))
                 }
                 Class::Hsdb => render!(output, admin.query_hsdb(q).await?, format::hsdb),
                 Class::HsdbNode => render!(output, admin.query_hsdb(q).await?, format::hsdb),

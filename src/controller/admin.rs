@@ -1,7 +1,9 @@
 //! The `vmrm.v1.Admin` gRPC service: proto in, checks, core operation, proto out. Every call
 //! first makes sure this controller is the active one; a standby answers `UNAVAILABLE` with the
 //! active controller's endpoint in the `vmrm-leader` metadata.
+use super::affinity_ops::AffinityChange;
 use super::core::ControllerCore;
+use crate::domain::AffinityKind;
 use crate::error::VmrmError;
 use crate::pb::{self, admin_server::Admin};
 use tonic::{Request, Response, Status};
@@ -148,19 +150,65 @@ impl Admin for AdminService {
         Ok(Response::new(self.reader(req.get_ref())?.query_hsdb().await?))
     }
 
-    async fn modify_detection(
-        &self,
-        req: Request<pb::ModifyDetectionRequest>,
-    ) -> Result<Response<pb::CommandReply>, Status> {
+    async fn modify(&self, req: Request<pb::ModifyRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
         let core = self.active()?;
-        let name = match r.level.as_str() {
-            "system" => "",
+        let name = match r.class.as_str() {
+            "system" => r.name.as_str(),
             _ => not_empty("the name", &r.name)?,
         };
-        reply(
-            core.modify_detection(&r.level, name, &r.host_failure_detection_time, &r.vm_failure_detection_speed).await,
-        )
+        let attributes = r.attributes.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
+        reply(core.modify(&r.class, name, &attributes).await)
+    }
+
+    async fn manage(&self, req: Request<pb::ManageRequest>) -> Result<Response<pb::CommandReply>, Status> {
+        let r = req.into_inner();
+        reply(self.active()?.manage(not_empty("the VM names", &r.vms)?, r.manage).await)
+    }
+
+    async fn change_affinity(&self, req: Request<pb::AffinityRequest>) -> Result<Response<pb::CommandReply>, Status> {
+        let r = req.into_inner();
+        let core = self.active()?;
+        let kind: AffinityKind = r.kind.parse().map_err(Status::invalid_argument)?;
+        let change = match (r.action.as_str(), r.policy.to_ascii_lowercase().as_str()) {
+            ("add", "") => AffinityChange::Add(r.vms),
+            ("modify", "add") => AffinityChange::Members(true, r.vms),
+            ("modify", "delete") => AffinityChange::Members(false, r.vms),
+            ("modify", _) => {
+                return Err(Status::invalid_argument("modify needs policy=add or policy=delete with vm=..."));
+            }
+            ("delete", "") if r.vms.is_empty() => AffinityChange::Delete,
+            (action, _) => {
+                return Err(Status::invalid_argument(format!(
+                    "{action} {kind}: use add NAME vm=..., modify NAME policy=add|delete vm=..., or delete NAME"
+                )));
+            }
+        };
+        reply(core.change_affinity(kind, not_empty("the group name", &r.name)?, change).await)
+    }
+
+    async fn query_affinity(&self, req: Request<pb::AffinityQuery>) -> Result<Response<pb::AffinityList>, Status> {
+        let r = req.into_inner();
+        let kind = match r.kind.as_str() {
+            "" => None,
+            k => Some(k.parse::<AffinityKind>().map_err(Status::invalid_argument)?),
+        };
+        let groups = self.active()?.query_affinity(kind, &r.name).await?;
+        let groups = groups
+            .into_iter()
+            .map(|g| pb::AffinityView { name: g.name, kind: g.kind.title().into(), vms: g.vms })
+            .collect();
+        Ok(Response::new(pb::AffinityList { groups }))
+    }
+
+    async fn restore(&self, req: Request<pb::RestoreRequest>) -> Result<Response<pb::CommandReply>, Status> {
+        let r = req.into_inner();
+        reply(self.active()?.restore(&r.class, not_empty("the name", &r.name)?).await)
+    }
+
+    async fn cleanup(&self, req: Request<pb::CleanupRequest>) -> Result<Response<pb::CommandReply>, Status> {
+        let r = req.into_inner();
+        reply(self.active()?.cleanup(not_empty("the host_group name", &r.host_group)?).await)
     }
 
     async fn query_system(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::SystemView>, Status> {

@@ -53,6 +53,7 @@ impl ControllerCore {
             cluster_type: "HA".into(),
             ksysnodes,
             detection: DetectionSettings::default(),
+            ha_monitor: None,
         };
         self.hsdb.put_if_version(&record, 0).await?;
         let mut lines = vec!["Adding node to current cluster configuration".to_string()];
@@ -132,6 +133,7 @@ impl ControllerCore {
             memory_total_mb: inv.memory_total_mb,
             san_key: inv.san_key,
             san: inv.san,
+            ha_monitor: None,
         };
         for v in inv.vios {
             let vios =
@@ -173,6 +175,9 @@ impl ControllerCore {
             hosts: hosts.to_vec(),
             discovered: false,
             detection: DetectionSettings::default(),
+            restart_policy: RestartPolicy::default(),
+            capacity: FlexCapacity::default(),
+            ha_monitor: None,
         };
         self.hsdb.put_if_version(&group, 0).await?;
         Ok(vec![format!("Host_group {name} added successfully"), "Run discover command to proceed further".into()])

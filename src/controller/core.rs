@@ -124,9 +124,10 @@ impl ControllerCore {
     }
 
     /// The fence: gives the disk's reservation to `host`, so every other host's writes fail.
-    pub async fn preempt_disk(&self, san: &str, disk: &str, host: &HostRecord) -> Result<()> {
+    /// `fence` is the VM lock's epoch: the SAN refuses it once a newer operation preempted.
+    pub async fn preempt_disk(&self, san: &str, disk: &str, host: &HostRecord, fence: u64) -> Result<()> {
         let req = deadline(
-            pb::PreemptRequest { disk: disk.to_string(), key: host.san_key, owner: host.name.clone() },
+            pb::PreemptRequest { disk: disk.to_string(), key: host.san_key, owner: host.name.clone(), fence },
             self.timing.rpc_deadline,
         );
         SanClient::new(self.pool.get(san)?).preempt(req).await?;

@@ -1,52 +1,35 @@
-//! `ksysmgr modify system|host_group|vm … host_failure_detection_time= vm_failure_detection_speed=`
-//! and `ksysmgr query system`. Values are checked (with the allowed range in the message)
-//! before anything is written; the FDE reads them on every poll, so a change applies at once.
+//! Detection settings: the change to `host_failure_detection_time=` / `vm_failure_detection_speed=`
+//! that `ksysmgr modify` ([`super::policy_ops`]) checks (with the allowed range in the message)
+//! before anything is written, the settings in force per host group, and `ksysmgr query system`.
+//! The FDE reads them on every poll, so a change applies at once.
 use super::core::ControllerCore;
+use crate::domain::policy::on_off;
 use crate::domain::*;
-use crate::error::{Result, VmrmError};
+use crate::error::Result;
 use crate::hsdb::HsdbAccess;
 use crate::logic::detection::{Levels, host_fdt_range, parse_host_fdt, parse_speed, secs};
 use crate::pb;
 use std::collections::BTreeMap;
 
-/// One requested change, parsed and checked.
+/// A requested change of detection settings, parsed and checked.
 #[derive(Debug, Clone, Copy, Default)]
-struct Change {
-    host_fdt_ms: Option<u64>,
-    speed: Option<DetectionSpeed>,
+pub(super) struct DetectionChange {
+    pub host_fdt_ms: Option<u64>,
+    pub speed: Option<DetectionSpeed>,
 }
 
-impl Change {
-    fn parse(core: &ControllerCore, host_fdt: &str, speed: &str) -> Result<Self> {
-        let host_fdt_ms = match host_fdt.trim() {
-            "" => None,
-            v => Some(parse_host_fdt(v, &core.timing)?.as_millis() as u64),
-        };
-        let speed = match speed.trim() {
-            "" => None,
-            v => Some(parse_speed(v)?),
-        };
-        if host_fdt_ms.is_none() && speed.is_none() {
-            return Err(VmrmError::invalid(
-                "nothing to modify: give host_failure_detection_time=SECONDS and/or vm_failure_detection_speed=fast|normal|slow",
-            ));
-        }
-        Ok(Self { host_fdt_ms, speed })
+impl DetectionChange {
+    /// From the attribute values (`None`: not given).
+    pub fn parse(timing: &crate::profile::Timing, host_fdt: Option<&str>, speed: Option<&str>) -> Result<Self> {
+        Ok(Self {
+            host_fdt_ms: host_fdt.map(|v| parse_host_fdt(v, timing).map(|d| d.as_millis() as u64)).transpose()?,
+            speed: speed.map(parse_speed).transpose()?,
+        })
     }
 
-    fn apply(self, to: &mut DetectionSettings) {
+    pub fn apply(self, to: &mut DetectionSettings) {
         to.host_failure_detection_time_ms = self.host_fdt_ms.or(to.host_failure_detection_time_ms);
         to.vm_failure_detection_speed = self.speed.or(to.vm_failure_detection_speed);
-    }
-
-    fn names(self) -> Vec<&'static str> {
-        let fdt = self.host_fdt_ms.map(|_| "host_failure_detection_time");
-        let speed = self.speed.map(|_| "vm_failure_detection_speed");
-        fdt.into_iter().chain(speed).collect()
-    }
-
-    fn quoted(self) -> String {
-        self.names().iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -71,68 +54,16 @@ impl ControllerCore {
             .collect())
     }
 
-    pub async fn modify_detection(&self, level: &str, name: &str, host_fdt: &str, speed: &str) -> Result<Vec<String>> {
-        let change = Change::parse(self, host_fdt, speed)?;
-        match level {
-            "system" => {
-                let (mut cluster, version) = self.cluster_versioned().await?;
-                change.apply(&mut cluster.detection);
-                self.hsdb.put_if_version(&cluster, version).await?;
-                Ok(change.names().iter().map(|n| format!("KSYS {n} has been updated")).collect())
-            }
-            "host_group" => {
-                let (mut group, version) = self.host_group(name).await?;
-                change.apply(&mut group.detection);
-                self.hsdb.put_if_version(&group, version).await?;
-                Ok(vec![format!("For Host_group {name} attribute(s) {} was successfully modified.", change.quoted())])
-            }
-            "vm" => self.modify_vm_speed(name, change).await,
-            other => {
-                Err(VmrmError::invalid(format!("detection settings apply to system, host_group or vm, not {other}")))
-            }
-        }
-    }
-
-    async fn modify_vm_speed(&self, names: &str, change: Change) -> Result<Vec<String>> {
-        if change.host_fdt_ms.is_some() {
-            return Err(VmrmError::invalid(
-                "host_failure_detection_time is set for the system or a host_group, not for a VM",
-            ));
-        }
-        let names: Vec<&str> = names.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
-        if names.is_empty() {
-            return Err(VmrmError::invalid(
-                "name the VMs to modify: modify vm VM1[,VM2...] vm_failure_detection_speed=...",
-            ));
-        }
-        let mut vms = Vec::with_capacity(names.len());
-        for name in &names {
-            let (vm, version) = self.vm(name).await?;
-            if vm.vm_status != VmStatus::NoOperationInProgress {
-                return Err(VmrmError::precondition(format!(
-                    "VM {name} has an operation in progress ({}); try again when it ends",
-                    vm.vm_status
-                )));
-            }
-            vms.push((vm, version));
-        }
-        let mut lines = Vec::with_capacity(vms.len());
-        for (mut vm, version) in vms {
-            vm.vm_failure_detection_speed = change.speed;
-            self.hsdb.put_if_version(&vm, version).await?;
-            lines.push(format!("For VM {} attribute(s) {} was successfully modified.", vm.name, change.quoted()));
-        }
-        Ok(lines)
-    }
-
     pub async fn query_system(&self) -> Result<pb::SystemView> {
-        let levels =
-            Levels { timing: self.timing, system: self.system_detection().await?, host_group: Default::default() };
+        let cluster = self.hsdb.get::<ClusterRecord>("cluster").await?.map(|(c, _)| c);
+        let system = cluster.as_ref().map(|c| c.detection).unwrap_or_default();
+        let levels = Levels { timing: self.timing, system, host_group: Default::default() };
         let (min, max) = host_fdt_range(&self.timing);
         Ok(pb::SystemView {
             host_failure_detection_time_ms: levels.host_failure_detection_time().as_millis() as u32,
             vm_failure_detection_speed: levels.speed(None).to_string(),
             host_failure_detection_time_range: format!("{}-{} seconds", secs(min), secs(max)),
+            ha_monitor: on_off(cluster.and_then(|c| c.ha_monitor).unwrap_or(false)).into(),
         })
     }
 }

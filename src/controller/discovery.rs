@@ -9,7 +9,7 @@ use super::lines::Lines;
 use crate::domain::*;
 use crate::error::Result;
 use crate::hsdb::HsdbAccess;
-use crate::logic::placement::{HostCapacity, VmDemand, place};
+use crate::logic::placement::HostCapacity;
 use crate::pb;
 
 impl ControllerCore {
@@ -99,6 +99,9 @@ impl ControllerCore {
                     vm_status: VmStatus::NoOperationInProgress,
                     epoch: 0,
                     vm_failure_detection_speed: None,
+                    ha_monitor: None,
+                    blacklist_hosts: Vec::new(),
+                    restart: None,
                 },
                 0,
             ),
@@ -166,12 +169,10 @@ impl ControllerCore {
         let mut unverified = Vec::new();
         let total = vms.len();
         // One inventory round for the whole group; each VM is then checked against the other hosts.
-        let capacity = self.capacities(&group, &[]).await?;
+        let inputs = self.mapper_inputs(&group, &[]).await?;
         for (mut vm, version) in vms {
             out.step(format!("{} verification has started", vm.name));
-            let elsewhere: Vec<_> = capacity.iter().filter(|c| c.host != vm.host).cloned().collect();
-            let demand = VmDemand { vm: vm.name.clone(), cpu: vm.cpu, memory_mb: vm.memory_mb, priority: vm.priority };
-            let plan = place(&[demand], &elsewhere);
+            let plan = inputs.plan_elsewhere(&vm);
             match plan.unplaced.first() {
                 None => {
                     out.step(format!("{} verification has completed", vm.name));

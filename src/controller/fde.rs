@@ -10,7 +10,6 @@
 //! ```
 use super::core::ControllerCore;
 use super::lines::Lines;
-use super::recovery::RestartCause;
 use super::vm_watch::{self, VmSighting, WatchedVm};
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
@@ -388,6 +387,10 @@ async fn relocate_host(core: ControllerCore, group: String, host: String) -> Res
             return Ok(Relocation::Cancelled);
         }
     }
+    if !core.ha_monitor_levels(&host).await?.host() {
+        tracing::warn!(host = %host, "both VIOSs unhealthy, but ha_monitor is disabled for this host: nothing is restarted");
+        return Ok(Relocation::Done);
+    }
     core.hsdb
         .append_event(&EventRecord::new(EventName::HostFailureDetected, &host, "both VIOSs of the host are unhealthy"))
         .await?;
@@ -396,6 +399,6 @@ async fn relocate_host(core: ControllerCore, group: String, host: String) -> Res
         core.hsdb.list::<VmRecord>().await?.into_iter().filter(|v| v.host == host && v.managed).collect();
     let out = Lines::default();
     out.push(format!("Restart in progress for Host_group {}", group.name));
-    core.restart_vms(&group, vms, None, RestartCause::HostFailure, &out).await?;
+    core.recover(&group, vms, None, RestartCause::HostFailure, &host, &out).await?;
     Ok(Relocation::Done)
 }

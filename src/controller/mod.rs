@@ -10,17 +10,30 @@
 //! * [`detection_ops`]: detection settings per level (`modify system|host_group|vm`).
 //! * [`fde`]: the per-host-group FDE actor (QuickQuery, QuickQuery, NeedsAttention …).
 //! * [`vm_watch`]: the FDE's VM checks (evidence, HBoffsets, single-VM relocation).
-//! * [`recovery`]: the restart sequence of the seed, per VM, fenced.
+//! * [`mapper_inputs`]: policies and free capacity for the relocation mapper.
+//! * [`recovery`]: recovery tasks (plan, record, run by priority; advisory mode);
+//!   [`restart_vm`]: one VM's fenced restart sequence; [`resume`]: unfinished tasks taken over
+//!   by a controller that became active; [`restart_ops`]: the admin's restart and restore.
+//! * [`cleanup`]: stale definitions on a host that came back.
+//! * [`affinity_ops`]: collocation, anticollocation and workgroup groups.
+//! * [`policy_ops`]: policies (`modify … restart_policy|priority|blacklist_hosts …`, affinity groups).
 //! * [`views`]: records → query replies.
 pub mod admin;
+pub mod affinity_ops;
+pub mod cleanup;
 pub mod config_ops;
 pub mod core;
 pub mod detection_ops;
 pub mod discovery;
 pub mod fde;
 pub mod lines;
+pub mod mapper_inputs;
 pub mod membership;
+pub mod policy_ops;
 pub mod recovery;
+pub mod restart_ops;
+pub mod restart_vm;
+pub mod resume;
 pub mod supervisor;
 pub mod views;
 pub mod vm_watch;

@@ -1,5 +1,7 @@
 //! The controller actor: it watches whether its HSDB member is the DBN and, while it is, keeps
-//! one FDE actor running per discovered host group; when it is not, it stops them all.
+//! one FDE actor running per discovered host group; when it is not, it stops them all. On
+//! becoming active it first resumes the unfinished recovery tasks, then starts the FDEs, so a
+//! failure already being recovered is not detected and planned a second time.
 use super::core::ControllerCore;
 use super::fde::{FdeActor, StopFde};
 use crate::domain::HostGroupRecord;
@@ -15,11 +17,15 @@ pub struct Controller {
     core: ControllerCore,
     fdes: BTreeMap<String, Addr<FdeActor>>,
     checking: bool,
+    /// When this controller last became active; `None` while standby.
+    active_since_ms: Option<i64>,
+    /// The unfinished recovery tasks were resumed in this active period.
+    resumed: bool,
 }
 
 impl Controller {
     pub fn new(core: ControllerCore) -> Self {
-        Self { core, fdes: BTreeMap::new(), checking: false }
+        Self { core, fdes: BTreeMap::new(), checking: false, active_since_ms: None, resumed: false }
     }
 
     fn supervise(&mut self, ctx: &mut Context<Self>) {
@@ -30,6 +36,8 @@ impl Controller {
             for (_, fde) in std::mem::take(&mut self.fdes) {
                 fde.do_send(StopFde);
             }
+            self.active_since_ms = None;
+            self.resumed = false;
             return;
         }
         if self.checking {
@@ -37,6 +45,20 @@ impl Controller {
         }
         self.checking = true;
         let core = self.core.clone();
+        let active_since_ms = *self.active_since_ms.get_or_insert_with(crate::now_ms);
+        if !self.resumed {
+            ctx.spawn(async move { core.resume_recovery(active_since_ms).await }.into_actor(self).map(
+                move |done, act, _| {
+                    act.checking = false;
+                    match done {
+                        Ok(_) if act.active_since_ms == Some(active_since_ms) => act.resumed = true,
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("unfinished recovery tasks not resumed yet: {e}"),
+                    }
+                },
+            ));
+            return;
+        }
         ctx.spawn(async move { core.hsdb.list::<HostGroupRecord>().await }.into_actor(self).map(|groups, act, _| {
             act.checking = false;
             let Ok(groups) = groups else { return };

@@ -1,5 +1,6 @@
 //! Records → the admin API's query replies (field names follow the seed's `ksysmgr query`).
 use super::core::ControllerCore;
+use crate::domain::policy::on_off;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
@@ -51,8 +52,10 @@ impl ControllerCore {
         let hosts = select("host", name, self.hsdb.list::<HostRecord>().await?, |h| &h.name)?;
         let vms = self.hsdb.list::<VmRecord>().await?;
         let speeds = self.group_speeds().await?;
+        let groups = self.group_ha_monitor().await?;
         let mut out = Vec::new();
         for h in hosts {
+            let group_ha = h.host_group.as_ref().and_then(|g| groups.get(g)).copied().flatten();
             let state = match self.host_inventory(&h).await {
                 Ok(inv) => inv.state,
                 Err(_) => "No connection".into(),
@@ -64,7 +67,7 @@ impl ControllerCore {
                 uuid: h.uuid,
                 vios: h.vios,
                 hmcs: h.hmcs,
-                ha_monitor: "enable".into(),
+                ha_monitor: on_off(h.ha_monitor.or(group_ha).unwrap_or(true)).into(),
                 vm_failure_detection_speed: h
                     .host_group
                     .as_ref()
@@ -91,11 +94,13 @@ impl ControllerCore {
             out.push(pb::HostGroupView {
                 name: g.name,
                 hosts: g.hosts,
-                ha_monitor: "enable".into(),
-                restart_policy: "auto".into(),
+                ha_monitor: on_off(g.ha_monitor.unwrap_or(true)).into(),
+                restart_policy: g.restart_policy.to_string(),
                 vm_failure_detection_speed: levels.speed(None).to_string(),
                 host_failure_detection_time_ms: levels.host_failure_detection_time().as_millis() as u32,
                 discovered: g.discovered,
+                memory_capacity: percents(&g.capacity.memory),
+                cpu_capacity: percents(&g.capacity.cpu),
             });
         }
         Ok(out)
@@ -129,8 +134,14 @@ impl ControllerCore {
     pub async fn query_vm(&self, name: &str) -> Result<Vec<pb::VmView>> {
         let vms = select("VM", name, self.hsdb.list::<VmRecord>().await?, |v| &v.name)?;
         let speeds = self.group_speeds().await?;
+        let host_records = self.hsdb.list::<HostRecord>().await?;
         let group_of: BTreeMap<String, String> =
-            self.hsdb.list::<HostRecord>().await?.into_iter().filter_map(|h| Some((h.name, h.host_group?))).collect();
+            host_records.iter().filter_map(|h| Some((h.name.clone(), h.host_group.clone()?))).collect();
+        let groups = self.group_ha_monitor().await?;
+        let host_ha: BTreeMap<String, HaMonitor> = host_records
+            .into_iter()
+            .map(|h| (h.name, h.ha_monitor.or(h.host_group.and_then(|g| groups.get(&g).copied().flatten()))))
+            .collect();
         let mut vios_uuids: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for v in self.hsdb.list::<ViosRecord>().await? {
             vios_uuids.entry(v.host).or_default().push(v.uuid);
@@ -165,6 +176,7 @@ impl ControllerCore {
                     .vm_failure_detection_speed
                     .or_else(|| group_of.get(&v.host).and_then(|g| speeds.get(g)).copied())
                     .unwrap_or_default();
+                let vm_ha = v.ha_monitor.or(host_ha.get(&v.host).copied().flatten()).unwrap_or(true);
                 pb::VmView {
                     lpar_state: lpar_states
                         .remove(&(v.host.clone(), v.name.clone()))
@@ -175,7 +187,12 @@ impl ControllerCore {
                     host: v.host,
                     priority: v.priority.to_string(),
                     vm_failure_detection_speed: speed.to_string(),
-                    ha_monitor: "enable".into(),
+                    ha_monitor: on_off(vm_ha).into(),
+                    blacklist_hosts: v.blacklist_hosts,
+                    restart: v
+                        .restart
+                        .map(|r| format!("{}: {} on host {}", r.task, r.phase, r.target))
+                        .unwrap_or_default(),
                     homehost: v.homehost,
                     vm_status: v.vm_status.to_string(),
                     managed: v.managed,
@@ -187,6 +204,11 @@ impl ControllerCore {
                 }
             })
             .collect())
+    }
+
+    /// Each host group's own `ha_monitor` setting.
+    async fn group_ha_monitor(&self) -> Result<BTreeMap<String, HaMonitor>> {
+        Ok(self.hsdb.list::<HostGroupRecord>().await?.into_iter().map(|g| (g.name, g.ha_monitor)).collect())
     }
 
     /// Each host group's `vm_failure_detection_speed` in force (its own, or the system's).
@@ -211,4 +233,9 @@ impl ControllerCore {
             })
             .collect()
     }
+}
+
+/// Flexible capacity as the view lists it: high, medium, low.
+fn percents(p: &PriorityPercent) -> Vec<u32> {
+    [p.high, p.medium, p.low].into_iter().map(u32::from).collect()
 }

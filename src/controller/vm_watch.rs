@@ -5,7 +5,6 @@
 //! relocation of that one VM.
 use super::core::ControllerCore;
 use super::lines::Lines;
-use super::recovery::RestartCause;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
@@ -92,6 +91,10 @@ pub async fn act(core: ControllerCore, group: String, vm: VmRecord, action: VmAc
             let message = format!("heartbeats missing for {} s", missed.as_secs());
             core.hsdb.append_event(&EventRecord::new(event, &name, message)).await
         }
+        VmAction::Relocate if !core.ha_monitor_levels(&vm.host).await?.vm(vm.ha_monitor) => {
+            tracing::warn!(vm = %name, "VM failure seen, but ha_monitor is disabled for it: no action");
+            Ok(())
+        }
         VmAction::Relocate => {
             let message = format!("heartbeats missing for {} ms; not pingable", missed.as_millis());
             core.hsdb.append_event(&EventRecord::new(EventName::VmFailureDetected, &name, message)).await?;
@@ -99,12 +102,11 @@ pub async fn act(core: ControllerCore, group: String, vm: VmRecord, action: VmAc
             let (group, _) = core.host_group(&group).await?;
             let out = Lines::default();
             out.push(format!("Restart in progress for VM {name}"));
-            let restarted = core.restart_vms(&group, vec![vm], None, RestartCause::VmFailure, &out).await?;
-            for line in out.take() {
-                tracing::info!(vm = %name, "{line}");
-            }
-            match restarted {
+            let task = core.recover(&group, vec![vm], None, RestartCause::VmFailure, &name, &out).await?;
+            match task.restarted {
                 1 => Ok(()),
+                // advisory_mode: the admin was told; the VM stays until they act.
+                _ if group.restart_policy == RestartPolicy::AdvisoryMode => Ok(()),
                 _ => Err(VmrmError::unavailable(format!("VM {name} could not be restarted"))),
             }
         }

@@ -18,6 +18,12 @@ pub enum EventName {
     RestartStarted,
     RestartCompleted,
     RestartFailed,
+    /// `restart_policy=advisory_mode`: what the mapper would do; nothing moves.
+    RestartAdvised,
+    /// A recovery task ended: "N out of M VMs have been successfully restarted".
+    RecoveryCompleted,
+    /// A controller that became active took over an unfinished recovery task.
+    RecoveryResumed,
     DiscoveryCompleted,
 }
 
@@ -25,8 +31,12 @@ impl EventName {
     pub fn severity(self) -> Severity {
         match self {
             Self::HostFailureDetected | Self::VmFailureDetected | Self::RestartFailed => Severity::Critical,
-            Self::ViosNodeFailure | Self::VmLpmHangDetected | Self::VmNonrespDetected => Severity::Warning,
-            Self::RestartStarted | Self::RestartCompleted => Severity::Maintenance,
+            Self::ViosNodeFailure | Self::VmLpmHangDetected | Self::VmNonrespDetected | Self::RestartAdvised => {
+                Severity::Warning
+            }
+            Self::RestartStarted | Self::RestartCompleted | Self::RecoveryCompleted | Self::RecoveryResumed => {
+                Severity::Maintenance
+            }
             Self::ViosNodeActive | Self::ViosHmRespDetected | Self::DiscoveryCompleted => Severity::Informational,
         }
     }

@@ -1,6 +1,8 @@
 //! Inventory records as the controller stores them in the HSDB (seed objects: ksyscluster,
 //! HMC, host, host_group, VIOS, VM) and the health rows host monitors write.
 use super::detection::{DetectionSettings, DetectionSpeed};
+use super::policy::{FlexCapacity, HaMonitor, RestartPolicy};
+use super::recovery::RestartProgress;
 use super::state::{Priority, VmState, VmStatus};
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +14,9 @@ pub struct ClusterRecord {
     /// The system level of the detection settings.
     #[serde(default)]
     pub detection: DetectionSettings,
+    /// The global `ha_monitor` switch (seed default: disable).
+    #[serde(default)]
+    pub ha_monitor: HaMonitor,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,6 +42,8 @@ pub struct HostRecord {
     pub san_key: u64,
     /// The SAN endpoint the host's VMs write through.
     pub san: String,
+    #[serde(default)]
+    pub ha_monitor: HaMonitor,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +54,12 @@ pub struct HostGroupRecord {
     pub discovered: bool,
     #[serde(default)]
     pub detection: DetectionSettings,
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    #[serde(default)]
+    pub capacity: FlexCapacity,
+    #[serde(default)]
+    pub ha_monitor: HaMonitor,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +90,14 @@ pub struct VmRecord {
     /// The VM's own `vm_failure_detection_speed`; `None` follows its host group.
     #[serde(default)]
     pub vm_failure_detection_speed: Option<DetectionSpeed>,
+    #[serde(default)]
+    pub ha_monitor: HaMonitor,
+    /// Hosts this VM is never restarted on (seed: `blacklist_hosts`).
+    #[serde(default)]
+    pub blacklist_hosts: Vec<String>,
+    /// The VM's part of its latest recovery task.
+    #[serde(default)]
+    pub restart: Option<RestartProgress>,
 }
 
 /// A host monitor's liveness row (seed: the HM's `vioHmHb` into the HSDB).

@@ -5,10 +5,16 @@ pub mod event;
 pub mod identity;
 pub mod inventory;
 pub mod lpar;
+pub mod policy;
+pub mod recovery;
 pub mod state;
 
 pub use detection::{DetectionSettings, DetectionSpeed};
 pub use event::{EventName, EventRecord, Severity};
 pub use inventory::*;
 pub use lpar::LparDefinition;
+pub use policy::{
+    AffinityGroupRecord, AffinityKind, FlexCapacity, HaMonitor, HaMonitorLevels, PriorityPercent, RestartPolicy,
+};
+pub use recovery::{PlannedRestart, RecoveryTaskRecord, RestartCause, RestartPhase, RestartProgress};
 pub use state::{LparState, Priority, VmState, VmStatus};

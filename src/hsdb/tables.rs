@@ -19,10 +19,12 @@ pub enum Table {
     VmHbMissed,
     Locked,
     Event,
+    Affinity,
+    RecoveryTask,
 }
 
 impl Table {
-    pub const ALL: [Table; 10] = [
+    pub const ALL: [Table; 12] = [
         Table::Cluster,
         Table::Hmc,
         Table::Host,
@@ -33,6 +35,8 @@ impl Table {
         Table::VmHbMissed,
         Table::Locked,
         Table::Event,
+        Table::Affinity,
+        Table::RecoveryTask,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +51,8 @@ impl Table {
             Table::VmHbMissed => "vm_hb_missed",
             Table::Locked => "locked",
             Table::Event => "event",
+            Table::Affinity => "affinity",
+            Table::RecoveryTask => "recovery_task",
         }
     }
 
@@ -107,4 +113,6 @@ record!(ViosRecord, Table::Vios, r => r.name.clone());
 record!(VmRecord, Table::Vm, r => r.name.clone());
 record!(HmHealthRecord, Table::HmHealth, r => r.vios_uuid.clone());
 record!(VmLock, Table::Locked, r => r.vm.clone());
+record!(AffinityGroupRecord, Table::Affinity, r => r.name.clone());
+record!(RecoveryTaskRecord, Table::RecoveryTask, r => r.id.clone());
 record!(VmHbMissedRecord, Table::VmHbMissed, r => VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid));

@@ -135,6 +135,12 @@ impl Datacenter {
             hosts: t.hosts.iter().map(|h| h.name.clone()).collect(),
         };
         out.extend(admin.add_host_group(group.clone()).await?.lines);
+        let enable = pb::ModifyRequest {
+            class: "system".into(),
+            name: String::new(),
+            attributes: [("ha_monitor".to_string(), "enable".to_string())].into(),
+        };
+        out.extend(admin.modify(enable).await?.lines);
         let discover = pb::DiscoverRequest { host_group: t.host_group.clone(), verify: true };
         out.extend(admin.discover(discover.clone()).await?.lines);
         Ok(out)

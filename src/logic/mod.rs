@@ -4,4 +4,5 @@ pub mod detection;
 pub mod fde;
 pub mod health;
 pub mod placement;
+pub mod policy;
 pub mod vm_failure;

@@ -138,6 +138,11 @@ admin_rpcs! {
     modify_hsdb_node(pb::ModifyHsdbNodeRequest) -> pb::CommandReply;
     remove_hsdb_node(pb::RemoveHsdbNodeRequest) -> pb::CommandReply;
     query_hsdb(pb::QueryRequest) -> pb::HsdbView;
-    modify_detection(pb::ModifyDetectionRequest) -> pb::CommandReply;
+    modify(pb::ModifyRequest) -> pb::CommandReply;
     query_system(pb::QueryRequest) -> pb::SystemView;
+    manage(pb::ManageRequest) -> pb::CommandReply;
+    change_affinity(pb::AffinityRequest) -> pb::CommandReply;
+    query_affinity(pb::AffinityQuery) -> pb::AffinityList;
+    restore(pb::RestoreRequest) -> pb::CommandReply;
+    cleanup(pb::CleanupRequest) -> pb::CommandReply;
 }

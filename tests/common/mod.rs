@@ -71,3 +71,12 @@ pub fn damage_sled_directory(dir: &Path) {
     file.write_all(&[0xAB; 4096]).expect("overwrite");
     file.sync_all().expect("sync");
 }
+
+/// A `Modify` request: `attrs` as ksysmgr's attribute=value words.
+pub fn modify(class: &str, name: &str, attrs: &[(&str, &str)]) -> pb::ModifyRequest {
+    pb::ModifyRequest {
+        class: class.into(),
+        name: name.into(),
+        attributes: attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    }
+}

@@ -1,0 +1,107 @@
+//! Recovery tasks as stored in the HSDB. A task is written before the first VM moves and holds
+//! the plan; each VM's progress is on its own row ([`RestartProgress`], written under the VM's
+//! lock). A controller that becomes active resumes every unfinished task from those rows, so a
+//! failover in the middle of a recovery neither loses a VM nor restarts one twice.
+use super::state::Priority;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why VMs are being restarted; it decides whether the source is expected to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestartCause {
+    HostFailure,
+    /// The FDE's VM rule: this VM failed, its host did not.
+    VmFailure,
+    /// `ksysmgr restart vm` or a move back home.
+    Admin,
+}
+
+impl fmt::Display for RestartCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::HostFailure => "host failure",
+            Self::VmFailure => "VM failure",
+            Self::Admin => "admin request",
+        })
+    }
+}
+
+/// One VM of a task's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedRestart {
+    pub vm: String,
+    pub priority: Priority,
+    pub source: String,
+    pub target: String,
+    /// The size it restarts with (flexible capacity applied).
+    pub cpu: u32,
+    pub memory_mb: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryTaskRecord {
+    pub id: String,
+    pub host_group: String,
+    pub cause: RestartCause,
+    /// The failed host or VM, or the VM an admin named.
+    pub subject: String,
+    pub created_ms: i64,
+    /// In restart order.
+    pub plan: Vec<PlannedRestart>,
+    /// VMs the mapper could not place, with the reason.
+    pub unplaced: Vec<(String, String)>,
+    pub finished: bool,
+    /// Set when finished: how many of the plan run on their target.
+    pub restarted: u32,
+}
+
+impl RecoveryTaskRecord {
+    /// All the VMs the task is about.
+    pub fn total(&self) -> usize {
+        self.plan.len() + self.unplaced.len()
+    }
+
+    /// The seed's closing line.
+    pub fn summary(&self) -> String {
+        format!("{} out of {} VMs have been successfully restarted", self.restarted, self.total())
+    }
+}
+
+/// How far one VM's restart got (seed: the steps of "Restart in progress").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestartPhase {
+    /// The lock is taken; HA monitoring stops and the source is shut down next.
+    Locked,
+    /// The SAN reservation belongs to the target: the source can no longer write.
+    Fenced,
+    /// Running on the target.
+    Completed,
+    Failed,
+}
+
+impl fmt::Display for RestartPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Locked => "locked",
+            Self::Fenced => "fenced",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+        })
+    }
+}
+
+impl RestartPhase {
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed)
+    }
+}
+
+/// The VM row's part of a task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartProgress {
+    pub task: String,
+    pub target: String,
+    pub phase: RestartPhase,
+}
