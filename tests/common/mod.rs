@@ -80,3 +80,44 @@ pub fn modify(class: &str, name: &str, attrs: &[(&str, &str)]) -> pb::ModifyRequ
         attributes: attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
     }
 }
+
+pub async fn events(dc: &Datacenter) -> Vec<pb::EventView> {
+    events_at(dc.topology.controller_endpoints()).await
+}
+
+/// The event log through these controllers only (leave out one that is paused: a call to it
+/// would wait for its deadline).
+pub async fn events_at(endpoints: Vec<String>) -> Vec<pb::EventView> {
+    let mut admin = vmrm::transport::AdminClient::new(endpoints).expect("admin client");
+    admin.query_event(pb::QueryRequest::default()).await.map(|l| l.events).unwrap_or_default()
+}
+
+/// Ground truth from the hypervisors: VM → the hosts whose SU runs it (SUs that do not answer
+/// are left out).
+pub async fn running_vms(dc: &Datacenter) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for host in &dc.topology.hosts {
+        let Some(endpoint) = dc.topology.su_endpoint(&host.name) else { continue };
+        let Ok(channel) = vmrm::transport::channel::lazy_channel(&endpoint, Duration::from_secs(1)) else { continue };
+        let mut su = pb::server_unit_client::ServerUnitClient::new(channel);
+        let Ok(inv) = su.inventory(pb::SuInventoryRequest {}).await else { continue };
+        for lpar in inv.into_inner().lpars.into_iter().filter(|l| l.state == "Running") {
+            if let Some(def) = lpar.definition {
+                out.entry(def.name).or_default().push(host.name.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Checks a disk's SAN record: the accepted writes come from one host after another, never
+/// back and forth — a VM restarted twice, or running on two hosts, would show a key twice.
+pub fn assert_single_writer(disk: &str, record: &[pb::SanOperation]) {
+    let mut runs: Vec<u64> = Vec::new();
+    for op in record.iter().filter(|op| op.kind == "WRITE") {
+        if runs.last() != Some(&op.key) {
+            assert!(!runs.contains(&op.key), "{disk}: key {:#x} wrote again after another host: {record:#?}", op.key);
+            runs.push(op.key);
+        }
+    }
+}
