@@ -190,12 +190,117 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("use 1.5-10 seconds"), "{out:?}");
 
+    refused_policies(&mut admin).await;
+
     let after = vms(&dc).await;
-    let summary = |v: &[pb::VmView]| v.iter().map(|v| (v.name.clone(), v.host.clone(), v.epoch)).collect::<Vec<_>>();
+    let summary = |v: &[pb::VmView]| {
+        v.iter()
+            .map(|v| (v.name.clone(), v.host.clone(), v.epoch, v.priority.clone(), v.blacklist_hosts.clone()))
+            .collect::<Vec<_>>()
+    };
     assert_eq!(summary(&before), summary(&after), "a refused command changed the VMs");
     let groups = admin.query_host_group(pb::QueryRequest::default()).await.unwrap().host_groups;
     assert_eq!(groups.len(), 1, "a refused add host_group left a group behind");
     dc.stop();
+}
+
+/// Policies: unknown names, bad values, a VM in two collocation groups, contradictory groups,
+/// a blacklisted restart target — each refused with the reason; only the one group that was
+/// accepted exists afterwards and the host group keeps its settings.
+async fn refused_policies(admin: &mut vmrm::transport::AdminClient) {
+    let group = |kind: &str, name: &str, vms: &[&str]| pb::AffinityRequest {
+        action: "add".into(),
+        kind: kind.into(),
+        name: name.into(),
+        vms: vms.iter().map(|s| s.to_string()).collect(),
+        policy: String::new(),
+    };
+    assert_code(admin.modify(modify("vm", "nosuch", &[("priority", "high")])).await, "NotFound", "VM nosuch");
+    assert_code(
+        admin.modify(modify("vm", "vm-1-1", &[("priority", "urgent")])).await,
+        "InvalidArgument",
+        "high, medium, low",
+    );
+    assert_code(
+        admin.modify(modify("vm", "vm-1-1", &[("blacklist_hosts", "host-9")])).await,
+        "NotFound",
+        "host host-9",
+    );
+    assert_code(admin.modify(modify("host_group", "HG9", &[("restart_policy", "auto")])).await, "NotFound", "HG9");
+    assert_code(
+        admin.modify(modify("host_group", "HG1", &[("restart_policy", "sometimes")])).await,
+        "InvalidArgument",
+        "auto, advisory_mode",
+    );
+    assert_code(
+        admin.modify(modify("host_group", "HG1", &[("memory_capacity", "150"), ("priority", "low")])).await,
+        "InvalidArgument",
+        "1-100",
+    );
+    assert_code(
+        admin.modify(modify("host_group", "HG1", &[("cpu_capacity", "50")])).await,
+        "InvalidArgument",
+        "per priority",
+    );
+    assert_code(
+        admin.modify(modify("host", "host-1", &[("ha_monitor", "maybe")])).await,
+        "InvalidArgument",
+        "enable or disable",
+    );
+
+    admin.change_affinity(group("collocation", "c1", &["vm-1-1", "vm-1-2"])).await.expect("a valid group");
+    assert_code(
+        admin.change_affinity(group("collocation", "c2", &["vm-1-1", "vm-2-1"])).await,
+        "FailedPrecondition",
+        "already in collocation group c1",
+    );
+    assert_code(
+        admin.change_affinity(group("anticollocation", "a1", &["vm-1-2", "vm-1-1"])).await,
+        "FailedPrecondition",
+        "conflicting policies",
+    );
+    assert_code(admin.change_affinity(group("workgroup", "w1", &["vm-1-1", "nosuch"])).await, "NotFound", "VM nosuch");
+    assert_code(admin.change_affinity(group("collocation", "c1", &["vm-2-1", "vm-2-2"])).await, "AlreadyExists", "c1");
+    assert_code(
+        admin.modify(modify("vm", "vm-1-1", &[("priority", "high")])).await,
+        "FailedPrecondition",
+        "same priority",
+    );
+    assert_code(
+        admin.change_affinity(group("affinity", "z", &["vm-1-1"])).await,
+        "InvalidArgument",
+        "collocation, anticollocation, workgroup",
+    );
+    let delete = pb::AffinityRequest {
+        action: "delete".into(),
+        kind: "collocation".into(),
+        name: "nosuch".into(),
+        ..Default::default()
+    };
+    assert_code(admin.change_affinity(delete).await, "NotFound", "collocation group nosuch does not exist");
+
+    let restart = pb::RestartVmRequest { vm: "vm-2-1".into(), host: "host-1".into() };
+    let lines = admin.modify(modify("vm", "vm-2-1", &[("blacklist_hosts", "host-1")])).await.unwrap().lines;
+    assert_eq!(lines[0], "WARNING: No backup host will be left for this VM vm-2-1.", "{lines:?}");
+    assert_code(admin.restart_vm(restart).await, "FailedPrecondition", "blacklist_hosts of VM vm-2-1");
+    admin.modify(modify("vm", "vm-2-1", &[("blacklist_hosts", "host-1"), ("policy", "delete")])).await.unwrap();
+
+    let groups = admin.query_affinity(pb::AffinityQuery::default()).await.unwrap().groups;
+    assert_eq!(groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["c1"]);
+    let hg = &admin.query_host_group(pb::QueryRequest::default()).await.unwrap().host_groups[0];
+    assert_eq!(
+        (hg.restart_policy.as_str(), hg.memory_capacity.as_slice(), hg.cpu_capacity.as_slice()),
+        ("auto", &[100, 100, 100][..], &[100, 100, 100][..])
+    );
+    admin
+        .change_affinity(pb::AffinityRequest {
+            action: "delete".into(),
+            kind: "collocation".into(),
+            name: "c1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 }
 
 /// `ksysmgr` exits non-zero with a message for bad syntax and for endpoints nobody answers.
