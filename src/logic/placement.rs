@@ -8,10 +8,11 @@
 //! advisory. Every VM it cannot place is reported with the reason, never dropped. Within a
 //! priority, constrained units choose first (collocation, then anticollocation), so the loose
 //! ones fill what is left; the restart order keeps a workgroup's members together.
+mod reasons;
 mod units;
 
 use crate::domain::{AffinityGroupRecord, FlexCapacity, Priority, RestartPolicy};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use units::Unit;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,115 +77,106 @@ struct Mapper<'a> {
     free: Vec<(u32, u64)>,
     /// Moving VM (index) → host index, once placed.
     placed_at: Vec<Option<usize>>,
+    host_index: HashMap<&'a str, usize>,
+    /// Each host's place in name order: among equally good hosts the first name wins.
+    rank: Vec<usize>,
+    /// The hosts by what they have free — (memory, CPU, rank, index) — so the best fit is the
+    /// first that fits from the VM's memory up, found without looking at every host.
+    by_free: BTreeSet<(u64, u32, usize, usize)>,
 }
 
-impl Mapper<'_> {
+impl<'a> Mapper<'a> {
+    fn new(vms: &'a [VmDemand], hosts: &'a [HostCapacity], policies: Policies<'a>) -> Self {
+        let mut by_name: Vec<usize> = (0..hosts.len()).collect();
+        by_name.sort_by(|&a, &b| hosts[a].host.cmp(&hosts[b].host));
+        let mut rank = vec![0; hosts.len()];
+        for (r, &h) in by_name.iter().enumerate() {
+            rank[h] = r;
+        }
+        let by_free = hosts.iter().enumerate().map(|(h, c)| (c.free_memory_mb, c.free_cpu, rank[h], h)).collect();
+        Self {
+            vms,
+            hosts,
+            policies,
+            free: hosts.iter().map(|h| (h.free_cpu, h.free_memory_mb)).collect(),
+            placed_at: vec![None; vms.len()],
+            host_index: hosts.iter().enumerate().map(|(i, h)| (h.host.as_str(), i)).collect(),
+            rank,
+            by_free,
+        }
+    }
+
     /// Where a VM named `name` is or will be: a staying VM's host, or a placed VM's target.
     fn host_of(&self, name: &str, index: &BTreeMap<&str, usize>) -> Option<usize> {
         match index.get(name) {
             Some(&i) => self.placed_at[i],
-            None => {
-                let host = self.policies.staying.get(name)?;
-                self.hosts.iter().position(|h| &h.host == host)
+            None => self.host_index.get(self.policies.staying.get(name)?.as_str()).copied(),
+        }
+    }
+
+    /// How good `h` is for a demand: (memory left, CPU left, name rank), lower is better;
+    /// `None` if it does not fit.
+    fn fit(&self, h: usize, (cpu, mem): (u32, u64)) -> Option<(u64, u32, usize)> {
+        let (free_cpu, free_mem) = self.free[h];
+        (free_cpu >= cpu && free_mem >= mem).then(|| (free_mem - mem, free_cpu - cpu, self.rank[h]))
+    }
+
+    /// The best-fitting host for `unit` (least memory left, then least CPU, then name), or
+    /// `None` — [`Mapper::why_not`] then says why.
+    fn choose(&self, unit: &Unit, index: &BTreeMap<&str, usize>) -> Option<usize> {
+        if unit.conflict.is_some() {
+            return None;
+        }
+        let mut away = (0u32, 0u64);
+        // (home host, what a member adds there beyond its away-from-home demand)
+        let mut at_home: Vec<(usize, u32, u64)> = Vec::new();
+        let mut excluded: Vec<usize> = Vec::new();
+        for &i in &unit.members {
+            let vm = &self.vms[i];
+            let (cpu, mem) = self.policies.flex.scale(vm.priority, vm.cpu, vm.memory_mb);
+            away = (away.0 + cpu, away.1 + mem);
+            if let Some(&h) = self.host_index.get(vm.homehost.as_str()) {
+                // Flexible capacity never grows a VM, except a 0-CPU one that gets its one CPU.
+                at_home.push((h, vm.cpu.saturating_sub(cpu), vm.memory_mb - mem));
             }
+            excluded.extend(vm.blacklist.iter().filter_map(|b| self.host_index.get(b.as_str()).copied()));
         }
-    }
-
-    /// What the members of a unit ask for together on `host`.
-    fn unit_demand(&self, members: &[&VmDemand], host: &str) -> (u32, u64) {
-        members.iter().fold((0, 0), |(c, m), vm| {
-            let (dc, dm) = demand_on(vm, host, &self.policies.flex);
-            (c + dc, m + dm)
-        })
-    }
-
-    /// The host for `unit`, or why there is none.
-    fn choose(&self, unit: &Unit, index: &BTreeMap<&str, usize>) -> Result<usize, String> {
-        if let Some(conflict) = &unit.conflict {
-            return Err(conflict.clone());
-        }
-        let members: Vec<&VmDemand> = unit.members.iter().map(|&i| &self.vms[i]).collect();
-        let names = || members.iter().map(|m| m.vm.as_str()).collect::<Vec<_>>().join(", ");
-        if self.hosts.is_empty() {
-            return Err("no other host of its host group is available".into());
-        }
-        let mut candidates: Vec<usize> = (0..self.hosts.len()).collect();
+        excluded.extend(unit.partners.iter().filter_map(|p| self.host_of(p, index)));
+        let demand_at = |h: usize| {
+            at_home.iter().filter(|(home, ..)| *home == h).fold(away, |(c, m), (_, ec, em)| (c + ec, m + em))
+        };
         if let Some(pin) = &unit.pinned_with {
-            let host = self.policies.staying[pin].clone();
-            candidates.retain(|&h| self.hosts[h].host == host);
-            if candidates.is_empty() {
-                return Err(format!("it is collocated with VM {pin} on host {host}, which cannot take VMs now"));
+            let h = *self.host_index.get(self.policies.staying[pin].as_str())?;
+            return (!excluded.contains(&h) && self.fit(h, demand_at(h)).is_some()).then_some(h);
+        }
+        // Home hosts ask for more than the others: each is judged with its own demand.
+        let mut best: Option<((u64, u32, usize), usize)> = None;
+        for &(h, ..) in &at_home {
+            if let Some(score) = self.fit(h, demand_at(h)).filter(|_| !excluded.contains(&h)) {
+                best = best.filter(|(b, _)| *b < score).or(Some((score, h)));
             }
         }
-        if members.iter().any(|m| !m.blacklist.is_empty()) {
-            candidates.retain(|&h| !members.iter().any(|m| m.blacklist.contains(&self.hosts[h].host)));
-            if candidates.is_empty() {
-                return Err("every available host is in its blacklist_hosts".into());
-            }
-        }
-        if !unit.partners.is_empty() {
-            let taken: Vec<(usize, &str)> =
-                unit.partners.iter().filter_map(|p| Some((self.host_of(p, index)?, p.as_str()))).collect();
-            let before: Vec<usize> = candidates.clone();
-            candidates.retain(|h| !taken.iter().any(|(t, _)| t == h));
-            if candidates.is_empty() {
-                let on: Vec<String> = before
-                    .iter()
-                    .filter_map(|h| taken.iter().find(|(t, _)| t == h))
-                    .map(|(t, p)| format!("{p} on {}", self.hosts[*t].host))
-                    .collect();
-                return Err(format!(
-                    "anticollocation leaves no host: its partners run on every candidate ({})",
-                    on.join(", ")
-                ));
-            }
-        }
-        let fit = candidates
-            .iter()
-            .filter_map(|&h| {
-                let host = &self.hosts[h].host;
-                let (cpu, mem) = self.unit_demand(&members, host);
-                let (free_cpu, free_mem) = self.free[h];
-                (free_cpu >= cpu && free_mem >= mem).then(|| (free_mem - mem, free_cpu - cpu, host, h))
+        let first_away = self
+            .by_free
+            .range((away.1, 0, 0, 0)..)
+            .find(|&&(_, free_cpu, _, h)| {
+                free_cpu >= away.0 && !excluded.contains(&h) && !at_home.iter().any(|(home, ..)| *home == h)
             })
-            .min();
-        match fit {
-            Some((.., h)) => Ok(h),
-            None => {
-                let (cpu, mem) = members.iter().fold((0u32, 0u64), |(c, m), vm| {
-                    let (dc, dm) = self.policies.flex.scale(vm.priority, vm.cpu, vm.memory_mb);
-                    (c + dc, m + dm)
-                });
-                let what = match members.len() {
-                    1 => String::new(),
-                    _ => format!(" for the collocated VMs {}", names()),
-                };
-                if let [h] = candidates[..] {
-                    let (cpu, mem) = self.unit_demand(&members, &self.hosts[h].host);
-                    let (free_cpu, free_mem) = self.free[h];
-                    return Err(format!(
-                        "host {} does not have enough free capacity{what}: it needs {cpu} CPU / {mem} MB, {free_cpu} CPU / {free_mem} MB are free",
-                        self.hosts[h].host
-                    ));
-                }
-                let mut largest: Vec<usize> = candidates.clone();
-                largest.sort_by_key(|&h| std::cmp::Reverse(self.free[h].1));
-                let largest: Vec<String> = largest
-                    .iter()
-                    .take(3)
-                    .map(|&h| format!("{} {} CPU/{} MB", self.hosts[h].host, self.free[h].0, self.free[h].1))
-                    .collect();
-                Err(format!(
-                    "no available host has {cpu} CPU and {mem} MB free{what} (largest free: {})",
-                    largest.join(", ")
-                ))
-            }
+            .map(|&(.., h)| h);
+        if let Some(h) = first_away
+            && let Some(score) = self.fit(h, away)
+        {
+            best = best.filter(|(b, _)| *b < score).or(Some((score, h)));
         }
+        best.map(|(_, h)| h)
     }
 
     fn take(&mut self, unit: &Unit, h: usize) -> Vec<Placement> {
         let host = self.hosts[h].host.clone();
-        unit.members
+        let (free_cpu, free_mem) = self.free[h];
+        self.by_free.remove(&(free_mem, free_cpu, self.rank[h], h));
+        let placed = unit
+            .members
             .iter()
             .map(|&i| {
                 let vm = &self.vms[i];
@@ -194,7 +186,10 @@ impl Mapper<'_> {
                 self.placed_at[i] = Some(h);
                 Placement { vm: vm.vm.clone(), host: host.clone(), cpu, memory_mb }
             })
-            .collect()
+            .collect();
+        let (free_cpu, free_mem) = self.free[h];
+        self.by_free.insert((free_mem, free_cpu, self.rank[h], h));
+        placed
     }
 }
 
@@ -202,19 +197,16 @@ pub fn place(vms: &[VmDemand], hosts: &[HostCapacity], policies: Policies) -> Pl
     let index: BTreeMap<&str, usize> = vms.iter().enumerate().map(|(i, v)| (v.vm.as_str(), i)).collect();
     let mut units = units::build(vms, &index, policies.groups, policies.staying);
     units.sort_by(|a, b| a.placement_order(vms).cmp(&b.placement_order(vms)));
-    let mut mapper = Mapper {
-        vms,
-        hosts,
-        policies,
-        free: hosts.iter().map(|h| (h.free_cpu, h.free_memory_mb)).collect(),
-        placed_at: vec![None; vms.len()],
-    };
+    let mut mapper = Mapper::new(vms, hosts, policies);
     let mut placed = Vec::with_capacity(vms.len());
     let mut unplaced = Vec::new();
     for unit in &units {
         match mapper.choose(unit, &index) {
-            Ok(h) => placed.extend(mapper.take(unit, h)),
-            Err(why) => unplaced.extend(unit.members.iter().map(|&i| (vms[i].vm.clone(), why.clone()))),
+            Some(h) => placed.extend(mapper.take(unit, h)),
+            None => {
+                let why = mapper.why_not(unit, &index);
+                unplaced.extend(unit.members.iter().map(|&i| (vms[i].vm.clone(), why.clone())));
+            }
         }
     }
     let workgroup = units::workgroup_of(policies.groups);

@@ -224,3 +224,42 @@ fn priority_beats_anticollocation_for_the_last_slot() {
     assert_eq!(targets(&plan), vec![("hi", "only")]);
     assert_eq!(plan.unplaced[0].0, "lo");
 }
+
+/// The fast mapper against a plain reference: VMs in (priority, name) order, each on the host
+/// with the least memory, then CPU, left (then the first name) — on random datacenters.
+#[test]
+fn best_fit_matches_a_plain_reference_on_random_datacenters() {
+    let mut seed = 7u64;
+    let mut next = |below: u64| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (seed >> 33) % below
+    };
+    for _ in 0..50 {
+        let hosts: Vec<HostCapacity> =
+            (0..20).map(|h| host(&format!("h{:02}", next(40)), 4 + next(8) as u32, 1024 * (4 + next(12)))).collect();
+        let vms: Vec<VmDemand> = (0..120)
+            .map(|i| {
+                let priority = [Priority::High, Priority::Medium, Priority::Low][next(3) as usize];
+                vm(&format!("v{i:03}"), 1 + next(3) as u32, 512 * (1 + next(6)), priority)
+            })
+            .collect();
+        let mut free: Vec<(u32, u64)> = hosts.iter().map(|h| (h.free_cpu, h.free_memory_mb)).collect();
+        let mut order: Vec<&VmDemand> = vms.iter().collect();
+        order.sort_by(|a, b| (a.priority, &a.vm).cmp(&(b.priority, &b.vm)));
+        let mut expected = Vec::new();
+        for v in order {
+            let best = (0..hosts.len())
+                .filter(|&h| free[h].0 >= v.cpu && free[h].1 >= v.memory_mb)
+                .min_by_key(|&h| (free[h].1 - v.memory_mb, free[h].0 - v.cpu, &hosts[h].host, h));
+            if let Some(h) = best {
+                free[h] = (free[h].0 - v.cpu, free[h].1 - v.memory_mb);
+                expected.push((v.vm.clone(), hosts[h].host.clone()));
+            }
+        }
+        let plan = Case::new().place(&vms, &hosts);
+        let mut got: Vec<(String, String)> = plan.placed.iter().map(|p| (p.vm.clone(), p.host.clone())).collect();
+        got.sort();
+        expected.sort();
+        assert_eq!(got, expected);
+    }
+}

@@ -68,14 +68,25 @@ pub(super) fn build(
         let root = find(&mut parent, i);
         members.entry(root).or_default().push(i);
     }
+    // Each VM's anticollocation groups, so a unit looks at its own groups only.
+    let mut apart: BTreeMap<&str, Vec<&AffinityGroupRecord>> = BTreeMap::new();
+    for g in groups.iter().filter(|g| g.kind == AffinityKind::Anticollocation) {
+        for vm in &g.vms {
+            apart.entry(vm.as_str()).or_default().push(g);
+        }
+    }
     members
         .into_iter()
         .map(|(root, mut members)| {
             members.sort_by(|&a, &b| vms[a].vm.cmp(&vms[b].vm));
             let names: BTreeSet<&str> = members.iter().map(|&i| vms[i].vm.as_str()).collect();
+            let mut mine: Vec<&AffinityGroupRecord> =
+                names.iter().flat_map(|n| apart.get(n).into_iter().flatten().copied()).collect();
+            mine.sort_by(|a, b| a.name.cmp(&b.name));
+            mine.dedup_by(|a, b| a.name == b.name);
             let mut partners = BTreeSet::new();
             let mut conflict = None;
-            for g in groups.iter().filter(|g| g.kind == AffinityKind::Anticollocation) {
+            for g in mine {
                 let inside: Vec<&String> = g.vms.iter().filter(|v| names.contains(v.as_str())).collect();
                 if inside.len() > 1 {
                     conflict = Some(format!(
@@ -84,15 +95,15 @@ pub(super) fn build(
                         g.name
                     ));
                 }
-                if !inside.is_empty() {
-                    partners.extend(g.vms.iter().filter(|v| !names.contains(v.as_str())).cloned());
-                }
+                partners.extend(g.vms.iter().filter(|v| !names.contains(v.as_str())).cloned());
             }
             let pinned_with = pins.remove(&root);
             if let Some(pin) = &pinned_with
                 && partners.contains(pin)
             {
-                conflict = Some(format!("conflicting policies: VM {pin} is both a collocation and an anticollocation partner"));
+                conflict = Some(format!(
+                    "conflicting policies: VM {pin} is both a collocation and an anticollocation partner"
+                ));
             }
             Unit { members, pinned_with, partners, conflict }
         })
