@@ -236,7 +236,7 @@ fn best_fit_matches_a_plain_reference_on_random_datacenters() {
     };
     for _ in 0..50 {
         let hosts: Vec<HostCapacity> =
-            (0..20).map(|h| host(&format!("h{:02}", next(40)), 4 + next(8) as u32, 1024 * (4 + next(12)))).collect();
+            (0..20).map(|_| host(&format!("h{:02}", next(40)), 4 + next(8) as u32, 1024 * (4 + next(12)))).collect();
         let vms: Vec<VmDemand> = (0..120)
             .map(|i| {
                 let priority = [Priority::High, Priority::Medium, Priority::Low][next(3) as usize];
