@@ -212,3 +212,74 @@ async fn a_paused_controller_that_wakes_up_after_a_takeover_changes_nothing() {
     assert_ne!(members::dbn_status(&dc).await.node_id, 0);
     dc.stop();
 }
+
+/// The definitions one host's hypervisor holds: VM → (state, CPU, memory).
+async fn lpars_on(
+    dc: &vmrm::launcher::Datacenter,
+    host: &str,
+) -> std::collections::BTreeMap<String, (String, u32, u64)> {
+    let endpoint = dc.topology.su_endpoint(host).expect("a host of the topology");
+    let channel = vmrm::transport::channel::lazy_channel(&endpoint, Duration::from_secs(1)).unwrap();
+    let inv = pb::server_unit_client::ServerUnitClient::new(channel).inventory(pb::SuInventoryRequest {}).await;
+    let lpars = inv.map(|i| i.into_inner().lpars).unwrap_or_default();
+    lpars.into_iter().filter_map(|l| l.definition.map(|d| (d.name, (l.state, d.cpu, d.memory_mb)))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flexible_capacity_away_cleanup_on_return_and_full_size_back_home() {
+    let _serial = one_cluster_at_a_time().await;
+    let dir = temp_dir("restore");
+    let mut dc = start(Topology::uniform(29400, 3, 2, dir.path().to_path_buf())).await;
+    let mut admin = dc.admin().unwrap();
+    let capacity = [("memory_capacity", "50"), ("cpu_capacity", "50"), ("priority", "medium")];
+    let lines = admin.modify(set("host_group", "HG1", &capacity)).await.unwrap().lines;
+    assert_eq!(
+        lines,
+        ["For Host_group HG1 attribute(s) 'memory_capacity', 'cpu_capacity', 'priority' was successfully modified."]
+    );
+
+    dc.kill_host("host-1");
+    let names = ["vm-1-1".to_string(), "vm-1-2".to_string()];
+    let placed = all_running_elsewhere(&dc, &names, "host-1").await;
+    for (vm, host) in &placed {
+        let (_, cpu, memory_mb) = lpars_on(&dc, host).await[vm].clone();
+        assert_eq!((cpu, memory_mb), (1, 2048), "{vm} on {host}: flexible capacity not applied away from home");
+    }
+
+    // The task ends after its cleanup attempts on the dead host; only then does host-1 return.
+    wait_until("the recovery summary", Duration::from_secs(30), || async {
+        events(&dc).await.iter().any(|e| e.name == "RECOVERY_COMPLETED").then_some(())
+    })
+    .await;
+    for node in Topology::host_nodes("host-1") {
+        dc.restart(&node).await.expect("host-1 back");
+    }
+    // Back from power-on, host-1 finds the disks reserved elsewhere: stale, not running.
+    wait_until("host-1's stale definitions", Duration::from_secs(10), || async {
+        let stale = lpars_on(&dc, "host-1").await;
+        names.iter().all(|n| stale.get(n).is_some_and(|l| l.0 == "Not Activated")).then_some(())
+    })
+    .await;
+    assert!(!running_vms(&dc).await.values().any(|hosts| hosts.len() > 1), "a VM runs twice");
+    let lines = admin.cleanup(pb::CleanupRequest { host_group: "HG1".into() }).await.unwrap().lines;
+    assert!(lines.iter().any(|l| l.contains("Removed stale definition of VM vm-1-1 from host host-1")), "{lines:#?}");
+    let left = lpars_on(&dc, "host-1").await;
+    assert!(names.iter().all(|n| !left.contains_key(n)), "stale definitions left: {left:?}");
+
+    let lines = wait_until("host-1 able to take its VMs back", Duration::from_secs(30), || async {
+        let mut admin = dc.admin().unwrap();
+        admin.restore(pb::RestoreRequest { class: "host".into(), name: "host-1".into() }).await.ok().map(|r| r.lines)
+    })
+    .await;
+    assert_eq!(
+        lines.iter().filter(|l| l.ends_with("1 out of 1 VMs have been successfully restarted")).count(),
+        2,
+        "{lines:#?}"
+    );
+    let home = lpars_on(&dc, "host-1").await;
+    for n in &names {
+        assert_eq!(home[n], ("Running".to_string(), 2, 4096), "{n} is not back home at full size: {home:?}");
+    }
+    assert_eq!(running_vms(&dc).await.get("vm-1-1").map(Vec::len), Some(1));
+    dc.stop();
+}
