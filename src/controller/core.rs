@@ -8,6 +8,7 @@ use crate::hsdb::{HsdbAccess, LocalHsdb};
 use crate::pb::{self, hmc_client::HmcClient, san_client::SanClient, submit_job_request::Job};
 use crate::profile::Timing;
 use crate::transport::{ChannelPool, deadline};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::transport::Channel;
 
@@ -16,11 +17,33 @@ pub struct ControllerCore {
     pub hsdb: LocalHsdb,
     pub pool: ChannelPool,
     pub timing: Timing,
+    active: Activity,
+}
+
+/// When this controller became active, per Raft term. Anything locked or planned before that
+/// moment (or by another controller) belongs to an operation this one is not running: an
+/// orphan to take over. Noted by whichever notices the leadership first — an admin call or the
+/// supervisor — so an operation an admin starts is never mistaken for an orphan.
+#[derive(Clone, Default)]
+struct Activity(Arc<Mutex<Option<(u64, i64)>>>);
+
+impl Activity {
+    fn since(&self, term: u64) -> i64 {
+        let mut noted = self.0.lock().expect("activity lock");
+        match *noted {
+            Some((t, since)) if t == term => since,
+            _ => {
+                let now = crate::now_ms();
+                *noted = Some((term, now));
+                now
+            }
+        }
+    }
 }
 
 impl ControllerCore {
     pub fn new(hsdb: LocalHsdb, pool: ChannelPool, timing: Timing) -> Self {
-        Self { hsdb, pool, timing }
+        Self { hsdb, pool, timing, active: Activity::default() }
     }
 
     /// This controller answering queries from its own copy of the HSDB (follower reads).
@@ -30,10 +53,14 @@ impl ControllerCore {
 
     /// Refuses to act unless this controller is on the DBN.
     pub fn ensure_active(&self) -> Result<()> {
-        match self.hsdb.node().is_leader() {
-            true => Ok(()),
-            false => Err(VmrmError::NotLeader { leader: self.hsdb.node().leader_endpoint() }),
-        }
+        self.active_since()
+            .map(|_| ())
+            .ok_or_else(|| VmrmError::NotLeader { leader: self.hsdb.node().leader_endpoint() })
+    }
+
+    /// When this controller became active (ms since the Unix epoch); `None` while standby.
+    pub fn active_since(&self) -> Option<i64> {
+        self.hsdb.node().leader_term().map(|term| self.active.since(term))
     }
 
     fn hmc_request<T>(&self, hmc: &HmcRecord, msg: T) -> tonic::Request<T> {

@@ -13,8 +13,14 @@ impl ControllerCore {
     /// Resumes every unfinished task; `active_since_ms` is when this controller became active.
     /// Returns how many tasks it resumed.
     pub async fn resume_recovery(&self, active_since_ms: i64) -> Result<usize> {
-        let mut tasks: Vec<RecoveryTaskRecord> =
-            self.hsdb.list::<RecoveryTaskRecord>().await?.into_iter().filter(|t| !t.finished).collect();
+        // Tasks planned since are this controller's own, running now.
+        let mut tasks: Vec<RecoveryTaskRecord> = self
+            .hsdb
+            .list::<RecoveryTaskRecord>()
+            .await?
+            .into_iter()
+            .filter(|t| !t.finished && t.created_ms < active_since_ms)
+            .collect();
         tasks.sort_by_key(|t| t.created_ms);
         let me = self.hsdb.node().node_id;
         for task in &tasks {

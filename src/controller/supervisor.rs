@@ -17,42 +17,36 @@ pub struct Controller {
     core: ControllerCore,
     fdes: BTreeMap<String, Addr<FdeActor>>,
     checking: bool,
-    /// When this controller last became active; `None` while standby.
-    active_since_ms: Option<i64>,
-    /// The unfinished recovery tasks were resumed in this active period.
-    resumed: bool,
+    /// The active period (its start) whose unfinished recovery tasks were resumed.
+    resumed_for: Option<i64>,
 }
 
 impl Controller {
     pub fn new(core: ControllerCore) -> Self {
-        Self { core, fdes: BTreeMap::new(), checking: false, active_since_ms: None, resumed: false }
+        Self { core, fdes: BTreeMap::new(), checking: false, resumed_for: None }
     }
 
     fn supervise(&mut self, ctx: &mut Context<Self>) {
-        if !self.core.hsdb.node().is_leader() {
+        let Some(active_since_ms) = self.core.active_since() else {
             if !self.fdes.is_empty() {
                 tracing::info!("controller is standby now");
             }
             for (_, fde) in std::mem::take(&mut self.fdes) {
                 fde.do_send(StopFde);
             }
-            self.active_since_ms = None;
-            self.resumed = false;
             return;
-        }
+        };
         if self.checking {
             return;
         }
         self.checking = true;
         let core = self.core.clone();
-        let active_since_ms = *self.active_since_ms.get_or_insert_with(crate::now_ms);
-        if !self.resumed {
+        if self.resumed_for != Some(active_since_ms) {
             ctx.spawn(async move { core.resume_recovery(active_since_ms).await }.into_actor(self).map(
                 move |done, act, _| {
                     act.checking = false;
                     match done {
-                        Ok(_) if act.active_since_ms == Some(active_since_ms) => act.resumed = true,
-                        Ok(_) => {}
+                        Ok(_) => act.resumed_for = Some(active_since_ms),
                         Err(e) => tracing::warn!("unfinished recovery tasks not resumed yet: {e}"),
                     }
                 },

@@ -166,6 +166,12 @@ impl HsdbNode {
         self.raft.metrics().borrow().state == ServerState::Leader
     }
 
+    /// The Raft term this member leads, if it is the leader.
+    pub fn leader_term(&self) -> Option<u64> {
+        let m = self.raft.metrics().borrow().clone();
+        (m.state == ServerState::Leader).then_some(m.current_term)
+    }
+
     /// The DBN's endpoint, when one is known.
     pub fn leader_endpoint(&self) -> Option<String> {
         leader_endpoint(&self.raft)
