@@ -15,6 +15,8 @@ use tonic::{Request, Response, Status};
 
 /// Reference code an HMC shows for a running Linux partition (seed: `Linux ppc64le`).
 pub const REFCODE_RUNNING: &str = "Linux ppc64le";
+/// The state an HMC shows for a managed system it reaches (seed: `lssyscfg -r sys -F state`).
+pub const HOST_OPERATING: &str = "Operating";
 /// Reference code of a partition that is shut down.
 pub const REFCODE_OFF: &str = "00000000";
 
@@ -81,7 +83,7 @@ impl ServerUnit {
         pb::HostInventory {
             name: self.cfg.host.clone(),
             uuid: identity::uuid_for("host", &self.cfg.host),
-            state: "Operating".into(),
+            state: HOST_OPERATING.into(),
             cpu_total: self.cfg.cpu,
             memory_total_mb: self.cfg.memory_mb,
             vios: self

@@ -6,6 +6,7 @@
 //! managed VM could be restarted on another host of the group.
 use super::core::ControllerCore;
 use super::lines::Lines;
+use crate::actors::su::HOST_OPERATING;
 use crate::domain::*;
 use crate::error::Result;
 use crate::hsdb::HsdbAccess;
@@ -137,7 +138,7 @@ impl ControllerCore {
             let Ok(inv) = self.host_inventory(&host).await else {
                 continue;
             };
-            if inv.state != "Operating" {
+            if inv.state != HOST_OPERATING {
                 continue;
             }
             let (cpu, mem) = inv

@@ -1,5 +1,6 @@
 //! Records → the admin API's query replies (field names follow the seed's `ksysmgr query`).
 use super::core::ControllerCore;
+use crate::actors::su::HOST_OPERATING;
 use crate::domain::policy::on_off;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
@@ -154,7 +155,10 @@ impl ControllerCore {
             let Ok(record) = self.host(host).await else {
                 continue;
             };
-            if let Ok(inv) = self.host_inventory(&record).await {
+            // A host its HMCs cannot reach shows its partitions as the HMC would: Not Available.
+            if let Ok(inv) = self.host_inventory(&record).await
+                && inv.state == HOST_OPERATING
+            {
                 for l in inv.lpars {
                     if let Some(d) = l.definition {
                         lpar_states.insert((host.to_string(), d.name), l.state);

@@ -5,6 +5,7 @@
 //! relocation of that one VM.
 use super::core::ControllerCore;
 use super::lines::Lines;
+use crate::actors::su::HOST_OPERATING;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
@@ -68,7 +69,7 @@ pub async fn gather_evidence(core: &ControllerCore, vm: &VmRecord) -> Result<Evi
         return Ok(Evidence::Pingable);
     }
     let facts = match lpar {
-        _ if inventory.state != "Operating" => LparFacts::bare(LparState::NotAvailable),
+        _ if inventory.state != HOST_OPERATING => LparFacts::bare(LparState::NotAvailable),
         None => LparFacts::bare(LparState::NotActivated),
         Some(l) => LparFacts {
             state: LparState::from_hmc(&l.state).ok_or_else(|| {
