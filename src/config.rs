@@ -16,6 +16,10 @@ pub struct NodeConfig {
     pub name: String,
     /// Address the node's gRPC server listens on; peers reach every role of the node here.
     pub listen: String,
+    /// The address peers use when it differs from `listen` (a container listening on
+    /// `0.0.0.0:7310` is reached as `host-1-su:7310`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertise: Option<String>,
     /// Where the node keeps its files (the HSDB's sled directory).
     pub data_dir: PathBuf,
     #[serde(default)]
@@ -159,6 +163,11 @@ impl NodeConfig {
         Timing::of(self.profile)
     }
 
+    /// Where peers reach this node.
+    pub fn endpoint(&self) -> &str {
+        self.advertise.as_deref().unwrap_or(&self.listen)
+    }
+
     pub fn listen_addr(&self) -> Result<SocketAddr> {
         self.listen.parse().map_err(|_| {
             VmrmError::invalid(format!("key `listen`: `{}` is not an address like 127.0.0.1:7001", self.listen))
@@ -172,6 +181,11 @@ impl NodeConfig {
             return bad("name", "must not be empty".into());
         }
         self.listen_addr()?;
+        if let Some(a) = &self.advertise
+            && !crate::transport::is_endpoint(a)
+        {
+            return bad("advertise", format!("`{a}` is not an address like host-1-su:7310"));
+        }
         let roles = [
             self.controller.is_some(),
             self.hsdb.is_some(),
@@ -195,8 +209,11 @@ impl NodeConfig {
                 let Ok(id) = id.parse::<u64>() else {
                     return bad("hsdb.members", format!("`{id}` is not a numeric node id"));
                 };
-                if addr.parse::<SocketAddr>().is_err() {
-                    return bad("hsdb.members", format!("`{addr}` is not an address"));
+                if !crate::transport::is_endpoint(addr) {
+                    return bad(
+                        "hsdb.members",
+                        format!("`{addr}` is not an address like 127.0.0.1:7001 or ctl-1:7001"),
+                    );
                 }
                 ids.push(id);
             }

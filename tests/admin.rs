@@ -124,8 +124,8 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
         "not managed by any added HMC",
     );
     let bad_hmc =
-        pb::AddHmcRequest { name: "h3".into(), login: "a".into(), password: "b".into(), ip: "not-an-ip".into() };
-    assert_code(admin.add_hmc(bad_hmc).await, "InvalidArgument", "is not an IP address");
+        pb::AddHmcRequest { name: "h3".into(), login: "a".into(), password: "b".into(), ip: "10.0.0.1:port".into() };
+    assert_code(admin.add_hmc(bad_hmc).await, "InvalidArgument", "is not an IP address or host name");
     let dup_group = pb::AddHostGroupRequest { name: "HG2".into(), hosts: vec!["host-1".into()] };
     assert_code(admin.add_host_group(dup_group).await, "FailedPrecondition", "already belongs to host_group");
     assert_code(

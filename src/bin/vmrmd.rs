@@ -39,10 +39,21 @@ enum Cmd {
         #[arg(long)]
         su: String,
     },
-    /// Write the local datacenter's node configs into a directory (e.g. cluster-configs/local).
+    /// Write the local datacenter's node configs into a directory (e.g. cluster-configs/local);
+    /// with --compose the container cluster's, and docker-compose.yml in the current directory.
     GenConfigs {
         #[arg(long)]
         out: PathBuf,
+        #[arg(long)]
+        compose: bool,
+    },
+    /// Exit 0 when the node at ENDPOINT serves (a container health check).
+    Probe { endpoint: String },
+    /// Configure the container cluster once its nodes serve (the compose file's one-shot step);
+    /// does nothing when the ksyscluster already exists.
+    Setup {
+        #[arg(long, required = true)]
+        compose: bool,
     },
 }
 
@@ -81,14 +92,46 @@ fn main() {
                 Err(e) => fail(e),
             }
         }
-        (None, Some(Cmd::GenConfigs { out })) => {
+        (None, Some(Cmd::GenConfigs { out, compose })) => {
             std::fs::create_dir_all(&out).unwrap_or_else(|e| fail(e));
-            let topology = Topology::local(PathBuf::from("/tmp/vmrm-local"));
+            let topology = match compose {
+                true => Topology::compose(),
+                false => Topology::local(PathBuf::from("/tmp/vmrm-local")),
+            };
             for cfg in topology.node_configs() {
                 std::fs::write(out.join(format!("{}.toml", cfg.name)), cfg.to_toml()).unwrap_or_else(|e| fail(e));
             }
+            if compose {
+                let file = vmrm::launcher::compose::compose_file(&topology);
+                std::fs::write("docker-compose.yml", file).unwrap_or_else(|e| fail(e));
+            }
         }
-        _ => fail("give either --config FILE or a command (local, fault, gen-configs); see --help"),
+        (None, Some(Cmd::Probe { endpoint })) => {
+            if !node::with_runtime(vmrm::launcher::serving(&endpoint)) {
+                fail(format!("{endpoint} does not serve"));
+            }
+        }
+        (None, Some(Cmd::Setup { .. })) => {
+            init_tracing();
+            match node::with_runtime(setup_compose()) {
+                Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+                Err(e) => fail(e),
+            }
+        }
+        _ => fail("give either --config FILE or a command (local, fault, gen-configs, probe, setup); see --help"),
+    }
+}
+
+/// The compose file's one-shot setup: configure the cluster unless it already is.
+async fn setup_compose() -> vmrm::error::Result<Vec<String>> {
+    let topology = Topology::compose();
+    let mut admin = vmrm::transport::AdminClient::new(topology.controller_endpoints())?;
+    match admin.query_cluster(vmrm::pb::QueryRequest::default()).await {
+        Ok(list) if !list.clusters.is_empty() => {
+            Ok(vec![format!("ksyscluster {} is already configured; nothing to do", list.clusters[0].name)])
+        }
+        Ok(_) | Err(vmrm::VmrmError::FailedPrecondition(_)) => vmrm::launcher::configure(&topology).await,
+        Err(e) => Err(e),
     }
 }
 

@@ -79,8 +79,10 @@ impl ControllerCore {
             return Err(VmrmError::invalid("add hmc needs login=, password= and ip="));
         }
         let endpoint = if ip.contains(':') { ip.to_string() } else { format!("{ip}:{DEFAULT_HMC_PORT}") };
-        if endpoint.parse::<std::net::SocketAddr>().is_err() {
-            return Err(VmrmError::invalid(format!("ip `{ip}` is not an IP address (optionally with :port)")));
+        if !crate::transport::is_endpoint(&endpoint) {
+            return Err(VmrmError::invalid(format!(
+                "ip `{ip}` is not an IP address or host name (optionally with :port)"
+            )));
         }
         self.cluster().await?;
         if self.hsdb.get::<HmcRecord>(name).await?.is_some() {

@@ -66,8 +66,10 @@ impl ControllerCore {
         if node_id == 0 {
             return Err(VmrmError::invalid("an HSDB node id must be a positive number"));
         }
-        if endpoint.parse::<std::net::SocketAddr>().is_err() {
-            return Err(VmrmError::invalid(format!("endpoint `{endpoint}` is not an IP:PORT address")));
+        if !crate::transport::is_endpoint(endpoint) {
+            return Err(VmrmError::invalid(format!(
+                "endpoint `{endpoint}` is not an address like IP:PORT or NAME:PORT"
+            )));
         }
         if let Some((addr, role)) = members(self.raft()).get(&node_id) {
             return Err(VmrmError::AlreadyExists(format!(

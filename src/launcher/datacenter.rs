@@ -107,43 +107,7 @@ impl Datacenter {
 
     /// Configures the cluster through the admin API, as an operator would, and returns the lines.
     pub async fn setup(&self) -> Result<Vec<String>> {
-        let t = &self.topology;
-        let mut admin = self.admin()?;
-        let mut out = Vec::new();
-        let cluster = pb::AddClusterRequest {
-            name: t.cluster_name.clone(),
-            r#type: "HA".into(),
-            ksysnodes: (1..=t.controllers).map(|i| format!("ctl-{i}")).collect(),
-            sync: true,
-        };
-        out.extend(admin.add_cluster(cluster.clone()).await?.lines);
-        for i in 1..=t.hmcs {
-            let hmc = pb::AddHmcRequest {
-                name: format!("hmc-{i}"),
-                login: "hscroot".into(),
-                password: "abc123".into(),
-                ip: t.hmc_endpoint(i),
-            };
-            out.extend(admin.add_hmc(hmc.clone()).await?.lines);
-        }
-        for h in &t.hosts {
-            let host = pb::AddHostRequest { name: h.name.clone() };
-            out.extend(admin.add_host(host.clone()).await?.lines);
-        }
-        let group = pb::AddHostGroupRequest {
-            name: t.host_group.clone(),
-            hosts: t.hosts.iter().map(|h| h.name.clone()).collect(),
-        };
-        out.extend(admin.add_host_group(group.clone()).await?.lines);
-        let enable = pb::ModifyRequest {
-            class: "system".into(),
-            name: String::new(),
-            attributes: [("ha_monitor".to_string(), "enable".to_string())].into(),
-        };
-        out.extend(admin.modify(enable).await?.lines);
-        let discover = pb::DiscoverRequest { host_group: t.host_group.clone(), verify: true };
-        out.extend(admin.discover(discover.clone()).await?.lines);
-        Ok(out)
+        configure(&self.topology).await
     }
 
     pub fn admin(&self) -> Result<AdminClient> {
@@ -300,4 +264,43 @@ pub async fn inject_fault(su: &str, vm: &str, fault: &str) -> Result<pb::Lpar> {
     let req = pb::LparFault { name: vm.to_string(), fault: fault.to_string() };
     let reply = ServerUnitClient::new(channel).inject_fault(req).await?;
     reply.into_inner().lpar.ok_or_else(|| VmrmError::internal("the server unit answered without the LPAR"))
+}
+
+/// Configures `t`'s cluster through the admin API, as an operator would (cluster, HMCs, hosts,
+/// host group, `ha_monitor=enable`, discovery and verification), and returns the lines.
+pub async fn configure(t: &Topology) -> Result<Vec<String>> {
+    let mut admin = AdminClient::new(t.controller_endpoints())?;
+    let mut out = Vec::new();
+    let cluster = pb::AddClusterRequest {
+        name: t.cluster_name.clone(),
+        r#type: "HA".into(),
+        ksysnodes: (1..=t.controllers).map(|i| format!("ctl-{i}")).collect(),
+        sync: true,
+    };
+    out.extend(admin.add_cluster(cluster.clone()).await?.lines);
+    for i in 1..=t.hmcs {
+        let hmc = pb::AddHmcRequest {
+            name: format!("hmc-{i}"),
+            login: "hscroot".into(),
+            password: "abc123".into(),
+            ip: t.hmc_endpoint(i),
+        };
+        out.extend(admin.add_hmc(hmc.clone()).await?.lines);
+    }
+    for h in &t.hosts {
+        let host = pb::AddHostRequest { name: h.name.clone() };
+        out.extend(admin.add_host(host.clone()).await?.lines);
+    }
+    let group =
+        pb::AddHostGroupRequest { name: t.host_group.clone(), hosts: t.hosts.iter().map(|h| h.name.clone()).collect() };
+    out.extend(admin.add_host_group(group.clone()).await?.lines);
+    let enable = pb::ModifyRequest {
+        class: "system".into(),
+        name: String::new(),
+        attributes: [("ha_monitor".to_string(), "enable".to_string())].into(),
+    };
+    out.extend(admin.modify(enable).await?.lines);
+    let discover = pb::DiscoverRequest { host_group: t.host_group.clone(), verify: true };
+    out.extend(admin.discover(discover.clone()).await?.lines);
+    Ok(out)
 }

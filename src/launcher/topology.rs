@@ -25,6 +25,9 @@ pub struct Topology {
     pub host_group: String,
     /// `snapshot_every` of every HSDB member (tests lower it to exercise log compaction).
     pub hsdb_snapshot_every: u64,
+    /// Nodes are reached by their names (one container each, listening on all interfaces)
+    /// instead of on loopback ports.
+    pub by_name: bool,
 }
 
 /// Base port of the local datacenter: `ksysmgr` without `--endpoints` reaches B+1..B+3.
@@ -58,27 +61,45 @@ impl Topology {
             cluster_name: "vmrm_local".into(),
             host_group: "HG1".into(),
             hsdb_snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            by_name: false,
         }
     }
 
-    fn addr(&self, offset: u16) -> String {
-        format!("127.0.0.1:{}", self.base_port + offset)
+    /// The container cluster (`docker-compose.yml`): the local datacenter's nodes, each in its
+    /// own container reached by its name, with its data under `/data`.
+    pub fn compose() -> Self {
+        Self { by_name: true, ..Self::local(PathBuf::from("/data")) }
+    }
+
+    /// Where node `node` (at port offset `offset`) is reached.
+    fn addr(&self, node: &str, offset: u16) -> String {
+        match self.by_name {
+            true => format!("{node}:{}", self.base_port + offset),
+            false => format!("127.0.0.1:{}", self.base_port + offset),
+        }
     }
 
     pub fn controller_endpoints(&self) -> Vec<String> {
-        (1..=self.controllers as u16).map(|i| self.addr(i)).collect()
+        (1..=self.controllers).map(|i| self.addr(&format!("ctl-{i}"), i as u16)).collect()
     }
 
     pub fn hmc_endpoint(&self, i: usize) -> String {
-        self.addr(100 + i as u16)
+        self.addr(&format!("hmc-{i}"), 100 + i as u16)
     }
 
     pub fn san_endpoint(&self) -> String {
-        self.addr(201)
+        self.addr("san", 201)
     }
 
+    /// Host `i`'s SU (part 0) or VIOS a/b (parts 1, 2).
     fn host_port(&self, i: usize, part: u16) -> String {
-        self.addr(300 + 10 * i as u16 + part)
+        let host = &self.hosts[i - 1].name;
+        let node = match part {
+            0 => format!("{host}-su"),
+            1 => format!("{host}-vios-a"),
+            _ => format!("{host}-vios-b"),
+        };
+        self.addr(&node, 300 + 10 * i as u16 + part)
     }
 
     /// The server unit of a host, by the host's name.
@@ -96,11 +117,19 @@ impl Topology {
         vec![format!("{host}-su"), a, b]
     }
 
-    fn node(&self, name: String, listen: String) -> NodeConfig {
+    fn node(&self, name: String, endpoint: String) -> NodeConfig {
+        let (listen, advertise) = match self.by_name {
+            true => {
+                let port = endpoint.rsplit_once(':').map_or("", |(_, p)| p);
+                (format!("0.0.0.0:{port}"), Some(endpoint))
+            }
+            false => (endpoint, None),
+        };
         NodeConfig {
             data_dir: self.data_dir.join(&name),
             name,
             listen,
+            advertise,
             profile: self.profile,
             hsdb_endpoints: Vec::new(),
             controller: None,

@@ -52,17 +52,26 @@ impl AdminClient {
         let mut last = String::new();
         loop {
             for _ in 0..self.endpoints.len() {
-                let client = AdminGrpc::new(self.pool.get(&self.endpoints[self.current])?);
-                match f(client, self.call_timeout).await {
-                    Ok(resp) => return Ok(resp.into_inner()),
-                    Err(status) if status.code() == Code::Unavailable && retryable(&status) => {
-                        last = format!("{}: {}", self.endpoints[self.current], status.message());
-                        match leader_hint(&status) {
-                            Some(leader) if leader != self.endpoints[self.current] => self.follow(leader),
-                            _ => self.current = (self.current + 1) % self.endpoints.len(),
+                let endpoint = self.endpoints[self.current].clone();
+                let hint = match self.attempt(&endpoint, &f).await {
+                    Attempt::Answer(answer) => return answer,
+                    Attempt::Elsewhere { why, hint } => {
+                        last = format!("{endpoint}: {why}");
+                        hint.filter(|h| *h != endpoint)
+                    }
+                };
+                match hint.as_ref().and_then(|h| self.endpoints.iter().position(|e| e == h)) {
+                    Some(i) => self.current = i,
+                    None => {
+                        self.current = (self.current + 1) % self.endpoints.len();
+                        // An address this client was not given (a container's name seen from
+                        // the host may not resolve): tried once, then the rotation goes on.
+                        if let Some(hint) = hint
+                            && let Attempt::Answer(answer) = self.attempt(&hint, &f).await
+                        {
+                            return answer;
                         }
                     }
-                    Err(status) => return Err(status.into()),
                 }
             }
             if tokio::time::Instant::now() >= give_up {
@@ -75,15 +84,30 @@ impl AdminClient {
         }
     }
 
-    fn follow(&mut self, leader: String) {
-        match self.endpoints.iter().position(|e| *e == leader) {
-            Some(i) => self.current = i,
-            None => {
-                self.endpoints.push(leader);
-                self.current = self.endpoints.len() - 1;
+    /// One call to `endpoint`: its answer, or that the call did not run there (a standby, or
+    /// nothing reached), with the active controller it named.
+    async fn attempt<T, F, Fut>(&self, endpoint: &str, f: &F) -> Attempt<T>
+    where
+        F: Fn(AdminGrpc<Channel>, Duration) -> Fut,
+        Fut: Future<Output = std::result::Result<Response<T>, Status>>,
+    {
+        let channel = match self.pool.get(endpoint) {
+            Ok(c) => c,
+            Err(e) => return Attempt::Elsewhere { why: e.to_string(), hint: None },
+        };
+        match f(AdminGrpc::new(channel), self.call_timeout).await {
+            Ok(resp) => Attempt::Answer(Ok(resp.into_inner())),
+            Err(status) if status.code() == Code::Unavailable && retryable(&status) => {
+                Attempt::Elsewhere { why: status.message().to_string(), hint: leader_hint(&status) }
             }
+            Err(status) => Attempt::Answer(Err(status.into())),
         }
     }
+}
+
+enum Attempt<T> {
+    Answer(Result<T>),
+    Elsewhere { why: String, hint: Option<String> },
 }
 
 /// A standby's answer, or a failure to reach the endpoint at all (no response headers): the

@@ -45,3 +45,36 @@ impl ChannelPool {
         Ok(c)
     }
 }
+
+/// `host:port` where host is an IP address or a DNS name and port a TCP port: what a node can
+/// be reached at (containers reach each other by name).
+pub fn is_endpoint(s: &str) -> bool {
+    if s.parse::<std::net::SocketAddr>().is_ok() {
+        return true;
+    }
+    let Some((host, port)) = s.rsplit_once(':') else { return false };
+    let name_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    name_ok && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::is_endpoint;
+
+    #[test]
+    fn ips_and_names_with_a_port_are_endpoints() {
+        for ok in ["127.0.0.1:7001", "[::1]:7001", "ctl-1:7001", "hmc.example.com:443"] {
+            assert!(is_endpoint(ok), "{ok}");
+        }
+        for bad in ["ctl-1", "ctl-1:", "ctl-1:0", "ctl-1:70000", ":7001", "bad name:1", "-x:1", "a..b:1"] {
+            assert!(!is_endpoint(bad), "{bad}");
+        }
+    }
+}

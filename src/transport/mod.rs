@@ -4,4 +4,4 @@ pub mod admin_client;
 pub mod channel;
 
 pub use admin_client::AdminClient;
-pub use channel::{ChannelPool, deadline};
+pub use channel::{ChannelPool, deadline, is_endpoint};
