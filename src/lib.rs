@@ -21,6 +21,7 @@
 //! | [`launcher`] | the embedded local datacenter (and the multi-process test clusters) |
 //! | [`cli`] | `ksysmgr` grammar and output formatting |
 pub mod actors;
+pub mod chaos;
 pub mod cli;
 pub mod config;
 pub mod controller;

@@ -53,7 +53,9 @@ async fn fetch_all(
         let pool = pool.clone();
         async move {
             let result = async {
-                let req = deadline(pb::SuInventoryRequest {}, timing.rpc_deadline);
+                // Half the caller's deadline: a managed system that does not answer is reported
+                // "No connection" in time, instead of making the whole answer late.
+                let req = deadline(pb::SuInventoryRequest {}, timing.rpc_deadline / 2);
                 Ok(ServerUnitClient::new(pool.get(&ep)?).inventory(req).await?.into_inner())
             }
             .await;

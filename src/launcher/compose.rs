@@ -7,10 +7,16 @@ use std::fmt::Write;
 
 /// The image `docker/build-image.sh` builds.
 pub const IMAGE: &str = "vmrm:local";
-/// Controllers are published on the host at this offset from their port (7001 → 17001), so
-/// `ksysmgr --endpoints 127.0.0.1:17001,…` works from outside and a local datacenter can run
-/// beside the containers.
+/// Every node is published on the host's loopback at this offset from its port (7001 → 17001),
+/// so `ksysmgr --endpoints 127.0.0.1:17001,…` works from outside, the chaos suite can read the
+/// SAN's record and the server units' inventories, and a local datacenter can run beside.
 pub const PUBLISHED_OFFSET: u16 = 10000;
+
+/// Where the host reaches a node of the container cluster (`ctl-1:7001` → `127.0.0.1:17001`).
+pub fn published(endpoint: &str) -> String {
+    let p: u16 = port(endpoint).parse().unwrap_or_default();
+    format!("127.0.0.1:{}", p + PUBLISHED_OFFSET)
+}
 
 fn port(endpoint: &str) -> &str {
     endpoint.rsplit_once(':').map_or("", |(_, p)| p)
@@ -33,10 +39,7 @@ pub fn compose_file(t: &Topology) -> String {
         let _ = writeln!(out, "    volumes: [\"./cluster-configs/compose:/configs:ro\"]");
         let _ = writeln!(out, "    command: [\"--config\", \"/configs/{}.toml\"]", n.name);
         let _ = writeln!(out, "    stop_grace_period: 5s");
-        if n.controller.is_some() {
-            let p: u16 = port(endpoint).parse().unwrap_or_default();
-            let _ = writeln!(out, "    ports: [\"127.0.0.1:{}:{p}\"]", p + PUBLISHED_OFFSET);
-        }
+        let _ = writeln!(out, "    ports: [\"{}:{}\"]", published(endpoint), port(endpoint));
         let _ = writeln!(out, "    healthcheck:");
         let _ = writeln!(
             out,

@@ -1,5 +1,7 @@
 //! Lazily connected gRPC channels, one per endpoint and shared, plus the per-call deadline.
-//! A dead peer costs one connect timeout, never a hang.
+//! A dead peer costs one connect timeout, never a hang; a connection whose peer vanished
+//! without a word (a host cut off the network) is found by HTTP/2 keepalive pings and replaced,
+//! so calls do not keep timing out on it after the network is back.
 use crate::error::{Result, VmrmError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +15,9 @@ pub fn deadline<T>(msg: T, d: Duration) -> tonic::Request<T> {
     req
 }
 
+/// How often an idle connection is pinged, and how long an answer may take.
+const KEEPALIVE: Duration = Duration::from_secs(2);
+
 /// Opens a channel to `host:port` that connects on first use.
 pub fn lazy_channel(endpoint: &str, connect_timeout: Duration) -> Result<Channel> {
     let uri = if endpoint.starts_with("http") { endpoint.to_string() } else { format!("http://{endpoint}") };
@@ -20,6 +25,9 @@ pub fn lazy_channel(endpoint: &str, connect_timeout: Duration) -> Result<Channel
         .map_err(|e| VmrmError::invalid(format!("`{endpoint}` is not a valid endpoint: {e}")))?
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
+        .http2_keep_alive_interval(KEEPALIVE)
+        .keep_alive_timeout(KEEPALIVE)
+        .keep_alive_while_idle(true)
         .connect_lazy())
 }
 

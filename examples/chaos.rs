@@ -1,0 +1,391 @@
+//! The chaos suite: randomized, bounded rounds of faults against the container cluster
+//! (`docker-compose.yml`), each followed by the invariant checks of [`vmrm::chaos`].
+//!
+//! Fault kinds: a whole host killed (its SU and both VIOS containers), one VIOS killed, only the
+//! SU killed, the active controller killed or `docker pause`d, an HMC killed, a host cut off the
+//! network and reconnected. After each round: no VM ran on two hosts at once (the SAN's record),
+//! no acknowledged admin write lost, every managed VM running exactly once, and no VM moved for
+//! a single VIOS, HMC or controller fault. Prints a table per fault kind and exits 1 on any
+//! violation. Every wait is bounded; the whole suite stops by itself.
+//!
+//! `bash docker/build-image.sh && cargo run --release --example chaos -- --rounds 21 [--seed N]`
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use vmrm::chaos::{KindResult, Running, exactly_once, moved, san_violations, table};
+use vmrm::launcher::Topology;
+use vmrm::launcher::compose::published;
+use vmrm::pb;
+use vmrm::transport::AdminClient;
+
+#[derive(Parser)]
+#[command(name = "chaos", about = "Randomized fault rounds against the container cluster, with invariant checks")]
+struct Args {
+    /// Rounds in all (spread over every fault kind).
+    #[arg(long, default_value_t = 21)]
+    rounds: usize,
+    /// Seed of the random choices (printed, to replay a run).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Leave the cluster running at the end.
+    #[arg(long)]
+    keep: bool,
+}
+
+const PROJECT: &str = "vmrmchaos";
+/// Longest wait for any one thing (a recovery, a heal, a stable cluster).
+const BOUND: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Fault {
+    HostKill,
+    ViosKill,
+    SuKill,
+    ControllerKill,
+    ControllerPause,
+    HmcKill,
+    HostDisconnect,
+}
+
+impl Fault {
+    const ALL: [Fault; 7] = [
+        Fault::HostKill,
+        Fault::ViosKill,
+        Fault::SuKill,
+        Fault::ControllerKill,
+        Fault::ControllerPause,
+        Fault::HmcKill,
+        Fault::HostDisconnect,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Fault::HostKill => "host killed (SU + both VIOSs)",
+            Fault::ViosKill => "one VIOS killed",
+            Fault::SuKill => "only the SU killed",
+            Fault::ControllerKill => "active controller killed",
+            Fault::ControllerPause => "active controller paused",
+            Fault::HmcKill => "one HMC killed",
+            Fault::HostDisconnect => "host cut off the network",
+        }
+    }
+
+    /// Faults after which no VM may move.
+    fn moves_nothing(self) -> bool {
+        matches!(self, Fault::ViosKill | Fault::ControllerKill | Fault::ControllerPause | Fault::HmcKill)
+    }
+}
+
+fn container(service: &str) -> String {
+    format!("{PROJECT}_{service}_1")
+}
+
+fn docker(args: &[&str]) -> Result<String> {
+    let out = Command::new("docker").args(args).output().context("running docker")?;
+    if !out.status.success() {
+        bail!("docker {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn compose(args: &[&str]) -> Result<()> {
+    let status = Command::new("docker-compose").args(["-p", PROJECT]).args(args).status().context("docker-compose")?;
+    if !status.success() {
+        bail!("docker-compose {} failed", args.join(" "));
+    }
+    Ok(())
+}
+
+struct Cluster {
+    topology: Topology,
+    managed: Vec<String>,
+    /// The last value of the probe attribute an admin write was acknowledged with.
+    acked: Option<u32>,
+    writes: u32,
+}
+
+impl Cluster {
+    fn admin(&self, avoid: Option<&str>) -> Result<AdminClient> {
+        let mut endpoints: Vec<String> = self.topology.controller_endpoints();
+        // A faulted controller last: a paused one would hold each call until its deadline.
+        endpoints.sort_by_key(|e| avoid.is_some_and(|a| e.starts_with(&format!("{a}:"))));
+        let mut admin = AdminClient::new(endpoints.iter().map(|e| published(e)).collect())?;
+        admin.call_timeout = Duration::from_secs(3);
+        Ok(admin)
+    }
+
+    /// The active controller's service name (`ctl-2`).
+    async fn active(&self) -> Result<String> {
+        let clusters = self.admin(None)?.query_cluster(pb::QueryRequest::default()).await?.clusters;
+        let active = clusters.first().map(|c| c.active_controller.clone()).context("no ksyscluster")?;
+        Ok(active.split(':').next().unwrap_or_default().to_string())
+    }
+
+    /// One acknowledged admin write (the Low priority's CPU capacity, which no VM of this
+    /// cluster uses); returns when it was accepted, or gives up after [`BOUND`].
+    async fn admin_write(&mut self, avoid: Option<&str>) -> Result<Instant> {
+        self.writes += 1;
+        let value = 100 - self.writes % 50;
+        let give_up = Instant::now() + BOUND;
+        loop {
+            let mut attrs = BTreeMap::new();
+            attrs.insert("cpu_capacity".to_string(), value.to_string());
+            attrs.insert("priority".to_string(), "low".to_string());
+            let req = pb::ModifyRequest {
+                class: "host_group".into(),
+                name: "HG1".into(),
+                attributes: attrs.into_iter().collect(),
+            };
+            if self.admin(avoid)?.modify(req).await.is_ok() {
+                self.acked = Some(value);
+                return Ok(Instant::now());
+            }
+            if Instant::now() > give_up {
+                bail!("no admin write accepted within {BOUND:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The acknowledged write is what the cluster holds.
+    async fn acked_write_kept(&self) -> Result<Vec<String>> {
+        let Some(value) = self.acked else { return Ok(Vec::new()) };
+        let groups = self.admin(None)?.query_host_group(pb::QueryRequest::default()).await?.host_groups;
+        let low = groups.first().and_then(|g| g.cpu_capacity.get(2).copied());
+        Ok(match low == Some(value) {
+            true => Vec::new(),
+            false => vec![format!("acknowledged write lost: Low cpu_capacity {value} acknowledged, {low:?} held")],
+        })
+    }
+
+    /// What the hypervisors that answer run (ground truth, not the controller's view).
+    async fn running(&self) -> Running {
+        let mut out = Running::new();
+        for host in &self.topology.hosts {
+            let Some(su) = self.topology.su_endpoint(&host.name) else { continue };
+            let Ok(channel) = vmrm::transport::channel::lazy_channel(&published(&su), Duration::from_secs(1)) else {
+                continue;
+            };
+            let req = vmrm::transport::deadline(pb::SuInventoryRequest {}, Duration::from_secs(2));
+            let Ok(inv) = pb::server_unit_client::ServerUnitClient::new(channel).inventory(req).await else { continue };
+            for lpar in inv.into_inner().lpars.into_iter().filter(|l| l.state == "Running") {
+                if let Some(def) = lpar.definition {
+                    out.entry(def.name).or_default().push(host.name.clone());
+                }
+            }
+        }
+        out
+    }
+
+    async fn san_record(&self) -> Result<Vec<pb::SanOperation>> {
+        let channel =
+            vmrm::transport::channel::lazy_channel(&published(&self.topology.san_endpoint()), Duration::from_secs(1))?;
+        let req = vmrm::transport::deadline(pb::RecordRequest { disk: String::new() }, Duration::from_secs(5));
+        Ok(pb::san_client::SanClient::new(channel).record(req).await?.into_inner().operations)
+    }
+
+    /// Waits (bounded) until every managed VM runs exactly once; returns when, or the problems.
+    async fn settled(&self, deadline: Instant) -> std::result::Result<Instant, Vec<String>> {
+        loop {
+            let problems = exactly_once(&self.managed, &self.running().await);
+            if problems.is_empty() {
+                return Ok(Instant::now());
+            }
+            if Instant::now() > deadline {
+                return Err(problems);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits (bounded) until every container reports healthy.
+    async fn healthy(&self) -> Result<()> {
+        let give_up = Instant::now() + BOUND;
+        loop {
+            let names: Vec<String> = self.topology.node_configs().iter().map(|n| container(&n.name)).collect();
+            let mut args = vec!["inspect", "--format", "{{.State.Health.Status}}"];
+            args.extend(names.iter().map(String::as_str));
+            if docker(&args).map(|o| o.lines().all(|l| l == "healthy")).unwrap_or(false) {
+                return Ok(());
+            }
+            if Instant::now() > give_up {
+                bail!("the cluster did not become healthy within {BOUND:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// One round: inject, wait for the recovery it calls for, heal, check. Returns the recovery
+/// time (ms) when the fault calls for one, and the violations.
+async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> Result<(Option<u64>, Vec<String>)> {
+    let hosts: Vec<String> = c.topology.hosts.iter().map(|h| h.name.clone()).collect();
+    let host = hosts[rng.random_range(0..hosts.len())].clone();
+    let before = c.running().await;
+    let on_host: Vec<String> = before.iter().filter(|(_, h)| h.contains(&host)).map(|(vm, _)| vm.clone()).collect();
+    let started = Instant::now();
+    let mut violations = Vec::new();
+    let recovery = match fault {
+        Fault::HostKill | Fault::HostDisconnect => {
+            let nodes: Vec<String> = Topology::host_nodes(&host).iter().map(|n| container(n)).collect();
+            for n in &nodes {
+                match fault {
+                    Fault::HostKill => docker(&["kill", n]).map(drop)?,
+                    _ => docker(&["network", "disconnect", &format!("{PROJECT}_dc"), n]).map(drop)?,
+                }
+            }
+            // Recovered when every VM of the host runs, once, on another host.
+            let deadline = started + BOUND;
+            let recovered = loop {
+                let now = c.running().await;
+                let elsewhere = on_host.iter().all(|vm| now.get(vm).is_some_and(|h| h.len() == 1 && h[0] != host));
+                if elsewhere {
+                    break Some(started.elapsed().as_millis() as u64);
+                }
+                if Instant::now() > deadline {
+                    violations.push(format!("{host}'s VMs not all running elsewhere within {BOUND:?}"));
+                    break None;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            for n in &nodes {
+                match fault {
+                    Fault::HostKill => docker(&["start", n]).map(drop)?,
+                    _ => docker(&["network", "connect", &format!("{PROJECT}_dc"), n]).map(drop)?,
+                }
+            }
+            recovered
+        }
+        Fault::ViosKill | Fault::SuKill => {
+            let [a, b] = Topology::vios_names(&host);
+            let node = match fault {
+                Fault::ViosKill => [a, b][rng.random_range(0..2)].clone(),
+                _ => format!("{host}-su"),
+            };
+            docker(&["kill", &container(&node)])?;
+            // Longer than the host failure detection time: a single VIOS must not move anything.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            docker(&["start", &container(&node)])?;
+            match c.settled(Instant::now() + BOUND).await {
+                Ok(at) => Some((at - started).as_millis() as u64),
+                Err(problems) => {
+                    violations.extend(problems);
+                    None
+                }
+            }
+        }
+        Fault::ControllerKill | Fault::ControllerPause => {
+            let active = c.active().await?;
+            let name = container(&active);
+            let started = Instant::now();
+            match fault {
+                Fault::ControllerKill => docker(&["kill", &name])?,
+                _ => docker(&["pause", &name])?,
+            };
+            let accepted = c.admin_write(Some(&active)).await?;
+            match fault {
+                Fault::ControllerKill => docker(&["start", &name])?,
+                _ => docker(&["unpause", &name])?,
+            };
+            Some((accepted - started).as_millis() as u64)
+        }
+        Fault::HmcKill => {
+            let hmc = format!("hmc-{}", rng.random_range(1..=c.topology.hmcs));
+            docker(&["kill", &container(&hmc)])?;
+            let accepted = c.admin_write(None).await?;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            docker(&["start", &container(&hmc)])?;
+            Some((accepted - started).as_millis() as u64)
+        }
+    };
+    c.healthy().await?;
+    c.admin_write(None).await?;
+    if let Err(problems) = c.settled(Instant::now() + BOUND).await {
+        violations.extend(problems);
+    }
+    let record = c.san_record().await?;
+    for vm in &c.managed {
+        violations.extend(san_violations(&vmrm::domain::identity::disk_for_vm(vm), &record));
+    }
+    violations.extend(c.acked_write_kept().await?);
+    if fault.moves_nothing() {
+        violations.extend(moved(&before, &c.running().await));
+    }
+    let target = match fault {
+        Fault::ControllerKill | Fault::ControllerPause | Fault::HmcKill => String::new(),
+        _ => format!(" ({host})"),
+    };
+    println!(
+        "{:<32}{target:<10} recovery {:>6} ms  violations {}",
+        fault.name(),
+        recovery.map_or("-".into(), |r| r.to_string()),
+        violations.len()
+    );
+    for v in &violations {
+        println!("    VIOLATION: {v}");
+    }
+    Ok((recovery, violations))
+}
+
+async fn run(args: Args) -> Result<bool> {
+    let seed = args.seed.unwrap_or_else(|| rand::rng().random());
+    println!("chaos: {} rounds, seed {seed}", args.rounds);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let topology = Topology::compose();
+    let managed = topology.hosts.iter().flat_map(|h| h.vms.iter().map(|v| v.name.clone())).collect();
+    let mut c = Cluster { topology, managed, acked: None, writes: 0 };
+
+    let _ = compose(&["down", "-t", "1"]);
+    compose(&["up", "-d"])?;
+    let setup = docker(&["wait", &container("setup")])?;
+    if setup.trim() != "0" {
+        bail!("the setup step failed (docker-compose -p {PROJECT} logs setup)");
+    }
+    c.healthy().await?;
+    if let Err(problems) = c.settled(Instant::now() + BOUND).await {
+        bail!("the cluster did not start with every VM running once: {problems:?}");
+    }
+
+    let mut results: BTreeMap<String, KindResult> = BTreeMap::new();
+    let mut order: Vec<Fault> = Vec::new();
+    while order.len() < args.rounds {
+        let mut cycle = Fault::ALL.to_vec();
+        cycle.shuffle(&mut rng);
+        order.extend(cycle);
+    }
+    order.truncate(args.rounds);
+    let suite = Instant::now();
+    for fault in order {
+        let (recovery, violations) = round(&mut c, fault, &mut rng).await?;
+        let r = results.entry(fault.name().to_string()).or_default();
+        r.rounds += 1;
+        r.recoveries.extend(recovery);
+        r.violations.extend(violations);
+    }
+    println!("\n{} rounds in {:.0} s, seed {seed}:\n", args.rounds, suite.elapsed().as_secs_f64());
+    println!("{}", table(&results));
+    if !args.keep {
+        compose(&["down", "-t", "1"])?;
+    }
+    Ok(results.values().all(|r| r.violations.is_empty()))
+}
+
+#[tokio::main]
+async fn main() {
+    match run(Args::parse()).await {
+        Ok(true) => {}
+        Ok(false) => {
+            eprintln!("chaos: invariant violations (see above)");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("chaos: {e:#}");
+            let _ = compose(&["down", "-t", "1"]);
+            std::process::exit(1);
+        }
+    }
+}
