@@ -223,9 +223,12 @@ impl Cluster {
 /// One round: inject, wait for the recovery it calls for, heal, check. Returns the recovery
 /// time (ms) when the fault calls for one, and the violations.
 async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> Result<(Option<u64>, Vec<String>)> {
-    let hosts: Vec<String> = c.topology.hosts.iter().map(|h| h.name.clone()).collect();
-    let host = hosts[rng.random_range(0..hosts.len())].clone();
     let before = c.running().await;
+    // A host that runs VMs, so a host fault has something to recover.
+    let mut hosts: Vec<String> = before.values().flatten().cloned().collect();
+    hosts.sort();
+    hosts.dedup();
+    let host = hosts.get(rng.random_range(0..hosts.len().max(1))).cloned().context("no host runs a VM")?;
     let on_host: Vec<String> = before.iter().filter(|(_, h)| h.contains(&host)).map(|(vm, _)| vm.clone()).collect();
     let started = Instant::now();
     let mut violations = Vec::new();
