@@ -71,7 +71,8 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         reporter.set_serving::<pb::hmc_server::HmcServer<hmc::HmcService>>().await;
     }
     if let Some(s) = &cfg.su {
-        let unit = su::ServerUnit::new(s.clone(), cfg.endpoint().to_string(), timing, pool.clone()).start();
+        let unit =
+            su::ServerUnit::new(s.clone(), cfg.endpoint().to_string(), timing, pool.clone(), &cfg.data_dir).start();
         router = router.add_service(pb::server_unit_server::ServerUnitServer::new(su::SuService(unit)));
         reporter.set_serving::<pb::server_unit_server::ServerUnitServer<su::SuService>>().await;
     }

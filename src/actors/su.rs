@@ -2,6 +2,9 @@
 //! the VM actors. Activation reserves the VM's disk on the SAN with the host's key first: a disk
 //! held by another host means the VM runs there, and the LPAR stays `Not Activated` (this is how
 //! a host that comes back after a failure shows stale definitions instead of running VMs twice).
+//! The partitions that should run — configured ones and those the controller activated here —
+//! are kept in the node's data directory, so a hypervisor that restarts powers all of them on
+//! again, not only the ones in its configuration file.
 use super::vm::{Hypervisor, StopVm, VmActor, VmCrashed, VmFault, bind_network};
 use crate::config::SuConfig;
 use crate::domain::{LparDefinition, LparState, identity};
@@ -11,6 +14,7 @@ use crate::profile::Timing;
 use crate::transport::{ChannelPool, deadline};
 use actix::prelude::*;
 use std::collections::BTreeMap;
+use std::path::Path;
 use tonic::{Request, Response, Status};
 
 /// Reference code an HMC shows for a running Linux partition (seed: `Linux ppc64le`).
@@ -44,6 +48,9 @@ impl Lpar {
     }
 }
 
+/// The file (in the node's data directory) listing the partitions to power on at start.
+const BOOT_LIST: &str = "lpars-to-start.json";
+
 /// `shutdown_reason` of a partition shut down through its HMC.
 const SHUTDOWN_BY_HMC: &str = "HMC shutdown";
 
@@ -54,12 +61,15 @@ pub struct ServerUnit {
     timing: Timing,
     pool: ChannelPool,
     lpars: BTreeMap<String, Lpar>,
+    /// Where the definitions of the partitions that should run are kept.
+    boot_list: std::path::PathBuf,
 }
 
 impl ServerUnit {
-    pub fn new(cfg: SuConfig, endpoint: String, timing: Timing, pool: ChannelPool) -> Self {
+    pub fn new(cfg: SuConfig, endpoint: String, timing: Timing, pool: ChannelPool, data_dir: &Path) -> Self {
         let san_key = identity::san_key_for_host(&cfg.host);
-        Self { cfg, endpoint, san_key, timing, pool, lpars: BTreeMap::new() }
+        let boot_list = data_dir.join(BOOT_LIST);
+        Self { cfg, endpoint, san_key, timing, pool, lpars: BTreeMap::new(), boot_list }
     }
 
     fn used(&self) -> (u32, u64) {
@@ -130,6 +140,30 @@ impl ServerUnit {
         Ok(())
     }
 
+    /// Writes the definitions of the partitions that should run (best effort: a hypervisor that
+    /// cannot write it only forgets them at its next restart).
+    fn save_boot_list(&self) {
+        let should_run: Vec<&LparDefinition> = self
+            .lpars
+            .values()
+            .filter(|l| matches!(l.state, LparState::Running | LparState::OpenFirmware))
+            .map(|l| &l.def)
+            .collect();
+        let written = serde_json::to_vec(&should_run)
+            .map_err(VmrmError::internal)
+            .and_then(|json| std::fs::write(&self.boot_list, json).map_err(VmrmError::internal));
+        if let Err(e) = written {
+            tracing::warn!(host = %self.cfg.host, "partitions to start not saved: {e}");
+        }
+    }
+
+    /// The partitions that ran before a restart and are not in the configuration.
+    fn saved_boot_list(&self) -> Vec<LparDefinition> {
+        let saved: Vec<LparDefinition> =
+            std::fs::read(&self.boot_list).ok().and_then(|json| serde_json::from_slice(&json).ok()).unwrap_or_default();
+        saved.into_iter().filter(|d| !self.cfg.vm.iter().any(|v| v.name == d.name)).collect()
+    }
+
     fn stop_vm(&mut self, name: &str, clean: bool) -> Result<&mut Lpar> {
         let host = self.cfg.host.clone();
         let lpar =
@@ -149,14 +183,15 @@ impl Actor for ServerUnit {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        for vm in self.cfg.vm.clone() {
-            let def = LparDefinition {
-                uuid: identity::uuid_for("vm", &vm.name),
-                disk: identity::disk_for_vm(&vm.name),
-                name: vm.name,
-                cpu: vm.cpu,
-                memory_mb: vm.memory_mb,
-            };
+        let configured = self.cfg.vm.clone().into_iter().map(|vm| LparDefinition {
+            uuid: identity::uuid_for("vm", &vm.name),
+            disk: identity::disk_for_vm(&vm.name),
+            name: vm.name,
+            cpu: vm.cpu,
+            memory_mb: vm.memory_mb,
+        });
+        let defs: Vec<LparDefinition> = configured.chain(self.saved_boot_list()).collect();
+        for def in defs {
             self.lpars.insert(def.name.clone(), Lpar::off(def.clone()));
             ctx.notify(BootActivate(def));
         }
@@ -244,7 +279,9 @@ impl Handler<Activate> for ServerUnit {
             lpar.reference_code = REFCODE_RUNNING.into();
             lpar.address = address;
             lpar.shutdown_reason.clear();
-            Ok(Self::lpar_pb(lpar))
+            let reply = Self::lpar_pb(lpar);
+            act.save_boot_list();
+            Ok(reply)
         }))
     }
 }
@@ -264,6 +301,7 @@ impl Handler<Shutdown> for ServerUnit {
         if msg.remove {
             self.lpars.remove(&msg.name);
         }
+        self.save_boot_list();
         Ok(lpar)
     }
 }
@@ -278,6 +316,7 @@ impl Handler<VmCrashed> for ServerUnit {
             l.reference_code = String::new();
             l.address.clear();
         }
+        self.save_boot_list();
     }
 }
 
