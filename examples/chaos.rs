@@ -331,7 +331,24 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
     for v in &violations {
         println!("    VIOLATION: {v}");
     }
+    if !violations.is_empty() {
+        print_controller_logs(&c.topology);
+    }
     Ok((recovery, violations))
+}
+
+/// The controllers' warnings and errors, to diagnose a violation after the cluster is gone.
+fn print_controller_logs(t: &Topology) {
+    for i in 1..=t.controllers {
+        let name = container(&format!("ctl-{i}"));
+        let Ok(out) = Command::new("docker").args(["logs", "--tail", "400", &name]).output() else { continue };
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).collect();
+        println!("    --- {name}, last warnings and errors:");
+        for l in &lines[lines.len().saturating_sub(25)..] {
+            println!("    {l}");
+        }
+    }
 }
 
 async fn run(args: Args) -> Result<bool> {

@@ -253,8 +253,12 @@ impl FdeActor {
             match outcome {
                 Ok(Relocation::Cancelled) => act.detector.cancel(&host),
                 Ok(Relocation::Done) => {}
+                // Not every VM got back: the host is judged again, and what is still on it is
+                // restarted by the next relocation (a failed attempt must not be the last one).
+                Ok(Relocation::Incomplete) => act.detector.cancel(&host),
                 Err(e) => {
-                    tracing::error!(group = %act.group, host = %host, "host relocation failed: {e}")
+                    tracing::error!(group = %act.group, host = %host, "host relocation failed, retrying: {e}");
+                    act.detector.cancel(&host);
                 }
             }
         }));
@@ -375,6 +379,9 @@ async fn evidence(core: &ControllerCore, vioses: &[ViosRecord], stat: &pb::ViosS
 enum Relocation {
     Cancelled,
     Done,
+    /// Some planned restarts failed (the mapper's unplaced VMs do not count: retrying cannot
+    /// place them).
+    Incomplete,
 }
 
 /// Final sanity check of the host's VIOSs, then the restart of every managed VM of the host.
@@ -399,6 +406,10 @@ async fn relocate_host(core: ControllerCore, group: String, host: String) -> Res
         core.hsdb.list::<VmRecord>().await?.into_iter().filter(|v| v.host == host && v.managed).collect();
     let out = Lines::default();
     out.push(format!("Restart in progress for Host_group {}", group.name));
-    core.recover(&group, vms, None, RestartCause::HostFailure, &host, &out).await?;
-    Ok(Relocation::Done)
+    let task = core.recover(&group, vms, None, RestartCause::HostFailure, &host, &out).await?;
+    let advised = group.restart_policy == RestartPolicy::AdvisoryMode;
+    match (task.restarted as usize) < task.plan.len() && !advised {
+        true => Ok(Relocation::Incomplete),
+        false => Ok(Relocation::Done),
+    }
 }
