@@ -164,21 +164,7 @@ impl Cluster {
 
     /// What the hypervisors that answer run (ground truth, not the controller's view).
     async fn running(&self) -> Running {
-        let mut out = Running::new();
-        for host in &self.topology.hosts {
-            let Some(su) = self.topology.su_endpoint(&host.name) else { continue };
-            let Ok(channel) = vmrm::transport::channel::lazy_channel(&published(&su), Duration::from_secs(1)) else {
-                continue;
-            };
-            let req = vmrm::transport::deadline(pb::SuInventoryRequest {}, Duration::from_secs(2));
-            let Ok(inv) = pb::server_unit_client::ServerUnitClient::new(channel).inventory(req).await else { continue };
-            for lpar in inv.into_inner().lpars.into_iter().filter(|l| l.state == "Running") {
-                if let Some(def) = lpar.definition {
-                    out.entry(def.name).or_default().push(host.name.clone());
-                }
-            }
-        }
-        out
+        vmrm::launcher::running_vms(&self.topology, published).await
     }
 
     async fn san_record(&self) -> Result<Vec<pb::SanOperation>> {

@@ -11,10 +11,6 @@ use vmrm::domain::identity::disk_for_vm;
 use vmrm::launcher::{HostSpec, Topology};
 use vmrm::pb;
 
-fn set(class: &str, name: &str, attrs: &[(&str, &str)]) -> pb::ModifyRequest {
-    modify(class, name, attrs)
-}
-
 fn affinity(kind: &str, name: &str, vms: &[&str]) -> pb::AffinityRequest {
     pb::AffinityRequest {
         action: "add".into(),
@@ -54,8 +50,8 @@ async fn a_host_failure_is_recovered_as_the_policies_say() {
     topology.hosts[0].vms = (1..=6).map(|j| VmConfig { name: format!("vm-1-{j}"), cpu: 2, memory_mb: 4096 }).collect();
     let mut dc = start(topology).await;
     let mut admin = dc.admin().unwrap();
-    admin.modify(set("vm", "vm-1-1", &[("priority", "high")])).await.unwrap();
-    admin.modify(set("vm", "vm-1-6", &[("priority", "low"), ("blacklist_hosts", "host-2,host-3")])).await.unwrap();
+    admin.modify(modify("vm", "vm-1-1", &[("priority", "high")])).await.unwrap();
+    admin.modify(modify("vm", "vm-1-6", &[("priority", "low"), ("blacklist_hosts", "host-2,host-3")])).await.unwrap();
     let lines = admin.change_affinity(affinity("collocation", "pair", &["vm-1-2", "vm-1-3"])).await.unwrap().lines;
     assert_eq!(lines, ["Collocation group pair was created"]);
     admin.change_affinity(affinity("anticollocation", "apart", &["vm-1-4", "vm-1-5"])).await.unwrap();
@@ -96,7 +92,7 @@ async fn advisory_mode_moves_nothing_until_the_admin_restarts() {
     let dir = temp_dir("advisory");
     let mut dc = start(Topology::uniform(29100, 3, 2, dir.path().to_path_buf())).await;
     let mut admin = dc.admin().unwrap();
-    let lines = admin.modify(set("host_group", "HG1", &[("restart_policy", "advisory_mode")])).await.unwrap().lines;
+    let lines = admin.modify(modify("host_group", "HG1", &[("restart_policy", "advisory_mode")])).await.unwrap().lines;
     assert_eq!(lines, ["For Host_group HG1 attribute(s) 'restart_policy' was successfully modified."]);
 
     dc.kill_host("host-1");
@@ -219,9 +215,8 @@ async fn lpars_on(
     host: &str,
 ) -> std::collections::BTreeMap<String, (String, u32, u64)> {
     let endpoint = dc.topology.su_endpoint(host).expect("a host of the topology");
-    let channel = vmrm::transport::channel::lazy_channel(&endpoint, Duration::from_secs(1)).unwrap();
-    let inv = pb::server_unit_client::ServerUnitClient::new(channel).inventory(pb::SuInventoryRequest {}).await;
-    let lpars = inv.map(|i| i.into_inner().lpars).unwrap_or_default();
+    let inv = vmrm::launcher::su_inventory(&endpoint, Duration::from_secs(2)).await;
+    let lpars = inv.map(|i| i.lpars).unwrap_or_default();
     lpars.into_iter().filter_map(|l| l.definition.map(|d| (d.name, (l.state, d.cpu, d.memory_mb)))).collect()
 }
 
@@ -232,7 +227,7 @@ async fn flexible_capacity_away_cleanup_on_return_and_full_size_back_home() {
     let mut dc = start(Topology::uniform(29400, 3, 2, dir.path().to_path_buf())).await;
     let mut admin = dc.admin().unwrap();
     let capacity = [("memory_capacity", "50"), ("cpu_capacity", "50"), ("priority", "medium")];
-    let lines = admin.modify(set("host_group", "HG1", &capacity)).await.unwrap().lines;
+    let lines = admin.modify(modify("host_group", "HG1", &capacity)).await.unwrap().lines;
     assert_eq!(
         lines,
         ["For Host_group HG1 attribute(s) 'memory_capacity', 'cpu_capacity', 'priority' was successfully modified."]

@@ -216,12 +216,7 @@ async fn wait_powered_on<'a>(host: &str, endpoint: &str, lpars: impl Iterator<It
     let lpars: Vec<&str> = lpars.collect();
     let give_up = tokio::time::Instant::now() + NODE_START_TIMEOUT;
     loop {
-        let inventory = async {
-            let channel = crate::transport::channel::lazy_channel(endpoint, Duration::from_millis(500))?;
-            let req = crate::transport::deadline(pb::SuInventoryRequest {}, Duration::from_millis(500));
-            Ok::<_, VmrmError>(ServerUnitClient::new(channel).inventory(req).await?.into_inner())
-        };
-        let booting: Vec<&str> = match inventory.await {
+        let booting: Vec<&str> = match su_inventory(endpoint, Duration::from_millis(500)).await {
             Ok(inv) => lpars
                 .iter()
                 .copied()
@@ -303,4 +298,28 @@ pub async fn configure(t: &Topology) -> Result<Vec<String>> {
     let discover = pb::DiscoverRequest { host_group: t.host_group.clone(), verify: true };
     out.extend(admin.discover(discover.clone()).await?.lines);
     Ok(out)
+}
+
+/// One server unit's inventory (the hypervisor's own word), within `timeout`.
+pub async fn su_inventory(endpoint: &str, timeout: Duration) -> Result<pb::HostInventory> {
+    let channel = crate::transport::channel::lazy_channel(endpoint, timeout)?;
+    let req = crate::transport::deadline(pb::SuInventoryRequest {}, timeout);
+    Ok(ServerUnitClient::new(channel).inventory(req).await?.into_inner())
+}
+
+/// Ground truth from the hypervisors: VM → the hosts whose server unit runs it. `reach` turns
+/// an SU's endpoint into the address this process reaches it at; SUs that do not answer are
+/// left out.
+pub async fn running_vms(topology: &Topology, reach: impl Fn(&str) -> String) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for host in &topology.hosts {
+        let Some(su) = topology.su_endpoint(&host.name) else { continue };
+        let Ok(inv) = su_inventory(&reach(&su), Duration::from_secs(2)).await else { continue };
+        for lpar in inv.lpars.into_iter().filter(|l| l.state == LparState::Running.as_str()) {
+            if let Some(def) = lpar.definition {
+                out.entry(def.name).or_default().push(host.name.clone());
+            }
+        }
+    }
+    out
 }

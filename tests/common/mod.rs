@@ -92,22 +92,9 @@ pub async fn events_at(endpoints: Vec<String>) -> Vec<pb::EventView> {
     admin.query_event(pb::QueryRequest::default()).await.map(|l| l.events).unwrap_or_default()
 }
 
-/// Ground truth from the hypervisors: VM → the hosts whose SU runs it (SUs that do not answer
-/// are left out).
+/// Ground truth from the hypervisors: VM → the hosts whose SU runs it.
 pub async fn running_vms(dc: &Datacenter) -> std::collections::BTreeMap<String, Vec<String>> {
-    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for host in &dc.topology.hosts {
-        let Some(endpoint) = dc.topology.su_endpoint(&host.name) else { continue };
-        let Ok(channel) = vmrm::transport::channel::lazy_channel(&endpoint, Duration::from_secs(1)) else { continue };
-        let mut su = pb::server_unit_client::ServerUnitClient::new(channel);
-        let Ok(inv) = su.inventory(pb::SuInventoryRequest {}).await else { continue };
-        for lpar in inv.into_inner().lpars.into_iter().filter(|l| l.state == "Running") {
-            if let Some(def) = lpar.definition {
-                out.entry(def.name).or_default().push(host.name.clone());
-            }
-        }
-    }
-    out
+    vmrm::launcher::running_vms(&dc.topology, str::to_string).await
 }
 
 /// Checks a disk's SAN record: the accepted writes come from one host after another, never
