@@ -44,6 +44,13 @@ pub struct FdeActor {
     recovering: BTreeSet<String>,
     /// VIOS uuid → name, for events people read.
     vios_names: BTreeMap<String, String>,
+    /// The last poll failed: the next failure is not worth another warning, a success is.
+    poll_failing: bool,
+    /// Hosts whose stale definitions are being removed.
+    cleaning: BTreeSet<String>,
+    /// Every host of the group was swept for stale definitions once (after a failover, the
+    /// host may have come back while another controller was active).
+    swept: bool,
 }
 
 impl FdeActor {
@@ -62,6 +69,9 @@ impl FdeActor {
             next_vm_deadline: None,
             recovering: BTreeSet::new(),
             vios_names: BTreeMap::new(),
+            poll_failing: false,
+            cleaning: BTreeSet::new(),
+            swept: false,
         }
     }
 
@@ -83,16 +93,28 @@ impl FdeActor {
             act.in_flight = false;
             match result {
                 Ok(polled) => {
+                    if std::mem::take(&mut act.poll_failing) {
+                        tracing::info!(group = %act.group, "FDE polls answered again");
+                    }
                     act.polling_vios = polled.vios_index;
                     act.host_fdt = polled.host_fdt;
                     act.vios_names = polled.vios_names;
+                    if !std::mem::replace(&mut act.swept, true) {
+                        for h in polled.observations.iter().filter(|h| h.vios.iter().any(|v| v.healthy)) {
+                            act.clean_host(h.host.clone(), 1, ctx);
+                        }
+                    }
                     act.decide(polled.observations, ctx);
                     if let Some(sightings) = polled.vms {
                         act.check_vms(sightings, ctx);
                     }
                     act.arm_wake(ctx);
                 }
-                Err(e) => tracing::debug!(group = %act.group, "FDE poll failed: {e}"),
+                Err(e) if act.poll_failing => tracing::debug!(group = %act.group, "FDE poll failed: {e}"),
+                Err(e) => {
+                    act.poll_failing = true;
+                    tracing::warn!(group = %act.group, "FDE poll failed, no health decision until one answers: {e}");
+                }
             }
             if std::mem::take(&mut act.attention_due) {
                 act.poll(ctx, true);
@@ -129,12 +151,15 @@ impl FdeActor {
                     self.vios_name(&vios),
                     format!("VIOS of host {host} is DOWN"),
                 ),
-                FdeDecision::ViosUp { host, vios } => self.event(
-                    ctx,
-                    EventName::ViosNodeActive,
-                    self.vios_name(&vios),
-                    format!("VIOS of host {host} is UP"),
-                ),
+                FdeDecision::ViosUp { host, vios } => {
+                    self.event(
+                        ctx,
+                        EventName::ViosNodeActive,
+                        self.vios_name(&vios),
+                        format!("VIOS of host {host} is UP"),
+                    );
+                    self.clean_host(host, 1, ctx);
+                }
                 FdeDecision::HmResponsive { host, vios, incarnation, previous } => {
                     let message = match incarnation == previous {
                         true => format!("host monitor of a VIOS of host {host} responds again"),
@@ -228,6 +253,32 @@ impl FdeActor {
         }));
     }
 
+    /// The seed's `CLEAN_LPARS` for a host whose VIOS is back ("CEC IS UP, READY FOR
+    /// RELOCATION"), retried while the host does not answer yet: its VIOSs may come up before
+    /// its hypervisor does.
+    fn clean_host(&mut self, host: String, attempt: u32, ctx: &mut Context<Self>) {
+        if !self.cleaning.insert(host.clone()) {
+            return;
+        }
+        let core = self.core.clone();
+        let work = {
+            let host = host.clone();
+            async move { core.clean_lpars(&host, &Lines::default()).await }
+        };
+        ctx.spawn(work.into_actor(self).map(move |done, act, ctx| {
+            act.cleaning.remove(&host);
+            match done {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(group = %act.group, "CEC {host} IS UP, READY FOR RELOCATION: {n} stale definition(s) removed"),
+                Err(e) if attempt < CLEANUP_ATTEMPTS => {
+                    tracing::debug!(host = %host, "source-side cleanup not possible yet: {e}");
+                    ctx.run_later(CLEANUP_RETRY, move |act, ctx| act.clean_host(host, attempt + 1, ctx));
+                }
+                Err(e) => tracing::warn!(group = %act.group, "Source Side Cleanup Failed for host {host}: {e}"),
+            }
+        }));
+    }
+
     fn vios_name(&self, uuid: &str) -> String {
         self.vios_names.get(uuid).cloned().unwrap_or_else(|| uuid.to_string())
     }
@@ -286,6 +337,10 @@ impl Handler<StopFde> for FdeActor {
         ctx.stop();
     }
 }
+
+/// How often, and how far apart, a host that came back is tried for its source-side cleanup.
+const CLEANUP_ATTEMPTS: u32 = 30;
+const CLEANUP_RETRY: Duration = Duration::from_secs(1);
 
 /// The NeedsAttention state of a VM whose agent stopped cleanly (seed: `SHDN`).
 const VM_SUSPENDED: &str = "SUSPENDED";
@@ -352,7 +407,14 @@ async fn poll_group(core: ControllerCore, group: String, start: usize, needs_att
                         missing.map(move |v| ((h.host.clone(), v.uuid), v.missed_hb_ms))
                     })
                     .collect();
-                Some(vm_watch::sightings(&core, &group.hosts, &missing, &levels).await?)
+                // The VM rule may wait for the next NeedsAttention; the hosts' health may not.
+                match vm_watch::sightings(&core, &group.hosts, &missing, &levels).await {
+                    Ok(sightings) => Some(sightings),
+                    Err(e) => {
+                        tracing::warn!(group = %group.name, "VM heartbeats not judged this poll: {e}");
+                        None
+                    }
+                }
             }
             None => None,
         };
