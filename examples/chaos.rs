@@ -345,7 +345,7 @@ async fn run(args: Args) -> Result<bool> {
     let managed = topology.hosts.iter().flat_map(|h| h.vms.iter().map(|v| v.name.clone())).collect();
     let mut c = Cluster { topology, managed, acked: None, writes: 0 };
 
-    let _ = compose(&["down", "-t", "1"]);
+    let _ = compose(&["down", "-v", "-t", "1"]);
     compose(&["up", "-d"])?;
     let setup = docker(&["wait", &container("setup")])?;
     if setup.trim() != "0" {
@@ -375,7 +375,7 @@ async fn run(args: Args) -> Result<bool> {
     println!("\n{} rounds in {:.0} s, seed {seed}:\n", args.rounds, suite.elapsed().as_secs_f64());
     println!("{}", table(&results));
     if !args.keep {
-        compose(&["down", "-t", "1"])?;
+        compose(&["down", "-v", "-t", "1"])?;
     }
     Ok(results.values().all(|r| r.violations.is_empty()))
 }
@@ -390,7 +390,7 @@ async fn main() {
         }
         Err(e) => {
             eprintln!("chaos: {e:#}");
-            let _ = compose(&["down", "-t", "1"]);
+            let _ = compose(&["down", "-v", "-t", "1"]);
             std::process::exit(1);
         }
     }

@@ -116,6 +116,11 @@ pub struct SuConfig {
     /// LPARs defined on this host at power-on; each is activated if its disk is free.
     #[serde(default)]
     pub vm: Vec<VmConfig>,
+    /// Where the VMs' own files live (`<guests>/<vm>/var/ksys/…`: the agent's configuration and
+    /// socket). Every host a VM may run on must reach the same directory, as it reaches the
+    /// VM's disk. Default: `guests` in the node's data directory.
+    #[serde(default)]
+    pub guests: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

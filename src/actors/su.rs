@@ -63,13 +63,16 @@ pub struct ServerUnit {
     lpars: BTreeMap<String, Lpar>,
     /// Where the definitions of the partitions that should run are kept.
     boot_list: std::path::PathBuf,
+    /// The VMs' own files (see [`SuConfig::guests`]).
+    guests: std::path::PathBuf,
 }
 
 impl ServerUnit {
     pub fn new(cfg: SuConfig, endpoint: String, timing: Timing, pool: ChannelPool, data_dir: &Path) -> Self {
         let san_key = identity::san_key_for_host(&cfg.host);
         let boot_list = data_dir.join(BOOT_LIST);
-        Self { cfg, endpoint, san_key, timing, pool, lpars: BTreeMap::new(), boot_list }
+        let guests = cfg.guests.clone().unwrap_or_else(|| data_dir.join("guests"));
+        Self { cfg, endpoint, san_key, timing, pool, lpars: BTreeMap::new(), boot_list, guests }
     }
 
     fn used(&self) -> (u32, u64) {
@@ -273,6 +276,7 @@ impl Handler<Activate> for ServerUnit {
                 timing: act.timing,
                 pool: act.pool.clone(),
                 su: ctx.address().recipient(),
+                guests: act.guests.clone(),
             };
             lpar.vm = Some(VmActor::new(def.clone(), hypervisor, network).start());
             lpar.state = LparState::Running;

@@ -6,9 +6,14 @@
 //!
 //! Agent and OS fail separately ([`VmFault`]), because the FDE must tell them apart: a dead
 //! agent in a live OS is not a VM failure, a hung OS is.
+use super::agent::ame::{AmeActor, AmeRequest, ProcessGroups, StopAme};
+use super::agent::guest::GuestDir;
+use super::agent::socket::{self, AgentReply, AgentRequest, SocketFile, Wire};
 use crate::config::ViosRef;
 use crate::domain::LparDefinition;
 use crate::error::{Result, VmrmError};
+use crate::logic::app_engine::VmmError;
+use crate::logic::app_engine::config::code;
 use crate::pb::{VmHeartbeat, WriteRequest, host_monitor_client::HostMonitorClient, san_client::SanClient};
 use crate::profile::Timing;
 use crate::transport::{ChannelPool, deadline};
@@ -77,6 +82,8 @@ pub struct Hypervisor {
     pub timing: Timing,
     pub pool: ChannelPool,
     pub su: Recipient<VmCrashed>,
+    /// The root of the VMs' guest directories.
+    pub guests: std::path::PathBuf,
 }
 
 pub struct VmActor {
@@ -91,13 +98,16 @@ pub struct VmActor {
     sequence: u64,
     write_in_flight: bool,
     clean_stop: bool,
+    guest: GuestDir,
+    /// The agent's Application Management Engine, while the agent runs.
+    ame: Option<Addr<AmeActor>>,
+    processes: ProcessGroups,
+    socket: Option<SocketFile>,
 }
 
 impl VmActor {
     pub fn new(def: LparDefinition, host: Hypervisor, network: std::net::TcpListener) -> Self {
         Self {
-            def,
-            host,
             network: Some(network),
             answering_ping: None,
             agent_running: true,
@@ -106,7 +116,59 @@ impl VmActor {
             sequence: 0,
             write_in_flight: false,
             clean_stop: false,
+            guest: GuestDir::of(&host.guests, &def.name),
+            ame: None,
+            processes: ProcessGroups::default(),
+            socket: None,
+            def,
+            host,
         }
+    }
+
+    /// The VM's files and the socket `ksysvmmgr` reaches the agent through.
+    fn open_guest(&mut self, ctx: &mut Context<Self>) -> Result<()> {
+        self.guest.create()?;
+        std::fs::write(self.guest.uuid_path(), &self.def.uuid).map_err(VmrmError::internal)?;
+        let (listener, file) = socket::bind(&self.guest)?;
+        self.socket = Some(file);
+        let addr = ctx.address();
+        let accept = async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let addr = addr.clone();
+                actix::spawn(socket::serve_one(stream, move |req| async move {
+                    addr.send(SocketCall(req)).await.unwrap_or_else(|_| Err(daemon_error("the VM is stopping")))
+                }));
+            }
+        };
+        ctx.spawn(accept.into_actor(self));
+        Ok(())
+    }
+
+    /// Starts the agent's engine; `boot`: the VM has just started (apps are started as
+    /// `rebootappstarttype` says).
+    fn start_ame(&mut self, boot: bool) {
+        let ame = AmeActor::new(self.def.name.clone(), self.guest.clone(), self.processes.clone(), boot);
+        self.ame = Some(ame.start());
+    }
+
+    fn stop_agent(&mut self, clean: bool, ctx: &mut Context<Self>) {
+        if clean && self.agent_running {
+            self.heartbeat(true, ctx);
+        }
+        self.agent_running = false;
+        if let Some(ame) = self.ame.take() {
+            ame.do_send(StopAme);
+        }
+    }
+
+    fn start_agent(&mut self) {
+        self.hm_incarnations.clear();
+        self.agent_running = true;
+        self.start_ame(false);
+    }
+
+    fn reply(&self, apps: Vec<crate::logic::app_engine::AppStatus>) -> AgentReply {
+        AgentReply { active: self.agent_running, pid: std::process::id(), apps }
     }
 
     fn heartbeat(&self, shutdown: bool, ctx: &mut Context<Self>) {
@@ -201,6 +263,10 @@ impl Actor for VmActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         tracing::info!(vm = %self.def.name, "VM started; agent heartbeating to {} host monitors", self.host.vios.len());
         self.answer_ping(ctx);
+        if let Err(e) = self.open_guest(ctx) {
+            tracing::warn!(vm = %self.def.name, "the VM's files are not reachable, no application monitoring: {e}");
+        }
+        self.start_ame(true);
         ctx.run_interval(self.host.timing.vm_heartbeat, |act, ctx| act.tick(ctx));
     }
 
@@ -208,6 +274,12 @@ impl Actor for VmActor {
         if self.clean_stop && self.agent_running && !self.os_hung {
             self.heartbeat(true, ctx);
         }
+        if let Some(ame) = self.ame.take() {
+            ame.do_send(StopAme);
+        }
+        // Powered off: every process of the VM dies with it.
+        self.processes.signal_all(libc::SIGKILL);
+        self.socket = None;
         tracing::info!(vm = %self.def.name, clean = self.clean_stop, "VM stopped");
     }
 }
@@ -229,25 +301,70 @@ impl Handler<VmFault> for VmActor {
         }
         tracing::warn!(vm = %name, "fault injected: {fault:?}");
         match fault {
-            VmFault::KillAgent => self.agent_running = false,
-            VmFault::StopAgent => {
-                if self.agent_running {
-                    self.heartbeat(true, ctx);
-                }
-                self.agent_running = false;
-            }
-            VmFault::StartAgent => {
-                self.hm_incarnations.clear();
-                self.agent_running = true;
-            }
+            VmFault::KillAgent => self.stop_agent(false, ctx),
+            VmFault::StopAgent => self.stop_agent(true, ctx),
+            VmFault::StartAgent => self.start_agent(),
             VmFault::HangOs => {
                 self.os_hung = true;
-                self.agent_running = false;
+                self.stop_agent(false, ctx);
+                self.processes.signal_all(libc::SIGSTOP);
                 if let Some(handle) = self.answering_ping.take() {
                     ctx.cancel_future(handle);
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// A `ksysvmmgr` request through the VM's socket.
+#[derive(Message)]
+#[rtype(result = "Wire")]
+struct SocketCall(AgentRequest);
+
+fn daemon_error(why: impl Into<String>) -> VmmError {
+    VmmError::new(code::DAEMON, why)
+}
+
+impl Handler<SocketCall> for VmActor {
+    type Result = ResponseActFuture<Self, Wire>;
+    fn handle(&mut self, SocketCall(req): SocketCall, ctx: &mut Context<Self>) -> Self::Result {
+        if self.os_hung {
+            // A hung OS answers nothing; the caller times out.
+            return Box::pin(futures::future::pending::<Wire>().into_actor(self));
+        }
+        let forward = match req {
+            AgentRequest::StartVmm if self.agent_running => {
+                Err(daemon_error("0513-029 The ksys_vmm Subsystem is already active."))
+            }
+            AgentRequest::StartVmm => {
+                self.start_agent();
+                Ok(AmeRequest::Status)
+            }
+            AgentRequest::StopVmm if !self.agent_running => {
+                Err(daemon_error("0513-004 The Subsystem or Group, ksys_vmm, is currently inoperative."))
+            }
+            AgentRequest::StopVmm => {
+                self.stop_agent(true, ctx);
+                return Box::pin(futures::future::ready(Ok(self.reply(Vec::new()))).into_actor(self));
+            }
+            AgentRequest::Status => Ok(AmeRequest::Status),
+            AgentRequest::Sync => Ok(AmeRequest::Sync),
+            AgentRequest::StartApp(app) => Ok(AmeRequest::StartApp(app)),
+            AgentRequest::StopApp(app) => Ok(AmeRequest::StopApp(app)),
+        };
+        let (forward, ame) = match (forward, self.ame.clone()) {
+            (Err(e), _) => return Box::pin(futures::future::ready(Err(e)).into_actor(self)),
+            (Ok(AmeRequest::Status), None) => {
+                return Box::pin(futures::future::ready(Ok(self.reply(Vec::new()))).into_actor(self));
+            }
+            (Ok(_), None) => {
+                let e = daemon_error("The ksys_vmm daemon is not running: start it with 'ksysvmmgr start vmm'.");
+                return Box::pin(futures::future::ready(Err(e)).into_actor(self));
+            }
+            (Ok(f), Some(ame)) => (f, ame),
+        };
+        let ask = async move { ame.send(forward).await.unwrap_or_else(|_| Err(daemon_error("the agent stopped"))) };
+        Box::pin(ask.into_actor(self).map(|apps, act, _| apps.map(|apps| act.reply(apps))))
     }
 }

@@ -1,20 +1,50 @@
-//! `ksysvmmgr`: the in-VM agent's command line. The application management engine it drives
-//! is not in this release yet, so every action is refused with a clear message and exit code.
-const USAGE: &str = "Usage: ksysvmmgr [-s] {help|start|stop|status|add|modify|query|delete|sync|suspend|resume} [vmm|app|dependency] [NAME] [attribute=value ...]";
+//! `ksysvmmgr`: the in-VM agent's command line. Inside a VM (its application scripts) the VM is
+//! found through `KSYS_VMM_ROOT`; from the machine running the datacenter, name it with
+//! `--vm NAME` (guest directories under `--guests`, default the local datacenter's).
+use vmrm::actors::agent::guest::{GUEST_ENV, GuestDir};
+use vmrm::cli::vmm::{grammar, run};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None => {
-            eprintln!("KSYSVMMGR-002(ERROR): <ACTION> parameter is mandatory.\n{USAGE}");
-            std::process::exit(2);
-        }
-        Some("help" | "-h" | "--help") => println!("{USAGE}"),
-        Some(action) => {
-            eprintln!(
-                "KSYSVMMGR-001(ERROR): action {action} is not available: the VM agent's application management engine is not part of this release."
-            );
-            std::process::exit(1);
-        }
+    let mut words: Vec<String> = std::env::args().skip(1).collect();
+    let guest = guest_dir(&mut words);
+    let invocation = match grammar::parse(&words) {
+        Ok(i) => i,
+        Err(e) => fail(&format!("{e}\n{}", grammar::USAGE)),
+    };
+    let guest = match guest {
+        Ok(g) => g,
+        Err(e) => fail(&e),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run::execute(&guest, invocation)) {
+        Ok(text) => print!("{text}"),
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("{msg}");
+    std::process::exit(1);
+}
+
+/// Takes `--vm NAME`, `--guests DIR` and `--guest DIR` out of `words`.
+fn guest_dir(words: &mut Vec<String>) -> Result<GuestDir, String> {
+    let mut take = |flag: &str| -> Result<Option<String>, String> {
+        let Some(at) = words.iter().position(|w| w == flag) else { return Ok(None) };
+        let value = words.get(at + 1).cloned().ok_or(format!("{flag} needs a value"))?;
+        words.drain(at..=at + 1);
+        Ok(Some(value))
+    };
+    let (vm, guests, guest) = (take("--vm")?, take("--guests")?, take("--guest")?);
+    let guests = guests
+        .or_else(|| std::env::var("VMRM_GUESTS").ok())
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("vmrm-local").join("guests"));
+    match (vm, guest.or_else(|| std::env::var(GUEST_ENV).ok())) {
+        (Some(vm), _) => Ok(GuestDir::of(&guests, &vm)),
+        (None, Some(root)) => Ok(GuestDir::new(root)),
+        (None, None) => Err(format!(
+            "which VM? run it inside the VM ({GUEST_ENV} set), or name it: ksysvmmgr --vm NAME [--guests DIR] <ACTION> ..."
+        )),
     }
 }

@@ -4,5 +4,6 @@
 pub mod format;
 pub mod grammar;
 pub mod run;
+pub mod vmm;
 
 pub use grammar::{KsysCommand, parse};

@@ -79,6 +79,11 @@ impl Topology {
         }
     }
 
+    /// The VMs' guest directories, shared by every server unit (see `SuConfig::guests`).
+    pub fn guests_dir(&self) -> PathBuf {
+        self.data_dir.join("guests")
+    }
+
     pub fn controller_endpoints(&self) -> Vec<String> {
         (1..=self.controllers).map(|i| self.addr(&format!("ctl-{i}"), i as u16)).collect()
     }
@@ -185,6 +190,7 @@ impl Topology {
                     ViosRef { name: vb, endpoint: self.host_port(i, 2) },
                 ],
                 vm: h.vms.clone(),
+                guests: Some(self.guests_dir()),
             });
             out.push(n);
         }
