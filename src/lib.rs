@@ -11,15 +11,15 @@
 //! | [`config`] | the node's TOML file: which roles it plays and where its peers are |
 //! | [`profile`] | timing tunables: the seed's defaults and the `fast` profile |
 //! | [`domain`] | plain data: inventory records, VM states, events |
-//! | [`logic`] | pure decisions: host failure detection, placement |
+//! | [`logic`] | pure decisions: host and VM failure detection, placement, the application engine |
 //! | [`hsdb`] | the Health Status Database: openraft + sled, its gRPC service and clients |
 //! | [`lincheck`] | the linearizability checker the HSDB's fault tests judge histories with |
-//! | [`actors`] | the simulated hardware: HMC, server unit, VM, VIOS + host monitor, SAN |
+//! | [`actors`] | the simulated hardware: HMC, server unit, VM and its agent, VIOS + host monitor, SAN |
 //! | [`controller`] | the KSYS controller: admin API, discovery, FDE, recovery |
 //! | [`transport`] | gRPC channels with deadlines, the leader-following admin client |
 //! | [`node`] | one `vmrmd` process: roles from config, serving, ordered shutdown |
 //! | [`launcher`] | the embedded local datacenter (and the multi-process test clusters) |
-//! | [`cli`] | `ksysmgr` grammar and output formatting |
+//! | [`cli`] | `ksysmgr` and `ksysvmmgr`: grammar, execution, output |
 pub mod actors;
 pub mod chaos;
 pub mod cli;
