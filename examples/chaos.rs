@@ -112,17 +112,20 @@ impl Cluster {
     fn admin(&self, avoid: Option<&str>) -> Result<AdminClient> {
         let mut endpoints: Vec<String> = self.topology.controller_endpoints();
         // A faulted controller last: a paused one would hold each call until its deadline.
-        endpoints.sort_by_key(|e| avoid.is_some_and(|a| e.starts_with(&format!("{a}:"))));
+        let avoided = avoid.and_then(|a| self.topology.node_configs().into_iter().find(|n| n.name == a));
+        endpoints.sort_by_key(|e| avoided.as_ref().is_some_and(|n| n.endpoint() == e));
         let mut admin = AdminClient::new(endpoints.iter().map(|e| published(e)).collect())?;
         admin.call_timeout = Duration::from_secs(3);
         Ok(admin)
     }
 
-    /// The active controller's service name (`ctl-2`).
+    /// The active controller's service name (`ctl-2`), from the endpoint it reports.
     async fn active(&self) -> Result<String> {
         let clusters = self.admin(None)?.query_cluster(pb::QueryRequest::default()).await?.clusters;
         let active = clusters.first().map(|c| c.active_controller.clone()).context("no ksyscluster")?;
-        Ok(active.split(':').next().unwrap_or_default().to_string())
+        // The active controller is named by its HSDB member address.
+        let index = self.topology.hsdb_members().iter().position(|m| *m == active);
+        Ok(format!("ctl-{}", index.with_context(|| format!("no controller at {active}"))? + 1))
     }
 
     /// One acknowledged admin write (the Low priority's CPU capacity, which no VM of this

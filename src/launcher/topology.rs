@@ -25,9 +25,9 @@ pub struct Topology {
     pub host_group: String,
     /// `snapshot_every` of every HSDB member (tests lower it to exercise log compaction).
     pub hsdb_snapshot_every: u64,
-    /// Nodes are reached by their names (one container each, listening on all interfaces)
-    /// instead of on loopback ports.
-    pub by_name: bool,
+    /// One container per node on the compose network, each at a fixed address and listening
+    /// on all interfaces, instead of loopback ports.
+    pub containers: bool,
 }
 
 /// Base port of the local datacenter: `ksysmgr` without `--endpoints` reaches B+1..B+3.
@@ -61,22 +61,36 @@ impl Topology {
             cluster_name: "vmrm_local".into(),
             host_group: "HG1".into(),
             hsdb_snapshot_every: DEFAULT_SNAPSHOT_EVERY,
-            by_name: false,
+            containers: false,
         }
     }
 
     /// The container cluster (`docker-compose.yml`): the local datacenter's nodes, each in its
-    /// own container reached by its name, with its data under `/data`.
+    /// own container at a fixed address, with its data under `/data`.
     pub fn compose() -> Self {
-        Self { by_name: true, ..Self::local(PathBuf::from("/data")) }
+        Self { containers: true, ..Self::local(PathBuf::from("/data")) }
     }
 
-    /// Where node `node` (at port offset `offset`) is reached.
+    /// Where the node at port offset `offset` is reached: its container's name, or loopback.
     fn addr(&self, node: &str, offset: u16) -> String {
-        match self.by_name {
+        match self.containers {
             true => format!("{node}:{}", self.base_port + offset),
             false => format!("127.0.0.1:{}", self.base_port + offset),
         }
+    }
+
+    /// The HSDB members' addresses (Raft between the controllers). In containers these are the
+    /// controllers' fixed addresses, not their names: right after a container dies Docker's
+    /// DNS fails lookups for seconds, and an election whose vote requests cannot resolve the
+    /// surviving peer stalls for as long. (Everything else keeps names: a dead node's name fails
+    /// at once, where its address would hang until a timeout.)
+    pub fn hsdb_members(&self) -> Vec<String> {
+        (1..=self.controllers as u16)
+            .map(|i| match self.containers {
+                true => format!("{}:{}", super::compose::address(i), self.base_port + i),
+                false => self.addr("", i),
+            })
+            .collect()
     }
 
     /// The VMs' guest directories, shared by every server unit (see `SuConfig::guests`).
@@ -123,7 +137,7 @@ impl Topology {
     }
 
     fn node(&self, name: String, endpoint: String) -> NodeConfig {
-        let (listen, advertise) = match self.by_name {
+        let (listen, advertise) = match self.containers {
             true => {
                 let port = endpoint.rsplit_once(':').map_or("", |(_, p)| p);
                 (format!("0.0.0.0:{port}"), Some(endpoint))
@@ -149,7 +163,7 @@ impl Topology {
     /// Every node's config, in start order.
     pub fn node_configs(&self) -> Vec<NodeConfig> {
         let members: BTreeMap<String, String> =
-            self.controller_endpoints().into_iter().enumerate().map(|(i, a)| ((i + 1).to_string(), a)).collect();
+            self.hsdb_members().into_iter().enumerate().map(|(i, a)| ((i + 1).to_string(), a)).collect();
         let mut out = Vec::new();
         for (i, listen) in self.controller_endpoints().into_iter().enumerate() {
             let mut n = self.node(format!("ctl-{}", i + 1), listen);
