@@ -79,6 +79,7 @@ impl AmeActor {
             }
         }
         self.log_changes(&before);
+        self.groups.prune();
         ctx.run_later(self.period, |act, ctx| act.round(ctx));
     }
 
@@ -166,6 +167,12 @@ pub struct ProcessGroups(std::sync::Arc<std::sync::Mutex<BTreeSet<i32>>>);
 impl ProcessGroups {
     fn lock(&self) -> std::sync::LockResult<std::sync::MutexGuard<'_, BTreeSet<i32>>> {
         self.0.lock()
+    }
+
+    /// Forgets the groups that have no process left (a finished script that started nothing),
+    /// so the set stays small and a group id the system reuses later is never signalled.
+    fn prune(&self) {
+        self.lock().expect("process groups").retain(|group| scripts::group_alive(*group));
     }
 
     /// Sends `signal` to every group (SIGKILL when the VM stops, SIGSTOP when its OS hangs).

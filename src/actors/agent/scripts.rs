@@ -43,6 +43,12 @@ pub fn kill_group(group: i32) {
     signal_group(group, libc::SIGKILL);
 }
 
+/// Some process of the group still exists.
+pub fn group_alive(group: i32) -> bool {
+    // SAFETY: signal 0 only checks that the group exists.
+    unsafe { libc::killpg(group, 0) == 0 }
+}
+
 pub fn signal_group(group: i32, signal: i32) {
     // SAFETY: killpg only sends a signal; a group that is gone answers ESRCH, which is fine.
     unsafe {
