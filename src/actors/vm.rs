@@ -13,7 +13,6 @@ use crate::config::ViosRef;
 use crate::domain::LparDefinition;
 use crate::error::{Result, VmrmError};
 use crate::logic::app_engine::VmmError;
-use crate::logic::app_engine::config::code;
 use crate::pb::{VmHeartbeat, WriteRequest, host_monitor_client::HostMonitorClient, san_client::SanClient};
 use crate::profile::Timing;
 use crate::transport::{ChannelPool, deadline};
@@ -136,7 +135,7 @@ impl VmActor {
             while let Ok((stream, _)) = listener.accept().await {
                 let addr = addr.clone();
                 actix::spawn(socket::serve_one(stream, move |req| async move {
-                    addr.send(SocketCall(req)).await.unwrap_or_else(|_| Err(daemon_error("the VM is stopping")))
+                    addr.send(SocketCall(req)).await.unwrap_or_else(|_| Err(VmmError::daemon("the VM is stopping")))
                 }));
             }
         };
@@ -322,49 +321,44 @@ impl Handler<VmFault> for VmActor {
 #[rtype(result = "Wire")]
 struct SocketCall(AgentRequest);
 
-fn daemon_error(why: impl Into<String>) -> VmmError {
-    VmmError::new(code::DAEMON, why)
-}
-
 impl Handler<SocketCall> for VmActor {
     type Result = ResponseActFuture<Self, Wire>;
     fn handle(&mut self, SocketCall(req): SocketCall, ctx: &mut Context<Self>) -> Self::Result {
         if self.os_hung {
             // A hung OS answers nothing; the caller times out.
-            return Box::pin(futures::future::pending::<Wire>().into_actor(self));
+            return Box::pin(actix::fut::wrap_future(futures::future::pending::<Wire>()));
         }
         let forward = match req {
             AgentRequest::StartVmm if self.agent_running => {
-                Err(daemon_error("0513-029 The ksys_vmm Subsystem is already active."))
+                return Box::pin(actix::fut::ready(Err(VmmError::daemon(
+                    "0513-029 The ksys_vmm Subsystem is already active.",
+                ))));
             }
             AgentRequest::StartVmm => {
                 self.start_agent();
-                Ok(AmeRequest::Status)
+                AmeRequest::Status
             }
             AgentRequest::StopVmm if !self.agent_running => {
-                Err(daemon_error("0513-004 The Subsystem or Group, ksys_vmm, is currently inoperative."))
+                return Box::pin(actix::fut::ready(Err(VmmError::daemon(
+                    "0513-004 The Subsystem or Group, ksys_vmm, is currently inoperative.",
+                ))));
             }
             AgentRequest::StopVmm => {
                 self.stop_agent(true, ctx);
-                return Box::pin(futures::future::ready(Ok(self.reply(Vec::new()))).into_actor(self));
+                return Box::pin(actix::fut::ready(Ok(self.reply(Vec::new()))));
             }
-            AgentRequest::Status => Ok(AmeRequest::Status),
-            AgentRequest::Sync => Ok(AmeRequest::Sync),
-            AgentRequest::StartApp(app) => Ok(AmeRequest::StartApp(app)),
-            AgentRequest::StopApp(app) => Ok(AmeRequest::StopApp(app)),
+            AgentRequest::Status => AmeRequest::Status,
+            AgentRequest::Sync => AmeRequest::Sync,
+            AgentRequest::StartApp(app) => AmeRequest::StartApp(app),
+            AgentRequest::StopApp(app) => AmeRequest::StopApp(app),
         };
-        let (forward, ame) = match (forward, self.ame.clone()) {
-            (Err(e), _) => return Box::pin(futures::future::ready(Err(e)).into_actor(self)),
-            (Ok(AmeRequest::Status), None) => {
-                return Box::pin(futures::future::ready(Ok(self.reply(Vec::new()))).into_actor(self));
-            }
-            (Ok(_), None) => {
-                let e = daemon_error("The ksys_vmm daemon is not running: start it with 'ksysvmmgr start vmm'.");
-                return Box::pin(futures::future::ready(Err(e)).into_actor(self));
-            }
-            (Ok(f), Some(ame)) => (f, ame),
+        let Some(ame) = self.ame.clone() else {
+            return Box::pin(actix::fut::ready(match forward {
+                AmeRequest::Status => Ok(self.reply(Vec::new())),
+                _ => Err(VmmError::daemon("The ksys_vmm daemon is not running: start it with 'ksysvmmgr start vmm'.")),
+            }));
         };
-        let ask = async move { ame.send(forward).await.unwrap_or_else(|_| Err(daemon_error("the agent stopped"))) };
+        let ask = async move { ame.send(forward).await.unwrap_or_else(|_| Err(VmmError::daemon("the agent stopped"))) };
         Box::pin(ask.into_actor(self).map(|apps, act, _| apps.map(|apps| act.reply(apps))))
     }
 }

@@ -3,7 +3,6 @@
 //! pure [`Engine`] with real processes.
 use super::guest::GuestDir;
 use super::scripts;
-use crate::logic::app_engine::config::code;
 use crate::logic::app_engine::engine::Command;
 use crate::logic::app_engine::{AppStatus, Engine, HaMonitoring, ScriptKind, VmmError};
 use actix::prelude::*;
@@ -50,7 +49,7 @@ impl AmeActor {
 
     /// doXML: (re)reads the configuration file.
     fn load(&mut self) -> Result<HaMonitoring, VmmError> {
-        let cfg = self.guest.load().map_err(|e| VmmError::new(code::DAEMON, e.to_string()))?;
+        let cfg = self.guest.load()?;
         self.period = Duration::from_secs(cfg.vmm.period).max(SHORTEST_ROUND);
         let now = self.now_ms();
         self.engine.load(&cfg, now);
@@ -93,7 +92,7 @@ impl AmeActor {
             }
         };
         tracing::debug!(vm = %self.vm, app = %app, "application script \"{script}\" being forked ({kind}), group {}", launched.group);
-        self.groups.lock().expect("process groups").insert(launched.group);
+        self.groups.add(launched.group);
         self.running.insert(app.clone(), RunningScript { group: launched.group, killed: false });
         let mut child = launched.child;
         ctx.spawn(async move { child.wait().await }.into_actor(self).map(move |status, act, _| {
@@ -165,19 +164,23 @@ impl Handler<AmeRequest> for AmeActor {
 pub struct ProcessGroups(std::sync::Arc<std::sync::Mutex<BTreeSet<i32>>>);
 
 impl ProcessGroups {
-    fn lock(&self) -> std::sync::LockResult<std::sync::MutexGuard<'_, BTreeSet<i32>>> {
-        self.0.lock()
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<i32>> {
+        self.0.lock().expect("process groups lock")
+    }
+
+    fn add(&self, group: i32) {
+        self.lock().insert(group);
     }
 
     /// Forgets the groups that have no process left (a finished script that started nothing),
     /// so the set stays small and a group id the system reuses later is never signalled.
     fn prune(&self) {
-        self.lock().expect("process groups").retain(|group| scripts::group_alive(*group));
+        self.lock().retain(|group| scripts::group_alive(*group));
     }
 
     /// Sends `signal` to every group (SIGKILL when the VM stops, SIGSTOP when its OS hangs).
     pub fn signal_all(&self, signal: i32) {
-        let groups = self.lock().expect("process groups");
+        let groups = self.lock();
         for group in groups.iter() {
             scripts::signal_group(*group, signal);
         }

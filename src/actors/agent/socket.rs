@@ -7,6 +7,7 @@ use crate::logic::app_engine::{AppStatus, VmmError};
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
@@ -71,7 +72,7 @@ where
     }
     let reply = match serde_json::from_str::<AgentRequest>(&line) {
         Ok(req) => answer(req).await,
-        Err(e) => Err(VmmError::new(crate::logic::app_engine::config::code::DAEMON, format!("bad request: {e}"))),
+        Err(e) => Err(VmmError::daemon(format!("bad request: {e}"))),
     };
     if let Ok(mut text) = serde_json::to_string(&reply) {
         text.push('\n');
@@ -79,17 +80,25 @@ where
     }
 }
 
+/// How long `ksysvmmgr` waits for the agent (a VM whose OS hangs never answers).
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// `ksysvmmgr`'s side: one request to the agent of the VM whose guest directory is `guest`.
 pub async fn call(guest: &GuestDir, req: &AgentRequest) -> Result<Wire> {
     let path = guest.socket_path();
-    let stream = UnixStream::connect(&path).await.map_err(|e| {
-        VmrmError::unavailable(format!("cannot reach the VM at {}: {e} (is the VM running?)", path.display()))
-    })?;
-    let (read, mut write) = stream.into_split();
-    let mut text = serde_json::to_string(req).map_err(VmrmError::internal)?;
-    text.push('\n');
-    write.write_all(text.as_bytes()).await.map_err(VmrmError::internal)?;
-    let mut line = String::new();
-    BufReader::new(read).read_line(&mut line).await.map_err(VmrmError::internal)?;
-    serde_json::from_str(&line).map_err(|e| VmrmError::internal(format!("bad reply from the agent: {e}")))
+    let exchange = async {
+        let stream = UnixStream::connect(&path).await.map_err(|e| {
+            VmrmError::unavailable(format!("cannot reach the VM at {}: {e} (is the VM running?)", path.display()))
+        })?;
+        let (read, mut write) = stream.into_split();
+        let mut text = serde_json::to_string(req).map_err(VmrmError::internal)?;
+        text.push('\n');
+        write.write_all(text.as_bytes()).await.map_err(VmrmError::internal)?;
+        let mut line = String::new();
+        BufReader::new(read).read_line(&mut line).await.map_err(VmrmError::internal)?;
+        serde_json::from_str(&line).map_err(|e| VmrmError::internal(format!("bad reply from the agent: {e}")))
+    };
+    tokio::time::timeout(CALL_TIMEOUT, exchange).await.unwrap_or_else(|_| {
+        Err(VmrmError::unavailable(format!("the VM at {} did not answer within {CALL_TIMEOUT:?}", path.display())))
+    })
 }

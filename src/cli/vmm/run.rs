@@ -19,22 +19,21 @@ pub async fn execute(guest: &GuestDir, inv: Invocation) -> Result<String, VmmErr
     match inv.command {
         VmmCommand::Help => Ok(format!("{}\n", super::grammar::USAGE)),
         VmmCommand::QueryVmm => {
-            let cfg = guest.load().map_err(failed)?;
+            let cfg = guest.load()?;
             let uuid = std::fs::read_to_string(guest.uuid_path()).unwrap_or_default();
             let v = &cfg.vmm;
-            let start = serde_json::to_value(v.rebootappstarttype).ok();
-            let start = start.as_ref().and_then(|s| s.as_str()).unwrap_or_default();
             Ok(format!(
-                "VmMonitor log={} period={} version={} comment={} rebootappstarttype={start} VmUUID={}\n",
+                "VmMonitor log={} period={} version={} comment={} rebootappstarttype={} VmUUID={}\n",
                 v.log,
                 v.period,
                 v.version,
                 v.comment,
+                v.rebootappstarttype,
                 uuid.trim()
             ))
         }
         VmmCommand::QueryApp { name, only } => {
-            let cfg = guest.load().map_err(failed)?;
+            let cfg = guest.load()?;
             if let Some(n) = &name {
                 cfg.app(n)?;
             }
@@ -47,7 +46,7 @@ pub async fn execute(guest: &GuestDir, inv: Invocation) -> Result<String, VmmErr
             Ok(out)
         }
         VmmCommand::QueryDependency { depuuid } => {
-            let cfg = guest.load().map_err(failed)?;
+            let cfg = guest.load()?;
             let deps: Vec<&Dependency> =
                 cfg.dependencies.iter().filter(|d| depuuid.as_ref().is_none_or(|u| *u == d.depuuid)).collect();
             if let (Some(u), true) = (&depuuid, deps.is_empty()) {
@@ -134,21 +133,17 @@ pub async fn execute(guest: &GuestDir, inv: Invocation) -> Result<String, VmmErr
 
 /// `suspend|resume app`: its `monitored` attribute, applied at once (dependencies ignored).
 async fn monitoring(guest: &GuestDir, name: &str, resume: bool) -> Result<String, VmmError> {
-    let mut cfg = guest.load().map_err(failed)?;
-    cfg.modify_app(name, &[("monitored".into(), if resume { "1" } else { "0" }.into())])?;
-    guest.save(&cfg).map_err(failed)?;
-    ask(guest, AgentRequest::Sync).await?;
-    let verb = if resume { "Resuming" } else { "Suspending" };
-    Ok(format!("{verb} monitoring of application \"{name}\" successfully performed.\n"))
+    edit(guest, true, |cfg| {
+        cfg.modify_app(name, &[("monitored".into(), if resume { "1" } else { "0" }.into())])?;
+        let verb = if resume { "Resuming" } else { "Suspending" };
+        Ok(format!("{verb} monitoring of application \"{name}\" successfully performed."))
+    })
+    .await
 }
 
 /// One request to the daemon; unreachable or refused → the error.
 async fn ask(guest: &GuestDir, req: AgentRequest) -> Result<AgentReply, VmmError> {
-    socket::call(guest, &req).await.map_err(|e| VmmError::new(code::DAEMON, e.to_string()))?
-}
-
-fn failed(e: crate::VmrmError) -> VmmError {
-    VmmError::new(code::DAEMON, e.to_string())
+    socket::call(guest, &req).await?
 }
 
 /// A configuration edit: applied to the file whole or not at all, then told to the daemon
@@ -158,9 +153,9 @@ async fn edit(
     sync: bool,
     change: impl FnOnce(&mut HaMonitoring) -> Result<String, VmmError>,
 ) -> Result<String, VmmError> {
-    let mut cfg = guest.load().map_err(failed)?;
+    let mut cfg = guest.load()?;
     let done = change(&mut cfg)?;
-    guest.save(&cfg).map_err(failed)?;
+    guest.save(&cfg)?;
     match sync {
         true => ask(guest, AgentRequest::Sync).await.map(|_| format!("{done}\n")),
         false => Ok(format!("{done}\n{NOT_SYNCED}\n")),

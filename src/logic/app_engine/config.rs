@@ -24,6 +24,17 @@ impl VmmError {
     pub fn new(code: u16, message: impl Into<String>) -> Self {
         Self { code, message: message.into() }
     }
+
+    /// The daemon, its socket or the VM's files failed (not the command's fault).
+    pub fn daemon(message: impl Into<String>) -> Self {
+        Self::new(code::DAEMON, message)
+    }
+}
+
+impl From<crate::error::VmrmError> for VmmError {
+    fn from(e: crate::error::VmrmError) -> Self {
+        Self::daemon(e.to_string())
+    }
 }
 
 impl fmt::Display for VmmError {
@@ -63,6 +74,15 @@ pub enum StartType {
     Vmm,
     /// The OS or a user starts them; the agent starts those that are not running.
     Os,
+}
+
+impl fmt::Display for StartType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Vmm => "VMM",
+            Self::Os => "OS",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

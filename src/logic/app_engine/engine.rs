@@ -39,7 +39,7 @@ pub enum Command {
 
 /// Why an app is being stopped and started again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Cycle {
+enum Cycle {
     /// Its monitor failed `monitor_failure_threshold` times: a restart that counts.
     Failure,
     /// Its parent is restarted: the child goes along.
@@ -407,5 +407,5 @@ fn not_found(name: &str) -> VmmError {
 }
 
 fn busy(name: &str, state: AppState) -> VmmError {
-    VmmError::new(code::DAEMON, format!("Application \"{name}\" is {state}: the action is not possible now."))
+    VmmError::daemon(format!("Application \"{name}\" is {state}: the action is not possible now."))
 }
