@@ -10,8 +10,9 @@ use actix::prelude::*;
 use clap::Parser;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use vmrm::actors::agent::ame::{AmeActor, ProcessGroups};
+use vmrm::actors::agent::ame::{AmeActor, AppsChanged, ProcessGroups};
 use vmrm::actors::agent::guest::GuestDir;
+use vmrm::actors::agent::report::AppReport;
 use vmrm::logic::app_engine::HaMonitoring;
 
 #[derive(Parser)]
@@ -28,6 +29,21 @@ struct Args {
 /// The target: under 1 % of one core.
 const TARGET_CPU_PERCENT: f64 = 1.0;
 const APPS: usize = 16;
+
+/// The doorbell the agent rings after rounds with changes, kept as the VM actor keeps it.
+#[derive(Default)]
+struct Doorbell(AppReport);
+
+impl Actor for Doorbell {
+    type Context = Context<Self>;
+}
+
+impl Handler<AppsChanged> for Doorbell {
+    type Result = ();
+    fn handle(&mut self, AppsChanged(bits): AppsChanged, _: &mut Context<Self>) {
+        self.0.ring(bits);
+    }
+}
 
 /// This process's CPU time so far (user + system).
 fn cpu_time() -> Duration {
@@ -101,12 +117,13 @@ fn main() {
     guest.create().expect("guest dir");
     System::new().block_on(async move {
         let groups = ProcessGroups::default();
-        let idle = AmeActor::new("bench".into(), guest.clone(), groups.clone(), false).start();
+        let doorbell = Doorbell::default().start().recipient();
+        let idle = AmeActor::new("bench".into(), guest.clone(), groups.clone(), doorbell.clone(), false).start();
         let (base_cpu, _) = measure(args.baseline_minutes, "0 apps").await;
         idle.do_send(vmrm::actors::agent::ame::StopAme);
 
         configure(&guest, &scripts, APPS);
-        let _busy = AmeActor::new("bench".into(), guest.clone(), groups.clone(), false).start();
+        let _busy = AmeActor::new("bench".into(), guest.clone(), groups.clone(), doorbell, false).start();
         let (cpu, rss) = measure(args.minutes, "16 apps").await;
         groups.signal_all(libc::SIGKILL);
 

@@ -3,7 +3,7 @@
 //! and on the shutdown signal stops serving, shuts the HSDB member down and returns. A panic
 //! anywhere aborts the process (see the release profile): the cluster handles dead nodes, not
 //! half-dead ones.
-use crate::actors::{hmc, san, su, vios};
+use crate::actors::{ar_gateway::ArGateway, hmc, san, su, vios};
 use crate::config::NodeConfig;
 use crate::controller::{Controller, ControllerCore, admin::AdminService};
 use crate::error::{Result, VmrmError};
@@ -79,7 +79,14 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     if let Some(v) = &cfg.vios {
         let hsdb = RemoteHsdb::new(cfg.hsdb_client_endpoints(), pool.clone(), timing.rpc_deadline);
         let monitor = vios::HostMonitorActor::new(v.name.clone(), v.host.clone(), timing, hsdb.clone()).start();
-        let make = || vios::ViosService { monitor: monitor.clone(), hsdb: hsdb.clone(), vios: v.name.clone(), timing };
+        let ar = ArGateway::new(hsdb.clone(), v.host.clone());
+        let make = || vios::ViosService {
+            monitor: monitor.clone(),
+            ar: ar.clone(),
+            hsdb: hsdb.clone(),
+            vios: v.name.clone(),
+            timing,
+        };
         router = router
             .add_service(pb::host_monitor_server::HostMonitorServer::new(make()))
             .add_service(pb::vios_server::ViosServer::new(make()));

@@ -6,20 +6,26 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use vmrm::launcher::{Datacenter, Topology};
+use vmrm::pb;
 
-/// `ksysvmmgr --vm VM …`: (exit code, stdout, stderr).
-async fn ksysvmmgr(guests: &Path, vm: &str, args: &str) -> (i32, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ksysvmmgr"))
-        .arg("--vm")
-        .arg(vm)
-        .arg("--guests")
-        .arg(guests)
-        .args(args.split_whitespace())
-        .output()
-        .await
-        .expect("ksysvmmgr runs");
+/// Runs `program ARGS`: (exit code, stdout, stderr).
+async fn run(program: &str, mut args: Vec<String>, line: &str) -> (i32, String, String) {
+    args.extend(line.split_whitespace().map(String::from));
+    let out = tokio::process::Command::new(program).args(args).output().await.expect("the command runs");
     let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
     (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+}
+
+/// `ksysvmmgr --vm VM …`.
+async fn ksysvmmgr(guests: &Path, vm: &str, args: &str) -> (i32, String, String) {
+    let target = vec!["--vm".into(), vm.into(), "--guests".into(), guests.display().to_string()];
+    run(env!("CARGO_BIN_EXE_ksysvmmgr"), target, args).await
+}
+
+/// `ksysmgr --endpoints … ARGS` against the datacenter's controllers.
+async fn run_ksysmgr(dc: &Datacenter, args: &str) -> (i32, String, String) {
+    let endpoints = vec!["--endpoints".into(), dc.topology.controller_endpoints().join(",")];
+    run(env!("CARGO_BIN_EXE_ksysmgr"), endpoints, args).await
 }
 
 async fn ok(guests: &Path, vm: &str, args: &str) -> String {
@@ -207,5 +213,88 @@ async fn bad_ksysvmmgr_input_is_refused_and_changes_nothing() {
     }
     let listed = ok(&guests, vm, "q app").await;
     assert_eq!(listed.matches("Application name=").count(), 16);
+    dc.stop();
+}
+
+async fn query_app(dc: &Datacenter, vm: &str) -> Vec<pb::AppView> {
+    let Ok(mut admin) = dc.admin() else { return Vec::new() };
+    admin
+        .query_app(pb::QueryRequest { name: vm.into(), ..Default::default() })
+        .await
+        .map(|l| l.apps)
+        .unwrap_or_default()
+}
+
+async fn app_view(dc: &Datacenter, vm: &str, app: &str, status: &str) -> Option<pb::AppView> {
+    query_app(dc, vm).await.into_iter().find(|a| a.name == app && a.status == status)
+}
+
+fn restarts_in_place(events: &[pb::EventView], vm: &str) -> usize {
+    events.iter().filter(|e| e.name == "RESTART_STARTED" && e.subject == vm && e.message.contains("same host")).count()
+}
+
+/// Claim: the controller learns a VM's applications through the host monitors (doorbell,
+/// PUT/QUERY/GET/ACK) and shows them in `ksysmgr query app`; a non-critical app in FAILURE only
+/// raises an event; a critical one that keeps failing makes the controller restart its VM on
+/// the same host 3 times, then on another host, until the app is NORMAL again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_critical_app_failure_restarts_its_vm_in_place_then_on_another_host() {
+    let _serial = one_cluster_at_a_time().await;
+    let (_dir, mut dc, guests, scripts) = cluster("apps-escalation", 30200, 2).await;
+    let vm = "vm-1-1";
+    let root = guests.join(vm);
+    let noop = script(&scripts, "noop", "exit 0");
+    let quick = "monitor_period=2 monitor_timeout=1 monitor_failure_threshold=1 max_restart=1";
+
+    // Not critical, always failing: RED in query app and an event; the VM stays.
+    let fails = script(&scripts, "fails", "exit 1");
+    ok(&guests, vm, &format!("-s add app web {}", with_noop(&fails, &noop, quick))).await;
+    let web =
+        wait_until("web RED in ksysmgr query app", Duration::from_secs(40), || app_view(&dc, vm, "web", "RED")).await;
+    assert_eq!((web.vm.as_str(), web.critical, web.max_restart, web.monitoring), (vm, false, 1, true));
+    assert_eq!(web.state, "FAILURE");
+    let event = wait_until("PERMANENT_APP_FAILURE for web", Duration::from_secs(10), || async {
+        events(&dc).await.into_iter().find(|e| e.name == "PERMANENT_APP_FAILURE" && e.message.contains("web"))
+    })
+    .await;
+    assert!(event.message.contains("critical: no"), "{event:?}");
+    let (code, out, _) = run_ksysmgr(&dc, &format!("query app {vm}")).await;
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("{:<33}web\n{:<33}RED\n", "Name:", "Status:")), "{out}");
+    let (code, _, err) = run_ksysmgr(&dc, "modify app web critical=yes").await;
+    assert_ne!(code, 0);
+    assert!(err.contains("only in the VM, with ksysvmmgr"), "{err}");
+    let (code, _, err) = run_ksysmgr(&dc, "query app no-such-vm").await;
+    assert!(code != 0 && err.contains("VM no-such-vm is not known"), "{err}");
+    ok(&guests, vm, "-s delete app web").await;
+    wait_until("web gone from query app", Duration::from_secs(10), || async {
+        query_app(&dc, vm).await.iter().all(|a| a.name != "web").then_some(())
+    })
+    .await;
+    assert_eq!(restarts_in_place(&events(&dc).await, vm), 0, "a non-critical app never restarts its VM");
+    assert_eq!(running_vms(&dc).await.get(vm).map(Vec::as_slice), Some(&["host-1".to_string()][..]));
+
+    // Critical, broken for good (the marker is in the VM's own files, so it follows the VM).
+    std::fs::write(root.join("db.broken"), "").unwrap();
+    let mon = script(&scripts, "db-mon", "! test -f \"$KSYS_VMM_ROOT/db.broken\"");
+    ok(&guests, vm, &format!("-s add app db critical=yes {}", with_noop(&mon, &noop, quick))).await;
+    wait_until("vm-1-1 moved to host-2", Duration::from_secs(120), || async {
+        running_vms(&dc).await.get(vm).filter(|hosts| hosts.as_slice() == ["host-2"]).map(drop)
+    })
+    .await;
+    let all = events(&dc).await;
+    let moved = all.iter().position(|e| e.name == "RESTART_STARTED" && e.message.contains("from host-1 to host-2"));
+    let moved = moved.expect("a restart from host-1 to host-2");
+    assert_eq!(restarts_in_place(&all[..moved], vm), 3, "three restarts on host-1 first: {all:#?}");
+    assert!(all[moved].message.contains("critical application failure"), "{:?}", all[moved]);
+
+    // Repaired: NORMAL again, and the count starts over.
+    std::fs::remove_file(root.join("db.broken")).unwrap();
+    wait_until("db GREEN", Duration::from_secs(60), || app_view(&dc, vm, "db", "GREEN")).await;
+    let view = wait_until("VM_restart_count 0", Duration::from_secs(10), || async {
+        vms(&dc).await.into_iter().find(|v| v.name == vm && v.vm_restart_count == 0)
+    })
+    .await;
+    assert_eq!(view.vm_status, "NO_OPERATION_IN_PROGRESS");
     dc.stop();
 }

@@ -4,6 +4,7 @@
 //! [`hmc`] (inventory and asynchronous jobs),
 //! [`vios`] (a VIOS with its host monitor).
 pub mod agent;
+pub mod ar_gateway;
 pub mod hmc;
 pub mod san;
 pub mod su;

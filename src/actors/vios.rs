@@ -7,14 +7,15 @@
 //!
 //! The VIOS answers the FDE's QuickQuery / NeedsAttention for a whole host group from the HSDB
 //! (the controller reads health *through* a VIOS, as in the seed).
-use crate::domain::{HmHealthRecord, VmHbMissedRecord, identity};
+use super::ar_gateway::ArGateway;
+use crate::domain::{HmHealthRecord, ShortMsgRecord, VmHbMissedRecord, identity};
 use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbAccess, Record, RemoteHsdb};
 use crate::logic::health::{VmMonitorState, vios_health, vm_monitor_state};
 use crate::pb::{self, host_monitor_server::HostMonitor, vios_server::Vios as ViosRpc};
 use crate::profile::Timing;
 use actix::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 use tonic::{Request, Response, Status};
 
@@ -219,6 +220,7 @@ async fn health_of(hsdb: &RemoteHsdb, query: &pb::HealthQuery, down_after_ms: u6
 /// gRPC face of a VIOS node: the HM's heartbeat endpoint and the FDE's queries.
 pub struct ViosService {
     pub monitor: Addr<HostMonitorActor>,
+    pub ar: ArGateway,
     pub hsdb: RemoteHsdb,
     pub vios: String,
     pub timing: Timing,
@@ -231,8 +233,24 @@ impl HostMonitor for ViosService {
         if hb.vm_uuid.is_empty() {
             return Err(Status::invalid_argument("a heartbeat needs the VM's uuid"));
         }
+        let doorbell_recorded = match hb.doorbell {
+            0 => 0,
+            bits => match self.ar.ring(&hb).await {
+                Ok(()) => bits,
+                Err(e) => {
+                    tracing::debug!(vios = %self.vios, vm = %hb.vm, "doorbell not recorded this time: {e}");
+                    0
+                }
+            },
+        };
+        let (requests, confirmed) = self.ar.deliver(&hb.vm_uuid);
         let hm_incarnation = self.monitor.send(Heartbeat(hb)).await.map_err(VmrmError::from)?;
-        Ok(Response::new(pb::HeartbeatAck { hm_incarnation }))
+        Ok(Response::new(pb::HeartbeatAck { hm_incarnation, requests, confirmed, doorbell_recorded }))
+    }
+
+    async fn put_response(&self, req: Request<pb::ArResponse>) -> Result<Response<pb::ArResponseAck>, Status> {
+        self.ar.respond(req.into_inner()).await?;
+        Ok(Response::new(pb::ArResponseAck {}))
     }
 }
 
@@ -281,11 +299,45 @@ impl ViosRpc for ViosService {
                     .collect(),
             })
             .collect();
-        Ok(Response::new(pb::NeedsAttentionReply { vios, vms }))
+        let wanted: BTreeSet<&str> = query.hosts.iter().map(|h| h.host.as_str()).collect();
+        let short_msgs = self
+            .hsdb
+            .list::<ShortMsgRecord>()
+            .await?
+            .into_iter()
+            .filter(|m| wanted.contains(m.host.as_str()))
+            .map(|m| pb::ShortMsg { host: m.host, vm_uuid: m.vm_uuid, vm: m.vm, dbell: m.dbell })
+            .collect();
+        Ok(Response::new(pb::NeedsAttentionReply { vios, vms, short_msgs }))
     }
 
     async fn sanity(&self, _: Request<pb::SanityRequest>) -> Result<Response<pb::SanityReply>, Status> {
         let hm_incarnation = self.monitor.send(Incarnation).await.map_err(VmrmError::from)?;
         Ok(Response::new(pb::SanityReply { vios: self.vios.clone(), hm_incarnation }))
+    }
+
+    async fn put_msg(&self, req: Request<pb::PutMsgRequest>) -> Result<Response<pb::MsgReply>, Status> {
+        self.ar.put(req.into_inner()).await?;
+        Ok(Response::new(pb::MsgReply {}))
+    }
+
+    async fn query_msg(&self, req: Request<pb::MsgRef>) -> Result<Response<pb::QueryMsgReply>, Status> {
+        let answered = self.ar.query(req.into_inner().hs_tag).await?;
+        Ok(Response::new(pb::QueryMsgReply { answered }))
+    }
+
+    async fn get_msg(&self, req: Request<pb::MsgRef>) -> Result<Response<pb::GetMsgReply>, Status> {
+        let payload = self.ar.get(req.into_inner().hs_tag).await?;
+        Ok(Response::new(pb::GetMsgReply { payload }))
+    }
+
+    async fn ack_msg(&self, req: Request<pb::MsgRef>) -> Result<Response<pb::MsgReply>, Status> {
+        self.ar.ack(req.into_inner().hs_tag).await?;
+        Ok(Response::new(pb::MsgReply {}))
+    }
+
+    async fn acknowledge_doorbell(&self, req: Request<pb::DoorbellAck>) -> Result<Response<pb::MsgReply>, Status> {
+        self.ar.acknowledge_doorbell(&req.into_inner()).await?;
+        Ok(Response::new(pb::MsgReply {}))
     }
 }

@@ -6,8 +6,11 @@
 //!
 //! Agent and OS fail separately ([`VmFault`]), because the FDE must tell them apart: a dead
 //! agent in a live OS is not a VM failure, a hung OS is.
-use super::agent::ame::{AmeActor, AmeRequest, ProcessGroups, StopAme};
+mod report;
+
+use super::agent::ame::{AmeActor, AmeRequest, AppsChanged, ProcessGroups, StopAme};
 use super::agent::guest::GuestDir;
+use super::agent::report::AppReport;
 use super::agent::socket::{self, AgentReply, AgentRequest, SocketFile, Wire};
 use crate::config::ViosRef;
 use crate::domain::LparDefinition;
@@ -102,6 +105,8 @@ pub struct VmActor {
     ame: Option<Addr<AmeActor>>,
     processes: ProcessGroups,
     socket: Option<SocketFile>,
+    /// The agent's application reporting to the controller (doorbells, answers).
+    report: AppReport,
 }
 
 impl VmActor {
@@ -119,6 +124,7 @@ impl VmActor {
             ame: None,
             processes: ProcessGroups::default(),
             socket: None,
+            report: AppReport::default(),
             def,
             host,
         }
@@ -145,14 +151,16 @@ impl VmActor {
 
     /// Starts the agent's engine; `boot`: the VM has just started (apps are started as
     /// `rebootappstarttype` says).
-    fn start_ame(&mut self, boot: bool) {
-        let ame = AmeActor::new(self.def.name.clone(), self.guest.clone(), self.processes.clone(), boot);
+    fn start_ame(&mut self, boot: bool, ctx: &mut Context<Self>) {
+        let notify = ctx.address().recipient();
+        let ame = AmeActor::new(self.def.name.clone(), self.guest.clone(), self.processes.clone(), notify, boot);
+        self.report = AppReport::default();
         self.ame = Some(ame.start());
     }
 
     fn stop_agent(&mut self, clean: bool, ctx: &mut Context<Self>) {
         if clean && self.agent_running {
-            self.heartbeat(true, ctx);
+            self.heartbeat(true, 0, ctx);
         }
         self.agent_running = false;
         if let Some(ame) = self.ame.take() {
@@ -160,17 +168,17 @@ impl VmActor {
         }
     }
 
-    fn start_agent(&mut self) {
+    fn start_agent(&mut self, ctx: &mut Context<Self>) {
         self.hm_incarnations.clear();
         self.agent_running = true;
-        self.start_ame(false);
+        self.start_ame(false, ctx);
     }
 
     fn reply(&self, apps: Vec<crate::logic::app_engine::AppStatus>) -> AgentReply {
         AgentReply { active: self.agent_running, pid: std::process::id(), apps }
     }
 
-    fn heartbeat(&self, shutdown: bool, ctx: &mut Context<Self>) {
+    fn heartbeat(&self, shutdown: bool, doorbell: u64, ctx: &mut Context<Self>) {
         for vios in &self.host.vios {
             let Ok(channel) = self.host.pool.get(&vios.endpoint) else {
                 continue;
@@ -180,13 +188,14 @@ impl VmActor {
                 vm_uuid: self.def.uuid.clone(),
                 sequence: self.sequence,
                 shutdown,
+                doorbell,
             };
             let req = deadline(msg, self.host.timing.vm_heartbeat);
             let endpoint = vios.endpoint.clone();
             let call = async move { HostMonitorClient::new(channel).heartbeat(req).await };
-            ctx.spawn(call.into_actor(self).map(move |reply, act, _| {
+            ctx.spawn(call.into_actor(self).map(move |reply, act, ctx| {
                 if let Ok(reply) = reply {
-                    act.note_incarnation(endpoint, reply.into_inner().hm_incarnation);
+                    act.heard_from(endpoint, reply.into_inner(), ctx);
                 }
             }));
         }
@@ -250,7 +259,8 @@ impl VmActor {
         }
         self.sequence += 1;
         if self.agent_running {
-            self.heartbeat(false, ctx);
+            let doorbell = self.report.doorbell();
+            self.heartbeat(false, doorbell, ctx);
         }
         self.write_disk(ctx);
     }
@@ -265,13 +275,13 @@ impl Actor for VmActor {
         if let Err(e) = self.open_guest(ctx) {
             tracing::warn!(vm = %self.def.name, "the VM's files are not reachable, no application monitoring: {e}");
         }
-        self.start_ame(true);
+        self.start_ame(true, ctx);
         ctx.run_interval(self.host.timing.vm_heartbeat, |act, ctx| act.tick(ctx));
     }
 
     fn stopped(&mut self, ctx: &mut Context<Self>) {
         if self.clean_stop && self.agent_running && !self.os_hung {
-            self.heartbeat(true, ctx);
+            self.heartbeat(true, 0, ctx);
         }
         if let Some(ame) = self.ame.take() {
             ame.do_send(StopAme);
@@ -302,7 +312,7 @@ impl Handler<VmFault> for VmActor {
         match fault {
             VmFault::KillAgent => self.stop_agent(false, ctx),
             VmFault::StopAgent => self.stop_agent(true, ctx),
-            VmFault::StartAgent => self.start_agent(),
+            VmFault::StartAgent => self.start_agent(ctx),
             VmFault::HangOs => {
                 self.os_hung = true;
                 self.stop_agent(false, ctx);
@@ -335,7 +345,7 @@ impl Handler<SocketCall> for VmActor {
                 ))));
             }
             AgentRequest::StartVmm => {
-                self.start_agent();
+                self.start_agent(ctx);
                 AmeRequest::Status
             }
             AgentRequest::StopVmm if !self.agent_running => {
@@ -360,5 +370,12 @@ impl Handler<SocketCall> for VmActor {
         };
         let ask = async move { ame.send(forward).await.unwrap_or_else(|_| Err(VmmError::daemon("the agent stopped"))) };
         Box::pin(ask.into_actor(self).map(|apps, act, _| apps.map(|apps| act.reply(apps))))
+    }
+}
+
+impl Handler<AppsChanged> for VmActor {
+    type Result = ();
+    fn handle(&mut self, AppsChanged(bits): AppsChanged, _: &mut Context<Self>) {
+        self.report.ring(bits);
     }
 }

@@ -135,6 +135,8 @@ pub fn vms(list: &[pb::VmView], detailed: bool) -> String {
             field(&mut out, "Epoch", v.epoch);
             field(&mut out, "HA_monitor_state", &v.ha_monitor_state);
             field(&mut out, "Last_response", format!("{} seconds", v.missed_hb_ms / 1000));
+            field(&mut out, "VM_restart_count", v.vm_restart_count);
+            field(&mut out, "VM_max_restart_count", crate::logic::app_escalation::VM_MAX_RESTART_COUNT);
             if !v.restart.is_empty() {
                 field(&mut out, "Last_restart", &v.restart);
             }
@@ -159,6 +161,27 @@ pub fn vms(list: &[pb::VmView], detailed: bool) -> String {
                 v.name, v.host, v.state, v.lpar_state, v.priority, v.vm_status
             );
         }
+    }
+    out
+}
+
+/// Seed Example 2-34: one block per application, values at column 34.
+pub fn apps(list: &[pb::AppView]) -> String {
+    let mut out = String::new();
+    for (i, a) in list.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let mut line = |key: &str, value: &dyn std::fmt::Display| {
+            let _ = writeln!(out, "{:<33}{value}", format!("{key}:"));
+        };
+        line("Name", &a.name);
+        line("Status", &a.status);
+        line("AppID", &a.app_id);
+        line("VM", &a.vm);
+        line("Critical", &if a.critical { "yes" } else { "no" });
+        line("MaxRestart", &a.max_restart);
+        line("Monitoring", &u8::from(a.monitoring));
     }
     out
 }

@@ -15,6 +15,7 @@ pub enum Class {
     Vios,
     Vm,
     Event,
+    App,
     Hsdb,
     HsdbNode,
     Affinity(AffinityKind),
@@ -107,6 +108,7 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] <act
   discover host_group NAME [verify=yes]
   verify host_group NAME
   query system|ksyscluster|hmc|host|host_group|vios|vm|event [NAME]
+  query app [VM]                           (applications the VM agents report)
   modify system [host_failure_detection_time=SECONDS] [vm_failure_detection_speed=fast|normal|slow] [ha_monitor=enable|disable]
   modify host_group NAME [host_failure_detection_time=SECONDS] [vm_failure_detection_speed=...] [ha_monitor=...]
          [restart_policy=auto|advisory_mode] [memory_capacity=1-100 cpu_capacity=1-100 priority=low|medium|high]
@@ -154,6 +156,7 @@ fn class(word: &str) -> Option<Class> {
         "vios" => Class::Vios,
         "vm" | "lpar" => Class::Vm,
         "event" | "events" => Class::Event,
+        "app" | "application" | "apps" => Class::App,
         "hsdb" => Class::Hsdb,
         "hsdb_node" => Class::HsdbNode,
         other => return other.parse().ok().map(Class::Affinity),
@@ -231,7 +234,7 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
     })?;
     let cls = class(cls).ok_or_else(|| {
         format!(
-            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, collocation, anticollocation, workgroup, hsdb, hsdb_node)"
+            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, app, collocation, anticollocation, workgroup, hsdb, hsdb_node)"
         )
     })?;
     let what = format!("{act} {}", words[1]);
@@ -342,6 +345,11 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
         ("remove", Class::HsdbNode) => {
             KsysCommand::RemoveHsdbNode { node_id: node_id(&split(rest, &[], &what)?, &what)? }
         }
+        (_, Class::App) => {
+            return Err(format!(
+                "`{what}`: application HA policies are configured only in the VM, with ksysvmmgr; ksysmgr can only query app"
+            ));
+        }
         _ => return Err(format!("`{what}` is not a supported command")),
     })
 }
@@ -414,6 +422,8 @@ mod tests {
         );
         assert_eq!(p("rm hsdb_node 4").unwrap(), KsysCommand::RemoveHsdbNode { node_id: 4 });
         assert_eq!(p("q hsdb").unwrap(), KsysCommand::Query { class: Class::Hsdb, name: String::new() });
+        assert_eq!(p("q app vm1").unwrap(), KsysCommand::Query { class: Class::App, name: "vm1".into() });
+        assert!(p("modify app app1 critical=yes").unwrap_err().contains("only in the VM, with ksysvmmgr"));
     }
 
     #[test]

@@ -107,6 +107,7 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
                 Class::Event => {
                     render!(output, admin.query_event(q).await?, |v: &pb::EventList| { format::events(&v.events) })
                 }
+                Class::App => render!(output, admin.query_app(q).await?, |v: &pb::AppList| format::apps(&v.apps)),
             }
         }
     })

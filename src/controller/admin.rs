@@ -126,6 +126,10 @@ impl Admin for AdminService {
         Ok(Response::new(pb::EventList { events: self.reader(req.get_ref())?.query_event().await? }))
     }
 
+    async fn query_app(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::AppList>, Status> {
+        Ok(Response::new(pb::AppList { apps: self.reader(req.get_ref())?.query_app(&req.get_ref().name).await? }))
+    }
+
     async fn add_hsdb_node(&self, req: Request<pb::AddHsdbNodeRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
         reply(self.active()?.add_hsdb_node(r.node_id, not_empty("the endpoint", &r.endpoint)?).await)

@@ -92,6 +92,7 @@ mod tests {
             ha_monitor: None,
             blacklist_hosts: Vec::new(),
             restart: None,
+            vm_restart_count: 0,
         }
     }
 

@@ -103,6 +103,7 @@ impl ControllerCore {
                     ha_monitor: None,
                     blacklist_hosts: Vec::new(),
                     restart: None,
+                    vm_restart_count: 0,
                 },
                 0,
             ),

@@ -51,6 +51,8 @@ pub struct FdeActor {
     /// Every host of the group was swept for stale definitions once (after a failover, the
     /// host may have come back while another controller was active).
     swept: bool,
+    /// VMs (by uuid) whose application report is being fetched.
+    reporting: BTreeSet<String>,
 }
 
 impl FdeActor {
@@ -72,6 +74,7 @@ impl FdeActor {
             poll_failing: false,
             cleaning: BTreeSet::new(),
             swept: false,
+            reporting: BTreeSet::new(),
         }
     }
 
@@ -107,6 +110,9 @@ impl FdeActor {
                     act.decide(polled.observations, ctx);
                     if let Some(sightings) = polled.vms {
                         act.check_vms(sightings, ctx);
+                    }
+                    for doorbell in polled.doorbells {
+                        act.report(doorbell, ctx);
                     }
                     act.arm_wake(ctx);
                 }
@@ -279,6 +285,24 @@ impl FdeActor {
         }));
     }
 
+    /// Seed: "SHORTMSG TASK ADDED: LPAR <vm>: <uuid>, dbell 28"; the task runs on its own and
+    /// a doorbell rung meanwhile is seen by a later NeedsAttention.
+    fn report(&mut self, doorbell: pb::ShortMsg, ctx: &mut Context<Self>) {
+        if self.recovering.contains(&doorbell.host) || !self.reporting.insert(doorbell.vm_uuid.clone()) {
+            return;
+        }
+        tracing::info!(group = %self.group, "SHORTMSG TASK ADDED: LPAR {}: {}, dbell {:x}", doorbell.vm, doorbell.vm_uuid, doorbell.dbell);
+        let (core, group) = (self.core.clone(), self.group.clone());
+        let uuid = doorbell.vm_uuid.clone();
+        let work = async move { core.resync_apps(&group, &doorbell).await.map_err(|e| (doorbell.vm, e)) };
+        ctx.spawn(work.into_actor(self).map(move |done, act, _| {
+            act.reporting.remove(&uuid);
+            if let Err((vm, e)) = done {
+                tracing::warn!(group = %act.group, vm = %vm, "application report not taken: {e}");
+            }
+        }));
+    }
+
     fn vios_name(&self, uuid: &str) -> String {
         self.vios_names.get(uuid).cloned().unwrap_or_else(|| uuid.to_string())
     }
@@ -351,6 +375,8 @@ struct Polled {
     vios_names: BTreeMap<String, String>,
     /// The group's managed VMs, after a NeedsAttention.
     vms: Option<Vec<VmSighting>>,
+    /// Application doorbells (seed: shortMsg), after a NeedsAttention.
+    doorbells: Vec<pb::ShortMsg>,
     host_fdt: Duration,
 }
 
@@ -375,10 +401,12 @@ async fn poll_group(core: ControllerCore, group: String, start: usize, needs_att
         let mut client = ViosClient::new(channel);
         let req = deadline(query.clone(), core.timing.rpc_deadline);
         let reply = match needs_attention {
-            true => client.needs_attention(req).await.map(|r| r.into_inner()).map(|r| (r.vios, Some(r.vms))),
-            false => client.quick_query(req).await.map(|r| (r.into_inner().hosts, None)),
+            true => {
+                client.needs_attention(req).await.map(|r| r.into_inner()).map(|r| (r.vios, Some(r.vms), r.short_msgs))
+            }
+            false => client.quick_query(req).await.map(|r| (r.into_inner().hosts, None, Vec::new())),
         };
-        let Ok((statuses, vm_statuses)) = reply else {
+        let Ok((statuses, vm_statuses, doorbells)) = reply else {
             continue;
         };
         let now = crate::now_ms();
@@ -420,7 +448,7 @@ async fn poll_group(core: ControllerCore, group: String, start: usize, needs_att
         };
         let vios_names = vioses.iter().map(|v| (v.uuid.clone(), v.name.clone())).collect();
         let host_fdt = levels.host_failure_detection_time();
-        return Ok(Polled { vios_index: index, observations, vios_names, vms, host_fdt });
+        return Ok(Polled { vios_index: index, observations, vios_names, vms, doorbells, host_fdt });
     }
     Err(VmrmError::unavailable(format!("no VIOS of host_group {} answered", group.name)))
 }

@@ -15,11 +15,14 @@
 //!   [`restart_vm`]: one VM's fenced restart sequence; [`resume`]: unfinished tasks taken over
 //!   by a controller that became active; [`restart_ops`]: the admin's restart and restore.
 //! * [`cleanup`]: stale definitions on a host that came back.
+//! * [`app_report`]: application reports from the VM agents (PUT/QUERY/GET/ACK) and what a
+//!   critical application's FAILURE does to its VM; [`reboot_vm`]: a restart on the same host.
 //! * [`affinity_ops`]: collocation, anticollocation and workgroup groups.
 //! * [`policy_ops`]: policies (`modify … restart_policy|priority|blacklist_hosts …`, affinity groups).
 //! * [`views`]: records → query replies.
 pub mod admin;
 pub mod affinity_ops;
+pub mod app_report;
 pub mod cleanup;
 pub mod config_ops;
 pub mod core;
@@ -30,6 +33,7 @@ pub mod lines;
 pub mod mapper_inputs;
 pub mod membership;
 pub mod policy_ops;
+pub mod reboot_vm;
 pub mod recovery;
 pub mod restart_ops;
 pub mod restart_vm;

@@ -91,7 +91,7 @@ impl ControllerCore {
     }
 
     /// Writes the VM row under the lock at `epoch`; returns the new version.
-    async fn put_fenced(&self, vm: &VmRecord, epoch: u64, version: u64) -> Result<u64> {
+    pub(super) async fn put_fenced(&self, vm: &VmRecord, epoch: u64, version: u64) -> Result<u64> {
         self.hsdb.put_if_version_fenced((vm.name.as_str(), epoch), vm, version).await
     }
 

@@ -205,6 +205,7 @@ impl ControllerCore {
                     epoch: v.epoch,
                     ha_monitor_state: ha_monitor_state.into(),
                     missed_hb_ms,
+                    vm_restart_count: v.vm_restart_count,
                 }
             })
             .collect())
@@ -219,6 +220,29 @@ impl ControllerCore {
     async fn group_speeds(&self) -> Result<BTreeMap<String, DetectionSpeed>> {
         let levels = self.detection_levels_by_group().await?;
         Ok(levels.into_iter().map(|(name, l)| (name, l.speed(None))).collect())
+    }
+
+    /// The applications the agents reported, of one VM (`name`) or of all.
+    pub async fn query_app(&self, vm: &str) -> Result<Vec<pb::AppView>> {
+        if !vm.is_empty() && self.hsdb.get::<VmRecord>(vm).await?.is_none() {
+            return Err(VmrmError::NotFound(format!("VM {vm} is not known; see ksysmgr query vm")));
+        }
+        let rows = self.hsdb.list::<AppRecord>().await?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| vm.is_empty() || r.vm == vm)
+            .map(|r| pb::AppView {
+                name: r.app.name,
+                status: r.app.state.color().to_string(),
+                app_id: r.app.uuid,
+                vm: r.vm,
+                critical: r.app.critical,
+                max_restart: r.app.max_restart,
+                monitoring: r.app.monitored,
+                state: r.app.state.to_string(),
+                restarts: r.app.restarts,
+            })
+            .collect())
     }
 
     pub async fn query_event(&self) -> Result<Vec<pb::EventView>> {

@@ -25,15 +25,20 @@ pub enum EventName {
     /// A controller that became active took over an unfinished recovery task.
     RecoveryResumed,
     DiscoveryCompleted,
+    /// An application is in FAILURE after its restarts inside the VM (seed:
+    /// PERMANENT_APP_FAILURE); for a critical one the VM is restarted.
+    PermanentAppFailure,
 }
 
 impl EventName {
     pub fn severity(self) -> Severity {
         match self {
             Self::HostFailureDetected | Self::VmFailureDetected | Self::RestartFailed => Severity::Critical,
-            Self::ViosNodeFailure | Self::VmLpmHangDetected | Self::VmNonrespDetected | Self::RestartAdvised => {
-                Severity::Warning
-            }
+            Self::ViosNodeFailure
+            | Self::PermanentAppFailure
+            | Self::VmLpmHangDetected
+            | Self::VmNonrespDetected
+            | Self::RestartAdvised => Severity::Warning,
             Self::RestartStarted | Self::RestartCompleted | Self::RecoveryCompleted | Self::RecoveryResumed => {
                 Severity::Maintenance
             }

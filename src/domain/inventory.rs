@@ -98,6 +98,10 @@ pub struct VmRecord {
     /// The VM's part of its latest recovery task.
     #[serde(default)]
     pub restart: Option<RestartProgress>,
+    /// Restarts on its own host for a critical application since it last moved (seed:
+    /// `VM_restart_count`, at most `VM_max_restart_count` 3).
+    #[serde(default)]
+    pub vm_restart_count: u32,
 }
 
 /// A host monitor's liveness row (seed: the HM's `vioHmHb` into the HSDB).

@@ -1,5 +1,6 @@
 //! Plain data the controller reasons about: inventory records as stored in the HSDB, VM and
 //! LPAR states with the seed's names, and the event catalogue. No I/O here.
+pub mod app;
 pub mod detection;
 pub mod event;
 pub mod identity;
@@ -9,6 +10,7 @@ pub mod policy;
 pub mod recovery;
 pub mod state;
 
+pub use app::{AppRecord, AppsReply, ArTransRecord, RESYNC_APPS_COMMAND, ShortMsgRecord, decode_apps, encode_apps};
 pub use detection::{DetectionSettings, DetectionSpeed};
 pub use event::{EventName, EventRecord, Severity};
 pub use inventory::*;

@@ -15,6 +15,8 @@ pub enum RestartCause {
     VmFailure,
     /// `ksysmgr restart vm` or a move back home.
     Admin,
+    /// A critical application stayed in FAILURE through its VM's restarts on the same host.
+    AppFailure,
 }
 
 impl fmt::Display for RestartCause {
@@ -23,6 +25,7 @@ impl fmt::Display for RestartCause {
             Self::HostFailure => "host failure",
             Self::VmFailure => "VM failure",
             Self::Admin => "admin request",
+            Self::AppFailure => "critical application failure",
         })
     }
 }

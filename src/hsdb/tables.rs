@@ -21,10 +21,13 @@ pub enum Table {
     Event,
     Affinity,
     RecoveryTask,
+    ShortMsg,
+    Trans,
+    App,
 }
 
 impl Table {
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 15] = [
         Table::Cluster,
         Table::Hmc,
         Table::Host,
@@ -37,6 +40,9 @@ impl Table {
         Table::Event,
         Table::Affinity,
         Table::RecoveryTask,
+        Table::ShortMsg,
+        Table::Trans,
+        Table::App,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +59,9 @@ impl Table {
             Table::Event => "event",
             Table::Affinity => "affinity",
             Table::RecoveryTask => "recovery_task",
+            Table::ShortMsg => "short_msg",
+            Table::Trans => "trans",
+            Table::App => "app",
         }
     }
 
@@ -115,4 +124,7 @@ record!(HmHealthRecord, Table::HmHealth, r => r.vios_uuid.clone());
 record!(VmLock, Table::Locked, r => r.vm.clone());
 record!(AffinityGroupRecord, Table::Affinity, r => r.name.clone());
 record!(RecoveryTaskRecord, Table::RecoveryTask, r => r.id.clone());
+record!(ShortMsgRecord, Table::ShortMsg, r => r.vm_uuid.clone());
+record!(ArTransRecord, Table::Trans, r => r.hs_tag.to_string());
+record!(AppRecord, Table::App, r => AppRecord::key_of(&r.vm, &r.app.name));
 record!(VmHbMissedRecord, Table::VmHbMissed, r => VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid));

@@ -1,6 +1,7 @@
 //! Pure decisions over plain data with an injected clock (`now_ms`): no async, actix, tonic or
 //! sled here, so every branch is unit-tested directly.
 pub mod app_engine;
+pub mod app_escalation;
 pub mod detection;
 pub mod fde;
 pub mod health;

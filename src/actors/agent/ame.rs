@@ -27,10 +27,12 @@ pub struct AmeActor {
     epoch: Instant,
     running: HashMap<String, RunningScript>,
     groups: ProcessGroups,
+    /// The agent's application reporting, rung after a round with changes.
+    notify: Recipient<AppsChanged>,
 }
 
 impl AmeActor {
-    pub fn new(vm: String, guest: GuestDir, groups: ProcessGroups, boot: bool) -> Self {
+    pub fn new(vm: String, guest: GuestDir, groups: ProcessGroups, notify: Recipient<AppsChanged>, boot: bool) -> Self {
         Self {
             vm,
             guest,
@@ -40,6 +42,7 @@ impl AmeActor {
             epoch: Instant::now(),
             running: HashMap::new(),
             groups,
+            notify,
         }
     }
 
@@ -78,6 +81,11 @@ impl AmeActor {
             }
         }
         self.log_changes(&before);
+        // Seed: the notification vector goes to the AR thread in the round after a change.
+        match self.engine.take_notifications() {
+            0 => {}
+            bits => self.notify.do_send(AppsChanged(bits)),
+        }
         self.groups.prune();
         ctx.run_later(self.period, |act, ctx| act.round(ctx));
     }
@@ -131,6 +139,11 @@ impl Actor for AmeActor {
         self.round(ctx);
     }
 }
+
+/// The engine's notification vector (seed: 0x8 configuration, 0x20 status) for the doorbell.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct AppsChanged(pub u64);
 
 /// What `ksysvmmgr` asks the running engine.
 #[derive(Message, Debug, Clone)]

@@ -4,5 +4,6 @@
 //! owns them: the agent's heartbeats are in [`super::vm`].
 pub mod ame;
 pub mod guest;
+pub mod report;
 pub mod scripts;
 pub mod socket;
