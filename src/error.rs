@@ -17,6 +17,9 @@ pub enum VmrmError {
     FailedPrecondition(String),
     #[error("{0}")]
     AlreadyExists(String),
+    /// A limit is reached (e.g. the guest application server's 30 processes).
+    #[error("{0}")]
+    ResourceExhausted(String),
     #[error("this controller is standby; the active controller is {}", leader.as_deref().unwrap_or("not elected yet"))]
     NotLeader { leader: Option<String> },
     #[error("{0}")]
@@ -51,6 +54,7 @@ impl From<VmrmError> for Status {
             VmrmError::NotFound(_) => Status::not_found(msg),
             VmrmError::FailedPrecondition(_) => Status::failed_precondition(msg),
             VmrmError::AlreadyExists(_) => Status::already_exists(msg),
+            VmrmError::ResourceExhausted(_) => Status::resource_exhausted(msg),
             VmrmError::Unavailable(_) => Status::unavailable(msg),
             VmrmError::Internal(_) => Status::internal(msg),
             VmrmError::NotLeader { leader } => {
@@ -77,6 +81,7 @@ impl From<Status> for VmrmError {
             Code::NotFound => Self::NotFound(msg),
             Code::FailedPrecondition => Self::FailedPrecondition(msg),
             Code::AlreadyExists => Self::AlreadyExists(msg),
+            Code::ResourceExhausted => Self::ResourceExhausted(msg),
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Self::Unavailable(msg),
             _ => Self::Internal(msg),
         }

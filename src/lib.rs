@@ -16,11 +16,13 @@
 //! | [`lincheck`] | the linearizability checker the HSDB's fault tests judge histories with |
 //! | [`actors`] | the simulated hardware: HMC, server unit, VM and its agent, VIOS + host monitor, SAN |
 //! | [`controller`] | the KSYS controller: admin API, discovery, FDE, recovery |
+//! | [`appmgr`] | the host-side application manager (`cmappmgr`) of a VM's guest application server |
 //! | [`transport`] | gRPC channels with deadlines, the leader-following admin client |
 //! | [`node`] | one `vmrmd` process: roles from config, serving, ordered shutdown |
 //! | [`launcher`] | the embedded local datacenter (and the multi-process test clusters) |
 //! | [`cli`] | `ksysmgr` and `ksysvmmgr`: grammar, execution, output |
 pub mod actors;
+pub mod appmgr;
 pub mod chaos;
 pub mod cli;
 pub mod config;

@@ -9,6 +9,7 @@
 mod report;
 
 use super::agent::ame::{AmeActor, AmeRequest, AppsChanged, ProcessGroups, StopAme};
+use super::agent::appserver::AppServer;
 use super::agent::guest::GuestDir;
 use super::agent::report::AppReport;
 use super::agent::socket::{self, AgentReply, AgentRequest, SocketFile, Wire};
@@ -107,12 +108,15 @@ pub struct VmActor {
     socket: Option<SocketFile>,
     /// The agent's application reporting to the controller (doorbells, answers).
     report: AppReport,
+    /// The VM's address (its network, the application server).
+    ip: std::net::IpAddr,
+    /// The guest application server, while the agent runs.
+    appserver: Option<AppServer>,
 }
 
 impl VmActor {
     pub fn new(def: LparDefinition, host: Hypervisor, network: std::net::TcpListener) -> Self {
         Self {
-            network: Some(network),
             answering_ping: None,
             agent_running: true,
             os_hung: false,
@@ -125,6 +129,9 @@ impl VmActor {
             processes: ProcessGroups::default(),
             socket: None,
             report: AppReport::default(),
+            ip: network.local_addr().map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip()),
+            appserver: None,
+            network: Some(network),
             def,
             host,
         }
@@ -149,13 +156,16 @@ impl VmActor {
         Ok(())
     }
 
-    /// Starts the agent's engine; `boot`: the VM has just started (apps are started as
-    /// `rebootappstarttype` says).
-    fn start_ame(&mut self, boot: bool, ctx: &mut Context<Self>) {
+    /// Starts the agent's engine and application server; `boot`: the VM has just started
+    /// (apps are started as `rebootappstarttype` says).
+    fn launch_agent(&mut self, boot: bool, ctx: &mut Context<Self>) {
         let notify = ctx.address().recipient();
         let ame = AmeActor::new(self.def.name.clone(), self.guest.clone(), self.processes.clone(), notify, boot);
         self.report = AppReport::default();
         self.ame = Some(ame.start());
+        self.appserver = AppServer::start(&self.def.name, self.ip, &self.guest, self.processes.clone())
+            .inspect_err(|e| tracing::warn!(vm = %self.def.name, "no application server: {e}"))
+            .ok();
     }
 
     fn stop_agent(&mut self, clean: bool, ctx: &mut Context<Self>) {
@@ -166,12 +176,15 @@ impl VmActor {
         if let Some(ame) = self.ame.take() {
             ame.do_send(StopAme);
         }
+        if let Some(server) = self.appserver.take() {
+            server.kill_processes();
+        }
     }
 
     fn start_agent(&mut self, ctx: &mut Context<Self>) {
         self.hm_incarnations.clear();
         self.agent_running = true;
-        self.start_ame(false, ctx);
+        self.launch_agent(false, ctx);
     }
 
     fn reply(&self, apps: Vec<crate::logic::app_engine::AppStatus>) -> AgentReply {
@@ -275,7 +288,7 @@ impl Actor for VmActor {
         if let Err(e) = self.open_guest(ctx) {
             tracing::warn!(vm = %self.def.name, "the VM's files are not reachable, no application monitoring: {e}");
         }
-        self.start_ame(true, ctx);
+        self.launch_agent(true, ctx);
         ctx.run_interval(self.host.timing.vm_heartbeat, |act, ctx| act.tick(ctx));
     }
 
@@ -288,6 +301,7 @@ impl Actor for VmActor {
         }
         // Powered off: every process of the VM dies with it.
         self.processes.signal_all(libc::SIGKILL);
+        self.appserver = None;
         self.socket = None;
         tracing::info!(vm = %self.def.name, clean = self.clean_stop, "VM stopped");
     }
@@ -315,6 +329,8 @@ impl Handler<VmFault> for VmActor {
             VmFault::StartAgent => self.start_agent(ctx),
             VmFault::HangOs => {
                 self.os_hung = true;
+                // Its processes freeze with the OS; the server just stops answering.
+                self.appserver = None;
                 self.stop_agent(false, ctx);
                 self.processes.signal_all(libc::SIGSTOP);
                 if let Some(handle) = self.answering_ping.take() {

@@ -1,7 +1,7 @@
 //! `ksysvmmgr`: the in-VM agent's command line. Inside a VM (its application scripts) the VM is
 //! found through `KSYS_VMM_ROOT`; from the machine running the datacenter, name it with
 //! `--vm NAME` (guest directories under `--guests`, default the local datacenter's).
-use vmrm::actors::agent::guest::{GUEST_ENV, GuestDir};
+use vmrm::actors::agent::guest::{GUEST_ENV, GuestDir, default_guests_root};
 use vmrm::cli::vmm::{grammar, run};
 
 fn main() {
@@ -36,10 +36,7 @@ fn guest_dir(words: &mut Vec<String>) -> Result<GuestDir, String> {
         Ok(Some(value))
     };
     let (vm, guests, guest) = (take("--vm")?, take("--guests")?, take("--guest")?);
-    let guests = guests
-        .or_else(|| std::env::var("VMRM_GUESTS").ok())
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("vmrm-local").join("guests"));
+    let guests = guests.map(std::path::PathBuf::from).unwrap_or_else(default_guests_root);
     match (vm, guest.or_else(|| std::env::var(GUEST_ENV).ok())) {
         (Some(vm), _) => Ok(GuestDir::of(&guests, &vm)),
         (None, Some(root)) => Ok(GuestDir::new(root)),

@@ -91,7 +91,7 @@ impl AmeActor {
     }
 
     fn launch(&mut self, app: String, kind: ScriptKind, script: &str, ctx: &mut Context<Self>) {
-        let launched = match scripts::launch(script, &self.guest) {
+        let launched = match scripts::launch(script, &[], &self.guest) {
             Ok(l) => l,
             Err(outcome) => {
                 tracing::warn!(vm = %self.vm, app = %app, "{kind} script not run: {outcome:?}");
@@ -181,7 +181,7 @@ impl ProcessGroups {
         self.0.lock().expect("process groups lock")
     }
 
-    fn add(&self, group: i32) {
+    pub fn add(&self, group: i32) {
         self.lock().insert(group);
     }
 

@@ -9,6 +9,14 @@ use std::path::{Path, PathBuf};
 /// application scripts run inside the VM.
 pub const GUEST_ENV: &str = "KSYS_VMM_ROOT";
 
+/// Where the guest directories are when nobody says (`VMRM_GUESTS`, else the local
+/// datacenter's).
+pub fn default_guests_root() -> PathBuf {
+    std::env::var_os("VMRM_GUESTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("vmrm-local").join("guests"))
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestDir(PathBuf);
 
@@ -46,8 +54,22 @@ impl GuestDir {
         self.0.join("var/ksys/log/ksys_vmm_ame.log")
     }
 
+    /// The application server's key and certificate (seed 002: generated on the guest).
+    pub fn appserver_key_path(&self) -> PathBuf {
+        self.0.join("var/ksys/appserver/key.pem")
+    }
+
+    pub fn appserver_cert_path(&self) -> PathBuf {
+        self.0.join("var/ksys/appserver/cert.pem")
+    }
+
+    /// Where the application server listens (`IP:PORT`), while it runs.
+    pub fn appserver_endpoint_path(&self) -> PathBuf {
+        self.0.join("var/ksys/appserver/endpoint")
+    }
+
     pub fn create(&self) -> Result<()> {
-        for dir in ["var/ksys/config", "var/ksys/log"] {
+        for dir in ["var/ksys/config", "var/ksys/log", "var/ksys/appserver"] {
             std::fs::create_dir_all(self.0.join(dir)).map_err(|e| io_error(&self.0.join(dir), e))?;
         }
         Ok(())
@@ -75,6 +97,6 @@ impl GuestDir {
     }
 }
 
-fn io_error(path: &Path, e: std::io::Error) -> VmrmError {
+pub(super) fn io_error(path: &Path, e: std::io::Error) -> VmrmError {
     VmrmError::internal(format!("{}: {e}", path.display()))
 }

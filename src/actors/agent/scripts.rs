@@ -17,14 +17,16 @@ pub struct Launched {
     pub child: tokio::process::Child,
 }
 
-/// Starts `script` with the guest directory in its environment, output appended to the AME log.
-pub fn launch(script: &str, guest: &GuestDir) -> Result<Launched, Outcome> {
+/// Starts `program ARGS` with the guest directory in its environment, output appended to the
+/// AME log.
+pub fn launch(program: &str, args: &[String], guest: &GuestDir) -> Result<Launched, Outcome> {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(guest.ame_log_path());
     let (out, err) = match log.and_then(|f| Ok((f.try_clone()?, f))) {
         Ok((a, b)) => (Stdio::from(a), Stdio::from(b)),
         Err(_) => (Stdio::null(), Stdio::null()),
     };
-    let child = tokio::process::Command::new(script)
+    let child = tokio::process::Command::new(program)
+        .args(args)
         .env(GUEST_ENV, guest.root())
         .current_dir(guest.root())
         .stdin(Stdio::null())
@@ -33,8 +35,8 @@ pub fn launch(script: &str, guest: &GuestDir) -> Result<Launched, Outcome> {
         .process_group(0)
         .kill_on_drop(false)
         .spawn()
-        .map_err(|e| Outcome::Unusable(format!("{script}: {e}")))?;
-    let group = child.id().map(|id| id as i32).ok_or_else(|| Outcome::Unusable(format!("{script}: no pid")))?;
+        .map_err(|e| Outcome::Unusable(format!("{program}: {e}")))?;
+    let group = child.id().map(|id| id as i32).ok_or_else(|| Outcome::Unusable(format!("{program}: no pid")))?;
     Ok(Launched { group, child })
 }
 
