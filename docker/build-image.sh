@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
 # Builds the `vmrm:local` container image without a registry: FROM scratch, with the release
-# `vmrmd` and `ksysmgr`, the shared libraries `ldd` names (at the same paths), and a static
-# busybox (Debian's busybox-static) so VM application scripts have a shell.
+# `vmrmd`, `ksysmgr`, `ksysvmmgr` and `cmappmgr`, the shared libraries `ldd` names (at the same
+# paths), and a static busybox (Debian's busybox-static) so VM application scripts have a shell.
 # Usage: bash docker/build-image.sh   (then: docker-compose up -d)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --release --locked --bin vmrmd --bin ksysmgr
+bins=(vmrmd ksysmgr ksysvmmgr cmappmgr)
+cargo build --release --locked "${bins[@]/#/--bin=}"
 
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 root="$ctx/rootfs"
 mkdir -p "$root/usr/local/bin" "$root/bin" "$root/data" "$root/tmp"
 chmod 1777 "$root/tmp"
-cp target/release/vmrmd target/release/ksysmgr "$root/usr/local/bin/"
+for bin in "${bins[@]}"; do cp "target/release/$bin" "$root/usr/local/bin/"; done
 
 # The dynamic loader and every library the binaries link, where ldd finds them.
-for bin in target/release/vmrmd target/release/ksysmgr; do
-    ldd "$bin" | grep -o '/[^ )]*' | sort -u | while read -r lib; do
+for bin in "${bins[@]}"; do
+    ldd "target/release/$bin" | grep -o '/[^ )]*' | sort -u | while read -r lib; do
         mkdir -p "$root$(dirname "$lib")"
         cp -L "$lib" "$root$lib"
     done
@@ -40,6 +41,8 @@ cat > "$ctx/Dockerfile" <<'DOCKERFILE'
 FROM scratch
 COPY rootfs/ /
 ENV PATH=/usr/local/bin:/bin
+# Where a server unit keeps its VMs' own files (ksysvmmgr and cmappmgr find them there).
+ENV VMRM_GUESTS=/data/guests
 WORKDIR /data
 ENTRYPOINT ["/usr/local/bin/vmrmd"]
 DOCKERFILE

@@ -14,6 +14,7 @@ use super::vm_watch::{self, VmSighting, WatchedVm};
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
+use crate::logic::app_engine::engine::NOTIFY_RESYNC;
 use crate::logic::fde::{
     FdeDecision, HostFailureDetector, HostObservation, ViosEvidence, ViosObservation, vios_is_healthy,
 };
@@ -106,6 +107,7 @@ impl FdeActor {
                         for h in polled.observations.iter().filter(|h| h.vios.iter().any(|v| v.healthy)) {
                             act.clean_host(h.host.clone(), 1, ctx);
                         }
+                        act.resync_all_apps(polled.observations.iter().map(|h| h.host.clone()).collect(), ctx);
                     }
                     act.decide(polled.observations, ctx);
                     if let Some(sightings) = polled.vms {
@@ -299,6 +301,19 @@ impl FdeActor {
             act.reporting.remove(&uuid);
             if let Err((vm, e)) = done {
                 tracing::warn!(group = %act.group, vm = %vm, "application report not taken: {e}");
+            }
+        }));
+    }
+
+    /// Seed: `resyncAPP` when KSYS starts — the same exchange as a doorbell 0x2 — for every
+    /// managed VM of the group: a report lost in a failover is fetched again.
+    fn resync_all_apps(&mut self, hosts: BTreeSet<String>, ctx: &mut Context<Self>) {
+        let core = self.core.clone();
+        let vms = async move { core.hsdb.list::<VmRecord>().await };
+        ctx.spawn(vms.into_actor(self).map(move |vms, act, ctx| {
+            for vm in vms.into_iter().flatten().filter(|v| v.managed && hosts.contains(&v.host)) {
+                let resync = pb::ShortMsg { host: vm.host, vm_uuid: vm.uuid, vm: vm.name, dbell: NOTIFY_RESYNC };
+                act.report(resync, ctx);
             }
         }));
     }
