@@ -3,7 +3,7 @@ use crate::pb;
 use std::fmt::Write;
 
 fn field(out: &mut String, key: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(out, "{:<21}{value}", format!("{key}:"));
+    let _ = writeln!(out, "{:<20} {value}", format!("{key}:"));
 }
 
 fn list_field(out: &mut String, key: &str, values: &[String]) {
