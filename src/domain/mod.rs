@@ -3,6 +3,7 @@
 pub mod app;
 pub mod detection;
 pub mod event;
+pub mod guest_memory;
 pub mod identity;
 pub mod inventory;
 pub mod lpar;

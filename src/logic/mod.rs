@@ -5,6 +5,7 @@ pub mod app_escalation;
 pub mod detection;
 pub mod fde;
 pub mod health;
+pub mod migration;
 pub mod placement;
 pub mod policy;
 pub mod vm_failure;
