@@ -81,6 +81,13 @@ impl ArGateway {
         if req.vm_uuid.is_empty() || req.hs_tag == 0 || req.payload.is_empty() {
             return Err(VmrmError::invalid("a message needs the VM's uuid, a non-zero hsTag and a payload"));
         }
+        // One exchange per VM at a time: rows an earlier controller left (it failed over between
+        // PUT and ACK) are cleared here, or they would stay for ever.
+        for stale in self.hsdb.list::<ArTransRecord>().await? {
+            if stale.vm_uuid == req.vm_uuid && stale.hs_tag != req.hs_tag {
+                self.hsdb.delete::<ArTransRecord>(&stale.hs_tag.to_string()).await?;
+            }
+        }
         let row = ArTransRecord {
             hs_tag: req.hs_tag,
             seq: req.seq,

@@ -69,19 +69,14 @@ impl ControllerCore {
         decode_apps(&payload)
     }
 
-    /// Records the report and acts on a new FAILURE (seed: `compare_And_DoUpdate`,
-    /// `checkRebootOrRelocation`).
-    async fn apply_report(&self, group: &str, vm_name: &str, apps: Vec<AppStatus>) -> Result<()> {
+    /// Acts on a new FAILURE, then records the report (seed: `checkRebootOrRelocation`,
+    /// `compare_And_DoUpdate`). The report is recorded last: if the action fails, the FAILURE
+    /// is still new when the report is taken again.
+    async fn apply_report(&self, group: &str, vm_name: &str, mut apps: Vec<AppStatus>) -> Result<()> {
         let stored: Vec<AppStatus> =
             self.hsdb.list::<AppRecord>().await?.into_iter().filter(|r| r.vm == vm_name).map(|r| r.app).collect();
         let (mut vm, version) = self.vm(vm_name).await?;
         let escalation = escalate(&stored, &apps, vm.vm_restart_count);
-        for gone in stored.iter().filter(|s| !apps.iter().any(|a| a.name == s.name)) {
-            self.hsdb.delete::<AppRecord>(&AppRecord::key_of(vm_name, &gone.name)).await?;
-        }
-        for app in apps.iter().filter(|a| !stored.contains(a)) {
-            self.hsdb.put(&AppRecord { vm: vm_name.to_string(), app: app.clone() }).await?;
-        }
         for app in &apps {
             tracing::debug!(vm = %vm_name, "checkRebootOrRelocation APP:[{}]:isMonitored:{}:critical:{}:color:{}",
                 app.uuid, u8::from(app.monitored), yes_no(app.critical), app.state.color());
@@ -94,27 +89,33 @@ impl ControllerCore {
             );
             self.hsdb.append_event(&EventRecord::new(EventName::PermanentAppFailure, vm_name, message)).await?;
         }
-        if escalation.action == VmAppAction::None {
-            if escalation.vm_restart_count != vm.vm_restart_count {
+        let blocked = match escalation.action {
+            VmAppAction::None => None,
+            _ => self.why_not_escalate(&vm).await?,
+        };
+        match (escalation.action, blocked) {
+            (VmAppAction::None, _) => tracing::debug!(vm = %vm_name, "No Action needed on LPAR[{}]", vm.uuid),
+            (_, Some(reason)) => tracing::warn!(vm = %vm_name, "critical application failed, no VM action: {reason}"),
+            (_, None) => {
                 vm.vm_restart_count = escalation.vm_restart_count;
                 self.hsdb.put_if_version(&vm, version).await?;
+                self.escalate_vm(group, vm.clone(), &escalation).await?;
+                // Being restarted with its VM: YELLOW until the agent reports again.
+                for app in apps.iter_mut().filter(|a| escalation.failed.iter().any(|f| f.critical && f.name == a.name))
+                {
+                    app.state = AppState::ToStart;
+                }
             }
-            tracing::debug!(vm = %vm_name, "No Action needed on LPAR[{}]", vm.uuid);
-            return Ok(());
         }
-        if let Some(reason) = self.why_not_escalate(&vm).await? {
-            tracing::warn!(vm = %vm_name, "critical application failed, no VM action: {reason}");
-            return Ok(());
+        if escalation.action == VmAppAction::None && escalation.vm_restart_count != vm.vm_restart_count {
+            vm.vm_restart_count = escalation.vm_restart_count;
+            self.hsdb.put_if_version(&vm, version).await?;
         }
-        vm.vm_restart_count = escalation.vm_restart_count;
-        self.hsdb.put_if_version(&vm, version).await?;
-        self.escalate_vm(group, vm, &escalation).await?;
-        // Being restarted with its VM: YELLOW until the agent reports again.
-        for failed in escalation.failed.iter().filter(|f| f.critical) {
-            if let Some(app) = apps.iter().find(|a| a.name == failed.name) {
-                let app = AppStatus { state: AppState::ToStart, ..app.clone() };
-                self.hsdb.put(&AppRecord { vm: vm_name.to_string(), app }).await?;
-            }
+        for gone in stored.iter().filter(|s| !apps.iter().any(|a| a.name == s.name)) {
+            self.hsdb.delete::<AppRecord>(&AppRecord::key_of(vm_name, &gone.name)).await?;
+        }
+        for app in apps.iter().filter(|a| !stored.contains(a)) {
+            self.hsdb.put(&AppRecord { vm: vm_name.to_string(), app: app.clone() }).await?;
         }
         Ok(())
     }

@@ -289,18 +289,29 @@ impl FdeActor {
 
     /// Seed: "SHORTMSG TASK ADDED: LPAR <vm>: <uuid>, dbell 28"; the task runs on its own and
     /// a doorbell rung meanwhile is seen by a later NeedsAttention.
+    /// A report that failed is asked again (as a resync) a few times: the agent rings again
+    /// only after its next change.
     fn report(&mut self, doorbell: pb::ShortMsg, ctx: &mut Context<Self>) {
+        self.report_attempt(doorbell, 1, ctx);
+    }
+
+    fn report_attempt(&mut self, doorbell: pb::ShortMsg, attempt: u32, ctx: &mut Context<Self>) {
         if self.recovering.contains(&doorbell.host) || !self.reporting.insert(doorbell.vm_uuid.clone()) {
             return;
         }
         tracing::info!(group = %self.group, "SHORTMSG TASK ADDED: LPAR {}: {}, dbell {:x}", doorbell.vm, doorbell.vm_uuid, doorbell.dbell);
         let (core, group) = (self.core.clone(), self.group.clone());
-        let uuid = doorbell.vm_uuid.clone();
-        let work = async move { core.resync_apps(&group, &doorbell).await.map_err(|e| (doorbell.vm, e)) };
-        ctx.spawn(work.into_actor(self).map(move |done, act, _| {
-            act.reporting.remove(&uuid);
-            if let Err((vm, e)) = done {
-                tracing::warn!(group = %act.group, vm = %vm, "application report not taken: {e}");
+        let work = {
+            let doorbell = doorbell.clone();
+            async move { core.resync_apps(&group, &doorbell).await }
+        };
+        ctx.spawn(work.into_actor(self).map(move |done, act, ctx| {
+            act.reporting.remove(&doorbell.vm_uuid);
+            let Err(e) = done else { return };
+            tracing::warn!(group = %act.group, vm = %doorbell.vm, "application report not taken (attempt {attempt}): {e}");
+            if attempt < REPORT_ATTEMPTS {
+                let again = pb::ShortMsg { dbell: NOTIFY_RESYNC, ..doorbell };
+                ctx.run_later(act.core.timing.fde_poll * 5, move |act, ctx| act.report_attempt(again, attempt + 1, ctx));
             }
         }));
     }
@@ -376,6 +387,9 @@ impl Handler<StopFde> for FdeActor {
         ctx.stop();
     }
 }
+
+/// How often an application report that failed is taken before the next doorbell.
+const REPORT_ATTEMPTS: u32 = 3;
 
 /// How often, and how far apart, a host that came back is tried for its source-side cleanup.
 const CLEANUP_ATTEMPTS: u32 = 30;
