@@ -128,11 +128,12 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     assert_code(admin.add_hmc(bad_hmc).await, "InvalidArgument", "is not an IP address or host name");
     let dup_group = pb::AddHostGroupRequest { name: "HG2".into(), hosts: vec!["host-1".into()] };
     assert_code(admin.add_host_group(dup_group).await, "FailedPrecondition", "already belongs to host_group");
-    assert_code(
-        admin.migrate_vm(pb::MigrateVmRequest { vm: "vm-1-1".into(), to: "host-2".into() }).await,
-        "FailedPrecondition",
-        "not yet supported",
-    );
+    let lpm = |vm: &str, to: &str| pb::MigrateVmRequest { vm: vm.into(), to: to.into() };
+    assert_code(admin.migrate_vm(lpm("vm-1-1", "host-2")).await, "FailedPrecondition", "not yet supported");
+    assert_code(admin.migrate_vm(lpm("vm-1-1", "host-1")).await, "InvalidArgument", "already runs on host host-1");
+    assert_code(admin.migrate_vm(lpm("vm-1-1", "host-9")).await, "NotFound", "host-9");
+    assert_code(admin.migrate_vm(lpm("vm-1-1", "")).await, "InvalidArgument", "name the target host");
+    assert_code(admin.migrate_vm(lpm("nosuch", "host-2")).await, "NotFound", "VM nosuch");
 
     // Detection settings: out of range, unknown names, the wrong level — refused, nothing changes.
     let detection = |level: &str, name: &str, fdt: &str, speed: &str| {

@@ -90,11 +90,7 @@ impl Admin for AdminService {
 
     async fn migrate_vm(&self, req: Request<pb::MigrateVmRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        let core = self.active()?;
-        core.vm(not_empty("the VM name", &r.vm)?).await?;
-        Err(Status::failed_precondition(
-            "live partition mobility (lpm) is not yet supported by this release; use `ksysmgr restart vm` to move a VM",
-        ))
+        reply(self.active()?.migrate_vm(not_empty("the VM name", &r.vm)?, &r.to).await)
     }
 
     async fn query_cluster(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::ClusterList>, Status> {

@@ -14,6 +14,7 @@
 //! * [`recovery`]: recovery tasks (plan, record, run by priority; advisory mode);
 //!   [`restart_vm`]: one VM's fenced restart sequence; [`resume`]: unfinished tasks taken over
 //!   by a controller that became active; [`restart_ops`]: the admin's restart and restore.
+//! * [`migration_ops`]: the checks of `ksysmgr lpm` (the migration itself is not in yet).
 //! * [`cleanup`]: stale definitions on a host that came back.
 //! * [`app_report`]: application reports from the VM agents (PUT/QUERY/GET/ACK) and what a
 //!   critical application's FAILURE does to its VM; [`reboot_vm`]: a restart on the same host.
@@ -32,6 +33,7 @@ pub mod fde;
 pub mod lines;
 pub mod mapper_inputs;
 pub mod membership;
+pub mod migration_ops;
 pub mod policy_ops;
 pub mod reboot_vm;
 pub mod recovery;

@@ -10,7 +10,7 @@ use crate::hsdb::HsdbAccess;
 
 impl ControllerCore {
     /// A managed VM with no operation in progress, and its host group.
-    async fn restartable(&self, vm_name: &str) -> Result<(VmRecord, HostGroupRecord)> {
+    pub(super) async fn restartable(&self, vm_name: &str) -> Result<(VmRecord, HostGroupRecord)> {
         let (vm, _) = self.vm(vm_name).await?;
         if !vm.managed {
             return Err(VmrmError::precondition(format!(
@@ -31,8 +31,13 @@ impl ControllerCore {
         Ok((vm, group))
     }
 
-    /// Refuses a target the VM cannot go to, with the reason.
-    async fn check_target(&self, vm: &VmRecord, group: &HostGroupRecord, target: &str) -> Result<()> {
+    /// A known host of the VM's group other than its own.
+    pub(super) async fn other_host_of_group(
+        &self,
+        vm: &VmRecord,
+        group: &HostGroupRecord,
+        target: &str,
+    ) -> Result<HostRecord> {
         let t_host = self.host(target).await?;
         if target == vm.host {
             return Err(VmrmError::invalid(format!(
@@ -46,6 +51,12 @@ impl ControllerCore {
                 group.name, vm.name
             )));
         }
+        Ok(t_host)
+    }
+
+    /// Refuses a target the VM cannot go to, with the reason.
+    async fn check_target(&self, vm: &VmRecord, group: &HostGroupRecord, target: &str) -> Result<()> {
+        self.other_host_of_group(vm, group, target).await?;
         if vm.blacklist_hosts.iter().any(|h| h == target) {
             return Err(VmrmError::precondition(format!(
                 "host {target} is in the blacklist_hosts of VM {}; remove it with `ksysmgr modify vm {} blacklist_hosts={target} policy=delete` first",
