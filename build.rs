@@ -18,6 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(&files, ["proto"])?;
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out.join("vmrm_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().type_attribute(".vmrm.v1", "#[derive(serde::Serialize)]").compile_fds(fds)?;
+    tonic_prost_build::configure()
+        .type_attribute(".vmrm.v1", "#[derive(serde::Serialize)]")
+        // Page data is handed through without a copy on decode.
+        .bytes(".vmrm.v1.MigrationPages.data")
+        .compile_fds(fds)?;
     Ok(())
 }

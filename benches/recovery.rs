@@ -130,6 +130,7 @@ fn topology(base_port: u16, dir: &Path) -> Topology {
         cpu: 64,
         memory_mb: 64 * 1024,
         vms: (1..=FAILED_HOST_VMS).map(|j| VmConfig { name: format!("vm-1-{j}"), cpu: 1, memory_mb: 1024 }).collect(),
+        max_definitions: 100,
     };
     t
 }

@@ -121,6 +121,32 @@ pub struct SuConfig {
     /// VM's disk. Default: `guests` in the node's data directory.
     #[serde(default)]
     pub guests: Option<std::path::PathBuf>,
+    /// How many partition definitions the hypervisor holds at most (a live migration to a host
+    /// that has reached it is refused).
+    #[serde(default = "default_max_definitions")]
+    pub max_definitions: u32,
+    /// The workload every VM of this host boots with (change it per VM with `vmrmd workload`).
+    #[serde(default)]
+    pub workload: WorkloadConfig,
+}
+
+fn default_max_definitions() -> u32 {
+    100
+}
+
+/// A booting guest's workload: the memory it holds and how fast it dirties it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadConfig {
+    pub resident_mb: u64,
+    pub dirty_kb_s: u64,
+}
+
+impl Default for WorkloadConfig {
+    /// 16 MB written, about 256 KB/s dirtied: a quiet guest.
+    fn default() -> Self {
+        Self { resident_mb: 16, dirty_kb_s: 256 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -18,6 +18,9 @@ use tonic::transport::server::TcpIncoming;
 
 /// Largest gRPC message a node accepts (Raft snapshots travel in one message).
 const MAX_MESSAGE: usize = 256 * 1024 * 1024;
+/// The largest live migration frame a server unit takes (a switchover carries every page
+/// dirtied since the last round: up to the maximum downtime's worth).
+const MIGRATION_FRAME_LIMIT: usize = 1 << 30;
 
 /// Runs the node until `shutdown` resolves.
 pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
@@ -36,7 +39,12 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(VmrmError::internal)?;
-    let mut router = Server::builder().add_service(health).add_service(reflection);
+    // Windows wide enough for a live migration's pages; small calls do not notice.
+    let mut router = Server::builder()
+        .initial_stream_window_size(Some(16 << 20))
+        .initial_connection_window_size(Some(32 << 20))
+        .add_service(health)
+        .add_service(reflection);
 
     let mut hsdb_node = None;
     if let Some(h) = &cfg.hsdb {
@@ -73,7 +81,10 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     if let Some(s) = &cfg.su {
         let unit =
             su::ServerUnit::new(s.clone(), cfg.endpoint().to_string(), timing, pool.clone(), &cfg.data_dir).start();
-        router = router.add_service(pb::server_unit_server::ServerUnitServer::new(su::SuService(unit)));
+        let service = su::SuService { unit, host: s.host.clone(), timing };
+        router = router.add_service(
+            pb::server_unit_server::ServerUnitServer::new(service).max_decoding_message_size(MIGRATION_FRAME_LIMIT),
+        );
         reporter.set_serving::<pb::server_unit_server::ServerUnitServer<su::SuService>>().await;
     }
     if let Some(v) = &cfg.vios {

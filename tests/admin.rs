@@ -98,8 +98,13 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     let dir = temp_dir("bad-input");
     let mut topology = Topology::uniform(24000, 2, 2, dir.path().to_path_buf());
     let vm = |name: &str| VmConfig { name: name.into(), cpu: 2, memory_mb: 4096 };
-    topology.hosts[1] =
-        HostSpec { name: "host-2".into(), cpu: 4, memory_mb: 8192, vms: vec![vm("vm-2-1"), vm("vm-2-2")] };
+    topology.hosts[1] = HostSpec {
+        name: "host-2".into(),
+        cpu: 4,
+        memory_mb: 8192,
+        vms: vec![vm("vm-2-1"), vm("vm-2-2")],
+        max_definitions: 100,
+    };
     let mut dc = start(topology).await;
     let mut admin = dc.admin().unwrap();
     let before = vms(&dc).await;
@@ -128,12 +133,37 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     assert_code(admin.add_hmc(bad_hmc).await, "InvalidArgument", "is not an IP address or host name");
     let dup_group = pb::AddHostGroupRequest { name: "HG2".into(), hosts: vec!["host-1".into()] };
     assert_code(admin.add_host_group(dup_group).await, "FailedPrecondition", "already belongs to host_group");
-    let lpm = |vm: &str, to: &str| pb::MigrateVmRequest { vm: vm.into(), to: to.into() };
-    assert_code(admin.migrate_vm(lpm("vm-1-1", "host-2")).await, "FailedPrecondition", "not yet supported");
-    assert_code(admin.migrate_vm(lpm("vm-1-1", "host-1")).await, "InvalidArgument", "already runs on host host-1");
-    assert_code(admin.migrate_vm(lpm("vm-1-1", "host-9")).await, "NotFound", "host-9");
-    assert_code(admin.migrate_vm(lpm("vm-1-1", "")).await, "InvalidArgument", "name the target host");
-    assert_code(admin.migrate_vm(lpm("nosuch", "host-2")).await, "NotFound", "VM nosuch");
+    let lpm = |vm: &str, to: &str| pb::MigrateRequest {
+        class: "vm".into(),
+        name: vm.into(),
+        to: to.into(),
+        ..Default::default()
+    };
+    let full = admin.migrate_all(lpm("vm-1-1", "host-2")).await;
+    assert_code(
+        full,
+        "FailedPrecondition",
+        "VMS2404 LIVE MIGRATION OF VM (1,vm-1-1) REJECTED BY THE TARGET SU 'host-2'",
+    );
+    let full = admin.migrate_all(lpm("vm-1-1", "host-2")).await.unwrap_err().to_string();
+    assert!(full.contains("REASON: Memory host-2: 4096 MB needed, 0 MB free on the target"), "{full}");
+    assert!(full.ends_with("VMS2461 LIVE MIGRATION OF VM (1,vm-1-1) TO TARGET SU 'host-2' NOT POSSIBLE"), "{full}");
+    assert_code(
+        admin.migrate_all(lpm("vm-1-1", "")).await,
+        "FailedPrecondition",
+        "no host of host_group HG1 can take VM vm-1-1",
+    );
+    assert_code(admin.migrate_all(lpm("vm-1-1", "host-1")).await, "InvalidArgument", "already runs on host host-1");
+    assert_code(admin.migrate_all(lpm("vm-1-1", "host-9")).await, "NotFound", "host-9");
+    assert_code(admin.migrate_all(lpm("nosuch", "host-2")).await, "NotFound", "VM nosuch");
+    assert_code(admin.migrate_all(lpm("", "host-2")).await, "InvalidArgument", "name the vm");
+    let mut forced = lpm("vm-1-1", "host-2");
+    forced.limits = Some(pb::MigrationLimits { policy: "maybe".into(), ..Default::default() });
+    assert_code(admin.migrate_all(forced).await, "InvalidArgument", "not abort or force");
+    let cancel = pb::MigrateRequest { action: "cancel".into(), ..lpm("vm-1-1", "") };
+    assert_code(admin.migrate_all(cancel).await, "FailedPrecondition", "no live migration running");
+    let evacuate_self = pb::MigrateRequest { class: "host".into(), ..lpm("host-1", "host-1") };
+    assert_code(admin.migrate_all(evacuate_self).await, "InvalidArgument", "cannot be evacuated to itself");
 
     // Detection settings: out of range, unknown names, the wrong level — refused, nothing changes.
     let detection = |level: &str, name: &str, fdt: &str, speed: &str| {

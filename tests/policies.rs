@@ -131,6 +131,7 @@ async fn twelve_vm_recovery_under_way(
         cpu: 16,
         memory_mb: 32 * 1024,
         vms: names.iter().map(|n| VmConfig { name: n.clone(), cpu: 1, memory_mb: 2048 }).collect(),
+        max_definitions: 100,
     };
     let mut dc = start(topology).await;
     dc.kill_host("host-1");

@@ -6,6 +6,9 @@
 //! NOT_STARTED ──▶ RUNNING ──▶ COMPLETED_OK
 //!                        └──▶ COMPLETED_WITH_ERROR (return code, message)
 //! ```
+//! A migration job (live partition mobility) runs on the source host's server unit, which
+//! streams its progress; the job keeps the latest progress and every console line, and can be
+//! cancelled while it runs (the migration rolls back).
 use crate::config::HmcConfig;
 use crate::error::{Result, VmrmError};
 use crate::pb::{self, hmc_server::Hmc as HmcRpc, server_unit_client::ServerUnitClient, submit_job_request::Job};
@@ -30,11 +33,21 @@ pub struct HmcActor {
     hosts: BTreeMap<String, pb::HostInventory>,
     jobs: HashMap<u64, pb::JobStatus>,
     next_job: u64,
+    /// Running migration jobs: the source unit's endpoint and the LPAR, for a cancel.
+    migrations: HashMap<u64, (String, String)>,
 }
 
 impl HmcActor {
     pub fn new(cfg: HmcConfig, timing: Timing, pool: ChannelPool) -> Self {
-        Self { cfg, timing, pool, hosts: BTreeMap::new(), jobs: HashMap::new(), next_job: 1 }
+        Self {
+            cfg,
+            timing,
+            pool,
+            hosts: BTreeMap::new(),
+            jobs: HashMap::new(),
+            next_job: 1,
+            migrations: HashMap::new(),
+        }
     }
 }
 
@@ -107,13 +120,19 @@ impl Handler<Inventory> for HmcActor {
 pub struct SubmitJob(pub Job);
 
 impl SubmitJob {
-    fn host(&self) -> &str {
+    /// The hosts the job needs: where it runs, and a migration's target.
+    fn hosts(&self) -> Vec<&str> {
         match &self.0 {
-            Job::Activate(a) => &a.host,
-            Job::Shutdown(s) => &s.host,
-            Job::Remove(r) => &r.host,
+            Job::Activate(a) => vec![&a.host],
+            Job::Shutdown(s) => vec![&s.host],
+            Job::Remove(r) => vec![&r.host],
+            Job::Migrate(m) => vec![&m.host, &m.target_host],
         }
     }
+}
+
+fn job_status(job_id: u64, status: &str, return_code: i32, message: String) -> pb::JobStatus {
+    pb::JobStatus { job_id, status: status.into(), return_code, message, ..Default::default() }
 }
 
 /// Runs one job against a server unit.
@@ -130,39 +149,108 @@ async fn run_job(job: Job, endpoint: String, pool: ChannelPool, timing: Timing) 
         Job::Remove(r) => {
             su.remove(deadline(pb::LparRef { name: r.lpar, immediate: true }, timing.rpc_deadline)).await?
         }
+        Job::Migrate(_) => return Err(VmrmError::internal("a migration job runs as a migration")),
     };
     Ok(reply.into_inner())
 }
 
+/// Runs a migration on the source unit, reporting each progress to the HMC actor.
+async fn run_migration(
+    m: pb::MigrateLpar,
+    source: String,
+    target_endpoint: String,
+    pool: ChannelPool,
+    timing: Timing,
+    report: Recipient<MigrationUpdate>,
+    job_id: u64,
+) -> Result<()> {
+    let req = pb::MigrateOutRequest {
+        lpar: m.lpar,
+        target_host: m.target_host,
+        target_endpoint,
+        limits: m.limits,
+        fence: m.fence,
+        operation: m.operation,
+    };
+    let mut call = tonic::Request::new(req);
+    call.set_timeout(timing.rpc_deadline.max(std::time::Duration::from_secs(3600)));
+    let mut stream = ServerUnitClient::new(pool.get(&source)?).migrate_out(call).await?.into_inner();
+    let mut last = None;
+    while let Some(progress) = stream.message().await? {
+        report.do_send(MigrationUpdate { job_id, progress: progress.clone() });
+        last = Some(progress);
+    }
+    match last {
+        Some(p) if p.phase == "COMPLETED" => Ok(()),
+        Some(p) if !p.error.is_empty() => Err(VmrmError::precondition(p.error)),
+        _ => Err(VmrmError::unavailable("the source unit ended the migration without an outcome")),
+    }
+}
+
+/// One progress report of a running migration job.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MigrationUpdate {
+    job_id: u64,
+    progress: pb::MigrationProgress,
+}
+
+impl Handler<MigrationUpdate> for HmcActor {
+    type Result = ();
+    fn handle(&mut self, msg: MigrationUpdate, _: &mut Context<Self>) {
+        if let Some(job) = self.jobs.get_mut(&msg.job_id) {
+            job.console.extend(msg.progress.console.iter().cloned());
+            job.migration = Some(msg.progress);
+        }
+    }
+}
+
 impl HmcActor {
+    fn endpoint_of(&self, host: &str) -> Option<String> {
+        self.hosts.get(host).map(|h| h.endpoint.clone())
+    }
+
     /// Records a new running job and starts it against the host's server unit.
-    fn start_job(&mut self, job: Job, endpoint: String, ctx: &mut Context<Self>) -> u64 {
+    fn start_job(&mut self, job: Job, ctx: &mut Context<Self>) -> Result<u64> {
+        let missing =
+            |host: &str| VmrmError::not_found(format!("HMC {} does not manage a host named {host}", self.cfg.name));
+        let endpoint = SubmitJob(job.clone())
+            .hosts()
+            .into_iter()
+            .map(|h| self.endpoint_of(h).ok_or_else(|| missing(h)))
+            .collect::<Result<Vec<_>>>()?;
         let job_id = self.next_job;
         self.next_job += 1;
-        self.jobs.insert(
-            job_id,
-            pb::JobStatus { job_id, status: JOB_RUNNING.into(), return_code: 0, message: String::new() },
-        );
+        self.jobs.insert(job_id, job_status(job_id, JOB_RUNNING, 0, String::new()));
         if self.jobs.len() > JOBS_KEPT {
             let oldest = job_id.saturating_sub(JOBS_KEPT as u64);
             self.jobs.retain(|id, _| *id > oldest);
         }
-        let work = run_job(job, endpoint, self.pool.clone(), self.timing);
+        let (pool, timing) = (self.pool.clone(), self.timing);
+        let work: std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>>>> = match job {
+            Job::Migrate(m) => {
+                self.migrations.insert(job_id, (endpoint[0].clone(), m.lpar.clone()));
+                let (source, target) = (endpoint[0].clone(), endpoint[1].clone());
+                Box::pin(run_migration(m, source, target, pool, timing, ctx.address().recipient(), job_id))
+            }
+            other => {
+                let source = endpoint[0].clone();
+                Box::pin(async move { run_job(other, source, pool, timing).await.map(|_| ()) })
+            }
+        };
         ctx.spawn(work.into_actor(self).map(move |result, act, _| {
-            let status = match result {
-                Ok(_) => {
-                    pb::JobStatus { job_id, status: JOB_COMPLETED_OK.into(), return_code: 0, message: String::new() }
+            act.migrations.remove(&job_id);
+            let job = act.jobs.entry(job_id).or_insert_with(|| job_status(job_id, JOB_RUNNING, 0, String::new()));
+            match result {
+                Ok(()) => job.status = JOB_COMPLETED_OK.into(),
+                Err(e) => {
+                    job.status = JOB_COMPLETED_WITH_ERROR.into();
+                    job.return_code = 1;
+                    job.message = e.to_string();
                 }
-                Err(e) => pb::JobStatus {
-                    job_id,
-                    status: JOB_COMPLETED_WITH_ERROR.into(),
-                    return_code: 1,
-                    message: e.to_string(),
-                },
-            };
-            act.jobs.insert(job_id, status);
+            }
         }));
-        job_id
+        Ok(job_id)
     }
 }
 
@@ -171,17 +259,13 @@ impl Handler<SubmitJob> for HmcActor {
 
     /// A host this HMC has not seen since it started is looked up on its server units first.
     fn handle(&mut self, job: SubmitJob, ctx: &mut Context<Self>) -> Self::Result {
-        let host = job.host().to_string();
-        if let Some(endpoint) = self.hosts.get(&host).map(|h| h.endpoint.clone()) {
-            return Box::pin(fut::ready(Ok(self.start_job(job.0, endpoint, ctx))));
+        if job.hosts().iter().all(|h| self.hosts.contains_key(*h)) {
+            return Box::pin(fut::ready(self.start_job(job.0, ctx)));
         }
-        let refresh = self.handle(Inventory { host: host.clone() }, ctx);
+        let refresh = self.handle(Inventory { host: String::new() }, ctx);
         Box::pin(refresh.map(move |found, act, ctx| {
             found?;
-            let endpoint = act.hosts.get(&host).map(|h| h.endpoint.clone()).ok_or_else(|| {
-                VmrmError::not_found(format!("HMC {} does not manage a host named {host}", act.cfg.name))
-            })?;
-            Ok(act.start_job(job.0, endpoint, ctx))
+            act.start_job(job.0, ctx)
         }))
     }
 }
@@ -197,6 +281,34 @@ impl Handler<GetJob> for HmcActor {
             .get(&id)
             .cloned()
             .ok_or_else(|| VmrmError::not_found(format!("HMC {} has no job {id}", self.cfg.name)))
+    }
+}
+
+/// Asks a running migration job to roll back.
+#[derive(Message)]
+#[rtype(result = "Result<pb::JobStatus>")]
+pub struct CancelJob(pub u64);
+
+impl Handler<CancelJob> for HmcActor {
+    type Result = ResponseActFuture<Self, Result<pb::JobStatus>>;
+    fn handle(&mut self, CancelJob(id): CancelJob, _: &mut Context<Self>) -> Self::Result {
+        let Some((source, lpar)) = self.migrations.get(&id).cloned() else {
+            let why = match self.jobs.get(&id) {
+                Some(job) => format!("HMC job {id} is {}: nothing to cancel", job.status),
+                None => format!("HMC {} has no job {id}", self.cfg.name),
+            };
+            return Box::pin(fut::ready(Err(VmrmError::precondition(why))));
+        };
+        let (pool, timing) = (self.pool.clone(), self.timing);
+        let cancel = async move {
+            let req = deadline(pb::LparRef { name: lpar, immediate: false }, timing.rpc_deadline);
+            ServerUnitClient::new(pool.get(&source)?).cancel_migration(req).await?;
+            Ok::<_, VmrmError>(())
+        };
+        Box::pin(cancel.into_actor(self).map(move |done, act, _| {
+            done?;
+            act.jobs.get(&id).cloned().ok_or_else(|| VmrmError::not_found(format!("no job {id}")))
+        }))
     }
 }
 
@@ -244,5 +356,11 @@ impl HmcRpc for HmcService {
         let hmc = self.pick(&req)?.clone();
         let id = req.into_inner().job_id;
         Ok(Response::new(hmc.send(GetJob(id)).await.map_err(VmrmError::from)??))
+    }
+
+    async fn cancel_job(&self, req: Request<pb::GetJobRequest>) -> Result<Response<pb::JobStatus>, Status> {
+        let hmc = self.pick(&req)?.clone();
+        let id = req.into_inner().job_id;
+        Ok(Response::new(hmc.send(CancelJob(id)).await.map_err(VmrmError::from)??))
     }
 }

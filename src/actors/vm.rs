@@ -7,6 +7,9 @@
 //! Agent and OS fail separately ([`VmFault`]), because the FDE must tell them apart: a dead
 //! agent in a live OS is not a VM failure, a hung OS is.
 mod report;
+mod workload;
+
+pub use workload::{PauseVm, ResumeVm};
 
 use super::agent::ame::{AmeActor, AmeRequest, AppsChanged, ProcessGroups, StopAme};
 use super::agent::appserver::AppServer;
@@ -15,6 +18,7 @@ use super::agent::report::AppReport;
 use super::agent::socket::{self, AgentReply, AgentRequest, SocketFile, Wire};
 use crate::config::ViosRef;
 use crate::domain::LparDefinition;
+use crate::domain::guest_memory::SharedMemory;
 use crate::error::{Result, VmrmError};
 use crate::logic::app_engine::VmmError;
 use crate::pb::{VmHeartbeat, WriteRequest, host_monitor_client::HostMonitorClient, san_client::SanClient};
@@ -79,6 +83,8 @@ pub fn bind_network(ip: &str) -> Result<(std::net::TcpListener, String)> {
 /// What a VM gets from the host it runs on.
 #[derive(Clone)]
 pub struct Hypervisor {
+    /// The host's name.
+    pub name: String,
     pub san_key: u64,
     pub vios: Vec<ViosRef>,
     pub san: String,
@@ -112,11 +118,21 @@ pub struct VmActor {
     ip: std::net::IpAddr,
     /// The guest application server, while the agent runs.
     appserver: Option<AppServer>,
+    /// The guest's main memory, which its workload dirties and a migration copies.
+    memory: SharedMemory,
+    /// Stopped for a migration's switchover.
+    paused: bool,
+    last_step: std::time::Instant,
+    workload_log: Option<std::fs::File>,
 }
 
 impl VmActor {
-    pub fn new(def: LparDefinition, host: Hypervisor, network: std::net::TcpListener) -> Self {
+    pub fn new(def: LparDefinition, host: Hypervisor, network: std::net::TcpListener, memory: SharedMemory) -> Self {
         Self {
+            memory,
+            paused: false,
+            last_step: std::time::Instant::now(),
+            workload_log: None,
             answering_ping: None,
             agent_running: true,
             os_hung: false,
@@ -267,7 +283,7 @@ impl VmActor {
     }
 
     fn tick(&mut self, ctx: &mut Context<Self>) {
-        if self.os_hung {
+        if self.os_hung || self.paused {
             return;
         }
         self.sequence += 1;
@@ -289,6 +305,7 @@ impl Actor for VmActor {
             tracing::warn!(vm = %self.def.name, "the VM's files are not reachable, no application monitoring: {e}");
         }
         self.launch_agent(true, ctx);
+        self.start_workload(ctx);
         ctx.run_interval(self.host.timing.vm_heartbeat, |act, ctx| act.tick(ctx));
     }
 

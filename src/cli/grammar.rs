@@ -3,6 +3,7 @@
 //! refused with the list of what is allowed.
 use crate::controller::policy_ops::attributes_of;
 use crate::domain::AffinityKind;
+use crate::pb;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +22,7 @@ pub enum Class {
     Affinity(AffinityKind),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum KsysCommand {
     AddCluster {
         name: String,
@@ -57,10 +58,8 @@ pub enum KsysCommand {
         vm: String,
         host: String,
     },
-    Lpm {
-        vm: String,
-        to: String,
-    },
+    /// `lpm vm|host NAME …`: the `Migrate` request as ksysmgr builds it.
+    Lpm(pb::MigrateRequest),
     AddHsdbNode {
         node_id: u64,
         endpoint: String,
@@ -122,7 +121,9 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] <act
   restart vm NAME [host=TARGET]
   restore vm|host NAME                     (move back to the home host)
   cleanup host_group NAME                  (stale definitions on a host that came back)
-  lpm vm NAME to=HOST
+  lpm vm NAME[,NAME...] [to=HOST] [action=validate|cancel]   (live partition mobility; no to=:
+         the system picks the host) [max_downtime=MS] [policy=abort|force] [bandwidth=MB/s] [max_rounds=N]
+  lpm host NAME [to=HOST] [action=validate] [...]   (evacuate: every managed VM of the host)
   query hsdb
   add hsdb_node ID endpoint=IP:PORT        (joins as a learner)
   modify hsdb_node ID role=voter|learner
@@ -279,9 +280,24 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             let w = split(rest, &["host"], &what)?;
             KsysCommand::RestartVm { vm: required(&w, &what)?, host: w.attrs.get("host").cloned().unwrap_or_default() }
         }
-        ("lpm", Class::Vm) => {
-            let w = split(rest, &["to"], &what)?;
-            KsysCommand::Lpm { vm: required(&w, &what)?, to: attr(&w, "to", &what)? }
+        ("lpm", class @ (Class::Vm | Class::Host)) => {
+            let w = split(rest, &["to", "action", "max_downtime", "policy", "bandwidth", "max_rounds"], &what)?;
+            let number = |key: &str| -> Result<u32, String> {
+                w.attrs.get(key).map_or(Ok(0), |v| v.parse().map_err(|_| format!("{key}={v} is not a whole number")))
+            };
+            let limits = pb::MigrationLimits {
+                max_downtime_ms: number("max_downtime")?,
+                max_rounds: number("max_rounds")?,
+                policy: w.attrs.get("policy").cloned().unwrap_or_default(),
+                bandwidth_mb_s: number("bandwidth")?,
+            };
+            KsysCommand::Lpm(pb::MigrateRequest {
+                class: if class == Class::Vm { "vm" } else { "host" }.into(),
+                name: required(&w, &what)?,
+                to: w.attrs.get("to").cloned().unwrap_or_default(),
+                action: w.attrs.get("action").cloned().unwrap_or_default(),
+                limits: Some(limits),
+            })
         }
         ("add", Class::HsdbNode) => {
             let w = split(rest, &["endpoint"], &what)?;
@@ -404,10 +420,23 @@ mod tests {
         assert!(p("add host_group HG").unwrap_err().contains("hosts="));
         assert!(p("restart vm").unwrap_err().contains("needs a name"));
         assert!(p("query").unwrap_err().contains("action and a class"));
-        assert!(p("lpm host h1").unwrap_err().contains("not a supported command"));
+        assert!(p("lpm vios v1").unwrap_err().contains("not a supported command"));
+        assert!(p("lpm vm v1 max_downtime=soon").unwrap_err().contains("not a whole number"));
         assert!(p("add hsdb_node four endpoint=127.0.0.1:7004").unwrap_err().contains("not an HSDB node id"));
         assert!(p("add hsdb_node 4").unwrap_err().contains("endpoint="));
         assert!(p("remove hsdb_node").unwrap_err().contains("needs a node id"));
+    }
+
+    #[test]
+    fn lpm_commands_parse_with_their_limits() {
+        let KsysCommand::Lpm(req) = p("lpm vm v1 to=h2 max_downtime=100 policy=force bandwidth=20").unwrap() else {
+            panic!("an lpm")
+        };
+        assert_eq!((req.class.as_str(), req.name.as_str(), req.to.as_str()), ("vm", "v1", "h2"));
+        let limits = req.limits.unwrap();
+        assert_eq!((limits.max_downtime_ms, limits.policy.as_str(), limits.bandwidth_mb_s), (100, "force", 20));
+        let KsysCommand::Lpm(req) = p("migrate host h1 action=validate").unwrap() else { panic!("an lpm") };
+        assert_eq!((req.class.as_str(), req.action.as_str(), req.to.as_str()), ("host", "validate", ""));
     }
 
     #[test]

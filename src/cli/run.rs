@@ -32,6 +32,21 @@ macro_rules! render {
     }};
 }
 
+/// Prints a migration's lines as they come (JSON: one reply per line), until it ends.
+async fn stream_migration(admin: &mut AdminClient, req: pb::MigrateRequest, output: Output) -> Result<String> {
+    use std::io::Write;
+    let mut stream = admin.migrate(req).await?;
+    while let Some(reply) = stream.message().await? {
+        let mut stdout = std::io::stdout().lock();
+        let _ = match output {
+            Output::Json => writeln!(stdout, "{}", serde_json::to_string(&reply).unwrap_or_default()),
+            Output::Text => reply.lines.iter().try_for_each(|l| writeln!(stdout, "{l}")),
+        };
+        let _ = stdout.flush();
+    }
+    Ok(String::new())
+}
+
 /// Runs `cmd`; `follower_read` lets queries be answered by any controller from its own copy.
 pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, follower_read: bool) -> Result<String> {
     Ok(match cmd {
@@ -73,7 +88,7 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
         }
         KsysCommand::Restore { class, name } => lines(admin.restore(pb::RestoreRequest { class, name }).await?, output),
         KsysCommand::Cleanup { host_group } => lines(admin.cleanup(pb::CleanupRequest { host_group }).await?, output),
-        KsysCommand::Lpm { vm, to } => lines(admin.migrate_vm(pb::MigrateVmRequest { vm, to }).await?, output),
+        KsysCommand::Lpm(req) => stream_migration(admin, req, output).await?,
         KsysCommand::Query { class, name } => {
             let q = pb::QueryRequest { name: name.clone(), follower_read };
             match class {

@@ -3,9 +3,12 @@
 //! active controller's endpoint in the `vmrm-leader` metadata.
 use super::affinity_ops::AffinityChange;
 use super::core::ControllerCore;
+use super::evacuation::check_request;
+use super::migration_ops::LpmOut;
 use crate::domain::AffinityKind;
 use crate::error::VmrmError;
 use crate::pb::{self, admin_server::Admin};
+use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status};
 
 pub struct AdminService {
@@ -88,9 +91,22 @@ impl Admin for AdminService {
         reply(self.active()?.admin_restart(not_empty("the VM name", &r.vm)?, target).await)
     }
 
-    async fn migrate_vm(&self, req: Request<pb::MigrateVmRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let r = req.into_inner();
-        reply(self.active()?.migrate_vm(not_empty("the VM name", &r.vm)?, &r.to).await)
+    type MigrateStream = UnboundedReceiverStream<Result<pb::MigrateReply, Status>>;
+
+    /// Checked first (a malformed request fails the call itself), then run in a task whose
+    /// lines and progress stream back; a rejection or an abort is the stream's last item.
+    async fn migrate(&self, req: Request<pb::MigrateRequest>) -> Result<Response<Self::MigrateStream>, Status> {
+        let core = self.active()?.clone();
+        let req = req.into_inner();
+        check_request(&req)?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let out = LpmOut::streaming(tx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = core.lpm(req, &out).await {
+                let _ = tx.send(Err(e.into()));
+            }
+        });
+        Ok(Response::new(UnboundedReceiverStream::new(rx)))
     }
 
     async fn query_cluster(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::ClusterList>, Status> {

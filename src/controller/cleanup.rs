@@ -75,25 +75,7 @@ mod tests {
     use super::*;
 
     fn vm(host: &str, vm_status: VmStatus) -> VmRecord {
-        VmRecord {
-            name: "vm-1".into(),
-            uuid: "uuid-1".into(),
-            host: host.into(),
-            homehost: "host-1".into(),
-            cpu: 2,
-            memory_mb: 4096,
-            disk: "vm-1-rootvg".into(),
-            priority: Priority::default(),
-            managed: true,
-            state: VmState::ReadyToMove,
-            vm_status,
-            epoch: 1,
-            vm_failure_detection_speed: None,
-            ha_monitor: None,
-            blacklist_hosts: Vec::new(),
-            restart: None,
-            vm_restart_count: 0,
-        }
+        VmRecord { host: host.into(), homehost: "host-1".into(), vm_status, ..VmRecord::at_rest("vm-1", "host-1") }
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl ControllerCore {
         self.hsdb.node().leader_term().map(|term| self.active.since(term))
     }
 
-    fn hmc_request<T>(&self, hmc: &HmcRecord, msg: T) -> tonic::Request<T> {
+    pub(super) fn hmc_request<T>(&self, hmc: &HmcRecord, msg: T) -> tonic::Request<T> {
         let mut req = deadline(msg, self.timing.rpc_deadline);
         if let Ok(name) = hmc.name.parse() {
             req.metadata_mut().insert(HMC_METADATA, name);
@@ -81,7 +81,7 @@ impl ControllerCore {
         Ok(self.hmc_client(hmc)?.inventory(req).await?.into_inner())
     }
 
-    async fn hmcs_of(&self, host: &HostRecord) -> Result<Vec<HmcRecord>> {
+    pub(super) async fn hmcs_of(&self, host: &HostRecord) -> Result<Vec<HmcRecord>> {
         let mut out = Vec::new();
         for name in &host.hmcs {
             if let Some((hmc, _)) = self.hsdb.get::<HmcRecord>(name).await? {
@@ -123,10 +123,29 @@ impl ControllerCore {
         Err(last)
     }
 
-    async fn run_job_on(&self, hmc: &HmcRecord, job: Job) -> Result<()> {
+    /// Submits a job without waiting for it, through the first of the host's HMCs that
+    /// answers; the HMC and the job's id, to follow it.
+    pub async fn submit_job(&self, host: &HostRecord, job: Job) -> Result<(HmcRecord, u64)> {
+        let mut last = VmrmError::unavailable(format!("no HMC of host {} answered", host.name));
+        for hmc in self.hmcs_of(host).await? {
+            match self.submit_on(&hmc, job.clone()).await {
+                Ok(id) => return Ok((hmc, id)),
+                Err(e @ VmrmError::Unavailable(_)) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
+    }
+
+    async fn submit_on(&self, hmc: &HmcRecord, job: Job) -> Result<u64> {
         let mut client = self.hmc_client(hmc)?;
         let submitted = client.submit_job(self.hmc_request(hmc, pb::SubmitJobRequest { job: Some(job) })).await?;
-        let job_id = submitted.into_inner().job_id;
+        Ok(submitted.into_inner().job_id)
+    }
+
+    async fn run_job_on(&self, hmc: &HmcRecord, job: Job) -> Result<()> {
+        let mut client = self.hmc_client(hmc)?;
+        let job_id = self.submit_on(hmc, job).await?;
         let give_up = tokio::time::Instant::now() + self.timing.rpc_deadline * 4;
         loop {
             tokio::time::sleep(self.timing.job_poll).await;

@@ -85,28 +85,16 @@ impl ControllerCore {
         let existing = self.hsdb.get::<VmRecord>(&def.name).await?;
         let (mut vm, version) = match existing {
             Some((vm, v)) => (vm, v),
-            None if running => (
-                VmRecord {
+            None if running => {
+                let seen = LparDefinition {
                     name: def.name.clone(),
                     uuid: def.uuid.clone(),
-                    host: host.name.clone(),
-                    homehost: host.name.clone(),
                     cpu: def.cpu,
                     memory_mb: def.memory_mb,
                     disk: def.disk.clone(),
-                    priority: Priority::default(),
-                    managed: true,
-                    state: VmState::Init,
-                    vm_status: VmStatus::NoOperationInProgress,
-                    epoch: 0,
-                    vm_failure_detection_speed: None,
-                    ha_monitor: None,
-                    blacklist_hosts: Vec::new(),
-                    restart: None,
-                    vm_restart_count: 0,
-                },
-                0,
-            ),
+                };
+                (VmRecord::discovered(&seen, &host.name), 0)
+            }
             // A definition that is not running and that the controller never saw: not ours to manage.
             None => return Ok(LparOutcome::Ignored),
         };

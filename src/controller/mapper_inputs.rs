@@ -49,6 +49,14 @@ impl MapperInputs {
         place(&demands, hosts, policies)
     }
 
+    /// At the VMs' full size and acting (live migration: flexible capacity and advisory mode
+    /// are for restarts only).
+    pub fn at_full_size(mut self) -> Self {
+        self.flex = FlexCapacity::default();
+        self.restart_policy = RestartPolicy::default();
+        self
+    }
+
     /// Only `host` as a candidate (an admin's explicit target).
     pub fn only(mut self, host: &str) -> Self {
         self.hosts.retain(|c| c.host == host);

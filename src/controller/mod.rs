@@ -14,7 +14,8 @@
 //! * [`recovery`]: recovery tasks (plan, record, run by priority; advisory mode);
 //!   [`restart_vm`]: one VM's fenced restart sequence; [`resume`]: unfinished tasks taken over
 //!   by a controller that became active; [`restart_ops`]: the admin's restart and restore.
-//! * [`migration_ops`]: the checks of `ksysmgr lpm` (the migration itself is not in yet).
+//! * [`migration_ops`]: one VM's live migration (`ksysmgr lpm`, gRPC `Migrate`), with its
+//!   pre-check facts in [`lpm_precheck`]; [`evacuation`]: a host's VMs away and back home.
 //! * [`cleanup`]: stale definitions on a host that came back.
 //! * [`app_report`]: application reports from the VM agents (PUT/QUERY/GET/ACK) and what a
 //!   critical application's FAILURE does to its VM; [`reboot_vm`]: a restart on the same host.
@@ -29,8 +30,10 @@ pub mod config_ops;
 pub mod core;
 pub mod detection_ops;
 pub mod discovery;
+pub mod evacuation;
 pub mod fde;
 pub mod lines;
+pub mod lpm_precheck;
 pub mod mapper_inputs;
 pub mod membership;
 pub mod migration_ops;

@@ -103,7 +103,8 @@ impl ControllerCore {
     }
 
     /// `ksysmgr restore vm NAME` / `restore host NAME`: VMs away from home go back to their home
-    /// host, where they get their full size again (flexible capacity applies only away).
+    /// host — by live migration when they run at full size, else by a restart, which gives
+    /// them their full size again (flexible capacity applies only away).
     pub async fn restore(&self, class: &str, name: &str) -> Result<Vec<String>> {
         let names: Vec<String> = match class {
             "vm" => vec![name.to_string()],
@@ -135,6 +136,12 @@ impl ControllerCore {
         }
         let mut lines = Vec::new();
         for (vm, group, home) in checked {
+            // Running at full size: home by live migration, without an outage. Reduced by
+            // flexible capacity: a restart gives it its full size back.
+            if self.runs_at_full_size(&vm).await {
+                lines.extend(self.restore_by_lpm(&vm).await?);
+                continue;
+            }
             let heading = format!("Restore in progress for VM {} to home host {home}", vm.name);
             lines.extend(self.restart_one_vm(vm, &group, Some(&home), heading).await?);
         }

@@ -193,7 +193,7 @@ impl ControllerCore {
     }
 
     /// The VM already runs on `host` (a resumed task whose activation went through).
-    async fn runs_on(&self, host: &HostRecord, vm: &str) -> bool {
+    pub(super) async fn runs_on(&self, host: &HostRecord, vm: &str) -> bool {
         let Ok(inv) = self.host_inventory(host).await else { return false };
         inv.lpars
             .iter()
@@ -237,7 +237,7 @@ impl ControllerCore {
 
     /// The source host's monitors stop reporting the VM: their missed-heartbeat rows go (they
     /// would otherwise show the VM as missing there for ever).
-    async fn stop_ha_monitoring(&self, vm: &VmRecord, source: &str) -> Result<()> {
+    pub(super) async fn stop_ha_monitoring(&self, vm: &VmRecord, source: &str) -> Result<()> {
         let rows = self.hsdb.list::<VmHbMissedRecord>().await?;
         for row in rows.iter().filter(|r| r.vm_uuid == vm.uuid && r.host == source) {
             self.hsdb.delete::<VmHbMissedRecord>(&row.key()).await?;

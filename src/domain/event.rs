@@ -28,6 +28,17 @@ pub enum EventName {
     /// An application is in FAILURE after its restarts inside the VM (seed:
     /// PERMANENT_APP_FAILURE); for a critical one the VM is restarted.
     PermanentAppFailure,
+    /// A live migration started ("from X to Y").
+    LpmStarted,
+    /// A live migration completed: the VM runs on its target.
+    LpmCompleted,
+    /// A live migration was aborted and rolled back: the VM runs on its source.
+    LpmAborted,
+    /// Seed 001's Sys-Mgmt notices of a live migration: "VM 'x' on Server Unit 'y' paused",
+    /// "… created" (on the target), "… deleted" (on the source, always last).
+    VmPaused,
+    VmCreated,
+    VmDeleted,
 }
 
 impl EventName {
@@ -38,11 +49,20 @@ impl EventName {
             | Self::PermanentAppFailure
             | Self::VmLpmHangDetected
             | Self::VmNonrespDetected
-            | Self::RestartAdvised => Severity::Warning,
-            Self::RestartStarted | Self::RestartCompleted | Self::RecoveryCompleted | Self::RecoveryResumed => {
-                Severity::Maintenance
-            }
-            Self::ViosNodeActive | Self::ViosHmRespDetected | Self::DiscoveryCompleted => Severity::Informational,
+            | Self::RestartAdvised
+            | Self::LpmAborted => Severity::Warning,
+            Self::RestartStarted
+            | Self::RestartCompleted
+            | Self::RecoveryCompleted
+            | Self::RecoveryResumed
+            | Self::LpmStarted
+            | Self::LpmCompleted => Severity::Maintenance,
+            Self::ViosNodeActive
+            | Self::ViosHmRespDetected
+            | Self::DiscoveryCompleted
+            | Self::VmPaused
+            | Self::VmCreated
+            | Self::VmDeleted => Severity::Informational,
         }
     }
 }

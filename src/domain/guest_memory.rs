@@ -2,8 +2,15 @@
 //! §4.5 phase 2: every page is sent once, then the pages changed since, again and again).
 //! Sparse: a page never written costs nothing and reads as zeros, so a 4 GiB guest that touched
 //! 64 MiB holds 64 MiB. No I/O here: the VM's workload writes, the migration reads and loads.
+//!
+//! The checksum is a sum of per-page hashes, so the target of a migration keeps it up to date
+//! while pages arrive and knows its checksum at the switchover without reading the whole
+//! memory again (which would lengthen the pause).
 use crate::error::{Result, VmrmError};
-use std::hash::Hasher;
+use bytes::{Bytes, BytesMut};
+
+/// A running guest's memory: its workload writes it, a migration reads (or loads) it.
+pub type SharedMemory = std::sync::Arc<std::sync::Mutex<GuestMemory>>;
 
 /// Bytes per page (large pages: fewer to track and to send one by one).
 pub const PAGE_SIZE: usize = 64 * 1024;
@@ -13,6 +20,14 @@ pub struct GuestMemory {
     pages: Vec<Option<Box<[u8]>>>,
     /// One bit per page: written since the last [`GuestMemory::take_dirty`].
     dirty: Vec<u64>,
+    /// The checksum of the pages loaded so far, with each page's hash; dropped at the first
+    /// write of the guest's own.
+    loaded: Option<(u64, Vec<u64>)>,
+}
+
+/// One page's part of the checksum.
+fn page_hash(index: usize, bytes: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(bytes, index as u64)
 }
 
 impl GuestMemory {
@@ -25,7 +40,7 @@ impl GuestMemory {
             )));
         }
         let pages = (size / PAGE_SIZE as u64) as usize;
-        Ok(Self { pages: vec![None; pages], dirty: vec![0; pages.div_ceil(64)] })
+        Ok(Self { pages: vec![None; pages], dirty: vec![0; pages.div_ceil(64)], loaded: None })
     }
 
     pub fn size(&self) -> u64 {
@@ -53,6 +68,7 @@ impl GuestMemory {
     /// The guest writes: the pages touched become dirty.
     pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         self.check_range(offset, data.len())?;
+        self.loaded = None;
         let mut at = offset as usize;
         let mut rest = data;
         while !rest.is_empty() {
@@ -97,8 +113,51 @@ impl GuestMemory {
                 self.pages.len()
             )));
         }
-        self.pages[index] = Some(bytes.into());
+        let count = self.pages.len();
+        let (sum, hashes) = self.loaded.get_or_insert_with(|| (0, vec![0; count]));
+        let hash = page_hash(index, bytes);
+        *sum = sum.wrapping_sub(hashes[index]).wrapping_add(hash);
+        hashes[index] = hash;
+        match &mut self.pages[index] {
+            Some(page) => page.copy_from_slice(bytes),
+            slot => *slot = Some(bytes.into()),
+        }
         Ok(())
+    }
+
+    /// Copies of the `indexes` pages, one after another (a page never written is sent as
+    /// zeros), for a migration frame.
+    pub fn copy_pages(&self, indexes: &[u32]) -> Bytes {
+        let mut data = BytesMut::with_capacity(indexes.len() * PAGE_SIZE);
+        for &i in indexes {
+            match self.page(i as usize) {
+                Some(bytes) => data.extend_from_slice(bytes),
+                None => data.resize(data.len() + PAGE_SIZE, 0),
+            }
+        }
+        data.freeze()
+    }
+
+    /// Loads the pages of a migration frame: `data` holds one page per index.
+    pub fn load_pages(&mut self, indexes: &[u32], data: &[u8]) -> Result<()> {
+        if data.len() != indexes.len() * PAGE_SIZE {
+            return Err(VmrmError::invalid(format!(
+                "a frame of {} pages carries {} bytes, not {}",
+                indexes.len(),
+                data.len(),
+                indexes.len() * PAGE_SIZE
+            )));
+        }
+        for (&i, bytes) in indexes.iter().zip(data.chunks_exact(PAGE_SIZE)) {
+            self.load_page(i as usize, bytes)?;
+        }
+        Ok(())
+    }
+
+    /// The checksum of what was loaded, while the guest has not written yet (the target's
+    /// memory at the switchover, before the VM runs there).
+    pub fn loaded_checksum(&self) -> Option<u64> {
+        self.loaded.as_ref().map(|(sum, _)| *sum)
     }
 
     /// The start of a migration: every page that holds data must be sent.
@@ -108,6 +167,10 @@ impl GuestMemory {
                 self.mark(page);
             }
         }
+    }
+
+    pub fn dirty_bytes(&self) -> u64 {
+        (self.dirty_count() * PAGE_SIZE) as u64
     }
 
     pub fn dirty_count(&self) -> usize {
@@ -127,16 +190,13 @@ impl GuestMemory {
         pages
     }
 
-    /// A checksum of the contents: equal for equal bytes, however they were written.
+    /// A checksum of the contents: equal for the same bytes in the same pages written.
     pub fn checksum(&self) -> u64 {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        for (i, page) in self.pages.iter().enumerate() {
-            if let Some(bytes) = page.as_deref().filter(|b| b.iter().any(|&x| x != 0)) {
-                h.write_usize(i);
-                h.write(bytes);
-            }
-        }
-        h.finish()
+        self.pages
+            .iter()
+            .enumerate()
+            .filter_map(|(i, page)| page.as_deref().map(|bytes| page_hash(i, bytes)))
+            .fold(0, u64::wrapping_add)
     }
 }
 
@@ -177,8 +237,16 @@ mod tests {
         for page in source.take_dirty() {
             target.load_page(page, source.page(page).unwrap()).unwrap();
         }
-        assert_eq!(source.checksum(), target.checksum(), "a zero page written or not is the same");
+        assert_eq!(source.checksum(), target.checksum());
+        assert_eq!(target.loaded_checksum(), Some(target.checksum()), "kept up to date while loading");
         assert_eq!(target.dirty_count(), 0, "loaded pages are not the target's own writes");
+        source.write(3 * PAGE_SIZE as u64, b"x").unwrap();
+        let frame = source.copy_pages(&[3]);
+        target.load_pages(&[3], &frame).unwrap();
+        assert_eq!(target.loaded_checksum(), Some(source.checksum()), "a page sent again replaces its hash");
+        target.write(0, b"own").unwrap();
+        assert_eq!(target.loaded_checksum(), None, "the guest's own writes end the loaded checksum");
+        assert!(target.load_pages(&[1, 2], &frame).is_err(), "two indexes, one page");
         assert!(target.load_page(8, &[0; PAGE_SIZE]).is_err());
         assert!(target.load_page(0, &[0; 3]).is_err());
     }

@@ -102,6 +102,57 @@ pub struct VmRecord {
     /// `VM_restart_count`, at most `VM_max_restart_count` 3).
     #[serde(default)]
     pub vm_restart_count: u32,
+    /// The VM's running live migration: where to, and the HMC job that runs it (for a cancel).
+    #[serde(default)]
+    pub lpm: Option<LpmJob>,
+}
+
+/// A live migration in progress, as the controller that started it recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LpmJob {
+    pub target: String,
+    pub hmc: String,
+    pub job_id: u64,
+}
+
+impl VmRecord {
+    /// A VM discovery found running on `host` for the first time: managed, at home there,
+    /// with the seed's defaults, `INIT` until verified.
+    pub fn discovered(def: &super::LparDefinition, host: &str) -> Self {
+        Self {
+            name: def.name.clone(),
+            uuid: def.uuid.clone(),
+            host: host.into(),
+            homehost: host.into(),
+            cpu: def.cpu,
+            memory_mb: def.memory_mb,
+            disk: def.disk.clone(),
+            priority: Priority::default(),
+            managed: true,
+            state: VmState::Init,
+            vm_status: VmStatus::NoOperationInProgress,
+            epoch: 0,
+            vm_failure_detection_speed: None,
+            ha_monitor: None,
+            blacklist_hosts: Vec::new(),
+            restart: None,
+            vm_restart_count: 0,
+            lpm: None,
+        }
+    }
+
+    /// A managed VM at rest on its home host `host`, 2 CPU / 4 GiB: the unit tests' usual VM.
+    #[cfg(test)]
+    pub fn at_rest(name: &str, host: &str) -> Self {
+        let def = super::LparDefinition {
+            name: name.into(),
+            uuid: format!("uuid-{name}"),
+            cpu: 2,
+            memory_mb: 4096,
+            disk: format!("{name}-rootvg"),
+        };
+        Self { state: VmState::ReadyToMove, epoch: 1, ..Self::discovered(&def, host) }
+    }
 }
 
 /// A host monitor's liveness row (seed: the HM's `vioHmHb` into the HSDB).

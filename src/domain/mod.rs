@@ -10,6 +10,7 @@ pub mod lpar;
 pub mod policy;
 pub mod recovery;
 pub mod state;
+pub mod workload;
 
 pub use app::{AppRecord, AppsReply, ArTransRecord, RESYNC_APPS_COMMAND, ShortMsgRecord, decode_apps, encode_apps};
 pub use detection::{DetectionSettings, DetectionSpeed};

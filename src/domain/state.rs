@@ -87,6 +87,8 @@ impl fmt::Display for VmState {
 pub enum VmStatus {
     NoOperationInProgress,
     RestartInProgress,
+    /// A live migration (seed: LPM) runs.
+    LpmInProgress,
 }
 
 impl fmt::Display for VmStatus {
@@ -94,6 +96,7 @@ impl fmt::Display for VmStatus {
         f.write_str(match self {
             Self::NoOperationInProgress => "NO_OPERATION_IN_PROGRESS",
             Self::RestartInProgress => "RESTART_IN_PROGRESS",
+            Self::LpmInProgress => "LPM_IN_PROGRESS",
         })
     }
 }

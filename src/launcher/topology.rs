@@ -11,6 +11,8 @@ pub struct HostSpec {
     pub cpu: u32,
     pub memory_mb: u64,
     pub vms: Vec<VmConfig>,
+    /// The hypervisor's limit of partition definitions.
+    pub max_definitions: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +51,7 @@ impl Topology {
                 vms: (1..=vms_per_host)
                     .map(|j| VmConfig { name: format!("vm-{i}-{j}"), cpu: 2, memory_mb: 4096 })
                     .collect(),
+                max_definitions: 100,
             })
             .collect();
         Self {
@@ -205,6 +208,8 @@ impl Topology {
                 ],
                 vm: h.vms.clone(),
                 guests: Some(self.guests_dir()),
+                max_definitions: h.max_definitions,
+                workload: WorkloadConfig::default(),
             });
             out.push(n);
         }

@@ -120,6 +120,30 @@ fn leader_hint(status: &Status) -> Option<String> {
     status.metadata().get(LEADER_METADATA)?.to_str().ok().map(str::to_owned)
 }
 
+/// The longest a live migration (or a host's evacuation) may stream.
+pub const MIGRATE_FOR: Duration = Duration::from_secs(3600);
+
+impl AdminClient {
+    /// Starts a live migration (or an evacuation); its replies stream until it ends.
+    pub async fn migrate(&mut self, msg: pb::MigrateRequest) -> Result<tonic::Streaming<pb::MigrateReply>> {
+        self.call(|mut c, _| {
+            let req = request(msg.clone(), MIGRATE_FOR);
+            async move { c.migrate(req).await }
+        })
+        .await
+    }
+
+    /// Runs a live migration to its end: every reply, or the error that ended it.
+    pub async fn migrate_all(&mut self, msg: pb::MigrateRequest) -> Result<Vec<pb::MigrateReply>> {
+        let mut stream = self.migrate(msg).await?;
+        let mut replies = Vec::new();
+        while let Some(reply) = stream.message().await? {
+            replies.push(reply);
+        }
+        Ok(replies)
+    }
+}
+
 /// Builds a request with a deadline (for use inside [`AdminClient::call`] closures).
 pub fn request<T>(msg: T, timeout: Duration) -> tonic::Request<T> {
     super::channel::deadline(msg, timeout)
@@ -150,7 +174,6 @@ admin_rpcs! {
     discover(pb::DiscoverRequest) -> pb::CommandReply;
     verify(pb::VerifyRequest) -> pb::CommandReply;
     restart_vm(pb::RestartVmRequest) -> pb::CommandReply;
-    migrate_vm(pb::MigrateVmRequest) -> pb::CommandReply;
     query_cluster(pb::QueryRequest) -> pb::ClusterList;
     query_hmc(pb::QueryRequest) -> pb::HmcList;
     query_host(pb::QueryRequest) -> pb::HostList;

@@ -54,6 +54,11 @@ impl GuestDir {
         self.0.join("var/ksys/log/ksys_vmm_ame.log")
     }
 
+    /// The guest workload's counter log, one `counter host` line per step when enabled.
+    pub fn workload_log_path(&self) -> PathBuf {
+        self.0.join("var/ksys/log/workload.log")
+    }
+
     /// The application server's key and certificate (seed 002: generated on the guest).
     pub fn appserver_key_path(&self) -> PathBuf {
         self.0.join("var/ksys/appserver/key.pem")

@@ -2,4 +2,5 @@
 //! collects every conflict at once ([`precheck`]) and when iterative pre-copy stops
 //! ([`convergence`]). Pure: the server units move the bytes.
 pub mod convergence;
+pub mod messages;
 pub mod precheck;

@@ -5,17 +5,33 @@
 //! The partitions that should run — configured ones and those the controller activated here —
 //! are kept in the node's data directory, so a hypervisor that restarts powers all of them on
 //! again, not only the ones in its configuration file.
-use super::vm::{Hypervisor, StopVm, VmActor, VmCrashed, VmFault, bind_network};
+//!
+//! Live migration is here too: [`outbound`] drives a VM's migration to another unit (an HMC
+//! job), [`inbound`] receives one; [`drills`] holds the operator's faults and workloads;
+//! [`service`] is the gRPC face.
+mod drills;
+mod inbound;
+mod outbound;
+mod service;
+
+pub use drills::UnitFault;
+pub use outbound::{DEFAULT_MAX_DOWNTIME, DEFAULT_MAX_ROUNDS, limits_of};
+pub use service::SuService;
+
+use super::vm::{Hypervisor, StopVm, VmActor, VmCrashed, bind_network};
 use crate::config::SuConfig;
+use crate::domain::guest_memory::{GuestMemory, SharedMemory};
+use crate::domain::workload::{self, WorkloadSettings};
 use crate::domain::{LparDefinition, LparState, identity};
 use crate::error::{Result, VmrmError};
-use crate::pb::{self, san_client::SanClient, server_unit_server::ServerUnit as SuRpc};
+use crate::pb::{self, san_client::SanClient};
 use crate::profile::Timing;
 use crate::transport::{ChannelPool, deadline};
 use actix::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
-use tonic::{Request, Response, Status};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 /// Reference code an HMC shows for a running Linux partition (seed: `Linux ppc64le`).
 pub const REFCODE_RUNNING: &str = "Linux ppc64le";
@@ -26,26 +42,55 @@ pub const REFCODE_OFF: &str = "00000000";
 
 struct Lpar {
     def: LparDefinition,
+    /// The partition's id on this host, from 1 (VM2000's VM index).
+    id: u32,
     state: LparState,
     reference_code: String,
     vm: Option<Addr<VmActor>>,
+    /// The guest's memory while the partition holds any.
+    memory: Option<SharedMemory>,
+    /// Its OS hangs (a fault): VM2000 would show it in WAIT.
+    hung: bool,
     /// Where the running VM answers ping.
     address: String,
     /// Why it was last shut down on purpose (seed: word3 of the `D200A200` reference code).
     shutdown_reason: String,
+    migration: Option<LparMigration>,
+}
+
+/// A live migration the partition takes part in.
+#[derive(Debug, Clone)]
+enum LparMigration {
+    /// Leaving for `target`; `cancel` asks the driver to roll back at its next step.
+    Out { target: String, operation: String, cancel: Arc<AtomicBool> },
+    /// Arriving from `source`; `resumed` once the VM runs here.
+    In { source: String, resumed: bool },
 }
 
 impl Lpar {
-    fn off(def: LparDefinition) -> Self {
+    fn off(def: LparDefinition, id: u32) -> Self {
         Self {
             def,
+            id,
             state: LparState::NotActivated,
             reference_code: REFCODE_OFF.into(),
             vm: None,
+            memory: None,
+            hung: false,
             address: String::new(),
             shutdown_reason: String::new(),
+            migration: None,
         }
     }
+}
+
+/// Conditions of the unit itself that a live migration's pre-check or phases look at.
+#[derive(Debug, Clone, Copy, Default)]
+struct UnitConditions {
+    reconfiguring: bool,
+    shutting_down: bool,
+    refuse_next_inbound: bool,
+    fail_next_resume: bool,
 }
 
 /// The file (in the node's data directory) listing the partitions to power on at start.
@@ -65,6 +110,7 @@ pub struct ServerUnit {
     boot_list: std::path::PathBuf,
     /// The VMs' own files (see [`SuConfig::guests`]).
     guests: std::path::PathBuf,
+    conditions: UnitConditions,
 }
 
 impl ServerUnit {
@@ -72,7 +118,17 @@ impl ServerUnit {
         let san_key = identity::san_key_for_host(&cfg.host);
         let boot_list = data_dir.join(BOOT_LIST);
         let guests = cfg.guests.clone().unwrap_or_else(|| data_dir.join("guests"));
-        Self { cfg, endpoint, san_key, timing, pool, lpars: BTreeMap::new(), boot_list, guests }
+        Self {
+            cfg,
+            endpoint,
+            san_key,
+            timing,
+            pool,
+            lpars: BTreeMap::new(),
+            boot_list,
+            guests,
+            conditions: UnitConditions::default(),
+        }
     }
 
     fn used(&self) -> (u32, u64) {
@@ -83,13 +139,45 @@ impl ServerUnit {
     }
 
     fn lpar_pb(l: &Lpar) -> pb::Lpar {
+        let guest_state = match (l.state, l.hung) {
+            (_, true) => "WAIT",
+            (LparState::Running | LparState::MigratingRunning, _) => "RUNNING",
+            (LparState::NotActivated, _) => "DEFINED_ONLY",
+            _ => "DOWN",
+        };
+        let migration = match &l.migration {
+            Some(LparMigration::Out { target, .. }) => format!("out to {target}"),
+            Some(LparMigration::In { source, .. }) => format!("in from {source}"),
+            None => String::new(),
+        };
         pb::Lpar {
             definition: Some(l.def.clone().into()),
             state: l.state.to_string(),
             reference_code: l.reference_code.clone(),
             address: l.address.clone(),
             shutdown_reason: l.shutdown_reason.clone(),
+            lpar_id: l.id,
+            guest_state: guest_state.into(),
+            migration,
         }
+    }
+
+    /// The lowest partition id not in use.
+    fn free_id(&self) -> u32 {
+        (1..).find(|id| !self.lpars.values().any(|l| l.id == *id)).expect("a free id")
+    }
+
+    /// The id an LPAR of this name has, or a free one.
+    fn id_for(&self, name: &str) -> u32 {
+        self.lpars.get(name).map_or_else(|| self.free_id(), |l| l.id)
+    }
+
+    /// The operation of the outbound migrations running from this unit.
+    fn outbound_operation(&self) -> Option<(&str, &str)> {
+        self.lpars.values().find_map(|l| match &l.migration {
+            Some(LparMigration::Out { operation, .. }) => Some((l.def.name.as_str(), operation.as_str())),
+            _ => None,
+        })
     }
 
     fn inventory(&self) -> pb::HostInventory {
@@ -114,7 +202,57 @@ impl ServerUnit {
             san_key: self.san_key,
             endpoint: self.endpoint.clone(),
             san: self.cfg.san.clone(),
+            max_definitions: self.cfg.max_definitions,
+            reconfiguring: self.conditions.reconfiguring,
+            shutting_down: self.conditions.shutting_down,
+            outbound_operation: self.outbound_operation().map(|(_, op)| op.to_string()).unwrap_or_default(),
         }
+    }
+
+    /// What a VM running here gets from its host.
+    fn hypervisor(&self, ctx: &Context<Self>) -> Hypervisor {
+        Hypervisor {
+            name: self.cfg.host.clone(),
+            san_key: self.san_key,
+            vios: self.cfg.vios.clone(),
+            san: self.cfg.san.clone(),
+            timing: self.timing,
+            pool: self.pool.clone(),
+            su: ctx.address().recipient(),
+            guests: self.guests.clone(),
+        }
+    }
+
+    /// A fresh guest memory of the partition's size, running the host's default workload.
+    fn boot_memory(&self, def: &LparDefinition) -> Result<SharedMemory> {
+        let mut memory = GuestMemory::new(def.memory_mb << 20)?;
+        let w = self.cfg.workload;
+        let settings =
+            WorkloadSettings { resident_mb: w.resident_mb.min(def.memory_mb), dirty_kb_s: w.dirty_kb_s, log: false };
+        workload::configure(&mut memory, settings)?;
+        Ok(Arc::new(Mutex::new(memory)))
+    }
+
+    /// Starts the partition's VM on `memory`: its network, its agent, its workload.
+    fn run_vm(&mut self, name: &str, memory: SharedMemory, ctx: &Context<Self>) -> Result<pb::Lpar> {
+        let hypervisor = self.hypervisor(ctx);
+        let ip = self.endpoint.rsplit_once(':').map_or("127.0.0.1", |(ip, _)| ip).to_string();
+        let lpar = self.lpars.get_mut(name).ok_or_else(|| VmrmError::not_found(format!("no LPAR {name}")))?;
+        let (network, address) = match bind_network(&ip) {
+            Ok(bound) => bound,
+            Err(e) => {
+                lpar.state = LparState::Error;
+                return Err(e);
+            }
+        };
+        lpar.vm = Some(VmActor::new(lpar.def.clone(), hypervisor, network, memory.clone()).start());
+        lpar.memory = Some(memory);
+        lpar.state = LparState::Running;
+        lpar.reference_code = REFCODE_RUNNING.into();
+        lpar.address = address;
+        lpar.shutdown_reason.clear();
+        lpar.hung = false;
+        Ok(Self::lpar_pb(lpar))
     }
 
     /// Capacity and state checks before anything is reserved; marks the LPAR as booting.
@@ -136,7 +274,7 @@ impl ServerUnit {
                 self.cfg.host, def.name, def.cpu, def.memory_mb, free_cpu, free_mem
             )));
         }
-        let mut lpar = Lpar::off(def.clone());
+        let mut lpar = Lpar::off(def.clone(), self.id_for(&def.name));
         lpar.state = LparState::OpenFirmware;
         lpar.reference_code = String::new();
         self.lpars.insert(def.name.clone(), lpar);
@@ -149,7 +287,7 @@ impl ServerUnit {
         let should_run: Vec<&LparDefinition> = self
             .lpars
             .values()
-            .filter(|l| matches!(l.state, LparState::Running | LparState::OpenFirmware))
+            .filter(|l| matches!(l.state, LparState::Running | LparState::OpenFirmware | LparState::MigratingRunning))
             .map(|l| &l.def)
             .collect();
         let written = serde_json::to_vec(&should_run)
@@ -174,6 +312,8 @@ impl ServerUnit {
         if let Some(vm) = lpar.vm.take() {
             vm.do_send(StopVm { clean });
         }
+        lpar.memory = None;
+        lpar.hung = false;
         lpar.state = LparState::NotActivated;
         lpar.reference_code = REFCODE_OFF.into();
         lpar.address.clear();
@@ -195,7 +335,8 @@ impl Actor for ServerUnit {
         });
         let defs: Vec<LparDefinition> = configured.chain(self.saved_boot_list()).collect();
         for def in defs {
-            self.lpars.insert(def.name.clone(), Lpar::off(def.clone()));
+            let id = self.free_id();
+            self.lpars.insert(def.name.clone(), Lpar::off(def.clone(), id));
             ctx.notify(BootActivate(def));
         }
     }
@@ -261,29 +402,8 @@ impl Handler<Activate> for ServerUnit {
                 tracing::warn!(vm = %def.name, "LPAR not activated on {host}: {e}");
                 return Err(e);
             }
-            let ip = act.endpoint.rsplit_once(':').map_or("127.0.0.1", |(ip, _)| ip);
-            let (network, address) = match bind_network(ip) {
-                Ok(bound) => bound,
-                Err(e) => {
-                    lpar.state = LparState::Error;
-                    return Err(e);
-                }
-            };
-            let hypervisor = Hypervisor {
-                san_key: act.san_key,
-                vios: act.cfg.vios.clone(),
-                san: act.cfg.san.clone(),
-                timing: act.timing,
-                pool: act.pool.clone(),
-                su: ctx.address().recipient(),
-                guests: act.guests.clone(),
-            };
-            lpar.vm = Some(VmActor::new(def.clone(), hypervisor, network).start());
-            lpar.state = LparState::Running;
-            lpar.reference_code = REFCODE_RUNNING.into();
-            lpar.address = address;
-            lpar.shutdown_reason.clear();
-            let reply = Self::lpar_pb(lpar);
+            let memory = act.boot_memory(&def)?;
+            let reply = act.run_vm(&def.name, memory, ctx)?;
             act.save_boot_list();
             Ok(reply)
         }))
@@ -301,6 +421,12 @@ pub struct Shutdown {
 impl Handler<Shutdown> for ServerUnit {
     type Result = Result<pb::Lpar>;
     fn handle(&mut self, msg: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        if let Some(Lpar { migration: Some(m), .. }) = self.lpars.get(&msg.name) {
+            return Err(VmrmError::precondition(format!(
+                "VM {} is being live-migrated ({m:?}); cancel the migration first",
+                msg.name
+            )));
+        }
         let lpar = Self::lpar_pb(self.stop_vm(&msg.name, true)?);
         if msg.remove {
             self.lpars.remove(&msg.name);
@@ -315,74 +441,17 @@ impl Handler<VmCrashed> for ServerUnit {
     fn handle(&mut self, msg: VmCrashed, _: &mut Context<Self>) {
         tracing::warn!(vm = %msg.name, "VM crashed: {}", msg.reason);
         if let Some(l) = self.lpars.get_mut(&msg.name) {
-            l.vm = None;
-            l.state = LparState::Error;
-            l.reference_code = String::new();
-            l.address.clear();
+            if let Some(LparMigration::In { .. }) = l.migration {
+                // Fenced before the source let it go: the migration was rolled back there.
+                self.lpars.remove(&msg.name);
+            } else {
+                l.vm = None;
+                l.memory = None;
+                l.state = LparState::Error;
+                l.reference_code = String::new();
+                l.address.clear();
+            }
         }
         self.save_boot_list();
-    }
-}
-
-/// A fault inside one running VM.
-#[derive(Message)]
-#[rtype(result = "Result<pb::Lpar>")]
-pub struct InjectFault {
-    pub name: String,
-    pub fault: VmFault,
-}
-
-impl Handler<InjectFault> for ServerUnit {
-    type Result = ResponseActFuture<Self, Result<pb::Lpar>>;
-    fn handle(&mut self, msg: InjectFault, _: &mut Context<Self>) -> Self::Result {
-        let host = &self.cfg.host;
-        let vm = match self.lpars.get(&msg.name) {
-            None => Err(VmrmError::not_found(format!("no LPAR {} on host {host}", msg.name))),
-            Some(Lpar { vm: None, state, .. }) => {
-                Err(VmrmError::precondition(format!("VM {} is {state} on host {host}, not running", msg.name)))
-            }
-            Some(Lpar { vm: Some(vm), .. }) => Ok(vm.clone()),
-        };
-        let name = msg.name;
-        let inject = async move { vm?.send(msg.fault).await.map_err(VmrmError::from)? };
-        Box::pin(inject.into_actor(self).map(move |done, act, _| {
-            done?;
-            act.lpars.get(&name).map(Self::lpar_pb).ok_or_else(|| VmrmError::not_found(format!("no LPAR {name}")))
-        }))
-    }
-}
-
-/// gRPC face of the server unit: the HMCs' calls, and the datacenter's fault injection.
-pub struct SuService(pub Addr<ServerUnit>);
-
-#[tonic::async_trait]
-impl SuRpc for SuService {
-    async fn inventory(&self, _: Request<pb::SuInventoryRequest>) -> Result<Response<pb::HostInventory>, Status> {
-        Ok(Response::new(self.0.send(Inventory).await.map_err(VmrmError::from)?))
-    }
-
-    async fn activate(&self, req: Request<pb::LparDefinition>) -> Result<Response<pb::LparReply>, Status> {
-        let def = LparDefinition::try_from(req.into_inner())?;
-        let lpar = self.0.send(Activate(def)).await.map_err(VmrmError::from)??;
-        Ok(Response::new(pb::LparReply { lpar: Some(lpar) }))
-    }
-
-    async fn shutdown(&self, req: Request<pb::LparRef>) -> Result<Response<pb::LparReply>, Status> {
-        let name = req.into_inner().name;
-        let lpar = self.0.send(Shutdown { name, remove: false }).await.map_err(VmrmError::from)??;
-        Ok(Response::new(pb::LparReply { lpar: Some(lpar) }))
-    }
-
-    async fn remove(&self, req: Request<pb::LparRef>) -> Result<Response<pb::LparReply>, Status> {
-        let name = req.into_inner().name;
-        let lpar = self.0.send(Shutdown { name, remove: true }).await.map_err(VmrmError::from)??;
-        Ok(Response::new(pb::LparReply { lpar: Some(lpar) }))
-    }
-
-    async fn inject_fault(&self, req: Request<pb::LparFault>) -> Result<Response<pb::LparReply>, Status> {
-        let req = req.into_inner();
-        let fault = req.fault.parse()?;
-        let lpar = self.0.send(InjectFault { name: req.name, fault }).await.map_err(VmrmError::from)??;
-        Ok(Response::new(pb::LparReply { lpar: Some(lpar) }))
     }
 }
