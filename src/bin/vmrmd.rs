@@ -29,13 +29,30 @@ enum Cmd {
         #[arg(long, default_value_os_t = std::env::temp_dir().join("vmrm-local"))]
         data_dir: PathBuf,
     },
-    /// Inject a fault into a running VM (drills and tests): kill-agent, stop-agent, start-agent, hang-os.
+    /// Inject a fault into a running VM (drills and tests): kill-agent, stop-agent, start-agent,
+    /// hang-os; or, with an empty VM name (""), into the server unit itself:
+    /// configuration-update-start|end, shutdown-start|end, refuse-next-inbound, fail-next-resume.
     Fault {
-        /// The VM (LPAR) name.
+        /// The VM (LPAR) name; "" for the server unit.
         vm: String,
-        /// kill-agent | stop-agent | start-agent | hang-os
+        /// kill-agent | stop-agent | start-agent | hang-os | a server unit fault
         fault: String,
         /// The server unit running the VM (local datacenter: host-N's is 127.0.0.1:73N0).
+        #[arg(long)]
+        su: String,
+    },
+    /// Set what a running VM's guest does: the memory it holds and how fast it dirties it (what
+    /// a live migration must keep up with); --log writes every counter value with the host to
+    /// the guest's var/ksys/log/workload.log.
+    Workload {
+        vm: String,
+        #[arg(long)]
+        resident_mb: u64,
+        #[arg(long, default_value_t = 0)]
+        dirty_kb_s: u64,
+        #[arg(long)]
+        log: bool,
+        /// The server unit running the VM.
         #[arg(long)]
         su: String,
     },
@@ -92,6 +109,13 @@ fn main() {
                 Err(e) => fail(e),
             }
         }
+        (None, Some(Cmd::Workload { vm, resident_mb, dirty_kb_s, log, su })) => {
+            let w = vmrm::pb::LparWorkload { name: vm.clone(), resident_mb, dirty_kb_s, log };
+            match node::with_runtime(vmrm::launcher::set_workload(&su, w)) {
+                Ok(_) => println!("VM {vm}: {resident_mb} MB resident, {dirty_kb_s} KB/s dirtied"),
+                Err(e) => fail(e),
+            }
+        }
         (None, Some(Cmd::GenConfigs { out, compose })) => {
             std::fs::create_dir_all(&out).unwrap_or_else(|e| fail(e));
             let topology = match compose {
@@ -118,7 +142,9 @@ fn main() {
                 Err(e) => fail(e),
             }
         }
-        _ => fail("give either --config FILE or a command (local, fault, gen-configs, probe, setup); see --help"),
+        _ => fail(
+            "give either --config FILE or a command (local, fault, workload, gen-configs, probe, setup); see --help",
+        ),
     }
 }
 

@@ -216,7 +216,7 @@ impl ControllerCore {
                 source.name
             )));
         }
-        self.stop_ha_monitoring(&vm, &source.name).await?;
+        self.forget_on_source(&vm, &source.name).await?;
         let pause = outcome.as_ref().map_or(0, |p| p.downtime_us / 1000);
         for (event, host, what) in [
             (EventName::VmPaused, &source.name, "paused"),
@@ -229,6 +229,21 @@ impl ControllerCore {
         let message = format!("running on {}, paused {pause} ms", target.name);
         self.hsdb.append_event(&EventRecord::new(EventName::LpmCompleted, name, message)).await?;
         out.line(name, format!("        LPM has completed for {name} on Target host {}", target.name));
+        Ok(())
+    }
+
+    /// The source's host monitors stop reporting the VM: their rows go now, and once more
+    /// after they heard its copy there stop (its SHDN may land after the first delete).
+    async fn forget_on_source(&self, vm: &VmRecord, source: &str) -> Result<()> {
+        self.stop_ha_monitoring(vm, source).await?;
+        let (core, vm, source) = (self.clone(), vm.clone(), source.to_string());
+        let later = self.timing.vm_missing_after * 2;
+        tokio::spawn(async move {
+            tokio::time::sleep(later).await;
+            if let Err(e) = core.stop_ha_monitoring(&vm, &source).await {
+                tracing::debug!(vm = %vm.name, "rows of the source's monitors not removed: {e}");
+            }
+        });
         Ok(())
     }
 

@@ -151,6 +151,19 @@ impl Datacenter {
         inject_fault(&su, vm, fault).await
     }
 
+    /// Sets the workload of VM `vm` on `host` (see [`crate::domain::workload`]).
+    pub async fn set_workload(
+        &self,
+        host: &str,
+        vm: &str,
+        resident_mb: u64,
+        dirty_kb_s: u64,
+        log: bool,
+    ) -> Result<pb::Lpar> {
+        let su = self.topology.su_endpoint(host).ok_or_else(|| VmrmError::not_found(format!("no host {host}")))?;
+        set_workload(&su, pb::LparWorkload { name: vm.into(), resident_mb, dirty_kb_s, log }).await
+    }
+
     /// Loses a whole server at once: its SU and both VIOS nodes.
     pub fn kill_host(&mut self, host: &str) {
         for node in Topology::host_nodes(host) {
@@ -258,6 +271,15 @@ pub async fn inject_fault(su: &str, vm: &str, fault: &str) -> Result<pb::Lpar> {
     let channel = crate::transport::channel::lazy_channel(su, Duration::from_secs(2))?;
     let req = pb::LparFault { name: vm.to_string(), fault: fault.to_string() };
     let reply = ServerUnitClient::new(channel).inject_fault(req).await?;
+    reply.into_inner().lpar.ok_or_else(|| VmrmError::internal("the server unit answered without the LPAR"))
+}
+
+/// Sets the workload of the running VM `w.name` on the server unit at `su`.
+pub async fn set_workload(su: &str, w: pb::LparWorkload) -> Result<pb::Lpar> {
+    let channel = crate::transport::channel::lazy_channel(su, Duration::from_secs(2))?;
+    let mut call = tonic::Request::new(w);
+    call.set_timeout(Duration::from_secs(60));
+    let reply = ServerUnitClient::new(channel).set_workload(call).await?;
     reply.into_inner().lpar.ok_or_else(|| VmrmError::internal("the server unit answered without the LPAR"))
 }
 

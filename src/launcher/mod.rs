@@ -6,5 +6,5 @@ pub mod compose;
 pub mod datacenter;
 pub mod topology;
 
-pub use datacenter::{Datacenter, configure, inject_fault, running_vms, serving, su_inventory};
+pub use datacenter::{Datacenter, configure, inject_fault, running_vms, serving, set_workload, su_inventory};
 pub use topology::{HostSpec, Topology};

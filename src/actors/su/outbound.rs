@@ -16,7 +16,7 @@
 use super::{LparMigration, ServerUnit};
 use crate::actors::vm::{PauseVm, ResumeVm, VmActor};
 use crate::domain::LparState;
-use crate::domain::guest_memory::SharedMemory;
+use crate::domain::guest_memory::{PAGE_SIZE, SharedMemory};
 use crate::error::{Result, VmrmError};
 use crate::logic::migration::convergence::{self, ConvergencePolicy, Next, PrecopyLimits, Round};
 use crate::logic::migration::messages::{self as msg, on};
@@ -36,6 +36,10 @@ pub const DEFAULT_MAX_DOWNTIME: Duration = Duration::from_millis(300);
 pub const DEFAULT_MAX_ROUNDS: u32 = 30;
 /// Pages per frame: 16 × 64 KiB = 1 MiB a message.
 const PAGES_PER_FRAME: usize = 16;
+/// Bytes of a full frame.
+const FRAME_BYTES: u64 = (PAGES_PER_FRAME * PAGE_SIZE) as u64;
+/// A round in progress reports after every so many bytes.
+const PROGRESS_EVERY: u64 = 8 << 20;
 /// Frames queued for the stream ahead of the network.
 const FRAMES_AHEAD: usize = 8;
 /// Flow-control windows of the migration connection.
@@ -340,7 +344,8 @@ impl Driver {
             let pages: Vec<u32> =
                 self.out.memory.lock().expect("guest memory").take_dirty().into_iter().map(|p| p as u32).collect();
             let begun = Instant::now();
-            let round_bytes = self.send_pages(link, &pages).await?;
+            let round = Some((rounds.len() as u32 + 1, started, *sent));
+            let round_bytes = self.send_pages(link, &pages, round).await?;
             link.send(Frame::RoundEnd(rounds.len() as u32 + 1)).await?;
             link.ack("ROUND_DONE").await?;
             *sent += round_bytes;
@@ -360,8 +365,15 @@ impl Driver {
         }
     }
 
-    /// Sends `pages` in frames, at most at the bandwidth cap; checks for a cancel between frames.
-    async fn send_pages(&self, link: &mut Link, pages: &[u32]) -> std::result::Result<u64, Abort> {
+    /// Sends `pages` in frames, at most at the bandwidth cap; checks for a cancel between
+    /// frames, and reports progress every [`PROGRESS_EVERY`] bytes of a pre-copy `round`
+    /// (number, start of the migration, bytes sent before it).
+    async fn send_pages(
+        &self,
+        link: &mut Link,
+        pages: &[u32],
+        round: Option<(u32, Instant, u64)>,
+    ) -> std::result::Result<u64, Abort> {
         let begun = Instant::now();
         let mut bytes = 0u64;
         for chunk in pages.chunks(PAGES_PER_FRAME) {
@@ -369,6 +381,13 @@ impl Driver {
             let data = self.out.memory.lock().expect("guest memory").copy_pages(chunk);
             bytes += data.len() as u64;
             link.send(Frame::Pages(pb::MigrationPages { indexes: chunk.to_vec(), data })).await?;
+            if let Some((number, started, before)) = round
+                && bytes % PROGRESS_EVERY < FRAME_BYTES
+            {
+                let mut p = self.progress("PRECOPY", started, Vec::new());
+                (p.round, p.sent_bytes) = (number, before + bytes);
+                self.emit(p).await;
+            }
             if let Some(rate) = self.bandwidth {
                 let due = Duration::from_secs_f64(bytes as f64 / rate as f64);
                 if let Some(wait) = due.checked_sub(begun.elapsed()) {
