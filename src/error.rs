@@ -26,6 +26,9 @@ pub enum VmrmError {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// A wait that ran out (a MONJV watch): the thing waited for did not happen in time.
+    #[error("{0}")]
+    DeadlineExceeded(String),
 }
 
 impl VmrmError {
@@ -57,6 +60,7 @@ impl From<VmrmError> for Status {
             VmrmError::ResourceExhausted(_) => Status::resource_exhausted(msg),
             VmrmError::Unavailable(_) => Status::unavailable(msg),
             VmrmError::Internal(_) => Status::internal(msg),
+            VmrmError::DeadlineExceeded(_) => Status::deadline_exceeded(msg),
             VmrmError::NotLeader { leader } => {
                 let mut status = Status::unavailable(msg);
                 status.metadata_mut().insert(STANDBY_METADATA, tonic::metadata::MetadataValue::from_static("1"));

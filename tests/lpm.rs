@@ -17,13 +17,18 @@ fn lpm(vm: &str, to: &str, limits: pb::MigrationLimits) -> pb::MigrateRequest {
         class: "vm".into(),
         name: vm.into(),
         to: to.into(),
-        action: String::new(),
         limits: Some(limits),
+        ..Default::default()
     }
 }
 
 fn limits(max_downtime_ms: u32, bandwidth_mb_s: u32, policy: &str) -> pb::MigrationLimits {
     pb::MigrationLimits { max_downtime_ms, bandwidth_mb_s, policy: policy.into(), max_rounds: 0 }
+}
+
+async fn monjv(admin: &mut vmrm::transport::AdminClient, name: &str, password: &str) -> pb::MonjvView {
+    let q = pb::MonjvQuery { name: name.into(), password: password.into() };
+    admin.query_monjv(q).await.expect("the MONJV").monjvs.remove(0)
 }
 
 /// Every console line of a migration's replies, in order.
@@ -94,9 +99,24 @@ async fn a_dirtying_vm_migrates_with_its_memory_and_counter_intact() {
     let dc = start(Topology::uniform(25000, 3, 1, dir.path().to_path_buf())).await;
     let mut admin = dc.admin().unwrap();
     dc.set_workload("host-1", "vm-1-1", 64, 10_000, true).await.expect("workload");
+    let add = pb::MonjvChange {
+        action: "add".into(),
+        name: "JV.VM11".into(),
+        vm: "vm-1-1".into(),
+        password: "pw".into(),
+        ..Default::default()
+    };
+    admin.change_monjv(add).await.expect("a MONJV for vm-1-1");
+    let jv = monjv(&mut admin, "JV.VM11", "pw").await;
+    assert_eq!((&jv.bytes[0..3], &jv.bytes[70..76], jv.monitoring), (&b"$R "[..], &b"vm-1-1"[..], true));
+    let watch = pb::MonjvWatch { name: "JV.VM11".into(), password: "pw".into(), from: 87, to: 94, timeout_ms: 30_000 };
+    let mut watcher = dc.admin().unwrap();
+    let watched = tokio::spawn(async move { watcher.watch_monjv(watch).await });
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let replies = admin.migrate_all(lpm("vm-1-1", "host-2", limits(100, 0, ""))).await.expect("migrated");
+    let mut req = lpm("vm-1-1", "host-2", limits(100, 0, ""));
+    req.monjv = "MONJV.LM.VM11".into();
+    let replies = admin.migrate_all(req).await.expect("migrated");
     let done = last_progress(&replies);
     assert_eq!(done.phase, "COMPLETED");
     assert_ne!(done.source_checksum, 0);
@@ -119,6 +139,15 @@ async fn a_dirtying_vm_migrates_with_its_memory_and_counter_intact() {
     assert_runs_on(&dc, "vm-1-1", "host-2").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(assert_counted_once(&workload_log(&dc, "vm-1-1")), ["host-1", "host-2"]);
+
+    // The VM's MONJV saw MIGR-OUT (the watch woke up), and is kept, terminated, on the source.
+    let woke = watched.await.unwrap().expect("the watch saw bytes 87-94 change");
+    assert_eq!(&woke.bytes[86..94], b"MIGR-OUT");
+    let jv = monjv(&mut admin, "JV.VM11", "pw").await;
+    assert_eq!((&jv.bytes[0..3], &jv.bytes[86..94], jv.monitoring), (&b"$T "[..], &b"MIGR-OUT"[..], false));
+    assert_eq!(monjv(&mut admin, "MONJV.LM.VM11", "").await.bytes[0..3], *b"$T ");
+    let wrong = admin.query_monjv(pb::MonjvQuery { name: "JV.VM11".into(), password: "guess".into() }).await;
+    assert!(wrong.unwrap_err().to_string().contains("password is missing or wrong"));
 
     let record = san_record(&dc, "vm-1-1-rootvg").await;
     assert_single_writer("vm-1-1-rootvg", &record);
@@ -147,7 +176,9 @@ async fn a_dirtying_vm_migrates_with_its_memory_and_counter_intact() {
     // Dirtying (40 MB/s) outpaces copying (10 MB/s): `force` completes anyway, with a longer pause.
     dc.set_workload("host-2", "vm-1-1", 16, 40_000, true).await.expect("workload");
     let forced = pb::MigrationLimits { max_rounds: 3, ..limits(10, 10, "force") };
-    let replies = admin.migrate_all(lpm("vm-1-1", "host-3", forced)).await.expect("forced through");
+    let req = pb::MigrateRequest { monjv: "MONJV.LM.FORCED".into(), ..lpm("vm-1-1", "host-3", forced) };
+    let replies = admin.migrate_all(req).await.expect("forced through");
+    assert_eq!(monjv(&mut admin, "MONJV.LM.FORCED", "").await.bytes[0..3], *b"$TW", "terminated with warnings");
     let done = last_progress(&replies);
     assert!(done.forced, "{done:?}");
     assert_eq!(done.target_checksum, done.source_checksum);
@@ -181,7 +212,9 @@ async fn rejections_and_aborts_leave_the_vm_running_on_its_source() {
     for fault in ["configuration-update-start", "shutdown-start"] {
         dc.inject_fault("host-2", "", fault).await.expect(fault);
     }
-    let rejected = admin.migrate_all(lpm("vm-1-1", "host-2", limits(0, 0, ""))).await.unwrap_err().to_string();
+    let req = pb::MigrateRequest { monjv: "MONJV.LM.REJ".into(), ..lpm("vm-1-1", "host-2", limits(0, 0, "")) };
+    let rejected = admin.migrate_all(req).await.unwrap_err().to_string();
+    assert_eq!(monjv(&mut admin, "MONJV.LM.REJ", "").await.bytes[0..3], *b"$AF");
     for reason in [
         "VMS2404 LIVE MIGRATION OF VM (1,vm-1-1) REJECTED BY THE TARGET SU 'host-2'.",
         "REASON: Server unit host-2: dynamic I/O configuration change in progress",
@@ -206,7 +239,9 @@ async fn rejections_and_aborts_leave_the_vm_running_on_its_source() {
 
     // Setup: the target cannot assign the resources.
     dc.inject_fault("host-2", "", "refuse-next-inbound").await.unwrap();
-    let e = admin.migrate_all(lpm("vm-1-1", "host-2", limits(0, 0, ""))).await.unwrap_err().to_string();
+    let req = pb::MigrateRequest { monjv: "MONJV.LM.AE".into(), ..lpm("vm-1-1", "host-2", limits(0, 0, "")) };
+    let e = admin.migrate_all(req).await.unwrap_err().to_string();
+    assert_eq!(monjv(&mut admin, "MONJV.LM.AE", "").await.bytes[0..3], *b"$AE");
     assert!(e.contains("could not assign the resources") && e.contains("keeps running on host host-1"), "{e}");
     assert_runs_on(&dc, "vm-1-1", "host-1").await;
     assert_nothing_left(&dc, "host-2", "vm-1-1").await;

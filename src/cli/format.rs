@@ -227,3 +227,30 @@ pub fn affinity(list: &[pb::AffinityView]) -> String {
     }
     out
 }
+
+/// MONJVs: the name and what it follows, then the system part's fields and the 256 bytes as
+/// text (the seed's /SHOW-JV), or that a password is needed to read it.
+pub fn monjvs(list: &[pb::MonjvView]) -> String {
+    let mut out = String::new();
+    for (i, jv) in list.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        field(&mut out, "Name", &jv.name);
+        field(&mut out, "VM", &jv.vm);
+        field(&mut out, "Kind", &jv.kind);
+        field(&mut out, "Monitoring", if jv.monitoring { "yes" } else { "no (kept as a user job variable)" });
+        if jv.bytes.is_empty() && jv.password_protected {
+            field(&mut out, "Contents", "protected: give password=");
+            continue;
+        }
+        for f in &jv.fields {
+            field(&mut out, &f.name, &f.value);
+        }
+        let text: String =
+            jv.bytes.iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' }).collect();
+        field(&mut out, "Bytes_1-128", format!("|{}|", &text[..text.len().min(128)]));
+        field(&mut out, "Bytes_129-256", format!("|{}|", text.get(128..).unwrap_or("")));
+    }
+    out
+}

@@ -19,6 +19,7 @@ pub enum Class {
     App,
     Hsdb,
     HsdbNode,
+    Monjv,
     Affinity(AffinityKind),
 }
 
@@ -60,6 +61,15 @@ pub enum KsysCommand {
     },
     /// `lpm vm|host NAME …`: the `Migrate` request as ksysmgr builds it.
     Lpm(pb::MigrateRequest),
+    /// `add|modify|remove monjv NAME …`.
+    ChangeMonjv(pb::MonjvChange),
+    /// `query monjv [NAME] [password=PW] [wait=FROM-TO [timeout=S]]`.
+    QueryMonjv {
+        name: String,
+        password: String,
+        wait: Option<(u32, u32)>,
+        timeout_ms: u32,
+    },
     AddHsdbNode {
         node_id: u64,
         endpoint: String,
@@ -123,7 +133,12 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] <act
   cleanup host_group NAME                  (stale definitions on a host that came back)
   lpm vm NAME[,NAME...] [to=HOST] [action=validate|cancel]   (live partition mobility; no to=:
          the system picks the host) [max_downtime=MS] [policy=abort|force] [bandwidth=MB/s] [max_rounds=N]
+         [monjv=NAME [monjv_password=PW]]   (a MONJV that follows the migration: $S $R $T $TW $AE $AF)
   lpm host NAME [to=HOST] [action=validate] [...]   (evacuate: every managed VM of the host)
+  add monjv NAME vm=VM [password=PW]       (a monitoring job variable for the VM)
+  modify monjv NAME user=TEXT [password=PW]   (bytes 129-256)
+  query monjv [NAME] [password=PW] [wait=FROM-TO [timeout=SECONDS]]   (wait: until those bytes change)
+  remove monjv NAME [password=PW]          (once monitoring ended)
   query hsdb
   add hsdb_node ID endpoint=IP:PORT        (joins as a learner)
   modify hsdb_node ID role=voter|learner
@@ -160,6 +175,7 @@ fn class(word: &str) -> Option<Class> {
         "app" | "application" | "apps" => Class::App,
         "hsdb" => Class::Hsdb,
         "hsdb_node" => Class::HsdbNode,
+        "monjv" | "jv" => Class::Monjv,
         other => return other.parse().ok().map(Class::Affinity),
     })
 }
@@ -192,6 +208,13 @@ fn split(words: &[String], allowed: &[&str], what: &str) -> Result<Words, String
         }
     }
     Ok(Words { name, attrs })
+}
+
+/// `FROM-TO` (1-based bytes of a MONJV), e.g. `1-3`.
+fn byte_range(range: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("wait={range} is not a byte range such as 1-3");
+    let (from, to) = range.split_once('-').ok_or_else(bad)?;
+    Ok((from.parse().map_err(|_| bad())?, to.parse().map_err(|_| bad())?))
 }
 
 fn required(w: &Words, what: &str) -> Result<String, String> {
@@ -235,7 +258,7 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
     })?;
     let cls = class(cls).ok_or_else(|| {
         format!(
-            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, app, collocation, anticollocation, workgroup, hsdb, hsdb_node)"
+            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, app, collocation, anticollocation, workgroup, hsdb, hsdb_node, monjv)"
         )
     })?;
     let what = format!("{act} {}", words[1]);
@@ -272,6 +295,28 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             KsysCommand::Discover { host_group: required(&w, &what)?, verify: yes_no(w.attrs.get("verify"), "verify")? }
         }
         ("verify", Class::HostGroup) => KsysCommand::Verify { host_group: required(&split(rest, &[], &what)?, &what)? },
+        ("query", Class::Monjv) => {
+            let w = split(rest, &["password", "wait", "timeout"], &what)?;
+            let wait = match w.attrs.get("wait") {
+                None => None,
+                Some(range) => Some(byte_range(range)?),
+            };
+            let timeout_ms = match w.attrs.get("timeout") {
+                None => 0,
+                Some(t) => {
+                    t.parse::<f64>().map(|s| (s * 1000.0) as u32).map_err(|_| format!("timeout={t} is not seconds"))?
+                }
+            };
+            if wait.is_none() && w.attrs.contains_key("timeout") {
+                return Err(format!("{what}: timeout= goes with wait=FROM-TO"));
+            }
+            KsysCommand::QueryMonjv {
+                name: w.name.clone().unwrap_or_default(),
+                password: w.attrs.get("password").cloned().unwrap_or_default(),
+                wait,
+                timeout_ms,
+            }
+        }
         ("query", class) => {
             let w = split(rest, &[], &what)?;
             KsysCommand::Query { class, name: w.name.unwrap_or_default() }
@@ -281,7 +326,9 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             KsysCommand::RestartVm { vm: required(&w, &what)?, host: w.attrs.get("host").cloned().unwrap_or_default() }
         }
         ("lpm", class @ (Class::Vm | Class::Host)) => {
-            let w = split(rest, &["to", "action", "max_downtime", "policy", "bandwidth", "max_rounds"], &what)?;
+            let allowed =
+                ["to", "action", "max_downtime", "policy", "bandwidth", "max_rounds", "monjv", "monjv_password"];
+            let w = split(rest, &allowed, &what)?;
             let number = |key: &str| -> Result<u32, String> {
                 w.attrs.get(key).map_or(Ok(0), |v| v.parse().map_err(|_| format!("{key}={v} is not a whole number")))
             };
@@ -297,6 +344,31 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
                 to: w.attrs.get("to").cloned().unwrap_or_default(),
                 action: w.attrs.get("action").cloned().unwrap_or_default(),
                 limits: Some(limits),
+                monjv: w.attrs.get("monjv").cloned().unwrap_or_default(),
+                monjv_password: w.attrs.get("monjv_password").cloned().unwrap_or_default(),
+            })
+        }
+        (act @ ("add" | "modify" | "remove"), Class::Monjv) => {
+            let allowed: &[&str] = match act {
+                "add" => &["vm", "password"],
+                "modify" => &["user", "password"],
+                _ => &["password"],
+            };
+            let w = split(rest, allowed, &what)?;
+            let vm = match act {
+                "add" => attr(&w, "vm", &what)?,
+                _ => String::new(),
+            };
+            let user = match act {
+                "modify" => attr(&w, "user", &what)?,
+                _ => String::new(),
+            };
+            KsysCommand::ChangeMonjv(pb::MonjvChange {
+                action: act.into(),
+                name: required(&w, &what)?,
+                vm,
+                password: w.attrs.get("password").cloned().unwrap_or_default(),
+                user,
             })
         }
         ("add", Class::HsdbNode) => {
@@ -437,6 +509,27 @@ mod tests {
         assert_eq!((limits.max_downtime_ms, limits.policy.as_str(), limits.bandwidth_mb_s), (100, "force", 20));
         let KsysCommand::Lpm(req) = p("migrate host h1 action=validate").unwrap() else { panic!("an lpm") };
         assert_eq!((req.class.as_str(), req.action.as_str(), req.to.as_str()), ("host", "validate", ""));
+    }
+
+    #[test]
+    fn monjv_commands_parse() {
+        assert_eq!(
+            p("query monjv JV.VM1 wait=1-3 timeout=2.5").unwrap(),
+            KsysCommand::QueryMonjv {
+                name: "JV.VM1".into(),
+                password: String::new(),
+                wait: Some((1, 3)),
+                timeout_ms: 2500
+            }
+        );
+        let KsysCommand::ChangeMonjv(c) = p("add monjv JV.VM1 vm=vm-1-1 password=pw").unwrap() else {
+            panic!("a change")
+        };
+        assert_eq!((c.action.as_str(), c.vm.as_str(), c.password.as_str()), ("add", "vm-1-1", "pw"));
+        assert!(p("add monjv JV.VM1").unwrap_err().contains("vm="));
+        assert!(p("modify monjv JV.VM1").unwrap_err().contains("user="));
+        assert!(p("query monjv JV wait=3").unwrap_err().contains("byte range"));
+        assert!(p("query monjv JV timeout=3").unwrap_err().contains("goes with wait"));
     }
 
     #[test]

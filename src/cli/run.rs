@@ -89,6 +89,16 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
         KsysCommand::Restore { class, name } => lines(admin.restore(pb::RestoreRequest { class, name }).await?, output),
         KsysCommand::Cleanup { host_group } => lines(admin.cleanup(pb::CleanupRequest { host_group }).await?, output),
         KsysCommand::Lpm(req) => stream_migration(admin, req, output).await?,
+        KsysCommand::ChangeMonjv(change) => lines(admin.change_monjv(change).await?, output),
+        KsysCommand::QueryMonjv { name, password, wait: None, .. } => {
+            let list = admin.query_monjv(pb::MonjvQuery { name, password }).await?;
+            render!(output, list, |v: &pb::MonjvList| format::monjvs(&v.monjvs))
+        }
+        KsysCommand::QueryMonjv { name, password, wait: Some((from, to)), timeout_ms } => {
+            let watch = pb::MonjvWatch { name, password, from, to, timeout_ms };
+            let changed = admin.watch_monjv(watch).await?;
+            render!(output, changed, |v: &pb::MonjvView| format::monjvs(std::slice::from_ref(v)))
+        }
         KsysCommand::Query { class, name } => {
             let q = pb::QueryRequest { name: name.clone(), follower_read };
             match class {
@@ -123,6 +133,10 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
                     render!(output, admin.query_event(q).await?, |v: &pb::EventList| { format::events(&v.events) })
                 }
                 Class::App => render!(output, admin.query_app(q).await?, |v: &pb::AppList| format::apps(&v.apps)),
+                Class::Monjv => {
+                    let list = admin.query_monjv(pb::MonjvQuery { name, password: String::new() }).await?;
+                    render!(output, list, |v: &pb::MonjvList| format::monjvs(&v.monjvs))
+                }
             }
         }
     })

@@ -230,4 +230,17 @@ impl Admin for AdminService {
     async fn query_system(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::SystemView>, Status> {
         Ok(Response::new(self.reader(req.get_ref())?.query_system().await?))
     }
+
+    async fn change_monjv(&self, req: Request<pb::MonjvChange>) -> Result<Response<pb::CommandReply>, Status> {
+        reply(self.active()?.change_monjv(req.into_inner()).await)
+    }
+
+    async fn query_monjv(&self, req: Request<pb::MonjvQuery>) -> Result<Response<pb::MonjvList>, Status> {
+        let q = req.into_inner();
+        Ok(Response::new(pb::MonjvList { monjvs: self.active()?.query_monjv(&q.name, &q.password).await? }))
+    }
+
+    async fn watch_monjv(&self, req: Request<pb::MonjvWatch>) -> Result<Response<pb::MonjvView>, Status> {
+        Ok(Response::new(self.active()?.watch_monjv(req.into_inner()).await?))
+    }
 }

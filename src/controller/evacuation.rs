@@ -33,6 +33,9 @@ pub fn check_request(req: &pb::MigrateRequest) -> Result<()> {
     if req.class == "host" && req.name.contains(',') {
         return Err(VmrmError::invalid("evacuate one host at a time"));
     }
+    if !req.monjv.is_empty() && (req.class != "vm" || req.name.contains(',')) {
+        return Err(VmrmError::invalid("a MONJV follows the migration of one VM"));
+    }
     crate::actors::su::limits_of(req.limits.as_ref()).map(|_| ())
 }
 
@@ -64,7 +67,7 @@ impl ControllerCore {
                 }
                 Ok(())
             }
-            ("vm", _) => self.migrate_vms(&names, to, limits, out).await,
+            ("vm", _) => self.migrate_vms(&names, to, limits, (&req.monjv, &req.monjv_password), out).await,
             (_, action) => self.evacuate(&names[0], to, limits, action == "validate", out).await,
         }
     }
@@ -75,6 +78,7 @@ impl ControllerCore {
         names: &[String],
         to: Option<&str>,
         limits: pb::MigrationLimits,
+        (monjv, monjv_password): (&str, &str),
         out: &LpmOut,
     ) -> Result<()> {
         let mut hosts = std::collections::BTreeSet::new();
@@ -91,7 +95,9 @@ impl ControllerCore {
                 vm: name.clone(),
                 target: to.map(String::from),
                 limits: limits.clone(),
-                operation: String::new(),
+                monjv: monjv.to_string(),
+                monjv_password: monjv_password.to_string(),
+                ..Default::default()
             };
             match self.migrate_one(&order, out).await {
                 Ok(()) => done += 1,
@@ -150,6 +156,7 @@ impl ControllerCore {
                 target: target.as_ref().ok().cloned(),
                 limits: limits.clone(),
                 operation: operation.clone(),
+                ..Default::default()
             };
             async move {
                 let done = match target {

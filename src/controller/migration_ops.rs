@@ -13,6 +13,7 @@
 //! with the host the hypervisors show it running on.
 use super::core::ControllerCore;
 use super::lines::Lines;
+use super::monjv_ops::VmMonjvEvent;
 use crate::actors::hmc::JOB_RUNNING;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
@@ -66,6 +67,9 @@ pub struct LpmOrder {
     pub limits: pb::MigrationLimits,
     /// Migrations of one evacuation share it.
     pub operation: String,
+    /// The migration's MONJV (empty: none) and its password.
+    pub monjv: String,
+    pub monjv_password: String,
 }
 
 impl ControllerCore {
@@ -107,8 +111,28 @@ impl ControllerCore {
         }
     }
 
-    /// Migrates one VM; Ok once it runs on its target.
+    /// Migrates one VM; Ok once it runs on its target. The migration's MONJV, if one is
+    /// named, says `$S` at once, then `$AF` (rejected), `$R`, and `$T`, `$TW` or `$AE`.
     pub async fn migrate_one(&self, order: &LpmOrder, out: &LpmOut) -> Result<()> {
+        let (vm, _) = self.vm(&order.vm).await?;
+        self.migration_monjv(&order.monjv, &order.monjv_password, &vm, "$S").await?;
+        let mut started = false;
+        let outcome = self.migrate_checked(order, out, &mut started).await;
+        let status = match (&outcome, started) {
+            (Ok(false), _) => "$T",
+            (Ok(true), _) => "$TW",
+            (Err(_), false) => "$AF",
+            (Err(_), true) => "$AE",
+        };
+        if let Err(e) = self.migration_monjv(&order.monjv, &order.monjv_password, &vm, status).await {
+            tracing::warn!(vm = %vm.name, "MONJV {} not updated to {status}: {e}", order.monjv);
+        }
+        outcome.map(|_| ())
+    }
+
+    /// The checks, the lock and the job; Ok(forced) once the VM runs on its target (forced:
+    /// with a pause longer than the maximum downtime). `started` once the lock is taken.
+    async fn migrate_checked(&self, order: &LpmOrder, out: &LpmOut, started: &mut bool) -> Result<bool> {
         let (vm, group) = self.restartable(&order.vm).await?;
         let source = self.host(&vm.host).await?;
         let target = self.lpm_target(&vm, &group, order.target.as_deref()).await?;
@@ -118,9 +142,13 @@ impl ControllerCore {
         }
         let holder = self.hsdb.node().node_id;
         let epoch = self.hsdb.lock_vm(&vm.name, VmStatus::LpmInProgress, holder, Acquire::WhenFree).await?;
+        *started = true;
         out.line(&vm.name, format!("        LPM has started for {}", vm.name));
+        self.migration_monjv(&order.monjv, &order.monjv_password, &vm, "$R").await.ok();
+        self.vm_monjvs(&vm.name, VmMonjvEvent::MigrationStarted).await;
         let outcome = self.run_lpm(&vm.name, &source, &target, epoch, order, out).await;
-        self.finish_lpm(&vm.name, &source, &target, epoch, outcome, out).await
+        let forced = outcome.as_ref().is_ok_and(|p| p.forced);
+        self.finish_lpm(&vm.name, &source, &target, epoch, outcome, out).await.map(|()| forced)
     }
 
     /// Under the lock: the record says LPM_IN_PROGRESS, the HMC job runs and is followed.
@@ -207,6 +235,8 @@ impl ControllerCore {
         vm.lpm = None;
         self.put_fenced(&vm, epoch, version).await?;
         self.hsdb.unlock_vm(name, epoch).await?;
+        let event = if moved { VmMonjvEvent::Migrated } else { VmMonjvEvent::MigrationAborted };
+        self.vm_monjvs(name, event).await;
         if !moved {
             let why = outcome.err().map_or_else(String::new, |e| e.to_string());
             let message = format!("to {} aborted, running on {}: {why}", target.name, source.name);

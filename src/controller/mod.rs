@@ -16,6 +16,7 @@
 //!   by a controller that became active; [`restart_ops`]: the admin's restart and restore.
 //! * [`migration_ops`]: one VM's live migration (`ksysmgr lpm`, gRPC `Migrate`), with its
 //!   pre-check facts in [`lpm_precheck`]; [`evacuation`]: a host's VMs away and back home.
+//! * [`monjv_ops`]: monitoring job variables, kept by the system as VMs run and migrate.
 //! * [`cleanup`]: stale definitions on a host that came back.
 //! * [`app_report`]: application reports from the VM agents (PUT/QUERY/GET/ACK) and what a
 //!   critical application's FAILURE does to its VM; [`reboot_vm`]: a restart on the same host.
@@ -37,6 +38,7 @@ pub mod lpm_precheck;
 pub mod mapper_inputs;
 pub mod membership;
 pub mod migration_ops;
+pub mod monjv_ops;
 pub mod policy_ops;
 pub mod reboot_vm;
 pub mod recovery;

@@ -173,6 +173,10 @@ impl ControllerCore {
         out.step(format!("Restart on Target host {} has completed for VM {name}", target.name));
         let running = format!("running on {}", target.name);
         self.hsdb.append_event(&EventRecord::new(EventName::RestartCompleted, &name, running)).await?;
+        if source.name != target.name {
+            let abnormal = task.cause != RestartCause::Admin;
+            self.vm_monjvs(&name, super::monjv_ops::VmMonjvEvent::Restarted { abnormal }).await;
+        }
         self.clean_source(&vm, &source, out).await
     }
 

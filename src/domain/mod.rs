@@ -7,6 +7,7 @@ pub mod guest_memory;
 pub mod identity;
 pub mod inventory;
 pub mod lpar;
+pub mod monjv;
 pub mod policy;
 pub mod recovery;
 pub mod state;
@@ -17,6 +18,7 @@ pub use detection::{DetectionSettings, DetectionSpeed};
 pub use event::{EventName, EventRecord, Severity};
 pub use inventory::*;
 pub use lpar::LparDefinition;
+pub use monjv::{MonjvKind, MonjvRecord};
 pub use policy::{
     AffinityGroupRecord, AffinityKind, FlexCapacity, HaMonitor, HaMonitorLevels, PriorityPercent, RestartPolicy,
 };

@@ -24,10 +24,11 @@ pub enum Table {
     ShortMsg,
     Trans,
     App,
+    Monjv,
 }
 
 impl Table {
-    pub const ALL: [Table; 15] = [
+    pub const ALL: [Table; 16] = [
         Table::Cluster,
         Table::Hmc,
         Table::Host,
@@ -43,6 +44,7 @@ impl Table {
         Table::ShortMsg,
         Table::Trans,
         Table::App,
+        Table::Monjv,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +64,7 @@ impl Table {
             Table::ShortMsg => "short_msg",
             Table::Trans => "trans",
             Table::App => "app",
+            Table::Monjv => "monjv",
         }
     }
 
@@ -127,4 +130,5 @@ record!(RecoveryTaskRecord, Table::RecoveryTask, r => r.id.clone());
 record!(ShortMsgRecord, Table::ShortMsg, r => r.vm_uuid.clone());
 record!(ArTransRecord, Table::Trans, r => r.hs_tag.to_string());
 record!(AppRecord, Table::App, r => AppRecord::key_of(&r.vm, &r.app.name));
+record!(MonjvRecord, Table::Monjv, r => r.name.clone());
 record!(VmHbMissedRecord, Table::VmHbMissed, r => VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid));

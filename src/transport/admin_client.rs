@@ -144,6 +144,21 @@ impl AdminClient {
     }
 }
 
+impl AdminClient {
+    /// Waits until a byte range of a MONJV changes (the call's deadline is the watch's).
+    pub async fn watch_monjv(&mut self, msg: pb::MonjvWatch) -> Result<pb::MonjvView> {
+        let wait = match msg.timeout_ms {
+            0 => MIGRATE_FOR,
+            ms => Duration::from_millis(ms.into()) + Duration::from_secs(5),
+        };
+        self.call(|mut c, _| {
+            let req = request(msg.clone(), wait);
+            async move { c.watch_monjv(req).await }
+        })
+        .await
+    }
+}
+
 /// Builds a request with a deadline (for use inside [`AdminClient::call`] closures).
 pub fn request<T>(msg: T, timeout: Duration) -> tonic::Request<T> {
     super::channel::deadline(msg, timeout)
@@ -193,4 +208,6 @@ admin_rpcs! {
     query_affinity(pb::AffinityQuery) -> pb::AffinityList;
     restore(pb::RestoreRequest) -> pb::CommandReply;
     cleanup(pb::CleanupRequest) -> pb::CommandReply;
+    change_monjv(pb::MonjvChange) -> pb::CommandReply;
+    query_monjv(pb::MonjvQuery) -> pb::MonjvList;
 }
