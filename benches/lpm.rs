@@ -29,6 +29,9 @@ struct Args {
     /// The datacenter listens on BASE+1 … BASE+350.
     #[arg(long, default_value_t = 28900)]
     base_port: u16,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 const VMRMD: &str = env!("CARGO_BIN_EXE_vmrmd");

@@ -79,8 +79,11 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         reporter.set_serving::<pb::hmc_server::HmcServer<hmc::HmcService>>().await;
     }
     if let Some(s) = &cfg.su {
+        let endpoints = cfg.hsdb_client_endpoints();
+        let hsdb = (!endpoints.is_empty()).then(|| RemoteHsdb::new(endpoints, pool.clone(), timing.rpc_deadline));
         let unit =
-            su::ServerUnit::new(s.clone(), cfg.endpoint().to_string(), timing, pool.clone(), &cfg.data_dir).start();
+            su::ServerUnit::new(s.clone(), cfg.endpoint().to_string(), timing, pool.clone(), &cfg.data_dir, hsdb)
+                .start();
         let service = su::SuService { unit, host: s.host.clone(), timing };
         router = router.add_service(
             pb::server_unit_server::ServerUnitServer::new(service).max_decoding_message_size(MIGRATION_FRAME_LIMIT),

@@ -37,6 +37,12 @@ pub struct Timing {
     pub hmc_refresh: Duration,
     /// How often the controller polls an HMC job.
     pub job_poll: Duration,
+    /// How often a server unit writes its alive message to the HSDB (seed 001: the monitor
+    /// system's "regular activity messages" on the CRD; the seed gives no interval).
+    pub su_alive: Duration,
+    /// An SU that wrote no alive message for this long is not running, as far as its SU
+    /// cluster can tell: its VM definitions may be recovered (seed: "the intended time").
+    pub su_alive_lease: Duration,
 }
 
 impl Timing {
@@ -54,6 +60,8 @@ impl Timing {
                 rpc_deadline: Duration::from_secs(10),
                 hmc_refresh: Duration::from_secs(30),
                 job_poll: Duration::from_secs(1),
+                su_alive: Duration::from_secs(30),
+                su_alive_lease: Duration::from_secs(90),
             },
             ProfileName::Fast => Self {
                 vm_heartbeat: Duration::from_millis(200),
@@ -67,6 +75,8 @@ impl Timing {
                 rpc_deadline: Duration::from_millis(1500),
                 hmc_refresh: Duration::from_millis(500),
                 job_poll: Duration::from_millis(50),
+                su_alive: Duration::from_millis(300),
+                su_alive_lease: Duration::from_millis(1500),
             },
         }
     }

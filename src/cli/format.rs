@@ -254,3 +254,28 @@ pub fn monjvs(list: &[pb::MonjvView]) -> String {
     }
     out
 }
+
+/// SU clusters as SE Manager's "SU cluster" window shows them: the summary, then a line per
+/// unit with its network heartbeat and when it last wrote an alive message.
+pub fn su_clusters(list: &[pb::SuClusterView]) -> String {
+    let mut out = String::new();
+    let now = crate::now_ms();
+    for (i, c) in list.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        field(&mut out, "Cluster name", &c.name);
+        field(&mut out, "Function", &c.function);
+        field(&mut out, "Status summary", &c.status);
+        let _ = writeln!(out, "\n{:<16}{:<20}{:<22}VIOS", "Unit", "Network heartbeat", "Last alive message");
+        for u in &c.units {
+            let alive = match u.last_alive_ms {
+                0 => "never".to_string(),
+                at => format!("{} ms ago", (now - at).max(0)),
+            };
+            let vios = format!("{}/{} healthy", u.healthy_vios, u.vios);
+            let _ = writeln!(out, "{:<16}{:<20}{:<22}{vios}", u.host, u.network_heartbeat, alive);
+        }
+    }
+    out
+}

@@ -20,6 +20,8 @@ pub enum Class {
     Hsdb,
     HsdbNode,
     Monjv,
+    SuCluster,
+    VmDefinition,
     Affinity(AffinityKind),
 }
 
@@ -61,6 +63,13 @@ pub enum KsysCommand {
     },
     /// `lpm vm|host NAME …`: the `Migrate` request as ksysmgr builds it.
     Lpm(pb::MigrateRequest),
+    /// `add|modify|remove su_cluster NAME …`.
+    ChangeSuCluster(pb::SuClusterChange),
+    /// `recover vm_definition VM [host=LOCAL]`.
+    RecoverVmDefinition {
+        vm: String,
+        host: String,
+    },
     /// `add|modify|remove monjv NAME …`.
     ChangeMonjv(pb::MonjvChange),
     /// `query monjv [NAME] [password=PW] [wait=FROM-TO [timeout=S]]`.
@@ -135,6 +144,10 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] <act
          the system picks the host) [max_downtime=MS] [policy=abort|force] [bandwidth=MB/s] [max_rounds=N]
          [monjv=NAME [monjv_password=PW]]   (a MONJV that follows the migration: $S $R $T $TW $AE $AF)
   lpm host NAME [to=HOST] [action=validate] [...]   (evacuate: every managed VM of the host)
+  add su_cluster NAME hosts=HOST1,HOST2    (two server units sharing VM definitions; live migration)
+  modify su_cluster NAME state=active|inactive
+  query|remove su_cluster [NAME]
+  recover vm_definition VM [host=LOCAL]    (take over from a unit whose alive messages stopped, start it)
   add monjv NAME vm=VM [password=PW]       (a monitoring job variable for the VM)
   modify monjv NAME user=TEXT [password=PW]   (bytes 129-256)
   query monjv [NAME] [password=PW] [wait=FROM-TO [timeout=SECONDS]]   (wait: until those bytes change)
@@ -158,6 +171,7 @@ fn action(word: &str) -> Option<&'static str> {
         "unmanage" => "unmanage",
         "restore" => "restore",
         "cleanup" => "cleanup",
+        "recover" => "recover",
         _ => return None,
     })
 }
@@ -176,6 +190,8 @@ fn class(word: &str) -> Option<Class> {
         "hsdb" => Class::Hsdb,
         "hsdb_node" => Class::HsdbNode,
         "monjv" | "jv" => Class::Monjv,
+        "su_cluster" | "sucl" => Class::SuCluster,
+        "vm_definition" | "vm_def" => Class::VmDefinition,
         other => return other.parse().ok().map(Class::Affinity),
     })
 }
@@ -253,12 +269,12 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
     };
     let act = action(act).ok_or_else(|| {
         format!(
-            "unknown action `{act}` (add, modify, remove, query, discover, verify, restart, restore, manage, unmanage, cleanup, lpm)"
+            "unknown action `{act}` (add, modify, remove, query, discover, verify, restart, restore, manage, unmanage, cleanup, lpm, recover)"
         )
     })?;
     let cls = class(cls).ok_or_else(|| {
         format!(
-            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, app, collocation, anticollocation, workgroup, hsdb, hsdb_node, monjv)"
+            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, app, collocation, anticollocation, workgroup, hsdb, hsdb_node, monjv, su_cluster, vm_definition)"
         )
     })?;
     let what = format!("{act} {}", words[1]);
@@ -347,6 +363,33 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
                 monjv: w.attrs.get("monjv").cloned().unwrap_or_default(),
                 monjv_password: w.attrs.get("monjv_password").cloned().unwrap_or_default(),
             })
+        }
+        (act @ ("add" | "modify" | "remove"), Class::SuCluster) => {
+            let allowed: &[&str] = match act {
+                "add" => &["hosts"],
+                "modify" => &["state"],
+                _ => &[],
+            };
+            let w = split(rest, allowed, &what)?;
+            if act == "add" && !w.attrs.contains_key("hosts") {
+                return Err(format!("{what} needs hosts=HOST1,HOST2"));
+            }
+            if act == "modify" && !w.attrs.contains_key("state") {
+                return Err(format!("{what} needs state=active|inactive"));
+            }
+            KsysCommand::ChangeSuCluster(pb::SuClusterChange {
+                action: act.into(),
+                name: required(&w, &what)?,
+                hosts: list(w.attrs.get("hosts")),
+                state: w.attrs.get("state").cloned().unwrap_or_default(),
+            })
+        }
+        ("recover", Class::VmDefinition) => {
+            let w = split(rest, &["host"], &what)?;
+            KsysCommand::RecoverVmDefinition {
+                vm: required(&w, &what)?,
+                host: w.attrs.get("host").cloned().unwrap_or_default(),
+            }
         }
         (act @ ("add" | "modify" | "remove"), Class::Monjv) => {
             let allowed: &[&str] = match act {
@@ -509,6 +552,18 @@ mod tests {
         assert_eq!((limits.max_downtime_ms, limits.policy.as_str(), limits.bandwidth_mb_s), (100, "force", 20));
         let KsysCommand::Lpm(req) = p("migrate host h1 action=validate").unwrap() else { panic!("an lpm") };
         assert_eq!((req.class.as_str(), req.action.as_str(), req.to.as_str()), ("host", "validate", ""));
+    }
+
+    #[test]
+    fn su_cluster_commands_parse() {
+        let KsysCommand::ChangeSuCluster(c) = p("add su_cluster SUC hosts=h1,h2").unwrap() else { panic!("a change") };
+        assert_eq!((c.action.as_str(), c.hosts.len()), ("add", 2));
+        assert!(p("add su_cluster SUC").unwrap_err().contains("hosts="));
+        assert!(p("modify su_cluster SUC").unwrap_err().contains("state="));
+        assert_eq!(
+            p("recover vm_definition vm1").unwrap(),
+            KsysCommand::RecoverVmDefinition { vm: "vm1".into(), host: String::new() }
+        );
     }
 
     #[test]

@@ -90,6 +90,10 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
         KsysCommand::Cleanup { host_group } => lines(admin.cleanup(pb::CleanupRequest { host_group }).await?, output),
         KsysCommand::Lpm(req) => stream_migration(admin, req, output).await?,
         KsysCommand::ChangeMonjv(change) => lines(admin.change_monjv(change).await?, output),
+        KsysCommand::ChangeSuCluster(change) => lines(admin.change_su_cluster(change).await?, output),
+        KsysCommand::RecoverVmDefinition { vm, host } => {
+            lines(admin.recover_vm_definition(pb::RecoverVmDefinitionRequest { vm, host }).await?, output)
+        }
         KsysCommand::QueryMonjv { name, password, wait: None, .. } => {
             let list = admin.query_monjv(pb::MonjvQuery { name, password }).await?;
             render!(output, list, |v: &pb::MonjvList| format::monjvs(&v.monjvs))
@@ -137,6 +141,14 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
                     let list = admin.query_monjv(pb::MonjvQuery { name, password: String::new() }).await?;
                     render!(output, list, |v: &pb::MonjvList| format::monjvs(&v.monjvs))
                 }
+                Class::SuCluster => {
+                    render!(output, admin.query_su_cluster(q).await?, |v: &pb::SuClusterList| format::su_clusters(
+                        &v.clusters
+                    ))
+                }
+                Class::VmDefinition => render!(output, admin.query_vm(q).await?, |v: &pb::VmList| {
+                    format::vms(&v.vms, !name.is_empty())
+                }),
             }
         }
     })

@@ -243,4 +243,21 @@ impl Admin for AdminService {
     async fn watch_monjv(&self, req: Request<pb::MonjvWatch>) -> Result<Response<pb::MonjvView>, Status> {
         Ok(Response::new(self.active()?.watch_monjv(req.into_inner()).await?))
     }
+
+    async fn change_su_cluster(&self, req: Request<pb::SuClusterChange>) -> Result<Response<pb::CommandReply>, Status> {
+        reply(self.active()?.change_su_cluster(req.into_inner()).await)
+    }
+
+    async fn query_su_cluster(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::SuClusterList>, Status> {
+        let clusters = self.reader(req.get_ref())?.query_su_cluster(&req.get_ref().name).await?;
+        Ok(Response::new(pb::SuClusterList { clusters }))
+    }
+
+    async fn recover_vm_definition(
+        &self,
+        req: Request<pb::RecoverVmDefinitionRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        let r = req.into_inner();
+        reply(self.active()?.recover_vm_definition(not_empty("the VM name", &r.vm)?, r.host.trim()).await)
+    }
 }

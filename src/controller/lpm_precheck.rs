@@ -5,7 +5,7 @@ use super::core::ControllerCore;
 use crate::actors::su::HOST_OPERATING;
 use crate::domain::{HostGroupRecord, HostRecord, LparState, VmRecord};
 use crate::error::{Result, VmrmError};
-use crate::logic::migration::precheck::{self, ClusterState, Conflict, DeviceUse, GuestFacts, GuestState, UnitFacts};
+use crate::logic::migration::precheck::{self, Conflict, DeviceUse, GuestFacts, GuestState, UnitFacts};
 use crate::pb;
 
 /// A VM's facts as its host's inventory shows the partition.
@@ -105,10 +105,7 @@ impl ControllerCore {
             Err(e) => unreachable(target, format!("not reachable: {e}")),
         };
         let guest = guest_facts(vm, &source_inv);
-        let cluster = match target.host_group.as_deref() == Some(group.name.as_str()) {
-            true => ClusterState::Active,
-            false => ClusterState::NotShared,
-        };
+        let cluster = self.lpm_cluster_state(source, target, group).await?;
         let source_facts = unit_facts(&source_inv, &source.san, &vm.disk, operation);
         let target_facts = unit_facts(&target_inv, &source.san, &vm.disk, operation);
         let conflicts = precheck::check(&guest, &source_facts, &target_facts, cluster);

@@ -17,6 +17,8 @@
 //! * [`migration_ops`]: one VM's live migration (`ksysmgr lpm`, gRPC `Migrate`), with its
 //!   pre-check facts in [`lpm_precheck`]; [`evacuation`]: a host's VMs away and back home.
 //! * [`monjv_ops`]: monitoring job variables, kept by the system as VMs run and migrate.
+//! * [`su_cluster_ops`]: SU clusters, their status from the units' alive messages, and the
+//!   recovery of a VM definition from a unit that is gone.
 //! * [`cleanup`]: stale definitions on a host that came back.
 //! * [`app_report`]: application reports from the VM agents (PUT/QUERY/GET/ACK) and what a
 //!   critical application's FAILURE does to its VM; [`reboot_vm`]: a restart on the same host.
@@ -45,6 +47,7 @@ pub mod recovery;
 pub mod restart_ops;
 pub mod restart_vm;
 pub mod resume;
+pub mod su_cluster_ops;
 pub mod supervisor;
 pub mod views;
 pub mod vm_watch;

@@ -75,7 +75,7 @@ impl ControllerCore {
     }
 
     /// Restarts one VM as one task; its lines, or the lines as the error when it failed.
-    async fn restart_one_vm(
+    pub(super) async fn restart_one_vm(
         &self,
         vm: VmRecord,
         group: &HostGroupRecord,

@@ -19,11 +19,13 @@ pub struct Controller {
     checking: bool,
     /// The active period (its start) whose unfinished recovery tasks were resumed.
     resumed_for: Option<i64>,
+    /// An SU cluster status check runs.
+    watching_clusters: bool,
 }
 
 impl Controller {
     pub fn new(core: ControllerCore) -> Self {
-        Self { core, fdes: BTreeMap::new(), checking: false, resumed_for: None }
+        Self { core, fdes: BTreeMap::new(), checking: false, resumed_for: None, watching_clusters: false }
     }
 
     fn supervise(&mut self, ctx: &mut Context<Self>) {
@@ -66,10 +68,28 @@ impl Controller {
     }
 }
 
+impl Controller {
+    /// While active: every SU cluster's status from its units' alive messages (seed 001: the
+    /// Master MU's network heartbeat recomputes the states and raises the events).
+    fn watch_su_clusters(&mut self, ctx: &mut Context<Self>) {
+        if self.core.active_since().is_none() || std::mem::replace(&mut self.watching_clusters, true) {
+            return;
+        }
+        let core = self.core.clone();
+        ctx.spawn(async move { core.refresh_su_clusters().await }.into_actor(self).map(|done, act, _| {
+            act.watching_clusters = false;
+            if let Err(e) = done {
+                tracing::debug!("SU cluster status not computed: {e}");
+            }
+        }));
+    }
+}
+
 impl Actor for Controller {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(SUPERVISE_EVERY, |act, ctx| act.supervise(ctx));
+        ctx.run_interval(self.core.timing.su_alive, |act, ctx| act.watch_su_clusters(ctx));
     }
 }

@@ -39,6 +39,12 @@ pub enum EventName {
     VmPaused,
     VmCreated,
     VmDeleted,
+    /// Seed 001: "Cluster state of 'X' changed from 'NORMAL' to 'WARNING'".
+    ClusterStateChanged,
+    /// Seed 001: "Network heartbeat of unit 'X' changed from 'NORMAL' to 'NOT_ACCESSIBLE'".
+    UnitHeartbeatChanged,
+    /// A VM definition was taken over from an SU that stopped writing alive messages.
+    VmDefinitionRecovered,
 }
 
 impl EventName {
@@ -50,13 +56,16 @@ impl EventName {
             | Self::VmLpmHangDetected
             | Self::VmNonrespDetected
             | Self::RestartAdvised
-            | Self::LpmAborted => Severity::Warning,
+            | Self::LpmAborted
+            | Self::ClusterStateChanged
+            | Self::UnitHeartbeatChanged => Severity::Warning,
             Self::RestartStarted
             | Self::RestartCompleted
             | Self::RecoveryCompleted
             | Self::RecoveryResumed
             | Self::LpmStarted
-            | Self::LpmCompleted => Severity::Maintenance,
+            | Self::LpmCompleted
+            | Self::VmDefinitionRecovered => Severity::Maintenance,
             Self::ViosNodeActive
             | Self::ViosHmRespDetected
             | Self::DiscoveryCompleted

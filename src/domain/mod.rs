@@ -11,6 +11,7 @@ pub mod monjv;
 pub mod policy;
 pub mod recovery;
 pub mod state;
+pub mod su_cluster;
 pub mod workload;
 
 pub use app::{AppRecord, AppsReply, ArTransRecord, RESYNC_APPS_COMMAND, ShortMsgRecord, decode_apps, encode_apps};
@@ -24,3 +25,4 @@ pub use policy::{
 };
 pub use recovery::{PlannedRestart, RecoveryTaskRecord, RestartCause, RestartPhase, RestartProgress};
 pub use state::{LparState, Priority, VmState, VmStatus};
+pub use su_cluster::{SuAliveRecord, SuClusterRecord, SuClusterStatus, UnitHeartbeat};

@@ -25,10 +25,12 @@ pub enum Table {
     Trans,
     App,
     Monjv,
+    SuCluster,
+    SuAlive,
 }
 
 impl Table {
-    pub const ALL: [Table; 16] = [
+    pub const ALL: [Table; 18] = [
         Table::Cluster,
         Table::Hmc,
         Table::Host,
@@ -45,6 +47,8 @@ impl Table {
         Table::Trans,
         Table::App,
         Table::Monjv,
+        Table::SuCluster,
+        Table::SuAlive,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -65,6 +69,8 @@ impl Table {
             Table::Trans => "trans",
             Table::App => "app",
             Table::Monjv => "monjv",
+            Table::SuCluster => "su_cluster",
+            Table::SuAlive => "su_alive",
         }
     }
 
@@ -130,5 +136,7 @@ record!(RecoveryTaskRecord, Table::RecoveryTask, r => r.id.clone());
 record!(ShortMsgRecord, Table::ShortMsg, r => r.vm_uuid.clone());
 record!(ArTransRecord, Table::Trans, r => r.hs_tag.to_string());
 record!(AppRecord, Table::App, r => AppRecord::key_of(&r.vm, &r.app.name));
+record!(SuClusterRecord, Table::SuCluster, r => r.name.clone());
+record!(SuAliveRecord, Table::SuAlive, r => r.host.clone());
 record!(MonjvRecord, Table::Monjv, r => r.name.clone());
 record!(VmHbMissedRecord, Table::VmHbMissed, r => VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid));

@@ -197,6 +197,7 @@ impl Topology {
                 out.push(n);
             }
             let mut n = self.node(format!("{}-su", h.name), self.host_port(i, 0));
+            n.hsdb_endpoints = self.controller_endpoints();
             n.su = Some(SuConfig {
                 host: h.name.clone(),
                 cpu: h.cpu,

@@ -8,4 +8,5 @@ pub mod health;
 pub mod migration;
 pub mod placement;
 pub mod policy;
+pub mod su_cluster;
 pub mod vm_failure;

@@ -210,4 +210,7 @@ admin_rpcs! {
     cleanup(pb::CleanupRequest) -> pb::CommandReply;
     change_monjv(pb::MonjvChange) -> pb::CommandReply;
     query_monjv(pb::MonjvQuery) -> pb::MonjvList;
+    change_su_cluster(pb::SuClusterChange) -> pb::CommandReply;
+    query_su_cluster(pb::QueryRequest) -> pb::SuClusterList;
+    recover_vm_definition(pb::RecoverVmDefinitionRequest) -> pb::CommandReply;
 }

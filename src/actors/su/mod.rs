@@ -22,8 +22,9 @@ use super::vm::{Hypervisor, StopVm, VmActor, VmCrashed, bind_network};
 use crate::config::SuConfig;
 use crate::domain::guest_memory::{GuestMemory, SharedMemory};
 use crate::domain::workload::{self, WorkloadSettings};
-use crate::domain::{LparDefinition, LparState, identity};
+use crate::domain::{LparDefinition, LparState, SuAliveRecord, identity};
 use crate::error::{Result, VmrmError};
+use crate::hsdb::{HsdbAccess, RemoteHsdb};
 use crate::pb::{self, san_client::SanClient};
 use crate::profile::Timing;
 use crate::transport::{ChannelPool, deadline};
@@ -111,10 +112,21 @@ pub struct ServerUnit {
     /// The VMs' own files (see [`SuConfig::guests`]).
     guests: std::path::PathBuf,
     conditions: UnitConditions,
+    /// Where this unit writes its alive messages (none: no HSDB configured).
+    hsdb: Option<RemoteHsdb>,
+    incarnation: String,
+    alive_in_flight: bool,
 }
 
 impl ServerUnit {
-    pub fn new(cfg: SuConfig, endpoint: String, timing: Timing, pool: ChannelPool, data_dir: &Path) -> Self {
+    pub fn new(
+        cfg: SuConfig,
+        endpoint: String,
+        timing: Timing,
+        pool: ChannelPool,
+        data_dir: &Path,
+        hsdb: Option<RemoteHsdb>,
+    ) -> Self {
         let san_key = identity::san_key_for_host(&cfg.host);
         let boot_list = data_dir.join(BOOT_LIST);
         let guests = cfg.guests.clone().unwrap_or_else(|| data_dir.join("guests"));
@@ -128,6 +140,9 @@ impl ServerUnit {
             boot_list,
             guests,
             conditions: UnitConditions::default(),
+            hsdb,
+            incarnation: format!("{}-{}", std::process::id(), crate::now_ms()),
+            alive_in_flight: false,
         }
     }
 
@@ -281,6 +296,26 @@ impl ServerUnit {
         Ok(())
     }
 
+    /// The alive message (seed 001: the monitor system's activity message on the CRD), which
+    /// tells the SU cluster this unit runs; one in flight at a time.
+    fn write_alive(&mut self, ctx: &mut Context<Self>) {
+        let Some(hsdb) = self.hsdb.clone() else { return };
+        if std::mem::replace(&mut self.alive_in_flight, true) {
+            return;
+        }
+        let row = SuAliveRecord {
+            host: self.cfg.host.clone(),
+            incarnation: self.incarnation.clone(),
+            at_ms: crate::now_ms(),
+        };
+        ctx.spawn(async move { hsdb.put(&row).await }.into_actor(self).map(|written, act, _| {
+            act.alive_in_flight = false;
+            if let Err(e) = written {
+                tracing::debug!(host = %act.cfg.host, "alive message not written: {e}");
+            }
+        }));
+    }
+
     /// Writes the definitions of the partitions that should run (best effort: a hypervisor that
     /// cannot write it only forgets them at its next restart).
     fn save_boot_list(&self) {
@@ -333,6 +368,8 @@ impl Actor for ServerUnit {
             cpu: vm.cpu,
             memory_mb: vm.memory_mb,
         });
+        self.write_alive(ctx);
+        ctx.run_interval(self.timing.su_alive, |act, ctx| act.write_alive(ctx));
         let defs: Vec<LparDefinition> = configured.chain(self.saved_boot_list()).collect();
         for def in defs {
             let id = self.free_id();

@@ -61,6 +61,8 @@ pub enum ClusterState {
     Inactive,
     /// Source and target are not in one SU cluster.
     NotShared,
+    /// Their SU cluster is in ERROR: a unit does not answer, live migration is not possible.
+    Failed,
 }
 
 /// One row of the conflicts table.
@@ -94,6 +96,11 @@ pub fn check(guest: &GuestFacts, source: &UnitFacts, target: &UnitFacts, cluster
         ClusterState::NotShared => {
             out.push(conflict("SU cluster", &target.name, format!("not in the SU cluster of {}", source.name)))
         }
+        ClusterState::Failed => out.push(conflict(
+            "SU cluster",
+            &target.name,
+            "ERROR: a unit does not answer, live migration is not possible",
+        )),
     }
     if !target.powered_on {
         out.push(conflict("Server unit", &target.name, "not powered on"));
@@ -246,6 +253,13 @@ mod tests {
         target.vm_indexes.insert(12);
         target.devices.insert("CC88".into(), DeviceUse::Exclusive { vm: "VM12PROD".into() });
         assert!(check(&g, &unit("ABGSE701"), &target, ClusterState::Active).is_empty());
+    }
+
+    #[test]
+    fn a_cluster_in_error_takes_no_migration() {
+        let c = check(&guest(), &unit("A"), &unit("B"), ClusterState::Failed);
+        assert_eq!(c.len(), 1);
+        assert!(c[0].message.starts_with("ERROR"), "{c:?}");
     }
 
     #[test]
