@@ -21,7 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .type_attribute(".vmrm.v1", "#[derive(serde::Serialize)]")
         // Page data is handed through without a copy on decode.
-        .bytes(".vmrm.v1.MigrationPages.data")
+        .bytes(".vmrm.v1.MigrationPages.pages")
         .compile_fds(fds)?;
     Ok(())
 }

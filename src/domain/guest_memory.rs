@@ -6,6 +6,9 @@
 //! The checksum is a sum of per-page hashes, so the target of a migration keeps it up to date
 //! while pages arrive and knows its checksum at the switchover without reading the whole
 //! memory again (which would lengthen the pause).
+//!
+//! Pages are shared buffers, copied on write: a migration sends a page by reference (the
+//! guest writing it meanwhile gets its own copy) instead of copying it into the frame first.
 use crate::error::{Result, VmrmError};
 use bytes::{Bytes, BytesMut};
 
@@ -15,9 +18,12 @@ pub type SharedMemory = std::sync::Arc<std::sync::Mutex<GuestMemory>>;
 /// Bytes per page (large pages: fewer to track and to send one by one).
 pub const PAGE_SIZE: usize = 64 * 1024;
 
+/// What a page never written reads as.
+static ZERO_PAGE: [u8; PAGE_SIZE] = [0; PAGE_SIZE];
+
 #[derive(Debug, Clone)]
 pub struct GuestMemory {
-    pages: Vec<Option<Box<[u8]>>>,
+    pages: Vec<Option<Bytes>>,
     /// One bit per page: written since the last [`GuestMemory::take_dirty`].
     dirty: Vec<u64>,
     /// The checksum of the pages loaded so far, with each page's hash; dropped at the first
@@ -74,8 +80,13 @@ impl GuestMemory {
         while !rest.is_empty() {
             let (page, within) = (at / PAGE_SIZE, at % PAGE_SIZE);
             let n = rest.len().min(PAGE_SIZE - within);
-            let bytes = self.pages[page].get_or_insert_with(|| vec![0; PAGE_SIZE].into_boxed_slice());
+            let mut bytes = match self.pages[page].take() {
+                // Shared with a migration frame in flight: the guest's own copy from now on.
+                Some(shared) => shared.try_into_mut().unwrap_or_else(|shared| BytesMut::from(&shared[..])),
+                None => BytesMut::zeroed(PAGE_SIZE),
+            };
             bytes[within..within + n].copy_from_slice(&rest[..n]);
+            self.pages[page] = Some(bytes.freeze());
             self.mark(page);
             rest = &rest[n..];
             at += n;
@@ -105,7 +116,7 @@ impl GuestMemory {
     }
 
     /// The target side: a page as it was sent (not marked dirty: it is the source's state).
-    pub fn load_page(&mut self, index: usize, bytes: &[u8]) -> Result<()> {
+    pub fn load_page(&mut self, index: usize, bytes: Bytes) -> Result<()> {
         if index >= self.pages.len() || bytes.len() != PAGE_SIZE {
             return Err(VmrmError::invalid(format!(
                 "page {index} of {} bytes does not fit a guest of {} pages of {PAGE_SIZE} bytes",
@@ -115,40 +126,34 @@ impl GuestMemory {
         }
         let count = self.pages.len();
         let (sum, hashes) = self.loaded.get_or_insert_with(|| (0, vec![0; count]));
-        let hash = page_hash(index, bytes);
+        let hash = page_hash(index, &bytes);
         *sum = sum.wrapping_sub(hashes[index]).wrapping_add(hash);
         hashes[index] = hash;
-        match &mut self.pages[index] {
-            Some(page) => page.copy_from_slice(bytes),
-            slot => *slot = Some(bytes.into()),
-        }
+        // A copy of its own: keeping the frame's buffer would keep the receiver's whole read
+        // buffer alive and make it allocate anew for every frame.
+        self.pages[index] = Some(Bytes::copy_from_slice(&bytes));
         Ok(())
     }
 
-    /// Copies of the `indexes` pages, one after another (a page never written is sent as
-    /// zeros), for a migration frame.
-    pub fn copy_pages(&self, indexes: &[u32]) -> Bytes {
-        let mut data = BytesMut::with_capacity(indexes.len() * PAGE_SIZE);
-        for &i in indexes {
-            match self.page(i as usize) {
-                Some(bytes) => data.extend_from_slice(bytes),
-                None => data.resize(data.len() + PAGE_SIZE, 0),
-            }
-        }
-        data.freeze()
+    /// The `indexes` pages for a migration frame, shared, not copied (a page never written
+    /// goes as zeros).
+    pub fn share_pages(&self, indexes: &[u32]) -> Vec<Bytes> {
+        indexes
+            .iter()
+            .map(|&i| self.pages.get(i as usize).cloned().flatten().unwrap_or_else(|| Bytes::from_static(&ZERO_PAGE)))
+            .collect()
     }
 
-    /// Loads the pages of a migration frame: `data` holds one page per index.
-    pub fn load_pages(&mut self, indexes: &[u32], data: &[u8]) -> Result<()> {
-        if data.len() != indexes.len() * PAGE_SIZE {
+    /// Loads the pages of a migration frame, one per index.
+    pub fn load_pages(&mut self, indexes: &[u32], pages: Vec<Bytes>) -> Result<()> {
+        if pages.len() != indexes.len() {
             return Err(VmrmError::invalid(format!(
-                "a frame of {} pages carries {} bytes, not {}",
+                "a frame of {} indexes carries {} pages",
                 indexes.len(),
-                data.len(),
-                indexes.len() * PAGE_SIZE
+                pages.len()
             )));
         }
-        for (&i, bytes) in indexes.iter().zip(data.chunks_exact(PAGE_SIZE)) {
+        for (&i, bytes) in indexes.iter().zip(pages) {
             self.load_page(i as usize, bytes)?;
         }
         Ok(())
@@ -235,19 +240,23 @@ mod tests {
         source.take_dirty();
         source.mark_all_written_dirty();
         for page in source.take_dirty() {
-            target.load_page(page, source.page(page).unwrap()).unwrap();
+            target.load_page(page, source.share_pages(&[page as u32]).remove(0)).unwrap();
         }
         assert_eq!(source.checksum(), target.checksum());
         assert_eq!(target.loaded_checksum(), Some(target.checksum()), "kept up to date while loading");
         assert_eq!(target.dirty_count(), 0, "loaded pages are not the target's own writes");
         source.write(3 * PAGE_SIZE as u64, b"x").unwrap();
-        let frame = source.copy_pages(&[3]);
-        target.load_pages(&[3], &frame).unwrap();
+        let frame = source.share_pages(&[3]);
+        source.write(3 * PAGE_SIZE as u64, b"y").unwrap();
+        assert_eq!(&frame[0][..1], b"x", "a page sent is not changed by the guest's next write");
+        target.load_pages(&[3], frame.clone()).unwrap();
+        assert_ne!(target.loaded_checksum(), Some(source.checksum()), "the source wrote again");
+        target.load_pages(&[3], source.share_pages(&[3])).unwrap();
         assert_eq!(target.loaded_checksum(), Some(source.checksum()), "a page sent again replaces its hash");
         target.write(0, b"own").unwrap();
         assert_eq!(target.loaded_checksum(), None, "the guest's own writes end the loaded checksum");
-        assert!(target.load_pages(&[1, 2], &frame).is_err(), "two indexes, one page");
-        assert!(target.load_page(8, &[0; PAGE_SIZE]).is_err());
-        assert!(target.load_page(0, &[0; 3]).is_err());
+        assert!(target.load_pages(&[1, 2], frame).is_err(), "two indexes, one page");
+        assert!(target.load_page(8, Bytes::from_static(&ZERO_PAGE)).is_err());
+        assert!(target.load_page(0, Bytes::from_static(&[0; 3])).is_err());
     }
 }

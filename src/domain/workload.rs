@@ -143,7 +143,7 @@ mod tests {
         source.mark_all_written_dirty();
         let pages: Vec<u32> = source.take_dirty().into_iter().map(|p| p as u32).collect();
         let mut target = memory(4);
-        target.load_pages(&pages, &source.copy_pages(&pages)).unwrap();
+        target.load_pages(&pages, source.share_pages(&pages)).unwrap();
         assert_eq!(step(&mut target, WORKLOAD_TICK).unwrap().counter, 42);
     }
 

@@ -180,6 +180,10 @@ pub(super) async fn serve(
     }
 }
 
+fn frame_bytes(p: &pb::MigrationPages) -> u64 {
+    p.pages.iter().map(|b| b.len() as u64).sum()
+}
+
 async fn next(frames: &mut tonic::Streaming<pb::MigrationFrame>, silence: Duration) -> Result<Frame> {
     match tokio::time::timeout(silence, frames.message()).await {
         Ok(Ok(Some(pb::MigrationFrame { frame: Some(frame) }))) => Ok(frame),
@@ -222,15 +226,15 @@ async fn receive(
     loop {
         match next(frames, silence).await? {
             Frame::Pages(p) => {
-                received += p.data.len() as u64;
-                memory.lock().expect("guest memory").load_pages(&p.indexes, &p.data)?;
+                received += frame_bytes(&p);
+                memory.lock().expect("guest memory").load_pages(&p.indexes, p.pages)?;
             }
             Frame::RoundEnd(_) => ack(acks, "ROUND_DONE", Vec::new(), 0, received).await?,
             Frame::Switchover(p) => {
-                received += p.data.len() as u64;
+                received += frame_bytes(&p);
                 let checksum = {
                     let mut m = memory.lock().expect("guest memory");
-                    m.load_pages(&p.indexes, &p.data)?;
+                    m.load_pages(&p.indexes, p.pages)?;
                     m.loaded_checksum().unwrap_or_else(|| m.checksum())
                 };
                 su.send(ResumeInbound { name: name.clone(), fence: setup.fence }).await.map_err(VmrmError::from)??;

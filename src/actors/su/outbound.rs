@@ -207,6 +207,8 @@ pub(super) struct Driver {
 /// What a finished pre-copy and switchover measured.
 struct Report {
     downtime: Duration,
+    /// From the start of the migration to the target's RESUMED.
+    resumed_after: Duration,
     forced: bool,
     target_checksum: u64,
 }
@@ -251,6 +253,7 @@ impl Driver {
                     on(source, msg::completed(&vm, &target)),
                 ];
                 p.downtime_us = report.downtime.as_micros() as u64;
+                p.resumed_after_ms = report.resumed_after.as_millis() as u64;
                 p.target_checksum = report.target_checksum;
                 p.forced = report.forced;
                 tracing::info!(vm = %self.out.name, "migrated to {target}: pause {:?}", report.downtime);
@@ -365,9 +368,10 @@ impl Driver {
         }
     }
 
-    /// Sends `pages` in frames, at most at the bandwidth cap; checks for a cancel between
-    /// frames, and reports progress every [`PROGRESS_EVERY`] bytes of a pre-copy `round`
-    /// (number, start of the migration, bytes sent before it).
+    /// Sends `pages` in frames, at most at the bandwidth cap. In a pre-copy `round` (number,
+    /// start of the migration, bytes sent before it) it checks for a cancel between frames and
+    /// reports progress every [`PROGRESS_EVERY`] bytes; without one (the switchover: the VM is
+    /// paused) it just sends.
     async fn send_pages(
         &self,
         link: &mut Link,
@@ -377,10 +381,12 @@ impl Driver {
         let begun = Instant::now();
         let mut bytes = 0u64;
         for chunk in pages.chunks(PAGES_PER_FRAME) {
-            self.cancelled()?;
-            let data = self.out.memory.lock().expect("guest memory").copy_pages(chunk);
-            bytes += data.len() as u64;
-            link.send(Frame::Pages(pb::MigrationPages { indexes: chunk.to_vec(), data })).await?;
+            if round.is_some() {
+                self.cancelled()?;
+            }
+            let pages = self.out.memory.lock().expect("guest memory").share_pages(chunk);
+            bytes += (pages.len() * PAGE_SIZE) as u64;
+            link.send(Frame::Pages(pb::MigrationPages { indexes: chunk.to_vec(), pages })).await?;
             if let Some((number, started, before)) = round
                 && bytes % PROGRESS_EVERY < FRAME_BYTES
             {
@@ -410,16 +416,14 @@ impl Driver {
         let paused_at = Instant::now();
         self.out.vm.send(PauseVm).await.map_err(|e| Abort::new(format!("the VM did not pause: {e}")))?;
         let abort = |why: String| Abort { paused: true, switched: true, ..Abort::new(why) };
-        let data = {
-            let mut memory = self.out.memory.lock().expect("guest memory");
-            let pages: Vec<u32> = memory.take_dirty().into_iter().map(|p| p as u32).collect();
-            let data = memory.copy_pages(&pages);
-            pb::MigrationPages { indexes: pages, data }
-        };
-        *sent += data.data.len() as u64;
-        link.send(Frame::Switchover(data)).await.map_err(|a| abort(a.why))?;
+        let last: Vec<u32> =
+            self.out.memory.lock().expect("guest memory").take_dirty().into_iter().map(|p| p as u32).collect();
+        // The last pages go in ordinary frames (pipelined, as fast as pre-copy), then the mark.
+        *sent += self.send_pages(link, &last, None).await.map_err(|a| abort(a.why))?;
+        link.send(Frame::Switchover(pb::MigrationPages::default())).await.map_err(|a| abort(a.why))?;
         let resumed = link.ack("RESUMED").await.map_err(|a| abort(a.why))?;
         let downtime = paused_at.elapsed();
+        let resumed_after = started.elapsed();
         let vm = self.vm_ref();
         let mut console = vec![on(&self.out.source, msg::suspended(&vm, &self.req.target_host))];
         console.extend(resumed.console);
@@ -436,7 +440,7 @@ impl Driver {
             },
             Err(a) => tracing::warn!(vm = %self.out.name, "commit not sent ({}); the target runs the VM", a.why),
         }
-        Ok(Report { downtime, forced, target_checksum: resumed.checksum })
+        Ok(Report { downtime, resumed_after, forced, target_checksum: resumed.checksum })
     }
 }
 
