@@ -378,3 +378,30 @@ async fn a_host_is_evacuated_and_restored_with_one_command_each() {
     }
     assert!(!events(&dc).await.iter().any(|e| e.name == "RESTART_STARTED"), "home by migration, without an outage");
 }
+
+/// Killing the active controller in the middle of a migration loses nothing: the migration
+/// goes on between the server units, the controller that takes over finishes the operation
+/// (the VM's record says where it runs, its lock is free) and the VM runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_survives_the_loss_of_its_controller() {
+    let _serial = one_cluster_at_a_time().await;
+    let dir = temp_dir("lpm-failover");
+    let mut dc = start(Topology::uniform(25400, 3, 1, dir.path().to_path_buf())).await;
+    dc.set_workload("host-1", "vm-1-1", 128, 1_000, true).await.expect("workload");
+    let (migration, mut updates) = start_migration(&dc, lpm("vm-1-1", "host-2", limits(0, 20, "")));
+    wait_for_precopy(&mut updates).await;
+    let active = format!("ctl-{}", members::dbn_status(&dc).await.node_id);
+    dc.kill(&active);
+    assert!(migration.await.unwrap().is_err(), "the caller loses its controller");
+    wait_until("the new controller to finish the migration", Duration::from_secs(60), || async {
+        let view = vms(&dc).await.into_iter().find(|v| v.name == "vm-1-1")?;
+        (view.host == "host-2" && view.vm_status == "NO_OPERATION_IN_PROGRESS").then_some(())
+    })
+    .await;
+    assert_runs_on(&dc, "vm-1-1", "host-2").await;
+    let ev = events(&dc).await;
+    assert!(ev.iter().any(|e| e.name == "RECOVERY_RESUMED" && e.subject == "vm-1-1"), "taken over");
+    assert!(ev.iter().any(|e| e.name == "LPM_COMPLETED" && e.subject == "vm-1-1"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(assert_counted_once(&workload_log(&dc, "vm-1-1")), ["host-1", "host-2"]);
+}

@@ -182,7 +182,13 @@ impl ControllerCore {
     }
 
     /// Polls the migration job until it ends, passing its console lines and progress on.
-    async fn follow_lpm(&self, hmc: &HmcRecord, job_id: u64, vm: &str, out: &LpmOut) -> Result<pb::MigrationProgress> {
+    pub(super) async fn follow_lpm(
+        &self,
+        hmc: &HmcRecord,
+        job_id: u64,
+        vm: &str,
+        out: &LpmOut,
+    ) -> Result<pb::MigrationProgress> {
         let mut client = self.hmc_client(hmc)?;
         let (mut shown, mut last_ok) = (0, tokio::time::Instant::now());
         loop {
@@ -216,7 +222,7 @@ impl ControllerCore {
     }
 
     /// Ends the operation: the record follows where the VM runs, the lock goes, the events.
-    async fn finish_lpm(
+    pub(super) async fn finish_lpm(
         &self,
         name: &str,
         source: &HostRecord,

@@ -15,7 +15,8 @@
 //!   [`restart_vm`]: one VM's fenced restart sequence; [`resume`]: unfinished tasks taken over
 //!   by a controller that became active; [`restart_ops`]: the admin's restart and restore.
 //! * [`migration_ops`]: one VM's live migration (`ksysmgr lpm`, gRPC `Migrate`), with its
-//!   pre-check facts in [`lpm_precheck`]; [`evacuation`]: a host's VMs away and back home.
+//!   pre-check facts in [`lpm_precheck`], migrations left by a failed controller taken over in
+//!   [`lpm_resume`]; [`evacuation`]: a host's VMs away and back home.
 //! * [`monjv_ops`]: monitoring job variables, kept by the system as VMs run and migrate.
 //! * [`su_cluster_ops`]: SU clusters, their status from the units' alive messages, and the
 //!   recovery of a VM definition from a unit that is gone.
@@ -37,6 +38,7 @@ pub mod evacuation;
 pub mod fde;
 pub mod lines;
 pub mod lpm_precheck;
+pub mod lpm_resume;
 pub mod mapper_inputs;
 pub mod membership;
 pub mod migration_ops;
