@@ -69,7 +69,7 @@ impl Handler<BeginInbound> for ServerUnit {
                 msg.def.cpu, msg.def.memory_mb
             )));
         }
-        let memory = Arc::new(Mutex::new(GuestMemory::new(msg.memory_bytes)?));
+        let memory = Arc::new(Mutex::new(GuestMemory::in_pool(msg.memory_bytes, self.pages.clone())?));
         let mut lpar = Lpar::off(msg.def, self.free_id());
         lpar.state = LparState::MigratingNotActivated;
         lpar.reference_code = String::new();

@@ -20,7 +20,7 @@ pub use service::SuService;
 
 use super::vm::{Hypervisor, StopVm, VmActor, VmCrashed, bind_network};
 use crate::config::SuConfig;
-use crate::domain::guest_memory::{GuestMemory, SharedMemory};
+use crate::domain::guest_memory::{GuestMemory, PagePool, SharedMemory};
 use crate::domain::workload::{self, WorkloadSettings};
 use crate::domain::{LparDefinition, LparState, SuAliveRecord, identity};
 use crate::error::{Result, VmrmError};
@@ -112,6 +112,8 @@ pub struct ServerUnit {
     /// The VMs' own files (see [`SuConfig::guests`]).
     guests: std::path::PathBuf,
     conditions: UnitConditions,
+    /// The memory of guests that left, for the next ones (up to the host's memory).
+    pages: PagePool,
     /// Where this unit writes its alive messages (none: no HSDB configured).
     hsdb: Option<RemoteHsdb>,
     incarnation: String,
@@ -128,6 +130,7 @@ impl ServerUnit {
         hsdb: Option<RemoteHsdb>,
     ) -> Self {
         let san_key = identity::san_key_for_host(&cfg.host);
+        let pages = PagePool::new(cfg.memory_mb << 20);
         let boot_list = data_dir.join(BOOT_LIST);
         let guests = cfg.guests.clone().unwrap_or_else(|| data_dir.join("guests"));
         Self {
@@ -140,6 +143,7 @@ impl ServerUnit {
             boot_list,
             guests,
             conditions: UnitConditions::default(),
+            pages,
             hsdb,
             incarnation: format!("{}-{}", std::process::id(), crate::now_ms()),
             alive_in_flight: false,
@@ -240,7 +244,7 @@ impl ServerUnit {
 
     /// A fresh guest memory of the partition's size, running the host's default workload.
     fn boot_memory(&self, def: &LparDefinition) -> Result<SharedMemory> {
-        let mut memory = GuestMemory::new(def.memory_mb << 20)?;
+        let mut memory = GuestMemory::in_pool(def.memory_mb << 20, self.pages.clone())?;
         let w = self.cfg.workload;
         let settings =
             WorkloadSettings { resident_mb: w.resident_mb.min(def.memory_mb), dirty_kb_s: w.dirty_kb_s, log: false };
