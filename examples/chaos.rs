@@ -3,7 +3,8 @@
 //!
 //! Fault kinds: a whole host killed (its SU and both VIOS containers), one VIOS killed, only the
 //! SU killed, the active controller killed or `docker pause`d, an HMC killed, a host cut off the
-//! network and reconnected. After each round: no VM ran on two hosts at once (the SAN's record),
+//! network and reconnected, a live migration's target SU killed or cut off in the middle of
+//! pre-copy (the migration must roll back, the VM run on, on its source). After each round: no VM ran on two hosts at once (the SAN's record),
 //! no acknowledged admin write lost, every managed VM running exactly once, and no VM moved for
 //! a single VIOS, HMC or controller fault. Prints a table per fault kind and exits 1 on any
 //! violation. Every wait is bounded; the whole suite stops by itself.
@@ -49,10 +50,11 @@ enum Fault {
     ControllerPause,
     HmcKill,
     HostDisconnect,
+    MigrationTargetLost,
 }
 
 impl Fault {
-    const ALL: [Fault; 7] = [
+    const ALL: [Fault; 8] = [
         Fault::HostKill,
         Fault::ViosKill,
         Fault::SuKill,
@@ -60,6 +62,7 @@ impl Fault {
         Fault::ControllerPause,
         Fault::HmcKill,
         Fault::HostDisconnect,
+        Fault::MigrationTargetLost,
     ];
 
     fn name(self) -> &'static str {
@@ -71,6 +74,7 @@ impl Fault {
             Fault::ControllerPause => "active controller paused",
             Fault::HmcKill => "one HMC killed",
             Fault::HostDisconnect => "host cut off the network",
+            Fault::MigrationTargetLost => "LPM target SU lost mid-copy",
         }
     }
 
@@ -285,6 +289,14 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
             };
             Some((accepted - started).as_millis() as u64)
         }
+        Fault::MigrationTargetLost => {
+            let vm = on_host.first().cloned().context("the host runs no VM")?;
+            let others: Vec<String> = c.topology.hosts.iter().map(|h| h.name.clone()).filter(|h| *h != host).collect();
+            let target = others[rng.random_range(0..others.len())].clone();
+            let (ended, problems) = lose_migration_target(c, &vm, &host, &target, rng.random_bool(0.5)).await?;
+            violations.extend(problems);
+            ended
+        }
         Fault::HmcKill => {
             let hmc = format!("hmc-{}", rng.random_range(1..=c.topology.hmcs));
             docker(&["kill", &container(&hmc)])?;
@@ -324,6 +336,66 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
         print_controller_logs(&c.topology);
     }
     Ok((recovery, violations))
+}
+
+/// Migrates `vm` from `host` to `target` with enough memory to copy for seconds, and in the
+/// middle of pre-copy kills the target's SU (`cut`: takes it off the network instead). The
+/// migration must end without moving the VM. Returns the time from the fault to the
+/// migration's end, and what went wrong.
+async fn lose_migration_target(
+    c: &Cluster,
+    vm: &str,
+    host: &str,
+    target: &str,
+    cut: bool,
+) -> Result<(Option<u64>, Vec<String>)> {
+    let su = published(&c.topology.su_endpoint(host).context("the source's SU")?);
+    let workload = |resident_mb| pb::LparWorkload { name: vm.into(), resident_mb, dirty_kb_s: 2000, log: false };
+    vmrm::launcher::set_workload(&su, workload(128)).await?;
+    let limits = pb::MigrationLimits { bandwidth_mb_s: 20, ..Default::default() };
+    let req = pb::MigrateRequest {
+        class: "vm".into(),
+        name: vm.into(),
+        to: target.into(),
+        limits: Some(limits),
+        ..Default::default()
+    };
+    let mut stream = c.admin(None)?.migrate(req).await?;
+    let copying = tokio::time::timeout(BOUND, async {
+        while let Some(reply) = stream.message().await? {
+            if reply.progress.is_some_and(|p| p.phase == "PRECOPY") {
+                return Ok(true);
+            }
+        }
+        Ok::<_, tonic::Status>(false)
+    });
+    if !matches!(copying.await, Ok(Ok(true))) {
+        vmrm::launcher::set_workload(&su, workload(16)).await?;
+        return Ok((None, vec![format!("the migration of {vm} to {target} never reached pre-copy")]));
+    }
+    let node = container(&format!("{target}-su"));
+    let network = format!("{PROJECT}_dc");
+    match cut {
+        true => docker(&["network", "disconnect", &network, &node])?,
+        false => docker(&["kill", &node])?,
+    };
+    let lost = Instant::now();
+    let ended = tokio::time::timeout(BOUND, async { while stream.message().await.ok().flatten().is_some() {} }).await;
+    let mut problems = Vec::new();
+    if ended.is_err() {
+        problems.push(format!("the migration of {vm} did not end within {BOUND:?} after its target was lost"));
+    }
+    let took = lost.elapsed().as_millis() as u64;
+    match cut {
+        true => docker(&["network", "connect", &network, &node])?,
+        false => docker(&["start", &node])?,
+    };
+    let running = c.running().await;
+    if running.get(vm).is_some_and(|on| on.iter().any(|h| h != host)) {
+        problems.push(format!("{vm} left {host} although its migration's target was lost: {running:?}"));
+    }
+    vmrm::launcher::set_workload(&su, workload(16)).await?;
+    Ok((Some(took), problems))
 }
 
 /// The controllers' warnings and errors, to diagnose a violation after the cluster is gone.
