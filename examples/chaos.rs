@@ -375,11 +375,13 @@ async fn lose_migration_target(
     }
     let node = container(&format!("{target}-su"));
     let network = format!("{PROJECT}_dc");
+    // From the fault's start: `docker kill` returns only after the container died, and the
+    // migration may be rolled back by then.
+    let lost = Instant::now();
     match cut {
         true => docker(&["network", "disconnect", &network, &node])?,
         false => docker(&["kill", &node])?,
     };
-    let lost = Instant::now();
     let ended = tokio::time::timeout(BOUND, async { while stream.message().await.ok().flatten().is_some() {} }).await;
     let mut problems = Vec::new();
     if ended.is_err() {

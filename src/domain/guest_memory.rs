@@ -3,12 +3,10 @@
 //! Sparse: a page never written costs nothing and reads as zeros, so a 4 GiB guest that touched
 //! 64 MiB holds 64 MiB. No I/O here: the VM's workload writes, the migration reads and loads.
 //!
-//! The checksum is a sum of per-page hashes, so the target of a migration keeps it up to date
-//! while pages arrive and knows its checksum at the switchover without reading the whole
-//! memory again (which would lengthen the pause).
-//!
 //! Pages are shared buffers, copied on write: a migration sends a page by reference (the
-//! guest writing it meanwhile gets its own copy) instead of copying it into the frame first.
+//! guest writing it meanwhile gets its own copy) instead of copying it into the frame first, and
+//! a [`Snapshot`] keeps the memory of one moment — the target's at its resume — to checksum
+//! while the guest runs on, instead of reading it all inside the pause.
 //! A host keeps the pages of a guest that left it in a [`PagePool`] for the next one, as a
 //! hypervisor keeps its memory: a page taken from it is overwritten whole before anyone reads
 //! it, so it needs no zeroing — which, done by the OS for fresh memory, was the largest single
@@ -72,9 +70,6 @@ pub struct GuestMemory {
     pool: PagePool,
     /// One bit per page: written since the last [`GuestMemory::take_dirty`].
     dirty: Vec<u64>,
-    /// The checksum of the pages loaded so far, with each page's hash; dropped at the first
-    /// write of the guest's own.
-    loaded: Option<(u64, Vec<u64>)>,
 }
 
 /// One page's part of the checksum.
@@ -92,12 +87,7 @@ impl GuestMemory {
             )));
         }
         let pages = (size / PAGE_SIZE as u64) as usize;
-        Ok(Self {
-            pages: vec![None; pages],
-            dirty: vec![0; pages.div_ceil(64)],
-            loaded: None,
-            pool: PagePool::default(),
-        })
+        Ok(Self { pages: vec![None; pages], dirty: vec![0; pages.div_ceil(64)], pool: PagePool::default() })
     }
 
     /// The same, taking pages from (and giving them back to) its host's `pool`.
@@ -132,7 +122,6 @@ impl GuestMemory {
     /// The guest writes: the pages touched become dirty.
     pub fn write(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         self.check_range(offset, data.len())?;
-        self.loaded = None;
         let mut at = offset as usize;
         let mut rest = data;
         while !rest.is_empty() {
@@ -182,11 +171,6 @@ impl GuestMemory {
                 self.pages.len()
             )));
         }
-        let count = self.pages.len();
-        let (sum, hashes) = self.loaded.get_or_insert_with(|| (0, vec![0; count]));
-        let hash = page_hash(index, &bytes);
-        *sum = sum.wrapping_sub(hashes[index]).wrapping_add(hash);
-        hashes[index] = hash;
         // A copy of its own: keeping the frame's buffer would keep the receiver's whole read
         // buffer alive and make it allocate anew for every frame.
         self.pages[index] = Some(self.pool.filled(&bytes));
@@ -217,10 +201,10 @@ impl GuestMemory {
         Ok(())
     }
 
-    /// The checksum of what was loaded, while the guest has not written yet (the target's
-    /// memory at the switchover, before the VM runs there).
-    pub fn loaded_checksum(&self) -> Option<u64> {
-        self.loaded.as_ref().map(|(sum, _)| *sum)
+    /// The pages as they are now, apart from later writes (which copy them): the memory of
+    /// this moment, to checksum after the guest went on.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot(self.pages.clone())
     }
 
     /// The start of a migration: every page that holds data must be sent.
@@ -255,12 +239,25 @@ impl GuestMemory {
 
     /// A checksum of the contents: equal for the same bytes in the same pages written.
     pub fn checksum(&self) -> u64 {
-        self.pages
-            .iter()
-            .enumerate()
-            .filter_map(|(i, page)| page.as_deref().map(|bytes| page_hash(i, bytes)))
-            .fold(0, u64::wrapping_add)
+        checksum_of(&self.pages)
     }
+}
+
+/// A guest's memory at one moment (see [`GuestMemory::snapshot`]).
+pub struct Snapshot(Vec<Option<Bytes>>);
+
+impl Snapshot {
+    pub fn checksum(&self) -> u64 {
+        checksum_of(&self.0)
+    }
+}
+
+fn checksum_of(pages: &[Option<Bytes>]) -> u64 {
+    pages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, page)| page.as_deref().map(|bytes| page_hash(i, bytes)))
+        .fold(0, u64::wrapping_add)
 }
 
 impl Drop for GuestMemory {
@@ -322,18 +319,19 @@ mod tests {
             target.load_page(page, source.share_pages(&[page as u32]).remove(0)).unwrap();
         }
         assert_eq!(source.checksum(), target.checksum());
-        assert_eq!(target.loaded_checksum(), Some(target.checksum()), "kept up to date while loading");
         assert_eq!(target.dirty_count(), 0, "loaded pages are not the target's own writes");
         source.write(3 * PAGE_SIZE as u64, b"x").unwrap();
         let frame = source.share_pages(&[3]);
         source.write(3 * PAGE_SIZE as u64, b"y").unwrap();
         assert_eq!(&frame[0][..1], b"x", "a page sent is not changed by the guest's next write");
         target.load_pages(&[3], frame.clone()).unwrap();
-        assert_ne!(target.loaded_checksum(), Some(source.checksum()), "the source wrote again");
+        assert_ne!(target.checksum(), source.checksum(), "the source wrote again");
         target.load_pages(&[3], source.share_pages(&[3])).unwrap();
-        assert_eq!(target.loaded_checksum(), Some(source.checksum()), "a page sent again replaces its hash");
-        target.write(0, b"own").unwrap();
-        assert_eq!(target.loaded_checksum(), None, "the guest's own writes end the loaded checksum");
+        assert_eq!(target.checksum(), source.checksum(), "a page sent again replaces the old one");
+        let at_resume = target.snapshot();
+        target.write(3 * PAGE_SIZE as u64, b"own").unwrap();
+        assert_eq!(at_resume.checksum(), source.checksum(), "the snapshot keeps the moment");
+        assert_ne!(target.checksum(), source.checksum(), "the guest went on");
         assert!(target.load_pages(&[1, 2], frame).is_err(), "two indexes, one page");
         assert!(target.load_page(8, Bytes::from_static(&ZERO_PAGE)).is_err());
         assert!(target.load_page(0, Bytes::from_static(&[0; 3])).is_err());

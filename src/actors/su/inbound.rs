@@ -2,10 +2,11 @@
 //!
 //! ```text
 //! Setup ──▶ reserve: memory and the definition (state Migrating - Not Activated) ─▶ SETUP_DONE
-//! Pages … RoundEnd ──▶ pages loaded (the checksum kept up to date) ──────────────▶ ROUND_DONE
-//! Switchover ──▶ last pages; the disk's reservation preempted to this host with the
-//!                migration's fencing token; the VM runs here ─────────────────────▶ RESUMED
-//! Commit ──▶ the definition is this unit's ─────────────────────────────────────▶ COMMITTED
+//! Pages … RoundEnd ──▶ pages loaded ────────────────────────────────────────────▶ ROUND_DONE
+//! Switchover ──▶ the disk's reservation preempted to this host with the migration's
+//!                fencing token; the VM runs here ──────────────────────────────────▶ RESUMED
+//! Commit ──▶ the definition is this unit's ───────────▶ COMMITTED (the memory's checksum
+//!            at the resume, computed meanwhile)
 //! ```
 //! A stream that ends, breaks or falls silent before RESUMED drops everything reserved here:
 //! nothing is left behind. After RESUMED the VM stays: it holds the disk, and if the source
@@ -222,7 +223,7 @@ async fn receive(
         on(host, msg::device_assigned(&vm, &disk)),
     ];
     ack(acks, "SETUP_DONE", console, 0, 0).await?;
-    let mut received = 0u64;
+    let (mut received, mut checksum) = (0u64, 0u64);
     loop {
         match next(frames, silence).await? {
             Frame::Pages(p) => {
@@ -232,18 +233,22 @@ async fn receive(
             Frame::RoundEnd(_) => ack(acks, "ROUND_DONE", Vec::new(), 0, received).await?,
             Frame::Switchover(p) => {
                 received += frame_bytes(&p);
-                let checksum = {
+                let at_resume = {
                     let mut m = memory.lock().expect("guest memory");
                     m.load_pages(&p.indexes, p.pages)?;
-                    m.loaded_checksum().unwrap_or_else(|| m.checksum())
+                    m.snapshot()
                 };
                 su.send(ResumeInbound { name: name.clone(), fence: setup.fence }).await.map_err(VmrmError::from)??;
-                ack(acks, "RESUMED", vec![on(host, msg::resumed(&vm, &source))], checksum, received).await?;
+                ack(acks, "RESUMED", vec![on(host, msg::resumed(&vm, &source))], 0, received).await?;
+                // The memory as it resumed, checksummed while the VM runs on.
+                checksum =
+                    tokio::task::spawn_blocking(move || at_resume.checksum()).await.map_err(VmrmError::internal)?;
             }
             Frame::Commit(_) => {
                 su.send(EndInbound { name: name.clone(), committed: true }).await.map_err(VmrmError::from)?;
                 *arrival = None;
-                return ack(acks, "COMMITTED", vec![on(host, msg::inbound_completed(&vm, &source))], 0, received).await;
+                let console = vec![on(host, msg::inbound_completed(&vm, &source))];
+                return ack(acks, "COMMITTED", console, checksum, received).await;
             }
             Frame::Setup(_) => return Err(VmrmError::invalid("a second setup in one migration")),
         }

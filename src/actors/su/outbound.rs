@@ -431,16 +431,23 @@ impl Driver {
         (p.sent_bytes, p.downtime_us) = (*sent, downtime.as_micros() as u64);
         self.emit(p).await;
         // The target runs the VM and holds its disk: from here on there is no way back.
-        match link.send(Frame::Commit(true)).await {
+        let target_checksum = match link.send(Frame::Commit(true)).await {
             Ok(()) => match link.ack("COMMITTED").await {
-                Ok(ack) => self.emit(self.progress("SWITCHOVER", started, ack.console)).await,
+                Ok(ack) => {
+                    self.emit(self.progress("SWITCHOVER", started, ack.console)).await;
+                    ack.checksum
+                }
                 Err(a) => {
-                    tracing::warn!(vm = %self.out.name, "commit not confirmed ({}); the target runs the VM", a.why)
+                    tracing::warn!(vm = %self.out.name, "commit not confirmed ({}); the target runs the VM", a.why);
+                    0
                 }
             },
-            Err(a) => tracing::warn!(vm = %self.out.name, "commit not sent ({}); the target runs the VM", a.why),
-        }
-        Ok(Report { downtime, resumed_after, forced, target_checksum: resumed.checksum })
+            Err(a) => {
+                tracing::warn!(vm = %self.out.name, "commit not sent ({}); the target runs the VM", a.why);
+                0
+            }
+        };
+        Ok(Report { downtime, resumed_after, forced, target_checksum })
     }
 }
 
