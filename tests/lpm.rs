@@ -242,7 +242,7 @@ async fn rejections_and_aborts_leave_the_vm_running_on_its_source() {
     let req = pb::MigrateRequest { monjv: "MONJV.LM.AE".into(), ..lpm("vm-1-1", "host-2", limits(0, 0, "")) };
     let e = admin.migrate_all(req).await.unwrap_err().to_string();
     assert_eq!(monjv(&mut admin, "MONJV.LM.AE", "").await.bytes[0..3], *b"$AE");
-    assert!(e.contains("could not assign the resources") && e.contains("keeps running on host host-1"), "{e}");
+    assert!(e.contains("could not assign the resources") && e.contains("the VM was not moved from host host-1"), "{e}");
     assert_runs_on(&dc, "vm-1-1", "host-1").await;
     assert_nothing_left(&dc, "host-2", "vm-1-1").await;
 
@@ -300,7 +300,7 @@ async fn rejections_and_aborts_leave_the_vm_running_on_its_source() {
     wait_for_precopy(&mut updates).await;
     dc.kill("host-2-su");
     let e = migration.await.unwrap().unwrap_err().to_string();
-    assert!(e.contains("keeps running on host host-1"), "{e}");
+    assert!(e.contains("the VM was not moved from host host-1"), "{e}");
     assert_runs_on(&dc, "vm-1-1", "host-1").await;
     dc.restart("host-2-su").await.expect("host-2's hypervisor back");
     assert_nothing_left(&dc, "host-2", "vm-1-1").await;
@@ -404,4 +404,32 @@ async fn a_migration_survives_the_loss_of_its_controller() {
     assert!(ev.iter().any(|e| e.name == "LPM_COMPLETED" && e.subject == "vm-1-1"));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(assert_counted_once(&workload_log(&dc, "vm-1-1")), ["host-1", "host-2"]);
+}
+
+/// The source host dies in the middle of a migration: the migration ends (the target keeps
+/// nothing), the VM's lock is freed, and the host failure restarts the VM — fenced — like the
+/// host's other VMs: every VM runs once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_host_that_dies_mid_migration_has_its_vms_restarted() {
+    let _serial = one_cluster_at_a_time().await;
+    let dir = temp_dir("lpm-source-dies");
+    let mut dc = start(Topology::uniform(25500, 3, 2, dir.path().to_path_buf())).await;
+    dc.set_workload("host-1", "vm-1-1", 128, 1_000, false).await.expect("workload");
+    let (migration, mut updates) = start_migration(&dc, lpm("vm-1-1", "host-2", limits(0, 20, "")));
+    wait_for_precopy(&mut updates).await;
+    dc.kill_host("host-1");
+    let e = migration.await.unwrap().unwrap_err().to_string();
+    assert!(e.contains("the VM was not moved from host host-1"), "{e}");
+    let moved = wait_until("host-1's VMs restarted elsewhere", Duration::from_secs(30), || async {
+        let running = running_vms(&dc).await;
+        let ok =
+            ["vm-1-1", "vm-1-2"].iter().all(|vm| running.get(*vm).is_some_and(|h| h.len() == 1 && h[0] != "host-1"));
+        ok.then_some(running)
+    })
+    .await;
+    assert!(moved.values().all(|hosts| hosts.len() == 1), "every VM once: {moved:?}");
+    let view = vms(&dc).await.into_iter().find(|v| v.name == "vm-1-1").unwrap();
+    assert_eq!(view.vm_status, "NO_OPERATION_IN_PROGRESS");
+    // The half-copied arrival is gone from host-2 (vm-1-1 may run there now, restarted).
+    assert!(su_lpars(&dc, "host-2").await.iter().all(|l| l.migration.is_empty()), "no arrival left");
 }

@@ -176,7 +176,13 @@ async fn run_migration(
     call.set_timeout(timing.rpc_deadline.max(std::time::Duration::from_secs(3600)));
     let mut stream = ServerUnitClient::new(pool.get(&source)?).migrate_out(call).await?.into_inner();
     let mut last = None;
-    while let Some(progress) = stream.message().await? {
+    let lost = |e: tonic::Status| {
+        VmrmError::unavailable(format!(
+            "the source host's server unit stopped reporting the migration: {}",
+            e.message()
+        ))
+    };
+    while let Some(progress) = stream.message().await.map_err(lost)? {
         report.do_send(MigrationUpdate { job_id, progress: progress.clone() });
         last = Some(progress);
     }

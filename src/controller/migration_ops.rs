@@ -245,10 +245,10 @@ impl ControllerCore {
         self.vm_monjvs(name, event).await;
         if !moved {
             let why = outcome.err().map_or_else(String::new, |e| e.to_string());
-            let message = format!("to {} aborted, running on {}: {why}", target.name, source.name);
+            let message = format!("to {} aborted, the VM stays on {}: {why}", target.name, source.name);
             self.hsdb.append_event(&EventRecord::new(EventName::LpmAborted, name, message)).await?;
             return Err(VmrmError::precondition(format!(
-                "LPM has failed for {name}: {why}; it keeps running on host {}",
+                "LPM has failed for {name}: {why}; the VM was not moved from host {}",
                 source.name
             )));
         }
