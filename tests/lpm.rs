@@ -428,8 +428,15 @@ async fn a_source_host_that_dies_mid_migration_has_its_vms_restarted() {
     })
     .await;
     assert!(moved.values().all(|hosts| hosts.len() == 1), "every VM once: {moved:?}");
-    let view = vms(&dc).await.into_iter().find(|v| v.name == "vm-1-1").unwrap();
-    assert_eq!(view.vm_status, "NO_OPERATION_IN_PROGRESS");
+    // The restart's record follows the hypervisors' truth a moment later.
+    wait_until("vm-1-1's restart to finish", Duration::from_secs(10), || async {
+        let view = vms(&dc).await.into_iter().find(|v| v.name == "vm-1-1")?;
+        (view.vm_status == "NO_OPERATION_IN_PROGRESS").then_some(())
+    })
+    .await;
     // The half-copied arrival is gone from host-2 (vm-1-1 may run there now, restarted).
-    assert!(su_lpars(&dc, "host-2").await.iter().all(|l| l.migration.is_empty()), "no arrival left");
+    wait_until("no arrival left on host-2", Duration::from_secs(10), || async {
+        su_lpars(&dc, "host-2").await.iter().all(|l| l.migration.is_empty()).then_some(())
+    })
+    .await;
 }
