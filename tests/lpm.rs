@@ -56,6 +56,14 @@ fn workload_log(dc: &Datacenter, vm: &str) -> Vec<(u64, String)> {
     text.lines().filter_map(|l| l.split_once(' ').and_then(|(n, h)| Some((n.parse().ok()?, h.to_string())))).collect()
 }
 
+/// Waits until the workload of `vm` has counted a few steps on `host`.
+async fn counted_on(dc: &Datacenter, vm: &str, host: &str) {
+    wait_until(&format!("{vm} counting on {host}"), Duration::from_secs(10), || async {
+        (workload_log(dc, vm).iter().filter(|(_, h)| h == host).count() >= 10).then_some(())
+    })
+    .await;
+}
+
 /// The counter went up by exactly one every step, and the hosts that counted, in order.
 fn assert_counted_once(log: &[(u64, String)]) -> Vec<String> {
     assert!(log.len() > 10, "the workload logged {} steps", log.len());
@@ -112,6 +120,8 @@ async fn a_dirtying_vm_migrates_with_its_memory_and_counter_intact() {
     let watch = pb::MonjvWatch { name: "JV.VM11".into(), password: "pw".into(), from: 87, to: 94, timeout_ms: 30_000 };
     let mut watcher = dc.admin().unwrap();
     let watched = tokio::spawn(async move { watcher.watch_monjv(watch).await });
+    // The watch compares with the bytes as its call arrives (nothing to observe that it did);
+    // meanwhile the workload logs its first values.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let mut req = lpm("vm-1-1", "host-2", limits(100, 0, ""));
@@ -137,7 +147,7 @@ async fn a_dirtying_vm_migrates_with_its_memory_and_counter_intact() {
     assert!(at("host-2: VMS2432") < at("host-2: VMS2431") && at("host-1: VMS4024") < at("host-1: VMS2451"));
     assert_eq!(lines.last().map(String::as_str), Some("1 out of 1 VMs have been successfully performed LPM"));
     assert_runs_on(&dc, "vm-1-1", "host-2").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    counted_on(&dc, "vm-1-1", "host-2").await;
     assert_eq!(assert_counted_once(&workload_log(&dc, "vm-1-1")), ["host-1", "host-2"]);
 
     // The VM's MONJV saw MIGR-OUT (the watch woke up), and is kept, terminated, on the source.
@@ -183,7 +193,7 @@ async fn a_dirtying_vm_migrates_with_its_memory_and_counter_intact() {
     assert!(done.forced, "{done:?}");
     assert_eq!(done.target_checksum, done.source_checksum);
     assert_runs_on(&dc, "vm-1-1", "host-3").await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    counted_on(&dc, "vm-1-1", "host-3").await;
     assert_eq!(assert_counted_once(&workload_log(&dc, "vm-1-1")), ["host-1", "host-2", "host-3"]);
 }
 
@@ -402,7 +412,7 @@ async fn a_migration_survives_the_loss_of_its_controller() {
     let ev = events(&dc).await;
     assert!(ev.iter().any(|e| e.name == "RECOVERY_RESUMED" && e.subject == "vm-1-1"), "taken over");
     assert!(ev.iter().any(|e| e.name == "LPM_COMPLETED" && e.subject == "vm-1-1"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    counted_on(&dc, "vm-1-1", "host-2").await;
     assert_eq!(assert_counted_once(&workload_log(&dc, "vm-1-1")), ["host-1", "host-2"]);
 }
 

@@ -120,14 +120,18 @@ impl Handler<Inventory> for HmcActor {
 pub struct SubmitJob(pub Job);
 
 impl SubmitJob {
-    /// The hosts the job needs: where it runs, and a migration's target.
     fn hosts(&self) -> Vec<&str> {
-        match &self.0 {
-            Job::Activate(a) => vec![&a.host],
-            Job::Shutdown(s) => vec![&s.host],
-            Job::Remove(r) => vec![&r.host],
-            Job::Migrate(m) => vec![&m.host, &m.target_host],
-        }
+        job_hosts(&self.0)
+    }
+}
+
+/// The hosts a job needs: where it runs, and a migration's target.
+fn job_hosts(job: &Job) -> Vec<&str> {
+    match job {
+        Job::Activate(a) => vec![&a.host],
+        Job::Shutdown(s) => vec![&s.host],
+        Job::Remove(r) => vec![&r.host],
+        Job::Migrate(m) => vec![&m.host, &m.target_host],
     }
 }
 
@@ -220,8 +224,7 @@ impl HmcActor {
     fn start_job(&mut self, job: Job, ctx: &mut Context<Self>) -> Result<u64> {
         let missing =
             |host: &str| VmrmError::not_found(format!("HMC {} does not manage a host named {host}", self.cfg.name));
-        let endpoint = SubmitJob(job.clone())
-            .hosts()
+        let endpoint = job_hosts(&job)
             .into_iter()
             .map(|h| self.endpoint_of(h).ok_or_else(|| missing(h)))
             .collect::<Result<Vec<_>>>()?;

@@ -136,6 +136,20 @@ impl Handler<Record> for San {
     }
 }
 
+/// Gives `disk`'s reservation to `key` (held by `owner`) with fencing token `fence`: the one
+/// call every fence and every reservation move goes through.
+pub async fn preempt(
+    pool: &crate::transport::ChannelPool,
+    san: &str,
+    (disk, key, owner): (&str, u64, &str),
+    fence: u64,
+    timeout: std::time::Duration,
+) -> Result<()> {
+    let req = pb::PreemptRequest { disk: disk.to_string(), key, owner: owner.to_string(), fence };
+    pb::san_client::SanClient::new(pool.get(san)?).preempt(crate::transport::deadline(req, timeout)).await?;
+    Ok(())
+}
+
 /// gRPC face of the SAN actor.
 pub struct SanService(pub Addr<San>);
 

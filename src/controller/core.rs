@@ -5,7 +5,7 @@ use crate::actors::hmc::{HMC_METADATA, JOB_COMPLETED_OK, JOB_RUNNING};
 use crate::domain::{HmcRecord, HostRecord};
 use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbAccess, LocalHsdb};
-use crate::pb::{self, hmc_client::HmcClient, san_client::SanClient, submit_job_request::Job};
+use crate::pb::{self, hmc_client::HmcClient, submit_job_request::Job};
 use crate::profile::Timing;
 use crate::transport::{ChannelPool, deadline};
 use std::sync::{Arc, Mutex};
@@ -172,12 +172,8 @@ impl ControllerCore {
     /// The fence: gives the disk's reservation to `host`, so every other host's writes fail.
     /// `fence` is the VM lock's epoch: the SAN refuses it once a newer operation preempted.
     pub async fn preempt_disk(&self, san: &str, disk: &str, host: &HostRecord, fence: u64) -> Result<()> {
-        let req = deadline(
-            pb::PreemptRequest { disk: disk.to_string(), key: host.san_key, owner: host.name.clone(), fence },
-            self.timing.rpc_deadline,
-        );
-        SanClient::new(self.pool.get(san)?).preempt(req).await?;
-        Ok(())
+        let holder = (disk, host.san_key, host.name.as_str());
+        crate::actors::san::preempt(&self.pool, san, holder, fence, self.timing.rpc_deadline).await
     }
 
     /// IP reachability of a node, the FDE's ping: a TCP connection to its endpoint is accepted.

@@ -16,6 +16,10 @@ use crate::logic::su_cluster::{self, UnitFacts};
 use crate::pb;
 use std::time::Duration;
 
+fn cluster_of<'a>(clusters: &'a [SuClusterRecord], host: &str) -> Option<&'a SuClusterRecord> {
+    clusters.iter().find(|c| c.hosts.iter().any(|h| h == host))
+}
+
 impl ControllerCore {
     /// A unit's facts now: its last alive message and its VIOSs' host monitor heartbeats.
     async fn su_unit(&self, host: &str, alive: &[SuAliveRecord], monitors: &[HmHealthRecord]) -> UnitFacts {
@@ -189,7 +193,7 @@ impl ControllerCore {
 
     /// The SU cluster of `host`, if it is in one.
     async fn su_cluster_of(&self, host: &str) -> Result<Option<SuClusterRecord>> {
-        Ok(self.hsdb.list::<SuClusterRecord>().await?.into_iter().find(|c| c.hosts.iter().any(|h| h == host)))
+        Ok(cluster_of(&self.hsdb.list::<SuClusterRecord>().await?, host).cloned())
     }
 
     /// What the pre-check says of the cluster: hosts of one SU cluster migrate as its status
@@ -201,11 +205,11 @@ impl ControllerCore {
         target: &HostRecord,
         group: &HostGroupRecord,
     ) -> Result<ClusterState> {
-        let (a, b) = (self.su_cluster_of(&source.name).await?, self.su_cluster_of(&target.name).await?);
-        Ok(match (a, b) {
+        let clusters = self.hsdb.list::<SuClusterRecord>().await?;
+        Ok(match (cluster_of(&clusters, &source.name), cluster_of(&clusters, &target.name)) {
             (None, None) if target.host_group.as_deref() == Some(group.name.as_str()) => ClusterState::Active,
             (Some(a), Some(b)) if a.name == b.name => {
-                let units = self.su_units(&a).await?;
+                let units = self.su_units(a).await?;
                 match su_cluster::status(a.active, &units, self.timing.su_alive_lease) {
                     SuClusterStatus::Inactive => ClusterState::Inactive,
                     SuClusterStatus::Error => ClusterState::Failed,

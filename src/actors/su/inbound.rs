@@ -12,12 +12,12 @@
 //! nothing is left behind. After RESUMED the VM stays: it holds the disk, and if the source
 //! takes the disk back (it never heard RESUMED) the VM here is fenced off, crashes, and goes.
 use super::{Lpar, LparMigration, ServerUnit};
+use crate::actors::san::preempt;
 use crate::domain::guest_memory::{GuestMemory, SharedMemory};
 use crate::domain::{LparDefinition, LparState};
 use crate::error::{Result, VmrmError};
 use crate::logic::migration::messages::{self as msg, on};
 use crate::pb::{self, migration_frame::Frame};
-use crate::transport::deadline;
 use actix::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -92,6 +92,7 @@ struct ResumeInbound {
 impl Handler<ResumeInbound> for ServerUnit {
     type Result = ResponseActFuture<Self, Result<()>>;
     fn handle(&mut self, msg: ResumeInbound, _: &mut Context<Self>) -> Self::Result {
+        let msg_fence = msg.fence;
         if std::mem::take(&mut self.conditions.fail_next_resume) {
             let why = format!("VM {} could not be resumed on host {}", msg.name, self.cfg.host);
             return Box::pin(fut::ready(Err(VmrmError::unavailable(why))));
@@ -99,31 +100,19 @@ impl Handler<ResumeInbound> for ServerUnit {
         let Some(lpar) = self.lpars.get(&msg.name) else {
             return Box::pin(fut::ready(Err(VmrmError::not_found(format!("no inbound VM {}", msg.name)))));
         };
-        let req = deadline(
-            pb::PreemptRequest {
-                disk: lpar.def.disk.clone(),
-                key: self.san_key,
-                owner: self.cfg.host.clone(),
-                fence: msg.fence,
-            },
-            self.timing.rpc_deadline,
-        );
-        let channel = self.pool.get(&self.cfg.san);
-        let preempt = async move {
-            pb::san_client::SanClient::new(channel?).preempt(req).await.map_err(VmrmError::from)?;
-            Ok::<_, VmrmError>(())
-        };
+        let (pool, san, disk) = (self.pool.clone(), self.cfg.san.clone(), lpar.def.disk.clone());
+        let (key, owner, timeout) = (self.san_key, self.cfg.host.clone(), self.timing.rpc_deadline);
+        let preempt = async move { preempt(&pool, &san, (&disk, key, &owner), msg_fence, timeout).await };
         Box::pin(preempt.into_actor(self).map(move |preempted, act, ctx| {
             preempted?;
             let lpar = act.lpars.get(&msg.name).ok_or_else(|| VmrmError::not_found("the inbound VM is gone"))?;
             let memory = lpar.memory.clone().ok_or_else(|| VmrmError::internal("an inbound VM without memory"))?;
-            let source = match &lpar.migration {
-                Some(LparMigration::In { source, .. }) => source.clone(),
-                _ => String::new(),
-            };
             act.run_vm(&msg.name, memory, ctx)?;
-            let lpar = act.lpars.get_mut(&msg.name).expect("running");
-            lpar.migration = Some(LparMigration::In { source, resumed: true });
+            if let Some(LparMigration::In { resumed, .. }) =
+                &mut act.lpars.get_mut(&msg.name).expect("running").migration
+            {
+                *resumed = true;
+            }
             Ok(())
         }))
     }

@@ -68,6 +68,15 @@ enum LparMigration {
     In { source: String, resumed: bool },
 }
 
+impl std::fmt::Display for LparMigration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Out { target, .. } => write!(f, "out to {target}"),
+            Self::In { source, .. } => write!(f, "in from {source}"),
+        }
+    }
+}
+
 impl Lpar {
     fn off(def: LparDefinition, id: u32) -> Self {
         Self {
@@ -164,11 +173,7 @@ impl ServerUnit {
             (LparState::NotActivated, _) => "DEFINED_ONLY",
             _ => "DOWN",
         };
-        let migration = match &l.migration {
-            Some(LparMigration::Out { target, .. }) => format!("out to {target}"),
-            Some(LparMigration::In { source, .. }) => format!("in from {source}"),
-            None => String::new(),
-        };
+        let migration = l.migration.as_ref().map(ToString::to_string).unwrap_or_default();
         pb::Lpar {
             definition: Some(l.def.clone().into()),
             state: l.state.to_string(),
@@ -464,7 +469,7 @@ impl Handler<Shutdown> for ServerUnit {
     fn handle(&mut self, msg: Shutdown, _: &mut Context<Self>) -> Self::Result {
         if let Some(Lpar { migration: Some(m), .. }) = self.lpars.get(&msg.name) {
             return Err(VmrmError::precondition(format!(
-                "VM {} is being live-migrated ({m:?}); cancel the migration first",
+                "VM {} is being live-migrated ({m}); cancel the migration first",
                 msg.name
             )));
         }

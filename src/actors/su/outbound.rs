@@ -14,6 +14,7 @@
 //! go over one gRPC stream to the target unit (its `MigrateIn`), on a connection of its own
 //! with large flow-control windows so pre-copy is not throttled by HTTP/2 defaults.
 use super::{LparMigration, ServerUnit};
+use crate::actors::san::preempt;
 use crate::actors::vm::{PauseVm, ResumeVm, VmActor};
 use crate::domain::LparState;
 use crate::domain::guest_memory::{PAGE_SIZE, SharedMemory};
@@ -22,7 +23,7 @@ use crate::logic::migration::convergence::{self, ConvergencePolicy, Next, Precop
 use crate::logic::migration::messages::{self as msg, on};
 use crate::pb::{self, migration_frame::Frame, server_unit_client::ServerUnitClient};
 use crate::profile::Timing;
-use crate::transport::deadline;
+use crate::transport::ChannelPool;
 use actix::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,7 +51,6 @@ pub type ProgressSender = mpsc::Sender<std::result::Result<pb::MigrationProgress
 
 /// What the driver gets when the unit lets the partition leave.
 pub(super) struct Outbound {
-    pub name: String,
     pub definition: crate::domain::LparDefinition,
     pub id: u32,
     pub memory: SharedMemory,
@@ -59,6 +59,8 @@ pub(super) struct Outbound {
     pub source: String,
     pub san: String,
     pub san_key: u64,
+    /// The unit's channels (the SAN's, to take the disk back).
+    pub pool: ChannelPool,
 }
 
 /// Lets a running partition start an outbound migration.
@@ -103,7 +105,6 @@ impl Handler<BeginOutbound> for ServerUnit {
         lpar.migration =
             Some(LparMigration::Out { target: msg.target, operation: msg.operation, cancel: cancel.clone() });
         Ok(Outbound {
-            name,
             definition,
             id,
             memory,
@@ -112,6 +113,7 @@ impl Handler<BeginOutbound> for ServerUnit {
             source: self.cfg.host.clone(),
             san: self.cfg.san.clone(),
             san_key: self.san_key,
+            pool: self.pool.clone(),
         })
     }
 }
@@ -215,7 +217,7 @@ struct Report {
 
 impl Driver {
     fn vm_ref(&self) -> String {
-        msg::vm_ref(self.out.id, &self.out.name)
+        msg::vm_ref(self.out.id, &self.out.definition.name)
     }
 
     async fn emit(&self, p: pb::MigrationProgress) {
@@ -244,7 +246,7 @@ impl Driver {
         match outcome {
             Ok(report) => {
                 p.source_checksum = self.out.memory.lock().expect("guest memory").checksum();
-                self.su.do_send(EndOutbound { lpar: self.out.name.clone(), completed: true });
+                self.su.do_send(EndOutbound { lpar: self.out.definition.name.clone(), completed: true });
                 let vm = self.vm_ref();
                 let source = &self.out.source;
                 p.console = vec![
@@ -256,7 +258,7 @@ impl Driver {
                 p.resumed_after_ms = report.resumed_after.as_millis() as u64;
                 p.target_checksum = report.target_checksum;
                 p.forced = report.forced;
-                tracing::info!(vm = %self.out.name, "migrated to {target}: pause {:?}", report.downtime);
+                tracing::info!(vm = %self.out.definition.name, "migrated to {target}: pause {:?}", report.downtime);
             }
             Err(abort) => {
                 self.roll_back(&abort).await;
@@ -268,7 +270,7 @@ impl Driver {
                 };
                 p.console = vec![on(&self.out.source, text)];
                 p.error = abort.why.clone();
-                tracing::warn!(vm = %self.out.name, "migration to {target} aborted: {}", abort.why);
+                tracing::warn!(vm = %self.out.definition.name, "migration to {target} aborted: {}", abort.why);
             }
         }
         p.elapsed_ms = started.elapsed().as_millis() as u64;
@@ -279,27 +281,17 @@ impl Driver {
     /// have taken it), the VM running again, the partition no longer migrating.
     async fn roll_back(&self, abort: &Abort) {
         if abort.switched {
-            let req = deadline(
-                pb::PreemptRequest {
-                    disk: self.out.definition.disk.clone(),
-                    key: self.out.san_key,
-                    owner: self.out.source.clone(),
-                    fence: self.req.fence,
-                },
-                self.timing.rpc_deadline,
-            );
-            let preempt = async {
-                let channel = crate::transport::channel::lazy_channel(&self.out.san, self.timing.rpc_deadline)?;
-                pb::san_client::SanClient::new(channel).preempt(req).await.map_err(VmrmError::from)
-            };
-            if let Err(e) = preempt.await {
-                tracing::error!(vm = %self.out.name, "the disk's reservation could not be taken back: {e}");
+            let o = &self.out;
+            let holder = (o.definition.disk.as_str(), o.san_key, o.source.as_str());
+            let taken_back = preempt(&o.pool, &o.san, holder, self.req.fence, self.timing.rpc_deadline).await;
+            if let Err(e) = taken_back {
+                tracing::error!(vm = %o.definition.name, "the disk's reservation could not be taken back: {e}");
             }
         }
         if abort.paused {
             let _ = self.out.vm.send(ResumeVm).await;
         }
-        let _ = self.su.send(EndOutbound { lpar: self.out.name.clone(), completed: false }).await;
+        let _ = self.su.send(EndOutbound { lpar: self.out.definition.name.clone(), completed: false }).await;
     }
 
     fn cancelled(&self) -> std::result::Result<(), Abort> {
@@ -438,12 +430,12 @@ impl Driver {
                     ack.checksum
                 }
                 Err(a) => {
-                    tracing::warn!(vm = %self.out.name, "commit not confirmed ({}); the target runs the VM", a.why);
+                    tracing::warn!(vm = %self.out.definition.name, "commit not confirmed ({}); the target runs the VM", a.why);
                     0
                 }
             },
             Err(a) => {
-                tracing::warn!(vm = %self.out.name, "commit not sent ({}); the target runs the VM", a.why);
+                tracing::warn!(vm = %self.out.definition.name, "commit not sent ({}); the target runs the VM", a.why);
                 0
             }
         };
