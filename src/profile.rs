@@ -43,6 +43,9 @@ pub struct Timing {
     /// An SU that wrote no alive message for this long is not running, as far as its SU
     /// cluster can tell: its VM definitions may be recovered (seed: "the intended time").
     pub su_alive_lease: Duration,
+    /// After a VM's relocation failed, the FDE tries again after this, then after twice as long
+    /// each time (vSphere HA's restart retries: +2 min, then doubling; not in the seeds).
+    pub relocation_retry: Duration,
 }
 
 impl Timing {
@@ -62,6 +65,7 @@ impl Timing {
                 job_poll: Duration::from_secs(1),
                 su_alive: Duration::from_secs(30),
                 su_alive_lease: Duration::from_secs(90),
+                relocation_retry: Duration::from_secs(120),
             },
             ProfileName::Fast => Self {
                 vm_heartbeat: Duration::from_millis(200),
@@ -77,6 +81,7 @@ impl Timing {
                 job_poll: Duration::from_millis(50),
                 su_alive: Duration::from_millis(300),
                 su_alive_lease: Duration::from_millis(1500),
+                relocation_retry: Duration::from_secs(1),
             },
         }
     }

@@ -146,3 +146,33 @@ async fn a_restarted_host_monitor_is_a_new_incarnation_and_moves_nothing() {
     assert!(!events.iter().any(|e| e.name.ends_with("FAILURE_DETECTED")), "{events:#?}");
     dc.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_relocation_is_tried_again_until_the_vm_runs() {
+    let _serial = one_cluster_at_a_time().await;
+    let dir = temp_dir("vm-retry");
+    let mut dc = start(Topology::uniform(27300, 3, 1, dir.path().to_path_buf())).await;
+    // Wherever the mapper places it first, the activation fails there; the source copy has been
+    // shut down by then, so the VM runs nowhere until the next attempt.
+    for host in ["host-2", "host-3"] {
+        dc.inject_fault(host, "", "fail-next-activate").await.expect("unit fault injected");
+    }
+    dc.inject_fault("host-1", "vm-1-1", "hang-os").await.expect("fault injected");
+
+    let failed = wait_until("RESTART_FAILED for vm-1-1", Duration::from_secs(30), || async {
+        events(&dc).await.into_iter().find(|e| e.name == "RESTART_FAILED" && e.subject == "vm-1-1")
+    })
+    .await;
+    assert!(failed.message.contains("refused to start partition vm-1-1"), "{failed:?}");
+    let moved = wait_until("vm-1-1 running on another host", Duration::from_secs(20), || async {
+        vms(&dc).await.into_iter().find(|v| v.name == "vm-1-1" && v.host != "host-1" && v.lpar_state == "Running")
+    })
+    .await;
+    assert_eq!(moved.epoch, 2, "the second attempt moved it: {moved:?}");
+    assert_eq!(moved.state, "READY_TO_MOVE", "{moved:?}");
+    let events = events(&dc).await;
+    assert_eq!(events.iter().filter(|e| e.name == "VM_FAILURE_DETECTED").count(), 1, "{events:#?}");
+    assert_eq!(events.iter().filter(|e| e.name == "RESTART_FAILED").count(), 1, "{events:#?}");
+    untouched(&vms(&dc).await, "vm-1-1");
+    dc.stop();
+}

@@ -249,16 +249,42 @@ impl FdeActor {
                 VmAction::Raise(_) => watched.raised = true,
                 VmAction::Relocate => watched.busy = true,
             }
+            let relocating = decision.action == VmAction::Relocate;
             let work = vm_watch::act(act.core.clone(), act.group.clone(), s.vm, decision.action, missed);
-            ctx.spawn(work.into_actor(act).map(move |outcome, act, _| {
+            ctx.spawn(work.into_actor(act).map(move |outcome, act, ctx| {
                 if let Some(w) = act.vms.get_mut(&name) {
                     w.busy = false;
                 }
                 if let Err(e) = outcome {
                     tracing::error!(vm = %name, "VM recovery failed: {e}");
+                    if relocating {
+                        act.retry_relocation(name, 1, ctx);
+                    }
                 }
             }));
         }));
+    }
+
+    /// A VM whose relocation failed (`failed` times so far) is tried again later, and later
+    /// each time, until it runs or every attempt is spent; meanwhile the VM rule leaves it be.
+    fn retry_relocation(&mut self, name: String, failed: u32, ctx: &mut Context<Self>) {
+        let Some(wait) = vm_failure::relocation_retry(failed, self.core.timing.relocation_retry) else {
+            let message = format!("relocation failed {failed} times; restart the VM by hand");
+            return self.event(ctx, EventName::RestartFailed, name, message);
+        };
+        self.vms.entry(name.clone()).or_default().busy = true;
+        ctx.run_later(wait, move |act, ctx| {
+            let work = vm_watch::relocate_again(act.core.clone(), act.group.clone(), name.clone(), failed + 1);
+            ctx.spawn(work.into_actor(act).map(move |outcome, act, ctx| {
+                if let Some(w) = act.vms.get_mut(&name) {
+                    w.busy = false;
+                }
+                if let Err(e) = outcome {
+                    tracing::error!(vm = %name, "VM recovery failed again: {e}");
+                    act.retry_relocation(name, failed + 1, ctx);
+                }
+            }));
+        });
     }
 
     /// The seed's `CLEAN_LPARS` for a host whose VIOS is back ("CEC IS UP, READY FOR

@@ -2,7 +2,7 @@
 //! reply after the host checks. The decision is [`crate::logic::vm_failure`]'s; this module
 //! keeps each VM's HBoffset between replies, gathers the evidence (the HMC's view of the
 //! partition, then a ping of the VM's address) and carries out the action: an event, or the
-//! relocation of that one VM.
+//! relocation of that one VM, tried again while it fails.
 use super::core::ControllerCore;
 use super::lines::Lines;
 use crate::actors::su::HOST_OPERATING;
@@ -10,7 +10,7 @@ use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
 use crate::logic::detection::Levels;
-use crate::logic::vm_failure::{Evidence, LparFacts, NoActionReason, VmAction, VmRule};
+use crate::logic::vm_failure::{Evidence, LparFacts, NoActionReason, RELOCATION_ATTEMPTS, VmAction, VmRule};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -100,16 +100,36 @@ pub async fn act(core: ControllerCore, group: String, vm: VmRecord, action: VmAc
             let message = format!("heartbeats missing for {} ms; not pingable", missed.as_millis());
             core.hsdb.append_event(&EventRecord::new(EventName::VmFailureDetected, &name, message)).await?;
             tracing::warn!(vm = %name, "VM failure detected. Initiating recovery for VM {name}");
-            let (group, _) = core.host_group(&group).await?;
-            let out = Lines::default();
-            out.push(format!("Restart in progress for VM {name}"));
-            let task = core.recover(&group, vec![vm], None, RestartCause::VmFailure, &name, &out).await?;
-            match task.restarted {
-                1 => Ok(()),
-                // advisory_mode: the admin was told; the VM stays until they act.
-                _ if group.restart_policy == RestartPolicy::AdvisoryMode => Ok(()),
-                _ => Err(VmrmError::unavailable(format!("VM {name} could not be restarted"))),
-            }
+            relocate(&core, &group, vm).await
         }
+    }
+}
+
+/// Another attempt at relocating a VM whose relocation failed, while it still runs nowhere:
+/// its record says RESTART_FAILED and no operation holds it (its heartbeats stopped with its
+/// HA monitoring, so they can no longer ask for it). False when it needs no attempt any more.
+pub async fn relocate_again(core: ControllerCore, group: String, name: String, attempt: u32) -> Result<bool> {
+    let Some((vm, _)) = core.hsdb.get::<VmRecord>(&name).await? else {
+        return Ok(false);
+    };
+    if !vm.managed || vm.state != VmState::RestartFailed || vm.vm_status != VmStatus::NoOperationInProgress {
+        return Ok(false);
+    }
+    tracing::warn!(vm = %name, "relocation of VM {name}, attempt {attempt} of {RELOCATION_ATTEMPTS}");
+    relocate(&core, &group, vm).await.map(|()| true)
+}
+
+/// The restart of one failed VM on another host of its group.
+async fn relocate(core: &ControllerCore, group: &str, vm: VmRecord) -> Result<()> {
+    let name = vm.name.clone();
+    let (group, _) = core.host_group(group).await?;
+    let out = Lines::default();
+    out.push(format!("Restart in progress for VM {name}"));
+    let task = core.recover(&group, vec![vm], None, RestartCause::VmFailure, &name, &out).await?;
+    match task.restarted {
+        1 => Ok(()),
+        // advisory_mode: the admin was told; the VM stays until they act.
+        _ if group.restart_policy == RestartPolicy::AdvisoryMode => Ok(()),
+        _ => Err(VmrmError::unavailable(format!("VM {name} could not be restarted"))),
     }
 }

@@ -27,6 +27,16 @@ pub fn vm_failure_detection_time(host_fdt: Duration, speed: DetectionSpeed, vm_t
     host_fdt + vm_threshold * speed.thresholds()
 }
 
+/// How many times the FDE tries to relocate one failed VM before it leaves it to the admin
+/// (vSphere HA's default: 5 restart attempts).
+pub const RELOCATION_ATTEMPTS: u32 = 5;
+
+/// How long to wait after the `failed`-th failed relocation of a VM before the next attempt:
+/// `first`, then doubling; `None` once every attempt is spent.
+pub fn relocation_retry(failed: u32, first: Duration) -> Option<Duration> {
+    (1..RELOCATION_ATTEMPTS).contains(&failed).then(|| first * 2u32.pow(failed - 1))
+}
+
 /// Reference codes of a running partition whose operating system has started (AIX shows 0 or
 /// nothing; Linux its distribution).
 pub const OS_STARTED_REFCODES: [&str; 5] = ["", "0", "Linux ppc64", "Linux ppc64le", "SUSE Linux"];
@@ -296,5 +306,13 @@ mod tests {
         let d = decide(&rule(), S(240), S(30), &silent(LparState::Running, ""));
         assert_eq!(d.hb_offset, S(30));
         assert_eq!(decide(&rule(), S(240), S(30), &Evidence::Pingable).hb_offset, S(30));
+    }
+
+    #[test]
+    fn a_failed_relocation_is_tried_again_later_and_later_then_given_up() {
+        let waits: Vec<_> = (1..=RELOCATION_ATTEMPTS).map(|n| relocation_retry(n, S(120))).collect();
+        // vSphere HA's retries: +2, +6, +14, +30 min after the first attempt.
+        assert_eq!(waits, [Some(S(120)), Some(S(240)), Some(S(480)), Some(S(960)), None]);
+        assert_eq!(relocation_retry(0, S(120)), None, "nothing failed yet");
     }
 }

@@ -22,6 +22,8 @@ pub enum UnitFault {
     RefuseNextInbound,
     /// The next inbound migration cannot resume its VM here.
     FailNextResume,
+    /// The next activation of a partition fails here (its firmware refuses to start it).
+    FailNextActivate,
 }
 
 impl FromStr for UnitFault {
@@ -34,9 +36,10 @@ impl FromStr for UnitFault {
             "shutdown-end" => Ok(Self::ShutdownEnd),
             "refuse-next-inbound" => Ok(Self::RefuseNextInbound),
             "fail-next-resume" => Ok(Self::FailNextResume),
+            "fail-next-activate" => Ok(Self::FailNextActivate),
             other => Err(VmrmError::invalid(format!(
                 "unknown fault {other:?} of a server unit: use configuration-update-start|end, \
-                 shutdown-start|end, refuse-next-inbound or fail-next-resume"
+                 shutdown-start|end, refuse-next-inbound, fail-next-resume or fail-next-activate"
             ))),
         }
     }
@@ -57,6 +60,7 @@ impl ServerUnit {
             UnitFault::ShutdownEnd => c.shutting_down = false,
             UnitFault::RefuseNextInbound => c.refuse_next_inbound = true,
             UnitFault::FailNextResume => c.fail_next_resume = true,
+            UnitFault::FailNextActivate => c.fail_next_activate = true,
         }
         tracing::warn!(host = %self.cfg.host, "unit fault injected: {fault:?}");
         Ok(())

@@ -101,6 +101,7 @@ struct UnitConditions {
     shutting_down: bool,
     refuse_next_inbound: bool,
     fail_next_resume: bool,
+    fail_next_activate: bool,
 }
 
 /// The file (in the node's data directory) listing the partitions to power on at start.
@@ -430,6 +431,10 @@ impl Handler<Activate> for ServerUnit {
     type Result = ResponseActFuture<Self, Result<pb::Lpar>>;
 
     fn handle(&mut self, Activate(def): Activate, _: &mut Context<Self>) -> Self::Result {
+        if std::mem::take(&mut self.conditions.fail_next_activate) {
+            let why = format!("the firmware of host {} refused to start partition {}", self.cfg.host, def.name);
+            return Box::pin(fut::ready(Err(VmrmError::unavailable(why))));
+        }
         if let Err(e) = self.admit(&def) {
             return Box::pin(fut::ready(Err(e)));
         }
