@@ -18,9 +18,6 @@ use tonic::transport::server::TcpIncoming;
 
 /// Largest gRPC message a node accepts (Raft snapshots travel in one message).
 const MAX_MESSAGE: usize = 256 * 1024 * 1024;
-/// The largest live migration frame a server unit takes (a switchover carries every page
-/// dirtied since the last round: up to the maximum downtime's worth).
-const MIGRATION_FRAME_LIMIT: usize = 1 << 30;
 
 /// Runs the node until `shutdown` resolves.
 pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
@@ -85,10 +82,9 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         let unit =
             su::ServerUnit::new(s.clone(), cfg.endpoint().to_string(), timing, pool.clone(), &cfg.data_dir, hsdb)
                 .start();
+        let lane = su::LaneServer { unit: unit.clone(), host: s.host.clone(), silence: timing.rpc_deadline * 2 };
         let service = su::SuService { unit, host: s.host.clone(), timing };
-        router = router.add_service(
-            pb::server_unit_server::ServerUnitServer::new(service).max_decoding_message_size(MIGRATION_FRAME_LIMIT),
-        );
+        router = router.add_service(pb::server_unit_server::ServerUnitServer::new(service)).add_service(lane);
         reporter.set_serving::<pb::server_unit_server::ServerUnitServer<su::SuService>>().await;
     }
     if let Some(v) = &cfg.vios {

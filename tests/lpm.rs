@@ -450,3 +450,63 @@ async fn a_source_host_that_dies_mid_migration_has_its_vms_restarted() {
     })
     .await;
 }
+
+/// The target's hand-framed lane is plain gRPC: the client tonic generates from the proto (its
+/// own codec, its own chunking) drives it, and gets plain gRPC answers and errors back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_grpc_client_speaks_to_the_migration_lane() {
+    use pb::migration_frame::Frame;
+    let _serial = one_cluster_at_a_time().await;
+    let dir = temp_dir("lpm-wire");
+    let mut dc = start(Topology::uniform(25600, 2, 0, dir.path().to_path_buf())).await;
+    let su2 = dc.topology.su_endpoint("host-2").unwrap();
+    let lane = || async {
+        let channel = vmrm::transport::channel::lazy_channel(&su2, Duration::from_secs(2)).unwrap();
+        pb::migration_lane_client::MigrationLaneClient::new(channel)
+    };
+    let frame = |f: Frame| pb::MigrationFrame { frame: Some(f) };
+    let definition = pb::LparDefinition {
+        name: "vm-wire".into(),
+        uuid: "0000-wire".into(),
+        cpu: 1,
+        memory_mb: 4,
+        disk: "disk-vm-wire".into(),
+    };
+    let setup = pb::MigrationSetup {
+        definition: Some(definition),
+        source_host: "host-1".into(),
+        fence: 1,
+        memory_bytes: 4 << 20,
+        lpar_id: 9,
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(frame(Frame::Setup(setup.clone()))).await.unwrap();
+    let mut acks = lane().await.migrate_in(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();
+    let ack = acks.message().await.unwrap().expect("an answer");
+    assert_eq!(ack.stage, "SETUP_DONE", "{ack:?}");
+    assert!(names(&su_lpars(&dc, "host-2").await).contains(&"vm-wire".to_string()), "memory and definition reserved");
+    let page = vmrm::domain::guest_memory::PAGE_SIZE;
+    let pages = pb::MigrationPages { indexes: vec![0, 3], pages: vec![vec![1u8; page].into(), vec![2u8; page].into()] };
+    tx.send(frame(Frame::Pages(pages))).await.unwrap();
+    tx.send(frame(Frame::RoundEnd(1))).await.unwrap();
+    let ack = acks.message().await.unwrap().expect("an answer");
+    assert_eq!((ack.stage.as_str(), ack.received_bytes), ("ROUND_DONE", 2 * page as u64), "{ack:?}");
+    // A page that does not fit the guest: a clear error, and nothing is left on the target.
+    let outside = pb::MigrationPages { indexes: vec![4], pages: vec![vec![3u8; page].into()] };
+    tx.send(frame(Frame::Pages(outside))).await.unwrap();
+    let refused = acks.message().await.expect_err("a page outside the guest is refused");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("does not fit a guest"), "{refused:?}");
+    wait_until("the arrival dropped", Duration::from_secs(5), || async {
+        (!names(&su_lpars(&dc, "host-2").await).contains(&"vm-wire".to_string())).then_some(())
+    })
+    .await;
+
+    // A stream that does not start with its setup.
+    let out_of_order = futures::stream::iter([frame(Frame::RoundEnd(1))]);
+    let mut acks = lane().await.migrate_in(out_of_order).await.unwrap().into_inner();
+    let refused = acks.message().await.expect_err("a round before the setup is refused");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    assert!(refused.message().contains("starts with its setup"), "{refused:?}");
+    dc.stop();
+}

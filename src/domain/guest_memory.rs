@@ -17,8 +17,10 @@ use bytes::{Bytes, BytesMut};
 /// A running guest's memory: its workload writes it, a migration reads (or loads) it.
 pub type SharedMemory = std::sync::Arc<std::sync::Mutex<GuestMemory>>;
 
-/// Bytes per page (large pages: fewer to track and to send one by one).
-pub const PAGE_SIZE: usize = 64 * 1024;
+/// Bytes per page: the unit of dirty tracking and of sending. 1 MiB (large pages) because each
+/// page goes to the network as one buffer, one HTTP/2 frame: with 64 KiB pages every 64 KiB
+/// cost a system call and two frames, and a migration moved about half as fast.
+pub const PAGE_SIZE: usize = 1024 * 1024;
 
 /// What a page never written reads as.
 static ZERO_PAGE: [u8; PAGE_SIZE] = [0; PAGE_SIZE];

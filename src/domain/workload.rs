@@ -124,12 +124,12 @@ mod tests {
         let mut mem = memory(16);
         configure(&mut mem, WorkloadSettings { resident_mb: 8, dirty_kb_s: 6554, log: true }).unwrap();
         assert_eq!(settings(&mem), Some(WorkloadSettings { resident_mb: 8, dirty_kb_s: 6554, log: true }));
-        assert_eq!(mem.take_dirty().len(), 128, "8 MB of 64 KiB pages written once");
-        // 6.554 MB/s for one second: 100 pages, and page 0 (the registers).
+        assert_eq!(mem.take_dirty().len(), (8 << 20) / PAGE_SIZE, "8 MB of pages written once");
+        // 6.554 MB/s for one second: its whole pages, and page 0 (the registers).
         for _ in 0..100 {
             step(&mut mem, WORKLOAD_TICK).unwrap();
         }
-        assert_eq!(mem.take_dirty().len(), 101);
+        assert_eq!(mem.take_dirty().len(), 6_554_000 / PAGE_SIZE + 1);
         assert_eq!(step(&mut mem, WORKLOAD_TICK).unwrap(), Step { counter: 101, log: true });
     }
 

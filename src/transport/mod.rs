@@ -1,7 +1,8 @@
 //! How nodes reach each other: lazily connected tonic channels with a deadline on every call,
-//! and the admin client that follows the active controller.
+//! the admin client that follows the active controller, and gRPC framing by hand for bulk bytes.
 pub mod admin_client;
 pub mod channel;
+pub mod grpc_wire;
 
 pub use admin_client::AdminClient;
 pub use channel::{ChannelPool, deadline, is_endpoint};

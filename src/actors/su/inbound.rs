@@ -18,6 +18,7 @@ use crate::domain::{LparDefinition, LparState};
 use crate::error::{Result, VmrmError};
 use crate::logic::migration::messages::{self as msg, on};
 use crate::pb::{self, migration_frame::Frame};
+use crate::transport::grpc_wire::MessageReader;
 use actix::prelude::*;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -154,7 +155,7 @@ impl Handler<EndInbound> for ServerUnit {
 pub(super) async fn serve(
     su: Addr<ServerUnit>,
     host: String,
-    mut frames: tonic::Streaming<pb::MigrationFrame>,
+    mut frames: MessageReader,
     acks: AckSender,
     silence: Duration,
 ) {
@@ -174,11 +175,14 @@ fn frame_bytes(p: &pb::MigrationPages) -> u64 {
     p.pages.iter().map(|b| b.len() as u64).sum()
 }
 
-async fn next(frames: &mut tonic::Streaming<pb::MigrationFrame>, silence: Duration) -> Result<Frame> {
-    match tokio::time::timeout(silence, frames.message()).await {
+async fn next(frames: &mut MessageReader, silence: Duration) -> Result<Frame> {
+    match tokio::time::timeout(silence, frames.next::<pb::MigrationFrame>()).await {
         Ok(Ok(Some(pb::MigrationFrame { frame: Some(frame) }))) => Ok(frame),
         Ok(Ok(Some(_))) => Err(VmrmError::invalid("an empty migration frame")),
         Ok(Ok(None)) => Err(VmrmError::unavailable("the source unit ended the migration")),
+        Ok(Err(status)) if status.code() == tonic::Code::InvalidArgument => {
+            Err(VmrmError::invalid(format!("the source unit sent {}", status.message())))
+        }
         Ok(Err(status)) => Err(VmrmError::unavailable(format!("the source unit's stream broke: {}", status.message()))),
         Err(_) => Err(VmrmError::unavailable("the source unit fell silent")),
     }
@@ -192,7 +196,7 @@ async fn ack(acks: &AckSender, stage: &str, console: Vec<String>, checksum: u64,
 async fn receive(
     su: &Addr<ServerUnit>,
     host: &str,
-    frames: &mut tonic::Streaming<pb::MigrationFrame>,
+    frames: &mut MessageReader,
     acks: &AckSender,
     silence: Duration,
     arrival: &mut Option<(String, SharedMemory)>,

@@ -7,14 +7,16 @@
 //! again, not only the ones in its configuration file.
 //!
 //! Live migration is here too: [`outbound`] drives a VM's migration to another unit (an HMC
-//! job), [`inbound`] receives one; [`drills`] holds the operator's faults and workloads;
-//! [`service`] is the gRPC face.
+//! job), [`inbound`] receives one over the [`lane`]; [`drills`] holds the operator's faults and
+//! workloads; [`service`] is the gRPC face.
 mod drills;
 mod inbound;
+mod lane;
 mod outbound;
 mod service;
 
 pub use drills::UnitFault;
+pub use lane::LaneServer;
 pub use outbound::{DEFAULT_MAX_DOWNTIME, DEFAULT_MAX_ROUNDS, limits_of};
 pub use service::SuService;
 

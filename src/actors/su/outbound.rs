@@ -11,9 +11,9 @@
 //!   → COMMIT: the target owns the VM; this unit stops its copy and deletes the definition.
 //! ```
 //! The decisions are [`convergence::next_step`]'s; this file moves bytes and reports. The pages
-//! go over one gRPC stream to the target unit (its `MigrateIn`), on a connection of its own
-//! with large flow-control windows so pre-copy is not throttled by HTTP/2 defaults.
-use super::{LparMigration, ServerUnit};
+//! go over one gRPC stream to the target unit (its [`lane`]), on a connection of its own with
+//! large flow-control windows so pre-copy is not throttled by HTTP/2 defaults.
+use super::{LparMigration, ServerUnit, lane};
 use crate::actors::san::preempt;
 use crate::actors::vm::{PauseVm, ResumeVm, VmActor};
 use crate::domain::LparState;
@@ -21,10 +21,11 @@ use crate::domain::guest_memory::{PAGE_SIZE, SharedMemory};
 use crate::error::{Result, VmrmError};
 use crate::logic::migration::convergence::{self, ConvergencePolicy, Next, PrecopyLimits, Round};
 use crate::logic::migration::messages::{self as msg, on};
-use crate::pb::{self, migration_frame::Frame, server_unit_client::ServerUnitClient};
+use crate::pb::{self, migration_frame::Frame};
 use crate::profile::Timing;
 use crate::transport::ChannelPool;
 use actix::prelude::*;
+use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -35,14 +36,15 @@ use tonic::Status;
 pub const DEFAULT_MAX_DOWNTIME: Duration = Duration::from_millis(300);
 /// Default pre-copy rounds before the policy decides.
 pub const DEFAULT_MAX_ROUNDS: u32 = 30;
-/// Pages per frame: 16 × 64 KiB = 1 MiB a message.
-const PAGES_PER_FRAME: usize = 16;
+/// Pages per frame: one 1 MiB page a message (a page and the few bytes before it are all of
+/// a frame on the wire).
+const PAGES_PER_FRAME: usize = 1;
 /// Bytes of a full frame.
 const FRAME_BYTES: u64 = (PAGES_PER_FRAME * PAGE_SIZE) as u64;
 /// A round in progress reports after every so many bytes.
 const PROGRESS_EVERY: u64 = 8 << 20;
-/// Frames queued for the stream ahead of the network.
-const FRAMES_AHEAD: usize = 8;
+/// Frames queued for the stream ahead of the network, in wire chunks (two a page).
+const CHUNKS_AHEAD: usize = 8 * (2 * PAGES_PER_FRAME + 1);
 /// Flow-control windows of the migration connection.
 const STREAM_WINDOW: u32 = 16 << 20;
 const CONNECTION_WINDOW: u32 = 32 << 20;
@@ -303,8 +305,8 @@ impl Driver {
 
     async fn drive(&self, started: Instant, sent: &mut u64) -> std::result::Result<Report, Abort> {
         let channel = migration_channel(&self.req.target_endpoint, self.timing)?;
-        let (frames, rx) = mpsc::channel(FRAMES_AHEAD);
-        let mut link = Link { frames, acks: None, wait: self.timing.rpc_deadline };
+        let (chunks, rx) = mpsc::channel(CHUNKS_AHEAD);
+        let mut link = Link { chunks, acks: None, wait: self.timing.rpc_deadline };
         let memory_bytes = self.out.memory.lock().expect("guest memory").size();
         let setup = pb::MigrationSetup {
             definition: Some(self.out.definition.clone().into()),
@@ -314,13 +316,11 @@ impl Driver {
             lpar_id: self.out.id,
         };
         link.send(Frame::Setup(setup)).await?;
-        let mut client = ServerUnitClient::new(channel);
-        let call = client.migrate_in(tokio_stream::wrappers::ReceiverStream::new(rx));
-        let acks = tokio::time::timeout(self.timing.rpc_deadline, call)
+        let acks = tokio::time::timeout(self.timing.rpc_deadline, lane::open(channel, rx))
             .await
             .map_err(|_| Abort::new("the target unit does not answer"))?
             .map_err(|s| Abort::new(format!("the target unit refused: {}", s.message())))?;
-        link.acks = Some(acks.into_inner());
+        link.acks = Some(acks);
         let ack = link.ack("SETUP_DONE").await?;
         self.emit(self.progress("SETUP", started, ack.console)).await;
         let forced = self.precopy(&mut link, started, sent).await?;
@@ -378,7 +378,7 @@ impl Driver {
             }
             let pages = self.out.memory.lock().expect("guest memory").share_pages(chunk);
             bytes += (pages.len() * PAGE_SIZE) as u64;
-            link.send(Frame::Pages(pb::MigrationPages { indexes: chunk.to_vec(), pages })).await?;
+            link.send_pages(chunk, pages).await?;
             if let Some((number, started, before)) = round
                 && bytes % PROGRESS_EVERY < FRAME_BYTES
             {
@@ -443,17 +443,27 @@ impl Driver {
     }
 }
 
-/// The stream to the target: frames out, acknowledgements in, each within `wait`.
+/// The stream to the target: frames out (as wire chunks), acknowledgements in, each within `wait`.
 struct Link {
-    frames: mpsc::Sender<pb::MigrationFrame>,
+    chunks: mpsc::Sender<Bytes>,
     acks: Option<tonic::Streaming<pb::MigrationAck>>,
     wait: Duration,
 }
 
 impl Link {
     async fn send(&mut self, frame: Frame) -> std::result::Result<(), Abort> {
-        let send = self.frames.send(pb::MigrationFrame { frame: Some(frame) });
-        match tokio::time::timeout(self.wait, send).await {
+        self.push(lane::control(frame)).await
+    }
+
+    async fn send_pages(&mut self, indexes: &[u32], pages: Vec<Bytes>) -> std::result::Result<(), Abort> {
+        for chunk in lane::pages(indexes, pages) {
+            self.push(chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn push(&mut self, chunk: Bytes) -> std::result::Result<(), Abort> {
+        match tokio::time::timeout(self.wait, self.chunks.send(chunk)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Abort::new("the connection to the target unit was lost")),
             Err(_) => Err(Abort::new("the network to the target unit is interrupted (no progress)")),

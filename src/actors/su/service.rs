@@ -1,8 +1,9 @@
 //! gRPC face of the server unit: the HMCs' calls (inventory, LPAR jobs, the source side of a
-//! live migration), another unit's inbound migration stream, and the operator's drills.
+//! live migration) and the operator's drills. Another unit's inbound migration stream has a
+//! service of its own ([`super::lane`]).
 use super::drills::{InjectFault, SetWorkload};
 use super::outbound::{BeginOutbound, Driver, limits_of};
-use super::{Activate, Inventory, LparMigration, ServerUnit, Shutdown, inbound};
+use super::{Activate, Inventory, LparMigration, ServerUnit, Shutdown};
 use crate::domain::LparDefinition;
 use crate::domain::workload::WorkloadSettings;
 use crate::error::VmrmError;
@@ -12,7 +13,7 @@ use actix::prelude::*;
 use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Response, Status};
 
 pub struct SuService {
     pub unit: Addr<ServerUnit>,
@@ -101,17 +102,5 @@ impl SuRpc for SuService {
     async fn cancel_migration(&self, req: Request<pb::LparRef>) -> Result<Response<pb::LparReply>, Status> {
         let name = req.into_inner().name;
         Ok(lpar_reply(self.unit.send(CancelOutbound(name)).await.map_err(VmrmError::from)??))
-    }
-
-    type MigrateInStream = ReceiverStream<Result<pb::MigrationAck, Status>>;
-
-    async fn migrate_in(
-        &self,
-        req: Request<Streaming<pb::MigrationFrame>>,
-    ) -> Result<Response<Self::MigrateInStream>, Status> {
-        let (acks, rx) = mpsc::channel(8);
-        let silence = self.timing.rpc_deadline * 2;
-        tokio::spawn(inbound::serve(self.unit.clone(), self.host.clone(), req.into_inner(), acks, silence));
-        Ok(Response::new(ReceiverStream::new(rx)))
     }
 }
