@@ -5,8 +5,9 @@
 //! * Migration (fast profile, real processes on loopback): a 1 GiB VM whose memory is all
 //!   written migrates between two hosts' server units over the HMC job and the SU-to-SU gRPC
 //!   stream; throughput = bytes sent / the migration's time from its start to the target's
-//!   "resumed" (the source's cleanup after that is not the guest's wait). Target:
-//!   at least 70 % of the baseline.
+//!   "resumed" (the source's cleanup after that is not the guest's wait). Each migration runs
+//!   right after a baseline copy and the ratio is taken per pair (the machine is shared: its
+//!   speed moves from minute to minute). Target: at least 70 % of the baseline.
 //! * Pause (downtime): the same VM migrated with its workload dirtying 0, 10 and 100 MB/s, a
 //!   maximum downtime of 100 ms; the pause is measured on the source, from stopping the VM to
 //!   the target's "resumed". Target: under 100 ms at 10 MB/s.
@@ -101,18 +102,20 @@ async fn migrate(dc: &Datacenter, to: &str) -> Result<pb::MigrationProgress> {
 }
 
 async fn run(args: Args) -> Result<()> {
-    let mut raw: Vec<f64> = (0..args.rounds).map(|_| loopback_copy()).collect::<Result<_>>()?;
     let dir = tempfile::Builder::new().prefix("vmrm-lpm-bench-").tempdir()?;
     let mut dc = Datacenter::start(topology(args.base_port, dir.path()), Path::new(VMRMD)).await?;
     dc.setup().await?;
     let hosts = ["host-1", "host-2"];
     let mut at = 0;
     dc.set_workload(hosts[at], "vm-big", 1024, 0, false).await?;
-    let mut throughput = Vec::new();
+    // Side by side: each migration right after a baseline copy, so both see the same machine.
+    let (mut raw, mut throughput, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..args.rounds {
+        let copy = loopback_copy()?;
         let done = migrate(&dc, hosts[1 - at]).await?;
         at = 1 - at;
-        throughput.push(done.sent_bytes as f64 / (done.resumed_after_ms as f64 / 1000.0));
+        let migration = done.sent_bytes as f64 / (done.resumed_after_ms as f64 / 1000.0);
+        (raw.push(copy), throughput.push(migration), ratios.push(migration / copy));
     }
     let mut pauses = Vec::new();
     for rate in DIRTY_RATES_MB_S {
@@ -128,9 +131,18 @@ async fn run(args: Args) -> Result<()> {
     dc.stop();
 
     let (raw, mig) = (median(&mut raw), median(&mut throughput));
+    let spread = format!(
+        "{:.2}–{:.2}",
+        ratios.iter().cloned().fold(f64::MAX, f64::min),
+        ratios.iter().cloned().fold(0.0, f64::max)
+    );
     println!("1 GiB, {} runs each, medians", args.rounds);
     println!("  loopback TCP copy (baseline)   {:>8.0} MB/s", raw / 1e6);
-    println!("  live migration of a 1 GiB VM   {:>8.0} MB/s   ratio {:.2} (target >= 0.70)", mig / 1e6, mig / raw);
+    println!("  live migration of a 1 GiB VM   {:>8.0} MB/s", mig / 1e6);
+    println!(
+        "  ratio, each migration to the copy just before it: {:.2} median ({spread}; target >= 0.70)",
+        median(&mut ratios)
+    );
     println!("  pause, max_downtime {MAX_DOWNTIME_MS} ms:");
     for (rate, median, worst) in pauses {
         println!("    dirtying {rate:>3} MB/s          {median:>8.1} ms median, {worst:.1} ms worst");
