@@ -115,7 +115,9 @@ async fn run(args: Args) -> Result<()> {
         let done = migrate(&dc, hosts[1 - at]).await?;
         at = 1 - at;
         let migration = done.sent_bytes as f64 / (done.resumed_after_ms as f64 / 1000.0);
-        (raw.push(copy), throughput.push(migration), ratios.push(migration / copy));
+        raw.push(copy);
+        throughput.push(migration);
+        ratios.push(migration / copy);
     }
     let mut pauses = Vec::new();
     for rate in DIRTY_RATES_MB_S {
