@@ -291,11 +291,18 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
         }
         Fault::MigrationTargetLost => {
             let vm = on_host.first().cloned().context("the host runs no VM")?;
-            let others: Vec<String> = c.topology.hosts.iter().map(|h| h.name.clone()).filter(|h| *h != host).collect();
-            let target = others[rng.random_range(0..others.len())].clone();
-            let (ended, problems) = lose_migration_target(c, &vm, &host, &target).await?;
-            violations.extend(problems);
-            ended
+            // Earlier rounds' restarts may have filled hosts: a target without room would
+            // (rightly) refuse the migration before it starts.
+            let room = hosts_with_room(c, &vm, &host).await?;
+            if room.is_empty() {
+                println!("    no other host has room for {vm}: no migration this round");
+                None
+            } else {
+                let target = room[rng.random_range(0..room.len())].clone();
+                let (ended, problems) = lose_migration_target(c, &vm, &host, &target).await?;
+                violations.extend(problems);
+                ended
+            }
         }
         Fault::HmcKill => {
             let hmc = format!("hmc-{}", rng.random_range(1..=c.topology.hmcs));
@@ -338,6 +345,35 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
     Ok((recovery, violations))
 }
 
+/// The hosts other than `host` with free memory for `vm` (what the partitions that do not sit
+/// `Not Activated` hold counts as used, as in the migration's pre-check).
+async fn hosts_with_room(c: &Cluster, vm: &str, host: &str) -> Result<Vec<String>> {
+    let inventory = |h: &str| {
+        let su = c.topology.su_endpoint(h).map(|e| published(&e));
+        async move {
+            Ok::<_, anyhow::Error>(
+                vmrm::launcher::su_inventory(&su.context("a host's SU")?, Duration::from_secs(2)).await?,
+            )
+        }
+    };
+    let held = |inv: &pb::HostInventory| -> u64 {
+        let holding = inv.lpars.iter().filter(|l| l.state != "Not Activated");
+        holding.filter_map(|l| l.definition.as_ref()).map(|d| d.memory_mb).sum()
+    };
+    let source = inventory(host).await?;
+    let definitions = source.lpars.iter().filter_map(|l| l.definition.as_ref());
+    let need = definitions.filter(|d| d.name == vm).map(|d| d.memory_mb).next().context("the VM's definition")?;
+    let mut room = Vec::new();
+    for h in c.topology.hosts.iter().map(|h| h.name.as_str()).filter(|h| *h != host) {
+        if let Ok(inv) = inventory(h).await
+            && inv.memory_total_mb >= held(&inv) + need
+        {
+            room.push(h.to_string());
+        }
+    }
+    Ok(room)
+}
+
 /// Migrates `vm` from `host` to `target` with enough memory to copy for seconds, and in the
 /// middle of pre-copy kills the target's SU. The migration must end without moving the VM.
 /// The target's SU starts again after the single-SU fault's wait, so what its own VMs' outage
@@ -356,17 +392,26 @@ async fn lose_migration_target(c: &Cluster, vm: &str, host: &str, target: &str) 
         ..Default::default()
     };
     let mut stream = c.admin(None)?.migrate(req).await?;
+    let mut said = Vec::new();
     let copying = tokio::time::timeout(BOUND, async {
         while let Some(reply) = stream.message().await? {
+            said.extend(reply.lines.iter().map(|l| l.trim().to_string()));
             if reply.progress.is_some_and(|p| p.phase == "PRECOPY") {
                 return Ok(true);
             }
         }
         Ok::<_, tonic::Status>(false)
-    });
-    if !matches!(copying.await, Ok(Ok(true))) {
+    })
+    .await;
+    if !matches!(copying, Ok(Ok(true))) {
         vmrm::launcher::set_workload(&su, workload(16)).await?;
-        return Ok((None, vec![format!("the migration of {vm} to {target} never reached pre-copy")]));
+        let why = match copying {
+            Err(_) => format!("no pre-copy within {BOUND:?}"),
+            Ok(Err(status)) => status.message().to_string(),
+            Ok(Ok(_)) => "the stream ended".into(),
+        };
+        let said = said.join(" | ");
+        return Ok((None, vec![format!("the migration of {vm} to {target} never reached pre-copy ({why}): {said}")]));
     }
     let node = container(&format!("{target}-su"));
     // From the fault's start: `docker kill` returns only after the container died, and the
