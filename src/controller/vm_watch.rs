@@ -107,16 +107,16 @@ pub async fn act(core: ControllerCore, group: String, vm: VmRecord, action: VmAc
 
 /// Another attempt at relocating a VM whose relocation failed, while it still runs nowhere:
 /// its record says RESTART_FAILED and no operation holds it (its heartbeats stopped with its
-/// HA monitoring, so they can no longer ask for it). False when it needs no attempt any more.
-pub async fn relocate_again(core: ControllerCore, group: String, name: String, attempt: u32) -> Result<bool> {
+/// HA monitoring, so they can no longer ask for it). Nothing when it needs no attempt any more.
+pub async fn relocate_again(core: ControllerCore, group: String, name: String, attempt: u32) -> Result<()> {
     let Some((vm, _)) = core.hsdb.get::<VmRecord>(&name).await? else {
-        return Ok(false);
+        return Ok(());
     };
     if !vm.managed || vm.state != VmState::RestartFailed || vm.vm_status != VmStatus::NoOperationInProgress {
-        return Ok(false);
+        return Ok(());
     }
     tracing::warn!(vm = %name, "relocation of VM {name}, attempt {attempt} of {RELOCATION_ATTEMPTS}");
-    relocate(&core, &group, vm).await.map(|()| true)
+    relocate(&core, &group, vm).await
 }
 
 /// The restart of one failed VM on another host of its group.

@@ -43,8 +43,8 @@ const PAGES_PER_FRAME: usize = 1;
 const FRAME_BYTES: u64 = (PAGES_PER_FRAME * PAGE_SIZE) as u64;
 /// A round in progress reports after every so many bytes.
 const PROGRESS_EVERY: u64 = 8 << 20;
-/// Frames queued for the stream ahead of the network, in wire chunks (two a page).
-const CHUNKS_AHEAD: usize = 8 * (2 * PAGES_PER_FRAME + 1);
+/// Frames queued for the stream ahead of the network: 8, in wire chunks (two a page).
+const CHUNKS_AHEAD: usize = 8 * 2 * PAGES_PER_FRAME;
 /// Flow-control windows of the migration connection.
 const STREAM_WINDOW: u32 = 16 << 20;
 const CONNECTION_WINDOW: u32 = 32 << 20;
