@@ -31,7 +31,8 @@ enum Cmd {
     },
     /// Inject a fault into a running VM (drills and tests): kill-agent, stop-agent, start-agent,
     /// hang-os; or, with an empty VM name (""), into the server unit itself:
-    /// configuration-update-start|end, shutdown-start|end, refuse-next-inbound, fail-next-resume, fail-next-activate.
+    /// configuration-update-start|end, shutdown-start|end, refuse-next-inbound, fail-next-resume, fail-next-activate,
+    /// panic (the unit's own code fails: the node aborts).
     Fault {
         /// The VM (LPAR) name; "" for the server unit.
         vm: String,
@@ -87,6 +88,7 @@ fn fail(msg: impl std::fmt::Display) -> ! {
 }
 
 fn main() {
+    node::crash_only::abort_on_panic();
     let args = Args::parse();
     match (args.config, args.command) {
         (Some(path), None) => {

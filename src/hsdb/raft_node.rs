@@ -191,6 +191,11 @@ impl HsdbNode {
         }
     }
 
+    /// Why the Raft core stopped, if it did (a storage error, a fatal state); `None` while it runs.
+    pub fn core_stopped(&self) -> Option<String> {
+        self.raft.metrics().borrow().running_state.as_ref().err().map(|fatal| fatal.to_string())
+    }
+
     pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!("HSDB shutdown: {e}");

@@ -24,6 +24,8 @@ pub enum UnitFault {
     FailNextResume,
     /// The next activation of a partition fails here (its firmware refuses to start it).
     FailNextActivate,
+    /// A defect in the unit's own code: its actor panics, which ends the whole node.
+    Panic,
 }
 
 impl FromStr for UnitFault {
@@ -37,9 +39,10 @@ impl FromStr for UnitFault {
             "refuse-next-inbound" => Ok(Self::RefuseNextInbound),
             "fail-next-resume" => Ok(Self::FailNextResume),
             "fail-next-activate" => Ok(Self::FailNextActivate),
+            "panic" => Ok(Self::Panic),
             other => Err(VmrmError::invalid(format!(
                 "unknown fault {other:?} of a server unit: use configuration-update-start|end, \
-                 shutdown-start|end, refuse-next-inbound, fail-next-resume or fail-next-activate"
+                 shutdown-start|end, refuse-next-inbound, fail-next-resume, fail-next-activate or panic"
             ))),
         }
     }
@@ -61,6 +64,7 @@ impl ServerUnit {
             UnitFault::RefuseNextInbound => c.refuse_next_inbound = true,
             UnitFault::FailNextResume => c.fail_next_resume = true,
             UnitFault::FailNextActivate => c.fail_next_activate = true,
+            UnitFault::Panic => panic!("unit fault injected on host {}: panic", self.cfg.host),
         }
         tracing::warn!(host = %self.cfg.host, "unit fault injected: {fault:?}");
         Ok(())

@@ -1,8 +1,10 @@
 //! One `vmrmd` process: it starts the actors of the roles its config names, serves all their
 //! gRPC services on one listening address (plus the standard health service and reflection),
-//! and on the shutdown signal stops serving, shuts the HSDB member down and returns. A panic
-//! anywhere aborts the process (see the release profile): the cluster handles dead nodes, not
-//! half-dead ones.
+//! and on the shutdown signal stops serving, shuts the HSDB member down and returns. Nodes are
+//! crash-only ([`crash_only`]): a panic aborts the process, and a role whose actor (or Raft
+//! core) stopped turns the node NOT_SERVING and stops it with an error.
+pub mod crash_only;
+
 use crate::actors::{ar_gateway::ArGateway, hmc, san, su, vios};
 use crate::config::NodeConfig;
 use crate::controller::{Controller, ControllerCore, admin::AdminService};
@@ -11,10 +13,13 @@ use crate::hsdb::{HsdbNode, LocalHsdb, RemoteHsdb, service::HsdbService};
 use crate::pb;
 use crate::transport::ChannelPool;
 use actix::Actor;
+use crash_only::{LIVENESS_EVERY, Liveness};
 use std::collections::BTreeMap;
 use std::future::Future;
+use tonic::server::NamedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
+use tonic_health::server::HealthReporter;
 
 /// Largest gRPC message a node accepts (Raft snapshots travel in one message).
 const MAX_MESSAGE: usize = 256 * 1024 * 1024;
@@ -44,6 +49,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         .add_service(health)
         .add_service(reflection);
 
+    let mut liveness = Liveness::default();
     let mut hsdb_node = None;
     if let Some(h) = &cfg.hsdb {
         let node = HsdbNode::start(&cfg.data_dir.join("hsdb"), h, pool.clone()).await?;
@@ -54,18 +60,21 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE),
         );
-        reporter.set_serving::<pb::hsdb_server::HsdbServer<HsdbService>>().await;
+        serving::<pb::hsdb_server::HsdbServer<HsdbService>>(&reporter, &mut liveness).await;
         if cfg.controller.is_some() {
             let core = ControllerCore::new(local, pool.clone(), timing);
-            Controller::new(core.clone()).start();
+            liveness.actor("controller", Controller::new(core.clone()).start());
             router = router.add_service(pb::admin_server::AdminServer::new(AdminService::new(core)));
-            reporter.set_serving::<pb::admin_server::AdminServer<AdminService>>().await;
+            serving::<pb::admin_server::AdminServer<AdminService>>(&reporter, &mut liveness).await;
         }
+        liveness.raft(node.clone());
         hsdb_node = Some(node);
     }
     if cfg.san.is_some() {
-        router = router.add_service(pb::san_server::SanServer::new(san::SanService(san::San::default().start())));
-        reporter.set_serving::<pb::san_server::SanServer<san::SanService>>().await;
+        let san = san::San::default().start();
+        liveness.actor("SAN", san.clone());
+        router = router.add_service(pb::san_server::SanServer::new(san::SanService(san)));
+        serving::<pb::san_server::SanServer<san::SanService>>(&reporter, &mut liveness).await;
     }
     if !cfg.hmc.is_empty() {
         let hmcs: BTreeMap<_, _> = cfg
@@ -73,8 +82,9 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
             .iter()
             .map(|h| (h.name.clone(), hmc::HmcActor::new(h.clone(), timing, pool.clone()).start()))
             .collect();
+        hmcs.iter().for_each(|(name, hmc)| liveness.actor(&format!("HMC {name}"), hmc.clone()));
         router = router.add_service(pb::hmc_server::HmcServer::new(hmc::HmcService { hmcs }));
-        reporter.set_serving::<pb::hmc_server::HmcServer<hmc::HmcService>>().await;
+        serving::<pb::hmc_server::HmcServer<hmc::HmcService>>(&reporter, &mut liveness).await;
     }
     if let Some(s) = &cfg.su {
         let endpoints = cfg.hsdb_client_endpoints();
@@ -82,14 +92,16 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         let unit =
             su::ServerUnit::new(s.clone(), cfg.endpoint().to_string(), timing, pool.clone(), &cfg.data_dir, hsdb)
                 .start();
+        liveness.actor("server unit", unit.clone());
         let lane = su::LaneServer { unit: unit.clone(), host: s.host.clone(), silence: timing.rpc_deadline * 2 };
         let service = su::SuService { unit, host: s.host.clone(), timing };
         router = router.add_service(pb::server_unit_server::ServerUnitServer::new(service)).add_service(lane);
-        reporter.set_serving::<pb::server_unit_server::ServerUnitServer<su::SuService>>().await;
+        serving::<pb::server_unit_server::ServerUnitServer<su::SuService>>(&reporter, &mut liveness).await;
     }
     if let Some(v) = &cfg.vios {
         let hsdb = RemoteHsdb::new(cfg.hsdb_client_endpoints(), pool.clone(), timing.rpc_deadline);
         let monitor = vios::HostMonitorActor::new(v.name.clone(), v.host.clone(), timing, hsdb.clone()).start();
+        liveness.actor("host monitor", monitor.clone());
         let ar = ArGateway::new(hsdb.clone(), v.host.clone());
         let make = || vios::ViosService {
             monitor: monitor.clone(),
@@ -101,19 +113,42 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         router = router
             .add_service(pb::host_monitor_server::HostMonitorServer::new(make()))
             .add_service(pb::vios_server::ViosServer::new(make()));
-        reporter.set_serving::<pb::vios_server::ViosServer<vios::ViosService>>().await;
+        serving::<pb::vios_server::ViosServer<vios::ViosService>>(&reporter, &mut liveness).await;
     }
 
     tracing::info!(node = %cfg.name, %addr, "node serving");
     // Nagle off on every accepted connection: with it, a small reply (a Raft ack, a write's
     // answer) waits for the peer's delayed ACK, about 40 ms.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    let served = router.serve_with_incoming_shutdown(incoming, shutdown).await;
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel();
+    let watch = tokio::spawn(async move {
+        let _ = stopped_tx.send(liveness.watch(reporter, LIVENESS_EVERY).await);
+    });
+    let mut stopped_rx = std::pin::pin!(stopped_rx);
+    let until = async {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = &mut stopped_rx => {}
+        }
+    };
+    let served = router.serve_with_incoming_shutdown(incoming, until).await;
+    watch.abort();
+    let stopped = stopped_rx.try_recv().ok();
     if let Some(node) = hsdb_node {
         node.shutdown().await;
     }
     tracing::info!(node = %cfg.name, "node stopped");
-    served.map_err(|e| VmrmError::internal(format!("gRPC server failed: {e}")))
+    served.map_err(|e| VmrmError::internal(format!("gRPC server failed: {e}")))?;
+    match stopped {
+        Some(why) => Err(VmrmError::unavailable(format!("node {} stopped: {why}", cfg.name))),
+        None => Ok(()),
+    }
+}
+
+/// Marks service `S` SERVING and has the node's liveness turn it NOT_SERVING with the node.
+async fn serving<S: NamedService>(reporter: &HealthReporter, liveness: &mut Liveness) {
+    reporter.set_serving::<S>().await;
+    liveness.service(S::NAME);
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
