@@ -10,9 +10,9 @@ use actix::prelude::*;
 use clap::Parser;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use vmrm::actors::agent::ame::{AmeActor, AppsChanged, ProcessGroups};
-use vmrm::actors::agent::guest::GuestDir;
-use vmrm::actors::agent::report::AppReport;
+use vmrm::agents::vm_agent::ame::{AmeActor, AppsChanged, ProcessGroups};
+use vmrm::agents::vm_agent::guest::GuestDir;
+use vmrm::agents::vm_agent::report::AppReport;
 use vmrm::logic::app_engine::HaMonitoring;
 
 #[derive(Parser)]
@@ -120,7 +120,7 @@ fn main() {
         let doorbell = Doorbell::default().start().recipient();
         let idle = AmeActor::new("bench".into(), guest.clone(), groups.clone(), doorbell.clone(), false).start();
         let (base_cpu, _) = measure(args.baseline_minutes, "0 apps").await;
-        idle.do_send(vmrm::actors::agent::ame::StopAme);
+        idle.do_send(vmrm::agents::vm_agent::ame::StopAme);
 
         configure(&guest, &scripts, APPS);
         let _busy = AmeActor::new("bench".into(), guest.clone(), groups.clone(), doorbell, false).start();

@@ -1,5 +1,5 @@
 //! The chaos suite: randomized, bounded rounds of faults against the container cluster
-//! (`docker-compose.yml`), each followed by the invariant checks of [`vmrm::chaos`].
+//! (`docker-compose.yml`), each followed by the invariant checks of [`vmrm::testing::chaos`].
 //!
 //! Fault kinds: a whole host killed (its SU and both VIOS containers), one VIOS killed, only the
 //! SU killed, the active controller killed or `docker pause`d, an HMC killed, a host cut off the
@@ -17,10 +17,10 @@ use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use vmrm::chaos::{KindResult, Running, exactly_once, moved, san_violations, table};
 use vmrm::launcher::Topology;
 use vmrm::launcher::compose::published;
 use vmrm::pb;
+use vmrm::testing::chaos::{KindResult, Running, exactly_once, moved, san_violations, table};
 use vmrm::transport::AdminClient;
 
 #[derive(Parser)]

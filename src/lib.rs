@@ -1,29 +1,29 @@
 //! # vmrm — an open VM recovery manager
 //!
 //! It watches servers, VIOSs and VMs, decides what failed, and brings the work back without
-//! ever letting a VM run twice. The managed "hardware" (HMCs, server units, VIOSs, VMs, the SAN)
-//! is simulated by actors; everything between them is real: processes, gRPC, a Raft store on disk.
+//! ever letting a VM run twice. The managed "hardware" (HMCs, server units, VMs, the SAN) is
+//! simulated by actors in [`sim`]; everything between them is real: processes, gRPC, a Raft store
+//! on disk.
 //!
 //! ## Layout — the room map
 //! | module | owns |
 //! |---|---|
-//! | [`pb`] | generated gRPC code of `proto/vmrm/v1` |
+//! | [`pb`] | the wire: generated gRPC code of `proto/vmrm/v1`, the strings its messages carry, conversions |
 //! | [`config`] | the node's TOML file: which roles it plays and where its peers are |
 //! | [`profile`] | timing tunables: the seed's defaults and the `fast` profile |
-//! | [`domain`] | plain data: inventory records, VM states, events |
-//! | [`logic`] | pure decisions: host and VM failure detection, placement, the application engine |
+//! | [`error`] | the error type and its one mapping to and from gRPC status |
+//! | [`domain`] | plain data: inventory records, VM states, policies, events |
+//! | [`logic`] | pure decisions: failure detection, placement, the application engine, migration rules |
 //! | [`hsdb`] | the Health Status Database: openraft + sled, its gRPC service and clients |
-//! | [`lincheck`] | the linearizability checker the HSDB's fault tests judge histories with |
-//! | [`actors`] | the simulated hardware: HMC, server unit, VM and its agent, VIOS + host monitor, SAN |
-//! | [`controller`] | the KSYS controller: admin API, discovery, FDE, recovery |
-//! | [`appmgr`] | the host-side application manager (`cmappmgr`) of a VM's guest application server |
-//! | [`transport`] | gRPC channels with deadlines, the leader-following admin client |
-//! | [`node`] | one `vmrmd` process: roles from config, serving, ordered shutdown |
+//! | [`controller`] | the KSYS controller, one sub-room per concern (API, config, detection, recovery, migration, apps) |
+//! | [`agents`] | the product's agents beside the hardware: host monitor + AR gateway (VIOS), VM agent (in each VM) |
+//! | [`sim`] | the simulated hardware only: HMC, server unit (hypervisor), VM partitions, guest memory, SAN |
+//! | [`transport`] | gRPC channels with deadlines, the leader-following admin client, the SAN client |
+//! | [`node`] | one `vmrmd` process: roles from config, serving, crash-only supervision, ordered shutdown |
 //! | [`launcher`] | the embedded local datacenter (and the multi-process test clusters) |
-//! | [`cli`] | `ksysmgr` and `ksysvmmgr`: grammar, execution, output |
-pub mod actors;
-pub mod appmgr;
-pub mod chaos;
+//! | [`cli`] | `ksysmgr`, `ksysvmmgr` and `cmappmgr`: grammar, execution, output |
+//! | `testing` | test kits behind the `testing` feature: linearizability checker, HSDB fault network, chaos checks |
+pub mod agents;
 pub mod cli;
 pub mod config;
 pub mod controller;
@@ -31,11 +31,13 @@ pub mod domain;
 pub mod error;
 pub mod hsdb;
 pub mod launcher;
-pub mod lincheck;
 pub mod logic;
 pub mod node;
 pub mod pb;
 pub mod profile;
+pub mod sim;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod transport;
 
 pub use error::VmrmError;

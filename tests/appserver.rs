@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 use tonic::Code;
 use tonic::transport::Channel;
-use vmrm::actors::agent::guest::GuestDir;
-use vmrm::appmgr::connect;
+use vmrm::agents::vm_agent::guest::GuestDir;
+use vmrm::cli::appmgr::connect;
 use vmrm::launcher::Topology;
 use vmrm::pb::{LaunchRequest, PollRequest, ProcessStatus, app_server_client::AppServerClient};
 

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 use tonic::transport::server::TcpIncoming;
 use vmrm::config::HsdbConfig;
 use vmrm::hsdb::client::read_local;
-use vmrm::hsdb::faults::{FaultyNetwork, NetworkFaults};
 use vmrm::hsdb::network::GrpcRaftNetwork;
 use vmrm::hsdb::service::HsdbService;
 use vmrm::hsdb::{HsdbNode, LocalHsdb, Table};
-use vmrm::lincheck::{self, Effect, Operation};
 use vmrm::pb::hsdb_server::HsdbServer;
+use vmrm::testing::faulty_network::{FaultyNetwork, NetworkFaults};
+use vmrm::testing::lincheck::{self, Effect, Operation};
 use vmrm::transport::ChannelPool;
 
 const IDS: [u64; 3] = [1, 2, 3];

@@ -485,7 +485,7 @@ async fn any_grpc_client_speaks_to_the_migration_lane() {
     let ack = acks.message().await.unwrap().expect("an answer");
     assert_eq!(ack.stage, "SETUP_DONE", "{ack:?}");
     assert!(names(&su_lpars(&dc, "host-2").await).contains(&"vm-wire".to_string()), "memory and definition reserved");
-    let page = vmrm::domain::guest_memory::PAGE_SIZE;
+    let page = vmrm::sim::guest_memory::PAGE_SIZE;
     let pages = pb::MigrationPages { indexes: vec![0, 3], pages: vec![vec![1u8; page].into(), vec![2u8; page].into()] };
     tx.send(frame(Frame::Pages(pages))).await.unwrap();
     tx.send(frame(Frame::RoundEnd(1))).await.unwrap();

@@ -2,8 +2,8 @@
 //! its guest application server (TLS), watches it, and exits with the command's exit code.
 use clap::Parser;
 use std::time::Duration;
-use vmrm::actors::agent::guest::{GuestDir, default_guests_root};
-use vmrm::appmgr::Manager;
+use vmrm::agents::vm_agent::guest::{GuestDir, default_guests_root};
+use vmrm::cli::appmgr::Manager;
 
 /// Exit code of the manager itself failing (not the command's).
 const MANAGER_FAILED: i32 = 255;

@@ -1,7 +1,7 @@
 //! `ksysvmmgr`: the in-VM agent's command line. Inside a VM (its application scripts) the VM is
 //! found through `KSYS_VMM_ROOT`; from the machine running the datacenter, name it with
 //! `--vm NAME` (guest directories under `--guests`, default the local datacenter's).
-use vmrm::actors::agent::guest::{GUEST_ENV, GuestDir, default_guests_root};
+use vmrm::agents::vm_agent::guest::{GUEST_ENV, GuestDir, default_guests_root};
 use vmrm::cli::vmm::{grammar, run};
 
 fn main() {

@@ -1,7 +1,7 @@
 //! The `ksysmgr` grammar. Actions and classes accept the seed's aliases (`q`, `mk`, `cl`,
 //! `discovery` …); attributes are `key=value`, lists are comma-separated. Anything unknown is
 //! refused with the list of what is allowed.
-use crate::controller::policy_ops::attributes_of;
+use crate::controller::config::policies::attributes_of;
 use crate::domain::AffinityKind;
 use crate::pb;
 use std::collections::BTreeMap;

@@ -1,6 +1,9 @@
-//! `ksysmgr`: the seed's command grammar `ksysmgr <action> <class> [name] [key=value ...]`
-//! parsed into a [`KsysCommand`] (pure, tested here), run against the active controller, and
-//! printed in the seed's wording ([`format`]) or as JSON.
+//! The command-line tools. `ksysmgr`: the seed's command grammar `ksysmgr <action> <class>
+//! [name] [key=value ...]` parsed into a [`KsysCommand`] (pure, tested here), run against the
+//! active controller, and printed in the seed's wording ([`format`]) or as JSON; `ksysvmmgr`
+//! ([`vmm`]), the VM agent's own tool; `cmappmgr` ([`appmgr`]), the host-side manager of a VM's
+//! guest application server.
+pub mod appmgr;
 pub mod format;
 pub mod grammar;
 pub mod run;

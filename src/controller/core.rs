@@ -1,10 +1,10 @@
 //! What every controller operation shares: the local HSDB member, channels, timing, and the
 //! gateways to HMCs and the SAN. Every remote call has a deadline; calls to HMCs are
 //! first-ok over the host's HMCs, in order, so losing one HMC changes nothing.
-use crate::actors::hmc::{HMC_METADATA, JOB_COMPLETED_OK, JOB_RUNNING};
 use crate::domain::{HmcRecord, HostRecord};
 use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbAccess, LocalHsdb};
+use crate::pb::vocabulary::{HMC_METADATA, JOB_COMPLETED_OK, JOB_RUNNING};
 use crate::pb::{self, hmc_client::HmcClient, submit_job_request::Job};
 use crate::profile::Timing;
 use crate::transport::{ChannelPool, deadline};
@@ -63,7 +63,7 @@ impl ControllerCore {
         self.hsdb.node().leader_term().map(|term| self.active.since(term))
     }
 
-    pub(super) fn hmc_request<T>(&self, hmc: &HmcRecord, msg: T) -> tonic::Request<T> {
+    pub(in crate::controller) fn hmc_request<T>(&self, hmc: &HmcRecord, msg: T) -> tonic::Request<T> {
         let mut req = deadline(msg, self.timing.rpc_deadline);
         if let Ok(name) = hmc.name.parse() {
             req.metadata_mut().insert(HMC_METADATA, name);
@@ -81,7 +81,7 @@ impl ControllerCore {
         Ok(self.hmc_client(hmc)?.inventory(req).await?.into_inner())
     }
 
-    pub(super) async fn hmcs_of(&self, host: &HostRecord) -> Result<Vec<HmcRecord>> {
+    pub(in crate::controller) async fn hmcs_of(&self, host: &HostRecord) -> Result<Vec<HmcRecord>> {
         let mut out = Vec::new();
         for name in &host.hmcs {
             if let Some((hmc, _)) = self.hsdb.get::<HmcRecord>(name).await? {
@@ -173,7 +173,7 @@ impl ControllerCore {
     /// `fence` is the VM lock's epoch: the SAN refuses it once a newer operation preempted.
     pub async fn preempt_disk(&self, san: &str, disk: &str, host: &HostRecord, fence: u64) -> Result<()> {
         let holder = (disk, host.san_key, host.name.as_str());
-        crate::actors::san::preempt(&self.pool, san, holder, fence, self.timing.rpc_deadline).await
+        crate::transport::san::preempt(&self.pool, san, holder, fence, self.timing.rpc_deadline).await
     }
 
     /// IP reachability of a node, the FDE's ping: a TCP connection to its endpoint is accepted.

@@ -2,8 +2,8 @@
 //! one FDE actor running per discovered host group; when it is not, it stops them all. On
 //! becoming active it first resumes the unfinished recovery tasks, then starts the FDEs, so a
 //! failure already being recovered is not detected and planned a second time.
-use super::core::ControllerCore;
-use super::fde::{FdeActor, StopFde};
+use crate::controller::core::ControllerCore;
+use crate::controller::detection::fde::{FdeActor, StopFde};
 use crate::domain::HostGroupRecord;
 use crate::hsdb::HsdbAccess;
 use actix::prelude::*;

@@ -3,7 +3,6 @@
 pub mod app;
 pub mod detection;
 pub mod event;
-pub mod guest_memory;
 pub mod identity;
 pub mod inventory;
 pub mod lpar;
@@ -12,7 +11,6 @@ pub mod policy;
 pub mod recovery;
 pub mod state;
 pub mod su_cluster;
-pub mod workload;
 
 pub use app::{AppRecord, AppsReply, ArTransRecord, RESYNC_APPS_COMMAND, ShortMsgRecord, decode_apps, encode_apps};
 pub use detection::{DetectionSettings, DetectionSpeed};

@@ -13,13 +13,11 @@
 //!   last write as its version, which makes compare-and-set possible.
 //! * [`log_store`], [`state_machine`]: the two storage-v2 traits on sled.
 //! * [`network`], [`service`]: Raft RPCs and the table API over tonic.
-//! * [`faults`]: drop, delay, partition and heal links between members, for in-process tests.
 //! * [`batcher`]: group commit — concurrent writes share one log entry and one fsync.
 //! * [`client`]: `LocalHsdb` (the controller's own member, never forwards, so a deposed
 //!   controller cannot write) and `RemoteHsdb` (other nodes, follows the leader).
 pub mod batcher;
 pub mod client;
-pub mod faults;
 pub mod locks;
 pub mod log_store;
 pub mod network;

@@ -145,13 +145,13 @@ impl Datacenter {
         }
     }
 
-    /// A fault inside a running VM on `host` (see [`crate::actors::vm::VmFault`]).
+    /// A fault inside a running VM on `host` (see [`crate::sim::vm::VmFault`]).
     pub async fn inject_fault(&self, host: &str, vm: &str, fault: &str) -> Result<pb::Lpar> {
         let su = self.topology.su_endpoint(host).ok_or_else(|| VmrmError::not_found(format!("no host {host}")))?;
         inject_fault(&su, vm, fault).await
     }
 
-    /// Sets the workload of VM `vm` on `host` (see [`crate::domain::workload`]).
+    /// Sets the workload of VM `vm` on `host` (see [`crate::sim::workload`]).
     pub async fn set_workload(
         &self,
         host: &str,

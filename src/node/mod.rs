@@ -5,12 +5,13 @@
 //! core) stopped turns the node NOT_SERVING and stops it with an error.
 pub mod crash_only;
 
-use crate::actors::{ar_gateway::ArGateway, hmc, san, su, vios};
+use crate::agents::{ar_gateway::ArGateway, host_monitor as vios};
 use crate::config::NodeConfig;
-use crate::controller::{Controller, ControllerCore, admin::AdminService};
+use crate::controller::{Controller, ControllerCore, api::admin::AdminService};
 use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbNode, LocalHsdb, RemoteHsdb, service::HsdbService};
 use crate::pb;
+use crate::sim::{hmc, san, su};
 use crate::transport::ChannelPool;
 use actix::Actor;
 use crash_only::{LIVENESS_EVERY, Liveness};

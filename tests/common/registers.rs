@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use vmrm::VmrmError;
 use vmrm::hsdb::{Command, HsdbAccess, Table};
-use vmrm::lincheck::{self, Effect, Operation};
+use vmrm::testing::lincheck::{self, Effect, Operation};
 
 /// How long a client waits for one operation before calling its outcome unknown.
 pub const OP_TIMEOUT: Duration = Duration::from_secs(2);

@@ -2,8 +2,8 @@
 //! file (whole, or not at all), and the daemon is told through its socket with `-s` or `sync`;
 //! runtime actions and status go to the daemon.
 use super::grammar::{Invocation, VmmCommand};
-use crate::actors::agent::guest::GuestDir;
-use crate::actors::agent::socket::{self, AgentReply, AgentRequest};
+use crate::agents::vm_agent::guest::GuestDir;
+use crate::agents::vm_agent::socket::{self, AgentReply, AgentRequest};
 use crate::logic::app_engine::config::{AppConfig, Dependency, code};
 use crate::logic::app_engine::{AppStatus, HaMonitoring, VmmError};
 use std::fmt::Write;

@@ -6,6 +6,11 @@
 //! with a longer pause).
 use std::time::Duration;
 
+/// Default longest pause (QEMU's `downtime-limit` default: 300 ms).
+pub const DEFAULT_MAX_DOWNTIME: Duration = Duration::from_millis(300);
+/// Default pre-copy rounds before the policy decides.
+pub const DEFAULT_MAX_ROUNDS: u32 = 30;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConvergencePolicy {

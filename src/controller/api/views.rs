@@ -1,0 +1,269 @@
+//! Records → the admin API's query replies (field names follow the seed's `ksysmgr query`).
+use crate::controller::core::ControllerCore;
+use crate::domain::policy::on_off;
+use crate::domain::*;
+use crate::error::{Result, VmrmError};
+use crate::hsdb::HsdbAccess;
+use crate::logic::health::{VmMonitorState, vios_health, vm_monitor_state};
+use crate::pb;
+use crate::pb::vocabulary::HOST_OPERATING;
+use std::collections::BTreeMap;
+
+/// Keeps the records named `name` (all when empty); an unknown name is an error.
+fn select<R>(kind: &str, name: &str, records: Vec<R>, name_of: impl Fn(&R) -> &str) -> Result<Vec<R>> {
+    if name.is_empty() {
+        return Ok(records);
+    }
+    let found: Vec<R> = records.into_iter().filter(|r| name_of(r) == name).collect();
+    match found.is_empty() {
+        true => Err(VmrmError::not_found(format!("{kind} {name} does not exist"))),
+        false => Ok(found),
+    }
+}
+
+impl ControllerCore {
+    pub async fn query_cluster(&self) -> Result<Vec<pb::ClusterView>> {
+        let cluster = self.cluster().await?;
+        Ok(vec![pb::ClusterView {
+            name: cluster.name,
+            state: "Online".into(),
+            r#type: cluster.cluster_type,
+            ksysnodes: cluster.ksysnodes,
+            active_controller: self.hsdb.node().leader_endpoint().unwrap_or_default(),
+        }])
+    }
+
+    pub async fn query_hmc(&self, name: &str) -> Result<Vec<pb::HmcView>> {
+        let hmcs = select("HMC", name, self.hsdb.list::<HmcRecord>().await?, |h| &h.name)?;
+        let mut out = Vec::new();
+        for hmc in hmcs {
+            let (state, managed_hosts) = match self.hmc_inventory(&hmc, "").await {
+                Ok(inv) => (
+                    "Connected".to_string(),
+                    inv.hosts.into_iter().map(|h| pb::ManagedHost { name: h.name, uuid: h.uuid }).collect(),
+                ),
+                Err(e) => (format!("Not reachable ({e})"), Vec::new()),
+            };
+            out.push(pb::HmcView { name: hmc.name, ip: hmc.ip, login: hmc.login, managed_hosts, state });
+        }
+        Ok(out)
+    }
+
+    pub async fn query_host(&self, name: &str) -> Result<Vec<pb::HostView>> {
+        let hosts = select("host", name, self.hsdb.list::<HostRecord>().await?, |h| &h.name)?;
+        let vms = self.hsdb.list::<VmRecord>().await?;
+        let speeds = self.group_speeds().await?;
+        let groups = self.group_ha_monitor().await?;
+        let mut out = Vec::new();
+        for h in hosts {
+            let group_ha = h.host_group.as_ref().and_then(|g| groups.get(g)).copied().flatten();
+            let state = match self.host_inventory(&h).await {
+                Ok(inv) => inv.state,
+                Err(_) => "No connection".into(),
+            };
+            let (cpu_used, memory_used_mb) =
+                vms.iter().filter(|v| v.host == h.name).fold((0, 0), |(c, m), v| (c + v.cpu, m + v.memory_mb));
+            out.push(pb::HostView {
+                name: h.name,
+                uuid: h.uuid,
+                vios: h.vios,
+                hmcs: h.hmcs,
+                ha_monitor: on_off(h.ha_monitor.or(group_ha).unwrap_or(true)).into(),
+                vm_failure_detection_speed: h
+                    .host_group
+                    .as_ref()
+                    .and_then(|g| speeds.get(g))
+                    .copied()
+                    .unwrap_or_default()
+                    .to_string(),
+                host_group: h.host_group.unwrap_or_else(|| "No host_group defined".into()),
+                state,
+                cpu_total: h.cpu_total,
+                memory_total_mb: h.memory_total_mb,
+                cpu_used,
+                memory_used_mb,
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn query_host_group(&self, name: &str) -> Result<Vec<pb::HostGroupView>> {
+        let groups = select("host_group", name, self.hsdb.list::<HostGroupRecord>().await?, |g| &g.name)?;
+        let mut out = Vec::with_capacity(groups.len());
+        for g in groups {
+            let levels = self.detection_levels(&g).await?;
+            out.push(pb::HostGroupView {
+                name: g.name,
+                hosts: g.hosts,
+                ha_monitor: on_off(g.ha_monitor.unwrap_or(true)).into(),
+                restart_policy: g.restart_policy.to_string(),
+                vm_failure_detection_speed: levels.speed(None).to_string(),
+                host_failure_detection_time_ms: levels.host_failure_detection_time().as_millis() as u32,
+                discovered: g.discovered,
+                memory_capacity: percents(&g.capacity.memory),
+                cpu_capacity: percents(&g.capacity.cpu),
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn query_vios(&self, name: &str) -> Result<Vec<pb::ViosView>> {
+        let vioses = select("VIOS", name, self.hsdb.list::<ViosRecord>().await?, |v| &v.name)?;
+        let health: BTreeMap<String, HmHealthRecord> =
+            self.hsdb.list::<HmHealthRecord>().await?.into_iter().map(|h| (h.vios_uuid.clone(), h)).collect();
+        let now = crate::now_ms();
+        let down_after = self.timing.vios_down_after.as_millis() as u64;
+        Ok(vioses
+            .into_iter()
+            .map(|v| {
+                let row = health.get(&v.uuid);
+                let h = vios_health(&v.uuid, row, now, down_after);
+                pb::ViosView {
+                    name: v.name,
+                    uuid: v.uuid,
+                    host: v.host,
+                    version: v.version,
+                    state: "MANAGED".into(),
+                    endpoint: v.endpoint,
+                    health: if h.up { "UP" } else { "DOWN" }.into(),
+                    hm_incarnation: row.map(|r| r.incarnation.clone()).unwrap_or_default(),
+                }
+            })
+            .collect())
+    }
+
+    pub async fn query_vm(&self, name: &str) -> Result<Vec<pb::VmView>> {
+        let vms = select("VM", name, self.hsdb.list::<VmRecord>().await?, |v| &v.name)?;
+        let speeds = self.group_speeds().await?;
+        let host_records = self.hsdb.list::<HostRecord>().await?;
+        let group_of: BTreeMap<String, String> =
+            host_records.iter().filter_map(|h| Some((h.name.clone(), h.host_group.clone()?))).collect();
+        let groups = self.group_ha_monitor().await?;
+        let host_ha: BTreeMap<String, HaMonitor> = host_records
+            .into_iter()
+            .map(|h| (h.name, h.ha_monitor.or(h.host_group.and_then(|g| groups.get(&g).copied().flatten()))))
+            .collect();
+        let mut vios_uuids: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for v in self.hsdb.list::<ViosRecord>().await? {
+            vios_uuids.entry(v.host).or_default().push(v.uuid);
+        }
+        let missed_rows = self.hsdb.list::<VmHbMissedRecord>().await?;
+        let now = crate::now_ms();
+        let mut lpar_states: BTreeMap<(String, String), String> = BTreeMap::new();
+        let hosts: std::collections::BTreeSet<&str> = vms.iter().map(|v| v.host.as_str()).collect();
+        for host in hosts {
+            let Ok(record) = self.host(host).await else {
+                continue;
+            };
+            // A host its HMCs cannot reach shows its partitions as the HMC would: Not Available.
+            if let Ok(inv) = self.host_inventory(&record).await
+                && inv.state == HOST_OPERATING
+            {
+                for l in inv.lpars {
+                    if let Some(d) = l.definition {
+                        lpar_states.insert((host.to_string(), d.name), l.state);
+                    }
+                }
+            }
+        }
+        Ok(vms
+            .into_iter()
+            .map(|v| {
+                let no_vios = Vec::new();
+                let monitors = vios_uuids.get(&v.host).unwrap_or(&no_vios);
+                let (ha_monitor_state, missed_hb_ms) = match vm_monitor_state(&v.uuid, monitors, &missed_rows, now) {
+                    VmMonitorState::Started => ("STARTED", 0),
+                    VmMonitorState::Suspended => ("SUSPENDED", 0),
+                    VmMonitorState::Missing(ms) => ("MISSING", ms),
+                };
+                let speed = v
+                    .vm_failure_detection_speed
+                    .or_else(|| group_of.get(&v.host).and_then(|g| speeds.get(g)).copied())
+                    .unwrap_or_default();
+                let vm_ha = v.ha_monitor.or(host_ha.get(&v.host).copied().flatten()).unwrap_or(true);
+                pb::VmView {
+                    lpar_state: lpar_states
+                        .remove(&(v.host.clone(), v.name.clone()))
+                        .unwrap_or_else(|| LparState::NotAvailable.to_string()),
+                    name: v.name,
+                    uuid: v.uuid,
+                    state: v.state.to_string(),
+                    host: v.host,
+                    priority: v.priority.to_string(),
+                    vm_failure_detection_speed: speed.to_string(),
+                    ha_monitor: on_off(vm_ha).into(),
+                    blacklist_hosts: v.blacklist_hosts,
+                    restart: v
+                        .restart
+                        .map(|r| format!("{}: {} on host {}", r.task, r.phase, r.target))
+                        .unwrap_or_default(),
+                    homehost: v.homehost,
+                    vm_status: v.vm_status.to_string(),
+                    managed: v.managed,
+                    cpu: v.cpu,
+                    memory_mb: v.memory_mb,
+                    epoch: v.epoch,
+                    ha_monitor_state: ha_monitor_state.into(),
+                    missed_hb_ms,
+                    vm_restart_count: v.vm_restart_count,
+                }
+            })
+            .collect())
+    }
+
+    /// Each host group's own `ha_monitor` setting.
+    async fn group_ha_monitor(&self) -> Result<BTreeMap<String, HaMonitor>> {
+        Ok(self.hsdb.list::<HostGroupRecord>().await?.into_iter().map(|g| (g.name, g.ha_monitor)).collect())
+    }
+
+    /// Each host group's `vm_failure_detection_speed` in force (its own, or the system's).
+    async fn group_speeds(&self) -> Result<BTreeMap<String, DetectionSpeed>> {
+        let levels = self.detection_levels_by_group().await?;
+        Ok(levels.into_iter().map(|(name, l)| (name, l.speed(None))).collect())
+    }
+
+    /// The applications the agents reported, of one VM (`name`) or of all.
+    pub async fn query_app(&self, vm: &str) -> Result<Vec<pb::AppView>> {
+        if !vm.is_empty() && self.hsdb.get::<VmRecord>(vm).await?.is_none() {
+            return Err(VmrmError::NotFound(format!("VM {vm} is not known; see ksysmgr query vm")));
+        }
+        let rows = self.hsdb.list::<AppRecord>().await?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| vm.is_empty() || r.vm == vm)
+            .map(|r| pb::AppView {
+                name: r.app.name,
+                status: r.app.state.color().to_string(),
+                app_id: r.app.uuid,
+                vm: r.vm,
+                critical: r.app.critical,
+                max_restart: r.app.max_restart,
+                monitoring: r.app.monitored,
+                state: r.app.state.to_string(),
+                restarts: r.app.restarts,
+            })
+            .collect())
+    }
+
+    pub async fn query_event(&self) -> Result<Vec<pb::EventView>> {
+        let rows = self.hsdb.read(crate::hsdb::Table::Event, None).await?;
+        rows.into_iter()
+            .map(|row| {
+                let e: EventRecord = serde_json::from_value(row.value).map_err(VmrmError::internal)?;
+                Ok(pb::EventView {
+                    sequence: row.key.parse().map_err(VmrmError::internal)?,
+                    name: e.name.to_string(),
+                    severity: e.name.severity().to_string(),
+                    subject: e.subject,
+                    message: e.message,
+                    at_ms: e.at_ms,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Flexible capacity as the view lists it: high, medium, low.
+fn percents(p: &PriorityPercent) -> Vec<u32> {
+    [p.high, p.medium, p.low].into_iter().map(u32::from).collect()
+}

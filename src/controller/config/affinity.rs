@@ -1,0 +1,99 @@
+//! `ksysmgr add|modify|query|delete collocation|anticollocation|workgroup NAME vm=…` (seed 000
+//! §3.3). The groups as they would be after the change are checked as a whole
+//! ([`check_affinity`]) before anything is written.
+use crate::controller::config::cluster::check_name;
+use crate::controller::core::ControllerCore;
+use crate::domain::policy::add_names;
+use crate::domain::*;
+use crate::error::{Result, VmrmError};
+use crate::hsdb::HsdbAccess;
+use crate::logic::policy::check_affinity;
+
+/// What an affinity command does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AffinityChange {
+    Add(Vec<String>),
+    /// `policy=add` (true) or `policy=delete` of these VMs.
+    Members(bool, Vec<String>),
+    Delete,
+}
+
+impl ControllerCore {
+    pub async fn change_affinity(&self, kind: AffinityKind, name: &str, change: AffinityChange) -> Result<Vec<String>> {
+        check_name(kind.as_str(), name)?;
+        let mut groups = self.hsdb.list_versioned::<AffinityGroupRecord>().await?;
+        let at = groups.iter().position(|(g, _)| g.name == name);
+        let existing = |at: Option<usize>| {
+            at.filter(|&i| groups[i].0.kind == kind)
+                .ok_or_else(|| VmrmError::not_found(format!("{kind} group {name} does not exist")))
+        };
+        let (record, version, line) = match change {
+            AffinityChange::Add(vms) => {
+                if let Some(i) = at {
+                    return Err(VmrmError::AlreadyExists(format!(
+                        "{} group {name} already exists",
+                        groups[i].0.kind.title()
+                    )));
+                }
+                self.check_vms_exist(&vms).await?;
+                let record = AffinityGroupRecord { name: name.to_string(), kind, vms };
+                groups.push((record.clone(), 0));
+                (Some(record), 0, format!("{} group {name} was created", kind.title()))
+            }
+            AffinityChange::Members(add, vms) => {
+                let i = existing(at)?;
+                self.check_vms_exist(&vms).await?;
+                let group = &mut groups[i].0;
+                match add {
+                    true => add_names(&mut group.vms, &vms),
+                    false => {
+                        if let Some(missing) = vms.iter().find(|v| !group.vms.contains(v)) {
+                            return Err(VmrmError::not_found(format!("VM {missing} is not in {kind} group {name}")));
+                        }
+                        group.vms.retain(|v| !vms.contains(v));
+                    }
+                }
+                (Some(group.clone()), groups[i].1, format!("{} group {name} was modified", kind.title()))
+            }
+            AffinityChange::Delete => {
+                let i = existing(at)?;
+                let (_, version) = groups.remove(i);
+                (None, version, format!("{} group {name} was removed", kind.title()))
+            }
+        };
+        if let Some(record) = &record {
+            let all: Vec<AffinityGroupRecord> = groups.into_iter().map(|(g, _)| g).collect();
+            check_affinity(&all, &self.priorities().await?).map_err(VmrmError::precondition)?;
+            self.hsdb.put_if_version(record, version).await?;
+        } else {
+            self.hsdb.delete::<AffinityGroupRecord>(name).await?;
+        }
+        Ok(vec![line])
+    }
+
+    async fn check_vms_exist(&self, vms: &[String]) -> Result<()> {
+        if vms.is_empty() {
+            return Err(VmrmError::invalid("name the VMs: vm=VM1,VM2,..."));
+        }
+        for vm in vms {
+            self.vm(vm).await?;
+        }
+        Ok(())
+    }
+
+    /// The affinity groups of `kind` (all kinds with `None`), or the one named.
+    pub async fn query_affinity(&self, kind: Option<AffinityKind>, name: &str) -> Result<Vec<AffinityGroupRecord>> {
+        let groups: Vec<AffinityGroupRecord> = self
+            .hsdb
+            .list::<AffinityGroupRecord>()
+            .await?
+            .into_iter()
+            .filter(|g| kind.is_none_or(|k| g.kind == k) && (name.is_empty() || g.name == name))
+            .collect();
+        if groups.is_empty() && !name.is_empty() {
+            let what = kind.map_or("affinity", AffinityKind::as_str);
+            return Err(VmrmError::not_found(format!("{what} group {name} does not exist")));
+        }
+        Ok(groups)
+    }
+}

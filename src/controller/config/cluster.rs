@@ -1,0 +1,209 @@
+//! Configuration commands: `add ksyscluster`, `add hmc`, `add host`, `add host_group`. Each
+//! validates everything first and writes only when all is well, so a refused command changes
+//! nothing. Outputs use the seed's wording.
+use crate::controller::core::ControllerCore;
+use crate::domain::*;
+use crate::error::{Result, VmrmError};
+use crate::hsdb::HsdbAccess;
+
+/// Default gRPC port of an HMC when `ip=` gives no port.
+pub const DEFAULT_HMC_PORT: u16 = 7101;
+
+/// Object names: letters, digits, `-`, `_`, `.`; 1–64 characters.
+pub fn check_name(kind: &str, name: &str) -> Result<()> {
+    let ok =
+        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    match ok {
+        true => Ok(()),
+        false => Err(VmrmError::invalid(format!(
+            "`{name}` is not a valid {kind} name: use 1 to 64 letters, digits, '-', '_' or '.'"
+        ))),
+    }
+}
+
+impl ControllerCore {
+    pub async fn cluster(&self) -> Result<ClusterRecord> {
+        Ok(self.cluster_versioned().await?.0)
+    }
+
+    /// The ksyscluster with its version, for a compare-and-set.
+    pub async fn cluster_versioned(&self) -> Result<(ClusterRecord, u64)> {
+        self.hsdb.get::<ClusterRecord>("cluster").await?.ok_or_else(|| {
+            VmrmError::precondition("no ksyscluster is defined: run `ksysmgr add ksyscluster NAME type=HA` first")
+        })
+    }
+
+    pub async fn add_cluster(
+        &self,
+        name: &str,
+        cluster_type: &str,
+        ksysnodes: Vec<String>,
+        sync: bool,
+    ) -> Result<Vec<String>> {
+        check_name("ksyscluster", name)?;
+        let cluster_type = if cluster_type.is_empty() { "HA" } else { cluster_type };
+        if !cluster_type.eq_ignore_ascii_case("HA") {
+            return Err(VmrmError::invalid(format!("type `{cluster_type}` is not supported: use type=HA")));
+        }
+        if let Some((existing, _)) = self.hsdb.get::<ClusterRecord>("cluster").await? {
+            return Err(VmrmError::AlreadyExists(format!("ksyscluster {} already exists", existing.name)));
+        }
+        let record = ClusterRecord {
+            name: name.into(),
+            cluster_type: "HA".into(),
+            ksysnodes,
+            detection: DetectionSettings::default(),
+            ha_monitor: None,
+        };
+        self.hsdb.put_if_version(&record, 0).await?;
+        let mut lines = vec!["Adding node to current cluster configuration".to_string()];
+        if sync {
+            lines.extend([
+                "Ksyscluster has been created, running verify now".into(),
+                "Ksyscluster has been verified, running sync now".into(),
+                "Starting KSYS subsystem ...".into(),
+                "   Waiting for KSYS subsystem to start ...".into(),
+                "KSYS subsystem has started, you can begin adding HMCs, Hosts, etc".into(),
+            ]);
+        } else {
+            lines.push(
+                "Ksyscluster has been created, please run: \"ksysmgr verify ksyscluster <ksysclustername>\"".into(),
+            );
+        }
+        Ok(lines)
+    }
+
+    pub async fn add_hmc(&self, name: &str, login: &str, password: &str, ip: &str) -> Result<Vec<String>> {
+        check_name("HMC", name)?;
+        if login.is_empty() || password.is_empty() || ip.is_empty() {
+            return Err(VmrmError::invalid("add hmc needs login=, password= and ip="));
+        }
+        let endpoint = if ip.contains(':') { ip.to_string() } else { format!("{ip}:{DEFAULT_HMC_PORT}") };
+        if !crate::transport::is_endpoint(&endpoint) {
+            return Err(VmrmError::invalid(format!(
+                "ip `{ip}` is not an IP address or host name (optionally with :port)"
+            )));
+        }
+        self.cluster().await?;
+        if self.hsdb.get::<HmcRecord>(name).await?.is_some() {
+            return Err(VmrmError::AlreadyExists(format!("HMC {name} is already added")));
+        }
+        let record =
+            HmcRecord { name: name.into(), ip: endpoint.clone(), login: login.into(), password: password.into() };
+        self.hmc_inventory(&record, "").await.map_err(|e| {
+            VmrmError::unavailable(format!("HMC {name} at {endpoint} cannot be reached: {e}; nothing was added"))
+        })?;
+        self.hsdb.put_if_version(&record, 0).await?;
+        Ok(vec![format!("HMC {name} added successfully")])
+    }
+
+    pub async fn add_host(&self, name: &str) -> Result<Vec<String>> {
+        check_name("host", name)?;
+        self.cluster().await?;
+        if self.hsdb.get::<HostRecord>(name).await?.is_some() {
+            return Err(VmrmError::AlreadyExists(format!("host {name} is already added")));
+        }
+        let hmcs = self.hsdb.list::<HmcRecord>().await?;
+        if hmcs.is_empty() {
+            return Err(VmrmError::precondition(
+                "no HMC is added yet: run `ksysmgr add hmc NAME login= password= ip=` first",
+            ));
+        }
+        let mut managing = Vec::new();
+        let mut inventory = None;
+        for hmc in &hmcs {
+            if let Ok(reply) = self.hmc_inventory(hmc, name).await
+                && let Some(inv) = reply.hosts.into_iter().find(|h| h.name == name)
+            {
+                managing.push(hmc.name.clone());
+                inventory = Some(inv);
+            }
+        }
+        let inv = inventory.ok_or_else(|| {
+            VmrmError::not_found(format!(
+                "host {name} is not managed by any added HMC ({})",
+                hmcs.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        let record = HostRecord {
+            name: name.into(),
+            uuid: inv.uuid,
+            hmcs: managing,
+            host_group: None,
+            vios: inv.vios.iter().map(|v| v.name.clone()).collect(),
+            cpu_total: inv.cpu_total,
+            memory_total_mb: inv.memory_total_mb,
+            san_key: inv.san_key,
+            san: inv.san,
+            ha_monitor: None,
+        };
+        for v in inv.vios {
+            let vios =
+                ViosRecord { name: v.name, uuid: v.uuid, host: name.into(), endpoint: v.endpoint, version: v.version };
+            self.hsdb.put(&vios).await?;
+        }
+        self.hsdb.put_if_version(&record, 0).await?;
+        Ok(vec![format!("Host {name} added successfully")])
+    }
+
+    pub async fn add_host_group(&self, name: &str, hosts: &[String]) -> Result<Vec<String>> {
+        check_name("host_group", name)?;
+        if hosts.is_empty() {
+            return Err(VmrmError::invalid("add host_group needs hosts=HOST1,HOST2,..."));
+        }
+        let unique: std::collections::BTreeSet<&String> = hosts.iter().collect();
+        if unique.len() != hosts.len() {
+            return Err(VmrmError::invalid("hosts= names a host more than once"));
+        }
+        if self.hsdb.get::<HostGroupRecord>(name).await?.is_some() {
+            return Err(VmrmError::AlreadyExists(format!("host_group {name} already exists")));
+        }
+        let mut records = Vec::new();
+        for h in hosts {
+            let (host, version) = self.hsdb.get::<HostRecord>(h).await?.ok_or_else(|| {
+                VmrmError::not_found(format!("host {h} is not added: run `ksysmgr add host {h}` first"))
+            })?;
+            if let Some(other) = &host.host_group {
+                return Err(VmrmError::precondition(format!("host {h} already belongs to host_group {other}")));
+            }
+            records.push((host, version));
+        }
+        for (mut host, version) in records {
+            host.host_group = Some(name.into());
+            self.hsdb.put_if_version(&host, version).await?;
+        }
+        let group = HostGroupRecord {
+            name: name.into(),
+            hosts: hosts.to_vec(),
+            discovered: false,
+            detection: DetectionSettings::default(),
+            restart_policy: RestartPolicy::default(),
+            capacity: FlexCapacity::default(),
+            ha_monitor: None,
+        };
+        self.hsdb.put_if_version(&group, 0).await?;
+        Ok(vec![format!("Host_group {name} added successfully"), "Run discover command to proceed further".into()])
+    }
+
+    pub async fn host_group(&self, name: &str) -> Result<(HostGroupRecord, u64)> {
+        self.hsdb
+            .get::<HostGroupRecord>(name)
+            .await?
+            .ok_or_else(|| VmrmError::not_found(format!("host_group {name} does not exist")))
+    }
+
+    pub async fn host(&self, name: &str) -> Result<HostRecord> {
+        self.hsdb
+            .get::<HostRecord>(name)
+            .await?
+            .map(|(h, _)| h)
+            .ok_or_else(|| VmrmError::not_found(format!("host {name} does not exist")))
+    }
+
+    pub async fn vm(&self, name: &str) -> Result<(VmRecord, u64)> {
+        self.hsdb
+            .get::<VmRecord>(name)
+            .await?
+            .ok_or_else(|| VmrmError::not_found(format!("VM {name} does not exist (run discovery first if it is new)")))
+    }
+}

@@ -1,0 +1,201 @@
+//! `discover host_group` and `verify host_group` (seed 000 §3.5, outputs from its examples).
+//!
+//! Discovery asks the HMCs for every host of the group, records the VIOSs and the VMs (a new VM
+//! is managed by default, its first host is its home host), skips a VM whose operation lock is
+//! held, and marks the group discovered, which starts its FDE. Verification checks that every
+//! managed VM could be restarted on another host of the group.
+use crate::controller::core::ControllerCore;
+use crate::controller::lines::Lines;
+use crate::domain::*;
+use crate::error::Result;
+use crate::hsdb::HsdbAccess;
+use crate::logic::placement::HostCapacity;
+use crate::pb;
+use crate::pb::vocabulary::HOST_OPERATING;
+
+impl ControllerCore {
+    pub async fn discover(&self, group_name: &str, verify: bool) -> Result<Vec<String>> {
+        let (mut group, version) = self.host_group(group_name).await?;
+        let out = Lines::default();
+        out.push(format!("Running discovery on Host_group {group_name}, this may take few minutes..."));
+        let (mut discovered, mut managed, mut skipped) = (0, 0, 0);
+        for host_name in &group.hosts {
+            let host = self.host(host_name).await?;
+            let inv = match self.host_inventory(&host).await {
+                Ok(inv) => inv,
+                Err(e) => {
+                    out.step(format!("ERROR: Host {host_name} could not be queried through its HMCs: {e}"));
+                    continue;
+                }
+            };
+            out.step(format!("Preparing VIOS in {host_name} for HA management"));
+            for v in &inv.vios {
+                let vios = ViosRecord {
+                    name: v.name.clone(),
+                    uuid: v.uuid.clone(),
+                    host: host_name.clone(),
+                    endpoint: v.endpoint.clone(),
+                    version: v.version.clone(),
+                };
+                self.hsdb.put(&vios).await?;
+            }
+            out.step(format!("VIOS in {host_name} prepared for HA management"));
+            for lpar in &inv.lpars {
+                match self.discover_lpar(&host, lpar, &out).await? {
+                    LparOutcome::Discovered => {
+                        discovered += 1;
+                        managed += 1;
+                    }
+                    LparOutcome::Skipped => {
+                        skipped += 1;
+                        managed += 1;
+                    }
+                    LparOutcome::Ignored => {}
+                }
+            }
+        }
+        group.discovered = true;
+        self.hsdb.put_if_version(&group, version).await?;
+        out.push(format!("Discovery has finished for {group_name}"));
+        if skipped > 0 {
+            let s = if skipped == 1 { "managed VM has" } else { "managed VMs have" };
+            out.push(format!("{skipped} {s} been skipped for discovery"));
+        }
+        out.push(format!("{discovered} out of {managed} managed VMs have been successfully discovered"));
+        self.hsdb
+            .append_event(&EventRecord::new(
+                EventName::DiscoveryCompleted,
+                group_name,
+                format!("{discovered} out of {managed} managed VMs discovered"),
+            ))
+            .await?;
+        let mut lines = out.take();
+        if verify {
+            lines.push(String::new());
+            lines.extend(self.verify(group_name).await?);
+        }
+        Ok(lines)
+    }
+
+    async fn discover_lpar(&self, host: &HostRecord, lpar: &pb::Lpar, out: &Lines) -> Result<LparOutcome> {
+        let Some(def) = &lpar.definition else {
+            return Ok(LparOutcome::Ignored);
+        };
+        let running = lpar.state == LparState::Running.as_str();
+        let existing = self.hsdb.get::<VmRecord>(&def.name).await?;
+        let (mut vm, version) = match existing {
+            Some((vm, v)) => (vm, v),
+            None if running => {
+                let seen = LparDefinition {
+                    name: def.name.clone(),
+                    uuid: def.uuid.clone(),
+                    cpu: def.cpu,
+                    memory_mb: def.memory_mb,
+                    disk: def.disk.clone(),
+                };
+                (VmRecord::discovered(&seen, &host.name), 0)
+            }
+            // A definition that is not running and that the controller never saw: not ours to manage.
+            None => return Ok(LparOutcome::Ignored),
+        };
+        // A stale definition left on a host the VM was moved away from: not this VM's home now.
+        if vm.host != host.name && !running {
+            return Ok(LparOutcome::Ignored);
+        }
+        if !vm.managed {
+            return Ok(LparOutcome::Ignored);
+        }
+        if vm.vm_status != VmStatus::NoOperationInProgress {
+            out.step(format!("Skipping VM {} on Host {} due to some other process in progress", vm.name, host.name));
+            return Ok(LparOutcome::Skipped);
+        }
+        out.step(format!("Discovery has started for VM {}", vm.name));
+        vm.host = host.name.clone();
+        if vm.state == VmState::Init || (vm.state == VmState::RestartFailed && running) {
+            vm.state = VmState::Ready;
+        }
+        self.hsdb.put_if_version(&vm, version).await?;
+        out.step(format!("Discovery for VM {} is complete", vm.name));
+        Ok(LparOutcome::Discovered)
+    }
+
+    /// Free capacity of the hosts of a group that their HMCs can reach, except `exclude`.
+    pub async fn capacities(&self, group: &HostGroupRecord, exclude: &[&str]) -> Result<Vec<HostCapacity>> {
+        let mut out = Vec::new();
+        for name in group.hosts.iter().filter(|h| !exclude.contains(&h.as_str())) {
+            let host = self.host(name).await?;
+            let Ok(inv) = self.host_inventory(&host).await else {
+                continue;
+            };
+            if inv.state != HOST_OPERATING {
+                continue;
+            }
+            let (cpu, mem) = inv
+                .lpars
+                .iter()
+                .filter(|l| l.state != LparState::NotActivated.as_str())
+                .filter_map(|l| l.definition.as_ref())
+                .fold((0u32, 0u64), |(c, m), d| (c + d.cpu, m + d.memory_mb));
+            out.push(HostCapacity {
+                host: name.clone(),
+                free_cpu: inv.cpu_total.saturating_sub(cpu),
+                free_memory_mb: inv.memory_total_mb.saturating_sub(mem),
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn verify(&self, group_name: &str) -> Result<Vec<String>> {
+        let (group, _) = self.host_group(group_name).await?;
+        let out = Lines::default();
+        out.push(format!("Host_group verification started for {group_name}"));
+        let vms: Vec<(VmRecord, u64)> = self
+            .hsdb
+            .list_versioned::<VmRecord>()
+            .await?
+            .into_iter()
+            .filter(|(vm, _)| vm.managed && group.hosts.contains(&vm.host))
+            .collect();
+        let mut unverified = Vec::new();
+        let total = vms.len();
+        // One inventory round for the whole group; each VM is then checked against the other hosts.
+        let inputs = self.mapper_inputs(&group, &[]).await?;
+        for (mut vm, version) in vms {
+            out.step(format!("{} verification has started", vm.name));
+            let plan = inputs.plan_elsewhere(&vm);
+            match plan.unplaced.first() {
+                None => {
+                    out.step(format!("{} verification has completed", vm.name));
+                    if vm.state != VmState::ReadyToMove && vm.vm_status == VmStatus::NoOperationInProgress {
+                        vm.state = VmState::ReadyToMove;
+                        self.hsdb.put_if_version(&vm, version).await?;
+                    }
+                }
+                Some((_, why)) => {
+                    out.step(format!("ERROR: Verify has encountered an error for VM {}", vm.name));
+                    unverified.push((vm.name.clone(), why.clone()));
+                }
+            }
+        }
+        out.push(format!("Verification has finished for {group_name}"));
+        out.push(format!("{} out of {total} VMs have been successfully verified", total - unverified.len()));
+        if !unverified.is_empty() {
+            out.push("Unverified VMs:");
+            for (name, _) in &unverified {
+                out.step(name);
+            }
+            for (name, why) in &unverified {
+                out.push(format!("Following error is returned for VM {name}:"));
+                out.push(format!("Errors: {why}"));
+            }
+            out.push("Please review the error(s) and take any corrective actions");
+        }
+        Ok(out.take())
+    }
+}
+
+enum LparOutcome {
+    Discovered,
+    Skipped,
+    Ignored,
+}

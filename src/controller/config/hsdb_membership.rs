@@ -1,0 +1,187 @@
+//! HSDB membership changes, as an operator makes them through `ksysmgr`: a new member joins as
+//! a learner (it catches up without counting toward the quorum), is then made a voter, and can
+//! be removed. Every change is checked first — the address must answer as the named member, a
+//! voter set must never become empty — so a refused change leaves the membership untouched.
+use crate::controller::core::ControllerCore;
+use crate::error::{Result, VmrmError};
+use crate::hsdb::Raft;
+use crate::pb::{self, HsdbStatusRequest, hsdb_client::HsdbClient};
+use crate::transport::{channel::lazy_channel, deadline};
+use openraft::{BasicNode, ChangeMembers};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+/// How long a probe of a member's address may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a new learner may take to catch up before the command returns.
+const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A member's role in the HSDB membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Voter,
+    Learner,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::Voter => "voter",
+            Role::Learner => "learner",
+        }
+    }
+}
+
+/// The membership as this member knows it: id → (address, role).
+fn members(raft: &Raft) -> BTreeMap<u64, (String, Role)> {
+    let metrics = raft.metrics().borrow().clone();
+    let membership = metrics.membership_config.membership();
+    let voters: BTreeSet<u64> = membership.voter_ids().collect();
+    membership
+        .nodes()
+        .map(|(id, node)| {
+            let role = if voters.contains(id) { Role::Voter } else { Role::Learner };
+            (*id, (node.addr.clone(), role))
+        })
+        .collect()
+}
+
+/// Asks the process at `endpoint` who it is.
+async fn probe(endpoint: &str) -> Result<pb::HsdbStatus> {
+    let channel = lazy_channel(endpoint, PROBE_TIMEOUT)?;
+    let status = HsdbClient::new(channel).status(deadline(HsdbStatusRequest {}, PROBE_TIMEOUT)).await?;
+    Ok(status.into_inner())
+}
+
+fn membership_error(e: impl std::fmt::Display) -> VmrmError {
+    VmrmError::unavailable(format!("the HSDB membership change did not complete: {e}"))
+}
+
+impl ControllerCore {
+    fn raft(&self) -> &Raft {
+        &self.hsdb.node().raft
+    }
+
+    pub async fn add_hsdb_node(&self, node_id: u64, endpoint: &str) -> Result<Vec<String>> {
+        if node_id == 0 {
+            return Err(VmrmError::invalid("an HSDB node id must be a positive number"));
+        }
+        if !crate::transport::is_endpoint(endpoint) {
+            return Err(VmrmError::invalid(format!(
+                "endpoint `{endpoint}` is not an address like IP:PORT or NAME:PORT"
+            )));
+        }
+        if let Some((addr, role)) = members(self.raft()).get(&node_id) {
+            return Err(VmrmError::AlreadyExists(format!(
+                "HSDB node {node_id} is already a member ({}, {addr})",
+                role.as_str()
+            )));
+        }
+        let status = probe(endpoint).await.map_err(|e| {
+            VmrmError::precondition(format!(
+                "no HSDB member answers at {endpoint} ({e}); start vmrmd there with [hsdb] node_id = {node_id} \
+                 first. Nothing was changed"
+            ))
+        })?;
+        if status.node_id != node_id {
+            return Err(VmrmError::precondition(format!(
+                "the HSDB member at {endpoint} is node {}, not node {node_id}. Nothing was changed",
+                status.node_id
+            )));
+        }
+        let node = BasicNode { addr: endpoint.to_string() };
+        let added = tokio::time::timeout(CATCH_UP_TIMEOUT, self.raft().add_learner(node_id, node, true))
+            .await
+            .map_err(|_| {
+                VmrmError::unavailable(format!(
+                    "HSDB node {node_id} was added as a learner but has not caught up within {CATCH_UP_TIMEOUT:?}; \
+                     see `ksysmgr query hsdb`"
+                ))
+            })?
+            .map_err(membership_error)?;
+        let index = added.log_id.index;
+        Ok(vec![format!(
+            "HSDB node {node_id} ({endpoint}) added as a learner and caught up to log index {index}. \
+             Make it a voter with: ksysmgr modify hsdb_node {node_id} role=voter"
+        )])
+    }
+
+    pub async fn modify_hsdb_node(&self, node_id: u64, role: &str) -> Result<Vec<String>> {
+        let wanted = match role.to_ascii_lowercase().as_str() {
+            "voter" => Role::Voter,
+            "learner" => Role::Learner,
+            other => return Err(VmrmError::invalid(format!("role `{other}` is not voter or learner"))),
+        };
+        let all = members(self.raft());
+        let Some((_, current)) = all.get(&node_id) else {
+            return Err(VmrmError::not_found(format!("HSDB node {node_id} is not a member")));
+        };
+        if *current == wanted {
+            return Err(VmrmError::precondition(format!("HSDB node {node_id} is already a {}", wanted.as_str())));
+        }
+        let ids = BTreeSet::from([node_id]);
+        let change = match wanted {
+            Role::Voter => ChangeMembers::AddVoterIds(ids),
+            Role::Learner => {
+                self.keep_a_voter(&all, node_id)?;
+                ChangeMembers::RemoveVoters(ids)
+            }
+        };
+        self.raft().change_membership(change, true).await.map_err(membership_error)?;
+        Ok(vec![format!("HSDB node {node_id} is now a {}", wanted.as_str())])
+    }
+
+    pub async fn remove_hsdb_node(&self, node_id: u64) -> Result<Vec<String>> {
+        let all = members(self.raft());
+        let Some((addr, role)) = all.get(&node_id) else {
+            return Err(VmrmError::not_found(format!("HSDB node {node_id} is not a member")));
+        };
+        let ids = BTreeSet::from([node_id]);
+        let change = match role {
+            Role::Voter => {
+                self.keep_a_voter(&all, node_id)?;
+                ChangeMembers::RemoveVoters(ids)
+            }
+            Role::Learner => ChangeMembers::RemoveNodes(ids),
+        };
+        self.raft().change_membership(change, false).await.map_err(membership_error)?;
+        Ok(vec![format!("HSDB node {node_id} ({addr}) removed from the HSDB")])
+    }
+
+    /// Refuses to take the last voter away: the HSDB would have no quorum at all.
+    fn keep_a_voter(&self, all: &BTreeMap<u64, (String, Role)>, leaving: u64) -> Result<()> {
+        let remaining = all.iter().filter(|(id, (_, role))| **id != leaving && *role == Role::Voter).count();
+        match remaining {
+            0 => Err(VmrmError::precondition(format!(
+                "HSDB node {leaving} is the last voter; add and promote another member first. Nothing was changed"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Members, roles, the DBN and each member's own view of term and progress.
+    pub async fn query_hsdb(&self) -> Result<pb::HsdbView> {
+        let metrics = self.raft().metrics().borrow().clone();
+        let dbn = metrics.current_leader.unwrap_or_default();
+        let mut views = Vec::new();
+        for (node_id, (endpoint, role)) in members(self.raft()) {
+            let status = probe(&endpoint).await.ok();
+            views.push(pb::HsdbMemberView {
+                node_id,
+                endpoint,
+                role: role.as_str().into(),
+                dbn: node_id == dbn,
+                state: status.as_ref().map_or("unreachable".into(), |s| s.state.clone()),
+                term: status.as_ref().map_or(0, |s| s.term),
+                last_applied: status.as_ref().map_or(0, |s| s.last_applied),
+                snapshot_index: status.as_ref().map_or(0, |s| s.snapshot_index),
+            });
+        }
+        Ok(pb::HsdbView {
+            dbn,
+            term: metrics.current_term,
+            last_applied: metrics.last_applied.map(|l| l.index).unwrap_or_default(),
+            members: views,
+        })
+    }
+}

@@ -1,0 +1,135 @@
+//! The FDE's VM checks (seed 000 §2.3.2, notes seed000-C §4.5), run on every NeedsAttention
+//! reply after the host checks. The decision is [`crate::logic::vm_failure`]'s; this module
+//! keeps each VM's HBoffset between replies, gathers the evidence (the HMC's view of the
+//! partition, then a ping of the VM's address) and carries out the action: an event, or the
+//! relocation of that one VM, tried again while it fails.
+use crate::controller::core::ControllerCore;
+use crate::controller::lines::Lines;
+use crate::domain::*;
+use crate::error::{Result, VmrmError};
+use crate::hsdb::HsdbAccess;
+use crate::logic::detection::Levels;
+use crate::logic::vm_failure::{Evidence, LparFacts, NoActionReason, RELOCATION_ATTEMPTS, VmAction, VmRule};
+use crate::pb::vocabulary::HOST_OPERATING;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// A managed VM as one NeedsAttention reply showed it.
+#[derive(Debug, Clone)]
+pub struct VmSighting {
+    pub vm: VmRecord,
+    /// The reply's missedHb; `None` when at least one host monitor receives its heartbeats.
+    pub missed: Option<Duration>,
+    pub rule: VmRule,
+}
+
+/// What the FDE remembers of one VM between replies.
+#[derive(Debug, Default, Clone)]
+pub struct WatchedVm {
+    /// Seed: raised each time the VM is found Not Activated, so a VM just relocated is not
+    /// relocated again at once; back to 0 when heartbeats resume.
+    pub hb_offset: Duration,
+    /// The event of this episode is raised once, not on every reply.
+    pub raised: bool,
+    /// The last no-action reason logged, to log changes only.
+    pub last_reason: Option<NoActionReason>,
+    /// Evidence is being gathered or an action runs: the next replies leave the VM alone.
+    pub busy: bool,
+}
+
+/// Every managed VM of the group's `hosts` with its missed heartbeats from a NeedsAttention
+/// reply (`missing`: VM uuid → missed ms, per host that reported it).
+pub async fn sightings(
+    core: &ControllerCore,
+    hosts: &[String],
+    missing: &BTreeMap<(String, String), u64>,
+    levels: &Levels,
+) -> Result<Vec<VmSighting>> {
+    let vms = core.hsdb.list::<VmRecord>().await?;
+    Ok(vms
+        .into_iter()
+        .filter(|v| v.managed && hosts.contains(&v.host))
+        .map(|vm| {
+            let missed = missing.get(&(vm.host.clone(), vm.uuid.clone())).map(|ms| Duration::from_millis(*ms));
+            let rule = levels.vm_rule(vm.vm_failure_detection_speed);
+            VmSighting { vm, missed, rule }
+        })
+        .collect())
+}
+
+/// The seed's evidence on a silent VM: the HMC's view of its partition (state, reference code,
+/// shutdown reason, and the address the VM answers on), then a ping of that address.
+pub async fn gather_evidence(core: &ControllerCore, vm: &VmRecord) -> Result<Evidence> {
+    let host = core.host(&vm.host).await?;
+    let inventory = core.host_inventory(&host).await?;
+    let lpar = inventory.lpars.iter().find(|l| l.definition.as_ref().is_some_and(|d| d.name == vm.name));
+    if let Some(l) = lpar.filter(|l| !l.address.is_empty())
+        && core.pingable(&l.address).await
+    {
+        return Ok(Evidence::Pingable);
+    }
+    let facts = match lpar {
+        _ if inventory.state != HOST_OPERATING => LparFacts::bare(LparState::NotAvailable),
+        None => LparFacts::bare(LparState::NotActivated),
+        Some(l) => LparFacts {
+            state: LparState::from_hmc(&l.state).ok_or_else(|| {
+                VmrmError::internal(format!("the HMC reports an unknown state {:?} for VM {}", l.state, vm.name))
+            })?,
+            reference_code: l.reference_code.clone(),
+            boots_to_sms: false,
+            shutdown_reason: Some(l.shutdown_reason.clone()).filter(|r| !r.is_empty()),
+        },
+    };
+    Ok(Evidence::Silent(facts))
+}
+
+/// Carries out a decision's event or relocation.
+pub async fn act(core: ControllerCore, group: String, vm: VmRecord, action: VmAction, missed: Duration) -> Result<()> {
+    let name = vm.name.clone();
+    match action {
+        VmAction::NoAction(_) => Ok(()),
+        VmAction::Raise(event) => {
+            let message = format!("heartbeats missing for {} s", missed.as_secs());
+            core.hsdb.append_event(&EventRecord::new(event, &name, message)).await
+        }
+        VmAction::Relocate if !core.ha_monitor_levels(&vm.host).await?.vm(vm.ha_monitor) => {
+            tracing::warn!(vm = %name, "VM failure seen, but ha_monitor is disabled for it: no action");
+            Ok(())
+        }
+        VmAction::Relocate => {
+            let message = format!("heartbeats missing for {} ms; not pingable", missed.as_millis());
+            core.hsdb.append_event(&EventRecord::new(EventName::VmFailureDetected, &name, message)).await?;
+            tracing::warn!(vm = %name, "VM failure detected. Initiating recovery for VM {name}");
+            relocate(&core, &group, vm).await
+        }
+    }
+}
+
+/// Another attempt at relocating a VM whose relocation failed, while it still runs nowhere:
+/// its record says RESTART_FAILED and no operation holds it (its heartbeats stopped with its
+/// HA monitoring, so they can no longer ask for it). Nothing when it needs no attempt any more.
+pub async fn relocate_again(core: ControllerCore, group: String, name: String, attempt: u32) -> Result<()> {
+    let Some((vm, _)) = core.hsdb.get::<VmRecord>(&name).await? else {
+        return Ok(());
+    };
+    if !vm.managed || vm.state != VmState::RestartFailed || vm.vm_status != VmStatus::NoOperationInProgress {
+        return Ok(());
+    }
+    tracing::warn!(vm = %name, "relocation of VM {name}, attempt {attempt} of {RELOCATION_ATTEMPTS}");
+    relocate(&core, &group, vm).await
+}
+
+/// The restart of one failed VM on another host of its group.
+async fn relocate(core: &ControllerCore, group: &str, vm: VmRecord) -> Result<()> {
+    let name = vm.name.clone();
+    let (group, _) = core.host_group(group).await?;
+    let out = Lines::default();
+    out.push(format!("Restart in progress for VM {name}"));
+    let task = core.recover(&group, vec![vm], None, RestartCause::VmFailure, &name, &out).await?;
+    match task.restarted {
+        1 => Ok(()),
+        // advisory_mode: the admin was told; the VM stays until they act.
+        _ if group.restart_policy == RestartPolicy::AdvisoryMode => Ok(()),
+        _ => Err(VmrmError::unavailable(format!("VM {name} could not be restarted"))),
+    }
+}

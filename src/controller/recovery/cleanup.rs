@@ -1,0 +1,91 @@
+//! Source-side cleanup (seed: `CLEAN_LPARS`). A host that failed keeps the definitions of the
+//! VMs that were restarted elsewhere (seed: "stale definitions … all 00000000"); a copy that
+//! crashed when the SAN fenced it still holds its CPU and memory, and one that was cut off may
+//! even still run. Once the host is back, every definition whose VM the HSDB places on another
+//! host is shut down and removed, so no VM runs twice and the host's capacity is free again.
+//!
+//! The FDE runs it by itself when a host's VIOS comes back (seed: "CEC IS UP, READY FOR
+//! RELOCATION"); `ksysmgr cleanup host_group NAME` runs it on every host of a group.
+use crate::controller::core::ControllerCore;
+use crate::controller::lines::Lines;
+use crate::domain::*;
+use crate::error::{Result, VmrmError};
+use crate::hsdb::{HsdbAccess, Record};
+use crate::pb::vocabulary::HOST_OPERATING;
+use crate::pb::{RemoveLpar, submit_job_request::Job};
+use std::collections::BTreeMap;
+
+/// A definition on `host` is stale when its VM is known to run on another host and no
+/// operation on it is in progress (a restart or move decides for itself).
+pub fn is_stale(lpar: &str, host: &str, vms: &BTreeMap<String, VmRecord>) -> bool {
+    vms.get(lpar).is_some_and(|vm| vm.host != host && vm.vm_status == VmStatus::NoOperationInProgress)
+}
+
+impl ControllerCore {
+    pub async fn cleanup(&self, group_name: &str) -> Result<Vec<String>> {
+        let (group, _) = self.host_group(group_name).await?;
+        let out = Lines::default();
+        out.push(format!("Cleanup started for Host_group {group_name}"));
+        let mut removed = 0;
+        for name in &group.hosts {
+            match self.clean_lpars(name, &out).await {
+                Ok(n) => removed += n,
+                Err(e) => out.step(format!("Host {name} skipped: {e}")),
+            }
+        }
+        out.push(format!("Cleanup has finished for {group_name}: {removed} stale definition(s) removed"));
+        Ok(out.take())
+    }
+
+    /// Removes the stale definitions of one host and forgets the monitors' rows about VMs that
+    /// left it; returns how many definitions went. An error leaves the rest for the next try.
+    pub async fn clean_lpars(&self, host_name: &str, out: &Lines) -> Result<usize> {
+        let host = self.host(host_name).await?;
+        let inv = self.host_inventory(&host).await?;
+        if inv.state != HOST_OPERATING {
+            return Err(VmrmError::unavailable(format!("host {host_name} is {}", inv.state)));
+        }
+        let vms: BTreeMap<String, VmRecord> =
+            self.hsdb.list::<VmRecord>().await?.into_iter().map(|v| (v.name.clone(), v)).collect();
+        let stale: Vec<String> = inv
+            .lpars
+            .iter()
+            .filter_map(|l| l.definition.as_ref().map(|d| d.name.clone()))
+            .filter(|lpar| is_stale(lpar, host_name, &vms))
+            .collect();
+        for lpar in &stale {
+            let job = Job::Remove(RemoveLpar { host: host_name.to_string(), lpar: lpar.clone() });
+            self.run_job(&host, job).await.map_err(|e| {
+                out.step(format!("ERROR: stale definition of VM {lpar} on host {host_name} not removed: {e}"));
+                e
+            })?;
+            out.step(format!("Removed stale definition of VM {lpar} from host {host_name}"));
+        }
+        for row in self.hsdb.list::<VmHbMissedRecord>().await? {
+            if row.host == host_name && vms.get(&row.vm).is_some_and(|vm| vm.host != row.host) {
+                self.hsdb.delete::<VmHbMissedRecord>(&row.key()).await?;
+            }
+        }
+        Ok(stale.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vm(host: &str, vm_status: VmStatus) -> VmRecord {
+        VmRecord { host: host.into(), homehost: "host-1".into(), vm_status, ..VmRecord::at_rest("vm-1", "host-1") }
+    }
+
+    #[test]
+    fn only_a_vm_known_elsewhere_and_at_rest_is_stale() {
+        let mut vms = BTreeMap::new();
+        vms.insert("vm-1".to_string(), vm("host-2", VmStatus::NoOperationInProgress));
+        assert!(is_stale("vm-1", "host-1", &vms), "runs on host-2: the copy on host-1 is stale");
+        assert!(!is_stale("vm-1", "host-2", &vms), "its own host");
+        assert!(!is_stale("unknown", "host-1", &vms), "a partition the controller does not manage");
+        vms.insert("vm-1".to_string(), vm("host-2", VmStatus::RestartInProgress));
+        assert!(!is_stale("vm-1", "host-1", &vms), "a restart in progress decides for itself");
+    }
+}

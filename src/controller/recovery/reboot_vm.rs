@@ -1,0 +1,51 @@
+//! A VM restarted on the host it runs on (seed: the first answer to a critical application in
+//! FAILURE, "restart the VM on the same host"): lock → shut down cleanly through an HMC →
+//! activate the same definition again → release. The disk stays with the same host, so there is
+//! nothing to fence; the lock keeps the FDE and every other operation off the VM meanwhile.
+use crate::controller::core::ControllerCore;
+use crate::domain::*;
+use crate::error::Result;
+use crate::hsdb::HsdbAccess;
+use crate::hsdb::locks::Acquire;
+use crate::pb::{ActivateLpar, ShutdownLpar, submit_job_request::Job};
+
+impl ControllerCore {
+    pub(in crate::controller) async fn restart_in_place(&self, name: &str, why: &str) -> Result<()> {
+        let holder = self.hsdb.node().node_id;
+        let epoch = self.hsdb.lock_vm(name, VmStatus::RestartInProgress, holder, Acquire::WhenFree).await?;
+        let outcome = self.reboot_locked(name, epoch, why).await;
+        if let Err(e) = &outcome {
+            let _ = self.hsdb.append_event(&EventRecord::new(EventName::RestartFailed, name, e.to_string())).await;
+        }
+        if let Err(e) = self.hsdb.unlock_vm(name, epoch).await {
+            tracing::warn!(vm = %name, "lock not released after a restart on the same host: {e}");
+        }
+        outcome
+    }
+
+    async fn reboot_locked(&self, name: &str, epoch: u64, why: &str) -> Result<()> {
+        let (mut vm, version) = self.vm(name).await?;
+        vm.vm_status = VmStatus::RestartInProgress;
+        vm.epoch = epoch;
+        let version = self.put_fenced(&vm, epoch, version).await?;
+        let host = self.host(&vm.host).await?;
+        let message = format!("on the same host {} ({why})", host.name);
+        self.hsdb.append_event(&EventRecord::new(EventName::RestartStarted, name, message)).await?;
+        tracing::warn!(vm = %name, "restarting VM {name} on the same host {}: {why}", host.name);
+        let shutdown = ShutdownLpar { host: host.name.clone(), lpar: name.to_string(), immediate: false };
+        self.run_job(&host, Job::Shutdown(shutdown)).await?;
+        let definition = LparDefinition {
+            name: name.to_string(),
+            uuid: vm.uuid.clone(),
+            cpu: vm.cpu,
+            memory_mb: vm.memory_mb,
+            disk: vm.disk.clone(),
+        };
+        let activate = ActivateLpar { host: host.name.clone(), definition: Some(definition.into()) };
+        self.run_job(&host, Job::Activate(activate)).await?;
+        vm.vm_status = VmStatus::NoOperationInProgress;
+        self.put_fenced(&vm, epoch, version).await?;
+        let message = format!("restarted on the same host {}", host.name);
+        self.hsdb.append_event(&EventRecord::new(EventName::RestartCompleted, name, message)).await
+    }
+}

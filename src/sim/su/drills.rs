@@ -1,0 +1,137 @@
+//! What an operator does to a server unit to rehearse (`vmrmd fault`, `vmrmd workload`, the
+//! tests, the chaos suite): faults inside one running VM, conditions of the unit itself that a
+//! live migration must respect, and the workload a guest runs.
+use super::{Lpar, ServerUnit};
+use crate::error::{Result, VmrmError};
+use crate::pb;
+use crate::sim::vm::VmFault;
+use crate::sim::workload::{self, WorkloadSettings};
+use actix::prelude::*;
+use std::str::FromStr;
+
+/// A fault of the unit itself (an `InjectFault` with an empty LPAR name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitFault {
+    /// VM2000's `/START-CONFIGURATION-UPDATE`: a dynamic I/O configuration change runs.
+    ConfigurationUpdateStart,
+    ConfigurationUpdateEnd,
+    /// VM2000's `/SHUTDOWN-VM VM-ID=*VM2000` was started.
+    ShutdownStart,
+    ShutdownEnd,
+    /// The next inbound migration cannot get its resources here (its setup fails).
+    RefuseNextInbound,
+    /// The next inbound migration cannot resume its VM here.
+    FailNextResume,
+    /// The next activation of a partition fails here (its firmware refuses to start it).
+    FailNextActivate,
+    /// A defect in the unit's own code: its actor panics, which ends the whole node.
+    Panic,
+}
+
+impl FromStr for UnitFault {
+    type Err = VmrmError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "configuration-update-start" => Ok(Self::ConfigurationUpdateStart),
+            "configuration-update-end" => Ok(Self::ConfigurationUpdateEnd),
+            "shutdown-start" => Ok(Self::ShutdownStart),
+            "shutdown-end" => Ok(Self::ShutdownEnd),
+            "refuse-next-inbound" => Ok(Self::RefuseNextInbound),
+            "fail-next-resume" => Ok(Self::FailNextResume),
+            "fail-next-activate" => Ok(Self::FailNextActivate),
+            "panic" => Ok(Self::Panic),
+            other => Err(VmrmError::invalid(format!(
+                "unknown fault {other:?} of a server unit: use configuration-update-start|end, \
+                 shutdown-start|end, refuse-next-inbound, fail-next-resume, fail-next-activate or panic"
+            ))),
+        }
+    }
+}
+
+impl ServerUnit {
+    fn unit_fault(&mut self, fault: UnitFault) -> Result<()> {
+        let c = &mut self.conditions;
+        match fault {
+            UnitFault::ConfigurationUpdateStart if self.lpars.values().any(|l| l.migration.is_some()) => {
+                return Err(VmrmError::precondition(
+                    "a live migration runs on this unit: no dynamic I/O configuration change now",
+                ));
+            }
+            UnitFault::ConfigurationUpdateStart => c.reconfiguring = true,
+            UnitFault::ConfigurationUpdateEnd => c.reconfiguring = false,
+            UnitFault::ShutdownStart => c.shutting_down = true,
+            UnitFault::ShutdownEnd => c.shutting_down = false,
+            UnitFault::RefuseNextInbound => c.refuse_next_inbound = true,
+            UnitFault::FailNextResume => c.fail_next_resume = true,
+            UnitFault::FailNextActivate => c.fail_next_activate = true,
+            UnitFault::Panic => panic!("unit fault injected on host {}: panic", self.cfg.host),
+        }
+        tracing::warn!(host = %self.cfg.host, "unit fault injected: {fault:?}");
+        Ok(())
+    }
+
+    /// The running VM of `name`, or why there is none.
+    pub(super) fn running_vm(&self, name: &str) -> Result<&Lpar> {
+        let host = &self.cfg.host;
+        match self.lpars.get(name) {
+            None => Err(VmrmError::not_found(format!("no LPAR {name} on host {host}"))),
+            Some(l @ Lpar { vm: Some(_), .. }) => Ok(l),
+            Some(Lpar { state, .. }) => {
+                Err(VmrmError::precondition(format!("VM {name} is {state} on host {host}, not running")))
+            }
+        }
+    }
+}
+
+/// A fault inside one running VM, or (empty name) of the unit.
+#[derive(Message)]
+#[rtype(result = "Result<pb::Lpar>")]
+pub struct InjectFault {
+    pub name: String,
+    pub fault: String,
+}
+
+impl Handler<InjectFault> for ServerUnit {
+    type Result = ResponseActFuture<Self, Result<pb::Lpar>>;
+    fn handle(&mut self, msg: InjectFault, _: &mut Context<Self>) -> Self::Result {
+        if msg.name.is_empty() {
+            let done = msg.fault.parse().and_then(|f| self.unit_fault(f)).map(|()| pb::Lpar::default());
+            return Box::pin(fut::ready(done));
+        }
+        let vm = VmFault::from_str(&msg.fault)
+            .and_then(|fault| Ok((fault, self.running_vm(&msg.name)?.vm.clone().expect("running"))));
+        let name = msg.name;
+        let inject = async move {
+            let (fault, vm) = vm?;
+            vm.send(fault).await.map_err(VmrmError::from)??;
+            Ok(fault)
+        };
+        Box::pin(inject.into_actor(self).map(move |done: Result<VmFault>, act, _| {
+            let fault = done?;
+            let lpar = act.lpars.get_mut(&name).ok_or_else(|| VmrmError::not_found(format!("no LPAR {name}")))?;
+            lpar.hung |= fault == VmFault::HangOs;
+            Ok(Self::lpar_pb(lpar))
+        }))
+    }
+}
+
+/// Sets the workload of one running VM.
+#[derive(Message)]
+#[rtype(result = "Result<pb::Lpar>")]
+pub struct SetWorkload {
+    pub name: String,
+    pub settings: WorkloadSettings,
+}
+
+impl Handler<SetWorkload> for ServerUnit {
+    type Result = Result<pb::Lpar>;
+    fn handle(&mut self, msg: SetWorkload, _: &mut Context<Self>) -> Self::Result {
+        let lpar = self.running_vm(&msg.name)?;
+        if lpar.migration.is_some() {
+            return Err(VmrmError::precondition(format!("VM {} is being live-migrated", msg.name)));
+        }
+        let memory = lpar.memory.clone().ok_or_else(|| VmrmError::internal("a running VM without memory"))?;
+        workload::configure(&mut memory.lock().expect("guest memory"), msg.settings)?;
+        Ok(Self::lpar_pb(lpar))
+    }
+}

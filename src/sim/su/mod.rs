@@ -1,0 +1,503 @@
+//! A server unit: one host's hypervisor. It owns the host's capacity and LPAR table and runs
+//! the VM actors. Activation reserves the VM's disk on the SAN with the host's key first: a disk
+//! held by another host means the VM runs there, and the LPAR stays `Not Activated` (this is how
+//! a host that comes back after a failure shows stale definitions instead of running VMs twice).
+//! The partitions that should run — configured ones and those the controller activated here —
+//! are kept in the node's data directory, so a hypervisor that restarts powers all of them on
+//! again, not only the ones in its configuration file.
+//!
+//! Live migration is here too: [`outbound`] drives a VM's migration to another unit (an HMC
+//! job), [`inbound`] receives one over the [`lane`]; [`drills`] holds the operator's faults and
+//! workloads; [`service`] is the gRPC face.
+mod drills;
+mod inbound;
+mod lane;
+mod outbound;
+mod service;
+
+pub use drills::UnitFault;
+pub use lane::LaneServer;
+pub use service::SuService;
+
+use super::vm::{Hypervisor, StopVm, VmActor, VmCrashed, bind_network};
+use crate::config::SuConfig;
+use crate::domain::{LparDefinition, LparState, SuAliveRecord, identity};
+use crate::error::{Result, VmrmError};
+use crate::hsdb::{HsdbAccess, RemoteHsdb};
+use crate::pb::vocabulary::{HOST_OPERATING, REFCODE_OFF, REFCODE_RUNNING};
+use crate::pb::{self, san_client::SanClient};
+use crate::profile::Timing;
+use crate::sim::guest_memory::{GuestMemory, PagePool, SharedMemory};
+use crate::sim::workload::{self, WorkloadSettings};
+use crate::transport::{ChannelPool, deadline};
+use actix::prelude::*;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+struct Lpar {
+    def: LparDefinition,
+    /// The partition's id on this host, from 1 (VM2000's VM index).
+    id: u32,
+    state: LparState,
+    reference_code: String,
+    vm: Option<Addr<VmActor>>,
+    /// The guest's memory while the partition holds any.
+    memory: Option<SharedMemory>,
+    /// Its OS hangs (a fault): VM2000 would show it in WAIT.
+    hung: bool,
+    /// Where the running VM answers ping.
+    address: String,
+    /// Why it was last shut down on purpose (seed: word3 of the `D200A200` reference code).
+    shutdown_reason: String,
+    migration: Option<LparMigration>,
+}
+
+/// A live migration the partition takes part in.
+#[derive(Debug, Clone)]
+enum LparMigration {
+    /// Leaving for `target`; `cancel` asks the driver to roll back at its next step.
+    Out { target: String, operation: String, cancel: Arc<AtomicBool> },
+    /// Arriving from `source`; `resumed` once the VM runs here.
+    In { source: String, resumed: bool },
+}
+
+impl std::fmt::Display for LparMigration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Out { target, .. } => write!(f, "out to {target}"),
+            Self::In { source, .. } => write!(f, "in from {source}"),
+        }
+    }
+}
+
+impl Lpar {
+    fn off(def: LparDefinition, id: u32) -> Self {
+        Self {
+            def,
+            id,
+            state: LparState::NotActivated,
+            reference_code: REFCODE_OFF.into(),
+            vm: None,
+            memory: None,
+            hung: false,
+            address: String::new(),
+            shutdown_reason: String::new(),
+            migration: None,
+        }
+    }
+}
+
+/// Conditions of the unit itself that a live migration's pre-check or phases look at.
+#[derive(Debug, Clone, Copy, Default)]
+struct UnitConditions {
+    reconfiguring: bool,
+    shutting_down: bool,
+    refuse_next_inbound: bool,
+    fail_next_resume: bool,
+    fail_next_activate: bool,
+}
+
+/// The file (in the node's data directory) listing the partitions to power on at start.
+const BOOT_LIST: &str = "lpars-to-start.json";
+
+/// `shutdown_reason` of a partition shut down through its HMC.
+const SHUTDOWN_BY_HMC: &str = "HMC shutdown";
+
+pub struct ServerUnit {
+    cfg: SuConfig,
+    endpoint: String,
+    san_key: u64,
+    timing: Timing,
+    pool: ChannelPool,
+    lpars: BTreeMap<String, Lpar>,
+    /// Where the definitions of the partitions that should run are kept.
+    boot_list: std::path::PathBuf,
+    /// The VMs' own files (see [`SuConfig::guests`]).
+    guests: std::path::PathBuf,
+    conditions: UnitConditions,
+    /// The memory of guests that left, for the next ones (up to the host's memory).
+    pages: PagePool,
+    /// Where this unit writes its alive messages (none: no HSDB configured).
+    hsdb: Option<RemoteHsdb>,
+    incarnation: String,
+    alive_in_flight: bool,
+}
+
+impl ServerUnit {
+    pub fn new(
+        cfg: SuConfig,
+        endpoint: String,
+        timing: Timing,
+        pool: ChannelPool,
+        data_dir: &Path,
+        hsdb: Option<RemoteHsdb>,
+    ) -> Self {
+        let san_key = identity::san_key_for_host(&cfg.host);
+        let pages = PagePool::new(cfg.memory_mb << 20);
+        let boot_list = data_dir.join(BOOT_LIST);
+        let guests = cfg.guests.clone().unwrap_or_else(|| data_dir.join("guests"));
+        Self {
+            cfg,
+            endpoint,
+            san_key,
+            timing,
+            pool,
+            lpars: BTreeMap::new(),
+            boot_list,
+            guests,
+            conditions: UnitConditions::default(),
+            pages,
+            hsdb,
+            incarnation: format!("{}-{}", std::process::id(), crate::now_ms()),
+            alive_in_flight: false,
+        }
+    }
+
+    fn used(&self) -> (u32, u64) {
+        self.lpars
+            .values()
+            .filter(|l| l.state != LparState::NotActivated)
+            .fold((0, 0), |(c, m), l| (c + l.def.cpu, m + l.def.memory_mb))
+    }
+
+    fn lpar_pb(l: &Lpar) -> pb::Lpar {
+        let guest_state = match (l.state, l.hung) {
+            (_, true) => "WAIT",
+            (LparState::Running | LparState::MigratingRunning, _) => "RUNNING",
+            (LparState::NotActivated, _) => "DEFINED_ONLY",
+            _ => "DOWN",
+        };
+        let migration = l.migration.as_ref().map(ToString::to_string).unwrap_or_default();
+        pb::Lpar {
+            definition: Some(l.def.clone().into()),
+            state: l.state.to_string(),
+            reference_code: l.reference_code.clone(),
+            address: l.address.clone(),
+            shutdown_reason: l.shutdown_reason.clone(),
+            lpar_id: l.id,
+            guest_state: guest_state.into(),
+            migration,
+        }
+    }
+
+    /// The lowest partition id not in use.
+    fn free_id(&self) -> u32 {
+        (1..).find(|id| !self.lpars.values().any(|l| l.id == *id)).expect("a free id")
+    }
+
+    /// The id an LPAR of this name has, or a free one.
+    fn id_for(&self, name: &str) -> u32 {
+        self.lpars.get(name).map_or_else(|| self.free_id(), |l| l.id)
+    }
+
+    /// The operation of the outbound migrations running from this unit.
+    fn outbound_operation(&self) -> Option<(&str, &str)> {
+        self.lpars.values().find_map(|l| match &l.migration {
+            Some(LparMigration::Out { operation, .. }) => Some((l.def.name.as_str(), operation.as_str())),
+            _ => None,
+        })
+    }
+
+    fn inventory(&self) -> pb::HostInventory {
+        pb::HostInventory {
+            name: self.cfg.host.clone(),
+            uuid: identity::uuid_for("host", &self.cfg.host),
+            state: HOST_OPERATING.into(),
+            cpu_total: self.cfg.cpu,
+            memory_total_mb: self.cfg.memory_mb,
+            vios: self
+                .cfg
+                .vios
+                .iter()
+                .map(|v| pb::ViosInfo {
+                    name: v.name.clone(),
+                    uuid: identity::uuid_for("vios", &v.name),
+                    endpoint: v.endpoint.clone(),
+                    version: concat!("vmrm ", env!("CARGO_PKG_VERSION")).into(),
+                })
+                .collect(),
+            lpars: self.lpars.values().map(Self::lpar_pb).collect(),
+            san_key: self.san_key,
+            endpoint: self.endpoint.clone(),
+            san: self.cfg.san.clone(),
+            max_definitions: self.cfg.max_definitions,
+            reconfiguring: self.conditions.reconfiguring,
+            shutting_down: self.conditions.shutting_down,
+            outbound_operation: self.outbound_operation().map(|(_, op)| op.to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// What a VM running here gets from its host.
+    fn hypervisor(&self, ctx: &Context<Self>) -> Hypervisor {
+        Hypervisor {
+            name: self.cfg.host.clone(),
+            san_key: self.san_key,
+            vios: self.cfg.vios.clone(),
+            san: self.cfg.san.clone(),
+            timing: self.timing,
+            pool: self.pool.clone(),
+            su: ctx.address().recipient(),
+            guests: self.guests.clone(),
+        }
+    }
+
+    /// A fresh guest memory of the partition's size, running the host's default workload.
+    fn boot_memory(&self, def: &LparDefinition) -> Result<SharedMemory> {
+        let mut memory = GuestMemory::in_pool(def.memory_mb << 20, self.pages.clone())?;
+        let w = self.cfg.workload;
+        let settings =
+            WorkloadSettings { resident_mb: w.resident_mb.min(def.memory_mb), dirty_kb_s: w.dirty_kb_s, log: false };
+        workload::configure(&mut memory, settings)?;
+        Ok(Arc::new(Mutex::new(memory)))
+    }
+
+    /// Starts the partition's VM on `memory`: its network, its agent, its workload.
+    fn run_vm(&mut self, name: &str, memory: SharedMemory, ctx: &Context<Self>) -> Result<pb::Lpar> {
+        let hypervisor = self.hypervisor(ctx);
+        let ip = self.endpoint.rsplit_once(':').map_or("127.0.0.1", |(ip, _)| ip).to_string();
+        let lpar = self.lpars.get_mut(name).ok_or_else(|| VmrmError::not_found(format!("no LPAR {name}")))?;
+        let (network, address) = match bind_network(&ip) {
+            Ok(bound) => bound,
+            Err(e) => {
+                lpar.state = LparState::Error;
+                return Err(e);
+            }
+        };
+        lpar.vm = Some(VmActor::new(lpar.def.clone(), hypervisor, network, memory.clone()).start());
+        lpar.memory = Some(memory);
+        lpar.state = LparState::Running;
+        lpar.reference_code = REFCODE_RUNNING.into();
+        lpar.address = address;
+        lpar.shutdown_reason.clear();
+        lpar.hung = false;
+        Ok(Self::lpar_pb(lpar))
+    }
+
+    /// Capacity and state checks before anything is reserved; marks the LPAR as booting.
+    fn admit(&mut self, def: &LparDefinition) -> Result<()> {
+        if let Some(l) = self.lpars.get(&def.name)
+            && l.state != LparState::NotActivated
+            && l.state != LparState::Error
+        {
+            return Err(VmrmError::AlreadyExists(format!(
+                "VM {} is already {} on host {}",
+                def.name, l.state, self.cfg.host
+            )));
+        }
+        let (cpu, mem) = self.used();
+        let (free_cpu, free_mem) = (self.cfg.cpu.saturating_sub(cpu), self.cfg.memory_mb.saturating_sub(mem));
+        if def.cpu > free_cpu || def.memory_mb > free_mem {
+            return Err(VmrmError::precondition(format!(
+                "host {} has not enough free capacity for VM {}: it needs {} CPU / {} MB, {} CPU / {} MB are free",
+                self.cfg.host, def.name, def.cpu, def.memory_mb, free_cpu, free_mem
+            )));
+        }
+        let mut lpar = Lpar::off(def.clone(), self.id_for(&def.name));
+        lpar.state = LparState::OpenFirmware;
+        lpar.reference_code = String::new();
+        self.lpars.insert(def.name.clone(), lpar);
+        Ok(())
+    }
+
+    /// The alive message (seed 001: the monitor system's activity message on the CRD), which
+    /// tells the SU cluster this unit runs; one in flight at a time.
+    fn write_alive(&mut self, ctx: &mut Context<Self>) {
+        let Some(hsdb) = self.hsdb.clone() else { return };
+        if std::mem::replace(&mut self.alive_in_flight, true) {
+            return;
+        }
+        let row = SuAliveRecord {
+            host: self.cfg.host.clone(),
+            incarnation: self.incarnation.clone(),
+            at_ms: crate::now_ms(),
+        };
+        ctx.spawn(async move { hsdb.put(&row).await }.into_actor(self).map(|written, act, _| {
+            act.alive_in_flight = false;
+            if let Err(e) = written {
+                tracing::debug!(host = %act.cfg.host, "alive message not written: {e}");
+            }
+        }));
+    }
+
+    /// Writes the definitions of the partitions that should run (best effort: a hypervisor that
+    /// cannot write it only forgets them at its next restart).
+    fn save_boot_list(&self) {
+        let should_run: Vec<&LparDefinition> = self
+            .lpars
+            .values()
+            .filter(|l| matches!(l.state, LparState::Running | LparState::OpenFirmware | LparState::MigratingRunning))
+            .map(|l| &l.def)
+            .collect();
+        let written = serde_json::to_vec(&should_run)
+            .map_err(VmrmError::internal)
+            .and_then(|json| std::fs::write(&self.boot_list, json).map_err(VmrmError::internal));
+        if let Err(e) = written {
+            tracing::warn!(host = %self.cfg.host, "partitions to start not saved: {e}");
+        }
+    }
+
+    /// The partitions that ran before a restart and are not in the configuration.
+    fn saved_boot_list(&self) -> Vec<LparDefinition> {
+        let saved: Vec<LparDefinition> =
+            std::fs::read(&self.boot_list).ok().and_then(|json| serde_json::from_slice(&json).ok()).unwrap_or_default();
+        saved.into_iter().filter(|d| !self.cfg.vm.iter().any(|v| v.name == d.name)).collect()
+    }
+
+    fn stop_vm(&mut self, name: &str, clean: bool) -> Result<&mut Lpar> {
+        let host = self.cfg.host.clone();
+        let lpar =
+            self.lpars.get_mut(name).ok_or_else(|| VmrmError::not_found(format!("no LPAR {name} on host {host}")))?;
+        if let Some(vm) = lpar.vm.take() {
+            vm.do_send(StopVm { clean });
+        }
+        lpar.memory = None;
+        lpar.hung = false;
+        lpar.state = LparState::NotActivated;
+        lpar.reference_code = REFCODE_OFF.into();
+        lpar.address.clear();
+        lpar.shutdown_reason = SHUTDOWN_BY_HMC.into();
+        Ok(lpar)
+    }
+}
+
+impl Actor for ServerUnit {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let configured = self.cfg.vm.clone().into_iter().map(|vm| LparDefinition {
+            uuid: identity::uuid_for("vm", &vm.name),
+            disk: identity::disk_for_vm(&vm.name),
+            name: vm.name,
+            cpu: vm.cpu,
+            memory_mb: vm.memory_mb,
+        });
+        self.write_alive(ctx);
+        ctx.run_interval(self.timing.su_alive, |act, ctx| act.write_alive(ctx));
+        let defs: Vec<LparDefinition> = configured.chain(self.saved_boot_list()).collect();
+        for def in defs {
+            let id = self.free_id();
+            self.lpars.insert(def.name.clone(), Lpar::off(def.clone(), id));
+            ctx.notify(BootActivate(def));
+        }
+    }
+}
+
+/// Power-on activation of a configured LPAR: retried while the SAN cannot be reached (nodes
+/// start in any order), given up when the disk is reserved by another host (the VM runs there).
+#[derive(Message)]
+#[rtype(result = "()")]
+struct BootActivate(LparDefinition);
+
+/// Retry period of a power-on activation whose SAN is not reachable yet.
+const BOOT_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl Handler<BootActivate> for ServerUnit {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, BootActivate(def): BootActivate, ctx: &mut Context<Self>) -> Self::Result {
+        let activate = self.handle(Activate(def.clone()), ctx);
+        Box::pin(activate.map(move |result, _, ctx| {
+            if let Err(VmrmError::Unavailable(_)) = result {
+                ctx.notify_later(BootActivate(def), BOOT_RETRY);
+            }
+        }))
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "pb::HostInventory")]
+pub struct Inventory;
+
+impl Handler<Inventory> for ServerUnit {
+    type Result = MessageResult<Inventory>;
+    fn handle(&mut self, _: Inventory, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.inventory())
+    }
+}
+
+/// Boots an LPAR: admit, reserve its disk on the SAN with this host's key, start the VM.
+#[derive(Message)]
+#[rtype(result = "Result<pb::Lpar>")]
+pub struct Activate(pub LparDefinition);
+
+impl Handler<Activate> for ServerUnit {
+    type Result = ResponseActFuture<Self, Result<pb::Lpar>>;
+
+    fn handle(&mut self, Activate(def): Activate, _: &mut Context<Self>) -> Self::Result {
+        if std::mem::take(&mut self.conditions.fail_next_activate) {
+            let why = format!("the firmware of host {} refused to start partition {}", self.cfg.host, def.name);
+            return Box::pin(fut::ready(Err(VmrmError::unavailable(why))));
+        }
+        if let Err(e) = self.admit(&def) {
+            return Box::pin(fut::ready(Err(e)));
+        }
+        let req = deadline(
+            pb::ReserveRequest { disk: def.disk.clone(), key: self.san_key, owner: self.cfg.host.clone() },
+            self.timing.rpc_deadline,
+        );
+        let channel = self.pool.get(&self.cfg.san);
+        let reserve = async move { SanClient::new(channel?).reserve(req).await.map_err(VmrmError::from) };
+        Box::pin(reserve.into_actor(self).map(move |reserved, act, ctx| {
+            let host = act.cfg.host.clone();
+            let lpar = act.lpars.get_mut(&def.name).expect("admitted LPAR is in the table");
+            if let Err(e) = reserved {
+                lpar.state = LparState::NotActivated;
+                lpar.reference_code = REFCODE_OFF.into();
+                tracing::warn!(vm = %def.name, "LPAR not activated on {host}: {e}");
+                return Err(e);
+            }
+            let memory = act.boot_memory(&def)?;
+            let reply = act.run_vm(&def.name, memory, ctx)?;
+            act.save_boot_list();
+            Ok(reply)
+        }))
+    }
+}
+
+/// Shuts an LPAR down (the VM stops cleanly); `remove` also deletes its definition.
+#[derive(Message)]
+#[rtype(result = "Result<pb::Lpar>")]
+pub struct Shutdown {
+    pub name: String,
+    pub remove: bool,
+}
+
+impl Handler<Shutdown> for ServerUnit {
+    type Result = Result<pb::Lpar>;
+    fn handle(&mut self, msg: Shutdown, _: &mut Context<Self>) -> Self::Result {
+        if let Some(Lpar { migration: Some(m), .. }) = self.lpars.get(&msg.name) {
+            return Err(VmrmError::precondition(format!(
+                "VM {} is being live-migrated ({m}); cancel the migration first",
+                msg.name
+            )));
+        }
+        let lpar = Self::lpar_pb(self.stop_vm(&msg.name, true)?);
+        if msg.remove {
+            self.lpars.remove(&msg.name);
+        }
+        self.save_boot_list();
+        Ok(lpar)
+    }
+}
+
+impl Handler<VmCrashed> for ServerUnit {
+    type Result = ();
+    fn handle(&mut self, msg: VmCrashed, _: &mut Context<Self>) {
+        tracing::warn!(vm = %msg.name, "VM crashed: {}", msg.reason);
+        if let Some(l) = self.lpars.get_mut(&msg.name) {
+            if let Some(LparMigration::In { .. }) = l.migration {
+                // Fenced before the source let it go: the migration was rolled back there.
+                self.lpars.remove(&msg.name);
+            } else {
+                l.vm = None;
+                l.memory = None;
+                l.state = LparState::Error;
+                l.reference_code = String::new();
+                l.address.clear();
+            }
+        }
+        self.save_boot_list();
+    }
+}
