@@ -159,12 +159,17 @@ async fn a_dirtying_vm_migrates_with_its_memory_and_counter_intact() {
     let wrong = admin.query_monjv(pb::MonjvQuery { name: "JV.VM11".into(), password: "guess".into() }).await;
     assert!(wrong.unwrap_err().to_string().contains("password is missing or wrong"));
 
-    let record = san_record(&dc, "vm-1-1-rootvg").await;
+    // The VM writes once a heartbeat period: wait for its first write on host-2.
+    let record = wait_until("the VM to write on host-2", Duration::from_secs(10), || async {
+        let record = san_record(&dc, "vm-1-1-rootvg").await;
+        let preempt = record.iter().rposition(|op| op.kind == "PREEMPT")?;
+        record[preempt..].iter().any(|op| op.kind == "WRITE" && op.owner == "host-2").then_some(record)
+    })
+    .await;
     assert_single_writer("vm-1-1-rootvg", &record);
     let preempt = record.iter().rposition(|op| op.kind == "PREEMPT").expect("the reservation moved");
     assert_eq!(record[preempt].owner, "host-2");
     assert!(record[preempt..].iter().all(|op| op.kind != "WRITE_REJECTED"), "the source was paused: {record:#?}");
-    assert!(record[preempt..].iter().any(|op| op.kind == "WRITE" && op.owner == "host-2"), "the VM writes on host-2");
 
     let ev = events(&dc).await;
     let seq = |name: &str| {

@@ -10,22 +10,28 @@
 //!
 //! | room | owns |
 //! |---|---|
-//! | [`core`] | what every operation shares: the local HSDB member, channels, timing, the HMC and SAN gateways |
+//! | [`core`] | what every operation shares: the local HSDB member, timing, activity, the gateways |
+//! | [`gateway`] | the HMCs (first answer over a host's HMCs), the SAN (the fence), ping and VIOS sanity |
 //! | [`supervisor`] | the controller actor: leadership, one FDE per host group, resumption first |
 //! | [`api`] | the `vmrm.v1.Admin` service and its query views |
 //! | [`config`] | cluster, HMCs, hosts, host groups, discovery, policies, affinity groups, HSDB membership |
 //! | [`detection`] | the FDE actor, its VM checks, detection settings per level |
 //! | [`recovery`] | mapper inputs, recovery tasks, the fenced restart, resumption, restarts by hand, cleanup |
 //! | [`migration`] | live migration, its pre-check, evacuation and restore, takeover, MONJVs, SU clusters |
+//! | [`monjv`] | monitoring job variables (seed 004), kept by the system as VMs run, restart and migrate |
 //! | [`apps`] | application reports from the VM agents and a critical application's escalation |
+//! | [`records`] | the configuration records every room looks up (cluster, host groups, hosts, VMs) |
 //! | [`lines`] | the console lines an operation reports as it goes |
 pub mod api;
 pub mod apps;
 pub mod config;
 pub mod core;
 pub mod detection;
+pub mod gateway;
 pub mod lines;
 pub mod migration;
+pub mod monjv;
+pub mod records;
 pub mod recovery;
 pub mod supervisor;
 

@@ -44,15 +44,17 @@ impl Controller {
         self.checking = true;
         let core = self.core.clone();
         if self.resumed_for != Some(active_since_ms) {
-            ctx.spawn(async move { core.resume_recovery(active_since_ms).await }.into_actor(self).map(
-                move |done, act, _| {
-                    act.checking = false;
-                    match done {
-                        Ok(_) => act.resumed_for = Some(active_since_ms),
-                        Err(e) => tracing::warn!("unfinished recovery tasks not resumed yet: {e}"),
-                    }
-                },
-            ));
+            let resume = async move {
+                let tasks = core.resume_recovery(active_since_ms).await?;
+                Ok::<_, crate::error::VmrmError>(tasks + core.resume_migrations(active_since_ms).await?)
+            };
+            ctx.spawn(resume.into_actor(self).map(move |done, act, _| {
+                act.checking = false;
+                match done {
+                    Ok(_) => act.resumed_for = Some(active_since_ms),
+                    Err(e) => tracing::warn!("unfinished recovery tasks not resumed yet: {e}"),
+                }
+            }));
             return;
         }
         ctx.spawn(async move { core.hsdb.list::<HostGroupRecord>().await }.into_actor(self).map(|groups, act, _| {

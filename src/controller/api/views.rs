@@ -37,7 +37,7 @@ impl ControllerCore {
         let hmcs = select("HMC", name, self.hsdb.list::<HmcRecord>().await?, |h| &h.name)?;
         let mut out = Vec::new();
         for hmc in hmcs {
-            let (state, managed_hosts) = match self.hmc_inventory(&hmc, "").await {
+            let (state, managed_hosts) = match self.hmc.inventory(&hmc, "").await {
                 Ok(inv) => (
                     "Connected".to_string(),
                     inv.hosts.into_iter().map(|h| pb::ManagedHost { name: h.name, uuid: h.uuid }).collect(),
@@ -57,7 +57,7 @@ impl ControllerCore {
         let mut out = Vec::new();
         for h in hosts {
             let group_ha = h.host_group.as_ref().and_then(|g| groups.get(g)).copied().flatten();
-            let state = match self.host_inventory(&h).await {
+            let state = match self.hmc.host_inventory(&h).await {
                 Ok(inv) => inv.state,
                 Err(_) => "No connection".into(),
             };
@@ -156,7 +156,7 @@ impl ControllerCore {
                 continue;
             };
             // A host its HMCs cannot reach shows its partitions as the HMC would: Not Available.
-            if let Ok(inv) = self.host_inventory(&record).await
+            if let Ok(inv) = self.hmc.host_inventory(&record).await
                 && inv.state == HOST_OPERATING
             {
                 for l in inv.lpars {

@@ -22,17 +22,6 @@ pub fn check_name(kind: &str, name: &str) -> Result<()> {
 }
 
 impl ControllerCore {
-    pub async fn cluster(&self) -> Result<ClusterRecord> {
-        Ok(self.cluster_versioned().await?.0)
-    }
-
-    /// The ksyscluster with its version, for a compare-and-set.
-    pub async fn cluster_versioned(&self) -> Result<(ClusterRecord, u64)> {
-        self.hsdb.get::<ClusterRecord>("cluster").await?.ok_or_else(|| {
-            VmrmError::precondition("no ksyscluster is defined: run `ksysmgr add ksyscluster NAME type=HA` first")
-        })
-    }
-
     pub async fn add_cluster(
         &self,
         name: &str,
@@ -90,7 +79,7 @@ impl ControllerCore {
         }
         let record =
             HmcRecord { name: name.into(), ip: endpoint.clone(), login: login.into(), password: password.into() };
-        self.hmc_inventory(&record, "").await.map_err(|e| {
+        self.hmc.inventory(&record, "").await.map_err(|e| {
             VmrmError::unavailable(format!("HMC {name} at {endpoint} cannot be reached: {e}; nothing was added"))
         })?;
         self.hsdb.put_if_version(&record, 0).await?;
@@ -112,7 +101,7 @@ impl ControllerCore {
         let mut managing = Vec::new();
         let mut inventory = None;
         for hmc in &hmcs {
-            if let Ok(reply) = self.hmc_inventory(hmc, name).await
+            if let Ok(reply) = self.hmc.inventory(hmc, name).await
                 && let Some(inv) = reply.hosts.into_iter().find(|h| h.name == name)
             {
                 managing.push(hmc.name.clone());
@@ -183,27 +172,5 @@ impl ControllerCore {
         };
         self.hsdb.put_if_version(&group, 0).await?;
         Ok(vec![format!("Host_group {name} added successfully"), "Run discover command to proceed further".into()])
-    }
-
-    pub async fn host_group(&self, name: &str) -> Result<(HostGroupRecord, u64)> {
-        self.hsdb
-            .get::<HostGroupRecord>(name)
-            .await?
-            .ok_or_else(|| VmrmError::not_found(format!("host_group {name} does not exist")))
-    }
-
-    pub async fn host(&self, name: &str) -> Result<HostRecord> {
-        self.hsdb
-            .get::<HostRecord>(name)
-            .await?
-            .map(|(h, _)| h)
-            .ok_or_else(|| VmrmError::not_found(format!("host {name} does not exist")))
-    }
-
-    pub async fn vm(&self, name: &str) -> Result<(VmRecord, u64)> {
-        self.hsdb
-            .get::<VmRecord>(name)
-            .await?
-            .ok_or_else(|| VmrmError::not_found(format!("VM {name} does not exist (run discovery first if it is new)")))
     }
 }

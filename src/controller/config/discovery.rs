@@ -9,9 +9,7 @@ use crate::controller::lines::Lines;
 use crate::domain::*;
 use crate::error::Result;
 use crate::hsdb::HsdbAccess;
-use crate::logic::placement::HostCapacity;
 use crate::pb;
-use crate::pb::vocabulary::HOST_OPERATING;
 
 impl ControllerCore {
     pub async fn discover(&self, group_name: &str, verify: bool) -> Result<Vec<String>> {
@@ -21,7 +19,7 @@ impl ControllerCore {
         let (mut discovered, mut managed, mut skipped) = (0, 0, 0);
         for host_name in &group.hosts {
             let host = self.host(host_name).await?;
-            let inv = match self.host_inventory(&host).await {
+            let inv = match self.hmc.host_inventory(&host).await {
                 Ok(inv) => inv,
                 Err(e) => {
                     out.step(format!("ERROR: Host {host_name} could not be queried through its HMCs: {e}"));
@@ -117,32 +115,6 @@ impl ControllerCore {
         self.hsdb.put_if_version(&vm, version).await?;
         out.step(format!("Discovery for VM {} is complete", vm.name));
         Ok(LparOutcome::Discovered)
-    }
-
-    /// Free capacity of the hosts of a group that their HMCs can reach, except `exclude`.
-    pub async fn capacities(&self, group: &HostGroupRecord, exclude: &[&str]) -> Result<Vec<HostCapacity>> {
-        let mut out = Vec::new();
-        for name in group.hosts.iter().filter(|h| !exclude.contains(&h.as_str())) {
-            let host = self.host(name).await?;
-            let Ok(inv) = self.host_inventory(&host).await else {
-                continue;
-            };
-            if inv.state != HOST_OPERATING {
-                continue;
-            }
-            let (cpu, mem) = inv
-                .lpars
-                .iter()
-                .filter(|l| l.state != LparState::NotActivated.as_str())
-                .filter_map(|l| l.definition.as_ref())
-                .fold((0u32, 0u64), |(c, m), d| (c + d.cpu, m + d.memory_mb));
-            out.push(HostCapacity {
-                host: name.clone(),
-                free_cpu: inv.cpu_total.saturating_sub(cpu),
-                free_memory_mb: inv.memory_total_mb.saturating_sub(mem),
-            });
-        }
-        Ok(out)
     }
 
     pub async fn verify(&self, group_name: &str) -> Result<Vec<String>> {

@@ -515,7 +515,7 @@ async fn evidence(core: &ControllerCore, vioses: &[ViosRecord], stat: &pb::ViosS
     let caa_up = stat.state == "UP";
     let pingable = match (caa_up, vioses.iter().find(|v| v.uuid == stat.uuid)) {
         (true, _) => None,
-        (false, Some(v)) => Some(core.pingable(&v.endpoint).await),
+        (false, Some(v)) => Some(core.reach.pingable(&v.endpoint).await),
         (false, None) => Some(false),
     };
     ViosEvidence { caa_up, reason: stat.reason, pingable, lpar_state: None }
@@ -534,7 +534,7 @@ async fn relocate_host(core: ControllerCore, group: String, host: String) -> Res
     let vioses: Vec<ViosRecord> =
         core.hsdb.list::<ViosRecord>().await?.into_iter().filter(|v| v.host == host).collect();
     for v in &vioses {
-        if core.vios_answers(&v.endpoint).await {
+        if core.reach.vios_answers(&v.endpoint).await {
             tracing::warn!(host = %host, vios = %v.name, "sanity check: VIOS answers directly; host relocation cancelled");
             return Ok(Relocation::Cancelled);
         }

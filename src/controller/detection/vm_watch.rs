@@ -61,10 +61,10 @@ pub async fn sightings(
 /// shutdown reason, and the address the VM answers on), then a ping of that address.
 pub async fn gather_evidence(core: &ControllerCore, vm: &VmRecord) -> Result<Evidence> {
     let host = core.host(&vm.host).await?;
-    let inventory = core.host_inventory(&host).await?;
+    let inventory = core.hmc.host_inventory(&host).await?;
     let lpar = inventory.lpars.iter().find(|l| l.definition.as_ref().is_some_and(|d| d.name == vm.name));
     if let Some(l) = lpar.filter(|l| !l.address.is_empty())
-        && core.pingable(&l.address).await
+        && core.reach.pingable(&l.address).await
     {
         return Ok(Evidence::Pingable);
     }

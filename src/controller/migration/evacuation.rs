@@ -1,7 +1,7 @@
 //! Planned HA (seed 000: "use the LPM option … to evacuate the host by migrating all its VMs to
 //! neighboring hosts in the group … bring the VMs back to their original host in a single
 //! operation"): the admin's `Migrate` call for one or more VMs or a whole host, and the move
-//! back home. An evacuation migrates the host's managed VMs in priority order (High, Medium,
+//! back home (`restore vm|host`: by live migration, or by a restart for a VM that runs reduced). An evacuation migrates the host's managed VMs in priority order (High, Medium,
 //! Low), [`EVACUATION_PARALLEL`] at a time, to the hosts the relocation mapper picks at full
 //! size (flexible capacity is for restarts only); its migrations share one operation, so the
 //! source allows them side by side while any other second outbound migration is refused.
@@ -198,11 +198,57 @@ impl ControllerCore {
         }
     }
 
+    /// `ksysmgr restore vm NAME` / `restore host NAME`: VMs away from home go back to their home
+    /// host — by live migration when they run at full size, else by a restart, which gives
+    /// them their full size again (flexible capacity applies only away).
+    pub async fn restore(&self, class: &str, name: &str) -> Result<Vec<String>> {
+        let names: Vec<String> = match class {
+            "vm" => vec![name.to_string()],
+            "host" => {
+                self.host(name).await?;
+                let vms = self.hsdb.list::<VmRecord>().await?;
+                vms.into_iter().filter(|v| v.homehost == name && v.host != name && v.managed).map(|v| v.name).collect()
+            }
+            other => return Err(VmrmError::invalid(format!("restore applies to a vm or a host, not {other}"))),
+        };
+        let mut checked = Vec::new();
+        for n in &names {
+            let (vm, group) = self.restartable(n).await?;
+            if vm.host == vm.homehost {
+                if class == "vm" {
+                    return Err(VmrmError::precondition(format!(
+                        "VM {n} already runs on its home host {}",
+                        vm.homehost
+                    )));
+                }
+                continue;
+            }
+            let home = vm.homehost.clone();
+            self.check_target(&vm, &group, &home).await?;
+            checked.push((vm, group, home));
+        }
+        if checked.is_empty() {
+            return Ok(vec![format!("All VMs of home host {name} already run there")]);
+        }
+        let mut lines = Vec::new();
+        for (vm, group, home) in checked {
+            // Running at full size: home by live migration, without an outage. Reduced by
+            // flexible capacity: a restart gives it its full size back.
+            if self.runs_at_full_size(&vm).await {
+                lines.extend(self.restore_by_lpm(&vm).await?);
+                continue;
+            }
+            let heading = format!("Restore in progress for VM {} to home host {home}", vm.name);
+            lines.extend(self.restart_one_vm(vm, &group, Some(&home), heading).await?);
+        }
+        Ok(lines)
+    }
+
     /// The VM runs on its host at its full size (not reduced by flexible capacity): it can go
     /// home by live migration instead of a restart.
     pub(in crate::controller) async fn runs_at_full_size(&self, vm: &VmRecord) -> bool {
         let Ok(host) = self.host(&vm.host).await else { return false };
-        let Ok(inv) = self.host_inventory(&host).await else { return false };
+        let Ok(inv) = self.hmc.host_inventory(&host).await else { return false };
         inv.lpars.iter().any(|l| {
             l.state == LparState::Running.as_str()
                 && l.definition

@@ -13,7 +13,7 @@
 //! with the host the hypervisors show it running on.
 use crate::controller::core::ControllerCore;
 use crate::controller::lines::Lines;
-use crate::controller::migration::monjv::VmMonjvEvent;
+use crate::controller::monjv::VmMonjvEvent;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
@@ -175,7 +175,7 @@ impl ControllerCore {
             fence: epoch,
             operation: order.operation.clone(),
         });
-        let (hmc, job_id) = self.submit_job(source, job).await?;
+        let (hmc, job_id) = self.hmc.submit_job(source, job).await?;
         vm.lpm = Some(LpmJob { target: target.name.clone(), hmc: hmc.name.clone(), job_id });
         self.put_fenced(&vm, epoch, version).await?;
         self.follow_lpm(&hmc, job_id, name, out).await
@@ -189,12 +189,11 @@ impl ControllerCore {
         vm: &str,
         out: &LpmOut,
     ) -> Result<pb::MigrationProgress> {
-        let mut client = self.hmc_client(hmc)?;
         let (mut shown, mut last_ok) = (0, tokio::time::Instant::now());
         loop {
             tokio::time::sleep(self.timing.job_poll).await;
-            let status = match client.get_job(self.hmc_request(hmc, pb::GetJobRequest { job_id })).await {
-                Ok(s) => s.into_inner(),
+            let status = match self.hmc.job_status(hmc, job_id).await {
+                Ok(s) => s,
                 Err(e) if last_ok.elapsed() < self.timing.rpc_deadline * 4 => {
                     tracing::debug!(vm, "HMC {} job {job_id}: {e}", hmc.name);
                     continue;
@@ -293,8 +292,7 @@ impl ControllerCore {
             self.hsdb.get::<HmcRecord>(&job.hmc).await?.ok_or_else(|| {
                 VmrmError::not_found(format!("HMC {} of the migration is no longer configured", job.hmc))
             })?;
-        let req = self.hmc_request(&hmc, pb::GetJobRequest { job_id: job.job_id });
-        self.hmc_client(&hmc)?.cancel_job(req).await?;
+        self.hmc.cancel_job(&hmc, job.job_id).await?;
         Ok(vec![format!(
             "Cancel requested for the LPM of VM {name} to host {}: it rolls back and keeps running on host {}",
             job.target, vm.host

@@ -94,13 +94,13 @@ impl ControllerCore {
         group: &HostGroupRecord,
         operation: &str,
     ) -> Result<Checked> {
-        let source_inv = self.host_inventory(source).await.map_err(|e| {
+        let source_inv = self.hmc.host_inventory(source).await.map_err(|e| {
             VmrmError::unavailable(format!(
                 "the HMCs of host {} do not answer ({e}); VM {} stays",
                 source.name, vm.name
             ))
         })?;
-        let target_inv = match self.host_inventory(target).await {
+        let target_inv = match self.hmc.host_inventory(target).await {
             Ok(inv) => inv,
             Err(e) => unreachable(target, format!("not reachable: {e}")),
         };

@@ -249,7 +249,7 @@ impl ControllerCore {
         let remote = units.iter().find(|u| u.host == vm.host).expect("a unit of its cluster");
         su_cluster::may_recover(remote, self.timing.su_alive_lease).map_err(VmrmError::precondition)?;
         let target = self.host(&local).await?;
-        let inv = self.host_inventory(&target).await?;
+        let inv = self.hmc.host_inventory(&target).await?;
         if inv.lpars.iter().any(|l| l.definition.as_ref().is_some_and(|d| d.name == name)) {
             return Err(VmrmError::precondition(format!("a VM named {name} is defined on host {local} already")));
         }

@@ -41,7 +41,7 @@ impl ControllerCore {
     /// left it; returns how many definitions went. An error leaves the rest for the next try.
     pub async fn clean_lpars(&self, host_name: &str, out: &Lines) -> Result<usize> {
         let host = self.host(host_name).await?;
-        let inv = self.host_inventory(&host).await?;
+        let inv = self.hmc.host_inventory(&host).await?;
         if inv.state != HOST_OPERATING {
             return Err(VmrmError::unavailable(format!("host {host_name} is {}", inv.state)));
         }
@@ -55,7 +55,7 @@ impl ControllerCore {
             .collect();
         for lpar in &stale {
             let job = Job::Remove(RemoveLpar { host: host_name.to_string(), lpar: lpar.clone() });
-            self.run_job(&host, job).await.map_err(|e| {
+            self.hmc.run_job(&host, job).await.map_err(|e| {
                 out.step(format!("ERROR: stale definition of VM {lpar} on host {host_name} not removed: {e}"));
                 e
             })?;

@@ -5,6 +5,7 @@ use crate::domain::*;
 use crate::error::Result;
 use crate::hsdb::HsdbAccess;
 use crate::logic::placement::{HostCapacity, PlacementPlan, Policies, VmDemand, place};
+use crate::pb::vocabulary::HOST_OPERATING;
 use std::collections::BTreeMap;
 
 pub struct MapperInputs {
@@ -65,6 +66,32 @@ impl MapperInputs {
 }
 
 impl ControllerCore {
+    /// Free capacity of the hosts of a group that their HMCs can reach, except `exclude`.
+    pub async fn capacities(&self, group: &HostGroupRecord, exclude: &[&str]) -> Result<Vec<HostCapacity>> {
+        let mut out = Vec::new();
+        for name in group.hosts.iter().filter(|h| !exclude.contains(&h.as_str())) {
+            let host = self.host(name).await?;
+            let Ok(inv) = self.hmc.host_inventory(&host).await else {
+                continue;
+            };
+            if inv.state != HOST_OPERATING {
+                continue;
+            }
+            let (cpu, mem) = inv
+                .lpars
+                .iter()
+                .filter(|l| l.state != LparState::NotActivated.as_str())
+                .filter_map(|l| l.definition.as_ref())
+                .fold((0u32, 0u64), |(c, m), d| (c + d.cpu, m + d.memory_mb));
+            out.push(HostCapacity {
+                host: name.clone(),
+                free_cpu: inv.cpu_total.saturating_sub(cpu),
+                free_memory_mb: inv.memory_total_mb.saturating_sub(mem),
+            });
+        }
+        Ok(out)
+    }
+
     /// The mapper's view of `group`, with the hosts of `exclude` left out as candidates.
     pub async fn mapper_inputs(&self, group: &HostGroupRecord, exclude: &[&str]) -> Result<MapperInputs> {
         let hosts = self.capacities(group, exclude).await?;

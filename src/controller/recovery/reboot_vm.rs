@@ -33,7 +33,7 @@ impl ControllerCore {
         self.hsdb.append_event(&EventRecord::new(EventName::RestartStarted, name, message)).await?;
         tracing::warn!(vm = %name, "restarting VM {name} on the same host {}: {why}", host.name);
         let shutdown = ShutdownLpar { host: host.name.clone(), lpar: name.to_string(), immediate: false };
-        self.run_job(&host, Job::Shutdown(shutdown)).await?;
+        self.hmc.run_job(&host, Job::Shutdown(shutdown)).await?;
         let definition = LparDefinition {
             name: name.to_string(),
             uuid: vm.uuid.clone(),
@@ -42,7 +42,7 @@ impl ControllerCore {
             disk: vm.disk.clone(),
         };
         let activate = ActivateLpar { host: host.name.clone(), definition: Some(definition.into()) };
-        self.run_job(&host, Job::Activate(activate)).await?;
+        self.hmc.run_job(&host, Job::Activate(activate)).await?;
         vm.vm_status = VmStatus::NoOperationInProgress;
         self.put_fenced(&vm, epoch, version).await?;
         let message = format!("restarted on the same host {}", host.name);

@@ -130,7 +130,7 @@ impl ControllerCore {
             out.step(format!("HA monitoring for VM {name} stopped"));
             self.shut_source_down(&name, &source, task.cause, out).await;
         }
-        self.preempt_disk(&target.san, &vm.disk, &target, epoch).await.map_err(|e| {
+        self.san.preempt_disk(&target.san, &vm.disk, &target, epoch).await.map_err(|e| {
             VmrmError::unavailable(format!(
                 "the SAN reservation of {} could not be preempted ({e}); not restarting",
                 vm.disk
@@ -155,7 +155,7 @@ impl ControllerCore {
             };
             let activate =
                 Job::Activate(ActivateLpar { host: target.name.clone(), definition: Some(definition.into()) });
-            self.run_job(&target, activate).await?;
+            self.hmc.run_job(&target, activate).await?;
         }
         out.step(format!("Starting HA monitoring for VM {name}"));
         vm.host = target.name.clone();
@@ -175,7 +175,7 @@ impl ControllerCore {
         self.hsdb.append_event(&EventRecord::new(EventName::RestartCompleted, &name, running)).await?;
         if source.name != target.name {
             let abnormal = task.cause != RestartCause::Admin;
-            self.vm_monjvs(&name, crate::controller::migration::monjv::VmMonjvEvent::Restarted { abnormal }).await;
+            self.vm_monjvs(&name, crate::controller::monjv::VmMonjvEvent::Restarted { abnormal }).await;
         }
         self.clean_source(&vm, &source, out).await
     }
@@ -186,7 +186,7 @@ impl ControllerCore {
         out.step(format!("Shutdown has started for VM {name}"));
         let shutdown =
             Job::Shutdown(ShutdownLpar { host: source.name.clone(), lpar: name.to_string(), immediate: true });
-        match self.run_job(source, shutdown).await {
+        match self.hmc.run_job(source, shutdown).await {
             Ok(()) => out.step(format!("Shutdown has completed for VM {name}")),
             Err(e) if cause != RestartCause::Admin => {
                 tracing::info!(vm = %name, "source shutdown not possible ({e}); the SAN fence protects the disk");
@@ -198,7 +198,7 @@ impl ControllerCore {
 
     /// The VM already runs on `host` (a resumed task whose activation went through).
     pub(in crate::controller) async fn runs_on(&self, host: &HostRecord, vm: &str) -> bool {
-        let Ok(inv) = self.host_inventory(host).await else { return false };
+        let Ok(inv) = self.hmc.host_inventory(host).await else { return false };
         inv.lpars
             .iter()
             .any(|l| l.state == LparState::Running.as_str() && l.definition.as_ref().is_some_and(|d| d.name == vm))
@@ -208,7 +208,7 @@ impl ControllerCore {
     async fn clean_source(&self, vm: &VmRecord, source: &HostRecord, out: &Lines) -> Result<()> {
         out.step(format!("Configuration cleanup started for VM {}", vm.name));
         let cleanup = Job::Remove(RemoveLpar { host: source.name.clone(), lpar: vm.name.clone() });
-        if let Err(e) = self.run_job(source, cleanup).await {
+        if let Err(e) = self.hmc.run_job(source, cleanup).await {
             tracing::info!(vm = %vm.name, "source cleanup failed: {e}");
             out.step(format!(
                 "ERROR: Restart has encountered an error for VM {} during Configuration Cleanup",

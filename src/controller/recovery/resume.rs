@@ -31,7 +31,6 @@ impl ControllerCore {
             out.push(format!("Restart in progress for {} (resumed)", task.subject));
             self.run_task(task.clone(), Run::Resumed { active_since_ms }, &out).await?;
         }
-        let migrations = self.resume_migrations(active_since_ms).await?;
-        Ok(tasks.len() + migrations)
+        Ok(tasks.len())
     }
 }

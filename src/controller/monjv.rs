@@ -79,7 +79,7 @@ impl ControllerCore {
     /// The system part of `vm` as it runs now, with `status`.
     async fn vm_part(&self, vm: &VmRecord, status: &str) -> Result<SystemPart> {
         let host = self.host(&vm.host).await?;
-        let lpar = match self.host_inventory(&host).await {
+        let lpar = match self.hmc.host_inventory(&host).await {
             Ok(inv) if inv.state == HOST_OPERATING => {
                 inv.lpars.into_iter().find(|l| l.definition.as_ref().is_some_and(|d| d.name == vm.name))
             }

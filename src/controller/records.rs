@@ -1,0 +1,64 @@
+//! The configuration records every room looks up — the ksyscluster, host groups, hosts, VMs —
+//! read from the HSDB with the error an operator should see when one is missing. A floor below
+//! the rooms: they all read through it, it calls none of them.
+use crate::controller::core::ControllerCore;
+use crate::domain::*;
+use crate::error::{Result, VmrmError};
+use crate::hsdb::HsdbAccess;
+
+impl ControllerCore {
+    pub async fn cluster(&self) -> Result<ClusterRecord> {
+        Ok(self.cluster_versioned().await?.0)
+    }
+
+    /// The ksyscluster with its version, for a compare-and-set.
+    pub async fn cluster_versioned(&self) -> Result<(ClusterRecord, u64)> {
+        self.hsdb.get::<ClusterRecord>("cluster").await?.ok_or_else(|| {
+            VmrmError::precondition("no ksyscluster is defined: run `ksysmgr add ksyscluster NAME type=HA` first")
+        })
+    }
+
+    pub async fn host_group(&self, name: &str) -> Result<(HostGroupRecord, u64)> {
+        self.hsdb
+            .get::<HostGroupRecord>(name)
+            .await?
+            .ok_or_else(|| VmrmError::not_found(format!("host_group {name} does not exist")))
+    }
+
+    pub async fn host(&self, name: &str) -> Result<HostRecord> {
+        self.hsdb
+            .get::<HostRecord>(name)
+            .await?
+            .map(|(h, _)| h)
+            .ok_or_else(|| VmrmError::not_found(format!("host {name} does not exist")))
+    }
+
+    pub async fn vm(&self, name: &str) -> Result<(VmRecord, u64)> {
+        self.hsdb
+            .get::<VmRecord>(name)
+            .await?
+            .ok_or_else(|| VmrmError::not_found(format!("VM {name} does not exist (run discovery first if it is new)")))
+    }
+
+    /// A managed VM with no operation in progress, and its host group.
+    pub(in crate::controller) async fn restartable(&self, vm_name: &str) -> Result<(VmRecord, HostGroupRecord)> {
+        let (vm, _) = self.vm(vm_name).await?;
+        if !vm.managed {
+            return Err(VmrmError::precondition(format!(
+                "VM {vm_name} is not managed: run `ksysmgr manage vm {vm_name}` first"
+            )));
+        }
+        if vm.vm_status != VmStatus::NoOperationInProgress {
+            return Err(VmrmError::precondition(format!(
+                "VM {vm_name} has another operation in progress ({})",
+                vm.vm_status
+            )));
+        }
+        let source = self.host(&vm.host).await?;
+        let group_name = source.host_group.clone().ok_or_else(|| {
+            VmrmError::precondition(format!("host {} of VM {vm_name} is in no host_group", source.name))
+        })?;
+        let (group, _) = self.host_group(&group_name).await?;
+        Ok((vm, group))
+    }
+}
