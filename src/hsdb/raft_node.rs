@@ -104,6 +104,16 @@ fn open_db(dir: &Path, node_id: u64) -> Result<sled::Db> {
     Ok(db)
 }
 
+/// Opens member `node_id`'s storage on `dir` exactly as the member runs on it: the vetted sled
+/// database, its Raft log and its state machine (call within a tokio runtime: the log starts
+/// its flusher task). Public so openraft's storage conformance suite tests these very stores.
+pub fn open_storage(dir: &Path, node_id: u64) -> Result<(sled::Db, SledLogStore, SledStateMachine)> {
+    let db = open_db(dir, node_id)?;
+    let log_store = SledLogStore::open(&db, node_id).map_err(VmrmError::internal)?;
+    let state_machine = SledStateMachine::open(&db).map_err(VmrmError::internal)?;
+    Ok((db, log_store, state_machine))
+}
+
 /// Writes the identity file durably (write, fsync, rename).
 fn write_marker(path: &Path, identity: &Identity) -> Result<()> {
     let tmp = path.with_extension("tmp");
@@ -132,9 +142,7 @@ impl HsdbNode {
         network: impl RaftNetworkFactory<TypeConfig>,
     ) -> Result<Self> {
         let (node_id, members) = (config.node_id, config.member_ids());
-        let db = open_db(dir, node_id)?;
-        let log_store = SledLogStore::open(&db, node_id).map_err(VmrmError::internal)?;
-        let state_machine = SledStateMachine::open(&db).map_err(VmrmError::internal)?;
+        let (db, log_store, state_machine) = open_storage(dir, node_id)?;
         let config = Config {
             cluster_name: "vmrm-hsdb".into(),
             heartbeat_interval: HEARTBEAT_MS,
