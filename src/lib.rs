@@ -10,6 +10,7 @@
 //! |---|---|
 //! | [`pb`] | the wire: generated gRPC code of `proto/vmrm/v1`, the strings its messages carry, conversions |
 //! | [`config`] | the node's TOML file: which roles it plays and where its peers are |
+//! | [`clock`] | one clock for actors and timestamps: tokio's, so tests can pause and advance it |
 //! | [`profile`] | timing tunables: the seed's defaults and the `fast` profile |
 //! | [`error`] | the error type and its one mapping to and from gRPC status |
 //! | [`domain`] | plain data: inventory records, VM states, policies, events |
@@ -18,6 +19,7 @@
 //! | [`controller`] | the KSYS controller, one sub-room per concern (API, config, detection, recovery, migration, apps) |
 //! | [`agents`] | the product's agents beside the hardware: host monitor + AR gateway (VIOS), VM agent (in each VM) |
 //! | [`sim`] | the simulated hardware only: HMC, server unit (hypervisor), VM partitions, guest memory, SAN |
+//! | [`in_flight`] | the "one request in flight" flag of actors that poll or fetch on a timer |
 //! | [`transport`] | gRPC channels with deadlines, the leader-following admin client, the SAN client |
 //! | [`node`] | one `vmrmd` process: roles from config, serving, crash-only supervision, ordered shutdown |
 //! | [`launcher`] | the embedded local datacenter (and the multi-process test clusters) |
@@ -25,11 +27,13 @@
 //! | `testing` | test kits behind the `testing` feature: linearizability checker, HSDB fault network, chaos checks |
 pub mod agents;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod controller;
 pub mod domain;
 pub mod error;
 pub mod hsdb;
+pub mod in_flight;
 pub mod launcher;
 pub mod logic;
 pub mod node;
@@ -40,9 +44,5 @@ pub mod sim;
 pub mod testing;
 pub mod transport;
 
+pub use clock::now_ms;
 pub use error::VmrmError;
-
-/// Wall-clock milliseconds since the Unix epoch: the time base of rows shared between nodes.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}

@@ -8,6 +8,7 @@
 //! The VIOS answers the FDE's QuickQuery / NeedsAttention for a whole host group from the HSDB
 //! (the controller reads health *through* a VIOS, as in the seed).
 use super::ar_gateway::ArGateway;
+use crate::clock::Instant;
 use crate::domain::{HmHealthRecord, ShortMsgRecord, VmHbMissedRecord, identity};
 use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbAccess, Record, RemoteHsdb};
@@ -16,7 +17,6 @@ use crate::pb::{self, host_monitor_server::HostMonitor, vios_server::Vios as Vio
 use crate::profile::Timing;
 use actix::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::time::Instant;
 use tonic::{Request, Response, Status};
 
 /// The HM's view of one VM (seed: DETECTED and MISSING, plus SUSPENDED after a `SHDN`).

@@ -4,6 +4,7 @@
 //! failure already being recovered is not detected and planned a second time.
 use crate::controller::core::ControllerCore;
 use crate::controller::detection::fde::{FdeActor, StopFde};
+use crate::controller::detection::world::LiveGroup;
 use crate::domain::HostGroupRecord;
 use crate::hsdb::HsdbAccess;
 use actix::prelude::*;
@@ -15,7 +16,7 @@ pub const SUPERVISE_EVERY: Duration = Duration::from_millis(250);
 
 pub struct Controller {
     core: ControllerCore,
-    fdes: BTreeMap<String, Addr<FdeActor>>,
+    fdes: BTreeMap<String, Addr<FdeActor<LiveGroup>>>,
     checking: bool,
     /// The active period (its start) whose unfinished recovery tasks were resumed.
     resumed_for: Option<i64>,
@@ -62,7 +63,7 @@ impl Controller {
             let Ok(groups) = groups else { return };
             for g in groups.into_iter().filter(|g| g.discovered) {
                 if !act.fdes.get(&g.name).is_some_and(|a| a.connected()) {
-                    let fde = FdeActor::new(act.core.clone(), g.name.clone()).start();
+                    let fde = FdeActor::new(LiveGroup(act.core.clone()), g.name.clone()).start();
                     act.fdes.insert(g.name, fde);
                 }
             }

@@ -3,11 +3,12 @@
 //! pure [`Engine`] with real processes.
 use super::guest::GuestDir;
 use super::scripts;
+use crate::clock::Instant;
 use crate::logic::app_engine::engine::Command;
 use crate::logic::app_engine::{AppStatus, Engine, HaMonitoring, ScriptKind, VmmError};
 use actix::prelude::*;
 use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `period=0` means as often as the agent can; it still waits this long between rounds.
 const SHORTEST_ROUND: Duration = Duration::from_millis(100);

@@ -4,6 +4,7 @@
 //! the HSDB, GET it, ACK it (the exchange's row is cleared and the agent drops its cached
 //! answer). Then the applications are recorded for `ksysmgr query app`, and the pure
 //! [`escalate`] decides what a new FAILURE means for the VM.
+use crate::clock::Instant;
 use crate::controller::core::ControllerCore;
 use crate::controller::lines::Lines;
 use crate::domain::*;
@@ -13,7 +14,6 @@ use crate::logic::app_engine::{AppState, AppStatus};
 use crate::logic::app_escalation::{Escalation, VmAppAction, escalate};
 use crate::pb::{self, vios_client::ViosClient};
 use crate::transport::deadline;
-use std::time::Instant;
 use tonic::transport::Channel;
 
 impl ControllerCore {

@@ -1,41 +1,19 @@
-//! The FDE's VM checks (seed 000 §2.3.2, notes seed000-C §4.5), run on every NeedsAttention
-//! reply after the host checks. The decision is [`crate::logic::vm_failure`]'s; this module
-//! keeps each VM's HBoffset between replies, gathers the evidence (the HMC's view of the
-//! partition, then a ping of the VM's address) and carries out the action: an event, or the
-//! relocation of that one VM, tried again while it fails.
+//! The FDE's VM checks (seed 000 §2.3.2, notes seed000-C §4.5), their I/O half: the sightings
+//! of a NeedsAttention reply, the evidence on a silent VM (the HMC's view of its partition, then
+//! a ping of its address) and the action carried out — an event, or the relocation of that one
+//! VM. The decisions and their bookkeeping are pure: [`crate::logic::vm_failure`] and
+//! [`crate::logic::vm_watch`].
 use crate::controller::core::ControllerCore;
 use crate::controller::lines::Lines;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
 use crate::logic::detection::Levels;
-use crate::logic::vm_failure::{Evidence, LparFacts, NoActionReason, RELOCATION_ATTEMPTS, VmAction, VmRule};
+use crate::logic::vm_failure::{Evidence, LparFacts, RELOCATION_ATTEMPTS, VmAction};
+use crate::logic::vm_watch::VmSighting;
 use crate::pb::vocabulary::HOST_OPERATING;
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-/// A managed VM as one NeedsAttention reply showed it.
-#[derive(Debug, Clone)]
-pub struct VmSighting {
-    pub vm: VmRecord,
-    /// The reply's missedHb; `None` when at least one host monitor receives its heartbeats.
-    pub missed: Option<Duration>,
-    pub rule: VmRule,
-}
-
-/// What the FDE remembers of one VM between replies.
-#[derive(Debug, Default, Clone)]
-pub struct WatchedVm {
-    /// Seed: raised each time the VM is found Not Activated, so a VM just relocated is not
-    /// relocated again at once; back to 0 when heartbeats resume.
-    pub hb_offset: Duration,
-    /// The event of this episode is raised once, not on every reply.
-    pub raised: bool,
-    /// The last no-action reason logged, to log changes only.
-    pub last_reason: Option<NoActionReason>,
-    /// Evidence is being gathered or an action runs: the next replies leave the VM alone.
-    pub busy: bool,
-}
 
 /// Every managed VM of the group's `hosts` with its missed heartbeats from a NeedsAttention
 /// reply (`missing`: VM uuid → missed ms, per host that reported it).
@@ -84,7 +62,7 @@ pub async fn gather_evidence(core: &ControllerCore, vm: &VmRecord) -> Result<Evi
 }
 
 /// Carries out a decision's event or relocation.
-pub async fn act(core: ControllerCore, group: String, vm: VmRecord, action: VmAction, missed: Duration) -> Result<()> {
+pub async fn act(core: &ControllerCore, group: &str, vm: VmRecord, action: VmAction, missed: Duration) -> Result<()> {
     let name = vm.name.clone();
     match action {
         VmAction::NoAction(_) => Ok(()),
@@ -100,7 +78,7 @@ pub async fn act(core: ControllerCore, group: String, vm: VmRecord, action: VmAc
             let message = format!("heartbeats missing for {} ms; not pingable", missed.as_millis());
             core.hsdb.append_event(&EventRecord::new(EventName::VmFailureDetected, &name, message)).await?;
             tracing::warn!(vm = %name, "VM failure detected. Initiating recovery for VM {name}");
-            relocate(&core, &group, vm).await
+            relocate(core, group, vm).await
         }
     }
 }
@@ -108,15 +86,15 @@ pub async fn act(core: ControllerCore, group: String, vm: VmRecord, action: VmAc
 /// Another attempt at relocating a VM whose relocation failed, while it still runs nowhere:
 /// its record says RESTART_FAILED and no operation holds it (its heartbeats stopped with its
 /// HA monitoring, so they can no longer ask for it). Nothing when it needs no attempt any more.
-pub async fn relocate_again(core: ControllerCore, group: String, name: String, attempt: u32) -> Result<()> {
-    let Some((vm, _)) = core.hsdb.get::<VmRecord>(&name).await? else {
+pub async fn relocate_again(core: &ControllerCore, group: &str, name: &str, attempt: u32) -> Result<()> {
+    let Some((vm, _)) = core.hsdb.get::<VmRecord>(name).await? else {
         return Ok(());
     };
     if !vm.managed || vm.state != VmState::RestartFailed || vm.vm_status != VmStatus::NoOperationInProgress {
         return Ok(());
     }
     tracing::warn!(vm = %name, "relocation of VM {name}, attempt {attempt} of {RELOCATION_ATTEMPTS}");
-    relocate(&core, &group, vm).await
+    relocate(core, group, vm).await
 }
 
 /// The restart of one failed VM on another host of its group.
