@@ -17,10 +17,6 @@ impl InFlight {
     pub fn end(&mut self) {
         self.0 = false;
     }
-
-    pub fn is_busy(&self) -> bool {
-        self.0
-    }
 }
 
 #[cfg(test)]
@@ -32,7 +28,6 @@ mod tests {
         let mut flight = InFlight::default();
         assert!(flight.start());
         assert!(!flight.start(), "a second request waits");
-        assert!(flight.is_busy());
         flight.end();
         assert!(flight.start());
     }

@@ -12,6 +12,7 @@ use crate::clock::Instant;
 use crate::domain::{HmHealthRecord, ShortMsgRecord, VmHbMissedRecord, identity};
 use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbAccess, Record, RemoteHsdb};
+use crate::in_flight::InFlight;
 use crate::logic::health::{VmMonitorState, vios_health, vm_monitor_state};
 use crate::pb::{self, host_monitor_server::HostMonitor, vios_server::Vios as ViosRpc};
 use crate::profile::Timing;
@@ -35,22 +36,23 @@ struct WatchedVm {
     since_ms: i64,
     /// What the HSDB holds (`None` until the first write succeeds).
     recorded: Option<HmVmState>,
-    write_in_flight: bool,
+    write: InFlight,
 }
 
-pub struct HostMonitorActor {
+/// The HM of one VIOS; `H` is where it writes (the HSDB through any member, or a test's store).
+pub struct HostMonitorActor<H: HsdbAccess + Clone + Unpin + 'static = RemoteHsdb> {
     vios: String,
     vios_uuid: String,
     host: String,
     incarnation: String,
     timing: Timing,
-    hsdb: RemoteHsdb,
+    hsdb: H,
     vms: HashMap<String, WatchedVm>,
-    hb_in_flight: bool,
+    heartbeat: InFlight,
 }
 
-impl HostMonitorActor {
-    pub fn new(vios: String, host: String, timing: Timing, hsdb: RemoteHsdb) -> Self {
+impl<H: HsdbAccess + Clone + Unpin + 'static> HostMonitorActor<H> {
+    pub fn new(vios: String, host: String, timing: Timing, hsdb: H) -> Self {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         Self {
             vios_uuid: identity::uuid_for("vios", &vios),
@@ -60,15 +62,14 @@ impl HostMonitorActor {
             timing,
             hsdb,
             vms: HashMap::new(),
-            hb_in_flight: false,
+            heartbeat: InFlight::default(),
         }
     }
 
     fn own_heartbeat(&mut self, ctx: &mut Context<Self>) {
-        if self.hb_in_flight {
+        if !self.heartbeat.start() {
             return;
         }
-        self.hb_in_flight = true;
         let row = HmHealthRecord {
             vios: self.vios.clone(),
             vios_uuid: self.vios_uuid.clone(),
@@ -78,7 +79,7 @@ impl HostMonitorActor {
         };
         let hsdb = self.hsdb.clone();
         ctx.spawn(async move { hsdb.put(&row).await }.into_actor(self).map(|r, act, _| {
-            act.hb_in_flight = false;
+            act.heartbeat.end();
             if let Err(e) = r {
                 tracing::debug!(vios = %act.vios, "HM heartbeat to HSDB failed: {e}");
             }
@@ -95,10 +96,9 @@ impl HostMonitorActor {
                 vm.since_ms = now_ms;
                 tracing::info!(vios = %self.vios, vm = %vm.name, "VM heartbeat MISSING");
             }
-            if vm.recorded == Some(vm.state) || vm.write_in_flight {
+            if vm.recorded == Some(vm.state) || !vm.write.start() {
                 continue;
             }
-            vm.write_in_flight = true;
             let row = VmHbMissedRecord {
                 vm: vm.name.clone(),
                 vm_uuid: uuid.clone(),
@@ -120,7 +120,7 @@ impl HostMonitorActor {
             };
             ctx.spawn(write.into_actor(self).map(move |r, act, _| {
                 if let Some(vm) = act.vms.get_mut(&uuid) {
-                    vm.write_in_flight = false;
+                    vm.write.end();
                     if r.is_ok() {
                         vm.recorded = Some(state);
                     }
@@ -130,7 +130,7 @@ impl HostMonitorActor {
     }
 }
 
-impl Actor for HostMonitorActor {
+impl<H: HsdbAccess + Clone + Unpin + 'static> Actor for HostMonitorActor<H> {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
@@ -146,7 +146,7 @@ impl Actor for HostMonitorActor {
 #[rtype(result = "String")]
 pub struct Heartbeat(pub pb::VmHeartbeat);
 
-impl Handler<Heartbeat> for HostMonitorActor {
+impl<H: HsdbAccess + Clone + Unpin + 'static> Handler<Heartbeat> for HostMonitorActor<H> {
     type Result = String;
 
     fn handle(&mut self, Heartbeat(hb): Heartbeat, _: &mut Context<Self>) -> String {
@@ -156,7 +156,7 @@ impl Handler<Heartbeat> for HostMonitorActor {
             state: HmVmState::Detected,
             since_ms: 0,
             recorded: None,
-            write_in_flight: false,
+            write: InFlight::default(),
         });
         vm.last_seen = Instant::now();
         if hb.shutdown {
@@ -178,7 +178,7 @@ impl Handler<Heartbeat> for HostMonitorActor {
 #[rtype(result = "String")]
 pub struct Incarnation;
 
-impl Handler<Incarnation> for HostMonitorActor {
+impl<H: HsdbAccess + Clone + Unpin + 'static> Handler<Incarnation> for HostMonitorActor<H> {
     type Result = String;
     fn handle(&mut self, _: Incarnation, _: &mut Context<Self>) -> String {
         self.incarnation.clone()

@@ -8,3 +8,6 @@
 pub mod ar_gateway;
 pub mod host_monitor;
 pub mod vm_agent;
+
+#[cfg(test)]
+mod host_monitor_tests;

@@ -7,6 +7,7 @@ use crate::controller::detection::fde::{FdeActor, StopFde};
 use crate::controller::detection::world::LiveGroup;
 use crate::domain::HostGroupRecord;
 use crate::hsdb::HsdbAccess;
+use crate::in_flight::InFlight;
 use actix::prelude::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,16 +18,22 @@ pub const SUPERVISE_EVERY: Duration = Duration::from_millis(250);
 pub struct Controller {
     core: ControllerCore,
     fdes: BTreeMap<String, Addr<FdeActor<LiveGroup>>>,
-    checking: bool,
+    checking: InFlight,
     /// The active period (its start) whose unfinished recovery tasks were resumed.
     resumed_for: Option<i64>,
     /// An SU cluster status check runs.
-    watching_clusters: bool,
+    watching_clusters: InFlight,
 }
 
 impl Controller {
     pub fn new(core: ControllerCore) -> Self {
-        Self { core, fdes: BTreeMap::new(), checking: false, resumed_for: None, watching_clusters: false }
+        Self {
+            core,
+            fdes: BTreeMap::new(),
+            checking: InFlight::default(),
+            resumed_for: None,
+            watching_clusters: InFlight::default(),
+        }
     }
 
     fn supervise(&mut self, ctx: &mut Context<Self>) {
@@ -39,10 +46,9 @@ impl Controller {
             }
             return;
         };
-        if self.checking {
+        if !self.checking.start() {
             return;
         }
-        self.checking = true;
         let core = self.core.clone();
         if self.resumed_for != Some(active_since_ms) {
             let resume = async move {
@@ -50,7 +56,7 @@ impl Controller {
                 Ok::<_, crate::error::VmrmError>(tasks + core.resume_migrations(active_since_ms).await?)
             };
             ctx.spawn(resume.into_actor(self).map(move |done, act, _| {
-                act.checking = false;
+                act.checking.end();
                 match done {
                     Ok(_) => act.resumed_for = Some(active_since_ms),
                     Err(e) => tracing::warn!("unfinished recovery tasks not resumed yet: {e}"),
@@ -59,7 +65,7 @@ impl Controller {
             return;
         }
         ctx.spawn(async move { core.hsdb.list::<HostGroupRecord>().await }.into_actor(self).map(|groups, act, _| {
-            act.checking = false;
+            act.checking.end();
             let Ok(groups) = groups else { return };
             for g in groups.into_iter().filter(|g| g.discovered) {
                 if !act.fdes.get(&g.name).is_some_and(|a| a.connected()) {
@@ -75,12 +81,12 @@ impl Controller {
     /// While active: every SU cluster's status from its units' alive messages (seed 001: the
     /// Master MU's network heartbeat recomputes the states and raises the events).
     fn watch_su_clusters(&mut self, ctx: &mut Context<Self>) {
-        if self.core.active_since().is_none() || std::mem::replace(&mut self.watching_clusters, true) {
+        if self.core.active_since().is_none() || !self.watching_clusters.start() {
             return;
         }
         let core = self.core.clone();
         ctx.spawn(async move { core.refresh_su_clusters().await }.into_actor(self).map(|done, act, _| {
-            act.watching_clusters = false;
+            act.watching_clusters.end();
             if let Err(e) = done {
                 tracing::debug!("SU cluster status not computed: {e}");
             }
