@@ -1,8 +1,15 @@
-//! What every controller operation shares, and nothing more: the local HSDB member, timing,
-//! whether this controller is the active one, and the gateways to the HMCs, the SAN and the
-//! nodes ([`crate::controller::gateway`]). Every remote call goes through a gateway, with a
-//! deadline and a visible strategy.
+//! The wiring: every room of the controller built once, each holding only what it needs, the
+//! rooms below handed to those above (records and MONJVs → recovery → migration, config, apps),
+//! and whether this controller is the active one. Nothing here operates; the admin API, the
+//! supervisor and the FDEs reach the rooms through it.
+use crate::controller::api::views::Views;
+use crate::controller::apps::Apps;
+use crate::controller::config::Config;
 use crate::controller::gateway::{HmcGateway, Reach, SanGateway};
+use crate::controller::migration::Migration;
+use crate::controller::monjv::Monjvs;
+use crate::controller::records::Records;
+use crate::controller::recovery::Recovery;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::LocalHsdb;
 use crate::profile::Timing;
@@ -15,8 +22,14 @@ pub struct ControllerCore {
     pub pool: ChannelPool,
     pub timing: Timing,
     pub hmc: HmcGateway,
-    pub san: SanGateway,
     pub reach: Reach,
+    pub records: Records,
+    pub monjvs: Monjvs,
+    pub recovery: Recovery,
+    pub migration: Migration,
+    pub config: Config,
+    pub apps: Apps,
+    pub views: Views,
     active: Activity,
 }
 
@@ -43,16 +56,28 @@ impl Activity {
 
 impl ControllerCore {
     pub fn new(hsdb: LocalHsdb, pool: ChannelPool, timing: Timing) -> Self {
+        Self::wire(hsdb, pool, timing, Activity::default())
+    }
+
+    /// Every room, each given only what it needs; the rooms below are handed to those above.
+    fn wire(hsdb: LocalHsdb, pool: ChannelPool, timing: Timing, active: Activity) -> Self {
         let hmc = HmcGateway::new(hsdb.clone(), pool.clone(), timing.rpc_deadline, timing.job_poll);
         let san = SanGateway::new(pool.clone(), timing.rpc_deadline);
         let reach = Reach::new(pool.clone(), timing.rpc_deadline);
-        Self { hsdb, pool, timing, hmc, san, reach, active: Activity::default() }
+        let records = Records::new(hsdb.clone(), timing);
+        let monjvs = Monjvs::new(hsdb.clone(), timing, hmc.clone(), records.clone());
+        let recovery = Recovery::new(hsdb.clone(), hmc.clone(), san, records.clone(), monjvs.clone());
+        let migration =
+            Migration::new(hsdb.clone(), timing, hmc.clone(), records.clone(), recovery.clone(), monjvs.clone());
+        let config = Config::new(hsdb.clone(), timing, hmc.clone(), records.clone(), recovery.clone());
+        let apps = Apps::new(hsdb.clone(), pool.clone(), timing, records.clone(), recovery.clone());
+        let views = Views::new(hsdb.clone(), timing, hmc.clone(), records.clone());
+        Self { hsdb, pool, timing, hmc, reach, records, monjvs, recovery, migration, config, apps, views, active }
     }
 
     /// This controller answering queries from its own copy of the HSDB (follower reads).
     pub fn follower_reads(&self) -> Self {
-        let hsdb = self.hsdb.follower_reads();
-        Self { hmc: self.hmc.with_hsdb(hsdb.clone()), hsdb, ..self.clone() }
+        Self::wire(self.hsdb.follower_reads(), self.pool.clone(), self.timing, self.active.clone())
     }
 
     /// Refuses to act unless this controller is on the DBN.

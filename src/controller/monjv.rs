@@ -5,13 +5,16 @@
 //! follows that migration (`$S` → `$R` → `$T`/`$TW`/`$AE`, or `$AF`). The layout is the pure
 //! [`crate::domain::monjv`]; rows live in the HSDB table `monjv`, so a MONJV survives the VM,
 //! the host and the controller.
-use crate::controller::core::ControllerCore;
+use crate::controller::gateway::HmcGateway;
+use crate::controller::records::Records;
 use crate::domain::monjv::{self, MonjvKind, MonjvRecord, SystemPart};
 use crate::domain::{HostRecord, LparState, VmRecord};
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
+use crate::hsdb::LocalHsdb;
 use crate::pb;
 use crate::pb::vocabulary::HOST_OPERATING;
+use crate::profile::Timing;
 use std::time::Duration;
 
 /// The longest a watch may wait.
@@ -68,7 +71,20 @@ fn view(jv: &MonjvRecord, readable: bool) -> pb::MonjvView {
     }
 }
 
-impl ControllerCore {
+/// Monitoring job variables: the admin's and the system's updates.
+#[derive(Clone)]
+pub struct Monjvs {
+    hsdb: LocalHsdb,
+    timing: Timing,
+    hmc: HmcGateway,
+    records: Records,
+}
+
+impl Monjvs {
+    pub fn new(hsdb: LocalHsdb, timing: Timing, hmc: HmcGateway, records: Records) -> Self {
+        Self { hsdb, timing, hmc, records }
+    }
+
     async fn monjv(&self, name: &str) -> Result<(MonjvRecord, u64)> {
         self.hsdb
             .get::<MonjvRecord>(name)
@@ -78,7 +94,7 @@ impl ControllerCore {
 
     /// The system part of `vm` as it runs now, with `status`.
     async fn vm_part(&self, vm: &VmRecord, status: &str) -> Result<SystemPart> {
-        let host = self.host(&vm.host).await?;
+        let host = self.records.host(&vm.host).await?;
         let lpar = match self.hmc.host_inventory(&host).await {
             Ok(inv) if inv.state == HOST_OPERATING => {
                 inv.lpars.into_iter().find(|l| l.definition.as_ref().is_some_and(|d| d.name == vm.name))
@@ -104,7 +120,7 @@ impl ControllerCore {
         let name = req.name.as_str();
         match req.action.as_str() {
             "add" => {
-                let (vm, _) = self.vm(&req.vm).await?;
+                let (vm, _) = self.records.vm(&req.vm).await?;
                 if let Some((old, _)) = self.hsdb.get::<MonjvRecord>(name).await? {
                     if old.monitoring {
                         return Err(VmrmError::AlreadyExists(format!("MONJV {name} monitors VM {} already", old.vm)));

@@ -52,8 +52,8 @@ impl Controller {
         let core = self.core.clone();
         if self.resumed_for != Some(active_since_ms) {
             let resume = async move {
-                let tasks = core.resume_recovery(active_since_ms).await?;
-                Ok::<_, crate::error::VmrmError>(tasks + core.resume_migrations(active_since_ms).await?)
+                let tasks = core.recovery.resume_recovery(active_since_ms).await?;
+                Ok::<_, crate::error::VmrmError>(tasks + core.migration.resume_migrations(active_since_ms).await?)
             };
             ctx.spawn(resume.into_actor(self).map(move |done, act, _| {
                 act.checking.end();
@@ -69,7 +69,7 @@ impl Controller {
             let Ok(groups) = groups else { return };
             for g in groups.into_iter().filter(|g| g.discovered) {
                 if !act.fdes.get(&g.name).is_some_and(|a| a.connected()) {
-                    let fde = FdeActor::new(LiveGroup(act.core.clone()), g.name.clone()).start();
+                    let fde = FdeActor::new(LiveGroup::new(&act.core), g.name.clone()).start();
                     act.fdes.insert(g.name, fde);
                 }
             }
@@ -85,7 +85,7 @@ impl Controller {
             return;
         }
         let core = self.core.clone();
-        ctx.spawn(async move { core.refresh_su_clusters().await }.into_actor(self).map(|done, act, _| {
+        ctx.spawn(async move { core.migration.refresh_su_clusters().await }.into_actor(self).map(|done, act, _| {
             act.watching_clusters.end();
             if let Err(e) = done {
                 tracing::debug!("SU cluster status not computed: {e}");

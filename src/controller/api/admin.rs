@@ -52,6 +52,7 @@ impl Admin for AdminService {
         let r = req.into_inner();
         reply(
             self.active()?
+                .config
                 .add_cluster(not_empty("the ksyscluster name", &r.name)?, &r.r#type, r.ksysnodes, r.sync)
                 .await,
         )
@@ -59,12 +60,12 @@ impl Admin for AdminService {
 
     async fn add_hmc(&self, req: Request<pb::AddHmcRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.add_hmc(not_empty("the HMC name", &r.name)?, &r.login, &r.password, &r.ip).await)
+        reply(self.active()?.config.add_hmc(not_empty("the HMC name", &r.name)?, &r.login, &r.password, &r.ip).await)
     }
 
     async fn add_host(&self, req: Request<pb::AddHostRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.add_host(not_empty("the host name", &r.name)?).await)
+        reply(self.active()?.config.add_host(not_empty("the host name", &r.name)?).await)
     }
 
     async fn add_host_group(
@@ -72,23 +73,23 @@ impl Admin for AdminService {
         req: Request<pb::AddHostGroupRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.add_host_group(not_empty("the host_group name", &r.name)?, &r.hosts).await)
+        reply(self.active()?.config.add_host_group(not_empty("the host_group name", &r.name)?, &r.hosts).await)
     }
 
     async fn discover(&self, req: Request<pb::DiscoverRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.discover(not_empty("the host_group name", &r.host_group)?, r.verify).await)
+        reply(self.active()?.config.discover(not_empty("the host_group name", &r.host_group)?, r.verify).await)
     }
 
     async fn verify(&self, req: Request<pb::VerifyRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.verify(not_empty("the host_group name", &r.host_group)?).await)
+        reply(self.active()?.config.verify(not_empty("the host_group name", &r.host_group)?).await)
     }
 
     async fn restart_vm(&self, req: Request<pb::RestartVmRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
         let target = (!r.host.is_empty()).then_some(r.host.as_str());
-        reply(self.active()?.admin_restart(not_empty("the VM name", &r.vm)?, target).await)
+        reply(self.active()?.recovery.admin_restart(not_empty("the VM name", &r.vm)?, target).await)
     }
 
     type MigrateStream = UnboundedReceiverStream<Result<pb::MigrateReply, Status>>;
@@ -102,7 +103,7 @@ impl Admin for AdminService {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let out = LpmOut::streaming(tx.clone());
         tokio::spawn(async move {
-            if let Err(e) = core.lpm(req, &out).await {
+            if let Err(e) = core.migration.lpm(req, &out).await {
                 let _ = tx.send(Err(e.into()));
             }
         });
@@ -110,41 +111,45 @@ impl Admin for AdminService {
     }
 
     async fn query_cluster(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::ClusterList>, Status> {
-        Ok(Response::new(pb::ClusterList { clusters: self.reader(req.get_ref())?.query_cluster().await? }))
+        Ok(Response::new(pb::ClusterList { clusters: self.reader(req.get_ref())?.views.query_cluster().await? }))
     }
 
     async fn query_hmc(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HmcList>, Status> {
-        Ok(Response::new(pb::HmcList { hmcs: self.reader(req.get_ref())?.query_hmc(&req.get_ref().name).await? }))
+        Ok(Response::new(pb::HmcList { hmcs: self.reader(req.get_ref())?.views.query_hmc(&req.get_ref().name).await? }))
     }
 
     async fn query_host(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HostList>, Status> {
-        Ok(Response::new(pb::HostList { hosts: self.reader(req.get_ref())?.query_host(&req.get_ref().name).await? }))
+        Ok(Response::new(pb::HostList {
+            hosts: self.reader(req.get_ref())?.views.query_host(&req.get_ref().name).await?,
+        }))
     }
 
     async fn query_host_group(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HostGroupList>, Status> {
-        let host_groups = self.reader(req.get_ref())?.query_host_group(&req.get_ref().name).await?;
+        let host_groups = self.reader(req.get_ref())?.views.query_host_group(&req.get_ref().name).await?;
         Ok(Response::new(pb::HostGroupList { host_groups }))
     }
 
     async fn query_vios(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::ViosList>, Status> {
-        Ok(Response::new(pb::ViosList { vioses: self.reader(req.get_ref())?.query_vios(&req.get_ref().name).await? }))
+        Ok(Response::new(pb::ViosList {
+            vioses: self.reader(req.get_ref())?.views.query_vios(&req.get_ref().name).await?,
+        }))
     }
 
     async fn query_vm(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::VmList>, Status> {
-        Ok(Response::new(pb::VmList { vms: self.reader(req.get_ref())?.query_vm(&req.get_ref().name).await? }))
+        Ok(Response::new(pb::VmList { vms: self.reader(req.get_ref())?.views.query_vm(&req.get_ref().name).await? }))
     }
 
     async fn query_event(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::EventList>, Status> {
-        Ok(Response::new(pb::EventList { events: self.reader(req.get_ref())?.query_event().await? }))
+        Ok(Response::new(pb::EventList { events: self.reader(req.get_ref())?.views.query_event().await? }))
     }
 
     async fn query_app(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::AppList>, Status> {
-        Ok(Response::new(pb::AppList { apps: self.reader(req.get_ref())?.query_app(&req.get_ref().name).await? }))
+        Ok(Response::new(pb::AppList { apps: self.reader(req.get_ref())?.views.query_app(&req.get_ref().name).await? }))
     }
 
     async fn add_hsdb_node(&self, req: Request<pb::AddHsdbNodeRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.add_hsdb_node(r.node_id, not_empty("the endpoint", &r.endpoint)?).await)
+        reply(self.active()?.config.add_hsdb_node(r.node_id, not_empty("the endpoint", &r.endpoint)?).await)
     }
 
     async fn modify_hsdb_node(
@@ -152,18 +157,18 @@ impl Admin for AdminService {
         req: Request<pb::ModifyHsdbNodeRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.modify_hsdb_node(r.node_id, not_empty("the role", &r.role)?).await)
+        reply(self.active()?.config.modify_hsdb_node(r.node_id, not_empty("the role", &r.role)?).await)
     }
 
     async fn remove_hsdb_node(
         &self,
         req: Request<pb::RemoveHsdbNodeRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
-        reply(self.active()?.remove_hsdb_node(req.into_inner().node_id).await)
+        reply(self.active()?.config.remove_hsdb_node(req.into_inner().node_id).await)
     }
 
     async fn query_hsdb(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HsdbView>, Status> {
-        Ok(Response::new(self.reader(req.get_ref())?.query_hsdb().await?))
+        Ok(Response::new(self.reader(req.get_ref())?.config.query_hsdb().await?))
     }
 
     async fn modify(&self, req: Request<pb::ModifyRequest>) -> Result<Response<pb::CommandReply>, Status> {
@@ -174,12 +179,12 @@ impl Admin for AdminService {
             _ => not_empty("the name", &r.name)?,
         };
         let attributes = r.attributes.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
-        reply(core.modify(&r.class, name, &attributes).await)
+        reply(core.config.modify(&r.class, name, &attributes).await)
     }
 
     async fn manage(&self, req: Request<pb::ManageRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.manage(not_empty("the VM names", &r.vms)?, r.manage).await)
+        reply(self.active()?.config.manage(not_empty("the VM names", &r.vms)?, r.manage).await)
     }
 
     async fn change_affinity(&self, req: Request<pb::AffinityRequest>) -> Result<Response<pb::CommandReply>, Status> {
@@ -200,7 +205,7 @@ impl Admin for AdminService {
                 )));
             }
         };
-        reply(core.change_affinity(kind, not_empty("the group name", &r.name)?, change).await)
+        reply(core.config.change_affinity(kind, not_empty("the group name", &r.name)?, change).await)
     }
 
     async fn query_affinity(&self, req: Request<pb::AffinityQuery>) -> Result<Response<pb::AffinityList>, Status> {
@@ -209,7 +214,7 @@ impl Admin for AdminService {
             "" => None,
             k => Some(k.parse::<AffinityKind>().map_err(Status::invalid_argument)?),
         };
-        let groups = self.active()?.query_affinity(kind, &r.name).await?;
+        let groups = self.active()?.config.query_affinity(kind, &r.name).await?;
         let groups = groups
             .into_iter()
             .map(|g| pb::AffinityView { name: g.name, kind: g.kind.title().into(), vms: g.vms })
@@ -219,37 +224,37 @@ impl Admin for AdminService {
 
     async fn restore(&self, req: Request<pb::RestoreRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.restore(&r.class, not_empty("the name", &r.name)?).await)
+        reply(self.active()?.migration.restore(&r.class, not_empty("the name", &r.name)?).await)
     }
 
     async fn cleanup(&self, req: Request<pb::CleanupRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.cleanup(not_empty("the host_group name", &r.host_group)?).await)
+        reply(self.active()?.recovery.cleanup(not_empty("the host_group name", &r.host_group)?).await)
     }
 
     async fn query_system(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::SystemView>, Status> {
-        Ok(Response::new(self.reader(req.get_ref())?.query_system().await?))
+        Ok(Response::new(self.reader(req.get_ref())?.views.query_system().await?))
     }
 
     async fn change_monjv(&self, req: Request<pb::MonjvChange>) -> Result<Response<pb::CommandReply>, Status> {
-        reply(self.active()?.change_monjv(req.into_inner()).await)
+        reply(self.active()?.monjvs.change_monjv(req.into_inner()).await)
     }
 
     async fn query_monjv(&self, req: Request<pb::MonjvQuery>) -> Result<Response<pb::MonjvList>, Status> {
         let q = req.into_inner();
-        Ok(Response::new(pb::MonjvList { monjvs: self.active()?.query_monjv(&q.name, &q.password).await? }))
+        Ok(Response::new(pb::MonjvList { monjvs: self.active()?.monjvs.query_monjv(&q.name, &q.password).await? }))
     }
 
     async fn watch_monjv(&self, req: Request<pb::MonjvWatch>) -> Result<Response<pb::MonjvView>, Status> {
-        Ok(Response::new(self.active()?.watch_monjv(req.into_inner()).await?))
+        Ok(Response::new(self.active()?.monjvs.watch_monjv(req.into_inner()).await?))
     }
 
     async fn change_su_cluster(&self, req: Request<pb::SuClusterChange>) -> Result<Response<pb::CommandReply>, Status> {
-        reply(self.active()?.change_su_cluster(req.into_inner()).await)
+        reply(self.active()?.migration.change_su_cluster(req.into_inner()).await)
     }
 
     async fn query_su_cluster(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::SuClusterList>, Status> {
-        let clusters = self.reader(req.get_ref())?.query_su_cluster(&req.get_ref().name).await?;
+        let clusters = self.reader(req.get_ref())?.migration.query_su_cluster(&req.get_ref().name).await?;
         Ok(Response::new(pb::SuClusterList { clusters }))
     }
 
@@ -258,6 +263,6 @@ impl Admin for AdminService {
         req: Request<pb::RecoverVmDefinitionRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.recover_vm_definition(not_empty("the VM name", &r.vm)?, r.host.trim()).await)
+        reply(self.active()?.migration.recover_vm_definition(not_empty("the VM name", &r.vm)?, r.host.trim()).await)
     }
 }

@@ -1,12 +1,16 @@
 //! Records → the admin API's query replies (field names follow the seed's `ksysmgr query`).
-use crate::controller::core::ControllerCore;
+use crate::controller::gateway::HmcGateway;
+use crate::controller::records::Records;
 use crate::domain::policy::on_off;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
+use crate::hsdb::LocalHsdb;
+use crate::logic::detection::{Levels, host_fdt_range, secs};
 use crate::logic::health::{VmMonitorState, vios_health, vm_monitor_state};
 use crate::pb;
 use crate::pb::vocabulary::HOST_OPERATING;
+use crate::profile::Timing;
 use std::collections::BTreeMap;
 
 /// Keeps the records named `name` (all when empty); an unknown name is an error.
@@ -21,9 +25,22 @@ fn select<R>(kind: &str, name: &str, records: Vec<R>, name_of: impl Fn(&R) -> &s
     }
 }
 
-impl ControllerCore {
+/// What the queries read: the records, the HMCs' live view, the timing in force.
+#[derive(Clone)]
+pub struct Views {
+    hsdb: LocalHsdb,
+    timing: Timing,
+    hmc: HmcGateway,
+    records: Records,
+}
+
+impl Views {
+    pub fn new(hsdb: LocalHsdb, timing: Timing, hmc: HmcGateway, records: Records) -> Self {
+        Self { hsdb, timing, hmc, records }
+    }
+
     pub async fn query_cluster(&self) -> Result<Vec<pb::ClusterView>> {
-        let cluster = self.cluster().await?;
+        let cluster = self.records.cluster().await?;
         Ok(vec![pb::ClusterView {
             name: cluster.name,
             state: "Online".into(),
@@ -91,7 +108,7 @@ impl ControllerCore {
         let groups = select("host_group", name, self.hsdb.list::<HostGroupRecord>().await?, |g| &g.name)?;
         let mut out = Vec::with_capacity(groups.len());
         for g in groups {
-            let levels = self.detection_levels(&g).await?;
+            let levels = self.records.detection_levels(&g).await?;
             out.push(pb::HostGroupView {
                 name: g.name,
                 hosts: g.hosts,
@@ -152,7 +169,7 @@ impl ControllerCore {
         let mut lpar_states: BTreeMap<(String, String), String> = BTreeMap::new();
         let hosts: std::collections::BTreeSet<&str> = vms.iter().map(|v| v.host.as_str()).collect();
         for host in hosts {
-            let Ok(record) = self.host(host).await else {
+            let Ok(record) = self.records.host(host).await else {
                 continue;
             };
             // A host its HMCs cannot reach shows its partitions as the HMC would: Not Available.
@@ -218,7 +235,7 @@ impl ControllerCore {
 
     /// Each host group's `vm_failure_detection_speed` in force (its own, or the system's).
     async fn group_speeds(&self) -> Result<BTreeMap<String, DetectionSpeed>> {
-        let levels = self.detection_levels_by_group().await?;
+        let levels = self.records.detection_levels_by_group().await?;
         Ok(levels.into_iter().map(|(name, l)| (name, l.speed(None))).collect())
     }
 
@@ -260,6 +277,19 @@ impl ControllerCore {
                 })
             })
             .collect()
+    }
+
+    pub async fn query_system(&self) -> Result<pb::SystemView> {
+        let cluster = self.hsdb.get::<ClusterRecord>("cluster").await?.map(|(c, _)| c);
+        let system = cluster.as_ref().map(|c| c.detection).unwrap_or_default();
+        let levels = Levels { timing: self.timing, system, host_group: Default::default() };
+        let (min, max) = host_fdt_range(&self.timing);
+        Ok(pb::SystemView {
+            host_failure_detection_time_ms: levels.host_failure_detection_time().as_millis() as u32,
+            vm_failure_detection_speed: levels.speed(None).to_string(),
+            host_failure_detection_time_range: format!("{}-{} seconds", secs(min), secs(max)),
+            ha_monitor: on_off(cluster.and_then(|c| c.ha_monitor).unwrap_or(false)).into(),
+        })
     }
 }
 

@@ -5,7 +5,7 @@
 //! answer). Then the applications are recorded for `ksysmgr query app`, and the pure
 //! [`escalate`] decides what a new FAILURE means for the VM.
 use crate::clock::Instant;
-use crate::controller::core::ControllerCore;
+use crate::controller::apps::Apps;
 use crate::controller::lines::Lines;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
@@ -16,7 +16,7 @@ use crate::pb::{self, vios_client::ViosClient};
 use crate::transport::deadline;
 use tonic::transport::Channel;
 
-impl ControllerCore {
+impl Apps {
     /// One SHORTMSG task: the exchange with the VM, then what its report means.
     pub async fn resync_apps(&self, group: &str, doorbell: &pb::ShortMsg) -> Result<()> {
         let vms = self.hsdb.list::<VmRecord>().await?;
@@ -75,7 +75,7 @@ impl ControllerCore {
     async fn apply_report(&self, group: &str, vm_name: &str, mut apps: Vec<AppStatus>) -> Result<()> {
         let stored: Vec<AppStatus> =
             self.hsdb.list::<AppRecord>().await?.into_iter().filter(|r| r.vm == vm_name).map(|r| r.app).collect();
-        let (mut vm, version) = self.vm(vm_name).await?;
+        let (mut vm, version) = self.records.vm(vm_name).await?;
         let escalation = escalate(&stored, &apps, vm.vm_restart_count);
         for app in &apps {
             tracing::debug!(vm = %vm_name, "checkRebootOrRelocation APP:[{}]:isMonitored:{}:critical:{}:color:{}",
@@ -128,7 +128,7 @@ impl ControllerCore {
         if vm.vm_status != VmStatus::NoOperationInProgress {
             return Ok(Some(format!("the VM has an operation in progress ({})", vm.vm_status)));
         }
-        if !self.ha_monitor_levels(&vm.host).await?.vm(vm.ha_monitor) {
+        if !self.records.ha_monitor_levels(&vm.host).await?.vm(vm.ha_monitor) {
             return Ok(Some("ha_monitor is disabled for it".into()));
         }
         Ok(None)
@@ -137,20 +137,20 @@ impl ControllerCore {
     async fn escalate_vm(&self, group: &str, vm: VmRecord, escalation: &Escalation) -> Result<()> {
         let apps: Vec<&str> = escalation.failed.iter().filter(|f| f.critical).map(|f| f.name.as_str()).collect();
         let why = format!("critical application {} in FAILURE", apps.join(", "));
-        let (group, _) = self.host_group(group).await?;
+        let (group, _) = self.records.host_group(group).await?;
         match escalation.action {
             VmAppAction::None => Ok(()),
             VmAppAction::RestartInPlace if group.restart_policy == RestartPolicy::AdvisoryMode => {
                 let message = format!("restart VM {} on its host {} ({why})", vm.name, vm.host);
                 self.hsdb.append_event(&EventRecord::new(EventName::RestartAdvised, &vm.name, message)).await
             }
-            VmAppAction::RestartInPlace => self.restart_in_place(&vm.name, &why).await,
+            VmAppAction::RestartInPlace => self.recovery.restart_in_place(&vm.name, &why).await,
             VmAppAction::Relocate => {
                 let name = vm.name.clone();
                 tracing::warn!(vm = %name, "{why} after {} restarts on the same host: moving the VM", crate::logic::app_escalation::VM_MAX_RESTART_COUNT);
                 let out = Lines::default();
                 out.push(format!("Restart in progress for VM {name}"));
-                self.recover(&group, vec![vm], None, RestartCause::AppFailure, &name, &out).await.map(drop)
+                self.recovery.recover(&group, vec![vm], None, RestartCause::AppFailure, &name, &out).await.map(drop)
             }
         }
     }

@@ -1,8 +1,8 @@
 //! `ksysmgr add|modify|query|delete collocation|anticollocation|workgroup NAME vm=…` (seed 000
 //! §3.3). The groups as they would be after the change are checked as a whole
 //! ([`check_affinity`]) before anything is written.
+use crate::controller::config::Config;
 use crate::controller::config::cluster::check_name;
-use crate::controller::core::ControllerCore;
 use crate::domain::policy::add_names;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
@@ -18,7 +18,7 @@ pub enum AffinityChange {
     Delete,
 }
 
-impl ControllerCore {
+impl Config {
     pub async fn change_affinity(&self, kind: AffinityKind, name: &str, change: AffinityChange) -> Result<Vec<String>> {
         check_name(kind.as_str(), name)?;
         let mut groups = self.hsdb.list_versioned::<AffinityGroupRecord>().await?;
@@ -63,7 +63,7 @@ impl ControllerCore {
         };
         if let Some(record) = &record {
             let all: Vec<AffinityGroupRecord> = groups.into_iter().map(|(g, _)| g).collect();
-            check_affinity(&all, &self.priorities().await?).map_err(VmrmError::precondition)?;
+            check_affinity(&all, &self.records.priorities().await?).map_err(VmrmError::precondition)?;
             self.hsdb.put_if_version(record, version).await?;
         } else {
             self.hsdb.delete::<AffinityGroupRecord>(name).await?;
@@ -76,7 +76,7 @@ impl ControllerCore {
             return Err(VmrmError::invalid("name the VMs: vm=VM1,VM2,..."));
         }
         for vm in vms {
-            self.vm(vm).await?;
+            self.records.vm(vm).await?;
         }
         Ok(())
     }

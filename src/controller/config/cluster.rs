@@ -1,7 +1,7 @@
 //! Configuration commands: `add ksyscluster`, `add hmc`, `add host`, `add host_group`. Each
 //! validates everything first and writes only when all is well, so a refused command changes
 //! nothing. Outputs use the seed's wording.
-use crate::controller::core::ControllerCore;
+use crate::controller::config::Config;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
@@ -21,7 +21,7 @@ pub fn check_name(kind: &str, name: &str) -> Result<()> {
     }
 }
 
-impl ControllerCore {
+impl Config {
     pub async fn add_cluster(
         &self,
         name: &str,
@@ -73,7 +73,7 @@ impl ControllerCore {
                 "ip `{ip}` is not an IP address or host name (optionally with :port)"
             )));
         }
-        self.cluster().await?;
+        self.records.cluster().await?;
         if self.hsdb.get::<HmcRecord>(name).await?.is_some() {
             return Err(VmrmError::AlreadyExists(format!("HMC {name} is already added")));
         }
@@ -88,7 +88,7 @@ impl ControllerCore {
 
     pub async fn add_host(&self, name: &str) -> Result<Vec<String>> {
         check_name("host", name)?;
-        self.cluster().await?;
+        self.records.cluster().await?;
         if self.hsdb.get::<HostRecord>(name).await?.is_some() {
             return Err(VmrmError::AlreadyExists(format!("host {name} is already added")));
         }

@@ -4,21 +4,21 @@
 //! is managed by default, its first host is its home host), skips a VM whose operation lock is
 //! held, and marks the group discovered, which starts its FDE. Verification checks that every
 //! managed VM could be restarted on another host of the group.
-use crate::controller::core::ControllerCore;
+use crate::controller::config::Config;
 use crate::controller::lines::Lines;
 use crate::domain::*;
 use crate::error::Result;
 use crate::hsdb::HsdbAccess;
 use crate::pb;
 
-impl ControllerCore {
+impl Config {
     pub async fn discover(&self, group_name: &str, verify: bool) -> Result<Vec<String>> {
-        let (mut group, version) = self.host_group(group_name).await?;
+        let (mut group, version) = self.records.host_group(group_name).await?;
         let out = Lines::default();
         out.push(format!("Running discovery on Host_group {group_name}, this may take few minutes..."));
         let (mut discovered, mut managed, mut skipped) = (0, 0, 0);
         for host_name in &group.hosts {
-            let host = self.host(host_name).await?;
+            let host = self.records.host(host_name).await?;
             let inv = match self.hmc.host_inventory(&host).await {
                 Ok(inv) => inv,
                 Err(e) => {
@@ -118,7 +118,7 @@ impl ControllerCore {
     }
 
     pub async fn verify(&self, group_name: &str) -> Result<Vec<String>> {
-        let (group, _) = self.host_group(group_name).await?;
+        let (group, _) = self.records.host_group(group_name).await?;
         let out = Lines::default();
         out.push(format!("Host_group verification started for {group_name}"));
         let vms: Vec<(VmRecord, u64)> = self
@@ -131,7 +131,7 @@ impl ControllerCore {
         let mut unverified = Vec::new();
         let total = vms.len();
         // One inventory round for the whole group; each VM is then checked against the other hosts.
-        let inputs = self.mapper_inputs(&group, &[]).await?;
+        let inputs = self.recovery.mapper_inputs(&group, &[]).await?;
         for (mut vm, version) in vms {
             out.step(format!("{} verification has started", vm.name));
             let plan = inputs.plan_elsewhere(&vm);

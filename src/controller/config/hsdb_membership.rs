@@ -2,7 +2,7 @@
 //! a learner (it catches up without counting toward the quorum), is then made a voter, and can
 //! be removed. Every change is checked first — the address must answer as the named member, a
 //! voter set must never become empty — so a refused change leaves the membership untouched.
-use crate::controller::core::ControllerCore;
+use crate::controller::config::Config;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::Raft;
 use crate::pb::{self, HsdbStatusRequest, hsdb_client::HsdbClient};
@@ -57,7 +57,7 @@ fn membership_error(e: impl std::fmt::Display) -> VmrmError {
     VmrmError::unavailable(format!("the HSDB membership change did not complete: {e}"))
 }
 
-impl ControllerCore {
+impl Config {
     fn raft(&self) -> &Raft {
         &self.hsdb.node().raft
     }

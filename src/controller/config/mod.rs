@@ -7,3 +7,26 @@ pub mod cluster;
 pub mod discovery;
 pub mod hsdb_membership;
 pub mod policies;
+
+use crate::controller::gateway::HmcGateway;
+use crate::controller::records::Records;
+use crate::controller::recovery::Recovery;
+use crate::hsdb::LocalHsdb;
+use crate::profile::Timing;
+
+/// The configuration room: records written after checks, discovery through the HMCs, and the
+/// relocation mapper's verdict for `verify`.
+#[derive(Clone)]
+pub struct Config {
+    hsdb: LocalHsdb,
+    timing: Timing,
+    hmc: HmcGateway,
+    records: Records,
+    recovery: Recovery,
+}
+
+impl Config {
+    pub fn new(hsdb: LocalHsdb, timing: Timing, hmc: HmcGateway, records: Records, recovery: Recovery) -> Self {
+        Self { hsdb, timing, hmc, records, recovery }
+    }
+}

@@ -1,13 +1,14 @@
 //! `ksysmgr modify system|host_group|host|vm NAME attr=value …` (seed 000 §3, outputs from its
 //! examples), `manage|unmanage vm`. Every attribute is parsed and checked, and every named
 //! object read, before the first write: a bad value or an unknown name changes nothing.
-use crate::controller::core::ControllerCore;
+use crate::controller::config::Config;
 use crate::controller::detection::settings::DetectionChange;
 use crate::domain::policy::{add_names, parse_on_off};
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
 use crate::logic::policy::{check_affinity, parse_capacity};
+use crate::profile::Timing;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The attributes each level takes, in the order outputs name them.
@@ -52,7 +53,7 @@ struct Changes {
 }
 
 impl Changes {
-    fn parse(core: &ControllerCore, class: &str, attrs: &BTreeMap<String, String>) -> Result<Self> {
+    fn parse(timing: &Timing, class: &str, attrs: &BTreeMap<String, String>) -> Result<Self> {
         let allowed = attributes_of(class).ok_or_else(|| {
             VmrmError::invalid(format!("modify applies to system, host_group, host or vm, not {class}"))
         })?;
@@ -71,7 +72,7 @@ impl Changes {
         let invalid = VmrmError::invalid;
         let mut c = Changes {
             detection: DetectionChange::parse(
-                &core.timing,
+                timing,
                 get("host_failure_detection_time"),
                 get("vm_failure_detection_speed"),
             )?,
@@ -116,22 +117,22 @@ impl Changes {
     }
 }
 
-impl ControllerCore {
+impl Config {
     pub async fn modify(&self, class: &str, name: &str, attrs: &BTreeMap<String, String>) -> Result<Vec<String>> {
-        let changes = Changes::parse(self, class, attrs)?;
+        let changes = Changes::parse(&self.timing, class, attrs)?;
         match class {
             "system" => {
                 if !name.trim().is_empty() {
                     return Err(VmrmError::invalid(format!("modify system takes no name (got `{name}`)")));
                 }
-                let (mut cluster, version) = self.cluster_versioned().await?;
+                let (mut cluster, version) = self.records.cluster_versioned().await?;
                 changes.detection.apply(&mut cluster.detection);
                 cluster.ha_monitor = changes.ha_monitor.or(cluster.ha_monitor);
                 self.hsdb.put_if_version(&cluster, version).await?;
                 Ok(changes.names.iter().map(|n| format!("KSYS {n} has been updated")).collect())
             }
             "host_group" => {
-                let (mut group, version) = self.host_group(name).await?;
+                let (mut group, version) = self.records.host_group(name).await?;
                 changes.detection.apply(&mut group.detection);
                 group.ha_monitor = changes.ha_monitor.or(group.ha_monitor);
                 group.restart_policy = changes.restart_policy.unwrap_or(group.restart_policy);
@@ -168,7 +169,7 @@ impl ControllerCore {
         }
         let mut vms = Vec::with_capacity(names.len());
         for name in names {
-            let (vm, version) = self.vm(name).await?;
+            let (vm, version) = self.records.vm(name).await?;
             if vm.vm_status != VmStatus::NoOperationInProgress {
                 return Err(VmrmError::precondition(format!(
                     "VM {name} has an operation in progress ({}); try again when it ends",
@@ -183,7 +184,7 @@ impl ControllerCore {
     async fn modify_vms(&self, names: &str, c: &Changes) -> Result<Vec<String>> {
         let mut vms = self.named_vms(names).await?;
         for host in c.blacklist.iter().flat_map(|(h, _)| h).chain(&c.homehost) {
-            self.host(host).await?;
+            self.records.host(host).await?;
         }
         let mut warnings = Vec::new();
         for (vm, _) in vms.iter_mut() {
@@ -205,7 +206,7 @@ impl ControllerCore {
             }
         }
         if c.priority.is_some() {
-            let mut priorities = self.priorities().await?;
+            let mut priorities = self.records.priorities().await?;
             priorities.extend(vms.iter().map(|(vm, _)| (vm.name.clone(), vm.priority)));
             check_affinity(&self.hsdb.list::<AffinityGroupRecord>().await?, &priorities)
                 .map_err(VmrmError::precondition)?;
@@ -219,7 +220,7 @@ impl ControllerCore {
     }
 
     async fn check_same_group(&self, vm: &VmRecord, host: &str) -> Result<()> {
-        let (now, there) = (self.host(&vm.host).await?, self.host(host).await?);
+        let (now, there) = (self.records.host(&vm.host).await?, self.records.host(host).await?);
         match now.host_group.is_some() && now.host_group == there.host_group {
             true => Ok(()),
             false => Err(VmrmError::precondition(format!(
@@ -231,26 +232,10 @@ impl ControllerCore {
 
     /// Another host of the VM's host group is left for it to restart on.
     async fn has_backup_host(&self, vm: &VmRecord) -> Result<bool> {
-        let host = self.host(&vm.host).await?;
+        let host = self.records.host(&vm.host).await?;
         let Some(group) = host.host_group else { return Ok(false) };
-        let (group, _) = self.host_group(&group).await?;
+        let (group, _) = self.records.host_group(&group).await?;
         Ok(group.hosts.iter().any(|h| h != &vm.host && !vm.blacklist_hosts.contains(h)))
-    }
-
-    /// The `ha_monitor` settings that decide whether failures on `host` are acted on.
-    pub async fn ha_monitor_levels(&self, host: &str) -> Result<HaMonitorLevels> {
-        let host = self.host(host).await?;
-        let system = self.hsdb.get::<ClusterRecord>("cluster").await?.and_then(|(c, _)| c.ha_monitor);
-        let host_group = match &host.host_group {
-            Some(g) => self.hsdb.get::<HostGroupRecord>(g).await?.and_then(|(g, _)| g.ha_monitor),
-            None => None,
-        };
-        Ok(HaMonitorLevels { system, host_group, host: host.ha_monitor })
-    }
-
-    /// Every VM's priority, by name.
-    pub(in crate::controller) async fn priorities(&self) -> Result<BTreeMap<String, Priority>> {
-        Ok(self.hsdb.list::<VmRecord>().await?.into_iter().map(|v| (v.name, v.priority)).collect())
     }
 
     /// `ksysmgr manage|unmanage vm NAME[,NAME…]`.

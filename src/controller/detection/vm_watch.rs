@@ -3,7 +3,7 @@
 //! a ping of its address) and the action carried out — an event, or the relocation of that one
 //! VM. The decisions and their bookkeeping are pure: [`crate::logic::vm_failure`] and
 //! [`crate::logic::vm_watch`].
-use crate::controller::core::ControllerCore;
+use crate::controller::detection::world::LiveGroup;
 use crate::controller::lines::Lines;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
@@ -18,7 +18,7 @@ use std::time::Duration;
 /// Every managed VM of the group's `hosts` with its missed heartbeats from a NeedsAttention
 /// reply (`missing`: VM uuid → missed ms, per host that reported it).
 pub async fn sightings(
-    core: &ControllerCore,
+    core: &LiveGroup,
     hosts: &[String],
     missing: &BTreeMap<(String, String), u64>,
     levels: &Levels,
@@ -37,8 +37,8 @@ pub async fn sightings(
 
 /// The seed's evidence on a silent VM: the HMC's view of its partition (state, reference code,
 /// shutdown reason, and the address the VM answers on), then a ping of that address.
-pub async fn gather_evidence(core: &ControllerCore, vm: &VmRecord) -> Result<Evidence> {
-    let host = core.host(&vm.host).await?;
+pub async fn gather_evidence(core: &LiveGroup, vm: &VmRecord) -> Result<Evidence> {
+    let host = core.records.host(&vm.host).await?;
     let inventory = core.hmc.host_inventory(&host).await?;
     let lpar = inventory.lpars.iter().find(|l| l.definition.as_ref().is_some_and(|d| d.name == vm.name));
     if let Some(l) = lpar.filter(|l| !l.address.is_empty())
@@ -62,7 +62,7 @@ pub async fn gather_evidence(core: &ControllerCore, vm: &VmRecord) -> Result<Evi
 }
 
 /// Carries out a decision's event or relocation.
-pub async fn act(core: &ControllerCore, group: &str, vm: VmRecord, action: VmAction, missed: Duration) -> Result<()> {
+pub async fn act(core: &LiveGroup, group: &str, vm: VmRecord, action: VmAction, missed: Duration) -> Result<()> {
     let name = vm.name.clone();
     match action {
         VmAction::NoAction(_) => Ok(()),
@@ -70,7 +70,7 @@ pub async fn act(core: &ControllerCore, group: &str, vm: VmRecord, action: VmAct
             let message = format!("heartbeats missing for {} s", missed.as_secs());
             core.hsdb.append_event(&EventRecord::new(event, &name, message)).await
         }
-        VmAction::Relocate if !core.ha_monitor_levels(&vm.host).await?.vm(vm.ha_monitor) => {
+        VmAction::Relocate if !core.records.ha_monitor_levels(&vm.host).await?.vm(vm.ha_monitor) => {
             tracing::warn!(vm = %name, "VM failure seen, but ha_monitor is disabled for it: no action");
             Ok(())
         }
@@ -86,7 +86,7 @@ pub async fn act(core: &ControllerCore, group: &str, vm: VmRecord, action: VmAct
 /// Another attempt at relocating a VM whose relocation failed, while it still runs nowhere:
 /// its record says RESTART_FAILED and no operation holds it (its heartbeats stopped with its
 /// HA monitoring, so they can no longer ask for it). Nothing when it needs no attempt any more.
-pub async fn relocate_again(core: &ControllerCore, group: &str, name: &str, attempt: u32) -> Result<()> {
+pub async fn relocate_again(core: &LiveGroup, group: &str, name: &str, attempt: u32) -> Result<()> {
     let Some((vm, _)) = core.hsdb.get::<VmRecord>(name).await? else {
         return Ok(());
     };
@@ -98,12 +98,12 @@ pub async fn relocate_again(core: &ControllerCore, group: &str, name: &str, atte
 }
 
 /// The restart of one failed VM on another host of its group.
-async fn relocate(core: &ControllerCore, group: &str, vm: VmRecord) -> Result<()> {
+async fn relocate(core: &LiveGroup, group: &str, vm: VmRecord) -> Result<()> {
     let name = vm.name.clone();
-    let (group, _) = core.host_group(group).await?;
+    let (group, _) = core.records.host_group(group).await?;
     let out = Lines::default();
     out.push(format!("Restart in progress for VM {name}"));
-    let task = core.recover(&group, vec![vm], None, RestartCause::VmFailure, &name, &out).await?;
+    let task = core.recovery.recover(&group, vec![vm], None, RestartCause::VmFailure, &name, &out).await?;
     match task.restarted {
         1 => Ok(()),
         // advisory_mode: the admin was told; the VM stays until they act.

@@ -2,17 +2,23 @@
 //! small fake with tokio's clock paused: one health request of the group through its VIOSs, the
 //! evidence on a silent VM, the actions (events, relocations, cleanups, application reports).
 //! [`LiveGroup`] is the controller's implementation: the HSDB, the VIOSs, the HMCs, recovery.
+use crate::controller::apps::Apps;
 use crate::controller::core::ControllerCore;
 use crate::controller::detection::vm_watch;
+use crate::controller::gateway::{HmcGateway, Reach};
 use crate::controller::lines::Lines;
+use crate::controller::records::Records;
+use crate::controller::recovery::Recovery;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
+use crate::hsdb::LocalHsdb;
 use crate::logic::fde::{HostObservation, ViosEvidence, ViosObservation, vios_is_healthy};
 use crate::logic::vm_failure::{Evidence, VmAction};
 use crate::logic::vm_watch::VmSighting;
 use crate::pb::{self, vios_client::ViosClient};
 use crate::profile::Timing;
+use crate::transport::ChannelPool;
 use crate::transport::deadline;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -72,47 +78,71 @@ pub trait FdeWorld: Clone + Unpin + 'static {
     fn event(&self, event: EventRecord) -> impl Future<Output = Result<()>>;
 }
 
-/// The controller's world.
+/// The controller's world: what the FDE's polls, checks and actions need, and nothing more.
 #[derive(Clone)]
-pub struct LiveGroup(pub ControllerCore);
+pub struct LiveGroup {
+    pub(super) hsdb: LocalHsdb,
+    pub(super) pool: ChannelPool,
+    pub(super) timing: Timing,
+    pub(super) hmc: HmcGateway,
+    pub(super) reach: Reach,
+    pub(super) records: Records,
+    pub(super) recovery: Recovery,
+    pub(super) apps: Apps,
+}
+
+impl LiveGroup {
+    pub fn new(core: &ControllerCore) -> Self {
+        Self {
+            hsdb: core.hsdb.clone(),
+            pool: core.pool.clone(),
+            timing: core.timing,
+            hmc: core.hmc.clone(),
+            reach: core.reach.clone(),
+            records: core.records.clone(),
+            recovery: core.recovery.clone(),
+            apps: core.apps.clone(),
+        }
+    }
+}
 
 impl FdeWorld for LiveGroup {
     fn timing(&self) -> Timing {
-        self.0.timing
+        self.timing
     }
     async fn poll(&self, group: &str, start: usize, needs_attention: bool) -> Result<Polled> {
-        poll_group(&self.0, group.to_string(), start, needs_attention).await
+        poll_group(self, group.to_string(), start, needs_attention).await
     }
     async fn gather_evidence(&self, vm: &VmRecord) -> Result<Evidence> {
-        vm_watch::gather_evidence(&self.0, vm).await
+        vm_watch::gather_evidence(self, vm).await
     }
     async fn act(&self, group: &str, vm: VmRecord, action: VmAction, missed: Duration) -> Result<()> {
-        vm_watch::act(&self.0, group, vm, action, missed).await
+        vm_watch::act(self, group, vm, action, missed).await
     }
     async fn relocate_again(&self, group: &str, vm: &str, attempt: u32) -> Result<()> {
-        vm_watch::relocate_again(&self.0, group, vm, attempt).await
+        vm_watch::relocate_again(self, group, vm, attempt).await
     }
     async fn relocate_host(&self, group: &str, host: &str) -> Result<Relocation> {
-        relocate_host(&self.0, group, host).await
+        relocate_host(self, group, host).await
     }
     async fn clean_host(&self, host: &str) -> Result<usize> {
-        self.0.clean_lpars(host, &Lines::default()).await
+        self.recovery.clean_lpars(host, &Lines::default()).await
     }
     async fn report(&self, group: &str, doorbell: pb::ShortMsg) -> Result<()> {
-        self.0.resync_apps(group, &doorbell).await
+        self.apps.resync_apps(group, &doorbell).await
     }
     async fn vms(&self) -> Result<Vec<VmRecord>> {
-        self.0.hsdb.list::<VmRecord>().await
+        self.hsdb.list::<VmRecord>().await
     }
     async fn event(&self, event: EventRecord) -> Result<()> {
-        self.0.hsdb.append_event(&event).await
+        self.hsdb.append_event(&event).await
     }
 }
 
 /// One FDE request through the first VIOS of the group that answers, starting at `start`.
-async fn poll_group(core: &ControllerCore, group: String, start: usize, needs_attention: bool) -> Result<Polled> {
-    let (group, _) = core.host_group(&group).await?;
-    let levels = core.detection_levels(&group).await?;
+async fn poll_group(core: &LiveGroup, group: String, start: usize, needs_attention: bool) -> Result<Polled> {
+    let (group, _) = core.records.host_group(&group).await?;
+    let levels = core.records.detection_levels(&group).await?;
     let vioses: Vec<ViosRecord> =
         core.hsdb.list::<ViosRecord>().await?.into_iter().filter(|v| group.hosts.contains(&v.host)).collect();
     let mut by_host: BTreeMap<String, Vec<String>> = group.hosts.iter().map(|h| (h.clone(), Vec::new())).collect();
@@ -185,7 +215,7 @@ async fn poll_group(core: &ControllerCore, group: String, start: usize, needs_at
 /// The seed's evidence on one VIOS: its CAA state from the reply and, when it is DOWN, a
 /// direct ping. (The HMC's LPAR state of a VIOS is not asked: the simulated HMC does not
 /// report VIOS partitions, so a DOWN VIOS that does not answer ping counts as unhealthy.)
-async fn evidence(core: &ControllerCore, vioses: &[ViosRecord], stat: &pb::ViosStat) -> ViosEvidence {
+async fn evidence(core: &LiveGroup, vioses: &[ViosRecord], stat: &pb::ViosStat) -> ViosEvidence {
     let caa_up = stat.state == "UP";
     let pingable = match (caa_up, vioses.iter().find(|v| v.uuid == stat.uuid)) {
         (true, _) => None,
@@ -196,7 +226,7 @@ async fn evidence(core: &ControllerCore, vioses: &[ViosRecord], stat: &pb::ViosS
 }
 
 /// Final sanity check of the host's VIOSs, then the restart of every managed VM of the host.
-async fn relocate_host(core: &ControllerCore, group: &str, host: &str) -> Result<Relocation> {
+async fn relocate_host(core: &LiveGroup, group: &str, host: &str) -> Result<Relocation> {
     let vioses: Vec<ViosRecord> =
         core.hsdb.list::<ViosRecord>().await?.into_iter().filter(|v| v.host == *host).collect();
     for v in &vioses {
@@ -205,19 +235,19 @@ async fn relocate_host(core: &ControllerCore, group: &str, host: &str) -> Result
             return Ok(Relocation::Cancelled);
         }
     }
-    if !core.ha_monitor_levels(host).await?.host() {
+    if !core.records.ha_monitor_levels(host).await?.host() {
         tracing::warn!(host = %host, "both VIOSs unhealthy, but ha_monitor is disabled for this host: nothing is restarted");
         return Ok(Relocation::Done);
     }
     core.hsdb
         .append_event(&EventRecord::new(EventName::HostFailureDetected, host, "both VIOSs of the host are unhealthy"))
         .await?;
-    let (group, _) = core.host_group(group).await?;
+    let (group, _) = core.records.host_group(group).await?;
     let vms: Vec<VmRecord> =
         core.hsdb.list::<VmRecord>().await?.into_iter().filter(|v| v.host == *host && v.managed).collect();
     let out = Lines::default();
     out.push(format!("Restart in progress for Host_group {}", group.name));
-    let task = core.recover(&group, vms, None, RestartCause::HostFailure, host, &out).await?;
+    let task = core.recovery.recover(&group, vms, None, RestartCause::HostFailure, host, &out).await?;
     let advised = group.restart_policy == RestartPolicy::AdvisoryMode;
     match (task.restarted as usize) < task.plan.len() && !advised {
         true => Ok(Relocation::Incomplete),

@@ -5,7 +5,7 @@
 //! Low), [`EVACUATION_PARALLEL`] at a time, to the hosts the relocation mapper picks at full
 //! size (flexible capacity is for restarts only); its migrations share one operation, so the
 //! source allows them side by side while any other second outbound migration is refused.
-use crate::controller::core::ControllerCore;
+use crate::controller::migration::Migration;
 use crate::controller::migration::lpm::{LpmOrder, LpmOut};
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
@@ -43,7 +43,7 @@ fn summary(done: usize, total: usize) -> String {
     format!("{done} out of {total} VMs have been successfully performed LPM")
 }
 
-impl ControllerCore {
+impl Migration {
     /// The admin's `Migrate` call, checked by [`check_request`].
     pub async fn lpm(&self, req: pb::MigrateRequest, out: &LpmOut) -> Result<()> {
         let names: Vec<String> =
@@ -83,7 +83,7 @@ impl ControllerCore {
     ) -> Result<()> {
         let mut hosts = std::collections::BTreeSet::new();
         for name in names {
-            hosts.insert(self.vm(name).await?.0.host);
+            hosts.insert(self.records.vm(name).await?.0.host);
         }
         if hosts.len() > 1 {
             return Err(VmrmError::invalid("the VMs of one lpm must all run on the same host"));
@@ -121,14 +121,14 @@ impl ControllerCore {
         validate: bool,
         out: &LpmOut,
     ) -> Result<()> {
-        let host = self.host(name).await?;
+        let host = self.records.host(name).await?;
         let group_name = host
             .host_group
             .clone()
             .ok_or_else(|| VmrmError::precondition(format!("host {name} is in no host_group")))?;
-        let (group, _) = self.host_group(&group_name).await?;
+        let (group, _) = self.records.host_group(&group_name).await?;
         if let Some(t) = to {
-            self.host(t).await?;
+            self.records.host(t).await?;
             if t == name {
                 return Err(VmrmError::invalid(format!("host {name} cannot be evacuated to itself")));
             }
@@ -205,7 +205,7 @@ impl ControllerCore {
         let names: Vec<String> = match class {
             "vm" => vec![name.to_string()],
             "host" => {
-                self.host(name).await?;
+                self.records.host(name).await?;
                 let vms = self.hsdb.list::<VmRecord>().await?;
                 vms.into_iter().filter(|v| v.homehost == name && v.host != name && v.managed).map(|v| v.name).collect()
             }
@@ -213,7 +213,7 @@ impl ControllerCore {
         };
         let mut checked = Vec::new();
         for n in &names {
-            let (vm, group) = self.restartable(n).await?;
+            let (vm, group) = self.records.restartable(n).await?;
             if vm.host == vm.homehost {
                 if class == "vm" {
                     return Err(VmrmError::precondition(format!(
@@ -224,7 +224,7 @@ impl ControllerCore {
                 continue;
             }
             let home = vm.homehost.clone();
-            self.check_target(&vm, &group, &home).await?;
+            self.recovery.check_target(&vm, &group, &home).await?;
             checked.push((vm, group, home));
         }
         if checked.is_empty() {
@@ -239,7 +239,7 @@ impl ControllerCore {
                 continue;
             }
             let heading = format!("Restore in progress for VM {} to home host {home}", vm.name);
-            lines.extend(self.restart_one_vm(vm, &group, Some(&home), heading).await?);
+            lines.extend(self.recovery.restart_one_vm(vm, &group, Some(&home), heading).await?);
         }
         Ok(lines)
     }
@@ -247,7 +247,7 @@ impl ControllerCore {
     /// The VM runs on its host at its full size (not reduced by flexible capacity): it can go
     /// home by live migration instead of a restart.
     pub(in crate::controller) async fn runs_at_full_size(&self, vm: &VmRecord) -> bool {
-        let Ok(host) = self.host(&vm.host).await else { return false };
+        let Ok(host) = self.records.host(&vm.host).await else { return false };
         let Ok(inv) = self.hmc.host_inventory(&host).await else { return false };
         inv.lpars.iter().any(|l| {
             l.state == LparState::Running.as_str()

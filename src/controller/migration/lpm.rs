@@ -11,8 +11,8 @@
 //! The migration itself runs between the two server units (their `MigrationLane`); an abort at
 //! any phase leaves the VM running on its source. Whatever the job says, the VM's record ends
 //! with the host the hypervisors show it running on.
-use crate::controller::core::ControllerCore;
 use crate::controller::lines::Lines;
+use crate::controller::migration::Migration;
 use crate::controller::monjv::VmMonjvEvent;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
@@ -72,7 +72,7 @@ pub struct LpmOrder {
     pub monjv_password: String,
 }
 
-impl ControllerCore {
+impl Migration {
     /// The host `vm` goes to: the one named (known, not its own), or the mapper's choice.
     pub(in crate::controller) async fn lpm_target(
         &self,
@@ -81,7 +81,7 @@ impl ControllerCore {
         to: Option<&str>,
     ) -> Result<HostRecord> {
         if let Some(to) = to {
-            let target = self.host(to).await?;
+            let target = self.records.host(to).await?;
             if target.name == vm.host {
                 return Err(VmrmError::invalid(format!(
                     "VM {} already runs on host {to}; choose another host",
@@ -96,13 +96,13 @@ impl ControllerCore {
             .into_iter()
             .next()
             .ok_or_else(|| VmrmError::internal("the mapper answered nothing"))?;
-        self.host(&choice?).await
+        self.records.host(&choice?).await
     }
 
     /// `lpm vm NAME action=validate`: the pre-check only (`/CHECK-VM-MIGRATION`); no side effect.
     pub async fn validate_lpm(&self, name: &str, to: Option<&str>) -> Result<Vec<String>> {
-        let (vm, group) = self.restartable(name).await?;
-        let source = self.host(&vm.host).await?;
+        let (vm, group) = self.records.restartable(name).await?;
+        let source = self.records.host(&vm.host).await?;
         let target = self.lpm_target(&vm, &group, to).await?;
         let checked = self.lpm_precheck(&vm, &source, &target, &group, "").await?;
         match checked.conflicts.is_empty() {
@@ -114,8 +114,8 @@ impl ControllerCore {
     /// Migrates one VM; Ok once it runs on its target. The migration's MONJV, if one is
     /// named, says `$S` at once, then `$AF` (rejected), `$R`, and `$T`, `$TW` or `$AE`.
     pub async fn migrate_one(&self, order: &LpmOrder, out: &LpmOut) -> Result<()> {
-        let (vm, _) = self.vm(&order.vm).await?;
-        self.migration_monjv(&order.monjv, &order.monjv_password, &vm, "$S").await?;
+        let (vm, _) = self.records.vm(&order.vm).await?;
+        self.monjvs.migration_monjv(&order.monjv, &order.monjv_password, &vm, "$S").await?;
         let mut started = false;
         let outcome = self.migrate_checked(order, out, &mut started).await;
         let status = match (&outcome, started) {
@@ -124,7 +124,7 @@ impl ControllerCore {
             (Err(_), false) => "$AF",
             (Err(_), true) => "$AE",
         };
-        if let Err(e) = self.migration_monjv(&order.monjv, &order.monjv_password, &vm, status).await {
+        if let Err(e) = self.monjvs.migration_monjv(&order.monjv, &order.monjv_password, &vm, status).await {
             tracing::warn!(vm = %vm.name, "MONJV {} not updated to {status}: {e}", order.monjv);
         }
         outcome.map(|_| ())
@@ -133,8 +133,8 @@ impl ControllerCore {
     /// The checks, the lock and the job; Ok(forced) once the VM runs on its target (forced:
     /// with a pause longer than the maximum downtime). `started` once the lock is taken.
     async fn migrate_checked(&self, order: &LpmOrder, out: &LpmOut, started: &mut bool) -> Result<bool> {
-        let (vm, group) = self.restartable(&order.vm).await?;
-        let source = self.host(&vm.host).await?;
+        let (vm, group) = self.records.restartable(&order.vm).await?;
+        let source = self.records.host(&vm.host).await?;
         let target = self.lpm_target(&vm, &group, order.target.as_deref()).await?;
         let checked = self.lpm_precheck(&vm, &source, &target, &group, &order.operation).await?;
         if !checked.conflicts.is_empty() {
@@ -144,8 +144,8 @@ impl ControllerCore {
         let epoch = self.hsdb.lock_vm(&vm.name, VmStatus::LpmInProgress, holder, Acquire::WhenFree).await?;
         *started = true;
         out.line(&vm.name, format!("        LPM has started for {}", vm.name));
-        self.migration_monjv(&order.monjv, &order.monjv_password, &vm, "$R").await.ok();
-        self.vm_monjvs(&vm.name, VmMonjvEvent::MigrationStarted).await;
+        self.monjvs.migration_monjv(&order.monjv, &order.monjv_password, &vm, "$R").await.ok();
+        self.monjvs.vm_monjvs(&vm.name, VmMonjvEvent::MigrationStarted).await;
         let outcome = self.run_lpm(&vm.name, &source, &target, epoch, order, out).await;
         let forced = outcome.as_ref().is_ok_and(|p| p.forced);
         self.finish_lpm(&vm.name, &source, &target, epoch, outcome, out).await.map(|()| forced)
@@ -161,10 +161,10 @@ impl ControllerCore {
         order: &LpmOrder,
         out: &LpmOut,
     ) -> Result<pb::MigrationProgress> {
-        let (mut vm, version) = self.vm(name).await?;
+        let (mut vm, version) = self.records.vm(name).await?;
         vm.vm_status = VmStatus::LpmInProgress;
         vm.epoch = epoch;
-        let version = self.put_fenced(&vm, epoch, version).await?;
+        let version = self.recovery.put_fenced(&vm, epoch, version).await?;
         let message = format!("from {} to {}", source.name, target.name);
         self.hsdb.append_event(&EventRecord::new(EventName::LpmStarted, name, message)).await?;
         let job = Job::Migrate(MigrateLpar {
@@ -177,7 +177,7 @@ impl ControllerCore {
         });
         let (hmc, job_id) = self.hmc.submit_job(source, job).await?;
         vm.lpm = Some(LpmJob { target: target.name.clone(), hmc: hmc.name.clone(), job_id });
-        self.put_fenced(&vm, epoch, version).await?;
+        self.recovery.put_fenced(&vm, epoch, version).await?;
         self.follow_lpm(&hmc, job_id, name, out).await
     }
 
@@ -230,18 +230,18 @@ impl ControllerCore {
         outcome: Result<pb::MigrationProgress>,
         out: &LpmOut,
     ) -> Result<()> {
-        let moved = outcome.is_ok() || self.runs_on(target, name).await;
-        let (mut vm, version) = self.vm(name).await?;
+        let moved = outcome.is_ok() || self.recovery.runs_on(target, name).await;
+        let (mut vm, version) = self.records.vm(name).await?;
         if moved {
             vm.host = target.name.clone();
             vm.vm_restart_count = 0;
         }
         vm.vm_status = VmStatus::NoOperationInProgress;
         vm.lpm = None;
-        self.put_fenced(&vm, epoch, version).await?;
+        self.recovery.put_fenced(&vm, epoch, version).await?;
         self.hsdb.unlock_vm(name, epoch).await?;
         let event = if moved { VmMonjvEvent::Migrated } else { VmMonjvEvent::MigrationAborted };
-        self.vm_monjvs(name, event).await;
+        self.monjvs.vm_monjvs(name, event).await;
         if !moved {
             let why = outcome.err().map_or_else(String::new, |e| e.to_string());
             let message = format!("to {} aborted, the VM stays on {}: {why}", target.name, source.name);
@@ -270,12 +270,12 @@ impl ControllerCore {
     /// The source's host monitors stop reporting the VM: their rows go now, and once more
     /// after they heard its copy there stop (its SHDN may land after the first delete).
     async fn forget_on_source(&self, vm: &VmRecord, source: &str) -> Result<()> {
-        self.stop_ha_monitoring(vm, source).await?;
-        let (core, vm, source) = (self.clone(), vm.clone(), source.to_string());
+        self.recovery.stop_ha_monitoring(vm, source).await?;
+        let (recovery, vm, source) = (self.recovery.clone(), vm.clone(), source.to_string());
         let later = self.timing.vm_missing_after * 2;
         tokio::spawn(async move {
             tokio::time::sleep(later).await;
-            if let Err(e) = core.stop_ha_monitoring(&vm, &source).await {
+            if let Err(e) = recovery.stop_ha_monitoring(&vm, &source).await {
                 tracing::debug!(vm = %vm.name, "rows of the source's monitors not removed: {e}");
             }
         });
@@ -284,7 +284,7 @@ impl ControllerCore {
 
     /// `lpm vm NAME action=cancel`: the running migration rolls back; the VM stays on its source.
     pub async fn cancel_lpm(&self, name: &str) -> Result<Vec<String>> {
-        let (vm, _) = self.vm(name).await?;
+        let (vm, _) = self.records.vm(name).await?;
         let Some(job) = vm.lpm.clone() else {
             return Err(VmrmError::precondition(format!("VM {name} has no live migration running")));
         };

@@ -7,3 +7,34 @@ pub mod lpm;
 pub mod precheck;
 pub mod su_cluster;
 pub mod takeover;
+
+use crate::controller::gateway::HmcGateway;
+use crate::controller::monjv::Monjvs;
+use crate::controller::records::Records;
+use crate::controller::recovery::Recovery;
+use crate::hsdb::LocalHsdb;
+use crate::profile::Timing;
+
+/// The migration room: HMC jobs for the migrations, and recovery for what falls back to a restart.
+#[derive(Clone)]
+pub struct Migration {
+    hsdb: LocalHsdb,
+    timing: Timing,
+    hmc: HmcGateway,
+    records: Records,
+    recovery: Recovery,
+    monjvs: Monjvs,
+}
+
+impl Migration {
+    pub fn new(
+        hsdb: LocalHsdb,
+        timing: Timing,
+        hmc: HmcGateway,
+        records: Records,
+        recovery: Recovery,
+        monjvs: Monjvs,
+    ) -> Self {
+        Self { hsdb, timing, hmc, records, recovery, monjvs }
+    }
+}

@@ -1,7 +1,7 @@
 //! The facts of a live migration's pre-check, read from the hosts' inventories as their HMCs
 //! report them, and the choice of a target when the administrator names none. The check itself
 //! is the pure [`precheck::check`] (seed 001 §4.2: every conflict at once).
-use crate::controller::core::ControllerCore;
+use crate::controller::migration::Migration;
 use crate::domain::{HostGroupRecord, HostRecord, LparState, VmRecord};
 use crate::error::{Result, VmrmError};
 use crate::logic::migration::precheck::{self, Conflict, DeviceUse, GuestFacts, GuestState, UnitFacts};
@@ -84,7 +84,7 @@ impl Checked {
     }
 }
 
-impl ControllerCore {
+impl Migration {
     /// Every reason `vm` cannot move from `source` to `target` now.
     pub(in crate::controller) async fn lpm_precheck(
         &self,
@@ -121,7 +121,7 @@ impl ControllerCore {
         group: &HostGroupRecord,
         from: &str,
     ) -> Result<Vec<(String, Result<String>)>> {
-        let plan = self.mapper_inputs(group, &[from]).await?.at_full_size().plan(vms);
+        let plan = self.recovery.mapper_inputs(group, &[from]).await?.at_full_size().plan(vms);
         let mut out: Vec<(String, Result<String>)> = plan.placed.into_iter().map(|p| (p.vm, Ok(p.host))).collect();
         for (vm, why) in plan.unplaced {
             out.push((

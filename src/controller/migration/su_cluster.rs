@@ -7,7 +7,7 @@
 //! other unit with a live migration, or — when its unit is gone — with a recovery, which the
 //! lease rule of [`su_cluster::may_recover`] allows only once that unit stopped writing alive
 //! messages; the VM then starts on the recovering unit through the fenced restart sequence.
-use crate::controller::core::ControllerCore;
+use crate::controller::migration::Migration;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
@@ -20,7 +20,7 @@ fn cluster_of<'a>(clusters: &'a [SuClusterRecord], host: &str) -> Option<&'a SuC
     clusters.iter().find(|c| c.hosts.iter().any(|h| h == host))
 }
 
-impl ControllerCore {
+impl Migration {
     /// A unit's facts now: its last alive message and its VIOSs' host monitor heartbeats.
     async fn su_unit(&self, host: &str, alive: &[SuAliveRecord], monitors: &[HmHealthRecord]) -> UnitFacts {
         let now = crate::now_ms();
@@ -28,7 +28,7 @@ impl ControllerCore {
             .iter()
             .find(|a| a.host == host)
             .map(|a| Duration::from_millis(now.saturating_sub(a.at_ms).max(0) as u64));
-        let vios = self.host(host).await.map_or(2, |h| h.vios.len());
+        let vios = self.records.host(host).await.map_or(2, |h| h.vios.len());
         let down_after = self.timing.vios_down_after.as_millis() as i64;
         let healthy_vios =
             monitors.iter().filter(|m| m.host == host && now.saturating_sub(m.last_heartbeat_ms) <= down_after).count();
@@ -97,7 +97,7 @@ impl ControllerCore {
         }
         let mut groups = Vec::new();
         for h in &hosts {
-            groups.push(self.host(h).await?.host_group);
+            groups.push(self.records.host(h).await?.host_group);
         }
         if groups[0].is_none() || groups[0] != groups[1] {
             return Err(VmrmError::precondition(format!(
@@ -223,7 +223,7 @@ impl ControllerCore {
     /// `recover vm_definition VM [host=LOCAL]`: the definition goes to the other unit of the
     /// VM's SU cluster, and the VM starts there — only once its unit's lease expired.
     pub async fn recover_vm_definition(&self, name: &str, local: &str) -> Result<Vec<String>> {
-        let (vm, _) = self.restartable(name).await?;
+        let (vm, _) = self.records.restartable(name).await?;
         let cluster = self.su_cluster_of(&vm.host).await?.ok_or_else(|| {
             VmrmError::precondition(format!(
                 "host {} of VM {name} is in no SU cluster; recover vm_definition works between the two units of one",
@@ -238,7 +238,7 @@ impl ControllerCore {
             }
             l if l == other => other,
             l => {
-                self.host(l).await?;
+                self.records.host(l).await?;
                 return Err(VmrmError::precondition(format!(
                     "host {l} is not in SU cluster {} of host {}",
                     cluster.name, vm.host
@@ -248,7 +248,7 @@ impl ControllerCore {
         let units = self.su_units(&cluster).await?;
         let remote = units.iter().find(|u| u.host == vm.host).expect("a unit of its cluster");
         su_cluster::may_recover(remote, self.timing.su_alive_lease).map_err(VmrmError::precondition)?;
-        let target = self.host(&local).await?;
+        let target = self.records.host(&local).await?;
         let inv = self.hmc.host_inventory(&target).await?;
         if inv.lpars.iter().any(|l| l.definition.as_ref().is_some_and(|d| d.name == name)) {
             return Err(VmrmError::precondition(format!("a VM named {name} is defined on host {local} already")));
@@ -260,10 +260,10 @@ impl ControllerCore {
             )));
         }
         let group_name = target.host_group.clone().unwrap_or_default();
-        let (group, _) = self.host_group(&group_name).await?;
+        let (group, _) = self.records.host_group(&group_name).await?;
         let message = format!("from host {} to host {local} (SU cluster {})", vm.host, cluster.name);
         self.hsdb.append_event(&EventRecord::new(EventName::VmDefinitionRecovered, name, message)).await?;
         let heading = format!("Definition of VM {name} recovered from host {} on host {local}", vm.host);
-        self.restart_one_vm(vm, &group, Some(&local), heading).await
+        self.recovery.restart_one_vm(vm, &group, Some(&local), heading).await
     }
 }

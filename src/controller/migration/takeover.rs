@@ -4,14 +4,14 @@
 //! such orphan over — a new epoch on the VM's lock fences the old controller out — follows the
 //! HMC job to its end if it is known, and finishes the operation as the first controller would
 //! have: the VM's record says the host the hypervisors show it running on, the lock is free.
-use crate::controller::core::ControllerCore;
+use crate::controller::migration::Migration;
 use crate::controller::migration::lpm::LpmOut;
 use crate::domain::*;
 use crate::error::Result;
 use crate::hsdb::HsdbAccess;
 use crate::hsdb::locks::{Acquire, VmLock};
 
-impl ControllerCore {
+impl Migration {
     /// Takes over the migrations left by another controller (or by this one before it became
     /// active at `active_since_ms`); each is finished in the background.
     pub async fn resume_migrations(&self, active_since_ms: i64) -> Result<usize> {
@@ -42,8 +42,8 @@ impl ControllerCore {
     }
 
     async fn finish_orphan_lpm(&self, name: &str, epoch: u64) -> Result<()> {
-        let (vm, _) = self.vm(name).await?;
-        let source = self.host(&vm.host).await?;
+        let (vm, _) = self.records.vm(name).await?;
+        let source = self.records.host(&vm.host).await?;
         let out = LpmOut::default();
         let (target, outcome) = match &vm.lpm {
             Some(job) => {
@@ -52,16 +52,16 @@ impl ControllerCore {
                     Some(hmc) => self.follow_lpm(&hmc, job.job_id, name, &out).await,
                     None => Err(crate::VmrmError::not_found(format!("HMC {} is gone", job.hmc))),
                 };
-                (self.host(&job.target).await?, outcome)
+                (self.records.host(&job.target).await?, outcome)
             }
             // Locked, but the job was never recorded: whichever host runs it now is where it is.
             None => {
                 let group = source.host_group.clone().unwrap_or_default();
-                let (group, _) = self.host_group(&group).await?;
+                let (group, _) = self.records.host_group(&group).await?;
                 let mut runs_on = source.clone();
                 for h in &group.hosts {
-                    let host = self.host(h).await?;
-                    if host.name != source.name && self.runs_on(&host, name).await {
+                    let host = self.records.host(h).await?;
+                    if host.name != source.name && self.recovery.runs_on(&host, name).await {
                         runs_on = host;
                     }
                 }

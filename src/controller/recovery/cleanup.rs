@@ -6,8 +6,8 @@
 //!
 //! The FDE runs it by itself when a host's VIOS comes back (seed: "CEC IS UP, READY FOR
 //! RELOCATION"); `ksysmgr cleanup host_group NAME` runs it on every host of a group.
-use crate::controller::core::ControllerCore;
 use crate::controller::lines::Lines;
+use crate::controller::recovery::Recovery;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbAccess, Record};
@@ -21,9 +21,9 @@ pub fn is_stale(lpar: &str, host: &str, vms: &BTreeMap<String, VmRecord>) -> boo
     vms.get(lpar).is_some_and(|vm| vm.host != host && vm.vm_status == VmStatus::NoOperationInProgress)
 }
 
-impl ControllerCore {
+impl Recovery {
     pub async fn cleanup(&self, group_name: &str) -> Result<Vec<String>> {
-        let (group, _) = self.host_group(group_name).await?;
+        let (group, _) = self.records.host_group(group_name).await?;
         let out = Lines::default();
         out.push(format!("Cleanup started for Host_group {group_name}"));
         let mut removed = 0;
@@ -40,7 +40,7 @@ impl ControllerCore {
     /// Removes the stale definitions of one host and forgets the monitors' rows about VMs that
     /// left it; returns how many definitions went. An error leaves the rest for the next try.
     pub async fn clean_lpars(&self, host_name: &str, out: &Lines) -> Result<usize> {
-        let host = self.host(host_name).await?;
+        let host = self.records.host(host_name).await?;
         let inv = self.hmc.host_inventory(&host).await?;
         if inv.state != HOST_OPERATING {
             return Err(VmrmError::unavailable(format!("host {host_name} is {}", inv.state)));

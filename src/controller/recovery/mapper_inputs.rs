@@ -1,6 +1,6 @@
 //! What the relocation mapper needs for one host group, gathered from the HSDB (policies, where
 //! every other VM runs) and the HMCs (free capacity of the hosts that answer).
-use crate::controller::core::ControllerCore;
+use crate::controller::recovery::Recovery;
 use crate::domain::*;
 use crate::error::Result;
 use crate::hsdb::HsdbAccess;
@@ -65,12 +65,12 @@ impl MapperInputs {
     }
 }
 
-impl ControllerCore {
+impl Recovery {
     /// Free capacity of the hosts of a group that their HMCs can reach, except `exclude`.
     pub async fn capacities(&self, group: &HostGroupRecord, exclude: &[&str]) -> Result<Vec<HostCapacity>> {
         let mut out = Vec::new();
         for name in group.hosts.iter().filter(|h| !exclude.contains(&h.as_str())) {
-            let host = self.host(name).await?;
+            let host = self.records.host(name).await?;
             let Ok(inv) = self.hmc.host_inventory(&host).await else {
                 continue;
             };

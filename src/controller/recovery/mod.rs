@@ -10,3 +10,24 @@ pub mod restart_ops;
 pub mod restart_vm;
 pub mod resume;
 pub mod task;
+
+use crate::controller::gateway::{HmcGateway, SanGateway};
+use crate::controller::monjv::Monjvs;
+use crate::controller::records::Records;
+use crate::hsdb::LocalHsdb;
+
+/// The recovery room: what a fenced restart needs, and nothing more.
+#[derive(Clone)]
+pub struct Recovery {
+    hsdb: LocalHsdb,
+    hmc: HmcGateway,
+    san: SanGateway,
+    records: Records,
+    monjvs: Monjvs,
+}
+
+impl Recovery {
+    pub fn new(hsdb: LocalHsdb, hmc: HmcGateway, san: SanGateway, records: Records, monjvs: Monjvs) -> Self {
+        Self { hsdb, hmc, san, records, monjvs }
+    }
+}

@@ -2,14 +2,14 @@
 //! FAILURE, "restart the VM on the same host"): lock → shut down cleanly through an HMC →
 //! activate the same definition again → release. The disk stays with the same host, so there is
 //! nothing to fence; the lock keeps the FDE and every other operation off the VM meanwhile.
-use crate::controller::core::ControllerCore;
+use crate::controller::recovery::Recovery;
 use crate::domain::*;
 use crate::error::Result;
 use crate::hsdb::HsdbAccess;
 use crate::hsdb::locks::Acquire;
 use crate::pb::{ActivateLpar, ShutdownLpar, submit_job_request::Job};
 
-impl ControllerCore {
+impl Recovery {
     pub(in crate::controller) async fn restart_in_place(&self, name: &str, why: &str) -> Result<()> {
         let holder = self.hsdb.node().node_id;
         let epoch = self.hsdb.lock_vm(name, VmStatus::RestartInProgress, holder, Acquire::WhenFree).await?;
@@ -24,11 +24,11 @@ impl ControllerCore {
     }
 
     async fn reboot_locked(&self, name: &str, epoch: u64, why: &str) -> Result<()> {
-        let (mut vm, version) = self.vm(name).await?;
+        let (mut vm, version) = self.records.vm(name).await?;
         vm.vm_status = VmStatus::RestartInProgress;
         vm.epoch = epoch;
         let version = self.put_fenced(&vm, epoch, version).await?;
-        let host = self.host(&vm.host).await?;
+        let host = self.records.host(&vm.host).await?;
         let message = format!("on the same host {} ({why})", host.name);
         self.hsdb.append_event(&EventRecord::new(EventName::RestartStarted, name, message)).await?;
         tracing::warn!(vm = %name, "restarting VM {name} on the same host {}: {why}", host.name);

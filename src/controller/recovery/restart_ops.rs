@@ -3,12 +3,12 @@
 //! Everything is checked first — the mapper's own rules decide whether an explicit target may
 //! take the VM (blacklist, anticollocation, capacity) — then the restart runs as a recovery task
 //! like any other.
-use crate::controller::core::ControllerCore;
 use crate::controller::lines::Lines;
+use crate::controller::recovery::Recovery;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 
-impl ControllerCore {
+impl Recovery {
     /// A known host of the VM's group other than its own.
     pub(in crate::controller) async fn other_host_of_group(
         &self,
@@ -16,7 +16,7 @@ impl ControllerCore {
         group: &HostGroupRecord,
         target: &str,
     ) -> Result<HostRecord> {
-        let t_host = self.host(target).await?;
+        let t_host = self.records.host(target).await?;
         if target == vm.host {
             return Err(VmrmError::invalid(format!(
                 "VM {} already runs on host {target}; choose another host",
@@ -78,7 +78,7 @@ impl ControllerCore {
 
     /// `ksysmgr restart vm NAME [host=TARGET]`.
     pub async fn admin_restart(&self, vm_name: &str, target: Option<&str>) -> Result<Vec<String>> {
-        let (vm, group) = self.restartable(vm_name).await?;
+        let (vm, group) = self.records.restartable(vm_name).await?;
         if let Some(t) = target {
             self.check_target(&vm, &group, t).await?;
         }

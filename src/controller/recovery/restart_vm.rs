@@ -11,8 +11,8 @@
 //! the local member only: an operation that was taken over can no longer write there, and the
 //! SAN refuses its older fencing token, so the controller that wakes up after a pause changes
 //! nothing. The fence comes before the restart, always.
-use crate::controller::core::ControllerCore;
 use crate::controller::lines::Lines;
+use crate::controller::recovery::Recovery;
 use crate::controller::recovery::task::Run;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
@@ -28,7 +28,7 @@ enum Start {
     From(RestartPhase),
 }
 
-impl ControllerCore {
+impl Recovery {
     /// One VM of `task`; true when it runs on its target.
     pub(in crate::controller) async fn restart_planned(
         &self,
@@ -60,7 +60,7 @@ impl ControllerCore {
 
     /// Where to start, or (as `Err`) the outcome when there is nothing left to do.
     async fn start_of(&self, task: &RecoveryTaskRecord, step: &PlannedRestart) -> Result<Result<Start, bool>> {
-        let (vm, _) = self.vm(&step.vm).await?;
+        let (vm, _) = self.records.vm(&step.vm).await?;
         match &vm.restart {
             Some(p) if p.task == task.id && p.phase.is_final() => Ok(Err(p.phase == RestartPhase::Completed)),
             Some(p) if p.task == task.id => Ok(Ok(Start::From(p.phase))),
@@ -109,7 +109,7 @@ impl ControllerCore {
         let holder = self.hsdb.node().node_id;
         let epoch = self.hsdb.lock_vm(&name, VmStatus::RestartInProgress, holder, how).await?;
         *locked = Some(epoch);
-        let (mut vm, version) = self.vm(&name).await?;
+        let (mut vm, version) = self.records.vm(&name).await?;
         let phase = match start {
             Start::Fresh => RestartPhase::Locked,
             Start::From(phase) => phase,
@@ -118,8 +118,8 @@ impl ControllerCore {
         vm.epoch = epoch;
         vm.restart = Some(RestartProgress { task: task.id.clone(), target: step.target.clone(), phase });
         let mut version = self.put_fenced(&vm, epoch, version).await?;
-        let source = self.host(&step.source).await?;
-        let target = self.host(&step.target).await?;
+        let source = self.records.host(&step.source).await?;
+        let target = self.records.host(&step.target).await?;
         if start == Start::Fresh {
             let message = format!("from {} to {} ({})", source.name, target.name, task.cause);
             self.hsdb.append_event(&EventRecord::new(EventName::RestartStarted, &name, message)).await?;
@@ -175,7 +175,7 @@ impl ControllerCore {
         self.hsdb.append_event(&EventRecord::new(EventName::RestartCompleted, &name, running)).await?;
         if source.name != target.name {
             let abnormal = task.cause != RestartCause::Admin;
-            self.vm_monjvs(&name, crate::controller::monjv::VmMonjvEvent::Restarted { abnormal }).await;
+            self.monjvs.vm_monjvs(&name, crate::controller::monjv::VmMonjvEvent::Restarted { abnormal }).await;
         }
         self.clean_source(&vm, &source, out).await
     }

@@ -2,14 +2,14 @@
 //! unfinished recovery task again, oldest first, before its FDEs start. Each VM continues from
 //! its own row ([`super::restart_vm`]): finished ones are counted, half-done ones are taken over
 //! (their locks move to a new epoch, which fences the old controller out), untouched ones start.
-use crate::controller::core::ControllerCore;
 use crate::controller::lines::Lines;
+use crate::controller::recovery::Recovery;
 use crate::controller::recovery::task::Run;
 use crate::domain::*;
 use crate::error::Result;
 use crate::hsdb::HsdbAccess;
 
-impl ControllerCore {
+impl Recovery {
     /// Resumes every unfinished task; `active_since_ms` is when this controller became active.
     /// Returns how many tasks it resumed.
     pub async fn resume_recovery(&self, active_since_ms: i64) -> Result<usize> {

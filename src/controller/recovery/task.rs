@@ -7,8 +7,8 @@
 //!
 //! A controller that becomes active runs every unfinished task again ([`super::resume`]); each
 //! VM continues from what its own row says, so nothing is lost and nothing runs twice.
-use crate::controller::core::ControllerCore;
 use crate::controller::lines::Lines;
+use crate::controller::recovery::Recovery;
 use crate::domain::*;
 use crate::error::Result;
 use crate::hsdb::HsdbAccess;
@@ -25,7 +25,7 @@ pub enum Run {
     Resumed { active_since_ms: i64 },
 }
 
-impl ControllerCore {
+impl Recovery {
     /// Plans the restart of `vms` (all of one host group) with the group's policies — on
     /// `target` only, if given — records the task and runs it; in advisory mode (except for an
     /// admin's own request) it only reports the plan.
