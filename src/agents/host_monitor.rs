@@ -18,6 +18,7 @@ use crate::pb::{self, host_monitor_server::HostMonitor, vios_server::Vios as Vio
 use crate::profile::Timing;
 use actix::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
 use tonic::{Request, Response, Status};
 
 /// The HM's view of one VM (seed: DETECTED and MISSING, plus SUSPENDED after a `SHDN`).
@@ -186,7 +187,7 @@ impl<H: HsdbAccess + Clone + Unpin + 'static> Handler<Incarnation> for HostMonit
 }
 
 /// Answers QuickQuery and NeedsAttention from the HSDB for the hosts the FDE names.
-async fn health_of(hsdb: &RemoteHsdb, query: &pb::HealthQuery, down_after_ms: u64) -> Result<Vec<pb::ViosStatus>> {
+async fn health_of(hsdb: &RemoteHsdb, query: &pb::HealthQuery, down_after: Duration) -> Result<Vec<pb::ViosStatus>> {
     let rows: BTreeMap<String, HmHealthRecord> =
         hsdb.list::<HmHealthRecord>().await?.into_iter().map(|r| (r.vios_uuid.clone(), r)).collect();
     let now = crate::now_ms();
@@ -199,8 +200,8 @@ async fn health_of(hsdb: &RemoteHsdb, query: &pb::HealthQuery, down_after_ms: u6
                 .vios_uuids
                 .iter()
                 .map(|uuid| {
-                    let v = vios_health(uuid, rows.get(uuid), now, down_after_ms);
-                    let ms = v.hm_response_ms.unwrap_or(u64::MAX);
+                    let v = vios_health(uuid, rows.get(uuid), now, down_after);
+                    let ms = v.hm_response.map_or(u64::MAX, |age| age.as_millis() as u64);
                     pb::ViosStat {
                         uuid: v.vios_uuid,
                         state: if v.up { "UP" } else { "DOWN" }.into(),
@@ -257,7 +258,7 @@ impl HostMonitor for ViosService {
 #[tonic::async_trait]
 impl ViosRpc for ViosService {
     async fn quick_query(&self, req: Request<pb::HealthQuery>) -> Result<Response<pb::QuickQueryReply>, Status> {
-        let hosts = health_of(&self.hsdb, &req.into_inner(), self.timing.vios_down_after.as_millis() as u64).await?;
+        let hosts = health_of(&self.hsdb, &req.into_inner(), self.timing.vios_down_after).await?;
         Ok(Response::new(pb::QuickQueryReply { hosts }))
     }
 
@@ -266,7 +267,7 @@ impl ViosRpc for ViosService {
         req: Request<pb::HealthQuery>,
     ) -> Result<Response<pb::NeedsAttentionReply>, Status> {
         let query = req.into_inner();
-        let vios = health_of(&self.hsdb, &query, self.timing.vios_down_after.as_millis() as u64).await?;
+        let vios = health_of(&self.hsdb, &query, self.timing.vios_down_after).await?;
         let missed = self.hsdb.list::<VmHbMissedRecord>().await?;
         let now = crate::now_ms();
         let mut by_host: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();

@@ -2,6 +2,7 @@
 //! `None` inherits from the level above. [`crate::logic::detection`] resolves and checks them.
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::time::Duration;
 
 /// `vm_failure_detection_speed` (seed default `normal`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -37,6 +38,7 @@ impl fmt::Display for DetectionSpeed {
 /// What the system or a host group sets; `None` inherits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DetectionSettings {
-    pub host_failure_detection_time_ms: Option<u64>,
+    #[serde(rename = "host_failure_detection_time_ms", with = "super::millis::option", default)]
+    pub host_failure_detection_time: Option<Duration>,
     pub vm_failure_detection_speed: Option<DetectionSpeed>,
 }

@@ -6,6 +6,7 @@ pub mod event;
 pub mod identity;
 pub mod inventory;
 pub mod lpar;
+pub mod millis;
 pub mod monjv;
 pub mod policy;
 pub mod recovery;

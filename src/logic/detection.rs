@@ -60,8 +60,8 @@ pub struct Levels {
 
 impl Levels {
     pub fn host_failure_detection_time(&self) -> Duration {
-        let ms = self.host_group.host_failure_detection_time_ms.or(self.system.host_failure_detection_time_ms);
-        ms.map_or(self.timing.host_failure_detection_time, Duration::from_millis)
+        let set = self.host_group.host_failure_detection_time.or(self.system.host_failure_detection_time);
+        set.unwrap_or(self.timing.host_failure_detection_time)
     }
 
     /// The group's speed, or the VM's own when it sets one.
@@ -110,7 +110,7 @@ mod tests {
     fn the_most_specific_level_wins() {
         let t = seed();
         let set = |fdt: Option<u64>, speed| DetectionSettings {
-            host_failure_detection_time_ms: fdt.map(|s| s * 1000),
+            host_failure_detection_time: fdt.map(Duration::from_secs),
             vm_failure_detection_speed: speed,
         };
         let defaults = Levels { timing: t, system: set(None, None), host_group: set(None, None) };

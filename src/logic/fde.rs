@@ -12,6 +12,7 @@
 //! and cancels the relocation (calling [`HostFailureDetector::cancel`]) if a VIOS answers.
 use crate::domain::LparState;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 /// CAA reason code of a node that was shut down (seed: `reason='0x00000040'`).
 pub const REASON_NODE_SHUTDOWN: u32 = 0x40;
@@ -88,7 +89,7 @@ pub struct HostFailureDetector {
 }
 
 impl HostFailureDetector {
-    pub fn observe(&mut self, now_ms: i64, detection_time_ms: u64, hosts: &[HostObservation]) -> Vec<FdeDecision> {
+    pub fn observe(&mut self, now_ms: i64, detection_time: Duration, hosts: &[HostObservation]) -> Vec<FdeDecision> {
         let mut out = Vec::new();
         for h in hosts {
             for ViosObservation { uuid: vios, up, .. } in &h.vios {
@@ -118,8 +119,8 @@ impl HostFailureDetector {
             // poll noticed: the detection time counts from the last sign of life.
             let last_heard = h.vios.iter().filter_map(|v| v.last_heard_ms).max().unwrap_or(now_ms).min(now_ms);
             let since = *self.unhealthy_since.entry(h.host.clone()).or_insert(last_heard);
-            let elapsed = now_ms.saturating_sub(since).max(0) as u64;
-            if elapsed >= detection_time_ms && self.declared.insert(h.host.clone()) {
+            let elapsed = Duration::from_millis(now_ms.saturating_sub(since).max(0) as u64);
+            if elapsed >= detection_time && self.declared.insert(h.host.clone()) {
                 out.push(FdeDecision::HostFailed { host: h.host.clone() });
             }
         }
@@ -153,9 +154,9 @@ impl HostFailureDetector {
 
     /// When the next suspected host's detection time runs out: the FDE polls then, not a
     /// poll period later.
-    pub fn next_deadline(&self, detection_time_ms: u64) -> Option<i64> {
+    pub fn next_deadline(&self, detection_time: Duration) -> Option<i64> {
         let pending = self.unhealthy_since.iter().filter(|(host, _)| !self.declared.contains(*host));
-        pending.map(|(_, since)| since.saturating_add(detection_time_ms as i64)).min()
+        pending.map(|(_, since)| since.saturating_add(detection_time.as_millis() as i64)).min()
     }
 
     /// Hosts under suspicion or declared failed: the VM rule leaves their VMs to the host rule.
@@ -168,7 +169,7 @@ impl HostFailureDetector {
 mod tests {
     use super::*;
 
-    const FDT: u64 = 1_500;
+    const FDT: Duration = Duration::from_millis(1_500);
 
     fn vios(uuid: &str, up: bool, healthy: bool) -> ViosObservation {
         let hm_incarnation = up.then(|| format!("{uuid}.1"));

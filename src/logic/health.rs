@@ -3,30 +3,25 @@
 //! heartbeat counts as missed only when **both** host monitors of its host miss it, and the
 //! larger age is reported (seed: "Missing HB from both vioses, max from :3").
 use crate::domain::{HmHealthRecord, VmHbMissedRecord};
+use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViosHealth {
     pub vios_uuid: String,
     pub up: bool,
     pub hm_responsive: bool,
-    /// Milliseconds since the HM's last heartbeat row; `None` when it never wrote one.
-    pub hm_response_ms: Option<u64>,
+    /// How long since the HM's last heartbeat row; `None` when it never wrote one.
+    pub hm_response: Option<Duration>,
     /// The HM's incarnation while it is responsive.
     pub hm_incarnation: Option<String>,
 }
 
 /// The health of one VIOS at `now_ms`, from its HM's heartbeat row.
-pub fn vios_health(vios_uuid: &str, row: Option<&HmHealthRecord>, now_ms: i64, down_after_ms: u64) -> ViosHealth {
-    let age = row.map(|r| now_ms.saturating_sub(r.last_heartbeat_ms).max(0) as u64);
-    let fresh = age.is_some_and(|a| a < down_after_ms);
+pub fn vios_health(vios_uuid: &str, row: Option<&HmHealthRecord>, now_ms: i64, down_after: Duration) -> ViosHealth {
+    let age = row.map(|r| Duration::from_millis(now_ms.saturating_sub(r.last_heartbeat_ms).max(0) as u64));
+    let fresh = age.is_some_and(|a| a < down_after);
     let hm_incarnation = row.filter(|_| fresh).map(|r| r.incarnation.clone());
-    ViosHealth {
-        vios_uuid: vios_uuid.to_string(),
-        up: fresh,
-        hm_responsive: fresh,
-        hm_response_ms: age,
-        hm_incarnation,
-    }
+    ViosHealth { vios_uuid: vios_uuid.to_string(), up: fresh, hm_responsive: fresh, hm_response: age, hm_incarnation }
 }
 
 /// What the host monitors of a VM's host say of it together.
@@ -69,6 +64,8 @@ pub fn vm_monitor_state(
 mod tests {
     use super::*;
 
+    const DOWN_AFTER: Duration = Duration::from_millis(700);
+
     fn hm(last: i64) -> HmHealthRecord {
         HmHealthRecord {
             vios: "v".into(),
@@ -92,17 +89,17 @@ mod tests {
 
     #[test]
     fn vios_is_up_while_its_hm_heartbeat_is_fresh() {
-        assert!(vios_health("v", Some(&hm(1_000)), 1_500, 700).up);
-        let stale = vios_health("v", Some(&hm(1_000)), 1_700, 700);
+        assert!(vios_health("v", Some(&hm(1_000)), 1_500, DOWN_AFTER).up);
+        let stale = vios_health("v", Some(&hm(1_000)), 1_700, DOWN_AFTER);
         assert!(!stale.up && !stale.hm_responsive);
-        assert_eq!(stale.hm_response_ms, Some(700));
+        assert_eq!(stale.hm_response, Some(DOWN_AFTER));
     }
 
     #[test]
     fn vios_without_any_hm_row_is_down() {
-        let h = vios_health("v", None, 1_000, 700);
+        let h = vios_health("v", None, 1_000, DOWN_AFTER);
         assert!(!h.up);
-        assert_eq!(h.hm_response_ms, None);
+        assert_eq!(h.hm_response, None);
     }
 
     #[test]

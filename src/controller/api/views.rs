@@ -129,7 +129,7 @@ impl Views {
         let health: BTreeMap<String, HmHealthRecord> =
             self.hsdb.list::<HmHealthRecord>().await?.into_iter().map(|h| (h.vios_uuid.clone(), h)).collect();
         let now = crate::now_ms();
-        let down_after = self.timing.vios_down_after.as_millis() as u64;
+        let down_after = self.timing.vios_down_after;
         Ok(vioses
             .into_iter()
             .map(|v| {

@@ -78,10 +78,6 @@ impl<W: FdeWorld> FdeActor<W> {
         }
     }
 
-    fn host_fdt_ms(&self) -> u64 {
-        self.host_fdt.as_millis() as u64
-    }
-
     /// One request of the QQ, QQ, NA cycle; `attention` asks for a NeedsAttention now.
     fn poll(&mut self, ctx: &mut Context<Self>, attention: bool) {
         if !self.poll.start() {
@@ -134,7 +130,7 @@ impl<W: FdeWorld> FdeActor<W> {
     /// A detection time runs out before the next regular poll: poll right then, so detection
     /// is not late by up to a poll period (or a whole QQ, QQ, NA cycle for VMs).
     fn arm_wake(&mut self, ctx: &mut Context<Self>) {
-        let host_deadline = self.detector.next_deadline(self.host_fdt_ms());
+        let host_deadline = self.detector.next_deadline(self.host_fdt);
         let Some(due) = host_deadline.into_iter().chain(self.watch.next_deadline()).min() else {
             return;
         };
@@ -152,7 +148,7 @@ impl<W: FdeWorld> FdeActor<W> {
     }
 
     fn decide(&mut self, observations: Vec<HostObservation>, ctx: &mut Context<Self>) {
-        for decision in self.detector.observe(crate::now_ms(), self.host_fdt_ms(), &observations) {
+        for decision in self.detector.observe(crate::now_ms(), self.host_fdt, &observations) {
             match decision {
                 FdeDecision::ViosDown { host, vios } => self.event(
                     ctx,
