@@ -1,10 +1,10 @@
 //! The configuration records every room looks up — the ksyscluster, host groups, hosts, VMs —
-//! read from the HSDB with the error an operator should see when one is missing. A floor below
-//! the rooms: they all read through it, it calls none of them.
+//! read from the HSDB with the error an operator should see when one is missing, and the
+//! settings in force (detection levels, `ha_monitor` levels, priorities). A floor below the
+//! rooms: they all read through it, it calls none of them.
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
-use crate::hsdb::HsdbAccess;
-use crate::hsdb::LocalHsdb;
+use crate::hsdb::{HsdbAccess, LocalHsdb};
 use crate::logic::detection::Levels;
 use crate::profile::Timing;
 use std::collections::BTreeMap;
