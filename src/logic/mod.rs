@@ -8,6 +8,7 @@ pub mod health;
 pub mod migration;
 pub mod placement;
 pub mod policy;
+pub mod poll_cycle;
 pub mod retries;
 pub mod su_cluster;
 pub mod vm_failure;

@@ -12,9 +12,9 @@
 //! ```
 use crate::controller::detection::world::{FdeWorld, Polled, Relocation};
 use crate::domain::*;
-use crate::in_flight::InFlight;
 use crate::logic::app_engine::engine::NOTIFY_RESYNC;
 use crate::logic::fde::{FdeDecision, HostFailureDetector, HostObservation};
+use crate::logic::poll_cycle::{Failure, Poll, PollCycle};
 use crate::logic::retries::{cleanup_retry, report_retry};
 use crate::logic::vm_failure::VmAction;
 use crate::logic::vm_watch::{VmSighting, VmWatch, WatchCommand};
@@ -31,20 +31,13 @@ pub struct FdeActor<W: FdeWorld> {
     detector: HostFailureDetector,
     /// Managed VMs whose heartbeats are missing (or being acted on).
     watch: VmWatch,
-    scan: u64,
-    polling_vios: usize,
-    poll: InFlight,
-    /// A NeedsAttention is wanted as soon as the request in flight ends.
-    attention_due: bool,
-    /// When the earliest extra poll is armed (ms since the epoch).
-    wake_at: Option<i64>,
+    /// When to ask the group's VIOSs, and what.
+    cycle: PollCycle,
     /// The group's `host_failure_detection_time`, as of the last poll.
     host_fdt: Duration,
     recovering: BTreeSet<String>,
     /// VIOS uuid → name, for events people read.
     vios_names: BTreeMap<String, String>,
-    /// The last poll failed: the next failure is not worth another warning, a success is.
-    poll_failing: bool,
     /// Hosts whose stale definitions are being removed.
     cleaning: BTreeSet<String>,
     /// Every host of the group was swept for stale definitions once (after a failover, the
@@ -63,52 +56,41 @@ impl<W: FdeWorld> FdeActor<W> {
             group,
             detector: HostFailureDetector::default(),
             watch: VmWatch::new(timing.relocation_retry),
-            scan: 0,
-            polling_vios: 0,
-            poll: InFlight::default(),
-            attention_due: false,
-            wake_at: None,
+            cycle: PollCycle::default(),
             host_fdt: timing.host_failure_detection_time,
             recovering: BTreeSet::new(),
             vios_names: BTreeMap::new(),
-            poll_failing: false,
             cleaning: BTreeSet::new(),
             swept: false,
             reporting: BTreeSet::new(),
         }
     }
 
-    /// One request of the QQ, QQ, NA cycle; `attention` asks for a NeedsAttention now.
-    fn poll(&mut self, ctx: &mut Context<Self>, attention: bool) {
-        if !self.poll.start() {
-            self.attention_due |= attention;
-            return;
-        }
-        self.scan += 1;
-        let needs_attention = attention || self.scan.is_multiple_of(3);
-        let (world, group, start) = (self.world.clone(), self.group.clone(), self.polling_vios);
+    /// One request of the QQ, QQ, NA cycle, if the cycle makes one.
+    fn poll(&mut self, poll: Option<Poll>, ctx: &mut Context<Self>) {
+        let Some(Poll { start, needs_attention }) = poll else { return };
+        let (world, group) = (self.world.clone(), self.group.clone());
         let poll = async move { world.poll(&group, start, needs_attention).await };
         ctx.spawn(poll.into_actor(self).map(|result, act, ctx| {
-            act.poll.end();
             match result {
                 Ok(polled) => act.polled(polled, ctx),
-                Err(e) if act.poll_failing => tracing::debug!(group = %act.group, "FDE poll failed: {e}"),
-                Err(e) => {
-                    act.poll_failing = true;
-                    tracing::warn!(group = %act.group, "FDE poll failed, no health decision until one answers: {e}");
-                }
+                Err(e) => match act.cycle.failed() {
+                    Failure::Again => tracing::debug!(group = %act.group, "FDE poll failed: {e}"),
+                    Failure::First => tracing::warn!(
+                        group = %act.group,
+                        "FDE poll failed, no health decision until one answers: {e}"
+                    ),
+                },
             }
-            if std::mem::take(&mut act.attention_due) {
-                act.poll(ctx, true);
-            }
+            let next = act.cycle.after_request();
+            act.poll(next, ctx);
         }));
     }
 
     fn polled(&mut self, polled: Polled, ctx: &mut Context<Self>) {
-        if std::mem::take(&mut self.poll_failing) {
+        if self.cycle.answered(polled.vios_index) {
             tracing::info!(group = %self.group, "FDE polls answered again");
         }
-        self.polling_vios = polled.vios_index;
         self.host_fdt = polled.host_fdt;
         self.vios_names = polled.vios_names;
         if !std::mem::replace(&mut self.swept, true) {
@@ -131,19 +113,12 @@ impl<W: FdeWorld> FdeActor<W> {
     /// is not late by up to a poll period (or a whole QQ, QQ, NA cycle for VMs).
     fn arm_wake(&mut self, ctx: &mut Context<Self>) {
         let host_deadline = self.detector.next_deadline(self.host_fdt);
-        let Some(due) = host_deadline.into_iter().chain(self.watch.next_deadline()).min() else {
-            return;
-        };
-        if self.wake_at.is_some_and(|armed| armed <= due) {
-            return;
-        }
-        self.wake_at = Some(due);
+        let earliest = host_deadline.into_iter().chain(self.watch.next_deadline()).min();
+        let Some(due) = self.cycle.arm(earliest) else { return };
         let delay = Duration::from_millis(due.saturating_sub(crate::now_ms()).max(0) as u64);
         ctx.run_later(delay, move |act, ctx| {
-            if act.wake_at == Some(due) {
-                act.wake_at = None;
-                act.poll(ctx, true);
-            }
+            let poll = act.cycle.woke(due);
+            act.poll(poll, ctx);
         });
     }
 
@@ -357,8 +332,12 @@ impl<W: FdeWorld> Actor for FdeActor<W> {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         tracing::info!(group = %self.group, "Monitoring Enabled for HG {}", self.group);
-        self.poll(ctx, false);
-        ctx.run_interval(self.timing.fde_poll, |act, ctx| act.poll(ctx, false));
+        let first = self.cycle.tick(false);
+        self.poll(first, ctx);
+        ctx.run_interval(self.timing.fde_poll, |act, ctx| {
+            let poll = act.cycle.tick(false);
+            act.poll(poll, ctx);
+        });
     }
 }
 
