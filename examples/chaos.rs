@@ -17,6 +17,7 @@ use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use strum::{Display, VariantArray};
 use vmrm::launcher::Topology;
 use vmrm::launcher::compose::published;
 use vmrm::pb;
@@ -41,43 +42,27 @@ const PROJECT: &str = "vmrmchaos";
 /// Longest wait for any one thing (a recovery, a heal, a stable cluster).
 const BOUND: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Display, VariantArray)]
 enum Fault {
+    #[strum(to_string = "host killed (SU + both VIOSs)")]
     HostKill,
+    #[strum(to_string = "one VIOS killed")]
     ViosKill,
+    #[strum(to_string = "only the SU killed")]
     SuKill,
+    #[strum(to_string = "active controller killed")]
     ControllerKill,
+    #[strum(to_string = "active controller paused")]
     ControllerPause,
+    #[strum(to_string = "one HMC killed")]
     HmcKill,
+    #[strum(to_string = "host cut off the network")]
     HostDisconnect,
+    #[strum(to_string = "LPM target SU killed mid-copy")]
     MigrationTargetLost,
 }
 
 impl Fault {
-    const ALL: [Fault; 8] = [
-        Fault::HostKill,
-        Fault::ViosKill,
-        Fault::SuKill,
-        Fault::ControllerKill,
-        Fault::ControllerPause,
-        Fault::HmcKill,
-        Fault::HostDisconnect,
-        Fault::MigrationTargetLost,
-    ];
-
-    fn name(self) -> &'static str {
-        match self {
-            Fault::HostKill => "host killed (SU + both VIOSs)",
-            Fault::ViosKill => "one VIOS killed",
-            Fault::SuKill => "only the SU killed",
-            Fault::ControllerKill => "active controller killed",
-            Fault::ControllerPause => "active controller paused",
-            Fault::HmcKill => "one HMC killed",
-            Fault::HostDisconnect => "host cut off the network",
-            Fault::MigrationTargetLost => "LPM target SU killed mid-copy",
-        }
-    }
-
     /// Faults after which no VM may move.
     fn moves_nothing(self) -> bool {
         matches!(self, Fault::ViosKill | Fault::ControllerKill | Fault::ControllerPause | Fault::HmcKill)
@@ -331,8 +316,7 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
         _ => format!(" ({host})"),
     };
     println!(
-        "{:<32}{target:<10} recovery {:>6} ms  violations {}",
-        fault.name(),
+        "{fault:<32}{target:<10} recovery {:>6} ms  violations {}",
         recovery.map_or("-".into(), |r| r.to_string()),
         violations.len()
     );
@@ -470,7 +454,7 @@ async fn run(args: Args) -> Result<bool> {
     let mut results: BTreeMap<String, KindResult> = BTreeMap::new();
     let mut order: Vec<Fault> = Vec::new();
     while order.len() < args.rounds {
-        let mut cycle = Fault::ALL.to_vec();
+        let mut cycle = Fault::VARIANTS.to_vec();
         cycle.shuffle(&mut rng);
         order.extend(cycle);
     }
@@ -478,7 +462,7 @@ async fn run(args: Args) -> Result<bool> {
     let suite = Instant::now();
     for fault in order {
         let (recovery, violations) = round(&mut c, fault, &mut rng).await?;
-        let r = results.entry(fault.name().to_string()).or_default();
+        let r = results.entry(fault.to_string()).or_default();
         r.rounds += 1;
         r.recoveries.extend(recovery);
         r.violations.extend(violations);

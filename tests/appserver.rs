@@ -5,6 +5,8 @@
 mod common;
 
 use common::*;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 use std::path::Path;
 use std::time::Duration;
 use tonic::Code;
@@ -72,15 +74,15 @@ async fn the_guest_application_server_launches_polls_and_limits_over_tls() {
     assert!(refused.message().contains("already watches 30 processes"), "{}", refused.message());
     let first = &launched[0];
     assert!(client.poll(PollRequest { id: first.id }).await.unwrap().into_inner().running);
-    // SAFETY: the test kills a process it launched.
-    unsafe { libc::kill(first.pid as i32, libc::SIGKILL) };
+    // The processes are the test's own; one that already ended is no error.
+    let sigkill = |pid: u32| _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    sigkill(first.pid);
     let status =
         wait_until("the killed process reported", Duration::from_secs(10), || ended(client.clone(), first.id)).await;
-    assert_eq!(status.exit_code, 128 + libc::SIGKILL);
+    assert_eq!(status.exit_code, 128 + Signal::SIGKILL as i32);
     launched.push(client.launch(launch(&["sleep", "60"])).await.expect("room again after one ended").into_inner());
     for p in &launched {
-        // SAFETY: the test kills processes it launched.
-        unsafe { libc::kill(p.pid as i32, libc::SIGKILL) };
+        sigkill(p.pid);
     }
     for p in &launched {
         wait_until("every process ended", Duration::from_secs(10), || ended(client.clone(), p.id)).await;

@@ -5,23 +5,38 @@ use crate::controller::config::policies::attributes_of;
 use crate::domain::AffinityKind;
 use crate::pb;
 use std::collections::BTreeMap;
+use strum::EnumString;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a command acts on, with the seed's aliases. It is the CLI's vocabulary, not the HSDB's:
+/// `system`, `hsdb` or an affinity kind has no table of its own, and most tables no class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumString)]
+#[strum(serialize_all = "snake_case", ascii_case_insensitive)]
 pub enum Class {
+    #[strum(serialize = "system", serialize = "sys")]
     System,
+    #[strum(serialize = "ksyscluster", serialize = "cluster", serialize = "cl")]
     Cluster,
     Hmc,
     Host,
+    #[strum(serialize = "host_group", serialize = "hg")]
     HostGroup,
     Vios,
+    #[strum(serialize = "vm", serialize = "lpar")]
     Vm,
+    #[strum(serialize = "event", serialize = "events")]
     Event,
+    #[strum(serialize = "app", serialize = "application", serialize = "apps")]
     App,
     Hsdb,
     HsdbNode,
+    #[strum(serialize = "monjv", serialize = "jv")]
     Monjv,
+    #[strum(serialize = "su_cluster", serialize = "sucl")]
     SuCluster,
+    #[strum(serialize = "vm_definition", serialize = "vm_def")]
     VmDefinition,
+    /// `collocation`, `anticollocation` or `workgroup`.
+    #[strum(disabled)]
     Affinity(AffinityKind),
 }
 
@@ -177,23 +192,7 @@ fn action(word: &str) -> Option<&'static str> {
 }
 
 fn class(word: &str) -> Option<Class> {
-    Some(match word.to_ascii_lowercase().as_str() {
-        "system" | "sys" => Class::System,
-        "ksyscluster" | "cluster" | "cl" => Class::Cluster,
-        "hmc" => Class::Hmc,
-        "host" => Class::Host,
-        "host_group" | "hg" => Class::HostGroup,
-        "vios" => Class::Vios,
-        "vm" | "lpar" => Class::Vm,
-        "event" | "events" => Class::Event,
-        "app" | "application" | "apps" => Class::App,
-        "hsdb" => Class::Hsdb,
-        "hsdb_node" => Class::HsdbNode,
-        "monjv" | "jv" => Class::Monjv,
-        "su_cluster" | "sucl" => Class::SuCluster,
-        "vm_definition" | "vm_def" => Class::VmDefinition,
-        other => return other.parse().ok().map(Class::Affinity),
-    })
+    word.parse().ok().or_else(|| word.parse().ok().map(Class::Affinity))
 }
 
 struct Words {

@@ -49,10 +49,6 @@ fn catalog_of(host: &HostRecord) -> String {
 }
 
 fn view(jv: &MonjvRecord, readable: bool) -> pb::MonjvView {
-    let kind = match jv.kind {
-        MonjvKind::Vm => "vm",
-        MonjvKind::Migration => "migration",
-    };
     let fields = match readable {
         true => {
             monjv::fields(&jv.bytes).into_iter().map(|(n, v)| pb::MonjvField { name: n.into(), value: v }).collect()
@@ -62,7 +58,7 @@ fn view(jv: &MonjvRecord, readable: bool) -> pb::MonjvView {
     pb::MonjvView {
         name: jv.name.clone(),
         vm: jv.vm.clone(),
-        kind: kind.into(),
+        kind: jv.kind.to_string(),
         monitoring: jv.monitoring,
         password_protected: jv.password.is_some(),
         bytes: if readable { jv.bytes.clone() } else { Vec::new() },

@@ -1,12 +1,13 @@
 //! Detection settings as stored at each level (seed: `ksysmgr modify system|host_group|vm`):
 //! `None` inherits from the level above. [`crate::logic::detection`] resolves and checks them.
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::time::Duration;
+use strum::{Display, EnumString};
 
 /// `vm_failure_detection_speed` (seed default `normal`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Display, EnumString)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
 pub enum DetectionSpeed {
     Fast,
     #[default]
@@ -22,16 +23,6 @@ impl DetectionSpeed {
             Self::Normal => 2,
             Self::Slow => 3,
         }
-    }
-}
-
-impl fmt::Display for DetectionSpeed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Fast => "fast",
-            Self::Normal => "normal",
-            Self::Slow => "slow",
-        })
     }
 }
 

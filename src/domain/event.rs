@@ -1,9 +1,10 @@
 //! The event catalogue (seed names) and the stored event row.
 use serde::{Deserialize, Serialize};
-use std::fmt;
+use strum::Display;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum EventName {
     HostFailureDetected,
     VmFailureDetected,
@@ -76,25 +77,12 @@ impl EventName {
     }
 }
 
-impl fmt::Display for EventName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned));
-        f.write_str(s.as_deref().unwrap_or("UNKNOWN"))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display)]
 pub enum Severity {
     Critical,
     Warning,
     Maintenance,
     Informational,
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,35 +1,25 @@
 //! Stable identities derived from names: the simulated hardware has no serial numbers, so a
 //! UUID and a SAN reservation key are computed from the object's name. The same name gives the
 //! same identity in every process and after every restart.
+use uuid::Uuid;
 
-/// FNV-1a, 64 bit, with a seed so two independent halves can be drawn from one name.
-fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325u64 ^ seed;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+/// The namespace of every identity derived here (RFC 9562 name-based UUIDs, version 5).
+const NAMESPACE: Uuid = uuid::uuid!("75e2374e-f212-4b95-8f37-8a2d46dd3b8a");
+
+fn name_based(kind: &str, name: &str) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("{kind}/{name}").as_bytes())
 }
 
-/// A UUID-shaped identifier for a named object (`kind` keeps a host and a VM of the same name apart).
+/// The UUID of a named object, lowercase and hyphenated (`kind` keeps a host and a VM of the
+/// same name apart).
 pub fn uuid_for(kind: &str, name: &str) -> String {
-    let key = format!("{kind}/{name}");
-    let a = fnv1a(0, key.as_bytes());
-    let b = fnv1a(0x9e37_79b9_7f4a_7c15, key.as_bytes());
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        a >> 32,
-        (a >> 16) & 0xffff,
-        a & 0xffff,
-        b >> 48,
-        b & 0xffff_ffff_ffff
-    )
+    name_based(kind, name).to_string()
 }
 
-/// The SAN persistent-reservation key a host registers for the disks of the VMs it runs.
+/// The SAN persistent-reservation key a host registers for the disks of the VMs it runs (never
+/// zero: zero means "no key" to the SAN).
 pub fn san_key_for_host(host: &str) -> u64 {
-    fnv1a(0x5a4e, host.as_bytes()) | 1
+    name_based("san-key", host).as_u64_pair().1 | 1
 }
 
 /// The SAN disk that carries a VM's storage.
@@ -48,5 +38,8 @@ mod tests {
         assert_eq!(uuid_for("vm", "a").len(), 36);
         assert_ne!(san_key_for_host("host-1"), san_key_for_host("host-2"));
         assert_ne!(san_key_for_host("host-1"), 0);
+        let uuid = uuid_for("host", "host-1");
+        assert_eq!(uuid, uuid.to_ascii_lowercase());
+        assert_eq!(Uuid::parse_str(&uuid).map(|u| u.get_version_num()), Ok(5));
     }
 }

@@ -21,14 +21,16 @@
 //! `$AE` aborted, `$AF` rejected.
 use crate::error::{Result, VmrmError};
 use serde::{Deserialize, Serialize};
+use strum::Display;
 
 pub const MONJV_BYTES: usize = 256;
 /// Bytes 1..=128 are the system's.
 pub const SYSTEM_PART: usize = 128;
 
 /// What a MONJV follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum MonjvKind {
     /// A VM, from its definition on (`/ACTIVATE-VM-DEFINITION … MONJV=`).
     Vm,

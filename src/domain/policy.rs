@@ -3,38 +3,24 @@
 //! ([`crate::logic::placement`]) reads them; [`crate::logic::policy`] checks changes to them.
 use super::state::Priority;
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
+use strum::{Display, EnumString, IntoStaticStr};
 
 /// What happens after a failure is declared (seed: `restart_policy`, default `auto`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Display, EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", ascii_case_insensitive)]
+#[strum(parse_err_ty = String, parse_err_fn = not_a_restart_policy)]
 pub enum RestartPolicy {
     /// The controller restarts the VMs itself and says so.
     #[default]
     Auto,
     /// The controller only says what it would do; the admin restarts by hand.
+    #[strum(to_string = "advisory_mode", serialize = "advisory")]
     AdvisoryMode,
 }
 
-impl fmt::Display for RestartPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Auto => "auto",
-            Self::AdvisoryMode => "advisory_mode",
-        })
-    }
-}
-
-impl FromStr for RestartPolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
-            "advisory_mode" | "advisory" => Ok(Self::AdvisoryMode),
-            _ => Err(format!("restart_policy `{s}` is not one of auto, advisory_mode")),
-        }
-    }
+fn not_a_restart_policy(s: &str) -> String {
+    format!("restart_policy `{s}` is not one of auto, advisory_mode")
 }
 
 /// Percentages per priority (seed: `Memory_capacity` / `CPU_capacity`, "Priority Based
@@ -90,8 +76,12 @@ impl FlexCapacity {
 }
 
 /// The kinds of affinity group (seed §3.3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Display, EnumString, IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
+#[strum(parse_err_ty = String, parse_err_fn = not_an_affinity_kind)]
 pub enum AffinityKind {
     /// Always on the same host after a relocation.
     Collocation,
@@ -101,17 +91,11 @@ pub enum AffinityKind {
     Workgroup,
 }
 
+fn not_an_affinity_kind(s: &str) -> String {
+    format!("`{s}` is not one of collocation, anticollocation, workgroup")
+}
+
 impl AffinityKind {
-    pub const ALL: [Self; 3] = [Self::Collocation, Self::Anticollocation, Self::Workgroup];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Collocation => "collocation",
-            Self::Anticollocation => "anticollocation",
-            Self::Workgroup => "workgroup",
-        }
-    }
-
     /// How outputs name it (seed: "Collocation group policy_1 was created", "Type: Collocation").
     pub fn title(self) -> &'static str {
         match self {
@@ -119,22 +103,6 @@ impl AffinityKind {
             Self::Anticollocation => "Anticollocation",
             Self::Workgroup => "Workgroup",
         }
-    }
-}
-
-impl fmt::Display for AffinityKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AffinityKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s.to_ascii_lowercase())
-            .ok_or_else(|| format!("`{s}` is not one of collocation, anticollocation, workgroup"))
     }
 }
 
@@ -224,8 +192,15 @@ mod tests {
     fn names_parse_as_the_seed_writes_them() {
         assert_eq!("advisory_mode".parse(), Ok(RestartPolicy::AdvisoryMode));
         assert_eq!("Auto".parse(), Ok(RestartPolicy::Auto));
+        assert_eq!("advisory".parse(), Ok(RestartPolicy::AdvisoryMode));
+        assert_eq!(RestartPolicy::AdvisoryMode.to_string(), "advisory_mode");
         assert!("sometimes".parse::<RestartPolicy>().unwrap_err().contains("auto, advisory_mode"));
         assert_eq!("Anticollocation".parse(), Ok(AffinityKind::Anticollocation));
+        assert_eq!(AffinityKind::Workgroup.to_string(), "workgroup");
+        assert_eq!(
+            "pairs".parse::<AffinityKind>(),
+            Err("`pairs` is not one of collocation, anticollocation, workgroup".into())
+        );
         assert_eq!(parse_on_off("ha_monitor", "enable"), Ok(true));
         assert!(parse_on_off("ha_monitor", "maybe").unwrap_err().contains("enable or disable"));
     }

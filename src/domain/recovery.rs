@@ -4,30 +4,23 @@
 //! failover in the middle of a recovery neither loses a VM nor restarts one twice.
 use super::state::Priority;
 use serde::{Deserialize, Serialize};
-use std::fmt;
+use strum::Display;
 
 /// Why VMs are being restarted; it decides whether the source is expected to answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display)]
 #[serde(rename_all = "snake_case")]
 pub enum RestartCause {
+    #[strum(to_string = "host failure")]
     HostFailure,
     /// The FDE's VM rule: this VM failed, its host did not.
+    #[strum(to_string = "VM failure")]
     VmFailure,
     /// `ksysmgr restart vm` or a move back home.
+    #[strum(to_string = "admin request")]
     Admin,
     /// A critical application stayed in FAILURE through its VM's restarts on the same host.
+    #[strum(to_string = "critical application failure")]
     AppFailure,
-}
-
-impl fmt::Display for RestartCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::HostFailure => "host failure",
-            Self::VmFailure => "VM failure",
-            Self::Admin => "admin request",
-            Self::AppFailure => "critical application failure",
-        })
-    }
 }
 
 /// One VM of a task's plan.
@@ -72,8 +65,9 @@ impl RecoveryTaskRecord {
 }
 
 /// How far one VM's restart got (seed: the steps of "Restart in progress").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum RestartPhase {
     /// The lock is taken; HA monitoring stops and the source is shut down next.
     Locked,
@@ -82,17 +76,6 @@ pub enum RestartPhase {
     /// Running on the target.
     Completed,
     Failed,
-}
-
-impl fmt::Display for RestartPhase {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Locked => "locked",
-            Self::Fenced => "fenced",
-            Self::Completed => "completed",
-            Self::Failed => "failed",
-        })
-    }
 }
 
 impl RestartPhase {

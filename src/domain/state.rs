@@ -1,10 +1,10 @@
 //! States with the seed's names: HMC LPAR states, KSYS VM states, `VM_status`, priority.
 use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
+use strum::{Display, EnumString, IntoStaticStr};
 
 /// The HMC's runtime state of a partition (seed: `lssyscfg -r lpar -F state`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display, EnumString, IntoStaticStr)]
+#[strum(serialize_all = "title_case")]
 pub enum LparState {
     Running,
     NotActivated,
@@ -12,53 +12,28 @@ pub enum LparState {
     ShuttingDown,
     Error,
     NotAvailable,
+    #[strum(to_string = "Migrating - Running")]
     MigratingRunning,
+    #[strum(to_string = "Migrating - Not Activated")]
     MigratingNotActivated,
     HardwareDiscovery,
 }
 
 impl LparState {
-    const ALL: [Self; 9] = [
-        Self::Running,
-        Self::NotActivated,
-        Self::OpenFirmware,
-        Self::ShuttingDown,
-        Self::Error,
-        Self::NotAvailable,
-        Self::MigratingRunning,
-        Self::MigratingNotActivated,
-        Self::HardwareDiscovery,
-    ];
-
     /// The state an HMC reports, by its display name.
     pub fn from_hmc(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|state| state.as_str() == s)
+        s.parse().ok()
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Running => "Running",
-            Self::NotActivated => "Not Activated",
-            Self::OpenFirmware => "Open Firmware",
-            Self::ShuttingDown => "Shutting Down",
-            Self::Error => "Error",
-            Self::NotAvailable => "Not Available",
-            Self::MigratingRunning => "Migrating - Running",
-            Self::MigratingNotActivated => "Migrating - Not Activated",
-            Self::HardwareDiscovery => "Hardware Discovery",
-        }
-    }
-}
-
-impl fmt::Display for LparState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
 /// The controller's view of a VM (seed: `State:` in `ksysmgr query vm`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum VmState {
     /// Changed since the last discovery.
     Init,
@@ -70,20 +45,10 @@ pub enum VmState {
     RestartFailed,
 }
 
-impl fmt::Display for VmState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Init => "INIT",
-            Self::Ready => "READY",
-            Self::ReadyToMove => "READY_TO_MOVE",
-            Self::RestartFailed => "RESTART_FAILED",
-        })
-    }
-}
-
 /// The per-VM operation lock (seed: `VM_status:`). Discovery skips a VM whose lock is held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum VmStatus {
     NoOperationInProgress,
     RestartInProgress,
@@ -91,19 +56,10 @@ pub enum VmStatus {
     LpmInProgress,
 }
 
-impl fmt::Display for VmStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::NoOperationInProgress => "NO_OPERATION_IN_PROGRESS",
-            Self::RestartInProgress => "RESTART_IN_PROGRESS",
-            Self::LpmInProgress => "LPM_IN_PROGRESS",
-        })
-    }
-}
-
 /// Restart order after a host failure (seed: High, Medium, Low; default Medium).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default, Display, EnumString)]
 #[serde(rename_all = "lowercase")]
+#[strum(ascii_case_insensitive, parse_err_ty = String, parse_err_fn = not_a_priority)]
 pub enum Priority {
     High,
     #[default]
@@ -111,24 +67,22 @@ pub enum Priority {
     Low,
 }
 
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::High => "High",
-            Self::Medium => "Medium",
-            Self::Low => "Low",
-        })
-    }
+fn not_a_priority(s: &str) -> String {
+    format!("priority `{s}` is not one of high, medium, low")
 }
 
-impl FromStr for Priority {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "high" => Ok(Self::High),
-            "medium" => Ok(Self::Medium),
-            "low" => Ok(Self::Low),
-            _ => Err(format!("priority `{s}` is not one of high, medium, low")),
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_keep_the_seed_names() {
+        assert_eq!(LparState::NotActivated.to_string(), "Not Activated");
+        assert_eq!(LparState::from_hmc("Migrating - Running"), Some(LparState::MigratingRunning));
+        assert_eq!(LparState::from_hmc("running"), None);
+        assert_eq!(VmState::ReadyToMove.to_string(), "READY_TO_MOVE");
+        assert_eq!(VmStatus::LpmInProgress.to_string(), "LPM_IN_PROGRESS");
+        assert_eq!(("LOW".parse(), Priority::High.to_string()), (Ok(Priority::Low), "High".to_string()));
+        assert_eq!("urgent".parse::<Priority>(), Err("priority `urgent` is not one of high, medium, low".into()));
     }
 }

@@ -3,12 +3,13 @@
 //! message ([`SuAliveRecord`]) regularly; the controller computes the cluster's status from
 //! them and keeps it on the record, so a change raises the seed's event once.
 use serde::{Deserialize, Serialize};
-use std::fmt;
+use strum::Display;
 
 /// Seed 001's cluster status: NORMAL, WARNING (restricted, e.g. redundancy lost), ERROR (live
 /// migration not possible), INACTIVE (deactivated by an administrator).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Display)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum SuClusterStatus {
     #[default]
     Normal,
@@ -17,33 +18,14 @@ pub enum SuClusterStatus {
     Inactive,
 }
 
-impl fmt::Display for SuClusterStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Normal => "NORMAL",
-            Self::Warning => "WARNING",
-            Self::Error => "ERROR",
-            Self::Inactive => "INACTIVE",
-        })
-    }
-}
-
 /// A unit's network heartbeat as the cluster sees it (seed: NORMAL or NOT_ACCESSIBLE).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, Display)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum UnitHeartbeat {
     #[default]
     Normal,
     NotAccessible,
-}
-
-impl fmt::Display for UnitHeartbeat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Normal => "NORMAL",
-            Self::NotAccessible => "NOT_ACCESSIBLE",
-        })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

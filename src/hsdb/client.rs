@@ -308,8 +308,7 @@ impl HsdbAccess for RemoteHsdb {
 
     async fn read(&self, table: Table, key: Option<&str>) -> Result<Vec<Row>> {
         let timeout = self.timeout;
-        let request =
-            HsdbRead { table: table.as_str().into(), key: key.unwrap_or_default().into(), follower_read: false };
+        let request = HsdbRead { table: table.to_string(), key: key.unwrap_or_default().into(), follower_read: false };
         let reply = self
             .first_ok(|mut c| {
                 let req = deadline(request.clone(), timeout);

@@ -19,6 +19,7 @@ use openraft::{
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Cursor;
+use strum::VariantArray;
 
 type NodeId = u64;
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
@@ -209,7 +210,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SledStateMachine {
         let last_applied: Option<LogId<NodeId>> = self.get_meta(LAST_APPLIED)?;
         let last_membership: StoredMembership<NodeId, BasicNode> = self.get_meta(MEMBERSHIP)?.unwrap_or_default();
         let mut tables = BTreeMap::new();
-        for table in Table::ALL {
+        for &table in Table::VARIANTS {
             let rows = self
                 .tree(table)?
                 .iter()
@@ -218,7 +219,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SledStateMachine {
                     Ok((k.to_vec(), serde_json::from_slice(&v).map_err(sm_read)?))
                 })
                 .collect::<StorageResult<Vec<_>>>()?;
-            tables.insert(table.as_str().to_string(), rows);
+            tables.insert(table.to_string(), rows);
         }
         let data = serde_json::to_vec(&SnapshotBody { tables }).map_err(sm_read)?;
         let snapshot_id = match last_applied {
@@ -275,10 +276,10 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
     ) -> StorageResult<()> {
         let data = snapshot.into_inner();
         let body: SnapshotBody = serde_json::from_slice(&data).map_err(sm_read)?;
-        for table in Table::ALL {
+        for &table in Table::VARIANTS {
             let tree = self.tree(table)?;
             tree.clear().map_err(sm_write)?;
-            for (k, row) in body.tables.get(table.as_str()).into_iter().flatten() {
+            for (k, row) in body.tables.get(&table.to_string()).into_iter().flatten() {
                 Self::put_row(&tree, k, row.version, row.value.clone())?;
             }
         }

@@ -3,11 +3,11 @@
 use super::locks::VmLock;
 use crate::domain::*;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use std::fmt;
-use std::str::FromStr;
+use strum::{Display, EnumString, VariantArray};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Display, EnumString, VariantArray)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", parse_err_ty = String, parse_err_fn = unknown_table)]
 pub enum Table {
     Cluster,
     Hmc,
@@ -29,72 +29,19 @@ pub enum Table {
     SuAlive,
 }
 
+fn unknown_table(s: &str) -> String {
+    format!("unknown HSDB table `{s}`")
+}
+
 impl Table {
-    pub const ALL: [Table; 18] = [
-        Table::Cluster,
-        Table::Hmc,
-        Table::Host,
-        Table::HostGroup,
-        Table::Vios,
-        Table::Vm,
-        Table::HmHealth,
-        Table::VmHbMissed,
-        Table::Locked,
-        Table::Event,
-        Table::Affinity,
-        Table::RecoveryTask,
-        Table::ShortMsg,
-        Table::Trans,
-        Table::App,
-        Table::Monjv,
-        Table::SuCluster,
-        Table::SuAlive,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Table::Cluster => "cluster",
-            Table::Hmc => "hmc",
-            Table::Host => "host",
-            Table::HostGroup => "host_group",
-            Table::Vios => "vios",
-            Table::Vm => "vm",
-            Table::HmHealth => "hm_health",
-            Table::VmHbMissed => "vm_hb_missed",
-            Table::Locked => "locked",
-            Table::Event => "event",
-            Table::Affinity => "affinity",
-            Table::RecoveryTask => "recovery_task",
-            Table::ShortMsg => "short_msg",
-            Table::Trans => "trans",
-            Table::App => "app",
-            Table::Monjv => "monjv",
-            Table::SuCluster => "su_cluster",
-            Table::SuAlive => "su_alive",
-        }
-    }
-
     /// The sled tree holding this table.
     pub fn tree_name(self) -> String {
-        format!("table/{}", self.as_str())
+        format!("table/{self}")
     }
 
     /// Keys of append-only tables are sequence numbers 1, 2, …; they are stored big-endian.
     pub fn is_append_only(self) -> bool {
         matches!(self, Table::Event)
-    }
-}
-
-impl fmt::Display for Table {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Table {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Table::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown HSDB table `{s}`"))
     }
 }
 
@@ -140,3 +87,20 @@ record!(SuClusterRecord, Table::SuCluster, r => r.name.clone());
 record!(SuAliveRecord, Table::SuAlive, r => r.host.clone());
 record!(MonjvRecord, Table::Monjv, r => r.name.clone());
 record!(VmHbMissedRecord, Table::VmHbMissed, r => VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names are on disk (sled trees, snapshots) and on the wire: they must not drift from
+    /// the serde names.
+    #[test]
+    fn table_names_are_the_snake_case_names() {
+        for table in Table::VARIANTS {
+            assert_eq!(serde_json::to_value(table).unwrap(), table.to_string());
+            assert_eq!(table.to_string().parse(), Ok(*table));
+        }
+        assert_eq!(Table::VmHbMissed.tree_name(), "table/vm_hb_missed");
+        assert_eq!("widgets".parse::<Table>(), Err("unknown HSDB table `widgets`".into()));
+    }
+}

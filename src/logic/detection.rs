@@ -31,14 +31,9 @@ pub fn parse_host_fdt(value: &str, timing: &Timing) -> Result<Duration> {
 
 /// Parses `vm_failure_detection_speed=fast|normal|slow`.
 pub fn parse_speed(value: &str) -> Result<DetectionSpeed> {
-    match value.to_ascii_lowercase().as_str() {
-        "fast" => Ok(DetectionSpeed::Fast),
-        "normal" => Ok(DetectionSpeed::Normal),
-        "slow" => Ok(DetectionSpeed::Slow),
-        _ => Err(VmrmError::invalid(format!(
-            "vm_failure_detection_speed={value} is not valid: use fast, normal or slow"
-        ))),
-    }
+    value.parse().map_err(|_| {
+        VmrmError::invalid(format!("vm_failure_detection_speed={value} is not valid: use fast, normal or slow"))
+    })
 }
 
 /// Seconds as people write them: `90`, `1.5`.

@@ -19,8 +19,8 @@
 //! actor makes them and hands their answers to [`decide`].
 pub use crate::domain::DetectionSpeed;
 use crate::domain::{EventName, LparState};
-use std::fmt;
 use std::time::Duration;
+use strum::Display;
 
 /// VMFDT: how long both host monitors must miss a VM's heartbeats before the FDE looks closer.
 pub fn vm_failure_detection_time(host_fdt: Duration, speed: DetectionSpeed, vm_threshold: Duration) -> Duration {
@@ -80,18 +80,24 @@ pub enum VmAction {
     NoAction(NoActionReason),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Display)]
 pub enum NoActionReason {
+    #[strum(to_string = "pingable, missed heartbeats ignored")]
     Pingable,
     /// Running, but (missed − HBoffset) is not yet over VMFDT or the OS has not started.
+    #[strum(to_string = "running; missed heartbeats minus HBoffset not over VMFDT or OS not started")]
     RunningNotYet,
     /// Not Activated, within 2·VMFDT: it may be booting or was just relocated.
+    #[strum(to_string = "not activated; waiting until twice VMFDT")]
     NotActivatedNotYet,
     /// Not Activated after a shutdown with a reason: intentional.
+    #[strum(to_string = "shut down with a reason; no action")]
     ShutDownOnPurpose,
     /// Open Firmware because the profile boots to SMS, or not yet over VMFDT.
+    #[strum(to_string = "in Open Firmware; boots to SMS or not over VMFDT")]
     OpenFirmwareNotYet,
     /// A state whose limit is not reached yet.
+    #[strum(to_string = "limit for its LPAR state not reached")]
     Waiting,
 }
 
@@ -169,19 +175,6 @@ pub fn decide(rule: &VmRule, missed: Duration, hb_offset: Duration, evidence: &E
             true => keep(VmAction::Raise(EventName::VmNonrespDetected)),
             false => keep(VmAction::NoAction(NoActionReason::Waiting)),
         },
-    }
-}
-
-impl fmt::Display for NoActionReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Pingable => "pingable, missed heartbeats ignored",
-            Self::RunningNotYet => "running; missed heartbeats minus HBoffset not over VMFDT or OS not started",
-            Self::NotActivatedNotYet => "not activated; waiting until twice VMFDT",
-            Self::ShutDownOnPurpose => "shut down with a reason; no action",
-            Self::OpenFirmwareNotYet => "in Open Firmware; boots to SMS or not over VMFDT",
-            Self::Waiting => "limit for its LPAR state not reached",
-        })
     }
 }
 

@@ -3,6 +3,8 @@
 //! it launched is killed (its processes die with it).
 use super::guest::{GUEST_ENV, GuestDir};
 use crate::logic::app_engine::Outcome;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 
@@ -42,19 +44,20 @@ pub fn launch(program: &str, args: &[String], guest: &GuestDir) -> Result<Launch
 
 /// Kills a script's whole process group.
 pub fn kill_group(group: i32) {
-    signal_group(group, libc::SIGKILL);
+    signal_group(group, Signal::SIGKILL);
 }
 
-/// Some process of the group still exists.
+/// Some process of the group still exists (no signal is sent: only the group's existence is
+/// checked).
 pub fn group_alive(group: i32) -> bool {
-    // SAFETY: signal 0 only checks that the group exists.
-    unsafe { libc::killpg(group, 0) == 0 }
+    killpg(Pid::from_raw(group), None).is_ok()
 }
 
-pub fn signal_group(group: i32, signal: i32) {
-    // SAFETY: killpg only sends a signal; a group that is gone answers ESRCH, which is fine.
-    unsafe {
-        libc::killpg(group, signal);
+/// Sends `signal` (or its raw number, as the VM's power switch passes it) to a whole process
+/// group; a group that is gone, or a number that is no signal, is ignored.
+pub fn signal_group(group: i32, signal: impl TryInto<Signal>) {
+    if let Ok(signal) = signal.try_into() {
+        let _ = killpg(Pid::from_raw(group), signal);
     }
 }
 

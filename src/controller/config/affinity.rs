@@ -20,7 +20,7 @@ pub enum AffinityChange {
 
 impl Config {
     pub async fn change_affinity(&self, kind: AffinityKind, name: &str, change: AffinityChange) -> Result<Vec<String>> {
-        check_name(kind.as_str(), name)?;
+        check_name(kind.into(), name)?;
         let mut groups = self.hsdb.list_versioned::<AffinityGroupRecord>().await?;
         let at = groups.iter().position(|(g, _)| g.name == name);
         let existing = |at: Option<usize>| {
@@ -91,7 +91,7 @@ impl Config {
             .filter(|g| kind.is_none_or(|k| g.kind == k) && (name.is_empty() || g.name == name))
             .collect();
         if groups.is_empty() && !name.is_empty() {
-            let what = kind.map_or("affinity", AffinityKind::as_str);
+            let what = kind.map_or("affinity", Into::into);
             return Err(VmrmError::not_found(format!("{what} group {name} does not exist")));
         }
         Ok(groups)

@@ -10,6 +10,7 @@ use crate::transport::{channel::lazy_channel, deadline};
 use openraft::{BasicNode, ChangeMembers};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use strum::{Display, EnumString};
 
 /// How long a probe of a member's address may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -17,19 +18,11 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A member's role in the HSDB membership.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Display, EnumString)]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
 enum Role {
     Voter,
     Learner,
-}
-
-impl Role {
-    fn as_str(self) -> &'static str {
-        match self {
-            Role::Voter => "voter",
-            Role::Learner => "learner",
-        }
-    }
 }
 
 /// The membership as this member knows it: id → (address, role).
@@ -72,10 +65,7 @@ impl Config {
             )));
         }
         if let Some((addr, role)) = members(self.raft()).get(&node_id) {
-            return Err(VmrmError::AlreadyExists(format!(
-                "HSDB node {node_id} is already a member ({}, {addr})",
-                role.as_str()
-            )));
+            return Err(VmrmError::AlreadyExists(format!("HSDB node {node_id} is already a member ({role}, {addr})")));
         }
         let status = probe(endpoint).await.map_err(|e| {
             VmrmError::precondition(format!(
@@ -107,17 +97,15 @@ impl Config {
     }
 
     pub async fn modify_hsdb_node(&self, node_id: u64, role: &str) -> Result<Vec<String>> {
-        let wanted = match role.to_ascii_lowercase().as_str() {
-            "voter" => Role::Voter,
-            "learner" => Role::Learner,
-            other => return Err(VmrmError::invalid(format!("role `{other}` is not voter or learner"))),
-        };
+        let wanted: Role = role
+            .parse()
+            .map_err(|_| VmrmError::invalid(format!("role `{}` is not voter or learner", role.to_ascii_lowercase())))?;
         let all = members(self.raft());
         let Some((_, current)) = all.get(&node_id) else {
             return Err(VmrmError::not_found(format!("HSDB node {node_id} is not a member")));
         };
         if *current == wanted {
-            return Err(VmrmError::precondition(format!("HSDB node {node_id} is already a {}", wanted.as_str())));
+            return Err(VmrmError::precondition(format!("HSDB node {node_id} is already a {wanted}")));
         }
         let ids = BTreeSet::from([node_id]);
         let change = match wanted {
@@ -128,7 +116,7 @@ impl Config {
             }
         };
         self.raft().change_membership(change, true).await.map_err(membership_error)?;
-        Ok(vec![format!("HSDB node {node_id} is now a {}", wanted.as_str())])
+        Ok(vec![format!("HSDB node {node_id} is now a {wanted}")])
     }
 
     pub async fn remove_hsdb_node(&self, node_id: u64) -> Result<Vec<String>> {
@@ -169,7 +157,7 @@ impl Config {
             views.push(pb::HsdbMemberView {
                 node_id,
                 endpoint,
-                role: role.as_str().into(),
+                role: role.to_string(),
                 dbn: node_id == dbn,
                 state: status.as_ref().map_or("unreachable".into(), |s| s.state.clone()),
                 term: status.as_ref().map_or(0, |s| s.term),

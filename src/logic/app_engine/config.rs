@@ -3,7 +3,7 @@
 //! seed's defaults and the checks `ksysvmmgr` applies. Every edit either succeeds whole or
 //! returns a `KSYSVMMGR-nnn(ERROR)` and leaves the configuration as it was.
 use serde::{Deserialize, Serialize};
-use std::fmt;
+use strum::{Display, EnumString};
 
 /// At most this many applications per VM (seed: `Maximum count of "16" applications reached`).
 pub const MAX_APPS: usize = 16;
@@ -14,7 +14,8 @@ const SECONDS_RANGE: (u64, u64) = (1, 86_400);
 const COUNT_RANGE: (u64, u64) = (1, 100);
 
 /// A `ksysvmmgr` error: printed as `KSYSVMMGR-<code>(ERROR): <message>`, exit code ≠ 0.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("KSYSVMMGR-{code:03}(ERROR): {message}")]
 pub struct VmmError {
     pub code: u16,
     pub message: String,
@@ -37,14 +38,6 @@ impl From<crate::error::VmrmError> for VmmError {
     }
 }
 
-impl fmt::Display for VmmError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KSYSVMMGR-{:03}(ERROR): {}", self.code, self.message)
-    }
-}
-
-impl std::error::Error for VmmError {}
-
 /// The error codes. 002 and 057 are the seed's; the others follow its style.
 pub mod code {
     pub const ACTION_MANDATORY: u16 = 2;
@@ -66,23 +59,15 @@ pub mod code {
 }
 
 /// `rebootappstarttype`: who starts the applications after the VM restarts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Display, EnumString)]
 #[serde(rename_all = "UPPERCASE")]
+#[strum(serialize_all = "UPPERCASE", ascii_case_insensitive)]
 pub enum StartType {
     /// The agent starts them at once.
     #[default]
     Vmm,
     /// The OS or a user starts them; the agent starts those that are not running.
     Os,
-}
-
-impl fmt::Display for StartType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Vmm => "VMM",
-            Self::Os => "OS",
-        })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,22 +195,13 @@ impl AppConfig {
 }
 
 /// `dependency_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display, EnumString)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum DependencyType {
     StartSequence,
     StopSequence,
     ParentChild,
-}
-
-impl fmt::Display for DependencyType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::StartSequence => "start_sequence",
-            Self::StopSequence => "stop_sequence",
-            Self::ParentChild => "parent_child",
-        })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -309,11 +285,7 @@ impl HaMonitoring {
                 "period" => vmm.period = number(attr, value, PERIOD_RANGE)?,
                 "comment" => vmm.comment = value.clone(),
                 "rebootappstarttype" => {
-                    vmm.rebootappstarttype = match value.to_ascii_uppercase().as_str() {
-                        "VMM" => StartType::Vmm,
-                        "OS" => StartType::Os,
-                        _ => return Err(bad_value(attr, value, "VMM or OS")),
-                    }
+                    vmm.rebootappstarttype = value.parse().map_err(|_| bad_value(attr, value, "VMM or OS"))?
                 }
                 "version" | "VmUUID" => {
                     return Err(VmmError::new(code::READ_ONLY, format!("attribute \"{attr}\" is read-only.")));
@@ -332,12 +304,8 @@ impl HaMonitoring {
             match attr.as_str() {
                 "dependency_list" => list = Some(value.split(',').map(|s| s.trim().to_string()).collect::<Vec<_>>()),
                 "dependency_type" => {
-                    kind = Some(match value.as_str() {
-                        "start_sequence" => DependencyType::StartSequence,
-                        "stop_sequence" => DependencyType::StopSequence,
-                        "parent_child" => DependencyType::ParentChild,
-                        _ => return Err(bad_value(attr, value, "start_sequence, stop_sequence or parent_child")),
-                    })
+                    let expected = "start_sequence, stop_sequence or parent_child";
+                    kind = Some(value.parse().map_err(|_| bad_value(attr, value, expected))?)
                 }
                 "strict" => strict = flag(attr, value)?,
                 _ => return Err(unknown_attribute(attr, "dependency")),

@@ -1,12 +1,13 @@
 //! What an application is doing, as the seed's status table shows it: the STATE codes with
 //! their colours, the RESULT of the last script, and the counters behind FAIL/STOP/START/RESTART.
 use serde::{Deserialize, Serialize};
-use std::fmt;
+use strum::Display;
 
 /// Seed STATE codes (0, 5 and 7 inferred from the gaps: NOT_MONITORED, NOT_STOPPABLE,
 /// NOT_STARTABLE).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum AppState {
     NotMonitored,
     Unset,
@@ -58,72 +59,34 @@ impl AppState {
     }
 }
 
-impl fmt::Display for AppState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned));
-        f.write_str(s.as_deref().unwrap_or("UNKNOWN"))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display)]
 #[serde(rename_all = "UPPERCASE")]
+#[strum(serialize_all = "UPPERCASE")]
 pub enum Color {
     Green,
     Yellow,
     Red,
 }
 
-impl fmt::Display for Color {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Green => "GREEN",
-            Self::Yellow => "YELLOW",
-            Self::Red => "RED",
-        })
-    }
-}
-
 /// Seed RESULT codes: `0 NORMAL`, `1 ABNORM`, `2 TIMOUT` (sic), `99 NOTSET`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display)]
+#[serde(rename_all = "UPPERCASE")]
+#[strum(serialize_all = "UPPERCASE")]
 pub enum ScriptResult {
-    #[serde(rename = "NORMAL")]
     Normal,
-    #[serde(rename = "ABNORM")]
     Abnorm,
-    #[serde(rename = "TIMOUT")]
     Timout,
-    #[serde(rename = "NOTSET")]
     NotSet,
 }
 
-impl fmt::Display for ScriptResult {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Normal => "NORMAL",
-            Self::Abnorm => "ABNORM",
-            Self::Timout => "TIMOUT",
-            Self::NotSet => "NOTSET",
-        })
-    }
-}
-
 /// Which of an application's scripts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ScriptKind {
     Monitor,
     Start,
     Stop,
-}
-
-impl fmt::Display for ScriptKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Monitor => "monitor",
-            Self::Start => "start",
-            Self::Stop => "stop",
-        })
-    }
 }
 
 /// How a script ended, as the shell saw it.
