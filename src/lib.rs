@@ -18,7 +18,7 @@
 //! | [`hsdb`] | the Health Status Database: openraft + sled, its gRPC service and clients |
 //! | [`controller`] | the KSYS controller, one sub-room per concern (API, config, detection, recovery, migration, apps) |
 //! | [`agents`] | the product's agents beside the hardware: host monitor + AR gateway (VIOS), VM agent (in each VM) |
-//! | [`sim`] | the simulated hardware only: HMC, server unit (hypervisor), VM partitions, guest memory, SAN |
+//! | [`sim`] | the simulated hardware only: HMC, server unit, the hypervisor boundary to its partitions (simulated ones its first backend), guest memory, SAN |
 //! | [`in_flight`] | the "one request in flight" flag of actors that poll or fetch on a timer |
 //! | [`transport`] | gRPC channels with deadlines, the leader-following admin client, the SAN client |
 //! | [`node`] | one `vmrmd` process: roles from config, serving, crash-only supervision, ordered shutdown |

@@ -145,7 +145,7 @@ impl Datacenter {
         }
     }
 
-    /// A fault inside a running VM on `host` (see [`crate::sim::vm::VmFault`]).
+    /// A fault inside a running VM on `host` (see [`crate::sim::hypervisor::VmFault`]).
     pub async fn inject_fault(&self, host: &str, vm: &str, fault: &str) -> Result<pb::Lpar> {
         let su = self.topology.su_endpoint(host).ok_or_else(|| VmrmError::not_found(format!("no host {host}")))?;
         inject_fault(&su, vm, fault).await

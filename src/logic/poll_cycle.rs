@@ -10,6 +10,7 @@
 //!  answered / failed ─▶ the remembered NeedsAttention, if any
 //!  deadline ─▶ WakeAt(due) unless an earlier wake-up is armed
 //! ```
+use crate::in_flight::InFlight;
 
 /// One request to make.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +31,7 @@ pub enum Failure {
 pub struct PollCycle {
     scan: u64,
     vios: usize,
-    in_flight: bool,
+    request: InFlight,
     /// A NeedsAttention is wanted as soon as the request in flight ends.
     attention_due: bool,
     /// When the earliest extra poll is armed (ms since the epoch).
@@ -42,11 +43,10 @@ pub struct PollCycle {
 impl PollCycle {
     /// A poll is due (the period's tick, or `attention`: a NeedsAttention now).
     pub fn tick(&mut self, attention: bool) -> Option<Poll> {
-        if self.in_flight {
+        if !self.request.start() {
             self.attention_due |= attention;
             return None;
         }
-        self.in_flight = true;
         self.scan += 1;
         Some(Poll { start: self.vios, needs_attention: attention || self.scan.is_multiple_of(3) })
     }
@@ -54,14 +54,14 @@ impl PollCycle {
     /// The request was answered through VIOS `vios`; `true` when it is the first answer after
     /// failures. Then [`PollCycle::after_request`].
     pub fn answered(&mut self, vios: usize) -> bool {
-        self.in_flight = false;
+        self.request.end();
         self.vios = vios;
         std::mem::take(&mut self.failing)
     }
 
     /// No VIOS answered. Then [`PollCycle::after_request`].
     pub fn failed(&mut self) -> Failure {
-        self.in_flight = false;
+        self.request.end();
         match std::mem::replace(&mut self.failing, true) {
             true => Failure::Again,
             false => Failure::First,

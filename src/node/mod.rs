@@ -91,8 +91,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         let endpoints = cfg.hsdb_client_endpoints();
         let hsdb = (!endpoints.is_empty()).then(|| RemoteHsdb::new(endpoints, pool.clone(), timing.rpc_deadline));
         let unit =
-            su::ServerUnit::new(s.clone(), cfg.endpoint().to_string(), timing, pool.clone(), &cfg.data_dir, hsdb)
-                .start();
+            su::ServerUnit::start(s.clone(), cfg.endpoint().to_string(), timing, pool.clone(), &cfg.data_dir, hsdb);
         liveness.actor("server unit", unit.clone());
         let lane = su::LaneServer { unit: unit.clone(), host: s.host.clone(), silence: timing.rpc_deadline * 2 };
         let service = su::SuService { unit, host: s.host.clone(), timing };

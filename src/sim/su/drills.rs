@@ -4,13 +4,14 @@
 use super::{Lpar, ServerUnit};
 use crate::error::{Result, VmrmError};
 use crate::pb;
-use crate::sim::vm::VmFault;
-use crate::sim::workload::{self, WorkloadSettings};
+use crate::sim::hypervisor::{GuestState, VmFault, parse_fault};
+use crate::sim::workload::WorkloadSettings;
 use actix::prelude::*;
-use std::str::FromStr;
+use strum::{EnumString, VariantNames};
 
 /// A fault of the unit itself (an `InjectFault` with an empty LPAR name).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumString, VariantNames)]
+#[strum(serialize_all = "kebab-case")]
 pub enum UnitFault {
     /// VM2000's `/START-CONFIGURATION-UPDATE`: a dynamic I/O configuration change runs.
     ConfigurationUpdateStart,
@@ -26,26 +27,6 @@ pub enum UnitFault {
     FailNextActivate,
     /// A defect in the unit's own code: its actor panics, which ends the whole node.
     Panic,
-}
-
-impl FromStr for UnitFault {
-    type Err = VmrmError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "configuration-update-start" => Ok(Self::ConfigurationUpdateStart),
-            "configuration-update-end" => Ok(Self::ConfigurationUpdateEnd),
-            "shutdown-start" => Ok(Self::ShutdownStart),
-            "shutdown-end" => Ok(Self::ShutdownEnd),
-            "refuse-next-inbound" => Ok(Self::RefuseNextInbound),
-            "fail-next-resume" => Ok(Self::FailNextResume),
-            "fail-next-activate" => Ok(Self::FailNextActivate),
-            "panic" => Ok(Self::Panic),
-            other => Err(VmrmError::invalid(format!(
-                "unknown fault {other:?} of a server unit: use configuration-update-start|end, \
-                 shutdown-start|end, refuse-next-inbound, fail-next-resume, fail-next-activate or panic"
-            ))),
-        }
-    }
 }
 
 impl ServerUnit {
@@ -75,7 +56,7 @@ impl ServerUnit {
         let host = &self.cfg.host;
         match self.lpars.get(name) {
             None => Err(VmrmError::not_found(format!("no LPAR {name} on host {host}"))),
-            Some(l @ Lpar { vm: Some(_), .. }) => Ok(l),
+            Some(l) if self.hypervisor.guest_state(name) != GuestState::Off => Ok(l),
             Some(Lpar { state, .. }) => {
                 Err(VmrmError::precondition(format!("VM {name} is {state} on host {host}, not running")))
             }
@@ -95,22 +76,21 @@ impl Handler<InjectFault> for ServerUnit {
     type Result = ResponseActFuture<Self, Result<pb::Lpar>>;
     fn handle(&mut self, msg: InjectFault, _: &mut Context<Self>) -> Self::Result {
         if msg.name.is_empty() {
-            let done = msg.fault.parse().and_then(|f| self.unit_fault(f)).map(|()| pb::Lpar::default());
+            let done =
+                parse_fault(&msg.fault, "a server unit").and_then(|f| self.unit_fault(f)).map(|()| pb::Lpar::default());
             return Box::pin(fut::ready(done));
         }
-        let vm = VmFault::from_str(&msg.fault)
-            .and_then(|fault| Ok((fault, self.running_vm(&msg.name)?.vm.clone().expect("running"))));
-        let name = msg.name;
-        let inject = async move {
-            let (fault, vm) = vm?;
-            vm.send(fault).await.map_err(VmrmError::from)??;
-            Ok(fault)
+        let injected = match parse_fault::<VmFault>(&msg.fault, "a VM")
+            .and_then(|fault| Ok((fault, self.running_vm(&msg.name)?)))
+        {
+            Ok((fault, _)) => self.hypervisor.inject(&msg.name, fault),
+            Err(e) => return Box::pin(fut::ready(Err(e))),
         };
-        Box::pin(inject.into_actor(self).map(move |done: Result<VmFault>, act, _| {
-            let fault = done?;
-            let lpar = act.lpars.get_mut(&name).ok_or_else(|| VmrmError::not_found(format!("no LPAR {name}")))?;
-            lpar.hung |= fault == VmFault::HangOs;
-            Ok(Self::lpar_pb(lpar))
+        let name = msg.name;
+        Box::pin(injected.into_actor(self).map(move |done, act, _| {
+            done?;
+            let lpar = act.lpars.get(&name).ok_or_else(|| VmrmError::not_found(format!("no LPAR {name}")))?;
+            Ok(act.lpar_pb(lpar))
         }))
     }
 }
@@ -130,8 +110,7 @@ impl Handler<SetWorkload> for ServerUnit {
         if lpar.migration.is_some() {
             return Err(VmrmError::precondition(format!("VM {} is being live-migrated", msg.name)));
         }
-        let memory = lpar.memory.clone().ok_or_else(|| VmrmError::internal("a running VM without memory"))?;
-        workload::configure(&mut memory.lock().expect("guest memory"), msg.settings)?;
-        Ok(Self::lpar_pb(lpar))
+        self.hypervisor.set_workload(&msg.name, msg.settings)?;
+        Ok(self.lpar_pb(&self.lpars[&msg.name]))
     }
 }

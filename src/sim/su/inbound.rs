@@ -16,11 +16,10 @@ use crate::domain::{LparDefinition, LparState};
 use crate::error::{Result, VmrmError};
 use crate::logic::migration::messages::{self as msg, on};
 use crate::pb::{self, migration_frame::Frame};
-use crate::sim::guest_memory::{GuestMemory, SharedMemory};
+use crate::sim::guest_memory::SharedMemory;
 use crate::transport::grpc_wire::MessageReader;
 use crate::transport::san::preempt;
 use actix::prelude::*;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tonic::Status;
@@ -71,11 +70,17 @@ impl Handler<BeginInbound> for ServerUnit {
                 msg.def.cpu, msg.def.memory_mb
             )));
         }
-        let memory = Arc::new(Mutex::new(GuestMemory::in_pool(msg.memory_bytes, self.pages.clone())?));
+        self.hypervisor.define(&msg.def);
+        let memory = match self.hypervisor.receive(&name, msg.memory_bytes) {
+            Ok(memory) => memory,
+            Err(e) => {
+                self.hypervisor.remove(&name);
+                return Err(e);
+            }
+        };
         let mut lpar = Lpar::off(msg.def, self.free_id());
         lpar.state = LparState::MigratingNotActivated;
         lpar.reference_code = String::new();
-        lpar.memory = Some(memory.clone());
         lpar.migration = Some(LparMigration::In { source: msg.source, resumed: false });
         self.lpars.insert(name, lpar);
         Ok(memory)
@@ -104,11 +109,12 @@ impl Handler<ResumeInbound> for ServerUnit {
         let (pool, san, disk) = (self.pool.clone(), self.cfg.san.clone(), lpar.def.disk.clone());
         let (key, owner, timeout) = (self.san_key, self.cfg.host.clone(), self.timing.rpc_deadline);
         let preempt = async move { preempt(&pool, &san, (&disk, key, &owner), msg_fence, timeout).await };
-        Box::pin(preempt.into_actor(self).map(move |preempted, act, ctx| {
+        Box::pin(preempt.into_actor(self).map(move |preempted, act, _| {
             preempted?;
-            let lpar = act.lpars.get(&msg.name).ok_or_else(|| VmrmError::not_found("the inbound VM is gone"))?;
-            let memory = lpar.memory.clone().ok_or_else(|| VmrmError::internal("an inbound VM without memory"))?;
-            act.run_vm(&msg.name, memory, ctx)?;
+            if !act.lpars.contains_key(&msg.name) {
+                return Err(VmrmError::not_found("the inbound VM is gone"));
+            }
+            act.start_partition(&msg.name)?;
             if let Some(LparMigration::In { resumed, .. }) =
                 &mut act.lpars.get_mut(&msg.name).expect("running").migration
             {
@@ -140,6 +146,7 @@ impl Handler<EndInbound> for ServerUnit {
             (Some(LparMigration::In { .. }), true) => lpar.migration = None,
             (Some(LparMigration::In { resumed: false, .. }), false) => {
                 self.lpars.remove(&msg.name);
+                self.hypervisor.remove(&msg.name);
                 tracing::info!(vm = %msg.name, "inbound migration dropped; nothing left here");
             }
             (Some(LparMigration::In { resumed: true, .. }), false) => {

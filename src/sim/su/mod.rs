@@ -1,5 +1,5 @@
 //! A server unit: one host's hypervisor. It owns the host's capacity and LPAR table and runs
-//! the VM actors. Activation reserves the VM's disk on the SAN with the host's key first: a disk
+//! the partitions' guests through its [`Hypervisor`] backend (simulated ones today). Activation reserves the VM's disk on the SAN with the host's key first: a disk
 //! held by another host means the VM runs there, and the LPAR stays `Not Activated` (this is how
 //! a host that comes back after a failure shows stale definitions instead of running VMs twice).
 //! The partitions that should run — configured ones and those the controller activated here —
@@ -19,22 +19,22 @@ pub use drills::UnitFault;
 pub use lane::LaneServer;
 pub use service::SuService;
 
-use super::vm::{Hypervisor, StopVm, VmActor, VmCrashed, bind_network};
 use crate::config::SuConfig;
 use crate::domain::{LparDefinition, LparState, SuAliveRecord, identity};
 use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbAccess, RemoteHsdb};
+use crate::in_flight::InFlight;
 use crate::pb::vocabulary::{HOST_OPERATING, REFCODE_OFF, REFCODE_RUNNING};
 use crate::pb::{self, san_client::SanClient};
 use crate::profile::Timing;
-use crate::sim::guest_memory::{GuestMemory, PagePool, SharedMemory};
-use crate::sim::workload::{self, WorkloadSettings};
+use crate::sim::hypervisor::{GuestState, Hypervisor, PartitionStopped, Stop};
+use crate::sim::vm::{SimulatedHypervisor, VmHost};
 use crate::transport::{ChannelPool, deadline};
 use actix::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
 
 struct Lpar {
     def: LparDefinition,
@@ -42,11 +42,6 @@ struct Lpar {
     id: u32,
     state: LparState,
     reference_code: String,
-    vm: Option<Addr<VmActor>>,
-    /// The guest's memory while the partition holds any.
-    memory: Option<SharedMemory>,
-    /// Its OS hangs (a fault): VM2000 would show it in WAIT.
-    hung: bool,
     /// Where the running VM answers ping.
     address: String,
     /// Why it was last shut down on purpose (seed: word3 of the `D200A200` reference code).
@@ -79,9 +74,6 @@ impl Lpar {
             id,
             state: LparState::NotActivated,
             reference_code: REFCODE_OFF.into(),
-            vm: None,
-            memory: None,
-            hung: false,
             address: String::new(),
             shutdown_reason: String::new(),
             migration: None,
@@ -114,45 +106,54 @@ pub struct ServerUnit {
     lpars: BTreeMap<String, Lpar>,
     /// Where the definitions of the partitions that should run are kept.
     boot_list: std::path::PathBuf,
-    /// The VMs' own files (see [`SuConfig::guests`]).
-    guests: std::path::PathBuf,
     conditions: UnitConditions,
-    /// The memory of guests that left, for the next ones (up to the host's memory).
-    pages: PagePool,
+    /// The partitions' guests.
+    hypervisor: Box<dyn Hypervisor>,
     /// Where this unit writes its alive messages (none: no HSDB configured).
     hsdb: Option<RemoteHsdb>,
     incarnation: String,
-    alive_in_flight: bool,
+    alive: InFlight,
 }
 
 impl ServerUnit {
-    pub fn new(
+    /// Starts the unit of `cfg`; its partitions are simulated ones (the only backend yet).
+    pub fn start(
         cfg: SuConfig,
         endpoint: String,
         timing: Timing,
         pool: ChannelPool,
         data_dir: &Path,
         hsdb: Option<RemoteHsdb>,
-    ) -> Self {
-        let san_key = identity::san_key_for_host(&cfg.host);
-        let pages = PagePool::new(cfg.memory_mb << 20);
-        let boot_list = data_dir.join(BOOT_LIST);
-        let guests = cfg.guests.clone().unwrap_or_else(|| data_dir.join("guests"));
-        Self {
-            cfg,
-            endpoint,
-            san_key,
-            timing,
-            pool,
-            lpars: BTreeMap::new(),
-            boot_list,
-            guests,
-            conditions: UnitConditions::default(),
-            pages,
-            hsdb,
-            incarnation: format!("{}-{}", std::process::id(), crate::now_ms()),
-            alive_in_flight: false,
-        }
+    ) -> Addr<Self> {
+        Self::create(|ctx| {
+            let san_key = identity::san_key_for_host(&cfg.host);
+            let host = VmHost {
+                name: cfg.host.clone(),
+                san_key,
+                vios: cfg.vios.clone(),
+                san: cfg.san.clone(),
+                timing,
+                pool: pool.clone(),
+                su: ctx.address().recipient(),
+                guests: cfg.guests.clone().unwrap_or_else(|| data_dir.join("guests")),
+            };
+            let ip = endpoint.rsplit_once(':').map_or("127.0.0.1", |(ip, _)| ip).to_string();
+            let partitions = SimulatedHypervisor::new(host, ip, cfg.workload, cfg.memory_mb);
+            Self {
+                cfg,
+                endpoint,
+                san_key,
+                timing,
+                pool,
+                lpars: BTreeMap::new(),
+                boot_list: data_dir.join(BOOT_LIST),
+                conditions: UnitConditions::default(),
+                hypervisor: Box::new(partitions),
+                hsdb,
+                incarnation: format!("{}-{}", std::process::id(), crate::now_ms()),
+                alive: InFlight::default(),
+            }
+        })
     }
 
     fn used(&self) -> (u32, u64) {
@@ -162,8 +163,9 @@ impl ServerUnit {
             .fold((0, 0), |(c, m), l| (c + l.def.cpu, m + l.def.memory_mb))
     }
 
-    fn lpar_pb(l: &Lpar) -> pb::Lpar {
-        let guest_state = match (l.state, l.hung) {
+    fn lpar_pb(&self, l: &Lpar) -> pb::Lpar {
+        let hung = self.hypervisor.guest_state(&l.def.name) == GuestState::Hung;
+        let guest_state = match (l.state, hung) {
             (_, true) => "WAIT",
             (LparState::Running | LparState::MigratingRunning, _) => "RUNNING",
             (LparState::NotActivated, _) => "DEFINED_ONLY",
@@ -218,7 +220,7 @@ impl ServerUnit {
                     version: concat!("vmrm ", env!("CARGO_PKG_VERSION")).into(),
                 })
                 .collect(),
-            lpars: self.lpars.values().map(Self::lpar_pb).collect(),
+            lpars: self.lpars.values().map(|l| self.lpar_pb(l)).collect(),
             san_key: self.san_key,
             endpoint: self.endpoint.clone(),
             san: self.cfg.san.clone(),
@@ -229,50 +231,24 @@ impl ServerUnit {
         }
     }
 
-    /// What a VM running here gets from its host.
-    fn hypervisor(&self, ctx: &Context<Self>) -> Hypervisor {
-        Hypervisor {
-            name: self.cfg.host.clone(),
-            san_key: self.san_key,
-            vios: self.cfg.vios.clone(),
-            san: self.cfg.san.clone(),
-            timing: self.timing,
-            pool: self.pool.clone(),
-            su: ctx.address().recipient(),
-            guests: self.guests.clone(),
-        }
-    }
-
-    /// A fresh guest memory of the partition's size, running the host's default workload.
-    fn boot_memory(&self, def: &LparDefinition) -> Result<SharedMemory> {
-        let mut memory = GuestMemory::in_pool(def.memory_mb << 20, self.pages.clone())?;
-        let w = self.cfg.workload;
-        let settings =
-            WorkloadSettings { resident_mb: w.resident_mb.min(def.memory_mb), dirty_kb_s: w.dirty_kb_s, log: false };
-        workload::configure(&mut memory, settings)?;
-        Ok(Arc::new(Mutex::new(memory)))
-    }
-
-    /// Starts the partition's VM on `memory`: its network, its agent, its workload.
-    fn run_vm(&mut self, name: &str, memory: SharedMemory, ctx: &Context<Self>) -> Result<pb::Lpar> {
-        let hypervisor = self.hypervisor(ctx);
-        let ip = self.endpoint.rsplit_once(':').map_or("127.0.0.1", |(ip, _)| ip).to_string();
+    /// Powers the defined partition on (a fresh boot, or a guest that arrived by migration).
+    fn start_partition(&mut self, name: &str) -> Result<pb::Lpar> {
+        let started = self.hypervisor.activate(name);
         let lpar = self.lpars.get_mut(name).ok_or_else(|| VmrmError::not_found(format!("no LPAR {name}")))?;
-        let (network, address) = match bind_network(&ip) {
-            Ok(bound) => bound,
+        match started {
+            Ok(address) => {
+                lpar.state = LparState::Running;
+                lpar.reference_code = REFCODE_RUNNING.into();
+                lpar.address = address;
+                lpar.shutdown_reason.clear();
+                let lpar = &self.lpars[name];
+                Ok(self.lpar_pb(lpar))
+            }
             Err(e) => {
                 lpar.state = LparState::Error;
-                return Err(e);
+                Err(e)
             }
-        };
-        lpar.vm = Some(VmActor::new(lpar.def.clone(), hypervisor, network, memory.clone()).start());
-        lpar.memory = Some(memory);
-        lpar.state = LparState::Running;
-        lpar.reference_code = REFCODE_RUNNING.into();
-        lpar.address = address;
-        lpar.shutdown_reason.clear();
-        lpar.hung = false;
-        Ok(Self::lpar_pb(lpar))
+        }
     }
 
     /// Capacity and state checks before anything is reserved; marks the LPAR as booting.
@@ -298,6 +274,7 @@ impl ServerUnit {
         lpar.state = LparState::OpenFirmware;
         lpar.reference_code = String::new();
         self.lpars.insert(def.name.clone(), lpar);
+        self.hypervisor.define(def);
         Ok(())
     }
 
@@ -305,7 +282,7 @@ impl ServerUnit {
     /// tells the SU cluster this unit runs; one in flight at a time.
     fn write_alive(&mut self, ctx: &mut Context<Self>) {
         let Some(hsdb) = self.hsdb.clone() else { return };
-        if std::mem::replace(&mut self.alive_in_flight, true) {
+        if !self.alive.start() {
             return;
         }
         let row = SuAliveRecord {
@@ -314,7 +291,7 @@ impl ServerUnit {
             at_ms: crate::now_ms(),
         };
         ctx.spawn(async move { hsdb.put(&row).await }.into_actor(self).map(|written, act, _| {
-            act.alive_in_flight = false;
+            act.alive.end();
             if let Err(e) = written {
                 tracing::debug!(host = %act.cfg.host, "alive message not written: {e}");
             }
@@ -345,15 +322,11 @@ impl ServerUnit {
         saved.into_iter().filter(|d| !self.cfg.vm.iter().any(|v| v.name == d.name)).collect()
     }
 
-    fn stop_vm(&mut self, name: &str, clean: bool) -> Result<&mut Lpar> {
+    fn stop_vm(&mut self, name: &str, how: Stop) -> Result<&mut Lpar> {
         let host = self.cfg.host.clone();
         let lpar =
             self.lpars.get_mut(name).ok_or_else(|| VmrmError::not_found(format!("no LPAR {name} on host {host}")))?;
-        if let Some(vm) = lpar.vm.take() {
-            vm.do_send(StopVm { clean });
-        }
-        lpar.memory = None;
-        lpar.hung = false;
+        self.hypervisor.shut_down(name, how);
         lpar.state = LparState::NotActivated;
         lpar.reference_code = REFCODE_OFF.into();
         lpar.address.clear();
@@ -379,6 +352,7 @@ impl Actor for ServerUnit {
         for def in defs {
             let id = self.free_id();
             self.lpars.insert(def.name.clone(), Lpar::off(def.clone(), id));
+            self.hypervisor.define(&def);
             ctx.notify(BootActivate(def));
         }
     }
@@ -439,7 +413,7 @@ impl Handler<Activate> for ServerUnit {
         );
         let channel = self.pool.get(&self.cfg.san);
         let reserve = async move { SanClient::new(channel?).reserve(req).await.map_err(VmrmError::from) };
-        Box::pin(reserve.into_actor(self).map(move |reserved, act, ctx| {
+        Box::pin(reserve.into_actor(self).map(move |reserved, act, _| {
             let host = act.cfg.host.clone();
             let lpar = act.lpars.get_mut(&def.name).expect("admitted LPAR is in the table");
             if let Err(e) = reserved {
@@ -448,8 +422,7 @@ impl Handler<Activate> for ServerUnit {
                 tracing::warn!(vm = %def.name, "LPAR not activated on {host}: {e}");
                 return Err(e);
             }
-            let memory = act.boot_memory(&def)?;
-            let reply = act.run_vm(&def.name, memory, ctx)?;
+            let reply = act.start_partition(&def.name)?;
             act.save_boot_list();
             Ok(reply)
         }))
@@ -473,26 +446,28 @@ impl Handler<Shutdown> for ServerUnit {
                 msg.name
             )));
         }
-        let lpar = Self::lpar_pb(self.stop_vm(&msg.name, true)?);
+        self.stop_vm(&msg.name, Stop::Clean)?;
+        let lpar = self.lpar_pb(&self.lpars[&msg.name]);
         if msg.remove {
             self.lpars.remove(&msg.name);
+            self.hypervisor.remove(&msg.name);
         }
         self.save_boot_list();
         Ok(lpar)
     }
 }
 
-impl Handler<VmCrashed> for ServerUnit {
+impl Handler<PartitionStopped> for ServerUnit {
     type Result = ();
-    fn handle(&mut self, msg: VmCrashed, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: PartitionStopped, _: &mut Context<Self>) {
         tracing::warn!(vm = %msg.name, "VM crashed: {}", msg.reason);
         if let Some(l) = self.lpars.get_mut(&msg.name) {
             if let Some(LparMigration::In { .. }) = l.migration {
                 // Fenced before the source let it go: the migration was rolled back there.
                 self.lpars.remove(&msg.name);
+                self.hypervisor.remove(&msg.name);
             } else {
-                l.vm = None;
-                l.memory = None;
+                self.hypervisor.shut_down(&msg.name, Stop::PowerOff);
                 l.state = LparState::Error;
                 l.reference_code = String::new();
                 l.address.clear();

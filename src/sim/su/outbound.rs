@@ -21,7 +21,7 @@ use crate::logic::migration::messages::{self as msg, on};
 use crate::pb::{self, migration_frame::Frame};
 use crate::profile::Timing;
 use crate::sim::guest_memory::{PAGE_SIZE, SharedMemory};
-use crate::sim::vm::{PauseVm, ResumeVm, VmActor};
+use crate::sim::hypervisor::{GuestState, Stop};
 use crate::transport::ChannelPool;
 use crate::transport::san::preempt;
 use actix::prelude::*;
@@ -52,7 +52,6 @@ pub(super) struct Outbound {
     pub definition: crate::domain::LparDefinition,
     pub id: u32,
     pub memory: SharedMemory,
-    pub vm: Addr<VmActor>,
     pub cancel: Arc<AtomicBool>,
     pub source: String,
     pub san: String,
@@ -89,14 +88,14 @@ impl Handler<BeginOutbound> for ServerUnit {
             )));
         }
         let lpar = self.running_vm(&name)?;
-        if lpar.hung {
+        if self.hypervisor.guest_state(&name) == GuestState::Hung {
             return Err(VmrmError::precondition(format!("VM {name} is in WAIT (its OS hangs); it cannot migrate")));
         }
         if lpar.migration.is_some() {
             return Err(VmrmError::precondition(format!("VM {name} is already being live-migrated")));
         }
-        let memory = lpar.memory.clone().ok_or_else(|| VmrmError::internal("a running VM without memory"))?;
-        let (vm, definition, id) = (lpar.vm.clone().expect("running"), lpar.def.clone(), lpar.id);
+        let memory = self.hypervisor.memory_image(&name)?;
+        let (definition, id) = (lpar.def.clone(), lpar.id);
         let cancel = Arc::new(AtomicBool::new(false));
         let lpar = self.lpars.get_mut(&name).expect("running");
         lpar.state = LparState::MigratingRunning;
@@ -106,7 +105,6 @@ impl Handler<BeginOutbound> for ServerUnit {
             definition,
             id,
             memory,
-            vm,
             cancel,
             source: self.cfg.host.clone(),
             san: self.cfg.san.clone(),
@@ -128,15 +126,34 @@ impl Handler<EndOutbound> for ServerUnit {
     type Result = ();
     fn handle(&mut self, msg: EndOutbound, _: &mut Context<Self>) {
         if msg.completed {
-            let _ = self.stop_vm(&msg.lpar, true);
+            let _ = self.stop_vm(&msg.lpar, Stop::Clean);
             self.lpars.remove(&msg.lpar);
+            self.hypervisor.remove(&msg.lpar);
         } else if let Some(lpar) = self.lpars.get_mut(&msg.lpar) {
             lpar.migration = None;
-            if lpar.vm.is_some() {
+            if self.hypervisor.guest_state(&msg.lpar) != GuestState::Off {
                 lpar.state = LparState::Running;
             }
         }
         self.save_boot_list();
+    }
+}
+
+/// Stops (`pause`) or lets run on the guest of a partition leaving by migration.
+#[derive(Message)]
+#[rtype(result = "Result<()>")]
+struct PauseGuest {
+    lpar: String,
+    pause: bool,
+}
+
+impl Handler<PauseGuest> for ServerUnit {
+    type Result = ResponseFuture<Result<()>>;
+    fn handle(&mut self, msg: PauseGuest, _: &mut Context<Self>) -> Self::Result {
+        match msg.pause {
+            true => self.hypervisor.pause(&msg.lpar),
+            false => self.hypervisor.resume(&msg.lpar),
+        }
     }
 }
 
@@ -270,7 +287,7 @@ impl Driver {
             }
         }
         if abort.paused {
-            let _ = self.out.vm.send(ResumeVm).await;
+            let _ = self.su.send(PauseGuest { lpar: self.out.definition.name.clone(), pause: false }).await;
         }
         let _ = self.su.send(EndOutbound { lpar: self.out.definition.name.clone(), completed: false }).await;
     }
@@ -385,7 +402,9 @@ impl Driver {
     ) -> std::result::Result<Report, Abort> {
         self.cancelled()?;
         let paused_at = Instant::now();
-        self.out.vm.send(PauseVm).await.map_err(|e| Abort::new(format!("the VM did not pause: {e}")))?;
+        let pause = PauseGuest { lpar: self.out.definition.name.clone(), pause: true };
+        let paused = self.su.send(pause).await.map_err(VmrmError::from).and_then(|paused| paused);
+        paused.map_err(|e| Abort::new(format!("the VM did not pause: {e}")))?;
         let abort = |why: String| Abort { paused: true, switched: true, ..Abort::new(why) };
         let last: Vec<u32> =
             self.out.memory.lock().expect("guest memory").take_dirty().into_iter().map(|p| p as u32).collect();

@@ -33,7 +33,7 @@ impl Handler<CancelOutbound> for ServerUnit {
         match self.lpars.get(&name) {
             Some(l @ super::Lpar { migration: Some(LparMigration::Out { cancel, .. }), .. }) => {
                 cancel.store(true, Ordering::Relaxed);
-                Ok(Self::lpar_pb(l))
+                Ok(self.lpar_pb(l))
             }
             Some(_) => Err(VmrmError::precondition(format!("VM {name} has no outbound migration running"))),
             None => Err(VmrmError::not_found(format!("no LPAR {name} on host {}", self.cfg.host))),

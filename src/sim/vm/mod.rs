@@ -6,10 +6,12 @@
 //!
 //! Agent and OS fail separately ([`VmFault`]), because the FDE must tell them apart: a dead
 //! agent in a live OS is not a VM failure, a hung OS is.
+mod hypervisor;
 mod report;
 mod workload;
 
-pub use workload::{PauseVm, ResumeVm};
+pub use hypervisor::SimulatedHypervisor;
+use workload::{PauseVm, ResumeVm};
 
 use crate::agents::vm_agent::ame::{AmeActor, AmeRequest, AppsChanged, ProcessGroups, StopAme};
 use crate::agents::vm_agent::appserver::AppServer;
@@ -19,61 +21,25 @@ use crate::agents::vm_agent::socket::{self, AgentReply, AgentRequest, SocketFile
 use crate::config::ViosRef;
 use crate::domain::LparDefinition;
 use crate::error::{Result, VmrmError};
+use crate::in_flight::InFlight;
 use crate::logic::app_engine::VmmError;
 use crate::pb::{VmHeartbeat, WriteRequest, host_monitor_client::HostMonitorClient, san_client::SanClient};
 use crate::profile::Timing;
 use crate::sim::guest_memory::SharedMemory;
+use crate::sim::hypervisor::{PartitionStopped, VmFault};
 use crate::transport::{ChannelPool, deadline};
 use actix::prelude::*;
 use std::collections::HashMap;
-use std::str::FromStr;
-
-/// Told to the server unit when a VM stops on its own (fenced off its disk).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct VmCrashed {
-    pub name: String,
-    pub reason: String,
-}
 
 /// Stops the VM; `clean` sends the agent's shutdown notice (seed: SHDN) to the host monitors.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct StopVm {
-    pub clean: bool,
-}
-
-/// What can go wrong inside a running VM (`vmrmd fault`, the chaos suite, tests).
-#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
-#[rtype(result = "Result<()>")]
-pub enum VmFault {
-    /// The agent dies without a word; the OS still answers ping.
-    KillAgent,
-    /// The agent stops cleanly and tells its host monitors (seed: `SHDN:DAEMON`).
-    StopAgent,
-    /// The agent starts again and handshakes anew.
-    StartAgent,
-    /// The OS hangs: no heartbeats, no ping, no disk I/O. The HMC still shows it Running.
-    HangOs,
-}
-
-impl FromStr for VmFault {
-    type Err = VmrmError;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "kill-agent" => Ok(Self::KillAgent),
-            "stop-agent" => Ok(Self::StopAgent),
-            "start-agent" => Ok(Self::StartAgent),
-            "hang-os" => Ok(Self::HangOs),
-            other => Err(VmrmError::invalid(format!(
-                "unknown fault {other:?}: use kill-agent, stop-agent, start-agent or hang-os"
-            ))),
-        }
-    }
+struct StopVm {
+    clean: bool,
 }
 
 /// Binds the address the VM's OS answers ping on, on the host's interface `ip`.
-pub fn bind_network(ip: &str) -> Result<(std::net::TcpListener, String)> {
+fn bind_network(ip: &str) -> Result<(std::net::TcpListener, String)> {
     let listener = std::net::TcpListener::bind((ip, 0)).map_err(VmrmError::internal)?;
     listener.set_nonblocking(true).map_err(VmrmError::internal)?;
     let address = listener.local_addr().map_err(VmrmError::internal)?.to_string();
@@ -82,7 +48,7 @@ pub fn bind_network(ip: &str) -> Result<(std::net::TcpListener, String)> {
 
 /// What a VM gets from the host it runs on.
 #[derive(Clone)]
-pub struct Hypervisor {
+pub struct VmHost {
     /// The host's name.
     pub name: String,
     pub san_key: u64,
@@ -90,14 +56,15 @@ pub struct Hypervisor {
     pub san: String,
     pub timing: Timing,
     pub pool: ChannelPool,
-    pub su: Recipient<VmCrashed>,
+    /// Its server unit, told when the VM stops on its own.
+    pub su: Recipient<PartitionStopped>,
     /// The root of the VMs' guest directories.
     pub guests: std::path::PathBuf,
 }
 
-pub struct VmActor {
+struct VmActor {
     def: LparDefinition,
-    host: Hypervisor,
+    host: VmHost,
     network: Option<std::net::TcpListener>,
     answering_ping: Option<SpawnHandle>,
     agent_running: bool,
@@ -105,7 +72,7 @@ pub struct VmActor {
     /// Host monitor endpoint → the incarnation it answered with last.
     hm_incarnations: HashMap<String, String>,
     sequence: u64,
-    write_in_flight: bool,
+    write: InFlight,
     clean_stop: bool,
     guest: GuestDir,
     /// The agent's Application Management Engine, while the agent runs.
@@ -127,7 +94,7 @@ pub struct VmActor {
 }
 
 impl VmActor {
-    pub fn new(def: LparDefinition, host: Hypervisor, network: std::net::TcpListener, memory: SharedMemory) -> Self {
+    pub fn new(def: LparDefinition, host: VmHost, network: std::net::TcpListener, memory: SharedMemory) -> Self {
         Self {
             memory,
             paused: false,
@@ -138,7 +105,7 @@ impl VmActor {
             os_hung: false,
             hm_incarnations: HashMap::new(),
             sequence: 0,
-            write_in_flight: false,
+            write: InFlight::default(),
             clean_stop: false,
             guest: GuestDir::of(&host.guests, &def.name),
             ame: None,
@@ -242,22 +209,21 @@ impl VmActor {
     }
 
     fn write_disk(&mut self, ctx: &mut Context<Self>) {
-        if self.write_in_flight {
-            return;
-        }
         let Ok(channel) = self.host.pool.get(&self.host.san) else {
             return;
         };
-        self.write_in_flight = true;
+        if !self.write.start() {
+            return;
+        }
         let req = deadline(
             WriteRequest { disk: self.def.disk.clone(), key: self.host.san_key, block: self.sequence },
             self.host.timing.rpc_deadline,
         );
         let call = async move { SanClient::new(channel).write(req).await.map(|r| r.into_inner().accepted) };
         ctx.spawn(call.into_actor(self).map(|result, act, ctx| {
-            act.write_in_flight = false;
+            act.write.end();
             if let Ok(false) = result {
-                act.host.su.do_send(VmCrashed {
+                act.host.su.do_send(PartitionStopped {
                     name: act.def.name.clone(),
                     reason: format!(
                         "the SAN rejected a write to {}: this host's reservation was preempted",
