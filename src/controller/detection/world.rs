@@ -4,8 +4,8 @@
 //! [`LiveGroup`] is the controller's implementation: the HSDB, the VIOSs, the HMCs, recovery.
 use crate::controller::apps::Apps;
 use crate::controller::core::ControllerCore;
-use crate::controller::detection::vm_watch;
-use crate::controller::gateway::{HmcGateway, Reach};
+use crate::controller::detection::vm_watch::VmChecks;
+use crate::controller::gateway::Reach;
 use crate::controller::lines::Lines;
 use crate::controller::records::Records;
 use crate::controller::recovery::Recovery;
@@ -81,14 +81,14 @@ pub trait FdeWorld: Clone + Unpin + 'static {
 /// The controller's world: what the FDE's polls, checks and actions need, and nothing more.
 #[derive(Clone)]
 pub struct LiveGroup {
-    pub(super) hsdb: LocalHsdb,
-    pub(super) pool: ChannelPool,
-    pub(super) timing: Timing,
-    pub(super) hmc: HmcGateway,
-    pub(super) reach: Reach,
-    pub(super) records: Records,
-    pub(super) recovery: Recovery,
-    pub(super) apps: Apps,
+    hsdb: LocalHsdb,
+    pool: ChannelPool,
+    timing: Timing,
+    reach: Reach,
+    records: Records,
+    recovery: Recovery,
+    apps: Apps,
+    vm_checks: VmChecks,
 }
 
 impl LiveGroup {
@@ -97,11 +97,17 @@ impl LiveGroup {
             hsdb: core.hsdb.clone(),
             pool: core.pool.clone(),
             timing: core.timing,
-            hmc: core.hmc.clone(),
             reach: core.reach.clone(),
             records: core.records.clone(),
             recovery: core.recovery.clone(),
             apps: core.apps.clone(),
+            vm_checks: VmChecks {
+                hsdb: core.hsdb.clone(),
+                hmc: core.hmc.clone(),
+                reach: core.reach.clone(),
+                records: core.records.clone(),
+                recovery: core.recovery.clone(),
+            },
         }
     }
 }
@@ -114,13 +120,13 @@ impl FdeWorld for LiveGroup {
         poll_group(self, group.to_string(), start, needs_attention).await
     }
     async fn gather_evidence(&self, vm: &VmRecord) -> Result<Evidence> {
-        vm_watch::gather_evidence(self, vm).await
+        self.vm_checks.gather_evidence(vm).await
     }
     async fn act(&self, group: &str, vm: VmRecord, action: VmAction, missed: Duration) -> Result<()> {
-        vm_watch::act(self, group, vm, action, missed).await
+        self.vm_checks.act(group, vm, action, missed).await
     }
     async fn relocate_again(&self, group: &str, vm: &str, attempt: u32) -> Result<()> {
-        vm_watch::relocate_again(self, group, vm, attempt).await
+        self.vm_checks.relocate_again(group, vm, attempt).await
     }
     async fn relocate_host(&self, group: &str, host: &str) -> Result<Relocation> {
         relocate_host(self, group, host).await
@@ -195,7 +201,7 @@ async fn poll_group(core: &LiveGroup, group: String, start: usize, needs_attenti
                     })
                     .collect();
                 // The VM rule may wait for the next NeedsAttention; the hosts' health may not.
-                match vm_watch::sightings(core, &group.hosts, &missing, &levels).await {
+                match core.vm_checks.sightings(&group.hosts, &missing, &levels).await {
                     Ok(sightings) => Some(sightings),
                     Err(e) => {
                         tracing::warn!(group = %group.name, "VM heartbeats not judged this poll: {e}");

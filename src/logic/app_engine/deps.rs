@@ -6,8 +6,14 @@
 //! - `parent_child p,c` (one level): c starts only while p is NORMAL (a parent that cannot
 //!   start keeps its child down); when p is stopped, c is stopped first.
 use super::config::{Dependency, DependencyType};
-use super::engine::App;
 use super::state::AppState;
+
+/// What the rules read of another app: its state, and whether its start script was launched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Peer {
+    pub(super) state: AppState,
+    pub(super) start_launched: bool,
+}
 
 #[derive(Debug, Default, Clone)]
 pub(super) struct Dependencies(Vec<Dependency>);
@@ -27,24 +33,24 @@ impl Dependencies {
         pairs.filter(|d| d.dependency_list[0] == parent).map(|d| d.dependency_list[1].clone()).collect()
     }
 
-    pub(super) fn may_start(&self, name: &str, apps: &[App]) -> bool {
-        let state = |n: &str| apps.iter().find(|a| a.cfg.name == n);
+    /// `peer`: the app of a name, if it is configured.
+    pub(super) fn may_start(&self, name: &str, peer: impl Fn(&str) -> Option<Peer>) -> bool {
         let parents_up = self
             .of(DependencyType::ParentChild)
             .filter(|d| d.dependency_list[1] == name)
-            .all(|d| state(&d.dependency_list[0]).is_none_or(|p| p.state == AppState::Normal));
+            .all(|d| peer(&d.dependency_list[0]).is_none_or(|p| p.state == AppState::Normal));
         let predecessors_started = self.of(DependencyType::StartSequence).all(|d| {
-            match predecessor(&d.dependency_list, name).and_then(&state) {
+            match predecessor(&d.dependency_list, name).and_then(&peer) {
                 None => true,
                 Some(p) if d.strict => p.state == AppState::Normal,
-                Some(p) => p.state != AppState::ToStart || p.start_launched(),
+                Some(p) => p.state != AppState::ToStart || p.start_launched,
             }
         });
         parents_up && predecessors_started
     }
 
-    pub(super) fn may_stop(&self, name: &str, apps: &[App]) -> bool {
-        let stopping = |n: &str| apps.iter().any(|a| a.cfg.name == n && a.state == AppState::ToStop);
+    pub(super) fn may_stop(&self, name: &str, peer: impl Fn(&str) -> Option<Peer>) -> bool {
+        let stopping = |n: &str| peer(n).is_some_and(|p| p.state == AppState::ToStop);
         let children_down = self.children(name).iter().all(|c| !stopping(c));
         let predecessors_down = self
             .of(DependencyType::StopSequence)

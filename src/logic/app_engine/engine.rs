@@ -12,7 +12,7 @@
 //!  start fails start_max_failures → NOT_STARTABLE;  a script missing/not executable → ABNORMAL.
 //! ```
 use super::config::{AppConfig, HaMonitoring, StartType, VmmError, code};
-use super::deps::Dependencies;
+use super::deps::{Dependencies, Peer};
 use super::state::{AppState, AppStatus, Outcome, ScriptKind, ScriptResult};
 use std::time::Duration;
 
@@ -58,9 +58,9 @@ struct Running {
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct App {
-    pub(super) cfg: AppConfig,
-    pub(super) state: AppState,
+struct App {
+    cfg: AppConfig,
+    state: AppState,
     result: ScriptResult,
     running: Option<Running>,
     monitor_failures: u64,
@@ -94,7 +94,7 @@ impl App {
         }
     }
 
-    pub(super) fn start_launched(&self) -> bool {
+    fn start_launched(&self) -> bool {
         self.running.as_ref().is_some_and(|r| r.kind == ScriptKind::Start)
     }
 
@@ -121,6 +121,12 @@ pub struct Engine {
 impl Engine {
     pub fn counter(&self) -> u64 {
         self.counter
+    }
+
+    /// What the dependency rules see of the app `name`.
+    fn peer(&self, name: &str) -> Option<Peer> {
+        let app = self.apps.iter().find(|a| a.cfg.name == name)?;
+        Some(Peer { state: app.state, start_launched: app.start_launched() })
     }
 
     /// Loads (or reloads, seed: `sync`) the configuration. Apps in a final state start over;
@@ -209,8 +215,8 @@ impl Engine {
         }
         let kind = match app.state {
             s if s.is_monitoring() && now_ms >= app.next_monitor_ms => ScriptKind::Monitor,
-            AppState::ToStop if self.deps.may_stop(&app.cfg.name, &self.apps) => ScriptKind::Stop,
-            AppState::ToStart if self.deps.may_start(&app.cfg.name, &self.apps) => ScriptKind::Start,
+            AppState::ToStop if self.deps.may_stop(&app.cfg.name, |n| self.peer(n)) => ScriptKind::Stop,
+            AppState::ToStart if self.deps.may_start(&app.cfg.name, |n| self.peer(n)) => ScriptKind::Start,
             _ => return None,
         };
         let app = &mut self.apps[i];
