@@ -3,6 +3,7 @@
 //! hangs) and writes the counter to the guest's workload log when the workload asks for it.
 //! The log names the host, so a migrated VM's log shows where each value was counted.
 use super::VmActor;
+use crate::agents::vm_agent::guest::GuestDir;
 use crate::sim::workload::{self, WORKLOAD_TICK};
 use actix::prelude::*;
 use std::io::Write;
@@ -29,7 +30,7 @@ impl VmActor {
         let now = Instant::now();
         let elapsed = now - self.last_step;
         self.last_step = now;
-        if self.paused || self.os_hung {
+        if !self.cpu.runs() {
             return;
         }
         let Some(step) = workload::step(&mut self.memory.lock().expect("guest memory"), elapsed) else {
@@ -42,7 +43,7 @@ impl VmActor {
 
     fn log_counter(&mut self, counter: u64) {
         if self.workload_log.is_none() {
-            let path = self.guest.workload_log_path();
+            let path = GuestDir::of(&self.host.guests, &self.def.name).workload_log_path();
             let opened = path
                 .parent()
                 .map_or(Ok(()), std::fs::create_dir_all)
@@ -65,14 +66,14 @@ impl VmActor {
 impl Handler<PauseVm> for VmActor {
     type Result = ();
     fn handle(&mut self, _: PauseVm, _: &mut Context<Self>) {
-        self.paused = true;
+        self.cpu.set_running(false);
     }
 }
 
 impl Handler<ResumeVm> for VmActor {
     type Result = ();
     fn handle(&mut self, _: ResumeVm, _: &mut Context<Self>) {
-        self.paused = false;
+        self.cpu.set_running(!self.os_hung);
         self.last_step = Instant::now();
     }
 }

@@ -1,7 +1,7 @@
-//! The VM actor's side of application reporting: what a host monitor's heartbeat ack brings
+//! The agent's side of application reporting: what a host monitor's heartbeat ack brings
 //! (recorded doorbell bits, messages put for the VM, confirmations) and the answers it sends
 //! back. The bookkeeping is the pure [`AppReport`]; the answer comes from the running AME.
-use super::VmActor;
+use super::VmAgent;
 use crate::agents::vm_agent::ame::AmeRequest;
 use crate::agents::vm_agent::report::Answer;
 use crate::domain::{AppsReply, RESYNC_APPS_COMMAND, encode_apps};
@@ -9,7 +9,7 @@ use crate::pb::{ArMessage, ArResponse, HeartbeatAck, host_monitor_client::HostMo
 use crate::transport::deadline;
 use actix::prelude::*;
 
-impl VmActor {
+impl VmAgent {
     pub(super) fn heard_from(&mut self, endpoint: String, ack: HeartbeatAck, ctx: &mut Context<Self>) {
         self.note_incarnation(endpoint.clone(), ack.hm_incarnation);
         self.report.recorded(ack.doorbell_recorded);
@@ -21,7 +21,7 @@ impl VmActor {
 
     /// PMSG_REQ → PMSG_RSP, to the host monitor that delivered the message.
     fn answer(&mut self, endpoint: &str, message: ArMessage, ctx: &mut Context<Self>) {
-        if !self.agent_running {
+        if !self.running {
             return;
         }
         let tag = message.hs_tag;
@@ -54,11 +54,11 @@ impl VmActor {
     }
 
     fn put_response(&self, endpoint: &str, message: &ArMessage, payload: String, ctx: &mut Context<Self>) {
-        let Ok(channel) = self.host.pool.get(endpoint) else {
+        let Ok(channel) = self.links.pool.get(endpoint) else {
             return;
         };
         let rsp = ArResponse { vm_uuid: self.def.uuid.clone(), hs_tag: message.hs_tag, seq: message.seq, payload };
-        let req = deadline(rsp, self.host.timing.vm_heartbeat);
+        let req = deadline(rsp, self.links.timing.vm_heartbeat);
         let call = async move { HostMonitorClient::new(channel).put_response(req).await };
         ctx.spawn(call.into_actor(self).map(|sent, act, _| {
             if let Err(e) = sent {
