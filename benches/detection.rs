@@ -36,7 +36,11 @@ async fn events(dc: &Datacenter) -> Vec<pb::EventView> {
     let Ok(mut admin) = dc.admin() else {
         return Vec::new();
     };
-    admin.query_event(pb::QueryRequest::default()).await.map(|l| l.events).unwrap_or_default()
+    admin
+        .query_event(pb::EventQuery { limit: Some(1000), ..Default::default() })
+        .await
+        .map(|l| l.events)
+        .unwrap_or_default()
 }
 
 /// Waits for a new event `name` about `subject` (sequence above `after`); returns its time.

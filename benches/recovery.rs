@@ -116,7 +116,11 @@ fn time_placement(p: &Placement, with_policies: bool, rounds: usize) -> (f64, us
 
 async fn events(dc: &Datacenter) -> Vec<pb::EventView> {
     let Ok(mut admin) = dc.admin() else { return Vec::new() };
-    admin.query_event(pb::QueryRequest::default()).await.map(|l| l.events).unwrap_or_default()
+    admin
+        .query_event(pb::EventQuery { limit: Some(1000), ..Default::default() })
+        .await
+        .map(|l| l.events)
+        .unwrap_or_default()
 }
 
 fn topology(base_port: u16, dir: &Path) -> Topology {

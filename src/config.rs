@@ -312,6 +312,15 @@ mod tests {
     }
 
     #[test]
+    fn a_node_without_a_profile_runs_the_seeds_timing() {
+        let cfg = parse("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\n[san]\n").unwrap();
+        assert_eq!(cfg.profile, ProfileName::Seed);
+        assert_eq!(cfg.timing().vm_heartbeat, std::time::Duration::from_secs(10));
+        let fast = parse("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\nprofile='fast'\n[san]\n").unwrap();
+        assert_eq!(fast.profile, ProfileName::Fast);
+    }
+
+    #[test]
     fn node_without_role_is_refused() {
         let err = parse("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\n").unwrap_err();
         assert!(err.to_string().contains("no role"), "{err}");

@@ -7,6 +7,36 @@ pub const LEADER_METADATA: &str = "vmrm-leader";
 /// Metadata key marking an `UNAVAILABLE` answer from a standby controller (safe to retry elsewhere).
 pub const STANDBY_METADATA: &str = "vmrm-standby";
 
+/// The most of an error's text a reply carries. A gRPC status travels in an HTTP/2 header,
+/// which peers limit (16 KiB by default): a longer text would break the reply itself, and the
+/// caller would see a protocol error instead of the reason.
+const MESSAGE_LIMIT: usize = 1024;
+/// The most of any input an error text quotes.
+const QUOTE_LIMIT: usize = 64;
+
+/// `input` as an error text quotes it: whole, or cut after [`QUOTE_LIMIT`] bytes (at a
+/// character boundary) with its whole length said.
+pub fn quote(input: &str) -> String {
+    match input.len() <= QUOTE_LIMIT {
+        true => input.to_string(),
+        false => format!("{}… ({} bytes)", prefix(input, QUOTE_LIMIT), input.len()),
+    }
+}
+
+/// The longest prefix of `s` of at most `limit` bytes that ends at a character boundary.
+fn prefix(s: &str, limit: usize) -> &str {
+    let end = (0..=limit.min(s.len())).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    &s[..end]
+}
+
+/// An error text cut to what a reply can carry.
+fn bounded(msg: String) -> String {
+    match msg.len() <= MESSAGE_LIMIT {
+        true => msg,
+        false => format!("{}… ({} bytes of error text cut)", prefix(&msg, MESSAGE_LIMIT), msg.len() - MESSAGE_LIMIT),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum VmrmError {
     #[error("{0}")]
@@ -51,7 +81,7 @@ impl VmrmError {
 
 impl From<VmrmError> for Status {
     fn from(e: VmrmError) -> Self {
-        let msg = e.to_string();
+        let msg = bounded(e.to_string());
         match e {
             VmrmError::InvalidArgument(_) => Status::invalid_argument(msg),
             VmrmError::NotFound(_) => Status::not_found(msg),
@@ -99,3 +129,25 @@ impl From<actix::MailboxError> for VmrmError {
 }
 
 pub type Result<T, E = VmrmError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_input_is_quoted_by_its_prefix_and_length() {
+        assert_eq!(quote("vm-1"), "vm-1");
+        let long = "é".repeat(100);
+        let quoted = quote(&long);
+        assert!(quoted.starts_with(&format!("{}…", "é".repeat(32))), "{quoted}");
+        assert!(quoted.ends_with("(200 bytes)"), "{quoted}");
+    }
+
+    #[test]
+    fn a_status_carries_at_most_a_bounded_text() {
+        let status = Status::from(VmrmError::not_found(format!("no VM {}", "x".repeat(100_000))));
+        assert_eq!(status.code(), Code::NotFound);
+        assert!(status.message().len() < MESSAGE_LIMIT + 64, "{} bytes", status.message().len());
+        assert!(status.message().starts_with("no VM xxx"));
+    }
+}

@@ -1,15 +1,17 @@
 //! Timing tunables. The `seed` profile keeps the seed's defaults (IBM VMRM: host failure
 //! detection 90 s, VM heartbeat 10 s, HM heartbeat 30 s, FDE poll every 20 s); the `fast`
-//! profile scales them down for the local datacenter, demos and tests. They are values passed
-//! to the parts that need them, never globals.
+//! profile scales them down for the local datacenter, demos and tests, which name it; a node
+//! configuration without `profile` runs the seed's. They are values passed to the parts that
+//! need them, never globals.
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ProfileName {
-    Seed,
+    /// The seed's timing: what a node runs with when its configuration names no profile.
     #[default]
+    Seed,
     Fast,
 }
 

@@ -131,7 +131,7 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     let bad_hmc =
         pb::AddHmcRequest { name: "h3".into(), login: "a".into(), password: "b".into(), ip: "10.0.0.1:port".into() };
     assert_code(admin.add_hmc(bad_hmc).await, "InvalidArgument", "is not an IP address or host name");
-    let dup_group = pb::AddHostGroupRequest { name: "HG2".into(), hosts: vec!["host-1".into()] };
+    let dup_group = pb::AddHostGroupRequest { name: "HG2".into(), hosts: vec!["host-1".into()], ..Default::default() };
     assert_code(admin.add_host_group(dup_group).await, "FailedPrecondition", "already belongs to host_group");
     let lpm = |vm: &str, to: &str| pb::MigrateRequest {
         class: "vm".into(),
@@ -164,6 +164,29 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     assert_code(admin.migrate_all(cancel).await, "FailedPrecondition", "no live migration running");
     let evacuate_self = pb::MigrateRequest { class: "host".into(), ..lpm("host-1", "host-1") };
     assert_code(admin.migrate_all(evacuate_self).await, "InvalidArgument", "cannot be evacuated to itself");
+
+    // Empty values, long names, bad disks and pages: refused at the edge, with a short reason.
+    let speed = [("vm_failure_detection_speed", " ")];
+    assert_code(
+        admin.modify(modify("system", "", &speed)).await,
+        "InvalidArgument",
+        "vm_failure_detection_speed= needs",
+    );
+    let long = "v".repeat(20_000);
+    let long_vm = pb::QueryRequest { name: long.clone(), ..Default::default() };
+    assert_code(admin.query_vm(long_vm).await, "NotFound", "(20000 bytes)");
+    assert_code(admin.restart_vm(restart(&long, "")).await, "NotFound", "(20000 bytes)");
+    let disks = |repo: &str, ha: &str| pb::AddHostGroupRequest {
+        name: "HG2".into(),
+        hosts: vec!["host-2".into()],
+        repo_disk: Some(repo.into()),
+        ha_disk: Some(ha.into()),
+    };
+    assert_code(admin.add_host_group(disks("../etc", "AAA=")).await, "InvalidArgument", "must be a ViodiskID");
+    assert_code(admin.add_host_group(disks("AAA=", "AAA=")).await, "InvalidArgument", "two different disks");
+    let events = |name: &str, limit| pb::EventQuery { name: name.into(), limit, ..Default::default() };
+    assert_code(admin.query_event(events("", Some(0))).await, "InvalidArgument", "limit=0 is out of range");
+    assert_code(admin.query_event(events(&long, None)).await, "InvalidArgument", "(20000 bytes)");
 
     // Detection settings: out of range, unknown names, the wrong level — refused, nothing changes.
     let detection = |level: &str, name: &str, fdt: &str, speed: &str| {
@@ -211,6 +234,11 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     admin.modify(detection("vm", "vm-1-1", "", "fast")).await.unwrap();
     let group = &admin.query_host_group(pb::QueryRequest::default()).await.unwrap().host_groups[0];
     assert_eq!((group.host_failure_detection_time_ms, group.vm_failure_detection_speed.as_str()), (2500, "slow"));
+    let disk_id = |kind: &str| Some(vmrm::domain::identity::uuid_for(kind, "HG1").replace('-', ""));
+    assert_eq!((&group.repo_disk, &group.ha_disk), (&disk_id("repo_disk"), &disk_id("ha_disk")), "the disks are kept");
+    let out = ksysmgr(&dc.topology.controller_endpoints(), &["query", "host_group"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("Repo_disk:           {}", disk_id("repo_disk").unwrap())), "{text}");
     let now = vms(&dc).await;
     let speed_of = |name: &str| now.iter().find(|v| v.name == name).unwrap().vm_failure_detection_speed.clone();
     assert_eq!((speed_of("vm-1-1"), speed_of("vm-1-2")), ("fast".into(), "slow".into()));

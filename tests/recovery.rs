@@ -77,7 +77,13 @@ async fn losing_one_vios_moves_nothing() {
     let mut dc = start(Topology::uniform(22000, 2, 2, dir.path().to_path_buf())).await;
     dc.kill("host-1-vios-a");
     wait_until("a VIOS_NODE_FAILURE event for the lost VIOS", Duration::from_secs(20), || async {
-        let events = dc.admin().ok()?.query_event(vmrm::pb::QueryRequest::default()).await.ok()?.events;
+        let events = dc
+            .admin()
+            .ok()?
+            .query_event(vmrm::pb::EventQuery { limit: Some(1000), ..Default::default() })
+            .await
+            .ok()?
+            .events;
         events.iter().any(|e| e.name == "VIOS_NODE_FAILURE" && e.subject == "host-1-vios-a").then_some(())
     })
     .await;

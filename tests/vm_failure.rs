@@ -20,7 +20,11 @@ async fn events(dc: &Datacenter) -> Vec<pb::EventView> {
     let Ok(mut admin) = dc.admin() else {
         return Vec::new();
     };
-    admin.query_event(pb::QueryRequest::default()).await.map(|l| l.events).unwrap_or_default()
+    admin
+        .query_event(pb::EventQuery { limit: Some(1000), ..Default::default() })
+        .await
+        .map(|l| l.events)
+        .unwrap_or_default()
 }
 
 async fn hm_incarnation(dc: &Datacenter, vios: &str) -> String {
@@ -70,6 +74,21 @@ async fn a_hung_vm_alone_is_relocated_after_its_vmfdt() {
     let events = events(&dc).await;
     assert!(!events.iter().any(|e| e.name == "HOST_FAILURE_DETECTED"), "{events:#?}");
     assert_eq!(events.iter().filter(|e| e.name == "VM_FAILURE_DETECTED").count(), 1, "{events:#?}");
+
+    // The VM's own events, a page at a time, newest last.
+    let mut admin = dc.admin().unwrap();
+    let of_vm = |before| pb::EventQuery { name: "vm-1-1".into(), before, limit: Some(1), ..Default::default() };
+    let newest = admin.query_event(of_vm(None)).await.unwrap();
+    let all_of_vm: Vec<u64> = events.iter().filter(|e| e.subject == "vm-1-1").map(|e| e.sequence).collect();
+    assert!(all_of_vm.len() >= 2, "{events:#?}");
+    assert_eq!(newest.events.iter().map(|e| e.sequence).collect::<Vec<_>>(), [*all_of_vm.last().unwrap()]);
+    assert_eq!(newest.older_before, Some(*all_of_vm.last().unwrap()));
+    let older = admin.query_event(of_vm(newest.older_before)).await.unwrap();
+    assert_eq!(older.events[0].sequence, all_of_vm[all_of_vm.len() - 2]);
+    let by_name = pb::EventQuery { name: "VM_FAILURE_DETECTED".into(), ..Default::default() };
+    let detected = admin.query_event(by_name).await.unwrap();
+    assert_eq!(detected.events.iter().map(|e| e.subject.as_str()).collect::<Vec<_>>(), ["vm-1-1"]);
+    assert_eq!(detected.older_before, None);
     dc.stop();
 }
 

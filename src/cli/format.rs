@@ -84,6 +84,11 @@ pub fn host_groups(list: &[pb::HostGroupView]) -> String {
         field(&mut out, "Name", &g.name);
         list_field(&mut out, "Hosts", &g.hosts);
         field(&mut out, "Discovered", if g.discovered { "Yes" } else { "No" });
+        for (title, disk) in [("Repo_disk", &g.repo_disk), ("HA_disk", &g.ha_disk)] {
+            if let Some(id) = disk {
+                field(&mut out, title, id);
+            }
+        }
         for (title, percents) in [("Memory_capacity", &g.memory_capacity), ("CPU_capacity", &g.cpu_capacity)] {
             field(&mut out, title, "Priority Based Settings");
             for (priority, percent) in ["high", "medium", "low"].iter().zip(percents) {
@@ -186,11 +191,16 @@ pub fn apps(list: &[pb::AppView]) -> String {
     out
 }
 
-pub fn events(list: &[pb::EventView]) -> String {
+/// One page of events; `name`: what the page was asked for, to name the next one.
+pub fn events(page: &pb::EventList, name: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{:<8}{:<26}{:<15}{:<18}Message", "Seq", "Event", "Severity", "Subject");
-    for e in list {
+    for e in &page.events {
         let _ = writeln!(out, "{:<8}{:<26}{:<15}{:<18}{}", e.sequence, e.name, e.severity, e.subject, e.message);
+    }
+    if let Some(before) = page.older_before {
+        let name = if name.is_empty() { String::new() } else { format!("{name} ") };
+        let _ = writeln!(out, "Older events: ksysmgr query event {name}before={before}");
     }
     out
 }

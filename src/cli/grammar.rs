@@ -60,6 +60,8 @@ pub enum KsysCommand {
     AddHostGroup {
         name: String,
         hosts: Vec<String>,
+        repo_disk: Option<String>,
+        ha_disk: Option<String>,
     },
     Discover {
         host_group: String,
@@ -87,6 +89,12 @@ pub enum KsysCommand {
     },
     /// `add|modify|remove monjv NAME …`.
     ChangeMonjv(pb::MonjvChange),
+    /// `query event [NAME] [before=SEQ] [limit=N]`: one page of events, newest last.
+    QueryEvent {
+        name: String,
+        before: Option<u64>,
+        limit: Option<u32>,
+    },
     /// `query monjv [NAME] [password=PW] [wait=FROM-TO [timeout=S]]`.
     QueryMonjv {
         name: String,
@@ -303,7 +311,12 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             if hosts.is_empty() {
                 return Err(format!("{what} needs hosts=HOST1,HOST2,..."));
             }
-            KsysCommand::AddHostGroup { name: required(&w, &what)?, hosts }
+            KsysCommand::AddHostGroup {
+                name: required(&w, &what)?,
+                hosts,
+                repo_disk: w.attrs.get("repo_disk").cloned(),
+                ha_disk: w.attrs.get("ha_disk").cloned(),
+            }
         }
         ("discover", Class::HostGroup) => {
             let w = split(rest, &["verify"], &what)?;
@@ -331,6 +344,14 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
                 wait,
                 timeout_ms,
             }
+        }
+        ("query", Class::Event) => {
+            let w = split(rest, &["before", "limit"], &what)?;
+            let number = |key: &str| {
+                w.attrs.get(key).map(|v| v.parse::<u64>().map_err(|_| format!("{key}={v} is not a number"))).transpose()
+            };
+            let limit = number("limit")?.map(|l| u32::try_from(l).unwrap_or(u32::MAX));
+            KsysCommand::QueryEvent { name: w.name.clone().unwrap_or_default(), before: number("before")?, limit }
         }
         ("query", class) => {
             let w = split(rest, &[], &what)?;
@@ -519,9 +540,20 @@ mod tests {
         assert_eq!(p("q cl").unwrap(), KsysCommand::Query { class: Class::Cluster, name: String::new() });
         assert_eq!(
             p("add host_group HG hosts=a,b repo_disk=x").unwrap(),
-            KsysCommand::AddHostGroup { name: "HG".into(), hosts: vec!["a".into(), "b".into()] }
+            KsysCommand::AddHostGroup {
+                name: "HG".into(),
+                hosts: vec!["a".into(), "b".into()],
+                repo_disk: Some("x".into()),
+                ha_disk: None
+            }
         );
         assert_eq!(p("restart vm v1 host=h2").unwrap(), KsysCommand::RestartVm { vm: "v1".into(), host: "h2".into() });
+        assert_eq!(
+            p("query event vm-1 before=9 limit=2").unwrap(),
+            KsysCommand::QueryEvent { name: "vm-1".into(), before: Some(9), limit: Some(2) }
+        );
+        assert!(p("query event limit=many").unwrap_err().contains("limit=many is not a number"));
+        assert!(p("query event after=3").is_err(), "only before= and limit= page events");
     }
 
     #[test]

@@ -47,6 +47,12 @@ async fn stream_migration(admin: &mut AdminClient, req: pb::MigrateRequest, outp
     Ok(String::new())
 }
 
+/// One page of events, and how to ask for the next.
+async fn events(admin: &mut AdminClient, query: pb::EventQuery, output: Output) -> Result<String> {
+    let name = query.name.clone();
+    Ok(render!(output, admin.query_event(query).await?, |v: &pb::EventList| format::events(v, &name)))
+}
+
 /// Runs `cmd`; `follower_read` lets queries be answered by any controller from its own copy.
 pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, follower_read: bool) -> Result<String> {
     Ok(match cmd {
@@ -58,8 +64,8 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
             lines(admin.add_hmc(pb::AddHmcRequest { name, login, password, ip }).await?, output)
         }
         KsysCommand::AddHost { name } => lines(admin.add_host(pb::AddHostRequest { name }).await?, output),
-        KsysCommand::AddHostGroup { name, hosts } => {
-            lines(admin.add_host_group(pb::AddHostGroupRequest { name, hosts }).await?, output)
+        KsysCommand::AddHostGroup { name, hosts, repo_disk, ha_disk } => {
+            lines(admin.add_host_group(pb::AddHostGroupRequest { name, hosts, repo_disk, ha_disk }).await?, output)
         }
         KsysCommand::Discover { host_group, verify } => {
             lines(admin.discover(pb::DiscoverRequest { host_group, verify }).await?, output)
@@ -103,6 +109,9 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
             let changed = admin.watch_monjv(watch).await?;
             render!(output, changed, |v: &pb::MonjvView| format::monjvs(std::slice::from_ref(v)))
         }
+        KsysCommand::QueryEvent { name, before, limit } => {
+            events(admin, pb::EventQuery { name, follower_read, before, limit }, output).await?
+        }
         KsysCommand::Query { class, name } => {
             let q = pb::QueryRequest { name: name.clone(), follower_read };
             match class {
@@ -134,7 +143,7 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
                 Class::Hsdb => render!(output, admin.query_hsdb(q).await?, format::hsdb),
                 Class::HsdbNode => render!(output, admin.query_hsdb(q).await?, format::hsdb),
                 Class::Event => {
-                    render!(output, admin.query_event(q).await?, |v: &pb::EventList| { format::events(&v.events) })
+                    events(admin, pb::EventQuery { name, follower_read, ..Default::default() }, output).await?
                 }
                 Class::App => render!(output, admin.query_app(q).await?, |v: &pb::AppList| format::apps(&v.apps)),
                 Class::Monjv => {

@@ -9,7 +9,7 @@ use crate::controller::gateway::HmcGateway;
 use crate::controller::records::Records;
 use crate::domain::monjv::{self, MonjvKind, MonjvRecord, SystemPart};
 use crate::domain::{HostRecord, LparState, VmRecord};
-use crate::error::{Result, VmrmError};
+use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
 use crate::hsdb::LocalHsdb;
 use crate::pb;
@@ -39,7 +39,10 @@ fn check_name(name: &str) -> Result<()> {
         !name.is_empty() && name.len() <= 54 && name.chars().all(|c| c.is_ascii_alphanumeric() || ".$#@_-".contains(c));
     match ok {
         true => Ok(()),
-        false => Err(VmrmError::invalid(format!("`{name}` is not a MONJV name: 1-54 letters, digits or . $ # @ _ -"))),
+        false => Err(VmrmError::invalid(format!(
+            "`{}` is not a MONJV name: 1-54 letters, digits or . $ # @ _ -",
+            quote(name)
+        ))),
     }
 }
 
@@ -85,7 +88,7 @@ impl Monjvs {
         self.hsdb
             .get::<MonjvRecord>(name)
             .await?
-            .ok_or_else(|| VmrmError::not_found(format!("MONJV {name} does not exist")))
+            .ok_or_else(|| VmrmError::not_found(format!("MONJV {} does not exist", quote(name))))
     }
 
     /// The system part of `vm` as it runs now, with `status`.

@@ -3,7 +3,7 @@
 //! settings in force (detection levels, `ha_monitor` levels, priorities). A floor below the
 //! rooms: they all read through it, it calls none of them.
 use crate::domain::*;
-use crate::error::{Result, VmrmError};
+use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::{HsdbAccess, LocalHsdb};
 use crate::logic::detection::Levels;
 use crate::profile::Timing;
@@ -36,7 +36,7 @@ impl Records {
         self.hsdb
             .get::<HostGroupRecord>(name)
             .await?
-            .ok_or_else(|| VmrmError::not_found(format!("host_group {name} does not exist")))
+            .ok_or_else(|| VmrmError::not_found(format!("host_group {} does not exist", quote(name))))
     }
 
     pub async fn host(&self, name: &str) -> Result<HostRecord> {
@@ -44,14 +44,13 @@ impl Records {
             .get::<HostRecord>(name)
             .await?
             .map(|(h, _)| h)
-            .ok_or_else(|| VmrmError::not_found(format!("host {name} does not exist")))
+            .ok_or_else(|| VmrmError::not_found(format!("host {} does not exist", quote(name))))
     }
 
     pub async fn vm(&self, name: &str) -> Result<(VmRecord, u64)> {
-        self.hsdb
-            .get::<VmRecord>(name)
-            .await?
-            .ok_or_else(|| VmrmError::not_found(format!("VM {name} does not exist (run discovery first if it is new)")))
+        self.hsdb.get::<VmRecord>(name).await?.ok_or_else(|| {
+            VmrmError::not_found(format!("VM {} does not exist (run discovery first if it is new)", quote(name)))
+        })
     }
 
     /// A managed VM with no operation in progress, and its host group.

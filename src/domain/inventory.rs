@@ -60,6 +60,12 @@ pub struct HostGroupRecord {
     pub capacity: FlexCapacity,
     #[serde(default)]
     pub ha_monitor: HaMonitor,
+    /// The ViodiskID of its repository disk, as given when it was added (seed: `repo_disk=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repo_disk: Option<String>,
+    /// The ViodiskID of its HA disk (seed: `ha_disk=`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha_disk: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

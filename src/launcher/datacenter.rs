@@ -308,8 +308,14 @@ pub async fn configure(t: &Topology) -> Result<Vec<String>> {
         let host = pb::AddHostRequest { name: h.name.clone() };
         out.extend(admin.add_host(host.clone()).await?.lines);
     }
-    let group =
-        pb::AddHostGroupRequest { name: t.host_group.clone(), hosts: t.hosts.iter().map(|h| h.name.clone()).collect() };
+    // As the seed's Example 3-32: the group's repository and HA disks by their ViodiskIDs.
+    let disk_id = |kind: &str| crate::domain::identity::uuid_for(kind, &t.host_group).replace('-', "");
+    let group = pb::AddHostGroupRequest {
+        name: t.host_group.clone(),
+        hosts: t.hosts.iter().map(|h| h.name.clone()).collect(),
+        repo_disk: Some(disk_id("repo_disk")),
+        ha_disk: Some(disk_id("ha_disk")),
+    };
     out.extend(admin.add_host_group(group.clone()).await?.lines);
     let enable = pb::ModifyRequest {
         class: "system".into(),

@@ -3,6 +3,7 @@
 pub mod app_engine;
 pub mod app_escalation;
 pub mod detection;
+pub mod event_page;
 pub mod fde;
 pub mod health;
 pub mod migration;

@@ -195,7 +195,7 @@ admin_rpcs! {
     query_host_group(pb::QueryRequest) -> pb::HostGroupList;
     query_vios(pb::QueryRequest) -> pb::ViosList;
     query_vm(pb::QueryRequest) -> pb::VmList;
-    query_event(pb::QueryRequest) -> pb::EventList;
+    query_event(pb::EventQuery) -> pb::EventList;
     query_app(pb::QueryRequest) -> pb::AppList;
     add_hsdb_node(pb::AddHsdbNodeRequest) -> pb::CommandReply;
     modify_hsdb_node(pb::ModifyHsdbNodeRequest) -> pb::CommandReply;

@@ -89,7 +89,11 @@ pub async fn events(dc: &Datacenter) -> Vec<pb::EventView> {
 /// would wait for its deadline).
 pub async fn events_at(endpoints: Vec<String>) -> Vec<pb::EventView> {
     let mut admin = vmrm::transport::AdminClient::new(endpoints).expect("admin client");
-    admin.query_event(pb::QueryRequest::default()).await.map(|l| l.events).unwrap_or_default()
+    admin
+        .query_event(pb::EventQuery { limit: Some(1000), ..Default::default() })
+        .await
+        .map(|l| l.events)
+        .unwrap_or_default()
 }
 
 /// Ground truth from the hypervisors: VM → the hosts whose SU runs it.

@@ -7,6 +7,7 @@ use crate::controller::migration::evacuation::check_request;
 use crate::controller::migration::lpm::LpmOut;
 use crate::domain::AffinityKind;
 use crate::error::VmrmError;
+use crate::logic::event_page::EventPage;
 use crate::pb::{self, admin_server::Admin};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status};
@@ -27,8 +28,8 @@ impl AdminService {
 
     /// Who answers a query: the active controller, or with `follower_read` this one, from its
     /// own copy of the HSDB.
-    fn reader(&self, query: &pb::QueryRequest) -> Result<ControllerCore, Status> {
-        match query.follower_read {
+    fn reader(&self, follower_read: bool) -> Result<ControllerCore, Status> {
+        match follower_read {
             true => Ok(self.core.follower_reads()),
             false => self.active().cloned(),
         }
@@ -73,7 +74,8 @@ impl Admin for AdminService {
         req: Request<pb::AddHostGroupRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.config.add_host_group(not_empty("the host_group name", &r.name)?, &r.hosts).await)
+        let name = not_empty("the host_group name", &r.name)?;
+        reply(self.active()?.config.add_host_group(name, &r.hosts, r.repo_disk, r.ha_disk).await)
     }
 
     async fn discover(&self, req: Request<pb::DiscoverRequest>) -> Result<Response<pb::CommandReply>, Status> {
@@ -111,40 +113,50 @@ impl Admin for AdminService {
     }
 
     async fn query_cluster(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::ClusterList>, Status> {
-        Ok(Response::new(pb::ClusterList { clusters: self.reader(req.get_ref())?.views.query_cluster().await? }))
+        Ok(Response::new(pb::ClusterList {
+            clusters: self.reader(req.get_ref().follower_read)?.views.query_cluster().await?,
+        }))
     }
 
     async fn query_hmc(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HmcList>, Status> {
-        Ok(Response::new(pb::HmcList { hmcs: self.reader(req.get_ref())?.views.query_hmc(&req.get_ref().name).await? }))
+        Ok(Response::new(pb::HmcList {
+            hmcs: self.reader(req.get_ref().follower_read)?.views.query_hmc(&req.get_ref().name).await?,
+        }))
     }
 
     async fn query_host(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HostList>, Status> {
         Ok(Response::new(pb::HostList {
-            hosts: self.reader(req.get_ref())?.views.query_host(&req.get_ref().name).await?,
+            hosts: self.reader(req.get_ref().follower_read)?.views.query_host(&req.get_ref().name).await?,
         }))
     }
 
     async fn query_host_group(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HostGroupList>, Status> {
-        let host_groups = self.reader(req.get_ref())?.views.query_host_group(&req.get_ref().name).await?;
+        let host_groups = self.reader(req.get_ref().follower_read)?.views.query_host_group(&req.get_ref().name).await?;
         Ok(Response::new(pb::HostGroupList { host_groups }))
     }
 
     async fn query_vios(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::ViosList>, Status> {
         Ok(Response::new(pb::ViosList {
-            vioses: self.reader(req.get_ref())?.views.query_vios(&req.get_ref().name).await?,
+            vioses: self.reader(req.get_ref().follower_read)?.views.query_vios(&req.get_ref().name).await?,
         }))
     }
 
     async fn query_vm(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::VmList>, Status> {
-        Ok(Response::new(pb::VmList { vms: self.reader(req.get_ref())?.views.query_vm(&req.get_ref().name).await? }))
+        Ok(Response::new(pb::VmList {
+            vms: self.reader(req.get_ref().follower_read)?.views.query_vm(&req.get_ref().name).await?,
+        }))
     }
 
-    async fn query_event(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::EventList>, Status> {
-        Ok(Response::new(pb::EventList { events: self.reader(req.get_ref())?.views.query_event().await? }))
+    async fn query_event(&self, req: Request<pb::EventQuery>) -> Result<Response<pb::EventList>, Status> {
+        let q = req.into_inner();
+        let page = EventPage::new(&q.name, q.before, q.limit)?;
+        Ok(Response::new(self.reader(q.follower_read)?.views.query_event(&page).await?))
     }
 
     async fn query_app(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::AppList>, Status> {
-        Ok(Response::new(pb::AppList { apps: self.reader(req.get_ref())?.views.query_app(&req.get_ref().name).await? }))
+        Ok(Response::new(pb::AppList {
+            apps: self.reader(req.get_ref().follower_read)?.views.query_app(&req.get_ref().name).await?,
+        }))
     }
 
     async fn add_hsdb_node(&self, req: Request<pb::AddHsdbNodeRequest>) -> Result<Response<pb::CommandReply>, Status> {
@@ -168,7 +180,7 @@ impl Admin for AdminService {
     }
 
     async fn query_hsdb(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HsdbView>, Status> {
-        Ok(Response::new(self.reader(req.get_ref())?.config.query_hsdb().await?))
+        Ok(Response::new(self.reader(req.get_ref().follower_read)?.config.query_hsdb().await?))
     }
 
     async fn modify(&self, req: Request<pb::ModifyRequest>) -> Result<Response<pb::CommandReply>, Status> {
@@ -233,7 +245,7 @@ impl Admin for AdminService {
     }
 
     async fn query_system(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::SystemView>, Status> {
-        Ok(Response::new(self.reader(req.get_ref())?.views.query_system().await?))
+        Ok(Response::new(self.reader(req.get_ref().follower_read)?.views.query_system().await?))
     }
 
     async fn change_monjv(&self, req: Request<pb::MonjvChange>) -> Result<Response<pb::CommandReply>, Status> {
@@ -254,7 +266,8 @@ impl Admin for AdminService {
     }
 
     async fn query_su_cluster(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::SuClusterList>, Status> {
-        let clusters = self.reader(req.get_ref())?.migration.query_su_cluster(&req.get_ref().name).await?;
+        let clusters =
+            self.reader(req.get_ref().follower_read)?.migration.query_su_cluster(&req.get_ref().name).await?;
         Ok(Response::new(pb::SuClusterList { clusters }))
     }
 

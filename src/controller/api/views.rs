@@ -3,10 +3,11 @@ use crate::controller::gateway::HmcGateway;
 use crate::controller::records::Records;
 use crate::domain::policy::on_off;
 use crate::domain::*;
-use crate::error::{Result, VmrmError};
+use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
 use crate::hsdb::LocalHsdb;
 use crate::logic::detection::{Levels, host_fdt_range, secs};
+use crate::logic::event_page::EventPage;
 use crate::logic::health::{VmMonitorState, vios_health, vm_monitor_state};
 use crate::pb;
 use crate::pb::vocabulary::HOST_OPERATING;
@@ -20,7 +21,7 @@ fn select<R>(kind: &str, name: &str, records: Vec<R>, name_of: impl Fn(&R) -> &s
     }
     let found: Vec<R> = records.into_iter().filter(|r| name_of(r) == name).collect();
     match found.is_empty() {
-        true => Err(VmrmError::not_found(format!("{kind} {name} does not exist"))),
+        true => Err(VmrmError::not_found(format!("{kind} {} does not exist", quote(name)))),
         false => Ok(found),
     }
 }
@@ -110,6 +111,8 @@ impl Views {
         for g in groups {
             let levels = self.records.detection_levels(&g).await?;
             out.push(pb::HostGroupView {
+                repo_disk: g.repo_disk.clone(),
+                ha_disk: g.ha_disk.clone(),
                 name: g.name,
                 hosts: g.hosts,
                 ha_monitor: on_off(g.ha_monitor.unwrap_or(true)).into(),
@@ -262,21 +265,29 @@ impl Views {
             .collect())
     }
 
-    pub async fn query_event(&self) -> Result<Vec<pb::EventView>> {
+    /// One page of the events `page` asks for.
+    pub async fn query_event(&self, page: &EventPage) -> Result<pb::EventList> {
         let rows = self.hsdb.read(crate::hsdb::Table::Event, None).await?;
-        rows.into_iter()
+        let events = rows
+            .into_iter()
             .map(|row| {
                 let e: EventRecord = serde_json::from_value(row.value).map_err(VmrmError::internal)?;
-                Ok(pb::EventView {
-                    sequence: row.key.parse().map_err(VmrmError::internal)?,
-                    name: e.name.to_string(),
-                    severity: e.name.severity().to_string(),
-                    subject: e.subject,
-                    message: e.message,
-                    at_ms: e.at_ms,
-                })
+                Ok((row.key.parse().map_err(VmrmError::internal)?, e))
             })
-            .collect()
+            .collect::<Result<Vec<(u64, EventRecord)>>>()?;
+        let (events, older_before) = page.select(events);
+        let events = events
+            .into_iter()
+            .map(|(sequence, e)| pb::EventView {
+                sequence,
+                name: e.name.to_string(),
+                severity: e.name.severity().to_string(),
+                subject: e.subject,
+                message: e.message,
+                at_ms: e.at_ms,
+            })
+            .collect();
+        Ok(pb::EventList { events, older_before })
     }
 
     pub async fn query_system(&self) -> Result<pb::SystemView> {

@@ -5,7 +5,7 @@ use crate::controller::config::Config;
 use crate::controller::config::cluster::check_name;
 use crate::domain::policy::add_names;
 use crate::domain::*;
-use crate::error::{Result, VmrmError};
+use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
 use crate::logic::policy::check_affinity;
 
@@ -25,7 +25,7 @@ impl Config {
         let at = groups.iter().position(|(g, _)| g.name == name);
         let existing = |at: Option<usize>| {
             at.filter(|&i| groups[i].0.kind == kind)
-                .ok_or_else(|| VmrmError::not_found(format!("{kind} group {name} does not exist")))
+                .ok_or_else(|| VmrmError::not_found(format!("{kind} group {} does not exist", quote(name))))
         };
         let (record, version, line) = match change {
             AffinityChange::Add(vms) => {
@@ -92,7 +92,7 @@ impl Config {
             .collect();
         if groups.is_empty() && !name.is_empty() {
             let what = kind.map_or("affinity", Into::into);
-            return Err(VmrmError::not_found(format!("{what} group {name} does not exist")));
+            return Err(VmrmError::not_found(format!("{what} group {} does not exist", quote(name))));
         }
         Ok(groups)
     }

@@ -3,7 +3,7 @@
 //! nothing. Outputs use the seed's wording.
 use crate::controller::config::Config;
 use crate::domain::*;
-use crate::error::{Result, VmrmError};
+use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
 
 /// Default gRPC port of an HMC when `ip=` gives no port.
@@ -16,7 +16,20 @@ pub fn check_name(kind: &str, name: &str) -> Result<()> {
     match ok {
         true => Ok(()),
         false => Err(VmrmError::invalid(format!(
-            "`{name}` is not a valid {kind} name: use 1 to 64 letters, digits, '-', '_' or '.'"
+            "`{}` is not a valid {kind} name: use 1 to 64 letters, digits, '-', '_' or '.'",
+            quote(name)
+        ))),
+    }
+}
+
+/// A disk's ViodiskID as `ksysmgr query viodisk` lists it: 1 to 128 base64 characters.
+fn check_disk_id(kind: &str, id: &str) -> Result<()> {
+    let ok = !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c));
+    match ok {
+        true => Ok(()),
+        false => Err(VmrmError::invalid(format!(
+            "{kind}= must be a ViodiskID (1 to 128 letters, digits, '+', '/' or '='), not {}",
+            quote(id)
         ))),
     }
 }
@@ -135,10 +148,23 @@ impl Config {
         Ok(vec![format!("Host {name} added successfully")])
     }
 
-    pub async fn add_host_group(&self, name: &str, hosts: &[String]) -> Result<Vec<String>> {
+    /// A host group of `hosts`, with the ViodiskIDs of its repository and HA disks if given.
+    pub async fn add_host_group(
+        &self,
+        name: &str,
+        hosts: &[String],
+        repo_disk: Option<String>,
+        ha_disk: Option<String>,
+    ) -> Result<Vec<String>> {
         check_name("host_group", name)?;
         if hosts.is_empty() {
             return Err(VmrmError::invalid("add host_group needs hosts=HOST1,HOST2,..."));
+        }
+        for (kind, disk) in [("repo_disk", &repo_disk), ("ha_disk", &ha_disk)] {
+            disk.as_deref().map_or(Ok(()), |id| check_disk_id(kind, id))?;
+        }
+        if repo_disk.is_some() && repo_disk == ha_disk {
+            return Err(VmrmError::invalid("repo_disk= and ha_disk= must be two different disks"));
         }
         let unique: std::collections::BTreeSet<&String> = hosts.iter().collect();
         if unique.len() != hosts.len() {
@@ -150,7 +176,7 @@ impl Config {
         let mut records = Vec::new();
         for h in hosts {
             let (host, version) = self.hsdb.get::<HostRecord>(h).await?.ok_or_else(|| {
-                VmrmError::not_found(format!("host {h} is not added: run `ksysmgr add host {h}` first"))
+                VmrmError::not_found(format!("host {q} is not added: run `ksysmgr add host {q}` first", q = quote(h)))
             })?;
             if let Some(other) = &host.host_group {
                 return Err(VmrmError::precondition(format!("host {h} already belongs to host_group {other}")));
@@ -169,6 +195,8 @@ impl Config {
             restart_policy: RestartPolicy::default(),
             capacity: FlexCapacity::default(),
             ha_monitor: None,
+            repo_disk,
+            ha_disk,
         };
         self.hsdb.put_if_version(&group, 0).await?;
         Ok(vec![format!("Host_group {name} added successfully"), "Run discover command to proceed further".into()])

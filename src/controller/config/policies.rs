@@ -5,7 +5,7 @@ use crate::controller::config::Config;
 use crate::controller::detection::settings::DetectionChange;
 use crate::domain::policy::{add_names, parse_on_off};
 use crate::domain::*;
-use crate::error::{Result, VmrmError};
+use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
 use crate::logic::policy::{check_affinity, parse_capacity};
 use crate::profile::Timing;
@@ -68,7 +68,10 @@ impl Changes {
                 )));
             }
         }
-        let get = |k: &str| attrs.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        if let Some(key) = attrs.iter().find_map(|(k, v)| v.trim().is_empty().then_some(k)) {
+            return Err(VmrmError::invalid(format!("{key}= needs a value")));
+        }
+        let get = |k: &str| attrs.get(k).map(|v| v.trim());
         let invalid = VmrmError::invalid;
         let mut c = Changes {
             detection: DetectionChange::parse(
@@ -152,7 +155,7 @@ impl Config {
                     .hsdb
                     .get::<HostRecord>(name)
                     .await?
-                    .ok_or_else(|| VmrmError::not_found(format!("host {name} is not added")))?;
+                    .ok_or_else(|| VmrmError::not_found(format!("host {} is not added", quote(name))))?;
                 host.ha_monitor = changes.ha_monitor.or(host.ha_monitor);
                 self.hsdb.put_if_version(&host, version).await?;
                 Ok(vec![format!("For Host {name} attribute(s) {} was successfully modified.", changes.quoted())])
@@ -256,5 +259,36 @@ impl Config {
             lines.push(format!("VM {} was successfully {word}. Please run discovery to apply changes", vm.name));
         }
         Ok(lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::ProfileName;
+
+    fn parse(class: &str, attrs: &[(&str, &str)]) -> Result<Changes> {
+        let attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Changes::parse(&Timing::of(ProfileName::Seed), class, &attrs)
+    }
+
+    #[test]
+    fn an_empty_value_is_refused_and_names_its_attribute() {
+        for (class, key) in [("system", "host_failure_detection_time"), ("vm", "vm_failure_detection_speed")] {
+            let err = parse(class, &[(key, " ")]).unwrap_err();
+            assert!(matches!(err, VmrmError::InvalidArgument(_)), "{err:?}");
+            assert!(err.to_string().contains(&format!("{key}= needs a value")), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_detection_change_is_parsed_within_the_seeds_range() {
+        let changes =
+            parse("host_group", &[("host_failure_detection_time", "120"), ("vm_failure_detection_speed", "slow")]);
+        let changes = changes.unwrap();
+        assert_eq!(changes.detection.host_fdt, Some(std::time::Duration::from_secs(120)));
+        assert_eq!(changes.detection.speed, Some(DetectionSpeed::Slow));
+        let err = parse("system", &[("host_failure_detection_time", "30")]).unwrap_err();
+        assert!(err.to_string().contains("90-600 seconds"), "{err}");
     }
 }

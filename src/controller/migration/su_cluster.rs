@@ -9,7 +9,7 @@
 //! messages; the VM then starts on the recovering unit through the fenced restart sequence.
 use crate::controller::migration::Migration;
 use crate::domain::*;
-use crate::error::{Result, VmrmError};
+use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
 use crate::logic::migration::precheck::ClusterState;
 use crate::logic::su_cluster::{self, UnitFacts};
@@ -79,7 +79,7 @@ impl Migration {
         self.hsdb
             .get::<SuClusterRecord>(name)
             .await?
-            .ok_or_else(|| VmrmError::not_found(format!("SU cluster {name} does not exist")))
+            .ok_or_else(|| VmrmError::not_found(format!("SU cluster {} does not exist", quote(name))))
     }
 
     /// Seed 001: exactly two units of one type (here: two hosts of one host group), each in at
