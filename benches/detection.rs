@@ -64,7 +64,7 @@ async fn wait_vioses_up(dc: &Datacenter, host: &str) -> Result<()> {
     let give_up = tokio::time::Instant::now() + Duration::from_secs(60);
     while tokio::time::Instant::now() < give_up {
         let vioses = dc.admin()?.query_vios(pb::QueryRequest::default()).await.map(|l| l.vioses).unwrap_or_default();
-        if vioses.iter().filter(|v| v.host == host).all(|v| v.health == "UP") {
+        if vioses.iter().filter(|v| v.host == host).all(|v| v.healthy) {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -95,7 +95,7 @@ async fn migrate(dc: &Datacenter, to: &str) -> Result<pb::MigrationProgress> {
     };
     let replies = dc.admin()?.migrate_all(req).await?;
     let done = replies.iter().rev().find_map(|r| r.progress.clone()).ok_or_else(|| anyhow::anyhow!("no progress"))?;
-    if done.phase != "COMPLETED" || done.source_checksum != done.target_checksum {
+    if done.phase() != pb::MigrationPhase::Completed || done.source_checksum != done.target_checksum {
         bail!("migration to {to} did not complete intact: {done:?}");
     }
     Ok(done)

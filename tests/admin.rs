@@ -37,11 +37,24 @@ async fn killing_the_active_controller_keeps_the_admin_api_working() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("vm-1-1") && text.contains("Running"), "{text}");
 
-    let out = ksysmgr(&endpoints, &["restart", "vm", "vm-1-1", "host=host-2"]);
+    // The source does not stop: the reply says so, and the fence lets the restart go on.
+    dc.inject_fault("host-1", "", "fail-next-shutdown").await.expect("unit fault");
+    // -o json is the typed reply: where the VM went and under which fencing epoch.
+    let out = ksysmgr(&endpoints, &["-o", "json", "restart", "vm", "vm-1-1", "host=host-2"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "restart vm after failover: {}{}", text, String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("Restart on Target host host-2 has completed for VM vm-1-1"), "{text}");
-    assert!(text.contains("1 out of 1 VMs have been successfully restarted"), "{text}");
+    let reply: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        (&reply["vm"], &reply["source"], &reply["target"]),
+        (&"vm-1-1".into(), &"host-1".into(), &"host-2".into())
+    );
+    assert!(reply["epoch"].as_u64().is_some_and(|e| e >= 1), "{reply}");
+    let lines: Vec<&str> = reply["lines"].as_array().unwrap().iter().filter_map(|l| l.as_str()).collect();
+    assert!(lines.iter().any(|l| l.contains("Restart on Target host host-2 has completed for VM vm-1-1")), "{text}");
+    assert!(lines.contains(&"1 out of 1 VMs have been successfully restarted"), "{text}");
+    let failed = "Shutdown has failed for VM vm-1-1 on host host-1 (";
+    assert!(lines.iter().any(|l| l.contains(failed) && l.ends_with("the SAN fence keeps it off its disk")), "{text}");
+    assert!(!lines.iter().any(|l| l.contains("Shutdown has completed")), "{text}");
 
     // The killed controller comes back from its data directory and catches up; then the
     // second active controller dies too, and the admin API still answers.
@@ -72,7 +85,7 @@ async fn killing_the_active_controller_keeps_the_admin_api_working() {
             .ok()?
             .vms
             .pop()?;
-        (vm.host == "host-2" && vm.lpar_state == "Running").then_some(())
+        (vm.host == "host-2" && vm.lpar_state() == pb::LparState::Running).then_some(())
     })
     .await;
     dc.stop();
@@ -197,8 +210,8 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     let system = || async { dc.admin().unwrap().query_system(pb::QueryRequest::default()).await.unwrap() };
     let defaults = system().await;
     assert_eq!(
-        (defaults.host_failure_detection_time_ms, defaults.vm_failure_detection_speed.as_str()),
-        (1500, "normal")
+        (defaults.host_failure_detection_time_ms, defaults.vm_failure_detection_speed()),
+        (1500, pb::DetectionSpeed::Normal)
     );
     assert_code(admin.modify(detection("system", "", "0.5", "")).await, "InvalidArgument", "use 1.5-10 seconds");
     assert_code(admin.modify(detection("system", "", "11", "fast")).await, "InvalidArgument", "out of range");
@@ -220,8 +233,8 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
         "unknown attribute `host_failure_detection_time` for host",
     );
     assert_eq!(system().await, defaults, "a refused modify changed the system settings");
-    let speeds = |v: &[pb::VmView]| v.iter().map(|v| v.vm_failure_detection_speed.clone()).collect::<Vec<_>>();
-    assert!(speeds(&vms(&dc).await).iter().all(|s| s == "normal"), "a refused modify changed a VM");
+    let speeds = |v: &[pb::VmView]| v.iter().map(|v| v.vm_failure_detection_speed()).collect::<Vec<_>>();
+    assert!(speeds(&vms(&dc).await).iter().all(|s| *s == pb::DetectionSpeed::Normal), "a refused modify changed a VM");
 
     // Accepted at each level; the most specific wins.
     let lines = admin.modify(detection("system", "", "3", "slow")).await.unwrap().lines;
@@ -233,15 +246,18 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     assert_eq!(lines, ["For Host_group HG1 attribute(s) 'host_failure_detection_time' was successfully modified."]);
     admin.modify(detection("vm", "vm-1-1", "", "fast")).await.unwrap();
     let group = &admin.query_host_group(pb::QueryRequest::default()).await.unwrap().host_groups[0];
-    assert_eq!((group.host_failure_detection_time_ms, group.vm_failure_detection_speed.as_str()), (2500, "slow"));
+    assert_eq!(
+        (group.host_failure_detection_time_ms, group.vm_failure_detection_speed()),
+        (2500, pb::DetectionSpeed::Slow)
+    );
     let disk_id = |kind: &str| Some(vmrm::domain::identity::uuid_for(kind, "HG1").replace('-', ""));
     assert_eq!((&group.repo_disk, &group.ha_disk), (&disk_id("repo_disk"), &disk_id("ha_disk")), "the disks are kept");
     let out = ksysmgr(&dc.topology.controller_endpoints(), &["query", "host_group"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("Repo_disk:           {}", disk_id("repo_disk").unwrap())), "{text}");
     let now = vms(&dc).await;
-    let speed_of = |name: &str| now.iter().find(|v| v.name == name).unwrap().vm_failure_detection_speed.clone();
-    assert_eq!((speed_of("vm-1-1"), speed_of("vm-1-2")), ("fast".into(), "slow".into()));
+    let speed_of = |name: &str| now.iter().find(|v| v.name == name).unwrap().vm_failure_detection_speed();
+    assert_eq!((speed_of("vm-1-1"), speed_of("vm-1-2")), (pb::DetectionSpeed::Fast, pb::DetectionSpeed::Slow));
     let out = ksysmgr(&dc.topology.controller_endpoints(), &["query", "system"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("host_failure_detection_time: 3 seconds (1.5-10 seconds)"), "{text}");
@@ -254,7 +270,7 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     let after = vms(&dc).await;
     let summary = |v: &[pb::VmView]| {
         v.iter()
-            .map(|v| (v.name.clone(), v.host.clone(), v.epoch, v.priority.clone(), v.blacklist_hosts.clone()))
+            .map(|v| (v.name.clone(), v.host.clone(), v.epoch, v.priority, v.blacklist_hosts.clone()))
             .collect::<Vec<_>>()
     };
     assert_eq!(summary(&before), summary(&after), "a refused command changed the VMs");
@@ -348,8 +364,8 @@ async fn refused_policies(admin: &mut vmrm::transport::AdminClient) {
     assert_eq!(groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>(), ["c1"]);
     let hg = &admin.query_host_group(pb::QueryRequest::default()).await.unwrap().host_groups[0];
     assert_eq!(
-        (hg.restart_policy.as_str(), hg.memory_capacity.as_slice(), hg.cpu_capacity.as_slice()),
-        ("auto", &[100, 100, 100][..], &[100, 100, 100][..])
+        (hg.restart_policy(), hg.memory_capacity.as_slice(), hg.cpu_capacity.as_slice()),
+        (pb::RestartPolicy::Auto, &[100, 100, 100][..], &[100, 100, 100][..])
     );
     admin
         .change_affinity(pb::AffinityRequest {

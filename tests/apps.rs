@@ -225,8 +225,8 @@ async fn query_app(dc: &Datacenter, vm: &str) -> Vec<pb::AppView> {
         .unwrap_or_default()
 }
 
-async fn app_view(dc: &Datacenter, vm: &str, app: &str, status: &str) -> Option<pb::AppView> {
-    query_app(dc, vm).await.into_iter().find(|a| a.name == app && a.status == status)
+async fn app_view(dc: &Datacenter, vm: &str, app: &str, status: pb::AppStatus) -> Option<pb::AppView> {
+    query_app(dc, vm).await.into_iter().find(|a| a.name == app && a.status() == status)
 }
 
 fn restarts_in_place(events: &[pb::EventView], vm: &str) -> usize {
@@ -249,10 +249,12 @@ async fn a_critical_app_failure_restarts_its_vm_in_place_then_on_another_host() 
     // Not critical, always failing: RED in query app and an event; the VM stays.
     let fails = script(&scripts, "fails", "exit 1");
     ok(&guests, vm, &format!("-s add app web {}", with_noop(&fails, &noop, quick))).await;
-    let web =
-        wait_until("web RED in ksysmgr query app", Duration::from_secs(40), || app_view(&dc, vm, "web", "RED")).await;
+    let web = wait_until("web RED in ksysmgr query app", Duration::from_secs(40), || {
+        app_view(&dc, vm, "web", pb::AppStatus::Red)
+    })
+    .await;
     assert_eq!((web.vm.as_str(), web.critical, web.max_restart, web.monitoring), (vm, false, 1, true));
-    assert_eq!(web.state, "FAILURE");
+    assert_eq!(web.state(), pb::AppState::Failure);
     let event = wait_until("PERMANENT_APP_FAILURE for web", Duration::from_secs(10), || async {
         events(&dc).await.into_iter().find(|e| e.name == "PERMANENT_APP_FAILURE" && e.message.contains("web"))
     })
@@ -290,11 +292,11 @@ async fn a_critical_app_failure_restarts_its_vm_in_place_then_on_another_host() 
 
     // Repaired: NORMAL again, and the count starts over.
     std::fs::remove_file(root.join("db.broken")).unwrap();
-    wait_until("db GREEN", Duration::from_secs(60), || app_view(&dc, vm, "db", "GREEN")).await;
+    wait_until("db GREEN", Duration::from_secs(60), || app_view(&dc, vm, "db", pb::AppStatus::Green)).await;
     let view = wait_until("VM_restart_count 0", Duration::from_secs(10), || async {
         vms(&dc).await.into_iter().find(|v| v.name == vm && v.vm_restart_count == 0)
     })
     .await;
-    assert_eq!(view.vm_status, "NO_OPERATION_IN_PROGRESS");
+    assert_eq!(view.vm_status(), pb::VmStatus::NoOperationInProgress);
     dc.stop();
 }

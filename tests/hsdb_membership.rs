@@ -13,12 +13,12 @@ use vmrm::transport::ChannelPool;
 
 const BASE: u16 = 26000;
 
-fn roles(view: &pb::HsdbView) -> Vec<(u64, String)> {
-    view.members.iter().map(|m| (m.node_id, m.role.clone())).collect()
+fn roles(view: &pb::HsdbView) -> Vec<(u64, pb::HsdbRole)> {
+    view.members.iter().map(|m| (m.node_id, m.role())).collect()
 }
 
-fn three_voters() -> Vec<(u64, String)> {
-    (1..=3).map(|i| (i, "voter".to_string())).collect()
+fn three_voters() -> Vec<(u64, pb::HsdbRole)> {
+    (1..=3).map(|i| (i, pb::HsdbRole::Voter)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,7 +36,7 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
     })
     .await;
     assert_eq!(roles(&view), three_voters());
-    assert!(view.members.iter().any(|m| m.dbn && m.state == "Leader"), "{view:?}");
+    assert!(view.members.iter().any(|m| m.dbn && m.state() == pb::HsdbMemberState::Leader), "{view:?}");
 
     // Nothing answers at the address: refused, membership unchanged.
     let nobody = pb::AddHsdbNodeRequest { node_id: 4, endpoint: format!("127.0.0.1:{}", BASE + 9) };
@@ -58,7 +58,7 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
     let lines = admin.add_hsdb_node(pb::AddHsdbNodeRequest { node_id: 4, endpoint: endpoint.clone() }).await.unwrap();
     assert!(lines.lines[0].contains("added as a learner"), "{lines:?}");
     let view = admin.query_hsdb(q.clone()).await.unwrap();
-    assert!(roles(&view).contains(&(4, "learner".into())), "{view:?}");
+    assert!(roles(&view).contains(&(4, pb::HsdbRole::Learner)), "{view:?}");
     assert!(matches!(
         admin.add_hsdb_node(pb::AddHsdbNodeRequest { node_id: 4, endpoint: endpoint.clone() }).await,
         Err(VmrmError::AlreadyExists(_))
@@ -70,7 +70,7 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
 
     admin.modify_hsdb_node(pb::ModifyHsdbNodeRequest { node_id: 4, role: "voter".into() }).await.unwrap();
     let view = admin.query_hsdb(q.clone()).await.unwrap();
-    assert!(roles(&view).contains(&(4, "voter".into())), "{view:?}");
+    assert!(roles(&view).contains(&(4, pb::HsdbRole::Voter)), "{view:?}");
     let fourth = view.members.iter().find(|m| m.node_id == 4).expect("node 4");
     common::wait_until("node 4 to catch up", Duration::from_secs(10), || {
         let mut admin = dc.admin().expect("admin client");

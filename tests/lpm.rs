@@ -84,7 +84,7 @@ async fn assert_runs_on(dc: &Datacenter, vm: &str, host: &str) {
     let running = running_vms(dc).await;
     assert_eq!(running.get(vm).map(Vec::as_slice), Some(&[host.to_string()][..]), "{running:?}");
     let view = vms(dc).await.into_iter().find(|v| v.name == vm).expect("the VM");
-    assert_eq!((view.host.as_str(), view.vm_status.as_str()), (host, "NO_OPERATION_IN_PROGRESS"));
+    assert_eq!((view.host.as_str(), view.vm_status()), (host, pb::VmStatus::NoOperationInProgress));
 }
 
 /// Nothing of `vm` is left on `host`: no definition, no reserved memory.
@@ -128,7 +128,7 @@ async fn a_dirtying_vm_migrates_with_its_memory_and_counter_intact() {
     req.monjv = "MONJV.LM.VM11".into();
     let replies = admin.migrate_all(req).await.expect("migrated");
     let done = last_progress(&replies);
-    assert_eq!(done.phase, "COMPLETED");
+    assert_eq!(done.phase(), pb::MigrationPhase::Completed);
     assert_ne!(done.source_checksum, 0);
     assert_eq!(done.target_checksum, done.source_checksum, "the target's memory at resume is the source's at pause");
     assert!(done.downtime_us <= 100_000, "paused {} µs, allowed 100 ms", done.downtime_us);
@@ -182,7 +182,7 @@ async fn a_dirtying_vm_migrates_with_its_memory_and_counter_intact() {
     // HA monitoring goes on on host-2: heartbeats arrive there, nothing is detected as failed.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let view = vms(&dc).await.into_iter().find(|v| v.name == "vm-1-1").unwrap();
-    assert_eq!((view.host.as_str(), view.ha_monitor_state.as_str()), ("host-2", "STARTED"), "{view:?}");
+    assert_eq!((view.host.as_str(), view.ha_monitor_state()), ("host-2", pb::HaMonitorState::Started), "{view:?}");
     assert!(
         !events(&dc).await.iter().any(|e| e.name == "VM_FAILURE_DETECTED"),
         "the migrated VM is not taken for failed"
@@ -348,7 +348,7 @@ fn start_migration(
 async fn wait_for_precopy(updates: &mut Updates) {
     let precopy = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(reply) = updates.recv().await {
-            if reply.progress.is_some_and(|p| p.phase == "PRECOPY") {
+            if reply.progress.is_some_and(|p| p.phase() == pb::MigrationPhase::Precopy) {
                 return;
             }
         }
@@ -410,7 +410,7 @@ async fn a_migration_survives_the_loss_of_its_controller() {
     assert!(migration.await.unwrap().is_err(), "the caller loses its controller");
     wait_until("the new controller to finish the migration", Duration::from_secs(60), || async {
         let view = vms(&dc).await.into_iter().find(|v| v.name == "vm-1-1")?;
-        (view.host == "host-2" && view.vm_status == "NO_OPERATION_IN_PROGRESS").then_some(())
+        (view.host == "host-2" && view.vm_status() == pb::VmStatus::NoOperationInProgress).then_some(())
     })
     .await;
     assert_runs_on(&dc, "vm-1-1", "host-2").await;
@@ -446,7 +446,7 @@ async fn a_source_host_that_dies_mid_migration_has_its_vms_restarted() {
     // The restart's record follows the hypervisors' truth a moment later.
     wait_until("vm-1-1's restart to finish", Duration::from_secs(10), || async {
         let view = vms(&dc).await.into_iter().find(|v| v.name == "vm-1-1")?;
-        (view.vm_status == "NO_OPERATION_IN_PROGRESS").then_some(())
+        (view.vm_status() == pb::VmStatus::NoOperationInProgress).then_some(())
     })
     .await;
     // The half-copied arrival is gone from host-2 (vm-1-1 may run there now, restarted).

@@ -9,6 +9,7 @@ use vmrm::domain::identity::{disk_for_vm, san_key_for_host};
 use vmrm::hsdb::locks::VmLock;
 use vmrm::hsdb::{HsdbAccess, RemoteHsdb};
 use vmrm::launcher::Topology;
+use vmrm::pb;
 use vmrm::transport::ChannelPool;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,7 +25,9 @@ async fn losing_a_whole_host_restarts_its_vms_elsewhere_fenced_first() {
         let vms = vms(&dc).await;
         let moved: Vec<_> = vms
             .into_iter()
-            .filter(|v| victims.contains(&v.name.as_str()) && v.host != "host-1" && v.lpar_state == "Running")
+            .filter(|v| {
+                victims.contains(&v.name.as_str()) && v.host != "host-1" && v.lpar_state() == pb::LparState::Running
+            })
             .collect();
         (moved.len() == victims.len()).then_some(moved)
     })
@@ -62,10 +65,12 @@ async fn losing_a_whole_host_restarts_its_vms_elsewhere_fenced_first() {
         .await;
         assert_eq!(lock.epoch, 1, "{}: {lock:?}", vm.name);
         assert_eq!(vm.epoch, lock.epoch, "{}", vm.name);
-        assert_eq!(vm.vm_status, "NO_OPERATION_IN_PROGRESS", "{}", vm.name);
+        assert_eq!(vm.vm_status(), pb::VmStatus::NoOperationInProgress, "{}", vm.name);
     }
     let others = vms(&dc).await;
-    assert!(others.iter().filter(|v| !victims.contains(&v.name.as_str())).all(|v| v.lpar_state == "Running"));
+    assert!(
+        others.iter().filter(|v| !victims.contains(&v.name.as_str())).all(|v| v.lpar_state() == pb::LparState::Running)
+    );
     dc.stop();
 }
 

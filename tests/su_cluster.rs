@@ -56,12 +56,15 @@ async fn an_su_cluster_follows_its_units_and_recovers_definitions_only_after_the
     let e = admin.change_su_cluster(change("modify", "SUC", &[], "asleep")).await.unwrap_err();
     assert!(e.to_string().contains("not active or inactive"), "{e}");
     let view = cluster(&dc, "SUC").await;
-    assert_eq!((view.status.as_str(), view.function.as_str()), ("NORMAL", "Live migration"));
-    assert!(view.units.iter().all(|u| u.network_heartbeat == "NORMAL" && u.last_alive_ms > 0), "{view:?}");
+    assert_eq!((view.status(), view.function.as_str()), (pb::SuClusterStatus::Normal, "Live migration"));
+    assert!(
+        view.units.iter().all(|u| u.network_heartbeat() == pb::UnitHeartbeat::Normal && u.last_alive_ms > 0),
+        "{view:?}"
+    );
 
     // Deactivated: INACTIVE, and no live migration (seed: "no live migration can be processed").
     admin.change_su_cluster(change("modify", "SUC", &[], "inactive")).await.unwrap();
-    assert_eq!(cluster(&dc, "SUC").await.status, "INACTIVE");
+    assert_eq!(cluster(&dc, "SUC").await.status(), pb::SuClusterStatus::Inactive);
     let e = admin.migrate_all(lpm("vm-1-1", "host-2")).await.unwrap_err().to_string();
     assert!(e.contains("REASON: SU cluster host-2: INACTIVE"), "{e}");
     admin.change_su_cluster(change("modify", "SUC", &[], "active")).await.unwrap();
@@ -84,10 +87,10 @@ async fn an_su_cluster_follows_its_units_and_recovers_definitions_only_after_the
     dc.kill("host-1-su");
     let view = wait_until("SUC in ERROR", Duration::from_secs(10), || async {
         let view = cluster(&dc, "SUC").await;
-        (view.status == "ERROR").then_some(view)
+        (view.status() == pb::SuClusterStatus::Error).then_some(view)
     })
     .await;
-    assert_eq!(view.units[0].network_heartbeat, "NOT_ACCESSIBLE");
+    assert_eq!(view.units[0].network_heartbeat(), pb::UnitHeartbeat::NotAccessible);
     let told = wait_until("the seed's events", Duration::from_secs(5), || async {
         let ev = events(&dc).await;
         let texts: Vec<String> = ev.iter().map(|e| e.message.clone()).collect();
@@ -120,7 +123,7 @@ async fn an_su_cluster_follows_its_units_and_recovers_definitions_only_after_the
     // host-1 comes back: NORMAL again; its stale copy of vm-1-1 is not started (the disk moved).
     dc.restart("host-1-su").await.expect("host-1's hypervisor back");
     wait_until("SUC NORMAL again", Duration::from_secs(10), || async {
-        (cluster(&dc, "SUC").await.status == "NORMAL").then_some(())
+        (cluster(&dc, "SUC").await.status() == pb::SuClusterStatus::Normal).then_some(())
     })
     .await;
     let running = running_vms(&dc).await;

@@ -39,7 +39,7 @@ async fn monitor_state(dc: &Datacenter, vm: &str) -> pb::VmView {
 fn untouched(vms: &[pb::VmView], except: &str) {
     for v in vms.iter().filter(|v| v.name != except) {
         assert_eq!(v.epoch, 0, "{} was touched by a recovery: {v:?}", v.name);
-        assert_eq!(v.lpar_state, "Running", "{v:?}");
+        assert_eq!(v.lpar_state(), pb::LparState::Running, "{v:?}");
     }
 }
 
@@ -64,7 +64,10 @@ async fn a_hung_vm_alone_is_relocated_after_its_vmfdt() {
     assert!(detected_after >= vmfdt(3), "declared after {detected_after:?}, before VMFDT {:?}", vmfdt(3));
 
     let moved = wait_until("vm-1-1 running on another host", Duration::from_secs(20), || async {
-        vms(&dc).await.into_iter().find(|v| v.name == "vm-1-1" && v.host != "host-1" && v.lpar_state == "Running")
+        vms(&dc)
+            .await
+            .into_iter()
+            .find(|v| v.name == "vm-1-1" && v.host != "host-1" && v.lpar_state() == pb::LparState::Running)
     })
     .await;
     assert_eq!(moved.epoch, 1, "{moved:?}");
@@ -111,13 +114,13 @@ async fn a_vm_whose_agent_died_but_answers_ping_stays() {
     assert!(!seen.iter().any(|e| e.name == "VM_FAILURE_DETECTED"), "{seen:#?}");
 
     let view = monitor_state(&dc, "vm-1-1").await;
-    assert_eq!(view.ha_monitor_state, "MISSING", "{view:?}");
+    assert_eq!(view.ha_monitor_state(), pb::HaMonitorState::Missing, "{view:?}");
     assert!(view.missed_hb_ms >= vmfdt(2).as_millis() as u64, "{view:?}");
 
     // The agent comes back: heartbeats resume, and nothing was ever moved.
     dc.inject_fault("host-1", "vm-1-1", "start-agent").await.expect("agent restarted");
     wait_until("vm-1-1 STARTED again", Duration::from_secs(10), || async {
-        (monitor_state(&dc, "vm-1-1").await.ha_monitor_state == "STARTED").then_some(())
+        (monitor_state(&dc, "vm-1-1").await.ha_monitor_state() == pb::HaMonitorState::Started).then_some(())
     })
     .await;
     untouched(&vms(&dc).await, "");
@@ -125,11 +128,11 @@ async fn a_vm_whose_agent_died_but_answers_ping_stays() {
     // A clean agent stop (SHDN) suspends monitoring: no heartbeats, and still no relocation.
     dc.inject_fault("host-1", "vm-1-1", "stop-agent").await.expect("agent stopped");
     wait_until("vm-1-1 SUSPENDED", Duration::from_secs(10), || async {
-        (monitor_state(&dc, "vm-1-1").await.ha_monitor_state == "SUSPENDED").then_some(())
+        (monitor_state(&dc, "vm-1-1").await.ha_monitor_state() == pb::HaMonitorState::Suspended).then_some(())
     })
     .await;
     tokio::time::sleep(vmfdt(2) + Duration::from_secs(1)).await;
-    assert_eq!(monitor_state(&dc, "vm-1-1").await.ha_monitor_state, "SUSPENDED");
+    assert_eq!(monitor_state(&dc, "vm-1-1").await.ha_monitor_state(), pb::HaMonitorState::Suspended);
     untouched(&vms(&dc).await, "");
     let events = events(&dc).await;
     assert!(!events.iter().any(|e| e.name == "VM_FAILURE_DETECTED"), "{events:#?}");
@@ -184,11 +187,14 @@ async fn a_failed_relocation_is_tried_again_until_the_vm_runs() {
     .await;
     assert!(failed.message.contains("refused to start partition vm-1-1"), "{failed:?}");
     let moved = wait_until("vm-1-1 running on another host", Duration::from_secs(20), || async {
-        vms(&dc).await.into_iter().find(|v| v.name == "vm-1-1" && v.host != "host-1" && v.lpar_state == "Running")
+        vms(&dc)
+            .await
+            .into_iter()
+            .find(|v| v.name == "vm-1-1" && v.host != "host-1" && v.lpar_state() == pb::LparState::Running)
     })
     .await;
     assert_eq!(moved.epoch, 2, "the second attempt moved it: {moved:?}");
-    assert_eq!(moved.state, "READY_TO_MOVE", "{moved:?}");
+    assert_eq!(moved.state(), pb::VmState::ReadyToMove, "{moved:?}");
     let events = events(&dc).await;
     assert_eq!(events.iter().filter(|e| e.name == "VM_FAILURE_DETECTED").count(), 1, "{events:#?}");
     assert_eq!(events.iter().filter(|e| e.name == "RESTART_FAILED").count(), 1, "{events:#?}");

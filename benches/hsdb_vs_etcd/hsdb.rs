@@ -105,7 +105,7 @@ impl Member for HsdbMember {
     async fn status(&self, timeout: Duration) -> Result<Status> {
         let mut client = self.client.clone();
         let s = system::call(HsdbStatusRequest {}, timeout, |r| async move { client.status(r).await }).await?;
-        let leads = s.state == "Leader" && s.leader_id == s.node_id;
+        let leads = s.state() == vmrm::pb::HsdbMemberState::Leader && s.leader_id == s.node_id;
         Ok(Status { id: s.node_id, leader: s.leader_id, leads, index: s.last_applied })
     }
 }

@@ -277,7 +277,7 @@ impl ViosRpc for ViosService {
         let vms = query
             .hosts
             .iter()
-            .map(|h| pb::VmStatus {
+            .map(|h| pb::HostVms {
                 host: h.host.clone(),
                 vms: by_host
                     .get(h.host.as_str())

@@ -31,8 +31,8 @@ enum Cmd {
     },
     /// Inject a fault into a running VM (drills and tests): kill-agent, stop-agent, start-agent,
     /// hang-os; or, with an empty VM name (""), into the server unit itself:
-    /// configuration-update-start|end, shutdown-start|end, refuse-next-inbound, fail-next-resume, fail-next-activate,
-    /// panic (the unit's own code fails: the node aborts).
+    /// configuration-update-start|end, shutdown-start|end, refuse-next-inbound, fail-next-resume,
+    /// fail-next-activate, fail-next-shutdown, panic (the unit's own code fails: the node aborts).
     Fault {
         /// The VM (LPAR) name; "" for the server unit.
         vm: String,

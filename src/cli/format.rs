@@ -1,6 +1,14 @@
-//! Text output in the seed's layout (`Name:`, `UUID:`, `State:` …, values from column 22).
+//! Text output in the seed's layout (`Name:`, `UUID:`, `State:` …, values from column 22):
+//! the typed replies rendered with the domain's (the seed's) names.
+use crate::domain::policy::on_off;
+use crate::domain::{DetectionSpeed, HostState, LparState, MonjvKind, Priority, RestartPhase, RestartPolicy};
+use crate::domain::{Severity, SuClusterStatus, UnitHeartbeat, VmState, VmStatus};
+use crate::logic::app_engine::Color;
+use crate::logic::detection::secs;
 use crate::pb;
+use crate::pb::states::shown;
 use std::fmt::Write;
+use std::time::Duration;
 
 fn field(out: &mut String, key: &str, value: impl std::fmt::Display) {
     let _ = writeln!(out, "{:<20} {value}", format!("{key}:"));
@@ -20,15 +28,17 @@ fn list_field(out: &mut String, key: &str, values: &[String]) {
 
 /// `ksysmgr query system` (seed: "System-Wide Persistent Attributes", values from column 30).
 pub fn system(s: &pb::SystemView) -> String {
-    let secs = f64::from(s.host_failure_detection_time_ms) / 1000.0;
+    let ms = |ms: u32| secs(Duration::from_millis(u64::from(ms)));
     format!(
-        "System-Wide Persistent Attributes\n{:<29}{}\n{:<29}{secs} seconds ({})\n{:<29}{}\n",
+        "System-Wide Persistent Attributes\n{:<29}{}\n{:<29}{} seconds ({}-{} seconds)\n{:<29}{}\n",
         "ha_monitor:",
-        s.ha_monitor,
+        on_off(s.ha_monitor),
         "host_failure_detection_time:",
-        s.host_failure_detection_time_range,
+        ms(s.host_failure_detection_time_ms),
+        ms(s.host_failure_detection_time_min_ms),
+        ms(s.host_failure_detection_time_max_ms),
         "vm_failure_detection_speed:",
-        s.vm_failure_detection_speed
+        shown::<DetectionSpeed>(s.vm_failure_detection_speed)
     )
 }
 
@@ -36,7 +46,8 @@ pub fn clusters(list: &[pb::ClusterView]) -> String {
     let mut out = String::new();
     for c in list {
         field(&mut out, "Name", &c.name);
-        field(&mut out, "State", &c.state);
+        // The controller that answers is the active one: the cluster is online.
+        field(&mut out, "State", "Online");
         field(&mut out, "Type", &c.r#type);
         field(&mut out, "Active_controller", &c.active_controller);
     }
@@ -49,7 +60,11 @@ pub fn hmcs(list: &[pb::HmcView]) -> String {
         field(&mut out, "Name", &h.name);
         field(&mut out, "Ip", &h.ip);
         field(&mut out, "Login", &h.login);
-        field(&mut out, "State", &h.state);
+        let state = match &h.error {
+            None => "Connected".to_string(),
+            Some(e) => format!("Not reachable ({e})"),
+        };
+        field(&mut out, "State", state);
         let _ = writeln!(out, "\n                        Managed Host List:\n");
         let _ = writeln!(out, "{:<40}Uuid", "Host Name");
         let _ = writeln!(out, "{:<40}====", "=========");
@@ -66,14 +81,15 @@ pub fn hosts(list: &[pb::HostView]) -> String {
     for h in list {
         field(&mut out, "Name", &h.name);
         field(&mut out, "UUID", &h.uuid);
-        field(&mut out, "State", &h.state);
-        field(&mut out, "Host_group", &h.host_group);
+        field(&mut out, "State", shown::<HostState>(h.state));
+        field(&mut out, "Host_group", h.host_group.as_deref().unwrap_or("No host_group defined"));
         list_field(&mut out, "VIOS", &h.vios);
         list_field(&mut out, "HMCs", &h.hmcs);
         field(&mut out, "CPU", format!("{} of {} used", h.cpu_used, h.cpu_total));
         field(&mut out, "Memory", format!("{} of {} MB used", h.memory_used_mb, h.memory_total_mb));
-        field(&mut out, "HA_monitor", &h.ha_monitor);
-        let _ = writeln!(out, "VM_failure_detection_speed:    {}\n", h.vm_failure_detection_speed);
+        field(&mut out, "HA_monitor", on_off(h.ha_monitor));
+        let _ =
+            writeln!(out, "VM_failure_detection_speed:    {}\n", shown::<DetectionSpeed>(h.vm_failure_detection_speed));
     }
     out
 }
@@ -95,9 +111,10 @@ pub fn host_groups(list: &[pb::HostGroupView]) -> String {
                 let _ = writeln!(out, "{:<21}{priority}:{percent}", "");
             }
         }
-        field(&mut out, "HA_monitor", &g.ha_monitor);
-        field(&mut out, "Restart_policy", &g.restart_policy);
-        let _ = writeln!(out, "VM_failure_detection_speed:    {}", g.vm_failure_detection_speed);
+        field(&mut out, "HA_monitor", on_off(g.ha_monitor));
+        field(&mut out, "Restart_policy", shown::<RestartPolicy>(g.restart_policy));
+        let _ =
+            writeln!(out, "VM_failure_detection_speed:    {}", shown::<DetectionSpeed>(g.vm_failure_detection_speed));
         let secs = f64::from(g.host_failure_detection_time_ms) / 1000.0;
         let _ = writeln!(out, "Host_failure_detection_time:   {secs}\n");
     }
@@ -111,8 +128,8 @@ pub fn vioses(list: &[pb::ViosView]) -> String {
         field(&mut out, "UUID", &v.uuid);
         field(&mut out, "Host", &v.host);
         field(&mut out, "Version", &v.version);
-        field(&mut out, "State", &v.state);
-        field(&mut out, "CAA_state", &v.health);
+        field(&mut out, "State", if v.managed { "MANAGED" } else { "UNMANAGED" });
+        field(&mut out, "CAA_state", if v.healthy { "UP" } else { "DOWN" });
         field(&mut out, "HM_incarnation", &v.hm_incarnation);
         let _ = writeln!(out);
     }
@@ -126,24 +143,29 @@ pub fn vms(list: &[pb::VmView], detailed: bool) -> String {
         for v in list {
             field(&mut out, "Name", &v.name);
             field(&mut out, "UUID", &v.uuid);
-            field(&mut out, "State", &v.state);
+            field(&mut out, "State", shown::<VmState>(v.state));
             field(&mut out, "Host", &v.host);
-            field(&mut out, "LPAR_state", &v.lpar_state);
-            field(&mut out, "Priority", &v.priority);
-            let _ = writeln!(out, "VM_failure_detection_speed:    {}", v.vm_failure_detection_speed);
-            field(&mut out, "HA_monitor", &v.ha_monitor);
+            field(&mut out, "LPAR_state", shown::<LparState>(v.lpar_state));
+            field(&mut out, "Priority", shown::<Priority>(v.priority));
+            let _ = writeln!(
+                out,
+                "VM_failure_detection_speed:    {}",
+                shown::<DetectionSpeed>(v.vm_failure_detection_speed)
+            );
+            field(&mut out, "HA_monitor", on_off(v.ha_monitor));
             field(&mut out, "Homehost", &v.homehost);
             if !v.blacklist_hosts.is_empty() {
                 list_field(&mut out, "Blacklist_hosts", &v.blacklist_hosts);
             }
-            field(&mut out, "VM_status", &v.vm_status);
+            field(&mut out, "VM_status", shown::<VmStatus>(v.vm_status));
             field(&mut out, "Epoch", v.epoch);
-            field(&mut out, "HA_monitor_state", &v.ha_monitor_state);
+            field(&mut out, "HA_monitor_state", ha_monitor_state(v.ha_monitor_state()));
             field(&mut out, "Last_response", format!("{} seconds", v.missed_hb_ms / 1000));
             field(&mut out, "VM_restart_count", v.vm_restart_count);
             field(&mut out, "VM_max_restart_count", crate::logic::app_escalation::VM_MAX_RESTART_COUNT);
-            if !v.restart.is_empty() {
-                field(&mut out, "Last_restart", &v.restart);
+            if let Some(r) = &v.restart {
+                let phase = shown::<RestartPhase>(r.phase);
+                field(&mut out, "Last_restart", format!("{}: {phase} on host {}", r.task, r.target));
             }
         }
         return out;
@@ -163,7 +185,12 @@ pub fn vms(list: &[pb::VmView], detailed: bool) -> String {
             let _ = writeln!(
                 out,
                 "        {:<16}{:<14}{:<16}{:<16}{:<10}{}",
-                v.name, v.host, v.state, v.lpar_state, v.priority, v.vm_status
+                v.name,
+                v.host,
+                shown::<VmState>(v.state),
+                shown::<LparState>(v.lpar_state),
+                shown::<Priority>(v.priority),
+                shown::<VmStatus>(v.vm_status)
             );
         }
     }
@@ -181,7 +208,7 @@ pub fn apps(list: &[pb::AppView]) -> String {
             let _ = writeln!(out, "{:<33}{value}", format!("{key}:"));
         };
         line("Name", &a.name);
-        line("Status", &a.status);
+        line("Status", &shown::<Color>(a.status));
         line("AppID", &a.app_id);
         line("VM", &a.vm);
         line("Critical", &if a.critical { "yes" } else { "no" });
@@ -196,7 +223,8 @@ pub fn events(page: &pb::EventList, name: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{:<8}{:<26}{:<15}{:<18}Message", "Seq", "Event", "Severity", "Subject");
     for e in &page.events {
-        let _ = writeln!(out, "{:<8}{:<26}{:<15}{:<18}{}", e.sequence, e.name, e.severity, e.subject, e.message);
+        let severity = shown::<Severity>(e.severity);
+        let _ = writeln!(out, "{:<8}{:<26}{:<15}{:<18}{}", e.sequence, e.name, severity, e.subject, e.message);
     }
     if let Some(before) = page.older_before {
         let name = if name.is_empty() { String::new() } else { format!("{name} ") };
@@ -220,7 +248,13 @@ pub fn hsdb(view: &pb::HsdbView) -> String {
         let _ = writeln!(
             out,
             "{:<6}{:<24}{:<9}{:<13}{:<7}{:<14}{:<10}{dbn}",
-            m.node_id, m.endpoint, m.role, m.state, m.term, m.last_applied, m.snapshot_index
+            m.node_id,
+            m.endpoint,
+            hsdb_role(m.role()),
+            hsdb_state(m.state()),
+            m.term,
+            m.last_applied,
+            m.snapshot_index
         );
     }
     out
@@ -248,7 +282,7 @@ pub fn monjvs(list: &[pb::MonjvView]) -> String {
         }
         field(&mut out, "Name", &jv.name);
         field(&mut out, "VM", &jv.vm);
-        field(&mut out, "Kind", &jv.kind);
+        field(&mut out, "Kind", shown::<MonjvKind>(jv.kind));
         field(&mut out, "Monitoring", if jv.monitoring { "yes" } else { "no (kept as a user job variable)" });
         if jv.bytes.is_empty() && jv.password_protected {
             field(&mut out, "Contents", "protected: give password=");
@@ -276,7 +310,7 @@ pub fn su_clusters(list: &[pb::SuClusterView]) -> String {
         }
         field(&mut out, "Cluster name", &c.name);
         field(&mut out, "Function", &c.function);
-        field(&mut out, "Status summary", &c.status);
+        field(&mut out, "Status summary", shown::<SuClusterStatus>(c.status));
         let _ = writeln!(out, "\n{:<16}{:<20}{:<22}VIOS", "Unit", "Network heartbeat", "Last alive message");
         for u in &c.units {
             let alive = match u.last_alive_ms {
@@ -284,8 +318,38 @@ pub fn su_clusters(list: &[pb::SuClusterView]) -> String {
                 at => format!("{} ms ago", (now - at).max(0)),
             };
             let vios = format!("{}/{} healthy", u.healthy_vios, u.vios);
-            let _ = writeln!(out, "{:<16}{:<20}{:<22}{vios}", u.host, u.network_heartbeat, alive);
+            let heartbeat = shown::<UnitHeartbeat>(u.network_heartbeat);
+            let _ = writeln!(out, "{:<16}{heartbeat:<20}{alive:<22}{vios}", u.host);
         }
     }
     out
+}
+
+fn ha_monitor_state(state: pb::HaMonitorState) -> &'static str {
+    match state {
+        pb::HaMonitorState::Started => "STARTED",
+        pb::HaMonitorState::Suspended => "SUSPENDED",
+        pb::HaMonitorState::Missing => "MISSING",
+        pb::HaMonitorState::Unspecified => "unknown",
+    }
+}
+
+fn hsdb_role(role: pb::HsdbRole) -> &'static str {
+    match role {
+        pb::HsdbRole::Voter => "voter",
+        pb::HsdbRole::Learner => "learner",
+        pb::HsdbRole::Unspecified => "unknown",
+    }
+}
+
+fn hsdb_state(state: pb::HsdbMemberState) -> &'static str {
+    match state {
+        pb::HsdbMemberState::Leader => "Leader",
+        pb::HsdbMemberState::Follower => "Follower",
+        pb::HsdbMemberState::Candidate => "Candidate",
+        pb::HsdbMemberState::Learner => "Learner",
+        pb::HsdbMemberState::Shutdown => "Shutdown",
+        pb::HsdbMemberState::Unreachable => "unreachable",
+        pb::HsdbMemberState::Unspecified => "unknown",
+    }
 }

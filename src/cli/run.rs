@@ -72,7 +72,12 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
         }
         KsysCommand::Verify { host_group } => lines(admin.verify(pb::VerifyRequest { host_group }).await?, output),
         KsysCommand::RestartVm { vm, host } => {
-            lines(admin.restart_vm(pb::RestartVmRequest { vm, host }).await?, output)
+            let reply = admin.restart_vm(pb::RestartVmRequest { vm, host }).await?;
+            render!(output, reply, |r: &pb::RestartVmReply| r
+                .lines
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect::<String>())
         }
         KsysCommand::AddHsdbNode { node_id, endpoint } => {
             lines(admin.add_hsdb_node(pb::AddHsdbNodeRequest { node_id, endpoint }).await?, output)

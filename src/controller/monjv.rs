@@ -61,7 +61,7 @@ fn view(jv: &MonjvRecord, readable: bool) -> pb::MonjvView {
     pb::MonjvView {
         name: jv.name.clone(),
         vm: jv.vm.clone(),
-        kind: jv.kind.to_string(),
+        kind: jv.kind.into(),
         monitoring: jv.monitoring,
         password_protected: jv.password.is_some(),
         bytes: if readable { jv.bytes.clone() } else { Vec::new() },

@@ -23,5 +23,5 @@ pub use policy::{
     AffinityGroupRecord, AffinityKind, FlexCapacity, HaMonitor, HaMonitorLevels, PriorityPercent, RestartPolicy,
 };
 pub use recovery::{PlannedRestart, RecoveryTaskRecord, RestartCause, RestartPhase, RestartProgress};
-pub use state::{LparState, Priority, VmState, VmStatus};
+pub use state::{HostState, LparState, Priority, VmState, VmStatus};
 pub use su_cluster::{SuAliveRecord, SuClusterRecord, SuClusterStatus, UnitHeartbeat};

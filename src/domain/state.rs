@@ -30,6 +30,26 @@ impl LparState {
     }
 }
 
+/// A managed system's state as its HMC reports it (seed: `lssyscfg -r sys -F state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Display, EnumString, IntoStaticStr)]
+#[strum(serialize_all = "title_case", ascii_case_insensitive)]
+pub enum HostState {
+    Operating,
+    PowerOff,
+    PoweringOff,
+    /// No HMC reaches it.
+    NoConnection,
+    Error,
+    Initializing,
+}
+
+impl HostState {
+    /// The state an HMC reports, by its display name.
+    pub fn from_hmc(s: &str) -> Option<Self> {
+        s.parse().ok()
+    }
+}
+
 /// The controller's view of a VM (seed: `State:` in `ksysmgr query vm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -81,6 +101,8 @@ mod tests {
         assert_eq!(LparState::from_hmc("Migrating - Running"), Some(LparState::MigratingRunning));
         assert_eq!(LparState::from_hmc("running"), None);
         assert_eq!(VmState::ReadyToMove.to_string(), "READY_TO_MOVE");
+        assert_eq!(HostState::from_hmc("No connection"), Some(HostState::NoConnection));
+        assert_eq!(HostState::PowerOff.to_string(), "Power Off");
         assert_eq!(VmStatus::LpmInProgress.to_string(), "LPM_IN_PROGRESS");
         assert_eq!(("LOW".parse(), Priority::High.to_string()), (Ok(Priority::Low), "High".to_string()));
         assert_eq!("urgent".parse::<Priority>(), Err("priority `urgent` is not one of high, medium, low".into()));

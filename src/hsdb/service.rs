@@ -114,10 +114,21 @@ impl Hsdb for HsdbService {
             leader_endpoint: node.leader_endpoint().unwrap_or_default(),
             term: m.current_term,
             last_applied: m.last_applied.map(|l| l.index).unwrap_or_default(),
-            state: format!("{:?}", m.state),
+            state: member_state(m.state).into(),
             members,
             snapshot_index: m.snapshot.map(|l| l.index).unwrap_or_default(),
             purged_index: m.purged.map(|l| l.index).unwrap_or_default(),
         }))
+    }
+}
+
+/// The member's Raft state on the wire.
+fn member_state(state: openraft::ServerState) -> pb::HsdbMemberState {
+    match state {
+        openraft::ServerState::Leader => pb::HsdbMemberState::Leader,
+        openraft::ServerState::Follower => pb::HsdbMemberState::Follower,
+        openraft::ServerState::Candidate => pb::HsdbMemberState::Candidate,
+        openraft::ServerState::Learner => pb::HsdbMemberState::Learner,
+        openraft::ServerState::Shutdown => pb::HsdbMemberState::Shutdown,
     }
 }

@@ -1,7 +1,10 @@
 //! The wire: generated protobuf and gRPC code for `vmrm.v1`, the descriptor set served by
-//! reflection, the string values its messages carry ([`vocabulary`]) and conversions of its
-//! messages into the values the rest of the code works with.
+//! reflection, the string values its messages carry ([`vocabulary`]), its enums mirrored by the
+//! domain's ([`states`]), its JSON ([`json`]) and conversions of its messages into the values
+//! the rest of the code works with.
+pub mod json;
 pub mod migration_limits;
+pub mod states;
 pub mod vocabulary;
 
 mod generated {

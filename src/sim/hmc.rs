@@ -188,7 +188,7 @@ async fn run_migration(
         last = Some(progress);
     }
     match last {
-        Some(p) if p.phase == "COMPLETED" => Ok(()),
+        Some(p) if p.phase() == pb::MigrationPhase::Completed => Ok(()),
         Some(p) if !p.error.is_empty() => Err(VmrmError::precondition(p.error)),
         _ => Err(VmrmError::unavailable("the source unit ended the migration without an outcome")),
     }

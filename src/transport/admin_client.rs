@@ -188,7 +188,7 @@ admin_rpcs! {
     add_host_group(pb::AddHostGroupRequest) -> pb::CommandReply;
     discover(pb::DiscoverRequest) -> pb::CommandReply;
     verify(pb::VerifyRequest) -> pb::CommandReply;
-    restart_vm(pb::RestartVmRequest) -> pb::CommandReply;
+    restart_vm(pb::RestartVmRequest) -> pb::RestartVmReply;
     query_cluster(pb::QueryRequest) -> pb::ClusterList;
     query_hmc(pb::QueryRequest) -> pb::HmcList;
     query_host(pb::QueryRequest) -> pb::HostList;

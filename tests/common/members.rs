@@ -56,7 +56,7 @@ pub async fn status(endpoint: &str) -> Option<HsdbStatus> {
 pub async fn dbn_status(dc: &Datacenter) -> HsdbStatus {
     super::wait_until("an HSDB leader", Duration::from_secs(15), || async {
         for endpoint in dc.topology.controller_endpoints() {
-            if let Some(s) = status(&endpoint).await.filter(|s| s.state == "Leader") {
+            if let Some(s) = status(&endpoint).await.filter(|s| s.state() == vmrm::pb::HsdbMemberState::Leader) {
                 return Some(s);
             }
         }

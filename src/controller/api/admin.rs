@@ -88,10 +88,18 @@ impl Admin for AdminService {
         reply(self.active()?.config.verify(not_empty("the host_group name", &r.host_group)?).await)
     }
 
-    async fn restart_vm(&self, req: Request<pb::RestartVmRequest>) -> Result<Response<pb::CommandReply>, Status> {
+    async fn restart_vm(&self, req: Request<pb::RestartVmRequest>) -> Result<Response<pb::RestartVmReply>, Status> {
         let r = req.into_inner();
         let target = (!r.host.is_empty()).then_some(r.host.as_str());
-        reply(self.active()?.recovery.admin_restart(not_empty("the VM name", &r.vm)?, target).await)
+        let done = self.active()?.recovery.admin_restart(not_empty("the VM name", &r.vm)?, target).await?;
+        Ok(Response::new(pb::RestartVmReply {
+            vm: done.vm,
+            source: done.source,
+            target: done.target,
+            epoch: done.epoch,
+            task: done.task,
+            lines: done.lines,
+        }))
     }
 
     type MigrateStream = UnboundedReceiverStream<Result<pb::MigrateReply, Status>>;

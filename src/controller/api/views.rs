@@ -1,12 +1,11 @@
 //! Records → the admin API's query replies (field names follow the seed's `ksysmgr query`).
 use crate::controller::gateway::HmcGateway;
 use crate::controller::records::Records;
-use crate::domain::policy::on_off;
 use crate::domain::*;
 use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
 use crate::hsdb::LocalHsdb;
-use crate::logic::detection::{Levels, host_fdt_range, secs};
+use crate::logic::detection::{Levels, host_fdt_range};
 use crate::logic::event_page::EventPage;
 use crate::logic::health::{VmMonitorState, vios_health, vm_monitor_state};
 use crate::pb;
@@ -44,7 +43,6 @@ impl Views {
         let cluster = self.records.cluster().await?;
         Ok(vec![pb::ClusterView {
             name: cluster.name,
-            state: "Online".into(),
             r#type: cluster.cluster_type,
             ksysnodes: cluster.ksysnodes,
             active_controller: self.hsdb.node().leader_endpoint().unwrap_or_default(),
@@ -55,14 +53,20 @@ impl Views {
         let hmcs = select("HMC", name, self.hsdb.list::<HmcRecord>().await?, |h| &h.name)?;
         let mut out = Vec::new();
         for hmc in hmcs {
-            let (state, managed_hosts) = match self.hmc.inventory(&hmc, "").await {
-                Ok(inv) => (
-                    "Connected".to_string(),
-                    inv.hosts.into_iter().map(|h| pb::ManagedHost { name: h.name, uuid: h.uuid }).collect(),
-                ),
-                Err(e) => (format!("Not reachable ({e})"), Vec::new()),
+            let (error, managed_hosts) = match self.hmc.inventory(&hmc, "").await {
+                Ok(inv) => {
+                    (None, inv.hosts.into_iter().map(|h| pb::ManagedHost { name: h.name, uuid: h.uuid }).collect())
+                }
+                Err(e) => (Some(e.to_string()), Vec::new()),
             };
-            out.push(pb::HmcView { name: hmc.name, ip: hmc.ip, login: hmc.login, managed_hosts, state });
+            out.push(pb::HmcView {
+                name: hmc.name,
+                ip: hmc.ip,
+                login: hmc.login,
+                managed_hosts,
+                connected: error.is_none(),
+                error,
+            });
         }
         Ok(out)
     }
@@ -76,8 +80,8 @@ impl Views {
         for h in hosts {
             let group_ha = h.host_group.as_ref().and_then(|g| groups.get(g)).copied().flatten();
             let state = match self.hmc.host_inventory(&h).await {
-                Ok(inv) => inv.state,
-                Err(_) => "No connection".into(),
+                Ok(inv) => HostState::from_hmc(&inv.state).map_or(pb::HostState::Unspecified, Into::into),
+                Err(_) => HostState::NoConnection.into(),
             };
             let (cpu_used, memory_used_mb) =
                 vms.iter().filter(|v| v.host == h.name).fold((0, 0), |(c, m), v| (c + v.cpu, m + v.memory_mb));
@@ -86,16 +90,16 @@ impl Views {
                 uuid: h.uuid,
                 vios: h.vios,
                 hmcs: h.hmcs,
-                ha_monitor: on_off(h.ha_monitor.or(group_ha).unwrap_or(true)).into(),
+                ha_monitor: h.ha_monitor.or(group_ha).unwrap_or(true),
                 vm_failure_detection_speed: h
                     .host_group
                     .as_ref()
                     .and_then(|g| speeds.get(g))
                     .copied()
                     .unwrap_or_default()
-                    .to_string(),
-                host_group: h.host_group.unwrap_or_else(|| "No host_group defined".into()),
-                state,
+                    .into(),
+                host_group: h.host_group,
+                state: state.into(),
                 cpu_total: h.cpu_total,
                 memory_total_mb: h.memory_total_mb,
                 cpu_used,
@@ -115,9 +119,9 @@ impl Views {
                 ha_disk: g.ha_disk.clone(),
                 name: g.name,
                 hosts: g.hosts,
-                ha_monitor: on_off(g.ha_monitor.unwrap_or(true)).into(),
-                restart_policy: g.restart_policy.to_string(),
-                vm_failure_detection_speed: levels.speed(None).to_string(),
+                ha_monitor: g.ha_monitor.unwrap_or(true),
+                restart_policy: g.restart_policy.into(),
+                vm_failure_detection_speed: levels.speed(None).into(),
                 host_failure_detection_time_ms: levels.host_failure_detection_time().as_millis() as u32,
                 discovered: g.discovered,
                 memory_capacity: percents(&g.capacity.memory),
@@ -143,9 +147,9 @@ impl Views {
                     uuid: v.uuid,
                     host: v.host,
                     version: v.version,
-                    state: "MANAGED".into(),
+                    managed: true,
                     endpoint: v.endpoint,
-                    health: if h.up { "UP" } else { "DOWN" }.into(),
+                    healthy: h.up,
                     hm_incarnation: row.map(|r| r.incarnation.clone()).unwrap_or_default(),
                 }
             })
@@ -169,7 +173,7 @@ impl Views {
         }
         let missed_rows = self.hsdb.list::<VmHbMissedRecord>().await?;
         let now = crate::now_ms();
-        let mut lpar_states: BTreeMap<(String, String), String> = BTreeMap::new();
+        let mut lpar_states: BTreeMap<(String, String), LparState> = BTreeMap::new();
         let hosts: std::collections::BTreeSet<&str> = vms.iter().map(|v| v.host.as_str()).collect();
         for host in hosts {
             let Ok(record) = self.records.host(host).await else {
@@ -180,8 +184,8 @@ impl Views {
                 && inv.state == HOST_OPERATING
             {
                 for l in inv.lpars {
-                    if let Some(d) = l.definition {
-                        lpar_states.insert((host.to_string(), d.name), l.state);
+                    if let (Some(d), Some(state)) = (l.definition, LparState::from_hmc(&l.state)) {
+                        lpar_states.insert((host.to_string(), d.name), state);
                     }
                 }
             }
@@ -192,9 +196,9 @@ impl Views {
                 let no_vios = Vec::new();
                 let monitors = vios_uuids.get(&v.host).unwrap_or(&no_vios);
                 let (ha_monitor_state, missed_hb_ms) = match vm_monitor_state(&v.uuid, monitors, &missed_rows, now) {
-                    VmMonitorState::Started => ("STARTED", 0),
-                    VmMonitorState::Suspended => ("SUSPENDED", 0),
-                    VmMonitorState::Missing(ms) => ("MISSING", ms),
+                    VmMonitorState::Started => (pb::HaMonitorState::Started, 0),
+                    VmMonitorState::Suspended => (pb::HaMonitorState::Suspended, 0),
+                    VmMonitorState::Missing(ms) => (pb::HaMonitorState::Missing, ms),
                 };
                 let speed = v
                     .vm_failure_detection_speed
@@ -204,26 +208,28 @@ impl Views {
                 pb::VmView {
                     lpar_state: lpar_states
                         .remove(&(v.host.clone(), v.name.clone()))
-                        .unwrap_or_else(|| LparState::NotAvailable.to_string()),
+                        .unwrap_or(LparState::NotAvailable)
+                        .into(),
                     name: v.name,
                     uuid: v.uuid,
-                    state: v.state.to_string(),
+                    state: v.state.into(),
                     host: v.host,
-                    priority: v.priority.to_string(),
-                    vm_failure_detection_speed: speed.to_string(),
-                    ha_monitor: on_off(vm_ha).into(),
+                    priority: v.priority.into(),
+                    vm_failure_detection_speed: speed.into(),
+                    ha_monitor: vm_ha,
                     blacklist_hosts: v.blacklist_hosts,
-                    restart: v
-                        .restart
-                        .map(|r| format!("{}: {} on host {}", r.task, r.phase, r.target))
-                        .unwrap_or_default(),
+                    restart: v.restart.map(|r| pb::LastRestart {
+                        task: r.task,
+                        target: r.target,
+                        phase: r.phase.into(),
+                    }),
                     homehost: v.homehost,
-                    vm_status: v.vm_status.to_string(),
+                    vm_status: v.vm_status.into(),
                     managed: v.managed,
                     cpu: v.cpu,
                     memory_mb: v.memory_mb,
                     epoch: v.epoch,
-                    ha_monitor_state: ha_monitor_state.into(),
+                    ha_monitor_state: ha_monitor_state as i32,
                     missed_hb_ms,
                     vm_restart_count: v.vm_restart_count,
                 }
@@ -253,13 +259,13 @@ impl Views {
             .filter(|r| vm.is_empty() || r.vm == vm)
             .map(|r| pb::AppView {
                 name: r.app.name,
-                status: r.app.state.color().to_string(),
+                status: r.app.state.color().into(),
                 app_id: r.app.uuid,
                 vm: r.vm,
                 critical: r.app.critical,
                 max_restart: r.app.max_restart,
                 monitoring: r.app.monitored,
-                state: r.app.state.to_string(),
+                state: r.app.state.into(),
                 restarts: r.app.restarts,
             })
             .collect())
@@ -281,7 +287,7 @@ impl Views {
             .map(|(sequence, e)| pb::EventView {
                 sequence,
                 name: e.name.to_string(),
-                severity: e.name.severity().to_string(),
+                severity: e.name.severity().into(),
                 subject: e.subject,
                 message: e.message,
                 at_ms: e.at_ms,
@@ -297,9 +303,10 @@ impl Views {
         let (min, max) = host_fdt_range(&self.timing);
         Ok(pb::SystemView {
             host_failure_detection_time_ms: levels.host_failure_detection_time().as_millis() as u32,
-            vm_failure_detection_speed: levels.speed(None).to_string(),
-            host_failure_detection_time_range: format!("{}-{} seconds", secs(min), secs(max)),
-            ha_monitor: on_off(cluster.and_then(|c| c.ha_monitor).unwrap_or(false)).into(),
+            vm_failure_detection_speed: levels.speed(None).into(),
+            host_failure_detection_time_min_ms: min.as_millis() as u32,
+            host_failure_detection_time_max_ms: max.as_millis() as u32,
+            ha_monitor: cluster.and_then(|c| c.ha_monitor).unwrap_or(false),
         })
     }
 }

@@ -157,9 +157,13 @@ impl Config {
             views.push(pb::HsdbMemberView {
                 node_id,
                 endpoint,
-                role: role.to_string(),
+                role: match role {
+                    Role::Voter => pb::HsdbRole::Voter,
+                    Role::Learner => pb::HsdbRole::Learner,
+                }
+                .into(),
                 dbn: node_id == dbn,
-                state: status.as_ref().map_or("unreachable".into(), |s| s.state.clone()),
+                state: status.as_ref().map_or(pb::HsdbMemberState::Unreachable as i32, |s| s.state),
                 term: status.as_ref().map_or(0, |s| s.term),
                 last_applied: status.as_ref().map_or(0, |s| s.last_applied),
                 snapshot_index: status.as_ref().map_or(0, |s| s.snapshot_index),

@@ -239,7 +239,7 @@ impl Migration {
                 continue;
             }
             let heading = format!("Restore in progress for VM {} to home host {home}", vm.name);
-            lines.extend(self.recovery.restart_one_vm(vm, &group, Some(&home), heading).await?);
+            lines.extend(self.recovery.restart_one_vm(vm, &group, Some(&home), heading).await?.lines);
         }
         Ok(lines)
     }

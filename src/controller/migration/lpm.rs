@@ -211,8 +211,8 @@ impl Migration {
             shown = status.console.len();
             out.progress(vm, progress.clone(), fresh);
             if status.status != JOB_RUNNING {
-                return match progress.phase.as_str() {
-                    "COMPLETED" => Ok(progress),
+                return match progress.phase() {
+                    pb::MigrationPhase::Completed => Ok(progress),
                     _ if !progress.error.is_empty() => Err(VmrmError::precondition(progress.error)),
                     _ => Err(VmrmError::precondition(status.message)),
                 };

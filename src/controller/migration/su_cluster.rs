@@ -175,12 +175,12 @@ impl Migration {
             out.push(pb::SuClusterView {
                 name: c.name.clone(),
                 function: "Live migration".into(),
-                status: su_cluster::status(c.active, &units, lease).to_string(),
+                status: su_cluster::status(c.active, &units, lease).into(),
                 units: units
                     .iter()
                     .map(|u| pb::SuClusterUnit {
                         host: u.host.clone(),
-                        network_heartbeat: su_cluster::heartbeat(u, lease).to_string(),
+                        network_heartbeat: su_cluster::heartbeat(u, lease).into(),
                         last_alive_ms: u.alive_age.map_or(0, |a| now - a.as_millis() as i64),
                         healthy_vios: u.healthy_vios as u32,
                         vios: u.vios as u32,
@@ -264,6 +264,6 @@ impl Migration {
         let message = format!("from host {} to host {local} (SU cluster {})", vm.host, cluster.name);
         self.hsdb.append_event(&EventRecord::new(EventName::VmDefinitionRecovered, name, message)).await?;
         let heading = format!("Definition of VM {name} recovered from host {} on host {local}", vm.host);
-        self.recovery.restart_one_vm(vm, &group, Some(&local), heading).await
+        Ok(self.recovery.restart_one_vm(vm, &group, Some(&local), heading).await?.lines)
     }
 }

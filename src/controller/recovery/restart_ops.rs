@@ -8,6 +8,19 @@ use crate::controller::recovery::Recovery;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 
+/// A restart an admin asked for that completed.
+#[derive(Debug, Clone)]
+pub struct Restarted {
+    pub vm: String,
+    pub source: String,
+    pub target: String,
+    /// The lock's epoch it ran under: the fencing token the SAN requires from now on.
+    pub epoch: u64,
+    /// The recovery task it ran as.
+    pub task: String,
+    pub lines: Vec<String>,
+}
+
 impl Recovery {
     /// A known host of the VM's group other than its own.
     pub(in crate::controller) async fn other_host_of_group(
@@ -57,27 +70,28 @@ impl Recovery {
         }
     }
 
-    /// Restarts one VM as one task; its lines, or the lines as the error when it failed.
+    /// Restarts one VM as one task; where it went, or the lines as the error when it failed.
     pub(in crate::controller) async fn restart_one_vm(
         &self,
         vm: VmRecord,
         group: &HostGroupRecord,
         target: Option<&str>,
         heading: String,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Restarted> {
         let out = Lines::default();
         out.push(heading);
-        let subject = vm.name.clone();
-        let task = self.recover(group, vec![vm], target, RestartCause::Admin, &subject, &out).await?;
+        let (name, source) = (vm.name.clone(), vm.host.clone());
+        let task = self.recover(group, vec![vm], target, RestartCause::Admin, &name, &out).await?;
         let lines = out.take();
-        match task.restarted {
-            1 => Ok(lines),
-            _ => Err(VmrmError::precondition(lines.join("\n"))),
+        if task.restarted != 1 {
+            return Err(VmrmError::precondition(lines.join("\n")));
         }
+        let (now, _) = self.records.vm(&name).await?;
+        Ok(Restarted { vm: name, source, target: now.host, epoch: now.epoch, task: task.id, lines })
     }
 
     /// `ksysmgr restart vm NAME [host=TARGET]`.
-    pub async fn admin_restart(&self, vm_name: &str, target: Option<&str>) -> Result<Vec<String>> {
+    pub async fn admin_restart(&self, vm_name: &str, target: Option<&str>) -> Result<Restarted> {
         let (vm, group) = self.records.restartable(vm_name).await?;
         if let Some(t) = target {
             self.check_target(&vm, &group, t).await?;

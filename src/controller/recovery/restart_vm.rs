@@ -128,7 +128,7 @@ impl Recovery {
             out.step(format!("Stopping HA monitoring for VM {name}"));
             self.stop_ha_monitoring(&vm, &source.name).await?;
             out.step(format!("HA monitoring for VM {name} stopped"));
-            self.shut_source_down(&name, &source, task.cause, out).await;
+            self.shut_source_down(&name, &source, out).await;
         }
         self.san.preempt_disk(&target.san, &vm.disk, &target, epoch).await.map_err(|e| {
             VmrmError::unavailable(format!(
@@ -181,18 +181,21 @@ impl Recovery {
     }
 
     /// Shuts the VM down on its source through an HMC. Best effort: after a host failure the
-    /// source does not answer, and the SAN fence protects the disk anyway.
-    async fn shut_source_down(&self, name: &str, source: &HostRecord, cause: RestartCause, out: &Lines) {
+    /// source does not answer, and the SAN fence that comes next keeps the source's copy off the
+    /// disk anyway (the cleanup removes its definition afterwards).
+    async fn shut_source_down(&self, name: &str, source: &HostRecord, out: &Lines) {
         out.step(format!("Shutdown has started for VM {name}"));
         let shutdown =
             Job::Shutdown(ShutdownLpar { host: source.name.clone(), lpar: name.to_string(), immediate: true });
         match self.hmc.run_job(source, shutdown).await {
             Ok(()) => out.step(format!("Shutdown has completed for VM {name}")),
-            Err(e) if cause != RestartCause::Admin => {
-                tracing::info!(vm = %name, "source shutdown not possible ({e}); the SAN fence protects the disk");
-                out.step(format!("Shutdown has completed for VM {name}"));
+            Err(e) => {
+                tracing::info!(vm = %name, "source shutdown failed: {e}");
+                out.step(format!(
+                    "Shutdown has failed for VM {name} on host {} ({e}); the SAN fence keeps it off its disk",
+                    source.name
+                ));
             }
-            Err(e) => tracing::warn!(vm = %name, "source shutdown failed ({e}); the SAN fence protects the disk"),
         }
     }
 

@@ -25,6 +25,8 @@ pub enum UnitFault {
     FailNextResume,
     /// The next activation of a partition fails here (its firmware refuses to start it).
     FailNextActivate,
+    /// The next shutdown of a partition fails here (it does not stop; a removal still does).
+    FailNextShutdown,
     /// A defect in the unit's own code: its actor panics, which ends the whole node.
     Panic,
 }
@@ -45,6 +47,7 @@ impl ServerUnit {
             UnitFault::RefuseNextInbound => c.refuse_next_inbound = true,
             UnitFault::FailNextResume => c.fail_next_resume = true,
             UnitFault::FailNextActivate => c.fail_next_activate = true,
+            UnitFault::FailNextShutdown => c.fail_next_shutdown = true,
             UnitFault::Panic => panic!("unit fault injected on host {}: panic", self.cfg.host),
         }
         tracing::warn!(host = %self.cfg.host, "unit fault injected: {fault:?}");

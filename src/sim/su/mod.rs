@@ -89,6 +89,7 @@ struct UnitConditions {
     refuse_next_inbound: bool,
     fail_next_resume: bool,
     fail_next_activate: bool,
+    fail_next_shutdown: bool,
 }
 
 /// The file (in the node's data directory) listing the partitions to power on at start.
@@ -445,6 +446,10 @@ impl Handler<Shutdown> for ServerUnit {
                 "VM {} is being live-migrated ({m}); cancel the migration first",
                 msg.name
             )));
+        }
+        if !msg.remove && std::mem::take(&mut self.conditions.fail_next_shutdown) {
+            let host = &self.cfg.host;
+            return Err(VmrmError::unavailable(format!("partition {} on host {host} did not stop", msg.name)));
         }
         self.stop_vm(&msg.name, Stop::Clean)?;
         let lpar = self.lpar_pb(&self.lpars[&msg.name]);

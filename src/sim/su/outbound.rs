@@ -222,7 +222,7 @@ impl Driver {
         let _ = self.progress.send(Ok(p)).await;
     }
 
-    fn progress(&self, phase: &str, started: Instant, console: Vec<String>) -> pb::MigrationProgress {
+    fn progress(&self, phase: pb::MigrationPhase, started: Instant, console: Vec<String>) -> pb::MigrationProgress {
         pb::MigrationProgress {
             phase: phase.into(),
             memory_bytes: self.out.memory.lock().expect("guest memory").size(),
@@ -236,10 +236,10 @@ impl Driver {
         let started = Instant::now();
         let target = self.req.target_host.clone();
         let line = on(&self.out.source, msg::started(&self.vm_ref(), &target));
-        self.emit(self.progress("SETUP", started, vec![line])).await;
+        self.emit(self.progress(pb::MigrationPhase::Setup, started, vec![line])).await;
         let mut sent = 0;
         let outcome = self.drive(started, &mut sent).await;
-        let mut p = self.progress("COMPLETED", started, Vec::new());
+        let mut p = self.progress(pb::MigrationPhase::Completed, started, Vec::new());
         p.sent_bytes = sent;
         match outcome {
             Ok(report) => {
@@ -260,7 +260,7 @@ impl Driver {
             }
             Err(abort) => {
                 self.roll_back(&abort).await;
-                p.phase = "ABORTED".into();
+                p.set_phase(pb::MigrationPhase::Aborted);
                 let vm = self.vm_ref();
                 let text = match abort.not_in_time {
                     true => msg::not_in_time(&vm, &target),
@@ -318,7 +318,7 @@ impl Driver {
             .map_err(|s| Abort::new(format!("the target unit refused: {}", s.message())))?;
         link.acks = Some(acks);
         let ack = link.ack("SETUP_DONE").await?;
-        self.emit(self.progress("SETUP", started, ack.console)).await;
+        self.emit(self.progress(pb::MigrationPhase::Setup, started, ack.console)).await;
         let forced = self.precopy(&mut link, started, sent).await?;
         self.switchover(&mut link, started, sent, forced).await
     }
@@ -342,7 +342,7 @@ impl Driver {
             *sent += round_bytes;
             let dirty_bytes = self.out.memory.lock().expect("guest memory").dirty_bytes();
             rounds.push(Round { sent_bytes: round_bytes, elapsed: begun.elapsed(), dirty_bytes });
-            let mut p = self.progress("PRECOPY", started, Vec::new());
+            let mut p = self.progress(pb::MigrationPhase::Precopy, started, Vec::new());
             (p.round, p.sent_bytes, p.dirty_bytes) = (rounds.len() as u32, *sent, dirty_bytes);
             self.emit(p).await;
             match convergence::next_step(&self.limits, &rounds) {
@@ -378,7 +378,7 @@ impl Driver {
             if let Some((number, started, before)) = round
                 && bytes % PROGRESS_EVERY < FRAME_BYTES
             {
-                let mut p = self.progress("PRECOPY", started, Vec::new());
+                let mut p = self.progress(pb::MigrationPhase::Precopy, started, Vec::new());
                 (p.round, p.sent_bytes) = (number, before + bytes);
                 self.emit(p).await;
             }
@@ -417,14 +417,14 @@ impl Driver {
         let vm = self.vm_ref();
         let mut console = vec![on(&self.out.source, msg::suspended(&vm, &self.req.target_host))];
         console.extend(resumed.console);
-        let mut p = self.progress("SWITCHOVER", started, console);
+        let mut p = self.progress(pb::MigrationPhase::Switchover, started, console);
         (p.sent_bytes, p.downtime_us) = (*sent, downtime.as_micros() as u64);
         self.emit(p).await;
         // The target runs the VM and holds its disk: from here on there is no way back.
         let target_checksum = match link.send(Frame::Commit(true)).await {
             Ok(()) => match link.ack("COMMITTED").await {
                 Ok(ack) => {
-                    self.emit(self.progress("SWITCHOVER", started, ack.console)).await;
+                    self.emit(self.progress(pb::MigrationPhase::Switchover, started, ack.console)).await;
                     ack.checksum
                 }
                 Err(a) => {
