@@ -255,6 +255,20 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     let out = ksysmgr(&dc.topology.controller_endpoints(), &["query", "host_group"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("Repo_disk:           {}", disk_id("repo_disk").unwrap())), "{text}");
+    // The seed's own syntax (Example 3-53) and its VM filter.
+    let endpoints = dc.topology.controller_endpoints();
+    let args = ["modify", "host_group", "HG1", "options", "memory_capacity=60", "priority=medium"];
+    let out = ksysmgr(&endpoints, &args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let group = &admin.query_host_group(pb::QueryRequest::default()).await.unwrap().host_groups[0];
+    assert_eq!(group.memory_capacity, [100, 60, 100]);
+    let args = ["modify", "host_group", "HG1", "options", "memory_capacity=100", "priority=medium"];
+    assert!(ksysmgr(&endpoints, &args).status.success(), "back to 100 %");
+    let out = ksysmgr(&endpoints, &["query", "vm", "state=unmanage"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && !text.contains("vm-1-1"), "every VM is managed: {text}");
+    let text = String::from_utf8_lossy(&ksysmgr(&endpoints, &["query", "vm", "state=manage"]).stdout).to_string();
+    assert!(text.contains("Managed VMs:") && text.contains("vm-1-1"), "{text}");
     let now = vms(&dc).await;
     let speed_of = |name: &str| now.iter().find(|v| v.name == name).unwrap().vm_failure_detection_speed();
     assert_eq!((speed_of("vm-1-1"), speed_of("vm-1-2")), (pb::DetectionSpeed::Fast, pb::DetectionSpeed::Slow));

@@ -74,6 +74,11 @@ pub enum KsysCommand {
         class: Class,
         name: String,
     },
+    /// `query vm [NAME] [state=manage|unmanage]`: only the managed, or the unmanaged, VMs.
+    QueryVm {
+        name: String,
+        managed: Option<bool>,
+    },
     RestartVm {
         vm: String,
         host: String,
@@ -145,13 +150,15 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] <act
   add ksyscluster NAME [type=HA] [ksysnodes=N1,...] [sync=yes|no]
   add hmc NAME login=USER password=PASSWORD ip=IP[:PORT]
   add host NAME
-  add host_group NAME hosts=HOST1,HOST2,...
+  add host_group NAME hosts=HOST1,HOST2,... [repo_disk=VIODISKID ha_disk=VIODISKID]
   discover host_group NAME [verify=yes]
   verify host_group NAME
-  query system|ksyscluster|hmc|host|host_group|vios|vm|event [NAME]
+  query system|ksyscluster|hmc|host|host_group|vios|vm [NAME]
+  query vm [NAME] [state=manage|unmanage]  (only the managed, or the unmanaged, VMs)
+  query event [EVENT|SUBJECT] [before=SEQ] [limit=1-1000]   (newest last; 100 by default)
   query app [VM]                           (applications the VM agents report)
   modify system [host_failure_detection_time=SECONDS] [vm_failure_detection_speed=fast|normal|slow] [ha_monitor=enable|disable]
-  modify host_group NAME [host_failure_detection_time=SECONDS] [vm_failure_detection_speed=...] [ha_monitor=...]
+  modify host_group NAME [options] [host_failure_detection_time=SECONDS] [vm_failure_detection_speed=...] [ha_monitor=...]
          [restart_policy=auto|advisory_mode] [memory_capacity=1-100 cpu_capacity=1-100 priority=low|medium|high]
   modify host NAME ha_monitor=enable|disable
   modify vm NAME[,NAME...] [vm_failure_detection_speed=...] [ha_monitor=...] [priority=high|medium|low]
@@ -353,6 +360,16 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             let limit = number("limit")?.map(|l| u32::try_from(l).unwrap_or(u32::MAX));
             KsysCommand::QueryEvent { name: w.name.clone().unwrap_or_default(), before: number("before")?, limit }
         }
+        ("query", Class::Vm) => {
+            let w = split(rest, &["state"], &what)?;
+            let managed = match w.attrs.get("state").map(|s| s.to_ascii_lowercase()).as_deref() {
+                None => None,
+                Some("manage" | "managed") => Some(true),
+                Some("unmanage" | "unmanaged") => Some(false),
+                Some(other) => return Err(format!("state={other}: use manage or unmanage")),
+            };
+            KsysCommand::QueryVm { name: w.name.unwrap_or_default(), managed }
+        }
         ("query", class) => {
             let w = split(rest, &[], &what)?;
             KsysCommand::Query { class, name: w.name.unwrap_or_default() }
@@ -450,7 +467,16 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
                 _ => "vm",
             };
             let allowed = attributes_of(class).unwrap_or_default();
-            let w = split(rest, allowed, &what)?;
+            // The seed writes `modify host_group HG options memory_capacity=60 …`: the word
+            // `options` after the name (first for the system) only introduces the attributes.
+            let at = if level == Class::System { 0 } else { 1 };
+            let rest: Vec<String> = rest
+                .iter()
+                .enumerate()
+                .filter(|(i, w)| !(*i == at && *w == "options"))
+                .map(|(_, w)| w.clone())
+                .collect();
+            let w = split(&rest, allowed, &what)?;
             let name = match level {
                 Class::System => w.name.clone().unwrap_or_default(),
                 _ => required(&w, &what)?,
@@ -635,6 +661,15 @@ mod tests {
     }
 
     #[test]
+    fn query_vm_takes_the_seeds_state_filter() {
+        let q = |name: &str, managed| KsysCommand::QueryVm { name: name.into(), managed };
+        assert_eq!(p("query vm state=manage").unwrap(), q("", Some(true)));
+        assert_eq!(p("q vm state=unmanage").unwrap(), q("", Some(false)));
+        assert_eq!(p("q vm vm-1-1").unwrap(), q("vm-1-1", None));
+        assert!(p("q vm state=running").unwrap_err().contains("use manage or unmanage"));
+    }
+
+    #[test]
     fn modify_commands_parse_per_level() {
         let modify = |class: &str, name: &str, attrs: &[(&str, &str)]| KsysCommand::Modify {
             class: class.into(),
@@ -649,6 +684,16 @@ mod tests {
             p("ch hg HG1 memory_capacity=60 priority=medium").unwrap(),
             modify("host_group", "HG1", &[("memory_capacity", "60"), ("priority", "medium")])
         );
+        // Seed Example 3-53's form, with `options` before the attributes.
+        assert_eq!(
+            p("modify host_group HG1 options memory_capacity=60 priority=medium").unwrap(),
+            modify("host_group", "HG1", &[("memory_capacity", "60"), ("priority", "medium")])
+        );
+        assert_eq!(
+            p("modify system options ha_monitor=enable").unwrap(),
+            modify("system", "", &[("ha_monitor", "enable")])
+        );
+        assert!(p("modify host_group HG1 HG2 memory_capacity=60").unwrap_err().contains("unexpected word `HG2`"));
         assert_eq!(
             p("modify vm rt11004 blacklist_hosts=h1,h2 policy=delete").unwrap(),
             modify("vm", "rt11004", &[("blacklist_hosts", "h1,h2"), ("policy", "delete")])

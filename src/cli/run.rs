@@ -117,6 +117,11 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
         KsysCommand::QueryEvent { name, before, limit } => {
             events(admin, pb::EventQuery { name, follower_read, before, limit }, output).await?
         }
+        KsysCommand::QueryVm { name, managed } => {
+            let mut list = admin.query_vm(pb::QueryRequest { name: name.clone(), follower_read }).await?;
+            list.vms.retain(|v| managed.is_none_or(|m| v.managed == m));
+            render!(output, list, |v: &pb::VmList| format::vms(&v.vms, !name.is_empty()))
+        }
         KsysCommand::Query { class, name } => {
             let q = pb::QueryRequest { name: name.clone(), follower_read };
             match class {
@@ -135,11 +140,6 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
                 }
                 Class::Vios => {
                     render!(output, admin.query_vios(q).await?, |v: &pb::ViosList| { format::vioses(&v.vioses) })
-                }
-                Class::Vm => {
-                    render!(output, admin.query_vm(q).await?, |v: &pb::VmList| {
-                        format::vms(&v.vms, !name.is_empty())
-                    })
                 }
                 Class::Affinity(kind) => {
                     let q = pb::AffinityQuery { kind: kind.to_string(), name };
@@ -160,7 +160,7 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
                         &v.clusters
                     ))
                 }
-                Class::VmDefinition => render!(output, admin.query_vm(q).await?, |v: &pb::VmList| {
+                Class::Vm | Class::VmDefinition => render!(output, admin.query_vm(q).await?, |v: &pb::VmList| {
                     format::vms(&v.vms, !name.is_empty())
                 }),
             }
