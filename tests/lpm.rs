@@ -392,6 +392,27 @@ async fn a_host_is_evacuated_and_restored_with_one_command_each() {
         assert_runs_on(&dc, &format!("vm-1-{j}"), "host-1").await;
     }
     assert!(!events(&dc).await.iter().any(|e| e.name == "RESTART_STARTED"), "home by migration, without an outage");
+
+    // Two lone migrations out of host-1 asked at the same moment: one runs, the pre-check
+    // refuses the other (one outbound migration per unit), and afterwards host-1 is free again.
+    for vm in ["vm-1-2", "vm-1-3"] {
+        dc.set_workload("host-1", vm, 32, 100, false).await.expect("workload");
+    }
+    let mut other = dc.admin().unwrap();
+    let (a, b) = tokio::join!(
+        admin.migrate_all(lpm("vm-1-2", "host-2", limits(0, 20, ""))),
+        other.migrate_all(lpm("vm-1-3", "host-3", limits(0, 20, "")))
+    );
+    let ((ran, ran_to), (refused, refused_to), why) = match (a, b) {
+        (Ok(_), Err(e)) => (("vm-1-2", "host-2"), ("vm-1-3", "host-3"), e.to_string()),
+        (Err(e), Ok(_)) => (("vm-1-3", "host-3"), ("vm-1-2", "host-2"), e.to_string()),
+        (a, b) => panic!("exactly one of two migrations out of one host may run: {:?}", (a.is_ok(), b.is_ok())),
+    };
+    assert!(why.contains(&format!("live migration of VM {ran} from this unit is running")), "{why}");
+    assert_runs_on(&dc, ran, ran_to).await;
+    assert_runs_on(&dc, refused, "host-1").await;
+    admin.migrate_all(lpm(refused, refused_to, limits(0, 0, ""))).await.expect("host-1 is free again");
+    assert_runs_on(&dc, refused, refused_to).await;
 }
 
 /// Killing the active controller in the middle of a migration loses nothing: the migration

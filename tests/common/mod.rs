@@ -28,6 +28,10 @@ pub async fn start(topology: Topology) -> Datacenter {
     let lines = dc.setup().await.expect("setup succeeds");
     let discovered = lines.iter().find(|l| l.contains("managed VMs have been successfully discovered"));
     assert!(discovered.is_some(), "discovery summary missing: {lines:#?}");
+    // add ksyscluster … sync=yes says what it found, and starts nothing it does not start.
+    let verified =
+        format!("Ksyscluster has been verified: {} HSDB voters agreed on its record", dc.topology.controllers);
+    assert!(lines.contains(&verified) && !lines.iter().any(|l| l.contains("Starting KSYS")), "{lines:#?}");
     dc
 }
 

@@ -59,20 +59,27 @@ impl Config {
         };
         self.hsdb.put_if_version(&record, 0).await?;
         let mut lines = vec!["Adding node to current cluster configuration".to_string()];
-        if sync {
-            lines.extend([
-                "Ksyscluster has been created, running verify now".into(),
-                "Ksyscluster has been verified, running sync now".into(),
-                "Starting KSYS subsystem ...".into(),
-                "   Waiting for KSYS subsystem to start ...".into(),
-                "KSYS subsystem has started, you can begin adding HMCs, Hosts, etc".into(),
-            ]);
-        } else {
-            lines.push(
-                "Ksyscluster has been created, please run: \"ksysmgr verify ksyscluster <ksysclustername>\"".into(),
-            );
+        match sync {
+            true => lines.extend(self.verified()),
+            false => lines.push("Ksyscluster has been created, you can begin adding HMCs, Hosts, etc".into()),
         }
         Ok(lines)
+    }
+
+    /// `sync=yes`: what verifying and syncing a cluster of controllers means here, said with
+    /// what was found. The record was just written through the HSDB, so its voters have a
+    /// quorum; the KSYS subsystem is the active controller, already running (nothing starts).
+    fn verified(&self) -> Vec<String> {
+        let node = self.hsdb.node();
+        let voters = node.raft.metrics().borrow().membership_config.membership().voter_ids().count();
+        let active = node.leader_endpoint().unwrap_or_else(|| "unknown".into());
+        vec![
+            "Ksyscluster has been created, running verify now".into(),
+            format!("Ksyscluster has been verified: {voters} HSDB voters agreed on its record"),
+            format!(
+                "KSYS subsystem is running on the active controller {active}, you can begin adding HMCs, Hosts, etc"
+            ),
+        ]
     }
 
     pub async fn add_hmc(&self, name: &str, login: &str, password: &str, ip: &str) -> Result<Vec<String>> {

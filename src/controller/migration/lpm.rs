@@ -104,7 +104,8 @@ impl Migration {
         let (vm, group) = self.records.restartable(name).await?;
         let source = self.records.host(&vm.host).await?;
         let target = self.lpm_target(&vm, &group, to).await?;
-        let checked = self.lpm_precheck(&vm, &source, &target, &group, "").await?;
+        let claimed_by = self.outbound.holder(&source.name, "");
+        let checked = self.lpm_precheck(&vm, &source, &target, &group, "", claimed_by).await?;
         match checked.conflicts.is_empty() {
             true => Ok(checked.verdict(&target.name)),
             false => Err(VmrmError::precondition(checked.verdict(&target.name).join("\n"))),
@@ -136,10 +137,14 @@ impl Migration {
         let (vm, group) = self.records.restartable(&order.vm).await?;
         let source = self.records.host(&vm.host).await?;
         let target = self.lpm_target(&vm, &group, order.target.as_deref()).await?;
-        let checked = self.lpm_precheck(&vm, &source, &target, &group, &order.operation).await?;
+        let claim = self.outbound.claim(&source.name, &order.operation, &vm.name);
+        let claimed_by = claim.as_ref().err().cloned();
+        let checked = self.lpm_precheck(&vm, &source, &target, &group, &order.operation, claimed_by).await?;
         if !checked.conflicts.is_empty() {
             return Err(VmrmError::precondition(checked.verdict(&target.name).join("\n")));
         }
+        // Claimed: a refused claim is one of the conflicts. Held until the migration ended.
+        let _claim = claim.ok();
         let holder = self.hsdb.node().node_id;
         let epoch = self.hsdb.lock_vm(&vm.name, VmStatus::LpmInProgress, holder, Acquire::WhenFree).await?;
         *started = true;

@@ -85,7 +85,8 @@ impl Checked {
 }
 
 impl Migration {
-    /// Every reason `vm` cannot move from `source` to `target` now.
+    /// Every reason `vm` cannot move from `source` to `target` now; `claimed_by`: the VM whose
+    /// migration out of `source` this controller started meanwhile, if any.
     pub(in crate::controller) async fn lpm_precheck(
         &self,
         vm: &VmRecord,
@@ -93,6 +94,7 @@ impl Migration {
         target: &HostRecord,
         group: &HostGroupRecord,
         operation: &str,
+        claimed_by: Option<String>,
     ) -> Result<Checked> {
         let source_inv = self.hmc.host_inventory(source).await.map_err(|e| {
             VmrmError::unavailable(format!(
@@ -106,7 +108,8 @@ impl Migration {
         };
         let guest = guest_facts(vm, &source_inv);
         let cluster = self.lpm_cluster_state(source, target, group).await?;
-        let source_facts = unit_facts(&source_inv, &source.san, &vm.disk, operation);
+        let mut source_facts = unit_facts(&source_inv, &source.san, &vm.disk, operation);
+        source_facts.migrating_out = source_facts.migrating_out.or(claimed_by);
         let target_facts = unit_facts(&target_inv, &source.san, &vm.disk, operation);
         let conflicts = precheck::check(&guest, &source_facts, &target_facts, cluster);
         Ok(Checked { guest, conflicts })
