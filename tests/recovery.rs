@@ -101,3 +101,39 @@ async fn losing_one_vios_moves_nothing() {
     }
     dc.stop();
 }
+
+/// Both VIOSs of a host shut down on purpose through their hypervisor (the seed: a DOWN VIOS
+/// whose partition is Not Activated after a shutdown with the CAA reason SHUTDOWN is healthy —
+/// no failover for an administrative shutdown): they are reported down, their partitions show
+/// Not Activated, and nothing moves. Losing both without a word (the test above) moves the
+/// host's VMs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vioses_shut_down_on_purpose_move_nothing() {
+    let _serial = one_cluster_at_a_time().await;
+    let dir = temp_dir("vios-shutdown");
+    let mut dc = start(Topology::uniform(31000, 2, 2, dir.path().to_path_buf())).await;
+    let vioses = ["host-1-vios-a", "host-1-vios-b"];
+    for vios in vioses {
+        let partition = dc.inject_fault("host-1", vios, "shutdown").await.expect("the VIOS shuts down");
+        assert_eq!(partition.state, "Not Activated", "{vios}: {partition:?}");
+    }
+    let refused = dc.inject_fault("host-1", "host-1-vios-a", "hang-os").await.expect_err("not a VIOS drill");
+    assert!(refused.to_string().contains("shutdown"), "{refused}");
+    wait_until("VIOS_NODE_FAILURE events for both VIOSs", Duration::from_secs(20), || async {
+        let events = events(&dc).await;
+        vioses.iter().all(|v| events.iter().any(|e| e.name == "VIOS_NODE_FAILURE" && e.subject == *v)).then_some(())
+    })
+    .await;
+    // Well past the fast profile's host failure detection time.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let events = events(&dc).await;
+    assert!(
+        !events.iter().any(|e| e.name == "HOST_FAILURE_DETECTED"),
+        "a deliberate shutdown was taken for a failure: {events:#?}"
+    );
+    for v in vms(&dc).await.iter().filter(|v| v.name.starts_with("vm-1-")) {
+        assert_eq!(v.host, "host-1", "{} moved after its VIOSs were shut down on purpose", v.name);
+        assert_eq!(v.epoch, 0, "{} was touched by a recovery", v.name);
+    }
+    dc.stop();
+}

@@ -13,6 +13,7 @@ use crate::domain::{HmHealthRecord, ShortMsgRecord, VmHbMissedRecord, identity};
 use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbAccess, Record, RemoteHsdb};
 use crate::in_flight::InFlight;
+use crate::logic::fde::REASON_NODE_SHUTDOWN;
 use crate::logic::health::{VmMonitorState, vios_health, vm_monitor_state};
 use crate::pb::{self, host_monitor_server::HostMonitor, vios_server::Vios as ViosRpc};
 use crate::profile::Timing;
@@ -50,6 +51,11 @@ pub struct HostMonitorActor<H: HsdbAccess + Clone + Unpin + 'static = RemoteHsdb
     hsdb: H,
     vms: HashMap<String, WatchedVm>,
     heartbeat: InFlight,
+    /// A deliberate shutdown was asked: every row from now on says so, and these wait for the
+    /// first one written.
+    stopping: Option<Vec<tokio::sync::oneshot::Sender<std::result::Result<(), String>>>>,
+    /// The shutdown row is written: the HM writes nothing more.
+    stopped: bool,
 }
 
 impl<H: HsdbAccess + Clone + Unpin + 'static> HostMonitorActor<H> {
@@ -64,25 +70,41 @@ impl<H: HsdbAccess + Clone + Unpin + 'static> HostMonitorActor<H> {
             hsdb,
             vms: HashMap::new(),
             heartbeat: InFlight::default(),
+            stopping: None,
+            stopped: false,
         }
     }
 
+    /// Writes the HM's liveness row — the last one, marked `shut_down`, once a deliberate
+    /// shutdown was asked. A heartbeat in flight when it is asked is followed by that row, so
+    /// no older heartbeat can land after it.
     fn own_heartbeat(&mut self, ctx: &mut Context<Self>) {
-        if !self.heartbeat.start() {
+        if self.stopped || !self.heartbeat.start() {
             return;
         }
+        let shut_down = self.stopping.is_some();
         let row = HmHealthRecord {
             vios: self.vios.clone(),
             vios_uuid: self.vios_uuid.clone(),
             host: self.host.clone(),
             incarnation: self.incarnation.clone(),
             last_heartbeat_ms: crate::now_ms(),
+            shut_down,
         };
         let hsdb = self.hsdb.clone();
-        ctx.spawn(async move { hsdb.put(&row).await }.into_actor(self).map(|r, act, _| {
+        ctx.spawn(async move { hsdb.put(&row).await }.into_actor(self).map(move |r, act, ctx| {
             act.heartbeat.end();
-            if let Err(e) = r {
-                tracing::debug!(vios = %act.vios, "HM heartbeat to HSDB failed: {e}");
+            match (shut_down, r) {
+                (true, r) => {
+                    let r = r.map(|_| ()).map_err(|e| e.to_string());
+                    act.stopped = r.is_ok();
+                    for waiter in act.stopping.take().unwrap_or_default() {
+                        let _ = waiter.send(r.clone());
+                    }
+                }
+                (false, _) if act.stopping.is_some() => act.own_heartbeat(ctx),
+                (false, Err(e)) => tracing::debug!(vios = %act.vios, "HM heartbeat to HSDB failed: {e}"),
+                (false, Ok(_)) => {}
             }
         }));
     }
@@ -175,6 +197,33 @@ impl<H: HsdbAccess + Clone + Unpin + 'static> Handler<Heartbeat> for HostMonitor
     }
 }
 
+/// The VIOS is shut down on purpose: the HM writes its last row, marked `shut_down`, and
+/// answers once it is written (an error: it was not, and the HM carries on as before).
+#[derive(Message)]
+#[rtype(result = "Result<()>")]
+pub struct ShutDown;
+
+impl<H: HsdbAccess + Clone + Unpin + 'static> Handler<ShutDown> for HostMonitorActor<H> {
+    type Result = ResponseFuture<Result<()>>;
+
+    fn handle(&mut self, _: ShutDown, ctx: &mut Context<Self>) -> Self::Result {
+        if self.stopped {
+            return Box::pin(async { Ok(()) });
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.stopping.get_or_insert_with(Vec::new).push(tx);
+        tracing::warn!(vios = %self.vios, "VIOS shutdown asked: writing the host monitor's last row");
+        self.own_heartbeat(ctx);
+        Box::pin(async move {
+            match rx.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(VmrmError::unavailable(format!("the VIOS's shutdown was not recorded: {e}"))),
+                Err(_) => Err(VmrmError::unavailable("the host monitor stopped")),
+            }
+        })
+    }
+}
+
 #[derive(Message)]
 #[rtype(result = "String")]
 pub struct Incarnation;
@@ -208,7 +257,7 @@ async fn health_of(hsdb: &RemoteHsdb, query: &pb::HealthQuery, down_after: Durat
                         hm_responsive: v.hm_responsive,
                         hm_response_sec: ms / 1000,
                         has_data: false,
-                        reason: 0,
+                        reason: if v.shut_down { REASON_NODE_SHUTDOWN } else { 0 },
                         hm_response_ms: ms,
                         hm_incarnation: v.hm_incarnation.unwrap_or_default(),
                     }
@@ -225,6 +274,8 @@ pub struct ViosService {
     pub hsdb: RemoteHsdb,
     pub vios: String,
     pub timing: Timing,
+    /// Told once a deliberate shutdown is recorded: the node stops.
+    pub stop: std::sync::Arc<tokio::sync::Notify>,
 }
 
 #[tonic::async_trait]
@@ -315,6 +366,13 @@ impl ViosRpc for ViosService {
     async fn sanity(&self, _: Request<pb::SanityRequest>) -> Result<Response<pb::SanityReply>, Status> {
         let hm_incarnation = self.monitor.send(Incarnation).await.map_err(VmrmError::from)?;
         Ok(Response::new(pb::SanityReply { vios: self.vios.clone(), hm_incarnation }))
+    }
+
+    async fn shutdown(&self, _: Request<pb::ViosShutdownRequest>) -> Result<Response<pb::ViosShutdownReply>, Status> {
+        self.monitor.send(ShutDown).await.map_err(VmrmError::from)??;
+        tracing::warn!(vios = %self.vios, "VIOS shut down on purpose: the node stops");
+        self.stop.notify_one();
+        Ok(Response::new(pb::ViosShutdownReply {}))
     }
 
     async fn put_msg(&self, req: Request<pb::PutMsgRequest>) -> Result<Response<pb::MsgReply>, Status> {

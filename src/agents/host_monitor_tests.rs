@@ -1,7 +1,7 @@
 //! The host monitor in process, with tokio's clock paused and a store that records what it is
 //! asked to write: the seed's timing (VM heartbeats every 10 s, MISSING after 19 s of silence,
 //! the HM's own heartbeat every 30 s) and "transitions only" are checked by the clock.
-use super::host_monitor::{Heartbeat, HostMonitorActor};
+use super::host_monitor::{Heartbeat, HostMonitorActor, ShutDown};
 use crate::domain::{HmHealthRecord, VmHbMissedRecord};
 use crate::error::Result;
 use crate::hsdb::client::Row;
@@ -73,6 +73,29 @@ async fn the_host_monitor_heartbeats_every_thirty_seconds() {
     pass(Duration::from_millis(90_500)).await;
     let times: Vec<i64> = store.writes_to(HmHealthRecord::TABLE).iter().map(|(at, _)| at / S).collect();
     assert_eq!(times, [0, 30, 60, 90]);
+}
+
+/// A deliberate shutdown writes one last row that says so, answers once it is written, and no
+/// heartbeat follows it.
+#[actix::test]
+async fn a_shutdown_writes_the_last_row_and_nothing_after_it() {
+    tokio::time::pause();
+    let store = Recorder::new();
+    let hm = monitor(&store);
+    pass(Duration::from_secs(45)).await;
+    hm.send(ShutDown).await.expect("delivered").expect("recorded");
+    hm.send(ShutDown).await.expect("delivered").expect("a second ask is answered too");
+    pass(Duration::from_secs(90)).await;
+    let rows: Vec<(i64, HmHealthRecord)> = store
+        .writes_to(HmHealthRecord::TABLE)
+        .into_iter()
+        .map(|(at, c)| match c {
+            Command::Put { value, .. } => (at / S, serde_json::from_value(value).unwrap()),
+            other => panic!("not a put: {other:?}"),
+        })
+        .collect();
+    let flags: Vec<(i64, bool)> = rows.iter().map(|(at, r)| (*at, r.shut_down)).collect();
+    assert_eq!(flags, [(0, false), (30, false), (45, true)]);
 }
 
 /// A VM whose heartbeats stop is MISSING 19 s after the last one — one row written then, none

@@ -32,11 +32,13 @@ enum Cmd {
     /// Inject a fault into a running VM (drills and tests): kill-agent, stop-agent, start-agent,
     /// hang-os; or, with an empty VM name (""), into the server unit itself:
     /// configuration-update-start|end, shutdown-start|end, refuse-next-inbound, fail-next-resume,
-    /// fail-next-activate, fail-next-shutdown, panic (the unit's own code fails: the node aborts).
+    /// fail-next-activate, fail-next-shutdown, panic (the unit's own code fails: the node aborts);
+    /// or, naming one of the unit's VIOSs, shutdown (shut down on purpose: its partition is Not
+    /// Activated and the FDE does not take it for a failure).
     Fault {
-        /// The VM (LPAR) name; "" for the server unit.
+        /// The VM (LPAR) name, a VIOS of the unit, or "" for the server unit.
         vm: String,
-        /// kill-agent | stop-agent | start-agent | hang-os | a server unit fault
+        /// kill-agent | stop-agent | start-agent | hang-os | a server unit fault | shutdown (a VIOS)
         fault: String,
         /// The server unit running the VM (local datacenter: host-N's is 127.0.0.1:73N0).
         #[arg(long)]

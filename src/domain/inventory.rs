@@ -169,6 +169,10 @@ pub struct HmHealthRecord {
     pub host: String,
     pub incarnation: String,
     pub last_heartbeat_ms: i64,
+    /// Its last row, written as the VIOS was shut down on purpose (the CAA reason SHUTDOWN
+    /// its peers see): DOWN at once, and not a failure while its partition is Not Activated.
+    #[serde(default)]
+    pub shut_down: bool,
 }
 
 /// One host monitor missing one VM's heartbeats since `missed_since_ms` (seed: `map.vmHbMissed`).

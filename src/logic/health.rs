@@ -14,14 +14,25 @@ pub struct ViosHealth {
     pub hm_response: Option<Duration>,
     /// The HM's incarnation while it is responsive.
     pub hm_incarnation: Option<String>,
+    /// It was shut down on purpose (its last row says so): the CAA reason SHUTDOWN.
+    pub shut_down: bool,
 }
 
-/// The health of one VIOS at `now_ms`, from its HM's heartbeat row.
+/// The health of one VIOS at `now_ms`, from its HM's heartbeat row. A VIOS shut down on purpose
+/// is DOWN from its last row on, as CAA tells its peers of a clean node shutdown at once.
 pub fn vios_health(vios_uuid: &str, row: Option<&HmHealthRecord>, now_ms: i64, down_after: Duration) -> ViosHealth {
     let age = row.map(|r| Duration::from_millis(now_ms.saturating_sub(r.last_heartbeat_ms).max(0) as u64));
-    let fresh = age.is_some_and(|a| a < down_after);
+    let shut_down = row.is_some_and(|r| r.shut_down);
+    let fresh = age.is_some_and(|a| a < down_after) && !shut_down;
     let hm_incarnation = row.filter(|_| fresh).map(|r| r.incarnation.clone());
-    ViosHealth { vios_uuid: vios_uuid.to_string(), up: fresh, hm_responsive: fresh, hm_response: age, hm_incarnation }
+    ViosHealth {
+        vios_uuid: vios_uuid.to_string(),
+        up: fresh,
+        hm_responsive: fresh,
+        hm_response: age,
+        hm_incarnation,
+        shut_down,
+    }
 }
 
 /// What the host monitors of a VM's host say of it together.
@@ -73,6 +84,7 @@ mod tests {
             host: "h".into(),
             incarnation: "1".into(),
             last_heartbeat_ms: last,
+            shut_down: false,
         }
     }
 
@@ -93,6 +105,15 @@ mod tests {
         let stale = vios_health("v", Some(&hm(1_000)), 1_700, DOWN_AFTER);
         assert!(!stale.up && !stale.hm_responsive);
         assert_eq!(stale.hm_response, Some(DOWN_AFTER));
+    }
+
+    #[test]
+    fn a_vios_shut_down_on_purpose_is_down_at_once_with_its_reason() {
+        let last = HmHealthRecord { shut_down: true, ..hm(1_000) };
+        let h = vios_health("v", Some(&last), 1_100, DOWN_AFTER);
+        assert!(!h.up && !h.hm_responsive && h.shut_down);
+        assert_eq!(h.hm_incarnation, None);
+        assert!(!vios_health("v", Some(&hm(1_000)), 1_100, DOWN_AFTER).shut_down);
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         .add_service(reflection);
 
     let mut liveness = Liveness::default();
+    // A role that ends its node on purpose (a VIOS shut down by its hypervisor) tells this.
+    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
     let mut hsdb_node = None;
     if let Some(h) = &cfg.hsdb {
         let node = HsdbNode::start(&cfg.data_dir.join("hsdb"), h, pool.clone()).await?;
@@ -109,6 +111,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
             hsdb: hsdb.clone(),
             vios: v.name.clone(),
             timing,
+            stop: stop.clone(),
         };
         router = router
             .add_service(pb::host_monitor_server::HostMonitorServer::new(make()))
@@ -128,6 +131,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     let until = async {
         tokio::select! {
             _ = shutdown => {}
+            _ = stop.notified() => {}
             _ = &mut stopped_rx => {}
         }
     };

@@ -218,17 +218,30 @@ async fn poll_group(core: &LiveGroup, group: String, start: usize, needs_attenti
     Err(VmrmError::unavailable(format!("no VIOS of host_group {} answered", group.name)))
 }
 
-/// The seed's evidence on one VIOS: its CAA state from the reply and, when it is DOWN, a
-/// direct ping. (The HMC's LPAR state of a VIOS is not asked: the simulated HMC does not
-/// report VIOS partitions, so a DOWN VIOS that does not answer ping counts as unhealthy.)
+/// The seed's evidence on one VIOS: its CAA state and reason from the reply and, when it is
+/// DOWN, a direct ping, and when that fails too, its partition's state as its host's HMCs
+/// report it (a VIOS shut down on purpose is Not Activated; `None` when no HMC could tell).
 async fn evidence(core: &LiveGroup, vioses: &[ViosRecord], stat: &pb::ViosStat) -> ViosEvidence {
     let caa_up = stat.state == "UP";
-    let pingable = match (caa_up, vioses.iter().find(|v| v.uuid == stat.uuid)) {
+    let record = vioses.iter().find(|v| v.uuid == stat.uuid);
+    let pingable = match (caa_up, record) {
         (true, _) => None,
         (false, Some(v)) => Some(core.reach.pingable(&v.endpoint).await),
         (false, None) => Some(false),
     };
-    ViosEvidence { caa_up, reason: stat.reason, pingable, lpar_state: None }
+    let lpar_state = match (pingable, record) {
+        (Some(false), Some(v)) => vios_partition_state(core, v).await,
+        _ => None,
+    };
+    ViosEvidence { caa_up, reason: stat.reason, pingable, lpar_state }
+}
+
+/// The state the HMCs report for a VIOS's partition on its host.
+async fn vios_partition_state(core: &LiveGroup, vios: &ViosRecord) -> Option<LparState> {
+    let host = core.records.host(&vios.host).await.ok()?;
+    let inventory = core.vm_checks.hmc.host_inventory(&host).await.ok()?;
+    let partition = inventory.vios.iter().find(|v| v.uuid == vios.uuid)?;
+    LparState::from_hmc(&partition.state)
 }
 
 /// Final sanity check of the host's VIOSs, then the restart of every managed VM of the host.

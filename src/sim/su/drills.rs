@@ -1,6 +1,8 @@
 //! What an operator does to a server unit to rehearse (`vmrmd fault`, `vmrmd workload`, the
 //! tests, the chaos suite): faults inside one running VM, conditions of the unit itself that a
-//! live migration must respect, and the workload a guest runs.
+//! live migration must respect, a deliberate shutdown of one of its VIOS partitions, and the
+//! workload a guest runs.
+use super::vios_partitions::ViosFault;
 use super::{Lpar, ServerUnit};
 use crate::error::{Result, VmrmError};
 use crate::pb;
@@ -82,6 +84,12 @@ impl Handler<InjectFault> for ServerUnit {
             let done =
                 parse_fault(&msg.fault, "a server unit").and_then(|f| self.unit_fault(f)).map(|()| pb::Lpar::default());
             return Box::pin(fut::ready(done));
+        }
+        if self.vios_partitions.is_vios(&msg.name) {
+            return match parse_fault::<ViosFault>(&msg.fault, "a VIOS") {
+                Ok(fault) => self.vios_fault(&msg.name, fault),
+                Err(e) => Box::pin(fut::ready(Err(e))),
+            };
         }
         let injected = match parse_fault::<VmFault>(&msg.fault, "a VM")
             .and_then(|fault| Ok((fault, self.running_vm(&msg.name)?)))

@@ -14,10 +14,12 @@ mod inbound;
 mod lane;
 mod outbound;
 mod service;
+mod vios_partitions;
 
 pub use drills::UnitFault;
 pub use lane::LaneServer;
 pub use service::SuService;
+pub use vios_partitions::ViosFault;
 
 use crate::config::SuConfig;
 use crate::domain::{LparDefinition, LparState, SuAliveRecord, identity};
@@ -114,6 +116,7 @@ pub struct ServerUnit {
     hsdb: Option<RemoteHsdb>,
     incarnation: String,
     alive: InFlight,
+    vios_partitions: vios_partitions::ViosPartitions,
 }
 
 impl ServerUnit {
@@ -141,6 +144,7 @@ impl ServerUnit {
             let ip = endpoint.rsplit_once(':').map_or("127.0.0.1", |(ip, _)| ip).to_string();
             let partitions = SimulatedHypervisor::new(host, ip, cfg.workload, cfg.memory_mb);
             Self {
+                vios_partitions: vios_partitions::ViosPartitions::new(&cfg.vios),
                 cfg,
                 endpoint,
                 san_key,
@@ -210,17 +214,7 @@ impl ServerUnit {
             state: HOST_OPERATING.into(),
             cpu_total: self.cfg.cpu,
             memory_total_mb: self.cfg.memory_mb,
-            vios: self
-                .cfg
-                .vios
-                .iter()
-                .map(|v| pb::ViosInfo {
-                    name: v.name.clone(),
-                    uuid: identity::uuid_for("vios", &v.name),
-                    endpoint: v.endpoint.clone(),
-                    version: concat!("vmrm ", env!("CARGO_PKG_VERSION")).into(),
-                })
-                .collect(),
+            vios: self.vios_partitions.inventory(),
             lpars: self.lpars.values().map(|l| self.lpar_pb(l)).collect(),
             san_key: self.san_key,
             endpoint: self.endpoint.clone(),
@@ -349,6 +343,7 @@ impl Actor for ServerUnit {
         });
         self.write_alive(ctx);
         ctx.run_interval(self.timing.su_alive, |act, ctx| act.write_alive(ctx));
+        self.watch_vios_partitions(ctx);
         let defs: Vec<LparDefinition> = configured.chain(self.saved_boot_list()).collect();
         for def in defs {
             let id = self.free_id();
