@@ -79,7 +79,7 @@ fn loopback_copy() -> Result<f64> {
 /// Two hosts; host-1 runs one 1 GiB VM.
 fn topology(base_port: u16, dir: &Path) -> Topology {
     let mut t = Topology::uniform(base_port, 2, 0, dir.to_path_buf());
-    t.hosts[0].vms = vec![VmConfig { name: "vm-big".into(), cpu: 2, memory_mb: 1024 }];
+    t.hosts[0].vms = vec![VmConfig { name: "vm-big".into(), cpu: 2, memory_mb: 1024, permanent_index: None }];
     t
 }
 

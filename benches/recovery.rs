@@ -133,7 +133,9 @@ fn topology(base_port: u16, dir: &Path) -> Topology {
         name: "host-1".into(),
         cpu: 64,
         memory_mb: 64 * 1024,
-        vms: (1..=FAILED_HOST_VMS).map(|j| VmConfig { name: format!("vm-1-{j}"), cpu: 1, memory_mb: 1024 }).collect(),
+        vms: (1..=FAILED_HOST_VMS)
+            .map(|j| VmConfig { name: format!("vm-1-{j}"), cpu: 1, memory_mb: 1024, permanent_index: None })
+            .collect(),
         max_definitions: 100,
     };
     t

@@ -162,6 +162,10 @@ pub struct VmConfig {
     pub name: String,
     pub cpu: u32,
     pub memory_mb: u64,
+    /// VM2000's permanent VM index (`VM-INDEX=n`): the partition's id wherever it runs.
+    /// Absent: `VM-INDEX=*ANY`, any free id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permanent_index: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -272,9 +276,17 @@ impl NodeConfig {
             if su.cpu == 0 || su.memory_mb == 0 {
                 return bad("su.cpu", "cpu and memory_mb must be positive".into());
             }
+            let mut indexes = std::collections::BTreeSet::new();
             for vm in &su.vm {
                 if vm.cpu == 0 || vm.memory_mb == 0 {
                     return bad("su.vm", format!("VM {} needs positive cpu and memory_mb", vm.name));
+                }
+                match vm.permanent_index {
+                    Some(0) => return bad("su.vm", format!("VM {}: a permanent_index starts at 1", vm.name)),
+                    Some(i) if !indexes.insert(i) => {
+                        return bad("su.vm", format!("VM {}: permanent_index {i} is given to two VMs", vm.name));
+                    }
+                    _ => {}
                 }
             }
         }
@@ -345,5 +357,22 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("hsdb.node_id"), "{err}");
+    }
+
+    #[test]
+    fn permanent_vm_indexes_start_at_one_and_are_given_once_per_host() {
+        let su = |vms: &str| {
+            format!(
+                "name='h'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\n[su]\nhost='h'\ncpu=4\nmemory_mb=8192\n\
+                 san='127.0.0.1:2'\nvios=[{{name='a',endpoint='127.0.0.1:3'}},{{name='b',endpoint='127.0.0.1:4'}}]\n{vms}"
+            )
+        };
+        let vm = |name: &str, index: &str| format!("[[su.vm]]\nname='{name}'\ncpu=1\nmemory_mb=512\n{index}\n");
+        let ok = parse(&su(&(vm("x", "permanent_index=5") + &vm("y", "")))).unwrap();
+        assert_eq!(ok.su.unwrap().vm.iter().map(|v| v.permanent_index).collect::<Vec<_>>(), [Some(5), None]);
+        let zero = parse(&su(&vm("x", "permanent_index=0"))).unwrap_err();
+        assert!(zero.to_string().contains("starts at 1"), "{zero}");
+        let twice = parse(&su(&(vm("x", "permanent_index=5") + &vm("y", "permanent_index=5")))).unwrap_err();
+        assert!(twice.to_string().contains("given to two VMs"), "{twice}");
     }
 }

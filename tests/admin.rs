@@ -110,7 +110,7 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     let _serial = one_cluster_at_a_time().await;
     let dir = temp_dir("bad-input");
     let mut topology = Topology::uniform(24000, 2, 2, dir.path().to_path_buf());
-    let vm = |name: &str| VmConfig { name: name.into(), cpu: 2, memory_mb: 4096 };
+    let vm = |name: &str| VmConfig { name: name.into(), cpu: 2, memory_mb: 4096, permanent_index: None };
     topology.hosts[1] = HostSpec {
         name: "host-2".into(),
         cpu: 4,

@@ -210,6 +210,10 @@ async fn rejections_and_aborts_leave_the_vm_running_on_its_source() {
     let dir = temp_dir("lpm-abort");
     let mut topology = Topology::uniform(25100, 3, 1, dir.path().to_path_buf());
     topology.hosts[1].max_definitions = 2;
+    // Permanent VM indexes (VM2000's VM-INDEX=n): vm-1-1's 1 is free on host-2, where vm-2-1
+    // has 2, but vm-3-1 holds it on host-3.
+    topology.hosts[0].vms[0].permanent_index = Some(1);
+    topology.hosts[1].vms[0].permanent_index = Some(2);
     let mut dc = start(topology).await;
     let mut admin = dc.admin().unwrap();
     dc.set_workload("host-1", "vm-1-1", 64, 2_000, true).await.expect("workload");
@@ -251,6 +255,12 @@ async fn rejections_and_aborts_leave_the_vm_running_on_its_source() {
     let validate = pb::MigrateRequest { action: "validate".into(), ..lpm("vm-1-1", "host-2", limits(0, 0, "")) };
     let possible = console(&admin.migrate_all(validate).await.expect("possible now"));
     assert_eq!(possible, ["VMS2460 LIVE MIGRATION OF VM (1,vm-1-1) TO TARGET SU 'host-2' POSSIBLE"]);
+    let validate = pb::MigrateRequest { action: "validate".into(), ..lpm("vm-1-1", "host-3", limits(0, 0, "")) };
+    let taken = admin.migrate_all(validate).await.unwrap_err().to_string();
+    assert!(taken.contains("REASON: VM index 1: already in use") && taken.contains("VMS2461"), "{taken}");
+    let ids: Vec<(String, u32)> =
+        su_lpars(&dc, "host-2").await.into_iter().map(|l| (l.definition.unwrap().name, l.lpar_id)).collect();
+    assert_eq!(ids, [("vm-2-1".to_string(), 2)], "vm-2-1 has its permanent index");
 
     // Setup: the target cannot assign the resources.
     dc.inject_fault("host-2", "", "refuse-next-inbound").await.unwrap();
@@ -364,7 +374,9 @@ async fn a_host_is_evacuated_and_restored_with_one_command_each() {
     let _serial = one_cluster_at_a_time().await;
     let dir = temp_dir("lpm-evacuate");
     let mut topology = Topology::uniform(25200, 3, 1, dir.path().to_path_buf());
-    topology.hosts[0].vms = (1..=4).map(|j| VmConfig { name: format!("vm-1-{j}"), cpu: 2, memory_mb: 4096 }).collect();
+    topology.hosts[0].vms = (1..=4)
+        .map(|j| VmConfig { name: format!("vm-1-{j}"), cpu: 2, memory_mb: 4096, permanent_index: None })
+        .collect();
     let dc = start(topology).await;
     let mut admin = dc.admin().unwrap();
     admin.modify(modify("vm", "vm-1-4", &[("priority", "high")])).await.unwrap();
@@ -497,6 +509,7 @@ async fn any_grpc_client_speaks_to_the_migration_lane() {
         cpu: 1,
         memory_mb: 4,
         disk: "disk-vm-wire".into(),
+        permanent_index: None,
     };
     let setup = pb::MigrationSetup {
         definition: Some(definition),

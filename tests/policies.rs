@@ -47,7 +47,9 @@ async fn a_host_failure_is_recovered_as_the_policies_say() {
     let _serial = one_cluster_at_a_time().await;
     let dir = temp_dir("policies");
     let mut topology = Topology::uniform(29000, 4, 1, dir.path().to_path_buf());
-    topology.hosts[0].vms = (1..=6).map(|j| VmConfig { name: format!("vm-1-{j}"), cpu: 2, memory_mb: 4096 }).collect();
+    topology.hosts[0].vms = (1..=6)
+        .map(|j| VmConfig { name: format!("vm-1-{j}"), cpu: 2, memory_mb: 4096, permanent_index: None })
+        .collect();
     let mut dc = start(topology).await;
     let mut admin = dc.admin().unwrap();
     admin.modify(modify("vm", "vm-1-1", &[("priority", "high")])).await.unwrap();
@@ -130,7 +132,10 @@ async fn twelve_vm_recovery_under_way(
         name: "host-1".into(),
         cpu: 16,
         memory_mb: 32 * 1024,
-        vms: names.iter().map(|n| VmConfig { name: n.clone(), cpu: 1, memory_mb: 2048 }).collect(),
+        vms: names
+            .iter()
+            .map(|n| VmConfig { name: n.clone(), cpu: 1, memory_mb: 2048, permanent_index: None })
+            .collect(),
         max_definitions: 100,
     };
     let mut dc = start(topology).await;

@@ -111,6 +111,9 @@ pub struct VmRecord {
     /// The VM's running live migration: where to, and the HMC job that runs it (for a cancel).
     #[serde(default)]
     pub lpm: Option<LpmJob>,
+    /// Its permanent VM index, as discovery found its definition (`None`: any free id).
+    #[serde(default)]
+    pub permanent_index: Option<u32>,
 }
 
 /// A live migration in progress, as the controller that started it recorded it.
@@ -144,6 +147,20 @@ impl VmRecord {
             restart: None,
             vm_restart_count: 0,
             lpm: None,
+            permanent_index: def.permanent_index,
+        }
+    }
+
+    /// The partition definition a restart activates: the VM's own, with the entitlement the
+    /// restart gives it.
+    pub fn definition(&self, cpu: u32, memory_mb: u64) -> super::LparDefinition {
+        super::LparDefinition {
+            name: self.name.clone(),
+            uuid: self.uuid.clone(),
+            cpu,
+            memory_mb,
+            disk: self.disk.clone(),
+            permanent_index: self.permanent_index,
         }
     }
 
@@ -156,6 +173,7 @@ impl VmRecord {
             cpu: 2,
             memory_mb: 4096,
             disk: format!("{name}-rootvg"),
+            permanent_index: None,
         };
         Self { state: VmState::ReadyToMove, epoch: 1, ..Self::discovered(&def, host) }
     }

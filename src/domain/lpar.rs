@@ -10,11 +10,21 @@ pub struct LparDefinition {
     pub cpu: u32,
     pub memory_mb: u64,
     pub disk: String,
+    /// VM2000's permanent VM index (`None`: `VM-INDEX=*ANY`, any free partition id).
+    #[serde(default)]
+    pub permanent_index: Option<u32>,
 }
 
 impl From<LparDefinition> for pb::LparDefinition {
     fn from(d: LparDefinition) -> Self {
-        Self { name: d.name, uuid: d.uuid, cpu: d.cpu, memory_mb: d.memory_mb, disk: d.disk }
+        Self {
+            name: d.name,
+            uuid: d.uuid,
+            cpu: d.cpu,
+            memory_mb: d.memory_mb,
+            disk: d.disk,
+            permanent_index: d.permanent_index,
+        }
     }
 }
 
@@ -27,6 +37,16 @@ impl TryFrom<pb::LparDefinition> for LparDefinition {
         if d.cpu == 0 || d.memory_mb == 0 {
             return Err(VmrmError::invalid(format!("LPAR {} needs positive cpu and memory", d.name)));
         }
-        Ok(Self { name: d.name, uuid: d.uuid, cpu: d.cpu, memory_mb: d.memory_mb, disk: d.disk })
+        if d.permanent_index == Some(0) {
+            return Err(VmrmError::invalid(format!("LPAR {}: a permanent VM index starts at 1", d.name)));
+        }
+        Ok(Self {
+            name: d.name,
+            uuid: d.uuid,
+            cpu: d.cpu,
+            memory_mb: d.memory_mb,
+            disk: d.disk,
+            permanent_index: d.permanent_index,
+        })
     }
 }

@@ -49,7 +49,7 @@ impl Topology {
                 cpu: 16,
                 memory_mb: 32 * 1024,
                 vms: (1..=vms_per_host)
-                    .map(|j| VmConfig { name: format!("vm-{i}-{j}"), cpu: 2, memory_mb: 4096 })
+                    .map(|j| VmConfig { name: format!("vm-{i}-{j}"), cpu: 2, memory_mb: 4096, permanent_index: None })
                     .collect(),
                 max_definitions: 100,
             })

@@ -84,13 +84,7 @@ impl Config {
         let (mut vm, version) = match existing {
             Some((vm, v)) => (vm, v),
             None if running => {
-                let seen = LparDefinition {
-                    name: def.name.clone(),
-                    uuid: def.uuid.clone(),
-                    cpu: def.cpu,
-                    memory_mb: def.memory_mb,
-                    disk: def.disk.clone(),
-                };
+                let seen = LparDefinition::try_from(def.clone())?;
                 (VmRecord::discovered(&seen, &host.name), 0)
             }
             // A definition that is not running and that the controller never saw: not ours to manage.

@@ -17,12 +17,13 @@ pub fn guest_facts(vm: &VmRecord, source: &pb::HostInventory) -> GuestFacts {
         Some("DEFINED_ONLY") => GuestState::DefinedOnly,
         _ => GuestState::Down,
     };
-    let memory_mb = lpar.and_then(|l| l.definition.as_ref()).map_or(vm.memory_mb, |d| d.memory_mb);
+    let definition = lpar.and_then(|l| l.definition.as_ref());
+    let memory_mb = definition.map_or(vm.memory_mb, |d| d.memory_mb);
     GuestFacts {
         name: vm.name.clone(),
         index: lpar.map_or(0, |l| l.lpar_id),
-        // Partition ids are assigned on arrival (VM2000's VM-INDEX=*ANY).
-        permanent_index: false,
+        // A partition without a permanent VM index takes any free id on arrival (*ANY).
+        permanent_index: definition.and_then(|d| d.permanent_index).is_some(),
         memory_mb,
         devices: vec![vm.disk.clone()],
         state,
@@ -148,6 +149,7 @@ mod tests {
                 cpu: 2,
                 memory_mb,
                 disk: format!("{name}-rootvg"),
+                permanent_index: None,
             }),
             state: state.into(),
             lpar_id: id,

@@ -34,13 +34,7 @@ impl Recovery {
         tracing::warn!(vm = %name, "restarting VM {name} on the same host {}: {why}", host.name);
         let shutdown = ShutdownLpar { host: host.name.clone(), lpar: name.to_string(), immediate: false };
         self.hmc.run_job(&host, Job::Shutdown(shutdown)).await?;
-        let definition = LparDefinition {
-            name: name.to_string(),
-            uuid: vm.uuid.clone(),
-            cpu: vm.cpu,
-            memory_mb: vm.memory_mb,
-            disk: vm.disk.clone(),
-        };
+        let definition = vm.definition(vm.cpu, vm.memory_mb);
         let activate = ActivateLpar { host: host.name.clone(), definition: Some(definition.into()) };
         self.hmc.run_job(&host, Job::Activate(activate)).await?;
         vm.vm_status = VmStatus::NoOperationInProgress;

@@ -146,13 +146,7 @@ impl Recovery {
         }
         if !self.runs_on(&target, &name).await {
             out.step(format!("Restart has started for VM {name}"));
-            let definition = LparDefinition {
-                name: name.clone(),
-                uuid: vm.uuid.clone(),
-                cpu: step.cpu,
-                memory_mb: step.memory_mb,
-                disk: vm.disk.clone(),
-            };
+            let definition = vm.definition(step.cpu, step.memory_mb);
             let activate =
                 Job::Activate(ActivateLpar { host: target.name.clone(), definition: Some(definition.into()) });
             self.hmc.run_job(&target, activate).await?;

@@ -70,6 +70,7 @@ impl Handler<BeginInbound> for ServerUnit {
                 msg.def.cpu, msg.def.memory_mb
             )));
         }
+        let id = self.id_for(&msg.def)?;
         self.hypervisor.define(&msg.def);
         let memory = match self.hypervisor.receive(&name, msg.memory_bytes) {
             Ok(memory) => memory,
@@ -78,7 +79,7 @@ impl Handler<BeginInbound> for ServerUnit {
                 return Err(e);
             }
         };
-        let mut lpar = Lpar::off(msg.def, self.free_id());
+        let mut lpar = Lpar::off(msg.def, id);
         lpar.state = LparState::MigratingNotActivated;
         lpar.reference_code = String::new();
         lpar.migration = Some(LparMigration::In { source: msg.source, resumed: false });

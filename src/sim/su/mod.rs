@@ -194,9 +194,22 @@ impl ServerUnit {
         (1..).find(|id| !self.lpars.values().any(|l| l.id == *id)).expect("a free id")
     }
 
-    /// The id an LPAR of this name has, or a free one.
-    fn id_for(&self, name: &str) -> u32 {
-        self.lpars.get(name).map_or_else(|| self.free_id(), |l| l.id)
+    /// The id partition `def` gets here: the one it has, its permanent VM index (refused when
+    /// another partition has it), or the lowest free one.
+    fn id_for(&self, def: &LparDefinition) -> Result<u32> {
+        if let Some(l) = self.lpars.get(&def.name) {
+            return Ok(l.id);
+        }
+        let Some(index) = def.permanent_index else {
+            return Ok(self.free_id());
+        };
+        match self.lpars.values().find(|l| l.id == index) {
+            Some(other) => Err(VmrmError::precondition(format!(
+                "VM index {index} of VM {} is in use on host {} (VM {})",
+                def.name, self.cfg.host, other.def.name
+            ))),
+            None => Ok(index),
+        }
     }
 
     /// The operation of the outbound migrations running from this unit.
@@ -265,7 +278,7 @@ impl ServerUnit {
                 self.cfg.host, def.name, def.cpu, def.memory_mb, free_cpu, free_mem
             )));
         }
-        let mut lpar = Lpar::off(def.clone(), self.id_for(&def.name));
+        let mut lpar = Lpar::off(def.clone(), self.id_for(def)?);
         lpar.state = LparState::OpenFirmware;
         lpar.reference_code = String::new();
         self.lpars.insert(def.name.clone(), lpar);
@@ -340,13 +353,22 @@ impl Actor for ServerUnit {
             name: vm.name,
             cpu: vm.cpu,
             memory_mb: vm.memory_mb,
+            permanent_index: vm.permanent_index,
         });
         self.write_alive(ctx);
         ctx.run_interval(self.timing.su_alive, |act, ctx| act.write_alive(ctx));
         self.watch_vios_partitions(ctx);
-        let defs: Vec<LparDefinition> = configured.chain(self.saved_boot_list()).collect();
+        let mut defs: Vec<LparDefinition> = configured.chain(self.saved_boot_list()).collect();
+        // Permanent VM indexes first: a partition that takes any free id must not take theirs.
+        defs.sort_by_key(|d| d.permanent_index.is_none());
         for def in defs {
-            let id = self.free_id();
+            let id = match self.id_for(&def) {
+                Ok(id) => id,
+                Err(e) => {
+                    tracing::error!(host = %self.cfg.host, vm = %def.name, "partition not defined: {e}");
+                    continue;
+                }
+            };
             self.lpars.insert(def.name.clone(), Lpar::off(def.clone(), id));
             self.hypervisor.define(&def);
             ctx.notify(BootActivate(def));
