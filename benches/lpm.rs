@@ -87,8 +87,8 @@ fn topology(base_port: u16, dir: &Path) -> Topology {
 async fn migrate(dc: &Datacenter, to: &str) -> Result<pb::MigrationProgress> {
     let limits = pb::MigrationLimits { max_downtime_ms: MAX_DOWNTIME_MS, ..Default::default() };
     let req = pb::MigrateRequest {
-        class: "vm".into(),
-        name: "vm-big".into(),
+        scope: pb::Scope::Vm as i32,
+        names: vec!["vm-big".into()],
         to: to.into(),
         limits: Some(limits),
         ..Default::default()

@@ -124,13 +124,12 @@ impl Cluster {
         let value = 100 - self.writes % 50;
         let give_up = Instant::now() + BOUND;
         loop {
-            let mut attrs = BTreeMap::new();
-            attrs.insert("cpu_capacity".to_string(), value.to_string());
-            attrs.insert("priority".to_string(), "low".to_string());
+            let settings =
+                pb::Settings { cpu_capacity: Some(value), priority: pb::Priority::Low as i32, ..Default::default() };
             let req = pb::ModifyRequest {
-                class: "host_group".into(),
-                name: "HG1".into(),
-                attributes: attrs.into_iter().collect(),
+                level: pb::ModifyLevel::HostGroup as i32,
+                names: vec!["HG1".into()],
+                settings: Some(settings),
             };
             if self.admin(avoid)?.modify(req).await.is_ok() {
                 self.acked = Some(value);
@@ -369,8 +368,8 @@ async fn lose_migration_target(c: &Cluster, vm: &str, host: &str, target: &str) 
     vmrm::launcher::set_workload(&su, workload(128)).await?;
     let limits = pb::MigrationLimits { bandwidth_mb_s: 20, ..Default::default() };
     let req = pb::MigrateRequest {
-        class: "vm".into(),
-        name: vm.into(),
+        scope: pb::Scope::Vm as i32,
+        names: vec![vm.into()],
         to: target.into(),
         limits: Some(limits),
         ..Default::default()

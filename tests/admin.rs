@@ -147,8 +147,8 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     let dup_group = pb::AddHostGroupRequest { name: "HG2".into(), hosts: vec!["host-1".into()], ..Default::default() };
     assert_code(admin.add_host_group(dup_group).await, "FailedPrecondition", "already belongs to host_group");
     let lpm = |vm: &str, to: &str| pb::MigrateRequest {
-        class: "vm".into(),
-        name: vm.into(),
+        scope: pb::Scope::Vm as i32,
+        names: vmrm::cli::settings::list(vm),
         to: to.into(),
         ..Default::default()
     };
@@ -169,26 +169,23 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     assert_code(admin.migrate_all(lpm("vm-1-1", "host-1")).await, "InvalidArgument", "already runs on host host-1");
     assert_code(admin.migrate_all(lpm("vm-1-1", "host-9")).await, "NotFound", "host-9");
     assert_code(admin.migrate_all(lpm("nosuch", "host-2")).await, "NotFound", "VM nosuch");
-    assert_code(admin.migrate_all(lpm("", "host-2")).await, "InvalidArgument", "name the vm");
+    assert_code(admin.migrate_all(lpm("", "host-2")).await, "InvalidArgument", "name the VMs");
     let mut forced = lpm("vm-1-1", "host-2");
-    forced.limits = Some(pb::MigrationLimits { policy: "maybe".into(), ..Default::default() });
+    forced.limits = Some(pb::MigrationLimits { policy: 7, ..Default::default() });
     assert_code(admin.migrate_all(forced).await, "InvalidArgument", "not abort or force");
-    let cancel = pb::MigrateRequest { action: "cancel".into(), ..lpm("vm-1-1", "") };
+    let cancel = pb::MigrateRequest { action: pb::MigrateAction::Cancel as i32, ..lpm("vm-1-1", "") };
     assert_code(admin.migrate_all(cancel).await, "FailedPrecondition", "no live migration running");
-    let evacuate_self = pb::MigrateRequest { class: "host".into(), ..lpm("host-1", "host-1") };
+    let evacuate_self = pb::MigrateRequest { scope: pb::Scope::Host as i32, ..lpm("host-1", "host-1") };
     assert_code(admin.migrate_all(evacuate_self).await, "InvalidArgument", "cannot be evacuated to itself");
 
     // Empty values, long names, bad disks and pages: refused at the edge, with a short reason.
-    let speed = [("vm_failure_detection_speed", " ")];
-    assert_code(
-        admin.modify(modify("system", "", &speed)).await,
-        "InvalidArgument",
-        "vm_failure_detection_speed= needs",
-    );
+    let out = ksysmgr(&dc.topology.controller_endpoints(), &["modify", "system", "vm_failure_detection_speed="]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a value"), "{out:?}");
     let long = "v".repeat(20_000);
     let long_vm = pb::QueryRequest { name: long.clone(), ..Default::default() };
-    assert_code(admin.query_vm(long_vm).await, "NotFound", "(20000 bytes)");
-    assert_code(admin.restart_vm(restart(&long, "")).await, "NotFound", "(20000 bytes)");
+    assert_code(admin.query_vm(long_vm).await, "InvalidArgument", "(20000 bytes)");
+    assert_code(admin.restart_vm(restart(&long, "")).await, "InvalidArgument", "(20000 bytes)");
     let disks = |repo: &str, ha: &str| pb::AddHostGroupRequest {
         name: "HG2".into(),
         hosts: vec!["host-2".into()],
@@ -215,22 +212,22 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     );
     assert_code(admin.modify(detection("system", "", "0.5", "")).await, "InvalidArgument", "use 1.5-10 seconds");
     assert_code(admin.modify(detection("system", "", "11", "fast")).await, "InvalidArgument", "out of range");
-    assert_code(
-        admin.modify(detection("host_group", "HG1", "", "quick")).await,
-        "InvalidArgument",
-        "fast, normal or slow",
-    );
+    let quick = pb::ModifyRequest {
+        settings: Some(pb::Settings { vm_failure_detection_speed: 9, ..Default::default() }),
+        ..detection("host_group", "HG1", "", "fast")
+    };
+    assert_code(admin.modify(quick).await, "InvalidArgument", "9 is not one of DETECTION_SPEED_FAST");
     assert_code(admin.modify(detection("host_group", "HG9", "2", "")).await, "NotFound", "HG9");
     assert_code(admin.modify(detection("vm", "vm-1-1,nosuch", "", "slow")).await, "NotFound", "VM nosuch");
     assert_code(
         admin.modify(detection("vm", "vm-1-1", "2", "")).await,
         "InvalidArgument",
-        "unknown attribute `host_failure_detection_time` for vm",
+        "`host_failure_detection_time` is not a setting of vm",
     );
     assert_code(
         admin.modify(detection("host", "host-1", "2", "")).await,
         "InvalidArgument",
-        "unknown attribute `host_failure_detection_time` for host",
+        "`host_failure_detection_time` is not a setting of host",
     );
     assert_eq!(system().await, defaults, "a refused modify changed the system settings");
     let speeds = |v: &[pb::VmView]| v.iter().map(|v| v.vm_failure_detection_speed()).collect::<Vec<_>>();
@@ -280,6 +277,7 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("use 1.5-10 seconds"), "{out:?}");
 
     refused_policies(&mut admin).await;
+    refused_at_every_rpc(&mut admin).await;
 
     let after = vms(&dc).await;
     let summary = |v: &[pb::VmView]| {
@@ -293,76 +291,190 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     dc.stop();
 }
 
+/// Names that are paths, empty or oversized, unknown enum numbers and ids out of range, at every
+/// admin RPC that takes them: `InvalidArgument` with the reason, before anything is looked up.
+async fn refused_at_every_rpc(admin: &mut vmrm::transport::AdminClient) {
+    let invalid = |result: Result<String, VmrmError>, what: &str, why: &str| {
+        let err = result.expect_err(what);
+        assert!(matches!(err, VmrmError::InvalidArgument(_)), "{what}: {err:?}");
+        assert!(err.to_string().contains(why), "{what}: `{err}` lacks `{why}`");
+    };
+    let long = "n".repeat(65);
+    for bad in ["../vm-1-1", "/tmp/x", "a/b", "..", "", long.as_str()] {
+        let why = match bad {
+            "" => "name is required",
+            _ => "is not a valid",
+        };
+        let q = || pb::QueryRequest { name: bad.into(), ..Default::default() };
+        let text = |r: Result<pb::CommandReply, VmrmError>| r.map(|r| r.lines.join("\n"));
+        let debug = |r: Result<_, VmrmError>| r.map(|v: Box<dyn std::fmt::Debug>| format!("{v:?}"));
+        invalid(
+            text(admin.add_cluster(pb::AddClusterRequest { name: bad.into(), ..Default::default() }).await),
+            "AddCluster",
+            why,
+        );
+        let hmc =
+            pb::AddHmcRequest { name: bad.into(), login: "a".into(), password: "b".into(), ip: "127.0.0.1".into() };
+        invalid(text(admin.add_hmc(hmc).await), "AddHmc", why);
+        invalid(text(admin.add_host(pb::AddHostRequest { name: bad.into() }).await), "AddHost", why);
+        let group = pb::AddHostGroupRequest { name: "HG3".into(), hosts: vec![bad.into()], ..Default::default() };
+        invalid(text(admin.add_host_group(group).await), "AddHostGroup", why);
+        invalid(
+            text(admin.discover(pb::DiscoverRequest { host_group: bad.into(), verify: false }).await),
+            "Discover",
+            why,
+        );
+        invalid(text(admin.verify(pb::VerifyRequest { host_group: bad.into() }).await), "Verify", why);
+        invalid(text(admin.cleanup(pb::CleanupRequest { host_group: bad.into() }).await), "Cleanup", why);
+        let restart = pb::RestartVmRequest { vm: bad.into(), host: String::new() };
+        invalid(debug(admin.restart_vm(restart).await.map(|r| Box::new(r) as _)), "RestartVm", why);
+        let restart = pb::RestartVmRequest { vm: "vm-1-2".into(), host: format!("{bad}x/") };
+        invalid(debug(admin.restart_vm(restart).await.map(|r| Box::new(r) as _)), "RestartVm to", "is not a valid");
+        let lpm = pb::MigrateRequest { scope: pb::Scope::Vm as i32, names: vec![bad.into()], ..Default::default() };
+        invalid(debug(admin.migrate_all(lpm).await.map(|r| Box::new(r) as _)), "Migrate", why);
+        let modify = pb::ModifyRequest { names: vec![bad.into()], ..modify("vm", "vm-1-2", &[("priority", "low")]) };
+        invalid(text(admin.modify(modify).await), "Modify", why);
+        invalid(text(admin.manage(pb::ManageRequest { vms: vec![bad.into()], manage: false }).await), "Manage", why);
+        let restore = pb::RestoreRequest { scope: pb::Scope::Host as i32, name: bad.into() };
+        invalid(text(admin.restore(restore).await), "Restore", why);
+        let affinity = pb::AffinityRequest {
+            action: pb::ChangeAction::Add as i32,
+            kind: pb::AffinityKind::Workgroup as i32,
+            name: bad.into(),
+            vms: vec!["vm-1-2".into()],
+            remove_vms: false,
+        };
+        invalid(text(admin.change_affinity(affinity).await), "ChangeAffinity", why);
+        let su =
+            pb::SuClusterChange { action: pb::ChangeAction::Remove as i32, name: bad.into(), ..Default::default() };
+        invalid(text(admin.change_su_cluster(su).await), "ChangeSuCluster", why);
+        let recover = pb::RecoverVmDefinitionRequest { vm: bad.into(), host: String::new() };
+        invalid(text(admin.recover_vm_definition(recover).await), "RecoverVmDefinition", why);
+        if bad.is_empty() {
+            continue; // an empty query name asks for every object
+        }
+        invalid(debug(admin.query_hmc(q()).await.map(|r| Box::new(r) as _)), "QueryHmc", why);
+        invalid(debug(admin.query_host(q()).await.map(|r| Box::new(r) as _)), "QueryHost", why);
+        invalid(debug(admin.query_host_group(q()).await.map(|r| Box::new(r) as _)), "QueryHostGroup", why);
+        invalid(debug(admin.query_vios(q()).await.map(|r| Box::new(r) as _)), "QueryVios", why);
+        invalid(debug(admin.query_vm(q()).await.map(|r| Box::new(r) as _)), "QueryVm", why);
+        invalid(debug(admin.query_app(q()).await.map(|r| Box::new(r) as _)), "QueryApp", why);
+        invalid(debug(admin.query_su_cluster(q()).await.map(|r| Box::new(r) as _)), "QuerySuCluster", why);
+        let events = pb::EventQuery { name: bad.into(), ..Default::default() };
+        invalid(debug(admin.query_event(events).await.map(|r| Box::new(r) as _)), "QueryEvent", why);
+        let groups = pb::AffinityQuery { kind: 0, name: bad.into() };
+        invalid(debug(admin.query_affinity(groups).await.map(|r| Box::new(r) as _)), "QueryAffinity", why);
+        let jv = pb::MonjvChange { action: pb::ChangeAction::Remove as i32, name: bad.into(), ..Default::default() };
+        invalid(text(admin.change_monjv(jv).await), "ChangeMonjv", "not a MONJV name");
+        let jv = pb::MonjvQuery { name: bad.into(), password: String::new() };
+        invalid(debug(admin.query_monjv(jv).await.map(|r| Box::new(r) as _)), "QueryMonjv", "not a MONJV name");
+        let watch = pb::MonjvWatch { name: bad.into(), from: 1, to: 3, timeout_ms: 10, ..Default::default() };
+        invalid(debug(admin.watch_monjv(watch).await.map(|r| Box::new(r) as _)), "WatchMonjv", "not a MONJV name");
+    }
+    // Enum numbers nobody defined, and ids and values out of range.
+    let cluster = pb::AddClusterRequest { name: "C2".into(), r#type: 9, ..Default::default() };
+    invalid(admin.add_cluster(cluster).await.map(|r| r.lines.join("")), "AddCluster type", "9 is not one of");
+    let lpm = pb::MigrateRequest { scope: 5, names: vec!["vm-1-2".into()], ..Default::default() };
+    invalid(admin.migrate_all(lpm).await.map(|r| format!("{r:?}")), "Migrate scope", "scope 5");
+    let restore = pb::RestoreRequest { scope: 0, name: "vm-1-2".into() };
+    invalid(admin.restore(restore).await.map(|r| r.lines.join("")), "Restore scope", "scope 0");
+    let su = pb::SuClusterChange { action: 8, name: "S".into(), ..Default::default() };
+    invalid(admin.change_su_cluster(su).await.map(|r| r.lines.join("")), "ChangeSuCluster action", "action 8");
+    let jv = pb::MonjvChange { action: 0, name: "JV.X".into(), ..Default::default() };
+    invalid(admin.change_monjv(jv).await.map(|r| r.lines.join("")), "ChangeMonjv action", "action 0");
+    let groups = pb::AffinityQuery { kind: 12, name: String::new() };
+    invalid(admin.query_affinity(groups).await.map(|r| format!("{r:?}")), "QueryAffinity kind", "12 is not one of");
+    let role = pb::ModifyHsdbNodeRequest { node_id: 2, role: 4 };
+    invalid(admin.modify_hsdb_node(role).await.map(|r| r.lines.join("")), "ModifyHsdbNode role", "role 4");
+    let zero = pb::RemoveHsdbNodeRequest { node_id: 0 };
+    invalid(admin.remove_hsdb_node(zero).await.map(|r| r.lines.join("")), "RemoveHsdbNode 0", "positive number");
+    let level = pb::ModifyRequest { level: 6, ..modify("vm", "vm-1-2", &[("priority", "low")]) };
+    invalid(admin.modify(level).await.map(|r| r.lines.join("")), "Modify level", "level 6");
+    let slow = pb::ModifyRequest {
+        settings: Some(pb::Settings { host_failure_detection_time_ms: Some(u32::MAX), ..Default::default() }),
+        ..modify("system", "", &[("ha_monitor", "enable")])
+    };
+    invalid(admin.modify(slow).await.map(|r| r.lines.join("")), "Modify time", "out of range");
+}
+
 /// Policies: unknown names, bad values, a VM in two collocation groups, contradictory groups,
 /// a blacklisted restart target — each refused with the reason; only the one group that was
 /// accepted exists afterwards and the host group keeps its settings.
 async fn refused_policies(admin: &mut vmrm::transport::AdminClient) {
-    let group = |kind: &str, name: &str, vms: &[&str]| pb::AffinityRequest {
-        action: "add".into(),
-        kind: kind.into(),
+    let group = |kind: pb::AffinityKind, name: &str, vms: &[&str]| pb::AffinityRequest {
+        action: pb::ChangeAction::Add as i32,
+        kind: kind as i32,
         name: name.into(),
         vms: vms.iter().map(|s| s.to_string()).collect(),
-        policy: String::new(),
+        remove_vms: false,
+    };
+    let typed = |settings: pb::Settings| pb::ModifyRequest {
+        settings: Some(settings),
+        ..modify("vm", "vm-1-1", &[("priority", "low")])
     };
     assert_code(admin.modify(modify("vm", "nosuch", &[("priority", "high")])).await, "NotFound", "VM nosuch");
-    assert_code(
-        admin.modify(modify("vm", "vm-1-1", &[("priority", "urgent")])).await,
-        "InvalidArgument",
-        "high, medium, low",
-    );
+    let urgent = typed(pb::Settings { priority: 9, ..Default::default() });
+    assert_code(admin.modify(urgent).await, "InvalidArgument", "PRIORITY_HIGH, PRIORITY_MEDIUM, PRIORITY_LOW");
     assert_code(
         admin.modify(modify("vm", "vm-1-1", &[("blacklist_hosts", "host-9")])).await,
         "NotFound",
         "host host-9",
     );
     assert_code(admin.modify(modify("host_group", "HG9", &[("restart_policy", "auto")])).await, "NotFound", "HG9");
-    assert_code(
-        admin.modify(modify("host_group", "HG1", &[("restart_policy", "sometimes")])).await,
-        "InvalidArgument",
-        "auto, advisory_mode",
-    );
-    assert_code(
-        admin.modify(modify("host_group", "HG1", &[("memory_capacity", "150"), ("priority", "low")])).await,
-        "InvalidArgument",
-        "1-100",
-    );
+    let in_group = |settings: pb::Settings| pb::ModifyRequest {
+        settings: Some(settings),
+        ..modify("host_group", "HG1", &[("priority", "low")])
+    };
+    let sometimes = in_group(pb::Settings { restart_policy: 5, ..Default::default() });
+    assert_code(admin.modify(sometimes).await, "InvalidArgument", "RESTART_POLICY_AUTO, RESTART_POLICY_ADVISORY_MODE");
+    let too_much = in_group(pb::Settings { memory_capacity: Some(150), priority: 3, ..Default::default() });
+    assert_code(admin.modify(too_much).await, "InvalidArgument", "1-100");
     assert_code(
         admin.modify(modify("host_group", "HG1", &[("cpu_capacity", "50")])).await,
         "InvalidArgument",
         "per priority",
     );
-    assert_code(
-        admin.modify(modify("host", "host-1", &[("ha_monitor", "maybe")])).await,
-        "InvalidArgument",
-        "enable or disable",
-    );
+    let nothing = pb::ModifyRequest { settings: None, ..modify("host", "host-1", &[("ha_monitor", "enable")]) };
+    assert_code(admin.modify(nothing).await, "InvalidArgument", "settings are required");
 
-    admin.change_affinity(group("collocation", "c1", &["vm-1-1", "vm-1-2"])).await.expect("a valid group");
+    admin
+        .change_affinity(group(pb::AffinityKind::Collocation, "c1", &["vm-1-1", "vm-1-2"]))
+        .await
+        .expect("a valid group");
     assert_code(
-        admin.change_affinity(group("collocation", "c2", &["vm-1-1", "vm-2-1"])).await,
+        admin.change_affinity(group(pb::AffinityKind::Collocation, "c2", &["vm-1-1", "vm-2-1"])).await,
         "FailedPrecondition",
         "already in collocation group c1",
     );
     assert_code(
-        admin.change_affinity(group("anticollocation", "a1", &["vm-1-2", "vm-1-1"])).await,
+        admin.change_affinity(group(pb::AffinityKind::Anticollocation, "a1", &["vm-1-2", "vm-1-1"])).await,
         "FailedPrecondition",
         "conflicting policies",
     );
-    assert_code(admin.change_affinity(group("workgroup", "w1", &["vm-1-1", "nosuch"])).await, "NotFound", "VM nosuch");
-    assert_code(admin.change_affinity(group("collocation", "c1", &["vm-2-1", "vm-2-2"])).await, "AlreadyExists", "c1");
+    assert_code(
+        admin.change_affinity(group(pb::AffinityKind::Workgroup, "w1", &["vm-1-1", "nosuch"])).await,
+        "NotFound",
+        "VM nosuch",
+    );
+    assert_code(
+        admin.change_affinity(group(pb::AffinityKind::Collocation, "c1", &["vm-2-1", "vm-2-2"])).await,
+        "AlreadyExists",
+        "c1",
+    );
     assert_code(
         admin.modify(modify("vm", "vm-1-1", &[("priority", "high")])).await,
         "FailedPrecondition",
         "same priority",
     );
+    let affinity = pb::AffinityRequest { kind: 9, ..group(pb::AffinityKind::Collocation, "z", &["vm-1-1"]) };
     assert_code(
-        admin.change_affinity(group("affinity", "z", &["vm-1-1"])).await,
+        admin.change_affinity(affinity).await,
         "InvalidArgument",
-        "collocation, anticollocation, workgroup",
+        "AFFINITY_KIND_COLLOCATION, AFFINITY_KIND_ANTICOLLOCATION, AFFINITY_KIND_WORKGROUP",
     );
     let delete = pb::AffinityRequest {
-        action: "delete".into(),
-        kind: "collocation".into(),
+        action: pb::ChangeAction::Remove as i32,
+        kind: pb::AffinityKind::Collocation as i32,
         name: "nosuch".into(),
         ..Default::default()
     };
@@ -383,8 +495,8 @@ async fn refused_policies(admin: &mut vmrm::transport::AdminClient) {
     );
     admin
         .change_affinity(pb::AffinityRequest {
-            action: "delete".into(),
-            kind: "collocation".into(),
+            action: pb::ChangeAction::Remove as i32,
+            kind: pb::AffinityKind::Collocation as i32,
             name: "c1".into(),
             ..Default::default()
         })

@@ -51,7 +51,7 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
     let bad = pb::AddHsdbNodeRequest { node_id: 4, endpoint: "not-an-address".into() };
     assert!(matches!(admin.add_hsdb_node(bad).await, Err(VmrmError::InvalidArgument(_))));
     assert!(matches!(
-        admin.modify_hsdb_node(pb::ModifyHsdbNodeRequest { node_id: 4, role: "voter".into() }).await,
+        admin.modify_hsdb_node(pb::ModifyHsdbNodeRequest { node_id: 4, role: pb::HsdbRole::Voter as i32 }).await,
         Err(VmrmError::NotFound(_))
     ));
 
@@ -64,11 +64,11 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
         Err(VmrmError::AlreadyExists(_))
     ));
     assert!(matches!(
-        admin.modify_hsdb_node(pb::ModifyHsdbNodeRequest { node_id: 4, role: "boss".into() }).await,
+        admin.modify_hsdb_node(pb::ModifyHsdbNodeRequest { node_id: 4, role: 7 }).await,
         Err(VmrmError::InvalidArgument(_))
     ));
 
-    admin.modify_hsdb_node(pb::ModifyHsdbNodeRequest { node_id: 4, role: "voter".into() }).await.unwrap();
+    admin.modify_hsdb_node(pb::ModifyHsdbNodeRequest { node_id: 4, role: pb::HsdbRole::Voter as i32 }).await.unwrap();
     let view = admin.query_hsdb(q.clone()).await.unwrap();
     assert!(roles(&view).contains(&(4, pb::HsdbRole::Voter)), "{view:?}");
     let fourth = view.members.iter().find(|m| m.node_id == 4).expect("node 4");

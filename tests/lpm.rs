@@ -14,8 +14,8 @@ use vmrm::pb;
 
 fn lpm(vm: &str, to: &str, limits: pb::MigrationLimits) -> pb::MigrateRequest {
     pb::MigrateRequest {
-        class: "vm".into(),
-        name: vm.into(),
+        scope: pb::Scope::Vm as i32,
+        names: vec![vm.into()],
         to: to.into(),
         limits: Some(limits),
         ..Default::default()
@@ -23,7 +23,11 @@ fn lpm(vm: &str, to: &str, limits: pb::MigrationLimits) -> pb::MigrateRequest {
 }
 
 fn limits(max_downtime_ms: u32, bandwidth_mb_s: u32, policy: &str) -> pb::MigrationLimits {
-    pb::MigrationLimits { max_downtime_ms, bandwidth_mb_s, policy: policy.into(), max_rounds: 0 }
+    let policy = match policy {
+        "force" => pb::ConvergencePolicy::Force,
+        _ => pb::ConvergencePolicy::Abort,
+    };
+    pb::MigrationLimits { max_downtime_ms, bandwidth_mb_s, policy: policy as i32, max_rounds: 0 }
 }
 
 async fn monjv(admin: &mut vmrm::transport::AdminClient, name: &str, password: &str) -> pb::MonjvView {
@@ -108,7 +112,7 @@ async fn a_dirtying_vm_migrates_with_its_memory_and_counter_intact() {
     let mut admin = dc.admin().unwrap();
     dc.set_workload("host-1", "vm-1-1", 64, 10_000, true).await.expect("workload");
     let add = pb::MonjvChange {
-        action: "add".into(),
+        action: pb::ChangeAction::Add as i32,
         name: "JV.VM11".into(),
         vm: "vm-1-1".into(),
         password: "pw".into(),
@@ -244,7 +248,8 @@ async fn rejections_and_aborts_leave_the_vm_running_on_its_source() {
     ] {
         assert!(rejected.contains(reason), "`{reason}` missing from: {rejected}");
     }
-    let validate = pb::MigrateRequest { action: "validate".into(), ..lpm("vm-1-1", "host-2", limits(0, 0, "")) };
+    let validate =
+        pb::MigrateRequest { action: pb::MigrateAction::Validate as i32, ..lpm("vm-1-1", "host-2", limits(0, 0, "")) };
     assert!(admin.migrate_all(validate).await.unwrap_err().to_string().contains("VMS2461"));
     assert!(!events(&dc).await.iter().any(|e| e.name == "LPM_STARTED"), "a rejection starts nothing");
     assert_runs_on(&dc, "vm-1-1", "host-1").await;
@@ -252,10 +257,12 @@ async fn rejections_and_aborts_leave_the_vm_running_on_its_source() {
         dc.inject_fault("host-2", "", fault).await.expect(fault);
     }
     let _ = su2.remove(pb::LparRef { name: "vm-1-1".into(), immediate: true }).await;
-    let validate = pb::MigrateRequest { action: "validate".into(), ..lpm("vm-1-1", "host-2", limits(0, 0, "")) };
+    let validate =
+        pb::MigrateRequest { action: pb::MigrateAction::Validate as i32, ..lpm("vm-1-1", "host-2", limits(0, 0, "")) };
     let possible = console(&admin.migrate_all(validate).await.expect("possible now"));
     assert_eq!(possible, ["VMS2460 LIVE MIGRATION OF VM (1,vm-1-1) TO TARGET SU 'host-2' POSSIBLE"]);
-    let validate = pb::MigrateRequest { action: "validate".into(), ..lpm("vm-1-1", "host-3", limits(0, 0, "")) };
+    let validate =
+        pb::MigrateRequest { action: pb::MigrateAction::Validate as i32, ..lpm("vm-1-1", "host-3", limits(0, 0, "")) };
     let taken = admin.migrate_all(validate).await.unwrap_err().to_string();
     assert!(taken.contains("REASON: VM index 1: already in use") && taken.contains("VMS2461"), "{taken}");
     let ids: Vec<(String, u32)> =
@@ -303,7 +310,7 @@ async fn rejections_and_aborts_leave_the_vm_running_on_its_source() {
     wait_for_precopy(&mut updates).await;
     let again = admin.migrate_all(lpm("vm-1-1", "host-3", limits(0, 0, ""))).await.unwrap_err().to_string();
     assert!(again.contains("another operation in progress (LPM_IN_PROGRESS)"), "{again}");
-    let cancel = pb::MigrateRequest { action: "cancel".into(), ..lpm("vm-1-1", "", limits(0, 0, "")) };
+    let cancel = pb::MigrateRequest { action: pb::MigrateAction::Cancel as i32, ..lpm("vm-1-1", "", limits(0, 0, "")) };
     assert!(console(&admin.migrate_all(cancel).await.expect("cancel"))[0].contains("rolls back"));
     let e = migration.await.unwrap().unwrap_err().to_string();
     assert!(e.contains("cancelled by the administrator"), "{e}");
@@ -382,7 +389,8 @@ async fn a_host_is_evacuated_and_restored_with_one_command_each() {
     admin.modify(modify("vm", "vm-1-4", &[("priority", "high")])).await.unwrap();
     admin.modify(modify("vm", "vm-1-1", &[("priority", "low")])).await.unwrap();
 
-    let evacuate = pb::MigrateRequest { class: "host".into(), name: "host-1".into(), ..Default::default() };
+    let evacuate =
+        pb::MigrateRequest { scope: pb::Scope::Host as i32, names: vec!["host-1".into()], ..Default::default() };
     let lines = console(&admin.migrate_all(evacuate).await.expect("evacuated"));
     assert_eq!(lines.last().map(String::as_str), Some("4 out of 4 VMs have been successfully performed LPM"));
     let running = running_vms(&dc).await;
@@ -397,8 +405,10 @@ async fn a_host_is_evacuated_and_restored_with_one_command_each() {
     let started = |vm: &str| ev.iter().position(|e| e.name == "LPM_STARTED" && e.subject == vm).expect(vm);
     assert!(started("vm-1-4") < started("vm-1-1"), "High before Low");
 
-    let restored =
-        admin.restore(pb::RestoreRequest { class: "host".into(), name: "host-1".into() }).await.expect("restored");
+    let restored = admin
+        .restore(pb::RestoreRequest { scope: pb::Scope::Host as i32, name: "host-1".into() })
+        .await
+        .expect("restored");
     assert!(restored.lines.iter().any(|l| l.contains("(LPM)")), "{:#?}", restored.lines);
     for j in 1..=4 {
         assert_runs_on(&dc, &format!("vm-1-{j}"), "host-1").await;

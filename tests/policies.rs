@@ -11,13 +11,13 @@ use vmrm::domain::identity::disk_for_vm;
 use vmrm::launcher::{HostSpec, Topology};
 use vmrm::pb;
 
-fn affinity(kind: &str, name: &str, vms: &[&str]) -> pb::AffinityRequest {
+fn affinity(kind: pb::AffinityKind, name: &str, vms: &[&str]) -> pb::AffinityRequest {
     pb::AffinityRequest {
-        action: "add".into(),
-        kind: kind.into(),
+        action: pb::ChangeAction::Add as i32,
+        kind: kind as i32,
         name: name.into(),
         vms: vms.iter().map(|s| s.to_string()).collect(),
-        policy: String::new(),
+        remove_vms: false,
     }
 }
 
@@ -54,9 +54,13 @@ async fn a_host_failure_is_recovered_as_the_policies_say() {
     let mut admin = dc.admin().unwrap();
     admin.modify(modify("vm", "vm-1-1", &[("priority", "high")])).await.unwrap();
     admin.modify(modify("vm", "vm-1-6", &[("priority", "low"), ("blacklist_hosts", "host-2,host-3")])).await.unwrap();
-    let lines = admin.change_affinity(affinity("collocation", "pair", &["vm-1-2", "vm-1-3"])).await.unwrap().lines;
+    let lines = admin
+        .change_affinity(affinity(pb::AffinityKind::Collocation, "pair", &["vm-1-2", "vm-1-3"]))
+        .await
+        .unwrap()
+        .lines;
     assert_eq!(lines, ["Collocation group pair was created"]);
-    admin.change_affinity(affinity("anticollocation", "apart", &["vm-1-4", "vm-1-5"])).await.unwrap();
+    admin.change_affinity(affinity(pb::AffinityKind::Anticollocation, "apart", &["vm-1-4", "vm-1-5"])).await.unwrap();
 
     dc.kill_host("host-1");
     let names: Vec<String> = (1..=6).map(|j| format!("vm-1-{j}")).collect();
@@ -271,7 +275,11 @@ async fn flexible_capacity_away_stale_definitions_cleaned_on_return_and_full_siz
 
     let lines = wait_until("host-1 able to take its VMs back", Duration::from_secs(30), || async {
         let mut admin = dc.admin().unwrap();
-        admin.restore(pb::RestoreRequest { class: "host".into(), name: "host-1".into() }).await.ok().map(|r| r.lines)
+        admin
+            .restore(pb::RestoreRequest { scope: pb::Scope::Host as i32, name: "host-1".into() })
+            .await
+            .ok()
+            .map(|r| r.lines)
     })
     .await;
     assert_eq!(

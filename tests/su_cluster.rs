@@ -10,12 +10,13 @@ use std::time::Duration;
 use vmrm::launcher::{Datacenter, Topology};
 use vmrm::pb;
 
-fn change(action: &str, name: &str, hosts: &[&str], state: &str) -> pb::SuClusterChange {
+/// The change ksysmgr sends for `ACTION su_cluster NAME [hosts=…] [state=active|inactive]`.
+fn change(action: pb::ChangeAction, name: &str, hosts: &[&str], state: &str) -> pb::SuClusterChange {
     pb::SuClusterChange {
-        action: action.into(),
+        action: action as i32,
         name: name.into(),
         hosts: hosts.iter().map(|h| h.to_string()).collect(),
-        state: state.into(),
+        active: (!state.is_empty()).then_some(state == "active"),
     }
 }
 
@@ -25,7 +26,7 @@ async fn cluster(dc: &Datacenter, name: &str) -> pb::SuClusterView {
 }
 
 fn lpm(vm: &str, to: &str) -> pb::MigrateRequest {
-    pb::MigrateRequest { class: "vm".into(), name: vm.into(), to: to.into(), ..Default::default() }
+    pb::MigrateRequest { scope: pb::Scope::Vm as i32, names: vec![vm.into()], to: to.into(), ..Default::default() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,12 +38,14 @@ async fn an_su_cluster_follows_its_units_and_recovers_definitions_only_after_the
 
     // Bad definitions: refused with the reason, nothing created.
     let refused = [
-        (change("add", "SUC", &["host-1"], ""), "exactly two server units"),
-        (change("add", "SUC", &["host-1", "host-1"], ""), "exactly two server units"),
-        (change("add", "SUC", &["host-1", "host-2", "host-3"], ""), "exactly two server units"),
-        (change("add", "SUC", &["host-1", "host-9"], ""), "host host-9 does not exist"),
-        (change("add", "", &["host-1", "host-2"], ""), "name the SU cluster"),
-        (change("modify", "NOPE", &[], "inactive"), "SU cluster NOPE does not exist"),
+        (change(pb::ChangeAction::Add, "SUC", &["host-1"], ""), "exactly two server units"),
+        (change(pb::ChangeAction::Add, "SUC", &["host-1", "host-1"], ""), "exactly two server units"),
+        (change(pb::ChangeAction::Add, "SUC", &["host-1", "host-2", "host-3"], ""), "exactly two server units"),
+        (change(pb::ChangeAction::Add, "SUC", &["host-1", "host-9"], ""), "host host-9 does not exist"),
+        (change(pb::ChangeAction::Add, "", &["host-1", "host-2"], ""), "the SU cluster name is required"),
+        (change(pb::ChangeAction::Add, "../SUC", &["host-1", "host-2"], ""), "not a valid SU cluster name"),
+        (change(pb::ChangeAction::Add, "SUC", &["host-1", "host/2"], ""), "not a valid host name"),
+        (change(pb::ChangeAction::Modify, "NOPE", &[], "inactive"), "SU cluster NOPE does not exist"),
     ];
     for (req, why) in refused {
         let e = admin.change_su_cluster(req).await.unwrap_err().to_string();
@@ -50,11 +53,12 @@ async fn an_su_cluster_follows_its_units_and_recovers_definitions_only_after_the
     }
     assert!(admin.query_su_cluster(pb::QueryRequest::default()).await.unwrap().clusters.is_empty());
 
-    admin.change_su_cluster(change("add", "SUC", &["host-1", "host-2"], "")).await.expect("added");
-    let e = admin.change_su_cluster(change("add", "SUC2", &["host-2", "host-3"], "")).await.unwrap_err();
+    admin.change_su_cluster(change(pb::ChangeAction::Add, "SUC", &["host-1", "host-2"], "")).await.expect("added");
+    let e =
+        admin.change_su_cluster(change(pb::ChangeAction::Add, "SUC2", &["host-2", "host-3"], "")).await.unwrap_err();
     assert!(e.to_string().contains("already belongs to SU cluster SUC"), "{e}");
-    let e = admin.change_su_cluster(change("modify", "SUC", &[], "asleep")).await.unwrap_err();
-    assert!(e.to_string().contains("not active or inactive"), "{e}");
+    let e = admin.change_su_cluster(change(pb::ChangeAction::Modify, "SUC", &[], "")).await.unwrap_err();
+    assert!(e.to_string().contains("modify su_cluster needs active"), "{e}");
     let view = cluster(&dc, "SUC").await;
     assert_eq!((view.status(), view.function.as_str()), (pb::SuClusterStatus::Normal, "Live migration"));
     assert!(
@@ -63,11 +67,11 @@ async fn an_su_cluster_follows_its_units_and_recovers_definitions_only_after_the
     );
 
     // Deactivated: INACTIVE, and no live migration (seed: "no live migration can be processed").
-    admin.change_su_cluster(change("modify", "SUC", &[], "inactive")).await.unwrap();
+    admin.change_su_cluster(change(pb::ChangeAction::Modify, "SUC", &[], "inactive")).await.unwrap();
     assert_eq!(cluster(&dc, "SUC").await.status(), pb::SuClusterStatus::Inactive);
     let e = admin.migrate_all(lpm("vm-1-1", "host-2")).await.unwrap_err().to_string();
     assert!(e.contains("REASON: SU cluster host-2: INACTIVE"), "{e}");
-    admin.change_su_cluster(change("modify", "SUC", &[], "active")).await.unwrap();
+    admin.change_su_cluster(change(pb::ChangeAction::Modify, "SUC", &[], "active")).await.unwrap();
     // A unit of the cluster migrates to its partner only.
     let e = admin.migrate_all(lpm("vm-1-1", "host-3")).await.unwrap_err().to_string();
     assert!(e.contains("REASON: SU cluster host-3: not in the SU cluster of host-1"), "{e}");
@@ -128,6 +132,6 @@ async fn an_su_cluster_follows_its_units_and_recovers_definitions_only_after_the
     .await;
     let running = running_vms(&dc).await;
     assert_eq!(running.get("vm-1-1").map(Vec::as_slice), Some(&["host-2".to_string()][..]), "{running:?}");
-    admin.change_su_cluster(change("remove", "SUC", &[], "")).await.expect("removed");
+    admin.change_su_cluster(change(pb::ChangeAction::Remove, "SUC", &[], "")).await.expect("removed");
     assert!(admin.query_su_cluster(pb::QueryRequest::default()).await.unwrap().clusters.is_empty());
 }

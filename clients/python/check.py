@@ -80,7 +80,8 @@ def main(endpoints):
               f"{states.Priority.Name(v.priority)} {states.VmStatus.Name(v.vm_status)}")
     check(True, "12 VMs listed, every one VM_STATE_READY_TO_MOVE and LPAR_STATE_RUNNING")
 
-    stub.Modify(admin.ModifyRequest(name="vm-1-2", attributes={"priority": "high"}, **{"class": "vm"}), timeout=10)
+    settings = admin.Settings(priority=states.PRIORITY_HIGH)
+    stub.Modify(admin.ModifyRequest(level=admin.MODIFY_LEVEL_VM, names=["vm-1-2"], settings=settings), timeout=10)
     check(vms(stub)["vm-1-2"].priority == states.PRIORITY_HIGH, "vm-1-2's priority changed to PRIORITY_HIGH")
 
     done = stub.RestartVm(admin.RestartVmRequest(vm="vm-1-1", host="host-2"), timeout=120)
@@ -93,7 +94,7 @@ def main(endpoints):
           "the VM's view agrees: host-2, RUNNING, the same epoch, last restart COMPLETED")
 
     phases, last = [], None
-    request = admin.MigrateRequest(name="vm-1-2", to="host-3", **{"class": "vm"})
+    request = admin.MigrateRequest(scope=admin.SCOPE_VM, names=["vm-1-2"], to="host-3")
     for reply in stub.Migrate(request, timeout=300):
         if reply.HasField("progress"):
             last = reply.progress
@@ -110,15 +111,20 @@ def main(endpoints):
     check(any(e.name == "RESTART_COMPLETED" and e.severity != states.SEVERITY_UNSPECIFIED for e in events),
           "vm-1-1's events include RESTART_COMPLETED with a severity")
 
+    invalid, not_found = grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND
     bad = [
-        ("a VM name with a path", lambda: stub.RestartVm(admin.RestartVmRequest(vm="../../etc/passwd"), timeout=10)),
-        ("a 20000-byte name", lambda: stub.QueryVm(admin.QueryRequest(name="x" * 20000), timeout=10)),
-        ("an unknown target host", lambda: stub.RestartVm(admin.RestartVmRequest(vm="vm-2-1", host="nosuch"),
-                                                           timeout=10)),
+        ("a VM name with a path", invalid,
+         lambda: stub.RestartVm(admin.RestartVmRequest(vm="../../etc/passwd"), timeout=10)),
+        ("a 20000-byte name", invalid, lambda: stub.QueryVm(admin.QueryRequest(name="x" * 20000), timeout=10)),
+        ("an unknown priority number", invalid,
+         lambda: stub.Modify(admin.ModifyRequest(level=admin.MODIFY_LEVEL_VM, names=["vm-2-1"],
+                                                 settings=admin.Settings(priority=9)), timeout=10)),
+        ("an unknown target host", not_found,
+         lambda: stub.RestartVm(admin.RestartVmRequest(vm="vm-2-1", host="nosuch"), timeout=10)),
     ]
-    for what, call in bad:
+    for what, expected, call in bad:
         code = code_of(call)
-        check(code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND), f"{what} refused ({code.name})")
+        check(code == expected, f"{what} refused ({code.name})")
     check(vms(stub)["vm-2-1"].epoch == 0, "the refused requests changed nothing")
 
 

@@ -1,12 +1,14 @@
 //! Text output in the seed's layout (`Name:`, `UUID:`, `State:` …, values from column 22):
 //! the typed replies rendered with the domain's (the seed's) names.
 use crate::domain::policy::on_off;
-use crate::domain::{DetectionSpeed, HostState, LparState, MonjvKind, Priority, RestartPhase, RestartPolicy};
+use crate::domain::{
+    AffinityKind, DetectionSpeed, HostState, LparState, MonjvKind, Priority, RestartPhase, RestartPolicy,
+};
 use crate::domain::{Severity, SuClusterStatus, UnitHeartbeat, VmState, VmStatus};
 use crate::logic::app_engine::Color;
 use crate::logic::detection::secs;
 use crate::pb;
-use crate::pb::states::shown;
+use crate::pb::states::{WireEnum, shown};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -265,7 +267,8 @@ pub fn affinity(list: &[pb::AffinityView]) -> String {
     let mut out = String::new();
     for g in list {
         field(&mut out, "Name", &g.name);
-        field(&mut out, "Type", &g.kind);
+        let kind = AffinityKind::from_wire("", g.kind);
+        field(&mut out, "Type", kind.map_or_else(|_| format!("unknown ({})", g.kind), |k| k.title().to_string()));
         field(&mut out, "VMs", g.vms.join(" "));
         let _ = writeln!(out);
     }

@@ -1,7 +1,7 @@
 //! The `ksysmgr` grammar. Actions and classes accept the seed's aliases (`q`, `mk`, `cl`,
 //! `discovery` …); attributes are `key=value`, lists are comma-separated. Anything unknown is
 //! refused with the list of what is allowed.
-use crate::controller::config::policies::attributes_of;
+use super::settings::{KEYS, list as items, settings};
 use crate::domain::AffinityKind;
 use crate::pb;
 use std::collections::BTreeMap;
@@ -42,12 +42,7 @@ pub enum Class {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum KsysCommand {
-    AddCluster {
-        name: String,
-        cluster_type: String,
-        ksysnodes: Vec<String>,
-        sync: bool,
-    },
+    AddCluster(pb::AddClusterRequest),
     AddHmc {
         name: String,
         login: String,
@@ -111,35 +106,18 @@ pub enum KsysCommand {
         node_id: u64,
         endpoint: String,
     },
-    ModifyHsdbNode {
-        node_id: u64,
-        role: String,
-    },
+    ModifyHsdbNode(pb::ModifyHsdbNodeRequest),
     RemoveHsdbNode {
         node_id: u64,
     },
-    /// `class`: system, host_group, host or vm.
-    Modify {
-        class: String,
-        name: String,
-        attributes: BTreeMap<String, String>,
-    },
-    Manage {
-        vms: String,
-        manage: bool,
-    },
-    /// `action`: add, modify or delete; `policy`: add or delete (modify only).
-    Affinity {
-        action: String,
-        kind: AffinityKind,
-        name: String,
-        vms: Vec<String>,
-        policy: String,
-    },
-    Restore {
-        class: String,
-        name: String,
-    },
+    /// `modify system|host_group|host|vm …`.
+    Modify(pb::ModifyRequest),
+    /// `manage|unmanage vm …`.
+    Manage(pb::ManageRequest),
+    /// `add|modify|delete collocation|anticollocation|workgroup …`.
+    Affinity(pb::AffinityRequest),
+    /// `restore vm|host NAME`.
+    Restore(pb::RestoreRequest),
     Cleanup {
         host_group: String,
     },
@@ -264,7 +242,25 @@ fn attr(w: &Words, key: &str, what: &str) -> Result<String, String> {
 }
 
 fn list(value: Option<&String>) -> Vec<String> {
-    value.map(|v| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default()
+    value.map(|v| items(v)).unwrap_or_default()
+}
+
+/// A change's action as the wire carries it.
+fn change_action(act: &str) -> i32 {
+    let action = match act {
+        "add" => pb::ChangeAction::Add,
+        "modify" => pb::ChangeAction::Modify,
+        _ => pb::ChangeAction::Remove,
+    };
+    action as i32
+}
+
+fn scope(class: Class) -> i32 {
+    let scope = match class {
+        Class::Host => pb::Scope::Host,
+        _ => pb::Scope::Vm,
+    };
+    scope as i32
 }
 
 fn yes_no(value: Option<&String>, key: &str) -> Result<bool, String> {
@@ -295,12 +291,17 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
     Ok(match (act, cls) {
         ("add", Class::Cluster) => {
             let w = split(rest, &["type", "ksysnodes", "sync"], &what)?;
-            KsysCommand::AddCluster {
+            let cluster_type = match w.attrs.get("type").map(|t| t.to_ascii_uppercase()).as_deref() {
+                None | Some("HA") => pb::ClusterType::Ha,
+                Some("DR") => pb::ClusterType::Dr,
+                Some(other) => return Err(format!("type={other}: use HA or DR")),
+            };
+            KsysCommand::AddCluster(pb::AddClusterRequest {
                 name: required(&w, &what)?,
-                cluster_type: w.attrs.get("type").cloned().unwrap_or_else(|| "HA".into()),
+                r#type: cluster_type as i32,
                 ksysnodes: list(w.attrs.get("ksysnodes")),
                 sync: yes_no(w.attrs.get("sync"), "sync")?,
-            }
+            })
         }
         ("add", Class::Hmc) => {
             let w = split(rest, &["login", "password", "ip"], &what)?;
@@ -385,17 +386,30 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             let number = |key: &str| -> Result<u32, String> {
                 w.attrs.get(key).map_or(Ok(0), |v| v.parse().map_err(|_| format!("{key}={v} is not a whole number")))
             };
+            let policy = match w.attrs.get("policy").map(|p| p.to_ascii_lowercase()).as_deref() {
+                None | Some("abort") => pb::ConvergencePolicy::Abort,
+                Some("force") => pb::ConvergencePolicy::Force,
+                Some(other) => return Err(format!("policy={other}: use abort or force")),
+            };
+            let action = match w.attrs.get("action").map(|a| a.to_ascii_lowercase()).as_deref() {
+                None => pb::MigrateAction::Migrate,
+                Some("validate") => pb::MigrateAction::Validate,
+                Some("cancel") => pb::MigrateAction::Cancel,
+                Some(other) => {
+                    return Err(format!("action={other}: use validate or cancel, or leave it out to migrate"));
+                }
+            };
             let limits = pb::MigrationLimits {
                 max_downtime_ms: number("max_downtime")?,
                 max_rounds: number("max_rounds")?,
-                policy: w.attrs.get("policy").cloned().unwrap_or_default(),
+                policy: policy as i32,
                 bandwidth_mb_s: number("bandwidth")?,
             };
             KsysCommand::Lpm(pb::MigrateRequest {
-                class: if class == Class::Vm { "vm" } else { "host" }.into(),
-                name: required(&w, &what)?,
+                scope: scope(class),
+                names: items(&required(&w, &what)?),
                 to: w.attrs.get("to").cloned().unwrap_or_default(),
-                action: w.attrs.get("action").cloned().unwrap_or_default(),
+                action: action as i32,
                 limits: Some(limits),
                 monjv: w.attrs.get("monjv").cloned().unwrap_or_default(),
                 monjv_password: w.attrs.get("monjv_password").cloned().unwrap_or_default(),
@@ -414,11 +428,17 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             if act == "modify" && !w.attrs.contains_key("state") {
                 return Err(format!("{what} needs state=active|inactive"));
             }
+            let active = match w.attrs.get("state").map(|s| s.to_ascii_lowercase()).as_deref() {
+                None => None,
+                Some("active") => Some(true),
+                Some("inactive") => Some(false),
+                Some(other) => return Err(format!("state={other}: use active or inactive")),
+            };
             KsysCommand::ChangeSuCluster(pb::SuClusterChange {
-                action: act.into(),
+                action: change_action(act),
                 name: required(&w, &what)?,
                 hosts: list(w.attrs.get("hosts")),
-                state: w.attrs.get("state").cloned().unwrap_or_default(),
+                active,
             })
         }
         ("recover", Class::VmDefinition) => {
@@ -444,7 +464,7 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
                 _ => String::new(),
             };
             KsysCommand::ChangeMonjv(pb::MonjvChange {
-                action: act.into(),
+                action: change_action(act),
                 name: required(&w, &what)?,
                 vm,
                 password: w.attrs.get("password").cloned().unwrap_or_default(),
@@ -457,16 +477,14 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
         }
         ("modify", Class::HsdbNode) => {
             let w = split(rest, &["role"], &what)?;
-            KsysCommand::ModifyHsdbNode { node_id: node_id(&w, &what)?, role: attr(&w, "role", &what)? }
+            let role = match attr(&w, "role", &what)?.to_ascii_lowercase().as_str() {
+                "voter" => pb::HsdbRole::Voter,
+                "learner" => pb::HsdbRole::Learner,
+                other => return Err(format!("role={other}: use voter or learner")),
+            };
+            KsysCommand::ModifyHsdbNode(pb::ModifyHsdbNodeRequest { node_id: node_id(&w, &what)?, role: role as i32 })
         }
         ("modify", level @ (Class::System | Class::HostGroup | Class::Host | Class::Vm)) => {
-            let class = match level {
-                Class::System => "system",
-                Class::HostGroup => "host_group",
-                Class::Host => "host",
-                _ => "vm",
-            };
-            let allowed = attributes_of(class).unwrap_or_default();
             // The seed writes `modify host_group HG options memory_capacity=60 …`: the word
             // `options` after the name (first for the system) only introduces the attributes.
             let at = if level == Class::System { 0 } else { 1 };
@@ -476,23 +494,25 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
                 .filter(|(i, w)| !(*i == at && *w == "options"))
                 .map(|(_, w)| w.clone())
                 .collect();
-            let w = split(&rest, allowed, &what)?;
-            let name = match level {
-                Class::System => w.name.clone().unwrap_or_default(),
-                _ => required(&w, &what)?,
+            let w = split(&rest, KEYS, &what)?;
+            let (level, names) = match level {
+                Class::System => (pb::ModifyLevel::System, Vec::new()),
+                Class::HostGroup => (pb::ModifyLevel::HostGroup, vec![required(&w, &what)?]),
+                Class::Host => (pb::ModifyLevel::Host, vec![required(&w, &what)?]),
+                _ => (pb::ModifyLevel::Vm, items(&required(&w, &what)?)),
             };
-            if level == Class::System && !name.is_empty() {
+            if let (pb::ModifyLevel::System, Some(name)) = (level, &w.name) {
                 return Err(format!("unexpected word `{name}` for {what}: attributes are key=value"));
             }
             if w.attrs.is_empty() {
-                return Err(format!("{what} needs at least one of: {}", allowed.join("=, ") + "="));
+                return Err(format!("{what} needs at least one attribute=value"));
             }
-            KsysCommand::Modify { class: class.into(), name, attributes: w.attrs }
+            KsysCommand::Modify(pb::ModifyRequest { level: level as i32, names, settings: Some(settings(&w.attrs)?) })
         }
         (act @ ("manage" | "unmanage"), Class::Vm) => {
             let w = split(rest, &["name"], &what)?;
             let vms = w.attrs.get("name").cloned().or(w.name).ok_or_else(|| format!("{what} needs VM names"))?;
-            KsysCommand::Manage { vms, manage: act == "manage" }
+            KsysCommand::Manage(pb::ManageRequest { vms: items(&vms), manage: act == "manage" })
         }
         (act @ ("add" | "modify" | "remove"), Class::Affinity(kind)) => {
             let allowed: &[&str] = if act == "modify" { &["vm", "policy"] } else { &["vm"] };
@@ -501,21 +521,24 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             if act != "remove" && vms.is_empty() {
                 return Err(format!("{what} needs vm=VM1,VM2,..."));
             }
-            if act == "modify" && !w.attrs.contains_key("policy") {
-                return Err(format!("{what} needs policy=add|delete"));
-            }
-            KsysCommand::Affinity {
-                action: if act == "remove" { "delete".into() } else { act.into() },
-                kind,
+            let remove_vms = match (act, w.attrs.get("policy").map(|p| p.to_ascii_lowercase()).as_deref()) {
+                ("modify", Some("add")) => false,
+                ("modify", Some("delete")) => true,
+                ("modify", _) => return Err(format!("{what} needs policy=add|delete")),
+                _ => false,
+            };
+            KsysCommand::Affinity(pb::AffinityRequest {
+                action: change_action(act),
+                kind: kind.into(),
                 name: required(&w, &what)?,
                 vms,
-                policy: w.attrs.get("policy").cloned().unwrap_or_default(),
-            }
+                remove_vms,
+            })
         }
-        ("restore", class @ (Class::Vm | Class::Host)) => KsysCommand::Restore {
-            class: if class == Class::Vm { "vm" } else { "host" }.into(),
+        ("restore", class @ (Class::Vm | Class::Host)) => KsysCommand::Restore(pb::RestoreRequest {
+            scope: scope(class),
             name: required(&split(rest, &[], &what)?, &what)?,
-        },
+        }),
         ("cleanup", Class::HostGroup) => {
             KsysCommand::Cleanup { host_group: required(&split(rest, &[], &what)?, &what)? }
         }
@@ -556,12 +579,12 @@ mod tests {
         );
         assert_eq!(
             p("add ksyscluster ITSO_HA ksysnodes=ksys7005rbdr sync=yes type=HA").unwrap(),
-            KsysCommand::AddCluster {
+            KsysCommand::AddCluster(pb::AddClusterRequest {
                 name: "ITSO_HA".into(),
-                cluster_type: "HA".into(),
+                r#type: pb::ClusterType::Ha as i32,
                 ksysnodes: vec!["ksys7005rbdr".into()],
                 sync: true
-            }
+            })
         );
         assert_eq!(p("q cl").unwrap(), KsysCommand::Query { class: Class::Cluster, name: String::new() });
         assert_eq!(
@@ -604,17 +627,29 @@ mod tests {
         let KsysCommand::Lpm(req) = p("lpm vm v1 to=h2 max_downtime=100 policy=force bandwidth=20").unwrap() else {
             panic!("an lpm")
         };
-        assert_eq!((req.class.as_str(), req.name.as_str(), req.to.as_str()), ("vm", "v1", "h2"));
+        assert_eq!(
+            (req.scope(), req.names.as_slice(), req.to.as_str()),
+            (pb::Scope::Vm, &["v1".to_string()][..], "h2")
+        );
         let limits = req.limits.unwrap();
-        assert_eq!((limits.max_downtime_ms, limits.policy.as_str(), limits.bandwidth_mb_s), (100, "force", 20));
+        assert_eq!(
+            (limits.max_downtime_ms, limits.policy(), limits.bandwidth_mb_s),
+            (100, pb::ConvergencePolicy::Force, 20)
+        );
         let KsysCommand::Lpm(req) = p("migrate host h1 action=validate").unwrap() else { panic!("an lpm") };
-        assert_eq!((req.class.as_str(), req.action.as_str(), req.to.as_str()), ("host", "validate", ""));
+        assert_eq!((req.scope(), req.action(), req.to.as_str()), (pb::Scope::Host, pb::MigrateAction::Validate, ""));
+        let KsysCommand::Lpm(req) = p("lpm vm a,b").unwrap() else { panic!("an lpm") };
+        assert_eq!(req.names, ["a", "b"]);
+        assert!(p("lpm vm v1 action=later").unwrap_err().contains("validate or cancel"));
+        assert!(p("lpm vm v1 policy=maybe").unwrap_err().contains("abort or force"));
     }
 
     #[test]
     fn su_cluster_commands_parse() {
         let KsysCommand::ChangeSuCluster(c) = p("add su_cluster SUC hosts=h1,h2").unwrap() else { panic!("a change") };
-        assert_eq!((c.action.as_str(), c.hosts.len()), ("add", 2));
+        assert_eq!((c.action(), c.hosts.len()), (pb::ChangeAction::Add, 2));
+        let KsysCommand::ChangeSuCluster(c) = p("modify su_cluster SUC state=inactive").unwrap() else { panic!() };
+        assert_eq!((c.action(), c.active), (pb::ChangeAction::Modify, Some(false)));
         assert!(p("add su_cluster SUC").unwrap_err().contains("hosts="));
         assert!(p("modify su_cluster SUC").unwrap_err().contains("state="));
         assert_eq!(
@@ -637,7 +672,7 @@ mod tests {
         let KsysCommand::ChangeMonjv(c) = p("add monjv JV.VM1 vm=vm-1-1 password=pw").unwrap() else {
             panic!("a change")
         };
-        assert_eq!((c.action.as_str(), c.vm.as_str(), c.password.as_str()), ("add", "vm-1-1", "pw"));
+        assert_eq!((c.action(), c.vm.as_str(), c.password.as_str()), (pb::ChangeAction::Add, "vm-1-1", "pw"));
         assert!(p("add monjv JV.VM1").unwrap_err().contains("vm="));
         assert!(p("modify monjv JV.VM1").unwrap_err().contains("user="));
         assert!(p("query monjv JV wait=3").unwrap_err().contains("byte range"));
@@ -652,8 +687,9 @@ mod tests {
         );
         assert_eq!(
             p("modify hsdb_node 4 role=voter").unwrap(),
-            KsysCommand::ModifyHsdbNode { node_id: 4, role: "voter".into() }
+            KsysCommand::ModifyHsdbNode(pb::ModifyHsdbNodeRequest { node_id: 4, role: pb::HsdbRole::Voter as i32 })
         );
+        assert!(p("modify hsdb_node 4 role=boss").unwrap_err().contains("voter or learner"));
         assert_eq!(p("rm hsdb_node 4").unwrap(), KsysCommand::RemoveHsdbNode { node_id: 4 });
         assert_eq!(p("q hsdb").unwrap(), KsysCommand::Query { class: Class::Hsdb, name: String::new() });
         assert_eq!(p("q app vm1").unwrap(), KsysCommand::Query { class: Class::App, name: "vm1".into() });
@@ -671,35 +707,48 @@ mod tests {
 
     #[test]
     fn modify_commands_parse_per_level() {
-        let modify = |class: &str, name: &str, attrs: &[(&str, &str)]| KsysCommand::Modify {
-            class: class.into(),
-            name: name.into(),
-            attributes: attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        let modify = |level: pb::ModifyLevel, names: &[&str], settings: pb::Settings| {
+            KsysCommand::Modify(pb::ModifyRequest {
+                level: level as i32,
+                names: names.iter().map(|n| n.to_string()).collect(),
+                settings: Some(settings),
+            })
         };
+        let capacity =
+            pb::Settings { memory_capacity: Some(60), priority: pb::Priority::Medium as i32, ..Default::default() };
         assert_eq!(
             p("modify system host_failure_detection_time=120").unwrap(),
-            modify("system", "", &[("host_failure_detection_time", "120")])
+            modify(
+                pb::ModifyLevel::System,
+                &[],
+                pb::Settings { host_failure_detection_time_ms: Some(120_000), ..Default::default() }
+            )
         );
         assert_eq!(
             p("ch hg HG1 memory_capacity=60 priority=medium").unwrap(),
-            modify("host_group", "HG1", &[("memory_capacity", "60"), ("priority", "medium")])
+            modify(pb::ModifyLevel::HostGroup, &["HG1"], capacity.clone())
         );
         // Seed Example 3-53's form, with `options` before the attributes.
         assert_eq!(
             p("modify host_group HG1 options memory_capacity=60 priority=medium").unwrap(),
-            modify("host_group", "HG1", &[("memory_capacity", "60"), ("priority", "medium")])
+            modify(pb::ModifyLevel::HostGroup, &["HG1"], capacity)
         );
-        assert_eq!(
-            p("modify system options ha_monitor=enable").unwrap(),
-            modify("system", "", &[("ha_monitor", "enable")])
-        );
+        let on = pb::Settings { ha_monitor: Some(true), ..Default::default() };
+        assert_eq!(p("modify system options ha_monitor=enable").unwrap(), modify(pb::ModifyLevel::System, &[], on));
         assert!(p("modify host_group HG1 HG2 memory_capacity=60").unwrap_err().contains("unexpected word `HG2`"));
+        let blacklist = pb::Blacklist { hosts: vec!["h1".into(), "h2".into()], remove: true };
         assert_eq!(
-            p("modify vm rt11004 blacklist_hosts=h1,h2 policy=delete").unwrap(),
-            modify("vm", "rt11004", &[("blacklist_hosts", "h1,h2"), ("policy", "delete")])
+            p("modify vm rt11004,rt11005 blacklist_hosts=h1,h2 policy=delete").unwrap(),
+            modify(
+                pb::ModifyLevel::Vm,
+                &["rt11004", "rt11005"],
+                pb::Settings { blacklist: Some(blacklist), ..Default::default() }
+            )
         );
-        assert_eq!(p("modify host h1 ha_monitor=disable").unwrap(), modify("host", "h1", &[("ha_monitor", "disable")]));
-        assert!(p("modify vm a host_failure_detection_time=90").unwrap_err().contains("unknown attribute"));
+        let off = pb::Settings { ha_monitor: Some(false), ..Default::default() };
+        assert_eq!(p("modify host h1 ha_monitor=disable").unwrap(), modify(pb::ModifyLevel::Host, &["h1"], off));
+        assert!(p("modify vm a colour=red").unwrap_err().contains("unknown attribute"));
+        assert!(p("modify vm a priority=urgent").unwrap_err().contains("high, medium or low"));
         assert!(p("modify host_group vm_failure_detection_speed=fast").unwrap_err().contains("needs a name"));
         assert!(p("modify system").unwrap_err().contains("at least one"));
         assert!(p("modify system HG1 vm_failure_detection_speed=fast").unwrap_err().contains("unexpected word"));
@@ -710,28 +759,35 @@ mod tests {
     fn policy_commands_parse() {
         assert_eq!(
             p("add collocation policy_1 vm=rt12001,rt12002,rt12003").unwrap(),
-            KsysCommand::Affinity {
-                action: "add".into(),
-                kind: AffinityKind::Collocation,
+            KsysCommand::Affinity(pb::AffinityRequest {
+                action: pb::ChangeAction::Add as i32,
+                kind: pb::AffinityKind::Collocation as i32,
                 name: "policy_1".into(),
                 vms: vec!["rt12001".into(), "rt12002".into(), "rt12003".into()],
-                policy: String::new()
-            }
+                remove_vms: false,
+            })
         );
         assert!(matches!(
             p("modify anticollocation policy_2 policy=delete vm=rt11001").unwrap(),
-            KsysCommand::Affinity { kind: AffinityKind::Anticollocation, ref policy, .. } if policy == "delete"
+            KsysCommand::Affinity(pb::AffinityRequest { kind: 2, remove_vms: true, .. })
         ));
-        assert!(
-            matches!(p("delete workgroup dev_itso").unwrap(), KsysCommand::Affinity { ref action, .. } if action == "delete")
-        );
+        assert!(matches!(
+            p("delete workgroup dev_itso").unwrap(),
+            KsysCommand::Affinity(pb::AffinityRequest { action: 3, kind: 3, .. })
+        ));
         assert_eq!(
             p("q collocation").unwrap(),
             KsysCommand::Query { class: Class::Affinity(AffinityKind::Collocation), name: String::new() }
         );
-        assert_eq!(p("unmanage vm name=a,b").unwrap(), KsysCommand::Manage { vms: "a,b".into(), manage: false });
-        assert_eq!(p("manage vm a").unwrap(), KsysCommand::Manage { vms: "a".into(), manage: true });
-        assert_eq!(p("restore host h1").unwrap(), KsysCommand::Restore { class: "host".into(), name: "h1".into() });
+        let manage = |vms: &[&str], manage| {
+            KsysCommand::Manage(pb::ManageRequest { vms: vms.iter().map(|v| v.to_string()).collect(), manage })
+        };
+        assert_eq!(p("unmanage vm name=a,b").unwrap(), manage(&["a", "b"], false));
+        assert_eq!(p("manage vm a").unwrap(), manage(&["a"], true));
+        assert_eq!(
+            p("restore host h1").unwrap(),
+            KsysCommand::Restore(pb::RestoreRequest { scope: pb::Scope::Host as i32, name: "h1".into() })
+        );
         assert_eq!(p("cleanup host_group HG").unwrap(), KsysCommand::Cleanup { host_group: "HG".into() });
         assert!(p("add collocation c1").unwrap_err().contains("vm="));
         assert!(p("modify collocation c1 vm=a").unwrap_err().contains("policy=add|delete"));

@@ -7,6 +7,7 @@ pub mod appmgr;
 pub mod format;
 pub mod grammar;
 pub mod run;
+pub mod settings;
 pub mod vmm;
 
 pub use grammar::{KsysCommand, parse};

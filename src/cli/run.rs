@@ -56,10 +56,7 @@ async fn events(admin: &mut AdminClient, query: pb::EventQuery, output: Output) 
 /// Runs `cmd`; `follower_read` lets queries be answered by any controller from its own copy.
 pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, follower_read: bool) -> Result<String> {
     Ok(match cmd {
-        KsysCommand::AddCluster { name, cluster_type, ksysnodes, sync } => lines(
-            admin.add_cluster(pb::AddClusterRequest { name, r#type: cluster_type, ksysnodes, sync }).await?,
-            output,
-        ),
+        KsysCommand::AddCluster(req) => lines(admin.add_cluster(req).await?, output),
         KsysCommand::AddHmc { name, login, password, ip } => {
             lines(admin.add_hmc(pb::AddHmcRequest { name, login, password, ip }).await?, output)
         }
@@ -82,22 +79,14 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
         KsysCommand::AddHsdbNode { node_id, endpoint } => {
             lines(admin.add_hsdb_node(pb::AddHsdbNodeRequest { node_id, endpoint }).await?, output)
         }
-        KsysCommand::ModifyHsdbNode { node_id, role } => {
-            lines(admin.modify_hsdb_node(pb::ModifyHsdbNodeRequest { node_id, role }).await?, output)
-        }
+        KsysCommand::ModifyHsdbNode(req) => lines(admin.modify_hsdb_node(req).await?, output),
         KsysCommand::RemoveHsdbNode { node_id } => {
             lines(admin.remove_hsdb_node(pb::RemoveHsdbNodeRequest { node_id }).await?, output)
         }
-        KsysCommand::Modify { class, name, attributes } => lines(
-            admin.modify(pb::ModifyRequest { class, name, attributes: attributes.into_iter().collect() }).await?,
-            output,
-        ),
-        KsysCommand::Manage { vms, manage } => lines(admin.manage(pb::ManageRequest { vms, manage }).await?, output),
-        KsysCommand::Affinity { action, kind, name, vms, policy } => {
-            let req = pb::AffinityRequest { action, kind: kind.to_string(), name, vms, policy };
-            lines(admin.change_affinity(req).await?, output)
-        }
-        KsysCommand::Restore { class, name } => lines(admin.restore(pb::RestoreRequest { class, name }).await?, output),
+        KsysCommand::Modify(req) => lines(admin.modify(req).await?, output),
+        KsysCommand::Manage(req) => lines(admin.manage(req).await?, output),
+        KsysCommand::Affinity(req) => lines(admin.change_affinity(req).await?, output),
+        KsysCommand::Restore(req) => lines(admin.restore(req).await?, output),
         KsysCommand::Cleanup { host_group } => lines(admin.cleanup(pb::CleanupRequest { host_group }).await?, output),
         KsysCommand::Lpm(req) => stream_migration(admin, req, output).await?,
         KsysCommand::ChangeMonjv(change) => lines(admin.change_monjv(change).await?, output),
@@ -142,7 +131,7 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
                     render!(output, admin.query_vios(q).await?, |v: &pb::ViosList| { format::vioses(&v.vioses) })
                 }
                 Class::Affinity(kind) => {
-                    let q = pb::AffinityQuery { kind: kind.to_string(), name };
+                    let q = pb::AffinityQuery { kind: kind.into(), name };
                     render!(output, admin.query_affinity(q).await?, |v: &pb::AffinityList| format::affinity(&v.groups))
                 }
                 Class::Hsdb => render!(output, admin.query_hsdb(q).await?, format::hsdb),

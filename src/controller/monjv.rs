@@ -8,6 +8,7 @@
 use crate::controller::gateway::HmcGateway;
 use crate::controller::records::Records;
 use crate::domain::monjv::{self, MonjvKind, MonjvRecord, SystemPart};
+use crate::domain::names::VmName;
 use crate::domain::{HostRecord, LparState, VmRecord};
 use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
@@ -33,16 +34,46 @@ pub enum VmMonjvEvent {
     },
 }
 
-/// A job variable name: 1–54 characters of letters, digits and `.$#@_-` (BS2000 path names).
-fn check_name(name: &str) -> Result<()> {
-    let ok =
-        !name.is_empty() && name.len() <= 54 && name.chars().all(|c| c.is_ascii_alphanumeric() || ".$#@_-".contains(c));
+/// A job variable name: 1–54 characters of letters, digits and `.$#@_-` (BS2000 path names),
+/// neither beginning with `.` nor holding `..`.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 54
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || ".$#@_-".contains(c))
+        && !name.starts_with('.')
+        && !name.contains("..");
     match ok {
         true => Ok(()),
         false => Err(VmrmError::invalid(format!(
             "`{}` is not a MONJV name: 1-54 letters, digits or . $ # @ _ -",
             quote(name)
         ))),
+    }
+}
+
+/// A change of a MONJV, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonjvChange {
+    /// A MONJV that monitors `vm` from now on.
+    Add { vm: VmName, password: String },
+    /// Writes the user part (bytes 129-256).
+    Modify { user: String, password: String },
+    /// Once monitoring ended.
+    Remove { password: String },
+}
+
+impl MonjvChange {
+    /// The MONJV a request names and what it asks.
+    pub fn from_wire(req: pb::MonjvChange) -> Result<(String, Self)> {
+        check_name(&req.name)?;
+        let password = req.password;
+        let change = match pb::ChangeAction::try_from(req.action) {
+            Ok(pb::ChangeAction::Add) => Self::Add { vm: VmName::parse(&req.vm)?, password },
+            Ok(pb::ChangeAction::Modify) => Self::Modify { user: req.user, password },
+            Ok(pb::ChangeAction::Remove) => Self::Remove { password },
+            _ => return Err(VmrmError::invalid(format!("action {} is not one of add, modify, remove", req.action))),
+        };
+        Ok((req.name, change))
     }
 }
 
@@ -113,35 +144,33 @@ impl Monjvs {
         })
     }
 
-    /// `add|modify|remove monjv`.
-    pub async fn change_monjv(&self, req: pb::MonjvChange) -> Result<Vec<String>> {
-        check_name(&req.name)?;
-        let name = req.name.as_str();
-        match req.action.as_str() {
-            "add" => {
-                let (vm, _) = self.records.vm(&req.vm).await?;
+    /// `add|modify|remove monjv` of the MONJV `name` (checked by [`MonjvChange::from_wire`]).
+    pub async fn change_monjv(&self, name: &str, change: MonjvChange) -> Result<Vec<String>> {
+        match change {
+            MonjvChange::Add { vm, password } => {
+                let (vm, _) = self.records.vm(vm.as_str()).await?;
                 if let Some((old, _)) = self.hsdb.get::<MonjvRecord>(name).await? {
                     if old.monitoring {
                         return Err(VmrmError::AlreadyExists(format!("MONJV {name} monitors VM {} already", old.vm)));
                     }
-                    old.check_password(&req.password)?;
+                    old.check_password(&password)?;
                 }
                 let status = if vm.managed { "$R" } else { "$T" };
                 let part = self.vm_part(&vm, status).await?;
-                let password = (!req.password.is_empty()).then_some(req.password.as_str());
+                let password = (!password.is_empty()).then_some(password.as_str());
                 self.hsdb.put(&MonjvRecord::new(name, &vm.name, MonjvKind::Vm, password, &part)).await?;
                 Ok(vec![format!("MONJV {name} monitors VM {} from now on (status {status})", vm.name)])
             }
-            "modify" => {
+            MonjvChange::Modify { user, password } => {
                 let (mut jv, version) = self.monjv(name).await?;
-                jv.check_password(&req.password)?;
-                jv.write_user(&req.user)?;
+                jv.check_password(&password)?;
+                jv.write_user(&user)?;
                 self.hsdb.put_if_version(&jv, version).await?;
                 Ok(vec![format!("MONJV {name}: user part (bytes 129-256) written")])
             }
-            "remove" => {
+            MonjvChange::Remove { password } => {
                 let (jv, _) = self.monjv(name).await?;
-                jv.check_password(&req.password)?;
+                jv.check_password(&password)?;
                 if jv.monitoring {
                     return Err(VmrmError::precondition(format!(
                         "MONJV {name} still monitors VM {}: it is protected until the VM is terminated",
@@ -151,7 +180,6 @@ impl Monjvs {
                 self.hsdb.delete::<MonjvRecord>(name).await?;
                 Ok(vec![format!("MONJV {name} removed")])
             }
-            other => Err(VmrmError::invalid(format!("a MONJV is added, modified or removed, not `{other}`"))),
         }
     }
 
@@ -277,6 +305,7 @@ mod tests {
         assert!(check_name("JV.VM.MIGVM.3").is_ok());
         assert!(check_name("").is_err());
         assert!(check_name("a b").is_err());
+        assert!(check_name("..JV").is_err() && check_name("JV..X").is_err() && check_name("a/b").is_err());
         assert!(check_name(&"x".repeat(55)).is_err());
     }
 }

@@ -8,6 +8,7 @@ pub mod inventory;
 pub mod lpar;
 pub mod millis;
 pub mod monjv;
+pub mod names;
 pub mod policy;
 pub mod recovery;
 pub mod state;

@@ -161,9 +161,33 @@ pub fn parse_on_off(key: &str, value: &str) -> Result<bool, String> {
     }
 }
 
+/// A flexible capacity value as ksysmgr takes it: a percentage 1-100; `none` and
+/// `current_desired` keep 100 %.
+pub fn parse_capacity(key: &str, value: &str) -> Result<u8, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "none" | "current_desired" => Ok(100),
+        "minimum" => Err(format!(
+            "{key}=minimum is not supported: partitions here have no minimum profile; give a percentage 1-100"
+        )),
+        v => match v.parse::<u8>() {
+            Ok(p) if (1..=100).contains(&p) => Ok(p),
+            _ => Err(format!("{key}={value}: use a percentage 1-100, none or current_desired")),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capacity_values() {
+        assert_eq!(parse_capacity("memory_capacity", "60"), Ok(60));
+        assert_eq!(parse_capacity("memory_capacity", "none"), Ok(100));
+        assert!(parse_capacity("cpu_capacity", "0").unwrap_err().contains("1-100"));
+        assert!(parse_capacity("cpu_capacity", "101").is_err());
+        assert!(parse_capacity("cpu_capacity", "minimum").unwrap_err().contains("not supported"));
+    }
 
     #[test]
     fn flexible_capacity_rounds_up_and_keeps_one_cpu() {

@@ -290,7 +290,7 @@ pub async fn configure(t: &Topology) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let cluster = pb::AddClusterRequest {
         name: t.cluster_name.clone(),
-        r#type: "HA".into(),
+        r#type: pb::ClusterType::Ha as i32,
         ksysnodes: (1..=t.controllers).map(|i| format!("ctl-{i}")).collect(),
         sync: true,
     };
@@ -318,9 +318,9 @@ pub async fn configure(t: &Topology) -> Result<Vec<String>> {
     };
     out.extend(admin.add_host_group(group.clone()).await?.lines);
     let enable = pb::ModifyRequest {
-        class: "system".into(),
-        name: String::new(),
-        attributes: [("ha_monitor".to_string(), "enable".to_string())].into(),
+        level: pb::ModifyLevel::System as i32,
+        names: Vec::new(),
+        settings: Some(pb::Settings { ha_monitor: Some(true), ..Default::default() }),
     };
     out.extend(admin.modify(enable).await?.lines);
     let discover = pb::DiscoverRequest { host_group: t.host_group.clone(), verify: true };

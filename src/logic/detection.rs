@@ -16,24 +16,18 @@ pub fn host_fdt_range(timing: &Timing) -> (Duration, Duration) {
     (default, default * 20 / 3)
 }
 
-/// Parses a `host_failure_detection_time=SECONDS` value and checks it against the range.
-pub fn parse_host_fdt(value: &str, timing: &Timing) -> Result<Duration> {
+/// Checks an asked `host_failure_detection_time` against the profile's range.
+pub fn check_host_fdt(asked: Duration, timing: &Timing) -> Result<Duration> {
     let (min, max) = host_fdt_range(timing);
-    let range = || format!("{}-{} seconds", secs(min), secs(max));
-    let seconds: f64 = value.trim().parse().map_err(|_| {
-        VmrmError::invalid(format!("host_failure_detection_time={value} is not a number of seconds; use {}", range()))
-    })?;
-    let asked = Duration::try_from_secs_f64(seconds).ok().filter(|d| *d >= min && *d <= max);
-    asked.ok_or_else(|| {
-        VmrmError::invalid(format!("host_failure_detection_time={value} is out of range: use {}", range()))
-    })
-}
-
-/// Parses `vm_failure_detection_speed=fast|normal|slow`.
-pub fn parse_speed(value: &str) -> Result<DetectionSpeed> {
-    value.parse().map_err(|_| {
-        VmrmError::invalid(format!("vm_failure_detection_speed={value} is not valid: use fast, normal or slow"))
-    })
+    match asked >= min && asked <= max {
+        true => Ok(asked),
+        false => Err(VmrmError::invalid(format!(
+            "host_failure_detection_time={} is out of range: use {}-{} seconds",
+            secs(asked),
+            secs(min),
+            secs(max)
+        ))),
+    }
 }
 
 /// Seconds as people write them: `90`, `1.5`.
@@ -83,22 +77,16 @@ mod tests {
 
     #[test]
     fn host_time_is_checked_against_the_seed_range() {
-        assert_eq!(parse_host_fdt("90", &seed()).unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_host_fdt("600", &seed()).unwrap(), Duration::from_secs(600));
-        for bad in ["89", "601", "0", "-5", "ninety", ""] {
-            let e = parse_host_fdt(bad, &seed()).unwrap_err().to_string();
-            assert!(e.contains("90-600 seconds"), "{bad}: {e}");
+        let s = Duration::from_secs;
+        assert_eq!(check_host_fdt(s(90), &seed()).unwrap(), s(90));
+        assert_eq!(check_host_fdt(s(600), &seed()).unwrap(), s(600));
+        for bad in [s(89), s(601), s(0), Duration::from_millis(89_999)] {
+            let e = check_host_fdt(bad, &seed()).unwrap_err().to_string();
+            assert!(e.contains("90-600 seconds"), "{bad:?}: {e}");
         }
         let fast = Timing::of(ProfileName::Fast);
-        assert_eq!(parse_host_fdt("2.5", &fast).unwrap(), Duration::from_millis(2500));
-        assert!(parse_host_fdt("90", &fast).unwrap_err().to_string().contains("1.5-10 seconds"));
-    }
-
-    #[test]
-    fn speeds_parse_by_name_only() {
-        assert_eq!(parse_speed("FAST").unwrap(), DetectionSpeed::Fast);
-        assert_eq!(parse_speed("slow").unwrap(), DetectionSpeed::Slow);
-        assert!(parse_speed("quick").unwrap_err().to_string().contains("fast, normal or slow"));
+        assert_eq!(check_host_fdt(Duration::from_millis(2500), &fast).unwrap(), Duration::from_millis(2500));
+        assert!(check_host_fdt(s(90), &fast).unwrap_err().to_string().contains("1.5-10 seconds"));
     }
 
     #[test]

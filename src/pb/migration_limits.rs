@@ -1,5 +1,5 @@
 //! A migration request's limits into the convergence rule's: defaults filled in, the policy's
-//! name checked (the controller checks a request with this before anything runs; the source
+//! number checked (the controller checks a request with this before anything runs; the source
 //! unit converts the same way when its job starts).
 use crate::error::{Result, VmrmError};
 use crate::logic::migration::convergence::{
@@ -11,10 +11,10 @@ use std::time::Duration;
 /// The limits of a request, defaults filled in, and the bandwidth cap in bytes a second.
 pub fn limits_of(l: Option<&pb::MigrationLimits>) -> Result<(PrecopyLimits, Option<u64>)> {
     let l = l.cloned().unwrap_or_default();
-    let policy = match l.policy.as_str() {
-        "" | "abort" => ConvergencePolicy::Abort,
-        "force" => ConvergencePolicy::Force,
-        other => return Err(VmrmError::invalid(format!("policy `{other}` is not abort or force"))),
+    let policy = match pb::ConvergencePolicy::try_from(l.policy) {
+        Ok(pb::ConvergencePolicy::Abort) => ConvergencePolicy::Abort,
+        Ok(pb::ConvergencePolicy::Force) => ConvergencePolicy::Force,
+        Err(_) => return Err(VmrmError::invalid(format!("policy {} is not abort or force", l.policy))),
     };
     let max_downtime = match l.max_downtime_ms {
         0 => DEFAULT_MAX_DOWNTIME,

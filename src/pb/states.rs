@@ -85,6 +85,7 @@ mirror!(domain::Severity => Severity { Critical, Warning, Maintenance, Informati
 mirror!(domain::SuClusterStatus => SuClusterStatus { Normal, Warning, Error, Inactive });
 mirror!(domain::UnitHeartbeat => UnitHeartbeat { Normal, NotAccessible });
 mirror!(domain::MonjvKind => MonjvKind { Vm, Migration });
+mirror!(domain::AffinityKind => AffinityKind { Collocation, Anticollocation, Workgroup });
 
 #[cfg(test)]
 mod tests {

@@ -76,12 +76,14 @@ pub fn damage_sled_directory(dir: &Path) {
     file.sync_all().expect("sync");
 }
 
-/// A `Modify` request: `attrs` as ksysmgr's attribute=value words.
+/// The `Modify` request ksysmgr builds from `modify CLASS [NAME] attribute=value …`.
 pub fn modify(class: &str, name: &str, attrs: &[(&str, &str)]) -> pb::ModifyRequest {
-    pb::ModifyRequest {
-        class: class.into(),
-        name: name.into(),
-        attributes: attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    let mut words: Vec<String> = vec!["modify".into(), class.into()];
+    words.extend((!name.is_empty()).then(|| name.to_string()));
+    words.extend(attrs.iter().map(|(k, v)| format!("{k}={v}")));
+    match vmrm::cli::parse(&words) {
+        Ok(vmrm::cli::KsysCommand::Modify(req)) => req,
+        other => panic!("{words:?} is not a modify: {other:?}"),
     }
 }
 

@@ -2,13 +2,18 @@
 //! first makes sure this controller is the active one; a standby answers `UNAVAILABLE` with the
 //! active controller's endpoint in the `vmrm-leader` metadata.
 use crate::controller::config::affinity::AffinityChange;
+use crate::controller::config::hsdb_membership::Role;
+use crate::controller::config::policies::ModifyTarget;
 use crate::controller::core::ControllerCore;
-use crate::controller::migration::evacuation::check_request;
+use crate::controller::migration::evacuation::{LpmRequest, Restore};
 use crate::controller::migration::lpm::LpmOut;
+use crate::controller::migration::su_cluster::SuClusterChange;
+use crate::controller::monjv::{self, MonjvChange};
 use crate::domain::AffinityKind;
+use crate::domain::names::*;
 use crate::error::VmrmError;
 use crate::logic::event_page::EventPage;
-use crate::pb::{self, admin_server::Admin};
+use crate::pb::{self, admin_server::Admin, states::WireEnum};
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -40,33 +45,46 @@ fn reply(lines: Result<Vec<String>, VmrmError>) -> Result<Response<pb::CommandRe
     Ok(Response::new(pb::CommandReply { lines: lines? }))
 }
 
-fn not_empty<'a>(what: &str, value: &'a str) -> Result<&'a str, Status> {
-    match value.trim().is_empty() {
-        true => Err(Status::invalid_argument(format!("{what} is required"))),
-        false => Ok(value),
+/// An HSDB member's id: a positive number.
+fn node_id(id: u64) -> Result<u64, Status> {
+    match id {
+        0 => Err(Status::invalid_argument("an HSDB node id must be a positive number")),
+        id => Ok(id),
     }
+}
+
+/// A query's name: empty asks for every object, anything else must be a valid name of `N`.
+fn query_name<N>(raw: &str, parse: impl Fn(&str) -> crate::error::Result<N>) -> Result<&str, Status> {
+    if !raw.is_empty() {
+        parse(raw)?;
+    }
+    Ok(raw)
 }
 
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn add_cluster(&self, req: Request<pb::AddClusterRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(
-            self.active()?
-                .config
-                .add_cluster(not_empty("the ksyscluster name", &r.name)?, &r.r#type, r.ksysnodes, r.sync)
-                .await,
-        )
+        let name = ClusterName::parse(&r.name)?;
+        match pb::ClusterType::try_from(r.r#type) {
+            Ok(pb::ClusterType::Unspecified | pb::ClusterType::Ha) => {}
+            Ok(pb::ClusterType::Dr) => {
+                return Err(Status::invalid_argument("type DR is not supported yet: use type HA"));
+            }
+            Err(_) => return Err(Status::invalid_argument(format!("type {} is not one of HA, DR", r.r#type))),
+        }
+        let ksysnodes = HostName::all(&r.ksysnodes)?;
+        reply(self.active()?.config.add_cluster(&name, ksysnodes, r.sync).await)
     }
 
     async fn add_hmc(&self, req: Request<pb::AddHmcRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.config.add_hmc(not_empty("the HMC name", &r.name)?, &r.login, &r.password, &r.ip).await)
+        reply(self.active()?.config.add_hmc(&HmcName::parse(&r.name)?, &r.login, &r.password, &r.ip).await)
     }
 
     async fn add_host(&self, req: Request<pb::AddHostRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.config.add_host(not_empty("the host name", &r.name)?).await)
+        reply(self.active()?.config.add_host(&HostName::parse(&r.name)?).await)
     }
 
     async fn add_host_group(
@@ -74,24 +92,24 @@ impl Admin for AdminService {
         req: Request<pb::AddHostGroupRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        let name = not_empty("the host_group name", &r.name)?;
-        reply(self.active()?.config.add_host_group(name, &r.hosts, r.repo_disk, r.ha_disk).await)
+        let (name, hosts) = (HostGroupName::parse(&r.name)?, HostName::all(&r.hosts)?);
+        reply(self.active()?.config.add_host_group(&name, hosts, r.repo_disk, r.ha_disk).await)
     }
 
     async fn discover(&self, req: Request<pb::DiscoverRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.config.discover(not_empty("the host_group name", &r.host_group)?, r.verify).await)
+        reply(self.active()?.config.discover(HostGroupName::parse(&r.host_group)?.as_str(), r.verify).await)
     }
 
     async fn verify(&self, req: Request<pb::VerifyRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.config.verify(not_empty("the host_group name", &r.host_group)?).await)
+        reply(self.active()?.config.verify(HostGroupName::parse(&r.host_group)?.as_str()).await)
     }
 
     async fn restart_vm(&self, req: Request<pb::RestartVmRequest>) -> Result<Response<pb::RestartVmReply>, Status> {
         let r = req.into_inner();
-        let target = (!r.host.is_empty()).then_some(r.host.as_str());
-        let done = self.active()?.recovery.admin_restart(not_empty("the VM name", &r.vm)?, target).await?;
+        let (vm, target) = (VmName::parse(&r.vm)?, HostName::optional(&r.host)?);
+        let done = self.active()?.recovery.admin_restart(vm.as_str(), target.as_ref().map(HostName::as_str)).await?;
         Ok(Response::new(pb::RestartVmReply {
             vm: done.vm,
             source: done.source,
@@ -108,8 +126,7 @@ impl Admin for AdminService {
     /// lines and progress stream back; a rejection or an abort is the stream's last item.
     async fn migrate(&self, req: Request<pb::MigrateRequest>) -> Result<Response<Self::MigrateStream>, Status> {
         let core = self.active()?.clone();
-        let req = req.into_inner();
-        check_request(&req)?;
+        let req = LpmRequest::try_from(req.into_inner())?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let out = LpmOut::streaming(tx.clone());
         tokio::spawn(async move {
@@ -128,48 +145,69 @@ impl Admin for AdminService {
 
     async fn query_hmc(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HmcList>, Status> {
         Ok(Response::new(pb::HmcList {
-            hmcs: self.reader(req.get_ref().follower_read)?.views.query_hmc(&req.get_ref().name).await?,
+            hmcs: self
+                .reader(req.get_ref().follower_read)?
+                .views
+                .query_hmc(query_name(&req.get_ref().name, HmcName::parse)?)
+                .await?,
         }))
     }
 
     async fn query_host(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HostList>, Status> {
         Ok(Response::new(pb::HostList {
-            hosts: self.reader(req.get_ref().follower_read)?.views.query_host(&req.get_ref().name).await?,
+            hosts: self
+                .reader(req.get_ref().follower_read)?
+                .views
+                .query_host(query_name(&req.get_ref().name, HostName::parse)?)
+                .await?,
         }))
     }
 
     async fn query_host_group(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HostGroupList>, Status> {
-        let host_groups = self.reader(req.get_ref().follower_read)?.views.query_host_group(&req.get_ref().name).await?;
+        let name = query_name(&req.get_ref().name, HostGroupName::parse)?;
+        let host_groups = self.reader(req.get_ref().follower_read)?.views.query_host_group(name).await?;
         Ok(Response::new(pb::HostGroupList { host_groups }))
     }
 
     async fn query_vios(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::ViosList>, Status> {
         Ok(Response::new(pb::ViosList {
-            vioses: self.reader(req.get_ref().follower_read)?.views.query_vios(&req.get_ref().name).await?,
+            vioses: self
+                .reader(req.get_ref().follower_read)?
+                .views
+                .query_vios(query_name(&req.get_ref().name, ViosName::parse)?)
+                .await?,
         }))
     }
 
     async fn query_vm(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::VmList>, Status> {
         Ok(Response::new(pb::VmList {
-            vms: self.reader(req.get_ref().follower_read)?.views.query_vm(&req.get_ref().name).await?,
+            vms: self
+                .reader(req.get_ref().follower_read)?
+                .views
+                .query_vm(query_name(&req.get_ref().name, VmName::parse)?)
+                .await?,
         }))
     }
 
     async fn query_event(&self, req: Request<pb::EventQuery>) -> Result<Response<pb::EventList>, Status> {
         let q = req.into_inner();
-        let page = EventPage::new(&q.name, q.before, q.limit)?;
+        let page = EventPage::new(query_name(&q.name, EventFilter::parse)?, q.before, q.limit)?;
         Ok(Response::new(self.reader(q.follower_read)?.views.query_event(&page).await?))
     }
 
     async fn query_app(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::AppList>, Status> {
         Ok(Response::new(pb::AppList {
-            apps: self.reader(req.get_ref().follower_read)?.views.query_app(&req.get_ref().name).await?,
+            apps: self
+                .reader(req.get_ref().follower_read)?
+                .views
+                .query_app(query_name(&req.get_ref().name, VmName::parse)?)
+                .await?,
         }))
     }
 
     async fn add_hsdb_node(&self, req: Request<pb::AddHsdbNodeRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.config.add_hsdb_node(r.node_id, not_empty("the endpoint", &r.endpoint)?).await)
+        reply(self.active()?.config.add_hsdb_node(r.node_id, &r.endpoint).await)
     }
 
     async fn modify_hsdb_node(
@@ -177,14 +215,14 @@ impl Admin for AdminService {
         req: Request<pb::ModifyHsdbNodeRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.config.modify_hsdb_node(r.node_id, not_empty("the role", &r.role)?).await)
+        reply(self.active()?.config.modify_hsdb_node(node_id(r.node_id)?, Role::from_wire(r.role)?).await)
     }
 
     async fn remove_hsdb_node(
         &self,
         req: Request<pb::RemoveHsdbNodeRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
-        reply(self.active()?.config.remove_hsdb_node(req.into_inner().node_id).await)
+        reply(self.active()?.config.remove_hsdb_node(node_id(req.into_inner().node_id)?).await)
     }
 
     async fn query_hsdb(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HsdbView>, Status> {
@@ -193,63 +231,56 @@ impl Admin for AdminService {
 
     async fn modify(&self, req: Request<pb::ModifyRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        let core = self.active()?;
-        let name = match r.class.as_str() {
-            "system" => r.name.as_str(),
-            _ => not_empty("the name", &r.name)?,
-        };
-        let attributes = r.attributes.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
-        reply(core.config.modify(&r.class, name, &attributes).await)
+        let target = ModifyTarget::from_wire(r.level, &r.names)?;
+        let settings =
+            r.settings.ok_or_else(|| Status::invalid_argument("nothing to modify: settings are required"))?;
+        reply(self.active()?.config.modify(&target, &settings).await)
     }
 
     async fn manage(&self, req: Request<pb::ManageRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.config.manage(not_empty("the VM names", &r.vms)?, r.manage).await)
+        reply(self.active()?.config.manage(&VmName::all(&r.vms)?, r.manage).await)
     }
 
     async fn change_affinity(&self, req: Request<pb::AffinityRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        let core = self.active()?;
-        let kind: AffinityKind = r.kind.parse().map_err(Status::invalid_argument)?;
-        let change = match (r.action.as_str(), r.policy.to_ascii_lowercase().as_str()) {
-            ("add", "") => AffinityChange::Add(r.vms),
-            ("modify", "add") => AffinityChange::Members(true, r.vms),
-            ("modify", "delete") => AffinityChange::Members(false, r.vms),
-            ("modify", _) => {
-                return Err(Status::invalid_argument("modify needs policy=add or policy=delete with vm=..."));
-            }
-            ("delete", "") if r.vms.is_empty() => AffinityChange::Delete,
-            (action, _) => {
+        let kind = AffinityKind::from_wire("kind", r.kind)?;
+        let name = AffinityGroupName::parse(&r.name)?;
+        let vms = strings(VmName::all(&r.vms)?);
+        let change = match (pb::ChangeAction::try_from(r.action), vms.is_empty()) {
+            (Ok(pb::ChangeAction::Add), false) if !r.remove_vms => AffinityChange::Add(vms),
+            (Ok(pb::ChangeAction::Modify), false) => AffinityChange::Members(!r.remove_vms, vms),
+            (Ok(pb::ChangeAction::Remove), true) if !r.remove_vms => AffinityChange::Delete,
+            _ => {
                 return Err(Status::invalid_argument(format!(
-                    "{action} {kind}: use add NAME vm=..., modify NAME policy=add|delete vm=..., or delete NAME"
+                    "{kind}: add NAME with vms, modify NAME with vms (remove_vms to take them out), or remove NAME"
                 )));
             }
         };
-        reply(core.config.change_affinity(kind, not_empty("the group name", &r.name)?, change).await)
+        reply(self.active()?.config.change_affinity(kind, &name, change).await)
     }
 
     async fn query_affinity(&self, req: Request<pb::AffinityQuery>) -> Result<Response<pb::AffinityList>, Status> {
         let r = req.into_inner();
-        let kind = match r.kind.as_str() {
-            "" => None,
-            k => Some(k.parse::<AffinityKind>().map_err(Status::invalid_argument)?),
+        let kind = match r.kind {
+            0 => None,
+            raw => Some(AffinityKind::from_wire("kind", raw)?),
         };
-        let groups = self.active()?.config.query_affinity(kind, &r.name).await?;
-        let groups = groups
-            .into_iter()
-            .map(|g| pb::AffinityView { name: g.name, kind: g.kind.title().into(), vms: g.vms })
-            .collect();
+        let name = query_name(&r.name, AffinityGroupName::parse)?;
+        let groups = self.active()?.config.query_affinity(kind, name).await?;
+        let groups =
+            groups.into_iter().map(|g| pb::AffinityView { name: g.name, kind: g.kind.into(), vms: g.vms }).collect();
         Ok(Response::new(pb::AffinityList { groups }))
     }
 
     async fn restore(&self, req: Request<pb::RestoreRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.migration.restore(&r.class, not_empty("the name", &r.name)?).await)
+        reply(self.active()?.migration.restore(&Restore::from_wire(r.scope, &r.name)?).await)
     }
 
     async fn cleanup(&self, req: Request<pb::CleanupRequest>) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.recovery.cleanup(not_empty("the host_group name", &r.host_group)?).await)
+        reply(self.active()?.recovery.cleanup(HostGroupName::parse(&r.host_group)?.as_str()).await)
     }
 
     async fn query_system(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::SystemView>, Status> {
@@ -257,25 +288,29 @@ impl Admin for AdminService {
     }
 
     async fn change_monjv(&self, req: Request<pb::MonjvChange>) -> Result<Response<pb::CommandReply>, Status> {
-        reply(self.active()?.monjvs.change_monjv(req.into_inner()).await)
+        let (name, change) = MonjvChange::from_wire(req.into_inner())?;
+        reply(self.active()?.monjvs.change_monjv(&name, change).await)
     }
 
     async fn query_monjv(&self, req: Request<pb::MonjvQuery>) -> Result<Response<pb::MonjvList>, Status> {
         let q = req.into_inner();
-        Ok(Response::new(pb::MonjvList { monjvs: self.active()?.monjvs.query_monjv(&q.name, &q.password).await? }))
+        let name = query_name(&q.name, monjv::check_name)?;
+        Ok(Response::new(pb::MonjvList { monjvs: self.active()?.monjvs.query_monjv(name, &q.password).await? }))
     }
 
     async fn watch_monjv(&self, req: Request<pb::MonjvWatch>) -> Result<Response<pb::MonjvView>, Status> {
+        monjv::check_name(&req.get_ref().name)?;
         Ok(Response::new(self.active()?.monjvs.watch_monjv(req.into_inner()).await?))
     }
 
     async fn change_su_cluster(&self, req: Request<pb::SuClusterChange>) -> Result<Response<pb::CommandReply>, Status> {
-        reply(self.active()?.migration.change_su_cluster(req.into_inner()).await)
+        let (name, change) = SuClusterChange::from_wire(req.into_inner())?;
+        reply(self.active()?.migration.change_su_cluster(&name, change).await)
     }
 
     async fn query_su_cluster(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::SuClusterList>, Status> {
-        let clusters =
-            self.reader(req.get_ref().follower_read)?.migration.query_su_cluster(&req.get_ref().name).await?;
+        let name = query_name(&req.get_ref().name, SuClusterName::parse)?;
+        let clusters = self.reader(req.get_ref().follower_read)?.migration.query_su_cluster(name).await?;
         Ok(Response::new(pb::SuClusterList { clusters }))
     }
 
@@ -284,6 +319,8 @@ impl Admin for AdminService {
         req: Request<pb::RecoverVmDefinitionRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
         let r = req.into_inner();
-        reply(self.active()?.migration.recover_vm_definition(not_empty("the VM name", &r.vm)?, r.host.trim()).await)
+        let (vm, host) = (VmName::parse(&r.vm)?, HostName::optional(&r.host)?);
+        let local = host.as_ref().map_or("", HostName::as_str);
+        reply(self.active()?.migration.recover_vm_definition(vm.as_str(), local).await)
     }
 }

@@ -2,7 +2,7 @@
 //! §3.3). The groups as they would be after the change are checked as a whole
 //! ([`check_affinity`]) before anything is written.
 use crate::controller::config::Config;
-use crate::controller::config::cluster::check_name;
+use crate::domain::names::AffinityGroupName;
 use crate::domain::policy::add_names;
 use crate::domain::*;
 use crate::error::{Result, VmrmError, quote};
@@ -19,8 +19,13 @@ pub enum AffinityChange {
 }
 
 impl Config {
-    pub async fn change_affinity(&self, kind: AffinityKind, name: &str, change: AffinityChange) -> Result<Vec<String>> {
-        check_name(kind.into(), name)?;
+    pub async fn change_affinity(
+        &self,
+        kind: AffinityKind,
+        name: &AffinityGroupName,
+        change: AffinityChange,
+    ) -> Result<Vec<String>> {
+        let name = name.as_str();
         let mut groups = self.hsdb.list_versioned::<AffinityGroupRecord>().await?;
         let at = groups.iter().position(|(g, _)| g.name == name);
         let existing = |at: Option<usize>| {

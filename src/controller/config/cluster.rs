@@ -2,25 +2,13 @@
 //! validates everything first and writes only when all is well, so a refused command changes
 //! nothing. Outputs use the seed's wording.
 use crate::controller::config::Config;
+use crate::domain::names::{ClusterName, HmcName, HostGroupName, HostName};
 use crate::domain::*;
 use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
 
 /// Default gRPC port of an HMC when `ip=` gives no port.
 pub const DEFAULT_HMC_PORT: u16 = 7101;
-
-/// Object names: letters, digits, `-`, `_`, `.`; 1–64 characters.
-pub fn check_name(kind: &str, name: &str) -> Result<()> {
-    let ok =
-        !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    match ok {
-        true => Ok(()),
-        false => Err(VmrmError::invalid(format!(
-            "`{}` is not a valid {kind} name: use 1 to 64 letters, digits, '-', '_' or '.'",
-            quote(name)
-        ))),
-    }
-}
 
 /// A disk's ViodiskID as `ksysmgr query viodisk` lists it: 1 to 128 base64 characters.
 fn check_disk_id(kind: &str, id: &str) -> Result<()> {
@@ -35,18 +23,9 @@ fn check_disk_id(kind: &str, id: &str) -> Result<()> {
 }
 
 impl Config {
-    pub async fn add_cluster(
-        &self,
-        name: &str,
-        cluster_type: &str,
-        ksysnodes: Vec<String>,
-        sync: bool,
-    ) -> Result<Vec<String>> {
-        check_name("ksyscluster", name)?;
-        let cluster_type = if cluster_type.is_empty() { "HA" } else { cluster_type };
-        if !cluster_type.eq_ignore_ascii_case("HA") {
-            return Err(VmrmError::invalid(format!("type `{cluster_type}` is not supported: use type=HA")));
-        }
+    /// An HA ksyscluster (the only type there is yet) of the KSYS nodes `ksysnodes`.
+    pub async fn add_cluster(&self, name: &ClusterName, ksysnodes: Vec<HostName>, sync: bool) -> Result<Vec<String>> {
+        let (name, ksysnodes) = (name.as_str(), crate::domain::names::strings(ksysnodes));
         if let Some((existing, _)) = self.hsdb.get::<ClusterRecord>("cluster").await? {
             return Err(VmrmError::AlreadyExists(format!("ksyscluster {} already exists", existing.name)));
         }
@@ -82,8 +61,8 @@ impl Config {
         ]
     }
 
-    pub async fn add_hmc(&self, name: &str, login: &str, password: &str, ip: &str) -> Result<Vec<String>> {
-        check_name("HMC", name)?;
+    pub async fn add_hmc(&self, name: &HmcName, login: &str, password: &str, ip: &str) -> Result<Vec<String>> {
+        let name = name.as_str();
         if login.is_empty() || password.is_empty() || ip.is_empty() {
             return Err(VmrmError::invalid("add hmc needs login=, password= and ip="));
         }
@@ -106,8 +85,8 @@ impl Config {
         Ok(vec![format!("HMC {name} added successfully")])
     }
 
-    pub async fn add_host(&self, name: &str) -> Result<Vec<String>> {
-        check_name("host", name)?;
+    pub async fn add_host(&self, name: &HostName) -> Result<Vec<String>> {
+        let name = name.as_str();
         self.records.cluster().await?;
         if self.hsdb.get::<HostRecord>(name).await?.is_some() {
             return Err(VmrmError::AlreadyExists(format!("host {name} is already added")));
@@ -158,12 +137,12 @@ impl Config {
     /// A host group of `hosts`, with the ViodiskIDs of its repository and HA disks if given.
     pub async fn add_host_group(
         &self,
-        name: &str,
-        hosts: &[String],
+        name: &HostGroupName,
+        hosts: Vec<HostName>,
         repo_disk: Option<String>,
         ha_disk: Option<String>,
     ) -> Result<Vec<String>> {
-        check_name("host_group", name)?;
+        let (name, hosts) = (name.as_str(), crate::domain::names::strings(hosts));
         if hosts.is_empty() {
             return Err(VmrmError::invalid("add host_group needs hosts=HOST1,HOST2,..."));
         }
@@ -181,7 +160,7 @@ impl Config {
             return Err(VmrmError::AlreadyExists(format!("host_group {name} already exists")));
         }
         let mut records = Vec::new();
-        for h in hosts {
+        for h in &hosts {
             let (host, version) = self.hsdb.get::<HostRecord>(h).await?.ok_or_else(|| {
                 VmrmError::not_found(format!("host {q} is not added: run `ksysmgr add host {q}` first", q = quote(h)))
             })?;
@@ -196,7 +175,7 @@ impl Config {
         }
         let group = HostGroupRecord {
             name: name.into(),
-            hosts: hosts.to_vec(),
+            hosts: hosts.clone(),
             discovered: false,
             detection: DetectionSettings::default(),
             restart_policy: RestartPolicy::default(),

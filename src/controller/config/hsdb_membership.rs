@@ -10,7 +10,7 @@ use crate::transport::{channel::lazy_channel, deadline};
 use openraft::{BasicNode, ChangeMembers};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use strum::{Display, EnumString};
+use strum::Display;
 
 /// How long a probe of a member's address may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -18,11 +18,22 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A member's role in the HSDB membership.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Display, EnumString)]
-#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
-enum Role {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Display)]
+#[strum(serialize_all = "lowercase")]
+pub enum Role {
     Voter,
     Learner,
+}
+
+impl Role {
+    /// The role a request asks for.
+    pub fn from_wire(raw: i32) -> Result<Self> {
+        match pb::HsdbRole::try_from(raw) {
+            Ok(pb::HsdbRole::Voter) => Ok(Self::Voter),
+            Ok(pb::HsdbRole::Learner) => Ok(Self::Learner),
+            _ => Err(VmrmError::invalid(format!("role {raw} is not one of HSDB_ROLE_VOTER, HSDB_ROLE_LEARNER"))),
+        }
+    }
 }
 
 /// The membership as this member knows it: id → (address, role).
@@ -96,10 +107,7 @@ impl Config {
         )])
     }
 
-    pub async fn modify_hsdb_node(&self, node_id: u64, role: &str) -> Result<Vec<String>> {
-        let wanted: Role = role
-            .parse()
-            .map_err(|_| VmrmError::invalid(format!("role `{}` is not voter or learner", role.to_ascii_lowercase())))?;
+    pub async fn modify_hsdb_node(&self, node_id: u64, wanted: Role) -> Result<Vec<String>> {
         let all = members(self.raft());
         let Some((_, current)) = all.get(&node_id) else {
             return Err(VmrmError::not_found(format!("HSDB node {node_id} is not a member")));

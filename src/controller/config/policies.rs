@@ -1,17 +1,22 @@
 //! `ksysmgr modify system|host_group|host|vm NAME attr=value …` (seed 000 §3, outputs from its
-//! examples), `manage|unmanage vm`. Every attribute is parsed and checked, and every named
-//! object read, before the first write: a bad value or an unknown name changes nothing.
+//! examples), `manage|unmanage vm`. The request arrives typed ([`Settings`]); every setting is
+//! checked against what its level takes, and every named object read, before the first write: a
+//! bad value or an unknown name changes nothing.
 use crate::controller::config::Config;
 use crate::controller::detection::settings::DetectionChange;
-use crate::domain::policy::{add_names, parse_on_off};
+use crate::domain::names::{HostGroupName, HostName, VmName};
+use crate::domain::policy::add_names;
 use crate::domain::*;
 use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
-use crate::logic::policy::{check_affinity, parse_capacity};
+use crate::logic::detection::check_host_fdt;
+use crate::logic::policy::check_affinity;
+use crate::pb::{self, Settings, states::WireEnum};
 use crate::profile::Timing;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+use std::time::Duration;
 
-/// The attributes each level takes, in the order outputs name them.
+/// The settings each level takes, in the order outputs name them.
 const SYSTEM: &[&str] = &["host_failure_detection_time", "vm_failure_detection_speed", "ha_monitor"];
 const HOST_GROUP: &[&str] = &[
     "host_failure_detection_time",
@@ -23,20 +28,56 @@ const HOST_GROUP: &[&str] = &[
     "priority",
 ];
 const HOST: &[&str] = &["ha_monitor"];
-const VM: &[&str] = &["vm_failure_detection_speed", "ha_monitor", "priority", "blacklist_hosts", "policy", "homehost"];
+const VM: &[&str] = &["vm_failure_detection_speed", "ha_monitor", "priority", "blacklist_hosts", "homehost"];
 
-/// The attributes `modify CLASS` takes (None: not a class that can be modified).
-pub fn attributes_of(class: &str) -> Option<&'static [&'static str]> {
-    match class {
-        "system" => Some(SYSTEM),
-        "host_group" => Some(HOST_GROUP),
-        "host" => Some(HOST),
-        "vm" => Some(VM),
-        _ => None,
+/// What a `modify` applies to, its objects' names checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModifyTarget {
+    System,
+    HostGroup(HostGroupName),
+    Host(HostName),
+    Vms(Vec<VmName>),
+}
+
+impl ModifyTarget {
+    /// The target a request names: its level and the names that level takes.
+    pub fn from_wire(level: i32, names: &[String]) -> Result<Self> {
+        let one = |kind: &str| match names {
+            [name] => Ok(name.as_str()),
+            _ => Err(VmrmError::invalid(format!("modify {kind} names one {kind}, not {}", names.len()))),
+        };
+        match pb::ModifyLevel::try_from(level) {
+            Ok(pb::ModifyLevel::System) if names.is_empty() => Ok(Self::System),
+            Ok(pb::ModifyLevel::System) => Err(VmrmError::invalid("modify system takes no name")),
+            Ok(pb::ModifyLevel::HostGroup) => Ok(Self::HostGroup(HostGroupName::parse(one("host_group")?)?)),
+            Ok(pb::ModifyLevel::Host) => Ok(Self::Host(HostName::parse(one("host")?)?)),
+            Ok(pb::ModifyLevel::Vm) if names.is_empty() => Err(VmrmError::invalid("modify vm needs the VMs' names")),
+            Ok(pb::ModifyLevel::Vm) => Ok(Self::Vms(VmName::all(names)?)),
+            _ => Err(VmrmError::invalid(format!("level {level} is not one of system, host_group, host, vm"))),
+        }
+    }
+
+    /// The class as ksysmgr names it.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Self::System => "system",
+            Self::HostGroup(_) => "host_group",
+            Self::Host(_) => "host",
+            Self::Vms(_) => "vm",
+        }
+    }
+
+    fn allowed(&self) -> &'static [&'static str] {
+        match self {
+            Self::System => SYSTEM,
+            Self::HostGroup(_) => HOST_GROUP,
+            Self::Host(_) => HOST,
+            Self::Vms(_) => VM,
+        }
     }
 }
 
-/// Every change one `modify` asks for, parsed.
+/// Every change one `modify` asks for, checked.
 #[derive(Debug, Default)]
 struct Changes {
     detection: DetectionChange,
@@ -48,70 +89,78 @@ struct Changes {
     /// Hosts to add to (true) or delete from (false) the blacklist.
     blacklist: Option<(Vec<String>, bool)>,
     homehost: Option<String>,
-    /// The attribute names given, in output order.
+    /// The settings given, in output order.
     names: Vec<&'static str>,
 }
 
+/// An enum setting: absent when the request leaves it UNSPECIFIED.
+fn chosen<E: WireEnum>(field: &str, raw: i32) -> Result<Option<E>> {
+    match raw {
+        0 => Ok(None),
+        raw => E::from_wire(field, raw).map(Some),
+    }
+}
+
+fn capacity(field: &str, value: Option<u32>) -> Result<Option<u8>> {
+    match value {
+        None => Ok(None),
+        Some(p @ 1..=100) => Ok(Some(p as u8)),
+        Some(p) => Err(VmrmError::invalid(format!("{field}={p}: use a percentage 1-100"))),
+    }
+}
+
 impl Changes {
-    fn parse(timing: &Timing, class: &str, attrs: &BTreeMap<String, String>) -> Result<Self> {
-        let allowed = attributes_of(class).ok_or_else(|| {
-            VmrmError::invalid(format!("modify applies to system, host_group, host or vm, not {class}"))
-        })?;
-        if attrs.is_empty() {
-            return Err(VmrmError::invalid(format!("nothing to modify: give one of {}", allowed.join("=, ") + "=")));
-        }
-        for key in attrs.keys() {
-            if !allowed.contains(&key.as_str()) {
-                return Err(VmrmError::invalid(format!(
-                    "unknown attribute `{key}` for {class} (allowed: {})",
-                    allowed.join(", ")
-                )));
-            }
-        }
-        if let Some(key) = attrs.iter().find_map(|(k, v)| v.trim().is_empty().then_some(k)) {
-            return Err(VmrmError::invalid(format!("{key}= needs a value")));
-        }
-        let get = |k: &str| attrs.get(k).map(|v| v.trim());
-        let invalid = VmrmError::invalid;
+    fn of(timing: &Timing, target: &ModifyTarget, s: &Settings) -> Result<Self> {
         let mut c = Changes {
-            detection: DetectionChange::parse(
-                timing,
-                get("host_failure_detection_time"),
-                get("vm_failure_detection_speed"),
-            )?,
-            ha_monitor: get("ha_monitor").map(|v| parse_on_off("ha_monitor", v)).transpose().map_err(invalid)?,
-            restart_policy: get("restart_policy").map(str::parse).transpose().map_err(invalid)?,
-            memory_capacity: get("memory_capacity")
-                .map(|v| parse_capacity("memory_capacity", v))
-                .transpose()
-                .map_err(invalid)?,
-            cpu_capacity: get("cpu_capacity")
-                .map(|v| parse_capacity("cpu_capacity", v))
-                .transpose()
-                .map_err(invalid)?,
-            priority: get("priority").map(str::parse).transpose().map_err(invalid)?,
-            homehost: get("homehost").map(String::from),
+            detection: DetectionChange {
+                host_fdt: s
+                    .host_failure_detection_time_ms
+                    .map(|ms| check_host_fdt(Duration::from_millis(ms.into()), timing))
+                    .transpose()?,
+                speed: chosen("vm_failure_detection_speed", s.vm_failure_detection_speed)?,
+            },
+            ha_monitor: s.ha_monitor,
+            restart_policy: chosen("restart_policy", s.restart_policy)?,
+            memory_capacity: capacity("memory_capacity", s.memory_capacity)?,
+            cpu_capacity: capacity("cpu_capacity", s.cpu_capacity)?,
+            priority: chosen("priority", s.priority)?,
+            homehost: s.homehost.as_deref().map(HostName::parse).transpose()?.map(String::from),
             ..Default::default()
         };
-        if let Some(hosts) = get("blacklist_hosts") {
-            let add = match get("policy").unwrap_or("add").to_ascii_lowercase().as_str() {
-                "add" => true,
-                "delete" => false,
-                other => return Err(invalid(format!("policy={other}: use add or delete"))),
-            };
-            let hosts: Vec<String> =
-                hosts.split(',').map(str::trim).filter(|h| !h.is_empty()).map(String::from).collect();
-            c.blacklist = Some((hosts, add));
-        } else if get("policy").is_some() {
-            return Err(VmrmError::invalid("policy=add|delete goes with blacklist_hosts="));
+        if let Some(b) = &s.blacklist {
+            if b.hosts.is_empty() {
+                return Err(VmrmError::invalid("blacklist_hosts needs at least one host"));
+            }
+            c.blacklist = Some((crate::domain::names::strings(HostName::all(&b.hosts)?), !b.remove));
+        }
+        let given = [
+            ("host_failure_detection_time", c.detection.host_fdt.is_some()),
+            ("vm_failure_detection_speed", c.detection.speed.is_some()),
+            ("ha_monitor", c.ha_monitor.is_some()),
+            ("restart_policy", c.restart_policy.is_some()),
+            ("memory_capacity", c.memory_capacity.is_some()),
+            ("cpu_capacity", c.cpu_capacity.is_some()),
+            ("priority", c.priority.is_some()),
+            ("blacklist_hosts", c.blacklist.is_some()),
+            ("homehost", c.homehost.is_some()),
+        ];
+        let (class, allowed) = (target.class(), target.allowed());
+        if let Some((key, _)) = given.iter().find(|(key, set)| *set && !allowed.contains(key)) {
+            return Err(VmrmError::invalid(format!(
+                "`{key}` is not a setting of {class} (its settings: {})",
+                allowed.join(", ")
+            )));
+        }
+        c.names = allowed.iter().copied().filter(|k| given.iter().any(|(g, set)| g == k && *set)).collect();
+        if c.names.is_empty() {
+            return Err(VmrmError::invalid(format!("nothing to modify: give one of {}", allowed.join(", "))));
         }
         let capacity = c.memory_capacity.is_some() || c.cpu_capacity.is_some();
         if class == "host_group" && capacity != c.priority.is_some() {
             return Err(VmrmError::invalid(
-                "flexible capacity is set per priority: give memory_capacity= and/or cpu_capacity= with priority=low|medium|high",
+                "flexible capacity is set per priority: give memory_capacity and/or cpu_capacity with priority low, medium or high",
             ));
         }
-        c.names = allowed.iter().copied().filter(|k| *k != "policy" && get(k).is_some()).collect();
         Ok(c)
     }
 
@@ -121,21 +170,18 @@ impl Changes {
 }
 
 impl Config {
-    pub async fn modify(&self, class: &str, name: &str, attrs: &BTreeMap<String, String>) -> Result<Vec<String>> {
-        let changes = Changes::parse(&self.timing, class, attrs)?;
-        match class {
-            "system" => {
-                if !name.trim().is_empty() {
-                    return Err(VmrmError::invalid(format!("modify system takes no name (got `{name}`)")));
-                }
+    pub async fn modify(&self, target: &ModifyTarget, settings: &Settings) -> Result<Vec<String>> {
+        let changes = Changes::of(&self.timing, target, settings)?;
+        match target {
+            ModifyTarget::System => {
                 let (mut cluster, version) = self.records.cluster_versioned().await?;
                 changes.detection.apply(&mut cluster.detection);
                 cluster.ha_monitor = changes.ha_monitor.or(cluster.ha_monitor);
                 self.hsdb.put_if_version(&cluster, version).await?;
                 Ok(changes.names.iter().map(|n| format!("KSYS {n} has been updated")).collect())
             }
-            "host_group" => {
-                let (mut group, version) = self.records.host_group(name).await?;
+            ModifyTarget::HostGroup(name) => {
+                let (mut group, version) = self.records.host_group(name.as_str()).await?;
                 changes.detection.apply(&mut group.detection);
                 group.ha_monitor = changes.ha_monitor.or(group.ha_monitor);
                 group.restart_policy = changes.restart_policy.unwrap_or(group.restart_policy);
@@ -150,29 +196,28 @@ impl Config {
                 self.hsdb.put_if_version(&group, version).await?;
                 Ok(vec![format!("For Host_group {name} attribute(s) {} was successfully modified.", changes.quoted())])
             }
-            "host" => {
+            ModifyTarget::Host(name) => {
                 let (mut host, version) = self
                     .hsdb
-                    .get::<HostRecord>(name)
+                    .get::<HostRecord>(name.as_str())
                     .await?
-                    .ok_or_else(|| VmrmError::not_found(format!("host {} is not added", quote(name))))?;
+                    .ok_or_else(|| VmrmError::not_found(format!("host {} is not added", quote(name.as_str()))))?;
                 host.ha_monitor = changes.ha_monitor.or(host.ha_monitor);
                 self.hsdb.put_if_version(&host, version).await?;
                 Ok(vec![format!("For Host {name} attribute(s) {} was successfully modified.", changes.quoted())])
             }
-            _ => self.modify_vms(name, &changes).await,
+            ModifyTarget::Vms(names) => self.modify_vms(names, &changes).await,
         }
     }
 
     /// Reads every named VM (refusing unknown ones and VMs with an operation in progress).
-    async fn named_vms(&self, names: &str) -> Result<Vec<(VmRecord, u64)>> {
-        let names: Vec<&str> = names.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+    async fn named_vms(&self, names: &[VmName]) -> Result<Vec<(VmRecord, u64)>> {
         if names.is_empty() {
-            return Err(VmrmError::invalid("name the VMs: VM1[,VM2...]"));
+            return Err(VmrmError::invalid("name the VMs"));
         }
         let mut vms = Vec::with_capacity(names.len());
         for name in names {
-            let (vm, version) = self.records.vm(name).await?;
+            let (vm, version) = self.records.vm(name.as_str()).await?;
             if vm.vm_status != VmStatus::NoOperationInProgress {
                 return Err(VmrmError::precondition(format!(
                     "VM {name} has an operation in progress ({}); try again when it ends",
@@ -184,7 +229,7 @@ impl Config {
         Ok(vms)
     }
 
-    async fn modify_vms(&self, names: &str, c: &Changes) -> Result<Vec<String>> {
+    async fn modify_vms(&self, names: &[VmName], c: &Changes) -> Result<Vec<String>> {
         let mut vms = self.named_vms(names).await?;
         for host in c.blacklist.iter().flat_map(|(h, _)| h).chain(&c.homehost) {
             self.records.host(host).await?;
@@ -242,7 +287,7 @@ impl Config {
     }
 
     /// `ksysmgr manage|unmanage vm NAME[,NAME…]`.
-    pub async fn manage(&self, names: &str, manage: bool) -> Result<Vec<String>> {
+    pub async fn manage(&self, names: &[VmName], manage: bool) -> Result<Vec<String>> {
         let vms = self.named_vms(names).await?;
         let word = if manage { "managed" } else { "unmanaged" };
         let mut lines = Vec::with_capacity(vms.len());
@@ -267,28 +312,58 @@ mod tests {
     use super::*;
     use crate::profile::ProfileName;
 
-    fn parse(class: &str, attrs: &[(&str, &str)]) -> Result<Changes> {
-        let attrs = attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Changes::parse(&Timing::of(ProfileName::Seed), class, &attrs)
+    fn of(target: ModifyTarget, settings: Settings) -> Result<Changes> {
+        Changes::of(&Timing::of(ProfileName::Seed), &target, &settings)
+    }
+
+    fn group() -> ModifyTarget {
+        ModifyTarget::HostGroup(HostGroupName::parse("HG1").unwrap())
     }
 
     #[test]
-    fn an_empty_value_is_refused_and_names_its_attribute() {
-        for (class, key) in [("system", "host_failure_detection_time"), ("vm", "vm_failure_detection_speed")] {
-            let err = parse(class, &[(key, " ")]).unwrap_err();
-            assert!(matches!(err, VmrmError::InvalidArgument(_)), "{err:?}");
-            assert!(err.to_string().contains(&format!("{key}= needs a value")), "{err}");
-        }
-    }
-
-    #[test]
-    fn a_detection_change_is_parsed_within_the_seeds_range() {
-        let changes =
-            parse("host_group", &[("host_failure_detection_time", "120"), ("vm_failure_detection_speed", "slow")]);
-        let changes = changes.unwrap();
-        assert_eq!(changes.detection.host_fdt, Some(std::time::Duration::from_secs(120)));
+    fn a_detection_change_is_checked_within_the_seeds_range() {
+        let settings = Settings {
+            host_failure_detection_time_ms: Some(120_000),
+            vm_failure_detection_speed: pb::DetectionSpeed::Slow as i32,
+            ..Default::default()
+        };
+        let changes = of(group(), settings).unwrap();
+        assert_eq!(changes.detection.host_fdt, Some(Duration::from_secs(120)));
         assert_eq!(changes.detection.speed, Some(DetectionSpeed::Slow));
-        let err = parse("system", &[("host_failure_detection_time", "30")]).unwrap_err();
+        assert_eq!(changes.quoted(), "'host_failure_detection_time', 'vm_failure_detection_speed'");
+        let short = Settings { host_failure_detection_time_ms: Some(30_000), ..Default::default() };
+        let err = of(ModifyTarget::System, short).unwrap_err();
         assert!(err.to_string().contains("90-600 seconds"), "{err}");
+    }
+
+    #[test]
+    fn unknown_numbers_empty_names_and_settings_of_another_level_are_refused() {
+        let speed = Settings { vm_failure_detection_speed: 9, ..Default::default() };
+        assert!(of(ModifyTarget::System, speed).unwrap_err().to_string().contains("9 is not one of"));
+        let homehost = Settings { homehost: Some(String::new()), ..Default::default() };
+        let vms = ModifyTarget::Vms(vec![VmName::parse("vm-1").unwrap()]);
+        assert!(matches!(of(vms.clone(), homehost), Err(VmrmError::InvalidArgument(_))));
+        let policy = Settings { restart_policy: pb::RestartPolicy::AdvisoryMode as i32, ..Default::default() };
+        assert!(of(vms, policy).unwrap_err().to_string().contains("not a setting of vm"));
+        let e = of(ModifyTarget::System, Settings::default()).unwrap_err().to_string();
+        assert!(e.contains("nothing to modify"), "{e}");
+        let capacity =
+            Settings { memory_capacity: Some(101), priority: pb::Priority::Low as i32, ..Default::default() };
+        assert!(of(group(), capacity).unwrap_err().to_string().contains("1-100"));
+        let alone = Settings { memory_capacity: Some(60), ..Default::default() };
+        assert!(of(group(), alone).unwrap_err().to_string().contains("per priority"));
+    }
+
+    #[test]
+    fn a_target_names_what_its_level_takes() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let level = |l: pb::ModifyLevel| l as i32;
+        assert_eq!(ModifyTarget::from_wire(level(pb::ModifyLevel::System), &[]).unwrap(), ModifyTarget::System);
+        assert!(ModifyTarget::from_wire(level(pb::ModifyLevel::System), &names(&["x"])).is_err());
+        assert!(ModifyTarget::from_wire(level(pb::ModifyLevel::Host), &names(&["h1", "h2"])).is_err());
+        assert!(ModifyTarget::from_wire(level(pb::ModifyLevel::Vm), &names(&["a", "../b"])).is_err());
+        assert!(ModifyTarget::from_wire(0, &[]).unwrap_err().to_string().contains("level 0"));
+        let vms = ModifyTarget::from_wire(level(pb::ModifyLevel::Vm), &names(&["a", "b"])).unwrap();
+        assert_eq!(vms.class(), "vm");
     }
 }

@@ -3,11 +3,9 @@
 //! in the message) before anything is written. The settings in force are read through
 //! [`crate::controller::records::Records`] on every FDE poll, so a change applies at once.
 use crate::domain::*;
-use crate::error::Result;
-use crate::logic::detection::{parse_host_fdt, parse_speed};
 use std::time::Duration;
 
-/// A requested change of detection settings, parsed and checked.
+/// A requested change of detection settings, checked.
 #[derive(Debug, Clone, Copy, Default)]
 pub(in crate::controller) struct DetectionChange {
     pub host_fdt: Option<Duration>,
@@ -15,14 +13,6 @@ pub(in crate::controller) struct DetectionChange {
 }
 
 impl DetectionChange {
-    /// From the attribute values (`None`: not given).
-    pub fn parse(timing: &crate::profile::Timing, host_fdt: Option<&str>, speed: Option<&str>) -> Result<Self> {
-        Ok(Self {
-            host_fdt: host_fdt.map(|v| parse_host_fdt(v, timing)).transpose()?,
-            speed: speed.map(parse_speed).transpose()?,
-        })
-    }
-
     pub fn apply(self, to: &mut DetectionSettings) {
         to.host_failure_detection_time = self.host_fdt.or(to.host_failure_detection_time);
         to.vm_failure_detection_speed = self.speed.or(to.vm_failure_detection_speed);

@@ -7,6 +7,7 @@
 //! source allows them side by side while any other second outbound migration is refused.
 use crate::controller::migration::Migration;
 use crate::controller::migration::lpm::{LpmOrder, LpmOut};
+use crate::domain::names::{HostName, VmName};
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
@@ -16,27 +17,65 @@ use futures::StreamExt;
 /// Migrations of one evacuation that run at once.
 pub const EVACUATION_PARALLEL: usize = 2;
 
-/// A `Migrate` request that cannot run, refused before anything starts.
-pub fn check_request(req: &pb::MigrateRequest) -> Result<()> {
-    if req.name.split(',').all(|n| n.trim().is_empty()) {
-        return Err(VmrmError::invalid(format!("name the {}: ksysmgr lpm vm|host NAME [to=HOST]", req.class)));
-    }
-    match (req.class.as_str(), req.action.as_str()) {
-        ("vm", "" | "validate" | "cancel") | ("host", "" | "validate") => {}
-        ("vm" | "host", other) => {
-            return Err(VmrmError::invalid(format!(
-                "action `{other}` is not one of validate, cancel (vm only); leave it out to migrate"
-            )));
+/// What a live migration moves: VMs, or every managed VM of a host (an evacuation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LpmScope {
+    Vms(Vec<VmName>),
+    Host(HostName),
+}
+
+/// A `Migrate` request, checked: a malformed one is refused before anything starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LpmRequest {
+    pub scope: LpmScope,
+    pub to: Option<HostName>,
+    pub action: pb::MigrateAction,
+    pub limits: pb::MigrationLimits,
+    /// A MONJV that follows the migration of one VM, and its password.
+    pub monjv: Option<(String, String)>,
+}
+
+impl TryFrom<pb::MigrateRequest> for LpmRequest {
+    type Error = VmrmError;
+    fn try_from(req: pb::MigrateRequest) -> Result<Self> {
+        let action = pb::MigrateAction::try_from(req.action).map_err(|_| {
+            VmrmError::invalid(format!("action {} is not one of migrate, validate, cancel", req.action))
+        })?;
+        let scope = match (pb::Scope::try_from(req.scope), req.names.as_slice()) {
+            (Ok(pb::Scope::Vm), []) => return Err(VmrmError::invalid("name the VMs: ksysmgr lpm vm NAME [to=HOST]")),
+            (Ok(pb::Scope::Vm), names) => LpmScope::Vms(VmName::all(names)?),
+            (Ok(pb::Scope::Host), [host]) => LpmScope::Host(HostName::parse(host)?),
+            (Ok(pb::Scope::Host), _) => return Err(VmrmError::invalid("evacuate one host at a time")),
+            _ => return Err(VmrmError::invalid(format!("scope {} is not one of vm, host", req.scope))),
+        };
+        if matches!(scope, LpmScope::Host(_)) && action == pb::MigrateAction::Cancel {
+            return Err(VmrmError::invalid("cancel applies to a VM's migration, not to a host"));
         }
-        (other, _) => return Err(VmrmError::invalid(format!("lpm applies to a vm or a host, not `{other}`"))),
+        let monjv = match (req.monjv.is_empty(), &scope) {
+            (true, _) => None,
+            (false, LpmScope::Vms(vms)) if vms.len() == 1 => Some((req.monjv, req.monjv_password)),
+            (false, _) => return Err(VmrmError::invalid("a MONJV follows the migration of one VM")),
+        };
+        crate::pb::migration_limits::limits_of(req.limits.as_ref())?;
+        Ok(Self { scope, to: HostName::optional(&req.to)?, action, limits: req.limits.unwrap_or_default(), monjv })
     }
-    if req.class == "host" && req.name.contains(',') {
-        return Err(VmrmError::invalid("evacuate one host at a time"));
+}
+
+/// What `restore` moves back home: one VM, or every VM whose home is the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Restore {
+    Vm(VmName),
+    Host(HostName),
+}
+
+impl Restore {
+    pub fn from_wire(scope: i32, name: &str) -> Result<Self> {
+        match pb::Scope::try_from(scope) {
+            Ok(pb::Scope::Vm) => Ok(Self::Vm(VmName::parse(name)?)),
+            Ok(pb::Scope::Host) => Ok(Self::Host(HostName::parse(name)?)),
+            _ => Err(VmrmError::invalid(format!("scope {scope} is not one of vm, host"))),
+        }
     }
-    if !req.monjv.is_empty() && (req.class != "vm" || req.name.contains(',')) {
-        return Err(VmrmError::invalid("a MONJV follows the migration of one VM"));
-    }
-    crate::pb::migration_limits::limits_of(req.limits.as_ref()).map(|_| ())
 }
 
 fn summary(done: usize, total: usize) -> String {
@@ -44,14 +83,18 @@ fn summary(done: usize, total: usize) -> String {
 }
 
 impl Migration {
-    /// The admin's `Migrate` call, checked by [`check_request`].
-    pub async fn lpm(&self, req: pb::MigrateRequest, out: &LpmOut) -> Result<()> {
-        let names: Vec<String> =
-            req.name.split(',').map(str::trim).filter(|n| !n.is_empty()).map(String::from).collect();
-        let to = Some(req.to.trim()).filter(|t| !t.is_empty());
-        let limits = req.limits.clone().unwrap_or_default();
-        match (req.class.as_str(), req.action.as_str()) {
-            ("vm", "cancel") => {
+    /// The admin's `Migrate` call.
+    pub async fn lpm(&self, req: LpmRequest, out: &LpmOut) -> Result<()> {
+        let to = req.to.as_ref().map(HostName::as_str);
+        let limits = req.limits;
+        let (monjv, password) = req.monjv.clone().unwrap_or_default();
+        let validate = req.action == pb::MigrateAction::Validate;
+        let names = match req.scope {
+            LpmScope::Vms(vms) => crate::domain::names::strings(vms),
+            LpmScope::Host(host) => return self.evacuate(host.as_str(), to, limits, validate, out).await,
+        };
+        match req.action {
+            pb::MigrateAction::Cancel => {
                 for name in &names {
                     for line in self.cancel_lpm(name).await? {
                         out.line(name, line);
@@ -59,7 +102,7 @@ impl Migration {
                 }
                 Ok(())
             }
-            ("vm", "validate") => {
+            pb::MigrateAction::Validate => {
                 for name in &names {
                     for line in self.validate_lpm(name, to).await? {
                         out.line(name, line);
@@ -67,8 +110,7 @@ impl Migration {
                 }
                 Ok(())
             }
-            ("vm", _) => self.migrate_vms(&names, to, limits, (&req.monjv, &req.monjv_password), out).await,
-            (_, action) => self.evacuate(&names[0], to, limits, action == "validate", out).await,
+            pb::MigrateAction::Migrate => self.migrate_vms(&names, to, limits, (&monjv, &password), out).await,
         }
     }
 
@@ -94,7 +136,7 @@ impl Migration {
             let order = LpmOrder {
                 vm: name.clone(),
                 target: to.map(String::from),
-                limits: limits.clone(),
+                limits,
                 monjv: monjv.to_string(),
                 monjv_password: monjv_password.to_string(),
                 ..Default::default()
@@ -154,7 +196,7 @@ impl Migration {
             let order = LpmOrder {
                 vm: vm.clone(),
                 target: target.as_ref().ok().cloned(),
-                limits: limits.clone(),
+                limits,
                 operation: operation.clone(),
                 ..Default::default()
             };
@@ -201,15 +243,18 @@ impl Migration {
     /// `ksysmgr restore vm NAME` / `restore host NAME`: VMs away from home go back to their home
     /// host — by live migration when they run at full size, else by a restart, which gives
     /// them their full size again (flexible capacity applies only away).
-    pub async fn restore(&self, class: &str, name: &str) -> Result<Vec<String>> {
-        let names: Vec<String> = match class {
-            "vm" => vec![name.to_string()],
-            "host" => {
+    pub async fn restore(&self, what: &Restore) -> Result<Vec<String>> {
+        let (class, name) = match what {
+            Restore::Vm(vm) => ("vm", vm.as_str()),
+            Restore::Host(host) => ("host", host.as_str()),
+        };
+        let names: Vec<String> = match what {
+            Restore::Vm(vm) => vec![vm.to_string()],
+            Restore::Host(_) => {
                 self.records.host(name).await?;
                 let vms = self.hsdb.list::<VmRecord>().await?;
                 vms.into_iter().filter(|v| v.homehost == name && v.host != name && v.managed).map(|v| v.name).collect()
             }
-            other => return Err(VmrmError::invalid(format!("restore applies to a vm or a host, not {other}"))),
         };
         let mut checked = Vec::new();
         for n in &names {
@@ -271,27 +316,36 @@ impl Migration {
 mod tests {
     use super::*;
 
-    fn req(class: &str, name: &str, action: &str) -> pb::MigrateRequest {
-        pb::MigrateRequest { class: class.into(), name: name.into(), action: action.into(), ..Default::default() }
+    fn req(scope: pb::Scope, names: &[&str], action: pb::MigrateAction) -> pb::MigrateRequest {
+        pb::MigrateRequest {
+            scope: scope as i32,
+            names: names.iter().map(|n| n.to_string()).collect(),
+            action: action as i32,
+            ..Default::default()
+        }
     }
 
     #[test]
     fn malformed_requests_are_refused_before_anything_runs() {
-        assert!(check_request(&req("vm", "vm-1", "")).is_ok());
-        assert!(check_request(&req("host", "host-1", "validate")).is_ok());
+        use pb::{MigrateAction as A, Scope as S};
+        let ok = LpmRequest::try_from(req(S::Vm, &["vm-1", "vm-2"], A::Migrate)).unwrap();
+        assert_eq!(ok.scope, LpmScope::Vms(VmName::all(&["vm-1".into(), "vm-2".into()]).unwrap()));
+        assert!(LpmRequest::try_from(req(S::Host, &["host-1"], A::Validate)).is_ok());
         for bad in [
-            req("vm", "", ""),
-            req("vm", " , ", ""),
-            req("host", "h1,h2", ""),
-            req("vios", "v", ""),
-            req("vm", "vm-1", "later"),
-            req("host", "host-1", "cancel"),
+            req(S::Vm, &[], A::Migrate),
+            req(S::Vm, &["../vm"], A::Migrate),
+            req(S::Host, &["h1", "h2"], A::Migrate),
+            req(S::Unspecified, &["v"], A::Migrate),
+            req(S::Host, &["host-1"], A::Cancel),
+            pb::MigrateRequest { action: 7, ..req(S::Vm, &["vm-1"], A::Migrate) },
+            pb::MigrateRequest { to: "a/b".into(), ..req(S::Vm, &["vm-1"], A::Migrate) },
+            pb::MigrateRequest { monjv: "JV".into(), ..req(S::Vm, &["vm-1", "vm-2"], A::Migrate) },
         ] {
-            let e = check_request(&bad).unwrap_err();
+            let e = LpmRequest::try_from(bad.clone()).unwrap_err();
             assert!(matches!(e, VmrmError::InvalidArgument(_)), "{bad:?}: {e}");
         }
-        let mut forced = req("vm", "vm-1", "");
-        forced.limits = Some(pb::MigrationLimits { policy: "maybe".into(), ..Default::default() });
-        assert!(check_request(&forced).unwrap_err().to_string().contains("abort or force"));
+        let mut forced = req(S::Vm, &["vm-1"], A::Migrate);
+        forced.limits = Some(pb::MigrationLimits { policy: 9, ..Default::default() });
+        assert!(LpmRequest::try_from(forced).unwrap_err().to_string().contains("abort or force"));
     }
 }

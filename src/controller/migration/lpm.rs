@@ -176,7 +176,7 @@ impl Migration {
             host: source.name.clone(),
             lpar: name.to_string(),
             target_host: target.name.clone(),
-            limits: Some(order.limits.clone()),
+            limits: Some(order.limits),
             fence: epoch,
             operation: order.operation.clone(),
         });

@@ -8,6 +8,7 @@
 //! lease rule of [`su_cluster::may_recover`] allows only once that unit stopped writing alive
 //! messages; the VM then starts on the recovering unit through the fenced restart sequence.
 use crate::controller::migration::Migration;
+use crate::domain::names::{HostName, SuClusterName};
 use crate::domain::*;
 use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
@@ -18,6 +19,39 @@ use std::time::Duration;
 
 fn cluster_of<'a>(clusters: &'a [SuClusterRecord], host: &str) -> Option<&'a SuClusterRecord> {
     clusters.iter().find(|c| c.hosts.iter().any(|h| h == host))
+}
+
+/// A change of an SU cluster, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SuClusterChange {
+    /// Two server units sharing VM definitions.
+    Add(Vec<HostName>),
+    /// Active (live migration possible) or inactive.
+    Activate(bool),
+    Remove,
+}
+
+impl SuClusterChange {
+    /// The SU cluster a request names and what it asks.
+    pub fn from_wire(req: pb::SuClusterChange) -> Result<(SuClusterName, Self)> {
+        let name = SuClusterName::parse(&req.name)?;
+        let change = match (pb::ChangeAction::try_from(req.action), req.active) {
+            (Ok(pb::ChangeAction::Add), None) => Self::Add(HostName::all(&req.hosts)?),
+            (Ok(pb::ChangeAction::Modify), Some(active)) if req.hosts.is_empty() => Self::Activate(active),
+            (Ok(pb::ChangeAction::Modify), None) => {
+                return Err(VmrmError::invalid("modify su_cluster needs active (state=active|inactive)"));
+            }
+            (Ok(pb::ChangeAction::Remove), None) if req.hosts.is_empty() => Self::Remove,
+            (Ok(action @ (pb::ChangeAction::Add | pb::ChangeAction::Modify | pb::ChangeAction::Remove)), _) => {
+                return Err(VmrmError::invalid(format!(
+                    "{}: add takes hosts, modify takes active, remove takes neither",
+                    action.as_str_name()
+                )));
+            }
+            _ => return Err(VmrmError::invalid(format!("action {} is not one of add, modify, remove", req.action))),
+        };
+        Ok((name, change))
+    }
 }
 
 impl Migration {
@@ -47,31 +81,23 @@ impl Migration {
     }
 
     /// `add|modify|remove su_cluster`.
-    pub async fn change_su_cluster(&self, req: pb::SuClusterChange) -> Result<Vec<String>> {
-        let name = req.name.trim();
-        if name.is_empty() {
-            return Err(VmrmError::invalid("name the SU cluster"));
-        }
-        match req.action.as_str() {
-            "add" => self.add_su_cluster(name, &req.hosts).await,
-            "modify" => {
+    pub async fn change_su_cluster(&self, name: &SuClusterName, change: SuClusterChange) -> Result<Vec<String>> {
+        let name = name.as_str();
+        match change {
+            SuClusterChange::Add(hosts) => self.add_su_cluster(name, &crate::domain::names::strings(hosts)).await,
+            SuClusterChange::Activate(active) => {
                 let (mut cluster, version) = self.su_cluster(name).await?;
-                cluster.active = match req.state.as_str() {
-                    "active" => true,
-                    "inactive" => false,
-                    other => return Err(VmrmError::invalid(format!("state `{other}` is not active or inactive"))),
-                };
+                cluster.active = active;
                 self.hsdb.put_if_version(&cluster, version).await?;
                 self.refresh_su_cluster(name).await?;
                 let (cluster, _) = self.su_cluster(name).await?;
                 Ok(vec![format!("SU cluster {name} is {}", cluster.status)])
             }
-            "remove" => {
+            SuClusterChange::Remove => {
                 self.su_cluster(name).await?;
                 self.hsdb.delete::<SuClusterRecord>(name).await?;
                 Ok(vec![format!("SU cluster {name} removed")])
             }
-            other => Err(VmrmError::invalid(format!("an SU cluster is added, modified or removed, not `{other}`"))),
         }
     }
 

@@ -1,0 +1,121 @@
+//! `ksysmgr modify`'s attributes — the seed's `key=value` words — into the typed settings the
+//! admin API takes. Only their syntax is checked here (a number, a known word); which level
+//! takes which setting, and the ranges in force, are the controller's to check.
+use crate::domain::policy::{parse_capacity, parse_on_off};
+use crate::domain::{DetectionSpeed, Priority, RestartPolicy};
+use crate::pb;
+use std::collections::BTreeMap;
+
+/// Every attribute `modify` knows (the controller says which of them a level takes).
+pub const KEYS: &[&str] = &[
+    "host_failure_detection_time",
+    "vm_failure_detection_speed",
+    "ha_monitor",
+    "restart_policy",
+    "memory_capacity",
+    "cpu_capacity",
+    "priority",
+    "blacklist_hosts",
+    "policy",
+    "homehost",
+];
+
+/// `a,b,c` as its non-empty items.
+pub fn list(value: &str) -> Vec<String> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+/// `host_failure_detection_time=SECONDS` (a fraction allowed) as whole milliseconds.
+fn millis(key: &str, value: &str) -> Result<u32, String> {
+    let bad = || format!("{key}={value} is not a number of seconds");
+    let seconds: f64 = value.trim().parse().map_err(|_| bad())?;
+    let ms = (seconds * 1000.0).round();
+    match ms.is_finite() && (0.0..=f64::from(u32::MAX)).contains(&ms) {
+        true => Ok(ms as u32),
+        false => Err(bad()),
+    }
+}
+
+/// One of a setting's words, by its domain name.
+fn word<T: std::str::FromStr>(key: &str, value: &str, words: &str) -> Result<T, String> {
+    value.parse().map_err(|_| format!("{key}={value}: use {words}"))
+}
+
+/// The settings `attrs` asks for.
+pub fn settings(attrs: &BTreeMap<String, String>) -> Result<pb::Settings, String> {
+    let get = |k: &str| attrs.get(k).map(|v| v.trim());
+    let mut s = pb::Settings {
+        host_failure_detection_time_ms: get("host_failure_detection_time")
+            .map(|v| millis("host_failure_detection_time", v))
+            .transpose()?,
+        ha_monitor: get("ha_monitor").map(|v| parse_on_off("ha_monitor", v)).transpose()?,
+        memory_capacity: get("memory_capacity")
+            .map(|v| parse_capacity("memory_capacity", v))
+            .transpose()?
+            .map(u32::from),
+        cpu_capacity: get("cpu_capacity").map(|v| parse_capacity("cpu_capacity", v)).transpose()?.map(u32::from),
+        homehost: get("homehost").map(String::from),
+        ..Default::default()
+    };
+    if let Some(v) = get("vm_failure_detection_speed") {
+        let speed: DetectionSpeed = word("vm_failure_detection_speed", v, "fast, normal or slow")?;
+        s.vm_failure_detection_speed = speed.into();
+    }
+    if let Some(v) = get("restart_policy") {
+        let policy: RestartPolicy = word("restart_policy", v, "auto or advisory_mode")?;
+        s.restart_policy = policy.into();
+    }
+    if let Some(v) = get("priority") {
+        let priority: Priority = word("priority", v, "high, medium or low")?;
+        s.priority = priority.into();
+    }
+    match (get("blacklist_hosts"), get("policy").map(str::to_ascii_lowercase).as_deref()) {
+        (Some(hosts), policy @ (None | Some("add" | "delete"))) => {
+            s.blacklist = Some(pb::Blacklist { hosts: list(hosts), remove: policy == Some("delete") })
+        }
+        (Some(_), Some(other)) => return Err(format!("policy={other}: use add or delete")),
+        (None, Some(_)) => return Err("policy=add|delete goes with blacklist_hosts=".into()),
+        (None, None) => {}
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn of(attrs: &[(&str, &str)]) -> Result<pb::Settings, String> {
+        settings(&attrs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn the_seeds_words_become_typed_settings() {
+        let s = of(&[("host_failure_detection_time", "1.5"), ("vm_failure_detection_speed", "SLOW")]).unwrap();
+        assert_eq!(s.host_failure_detection_time_ms, Some(1500));
+        assert_eq!(s.vm_failure_detection_speed(), pb::DetectionSpeed::Slow);
+        let s = of(&[("memory_capacity", "none"), ("priority", "medium"), ("ha_monitor", "disable")]).unwrap();
+        assert_eq!((s.memory_capacity, s.priority(), s.ha_monitor), (Some(100), pb::Priority::Medium, Some(false)));
+        let s = of(&[("blacklist_hosts", "h1, h2"), ("policy", "delete")]).unwrap();
+        assert_eq!(s.blacklist, Some(pb::Blacklist { hosts: vec!["h1".into(), "h2".into()], remove: true }));
+        assert_eq!(
+            of(&[("restart_policy", "advisory_mode")]).unwrap().restart_policy(),
+            pb::RestartPolicy::AdvisoryMode
+        );
+    }
+
+    #[test]
+    fn words_that_are_not_the_seeds_are_refused() {
+        for (k, v, why) in [
+            ("host_failure_detection_time", "ninety", "not a number of seconds"),
+            ("host_failure_detection_time", "-5", "not a number of seconds"),
+            ("vm_failure_detection_speed", "quick", "fast, normal or slow"),
+            ("ha_monitor", "maybe", "enable or disable"),
+            ("cpu_capacity", "0", "1-100"),
+            ("priority", "urgent", "high, medium or low"),
+            ("policy", "add", "goes with blacklist_hosts"),
+        ] {
+            let e = of(&[(k, v)]).unwrap_err();
+            assert!(e.contains(why), "{k}={v}: {e}");
+        }
+    }
+}
