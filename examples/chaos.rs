@@ -378,7 +378,7 @@ async fn lose_migration_target(c: &Cluster, vm: &str, host: &str, target: &str) 
     let mut said = Vec::new();
     let copying = tokio::time::timeout(BOUND, async {
         while let Some(reply) = stream.message().await? {
-            said.extend(reply.lines.iter().map(|l| l.trim().to_string()));
+            said.extend(reply.printed().into_iter().map(|l| l.trim().to_string()));
             if reply.progress.is_some_and(|p| p.phase() == pb::MigrationPhase::Precopy) {
                 return Ok(true);
             }

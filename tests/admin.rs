@@ -49,12 +49,22 @@ async fn killing_the_active_controller_keeps_the_admin_api_working() {
         (&"vm-1-1".into(), &"host-1".into(), &"host-2".into())
     );
     assert!(reply["epoch"].as_u64().is_some_and(|e| e >= 1), "{reply}");
-    let lines: Vec<&str> = reply["lines"].as_array().unwrap().iter().filter_map(|l| l.as_str()).collect();
-    assert!(lines.iter().any(|l| l.contains("Restart on Target host host-2 has completed for VM vm-1-1")), "{text}");
-    assert!(lines.contains(&"1 out of 1 VMs have been successfully restarted"), "{text}");
-    let failed = "Shutdown has failed for VM vm-1-1 on host host-1 (";
-    assert!(lines.iter().any(|l| l.contains(failed) && l.ends_with("the SAN fence keeps it off its disk")), "{text}");
-    assert!(!lines.iter().any(|l| l.contains("Shutdown has completed")), "{text}");
+    // Its steps: codes and the objects they name, with the seed's line beside each.
+    let steps = reply["steps"].as_array().unwrap();
+    let step = |code: &str| steps.iter().find(|s| s["code"] == code).unwrap_or_else(|| panic!("{code}: {text}"));
+    let done = step("RESTART_COMPLETED");
+    assert_eq!(
+        (&done["subject"], &done["target"], done["nested"].as_bool()),
+        (&"vm-1-1".into(), &"host-2".into(), Some(true))
+    );
+    assert_eq!(done["text"], "Restart on Target host host-2 has completed for VM vm-1-1");
+    let summary = step("RESTART_SUMMARY");
+    assert_eq!((&summary["count"], &summary["total"]), (&1.into(), &1.into()), "{text}");
+    assert_eq!(summary["text"], "1 out of 1 VMs have been successfully restarted");
+    let failed = step("SHUTDOWN_FAILED");
+    assert_eq!((&failed["subject"], &failed["target"]), (&"vm-1-1".into(), &"host-1".into()), "{text}");
+    assert!(failed["text"].as_str().unwrap().ends_with("the SAN fence keeps it off its disk"), "{text}");
+    assert!(!steps.iter().any(|s| s["code"] == "SHUTDOWN_COMPLETED"), "{text}");
 
     // The killed controller comes back from its data directory and catches up; then the
     // second active controller dies too, and the admin API still answers.
@@ -234,12 +244,12 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     assert!(speeds(&vms(&dc).await).iter().all(|s| *s == pb::DetectionSpeed::Normal), "a refused modify changed a VM");
 
     // Accepted at each level; the most specific wins.
-    let lines = admin.modify(detection("system", "", "3", "slow")).await.unwrap().lines;
+    let lines = admin.modify(detection("system", "", "3", "slow")).await.unwrap().printed();
     assert_eq!(
         lines,
         ["KSYS host_failure_detection_time has been updated", "KSYS vm_failure_detection_speed has been updated"]
     );
-    let lines = admin.modify(detection("host_group", "HG1", "2.5", "")).await.unwrap().lines;
+    let lines = admin.modify(detection("host_group", "HG1", "2.5", "")).await.unwrap().printed();
     assert_eq!(lines, ["For Host_group HG1 attribute(s) 'host_failure_detection_time' was successfully modified."]);
     admin.modify(detection("vm", "vm-1-1", "", "fast")).await.unwrap();
     let group = &admin.query_host_group(pb::QueryRequest::default()).await.unwrap().host_groups[0];
@@ -306,7 +316,7 @@ async fn refused_at_every_rpc(admin: &mut vmrm::transport::AdminClient) {
             _ => "is not a valid",
         };
         let q = || pb::QueryRequest { name: bad.into(), ..Default::default() };
-        let text = |r: Result<pb::CommandReply, VmrmError>| r.map(|r| r.lines.join("\n"));
+        let text = |r: Result<pb::CommandReply, VmrmError>| r.map(|r| r.printed().join("\n"));
         let debug = |r: Result<_, VmrmError>| r.map(|v: Box<dyn std::fmt::Debug>| format!("{v:?}"));
         invalid(
             text(admin.add_cluster(pb::AddClusterRequest { name: bad.into(), ..Default::default() }).await),
@@ -373,28 +383,28 @@ async fn refused_at_every_rpc(admin: &mut vmrm::transport::AdminClient) {
     }
     // Enum numbers nobody defined, and ids and values out of range.
     let cluster = pb::AddClusterRequest { name: "C2".into(), r#type: 9, ..Default::default() };
-    invalid(admin.add_cluster(cluster).await.map(|r| r.lines.join("")), "AddCluster type", "9 is not one of");
+    invalid(admin.add_cluster(cluster).await.map(|r| r.printed().join("")), "AddCluster type", "9 is not one of");
     let lpm = pb::MigrateRequest { scope: 5, names: vec!["vm-1-2".into()], ..Default::default() };
     invalid(admin.migrate_all(lpm).await.map(|r| format!("{r:?}")), "Migrate scope", "scope 5");
     let restore = pb::RestoreRequest { scope: 0, name: "vm-1-2".into() };
-    invalid(admin.restore(restore).await.map(|r| r.lines.join("")), "Restore scope", "scope 0");
+    invalid(admin.restore(restore).await.map(|r| r.printed().join("")), "Restore scope", "scope 0");
     let su = pb::SuClusterChange { action: 8, name: "S".into(), ..Default::default() };
-    invalid(admin.change_su_cluster(su).await.map(|r| r.lines.join("")), "ChangeSuCluster action", "action 8");
+    invalid(admin.change_su_cluster(su).await.map(|r| r.printed().join("")), "ChangeSuCluster action", "action 8");
     let jv = pb::MonjvChange { action: 0, name: "JV.X".into(), ..Default::default() };
-    invalid(admin.change_monjv(jv).await.map(|r| r.lines.join("")), "ChangeMonjv action", "action 0");
+    invalid(admin.change_monjv(jv).await.map(|r| r.printed().join("")), "ChangeMonjv action", "action 0");
     let groups = pb::AffinityQuery { kind: 12, name: String::new() };
     invalid(admin.query_affinity(groups).await.map(|r| format!("{r:?}")), "QueryAffinity kind", "12 is not one of");
     let role = pb::ModifyHsdbNodeRequest { node_id: 2, role: 4 };
-    invalid(admin.modify_hsdb_node(role).await.map(|r| r.lines.join("")), "ModifyHsdbNode role", "role 4");
+    invalid(admin.modify_hsdb_node(role).await.map(|r| r.printed().join("")), "ModifyHsdbNode role", "role 4");
     let zero = pb::RemoveHsdbNodeRequest { node_id: 0 };
-    invalid(admin.remove_hsdb_node(zero).await.map(|r| r.lines.join("")), "RemoveHsdbNode 0", "positive number");
+    invalid(admin.remove_hsdb_node(zero).await.map(|r| r.printed().join("")), "RemoveHsdbNode 0", "positive number");
     let level = pb::ModifyRequest { level: 6, ..modify("vm", "vm-1-2", &[("priority", "low")]) };
-    invalid(admin.modify(level).await.map(|r| r.lines.join("")), "Modify level", "level 6");
+    invalid(admin.modify(level).await.map(|r| r.printed().join("")), "Modify level", "level 6");
     let slow = pb::ModifyRequest {
         settings: Some(pb::Settings { host_failure_detection_time_ms: Some(u32::MAX), ..Default::default() }),
         ..modify("system", "", &[("ha_monitor", "enable")])
     };
-    invalid(admin.modify(slow).await.map(|r| r.lines.join("")), "Modify time", "out of range");
+    invalid(admin.modify(slow).await.map(|r| r.printed().join("")), "Modify time", "out of range");
 }
 
 /// Policies: unknown names, bad values, a VM in two collocation groups, contradictory groups,
@@ -481,7 +491,7 @@ async fn refused_policies(admin: &mut vmrm::transport::AdminClient) {
     assert_code(admin.change_affinity(delete).await, "NotFound", "collocation group nosuch does not exist");
 
     let restart = pb::RestartVmRequest { vm: "vm-2-1".into(), host: "host-1".into() };
-    let lines = admin.modify(modify("vm", "vm-2-1", &[("blacklist_hosts", "host-1")])).await.unwrap().lines;
+    let lines = admin.modify(modify("vm", "vm-2-1", &[("blacklist_hosts", "host-1")])).await.unwrap().printed();
     assert_eq!(lines[0], "WARNING: No backup host will be left for this VM vm-2-1.", "{lines:?}");
     assert_code(admin.restart_vm(restart).await, "FailedPrecondition", "blacklist_hosts of VM vm-2-1");
     admin.modify(modify("vm", "vm-2-1", &[("blacklist_hosts", "host-1"), ("policy", "delete")])).await.unwrap();

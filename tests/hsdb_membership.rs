@@ -56,7 +56,7 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
     ));
 
     let lines = admin.add_hsdb_node(pb::AddHsdbNodeRequest { node_id: 4, endpoint: endpoint.clone() }).await.unwrap();
-    assert!(lines.lines[0].contains("added as a learner"), "{lines:?}");
+    assert!(lines.printed()[0].contains("added as a learner"), "{lines:?}");
     let view = admin.query_hsdb(q.clone()).await.unwrap();
     assert!(roles(&view).contains(&(4, pb::HsdbRole::Learner)), "{view:?}");
     assert!(matches!(

@@ -37,7 +37,7 @@ async fn monjv(admin: &mut vmrm::transport::AdminClient, name: &str, password: &
 
 /// Every console line of a migration's replies, in order.
 fn console(replies: &[pb::MigrateReply]) -> Vec<String> {
-    replies.iter().flat_map(|r| r.lines.iter().map(|l| l.trim().to_string())).collect()
+    replies.iter().flat_map(|r| r.printed().into_iter().map(|l| l.trim().to_string())).collect()
 }
 
 fn last_progress(replies: &[pb::MigrateReply]) -> pb::MigrationProgress {
@@ -297,7 +297,7 @@ async fn rejections_and_aborts_leave_the_vm_running_on_its_source() {
     assert!(e.contains("3 rounds") && e.contains("still dirty"), "{e}");
     let mut lines = Vec::new();
     while let Ok(reply) = updates.try_recv() {
-        lines.extend(reply.lines);
+        lines.extend(reply.printed());
     }
     let not_in_time = "host-1: VMS2425 CHANGING MEMORY PAGES CANNOT BE TRANSFERRED IN TIME. LIVE MIGRATION OF VM (1,vm-1-1) TO TARGET SU 'host-2' ABORTED";
     assert!(lines.iter().any(|l| l.trim() == not_in_time), "{lines:#?}");
@@ -409,7 +409,7 @@ async fn a_host_is_evacuated_and_restored_with_one_command_each() {
         .restore(pb::RestoreRequest { scope: pb::Scope::Host as i32, name: "host-1".into() })
         .await
         .expect("restored");
-    assert!(restored.lines.iter().any(|l| l.contains("(LPM)")), "{:#?}", restored.lines);
+    assert!(restored.printed().iter().any(|l| l.contains("(LPM)")), "{:#?}", restored.printed());
     for j in 1..=4 {
         assert_runs_on(&dc, &format!("vm-1-{j}"), "host-1").await;
     }

@@ -54,12 +54,10 @@ async fn a_host_failure_is_recovered_as_the_policies_say() {
     let mut admin = dc.admin().unwrap();
     admin.modify(modify("vm", "vm-1-1", &[("priority", "high")])).await.unwrap();
     admin.modify(modify("vm", "vm-1-6", &[("priority", "low"), ("blacklist_hosts", "host-2,host-3")])).await.unwrap();
-    let lines = admin
-        .change_affinity(affinity(pb::AffinityKind::Collocation, "pair", &["vm-1-2", "vm-1-3"]))
-        .await
-        .unwrap()
-        .lines;
-    assert_eq!(lines, ["Collocation group pair was created"]);
+    let lines =
+        admin.change_affinity(affinity(pb::AffinityKind::Collocation, "pair", &["vm-1-2", "vm-1-3"])).await.unwrap();
+    assert_eq!(lines.printed(), ["Collocation group pair was created"]);
+    assert_eq!((lines.steps[0].code(), lines.steps[0].subject.as_str()), (pb::StepCode::AffinityGroupCreated, "pair"));
     admin.change_affinity(affinity(pb::AffinityKind::Anticollocation, "apart", &["vm-1-4", "vm-1-5"])).await.unwrap();
 
     dc.kill_host("host-1");
@@ -98,7 +96,8 @@ async fn advisory_mode_moves_nothing_until_the_admin_restarts() {
     let dir = temp_dir("advisory");
     let mut dc = start(Topology::uniform(29100, 3, 2, dir.path().to_path_buf())).await;
     let mut admin = dc.admin().unwrap();
-    let lines = admin.modify(modify("host_group", "HG1", &[("restart_policy", "advisory_mode")])).await.unwrap().lines;
+    let lines =
+        admin.modify(modify("host_group", "HG1", &[("restart_policy", "advisory_mode")])).await.unwrap().printed();
     assert_eq!(lines, ["For Host_group HG1 attribute(s) 'restart_policy' was successfully modified."]);
 
     dc.kill_host("host-1");
@@ -117,7 +116,7 @@ async fn advisory_mode_moves_nothing_until_the_admin_restarts() {
     assert!(advice.message.contains("ksysmgr restart vm"), "{}", advice.message);
 
     let lines =
-        admin.restart_vm(pb::RestartVmRequest { vm: "vm-1-1".into(), host: String::new() }).await.unwrap().lines;
+        admin.restart_vm(pb::RestartVmRequest { vm: "vm-1-1".into(), host: String::new() }).await.unwrap().printed();
     assert_eq!(lines.last().unwrap(), "1 out of 1 VMs have been successfully restarted", "{lines:#?}");
     let running = running_vms(&dc).await;
     assert_eq!(running.get("vm-1-1").map(Vec::len), Some(1), "{running:?}");
@@ -237,7 +236,7 @@ async fn flexible_capacity_away_stale_definitions_cleaned_on_return_and_full_siz
     let mut dc = start(Topology::uniform(29400, 3, 2, dir.path().to_path_buf())).await;
     let mut admin = dc.admin().unwrap();
     let capacity = [("memory_capacity", "50"), ("cpu_capacity", "50"), ("priority", "medium")];
-    let lines = admin.modify(modify("host_group", "HG1", &capacity)).await.unwrap().lines;
+    let lines = admin.modify(modify("host_group", "HG1", &capacity)).await.unwrap().printed();
     assert_eq!(
         lines,
         ["For Host_group HG1 attribute(s) 'memory_capacity', 'cpu_capacity', 'priority' was successfully modified."]
@@ -270,7 +269,7 @@ async fn flexible_capacity_away_stale_definitions_cleaned_on_return_and_full_siz
     })
     .await;
     assert!(!running_vms(&dc).await.values().any(|hosts| hosts.len() > 1), "a VM runs twice");
-    let lines = admin.cleanup(pb::CleanupRequest { host_group: "HG1".into() }).await.unwrap().lines;
+    let lines = admin.cleanup(pb::CleanupRequest { host_group: "HG1".into() }).await.unwrap().printed();
     assert_eq!(lines.last().map(String::as_str), Some("Cleanup has finished for HG1: 0 stale definition(s) removed"));
 
     let lines = wait_until("host-1 able to take its VMs back", Duration::from_secs(30), || async {
@@ -279,7 +278,7 @@ async fn flexible_capacity_away_stale_definitions_cleaned_on_return_and_full_siz
             .restore(pb::RestoreRequest { scope: pb::Scope::Host as i32, name: "host-1".into() })
             .await
             .ok()
-            .map(|r| r.lines)
+            .map(|r| r.printed())
     })
     .await;
     assert_eq!(

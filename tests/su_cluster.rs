@@ -112,7 +112,7 @@ async fn an_su_cluster_follows_its_units_and_recovers_definitions_only_after_the
     let e = admin.recover_vm_definition(req).await.unwrap_err().to_string();
     assert!(e.contains("not in SU cluster SUC"), "{e}");
     let req = pb::RecoverVmDefinitionRequest { vm: "vm-1-1".into(), host: String::new() };
-    let lines = admin.recover_vm_definition(req).await.expect("recovered").lines;
+    let lines = admin.recover_vm_definition(req).await.expect("recovered").printed();
     assert!(lines[0].contains("Definition of VM vm-1-1 recovered from host host-1 on host host-2"), "{lines:#?}");
     let running = running_vms(&dc).await;
     assert_eq!(running.get("vm-1-1").map(Vec::as_slice), Some(&["host-2".to_string()][..]), "{running:?}");

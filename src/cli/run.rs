@@ -15,10 +15,20 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
 }
 
+/// Steps as ksysmgr prints them; a verification that follows a discovery begins after a blank
+/// line, as in the seed's output.
+fn printed(steps: &[pb::Step]) -> String {
+    let gap = |i: usize, s: &pb::Step| match i > 0 && s.code() == pb::StepCode::VerificationStarted {
+        true => "\n",
+        false => "",
+    };
+    steps.iter().enumerate().map(|(i, s)| format!("{}{}\n", gap(i, s), s.printed())).collect()
+}
+
 fn lines(reply: pb::CommandReply, output: Output) -> String {
     match output {
         Output::Json => json(&reply),
-        Output::Text => reply.lines.iter().map(|l| format!("{l}\n")).collect(),
+        Output::Text => printed(&reply.steps),
     }
 }
 
@@ -40,7 +50,7 @@ async fn stream_migration(admin: &mut AdminClient, req: pb::MigrateRequest, outp
         let mut stdout = std::io::stdout().lock();
         let _ = match output {
             Output::Json => writeln!(stdout, "{}", serde_json::to_string(&reply).unwrap_or_default()),
-            Output::Text => reply.lines.iter().try_for_each(|l| writeln!(stdout, "{l}")),
+            Output::Text => reply.steps.iter().try_for_each(|s| writeln!(stdout, "{}", s.printed())),
         };
         let _ = stdout.flush();
     }
@@ -70,11 +80,7 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
         KsysCommand::Verify { host_group } => lines(admin.verify(pb::VerifyRequest { host_group }).await?, output),
         KsysCommand::RestartVm { vm, host } => {
             let reply = admin.restart_vm(pb::RestartVmRequest { vm, host }).await?;
-            render!(output, reply, |r: &pb::RestartVmReply| r
-                .lines
-                .iter()
-                .map(|l| format!("{l}\n"))
-                .collect::<String>())
+            render!(output, reply, |r: &pb::RestartVmReply| printed(&r.steps))
         }
         KsysCommand::AddHsdbNode { node_id, endpoint } => {
             lines(admin.add_hsdb_node(pb::AddHsdbNodeRequest { node_id, endpoint }).await?, output)

@@ -1,23 +1,25 @@
-//! The progress lines a person reads (the seed's wording), collected for the admin reply and
-//! logged as they happen — lines of parallel restarts interleave, as in the seed's monitor.
+//! The steps of an operation as they happen ([`super::messages`] makes each), collected for the
+//! admin reply and logged as the seed's lines — steps of parallel restarts interleave, as in the
+//! seed's monitor.
+use crate::pb::Step;
 use std::sync::{Arc, Mutex};
 
 #[derive(Clone, Default)]
-pub struct Lines(Arc<Mutex<Vec<String>>>);
+pub struct Lines(Arc<Mutex<Vec<Step>>>);
 
 impl Lines {
-    pub fn push(&self, line: impl Into<String>) {
-        let line = line.into();
-        tracing::info!(target: "vmrm::ksys", "{line}");
-        self.0.lock().expect("lines lock").push(line);
+    pub fn push(&self, step: Step) {
+        tracing::info!(target: "vmrm::ksys", "{}", step.printed());
+        self.0.lock().expect("lines lock").push(step);
     }
 
-    /// An indented step line, as the seed prints them under a heading.
-    pub fn step(&self, line: impl AsRef<str>) {
-        self.push(format!("        {}", line.as_ref()));
+    /// A step under the heading before it, as the seed indents them.
+    pub fn step(&self, mut step: Step) {
+        step.nested = true;
+        self.push(step);
     }
 
-    pub fn take(&self) -> Vec<String> {
+    pub fn take(&self) -> Vec<Step> {
         std::mem::take(&mut self.0.lock().expect("lines lock"))
     }
 }

@@ -29,6 +29,7 @@ pub mod core;
 pub mod detection;
 pub mod gateway;
 pub mod lines;
+pub mod messages;
 pub mod migration;
 pub mod monjv;
 pub mod records;

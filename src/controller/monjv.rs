@@ -6,6 +6,7 @@
 //! [`crate::domain::monjv`]; rows live in the HSDB table `monjv`, so a MONJV survives the VM,
 //! the host and the controller.
 use crate::controller::gateway::HmcGateway;
+use crate::controller::messages as say;
 use crate::controller::records::Records;
 use crate::domain::monjv::{self, MonjvKind, MonjvRecord, SystemPart};
 use crate::domain::names::VmName;
@@ -145,7 +146,7 @@ impl Monjvs {
     }
 
     /// `add|modify|remove monjv` of the MONJV `name` (checked by [`MonjvChange::from_wire`]).
-    pub async fn change_monjv(&self, name: &str, change: MonjvChange) -> Result<Vec<String>> {
+    pub async fn change_monjv(&self, name: &str, change: MonjvChange) -> Result<Vec<pb::Step>> {
         match change {
             MonjvChange::Add { vm, password } => {
                 let (vm, _) = self.records.vm(vm.as_str()).await?;
@@ -159,14 +160,14 @@ impl Monjvs {
                 let part = self.vm_part(&vm, status).await?;
                 let password = (!password.is_empty()).then_some(password.as_str());
                 self.hsdb.put(&MonjvRecord::new(name, &vm.name, MonjvKind::Vm, password, &part)).await?;
-                Ok(vec![format!("MONJV {name} monitors VM {} from now on (status {status})", vm.name)])
+                Ok(vec![say::monjv_monitoring(name, &vm.name, status)])
             }
             MonjvChange::Modify { user, password } => {
                 let (mut jv, version) = self.monjv(name).await?;
                 jv.check_password(&password)?;
                 jv.write_user(&user)?;
                 self.hsdb.put_if_version(&jv, version).await?;
-                Ok(vec![format!("MONJV {name}: user part (bytes 129-256) written")])
+                Ok(vec![say::monjv_user_written(name)])
             }
             MonjvChange::Remove { password } => {
                 let (jv, _) = self.monjv(name).await?;
@@ -178,7 +179,7 @@ impl Monjvs {
                     )));
                 }
                 self.hsdb.delete::<MonjvRecord>(name).await?;
-                Ok(vec![format!("MONJV {name} removed")])
+                Ok(vec![say::monjv_removed(name)])
             }
         }
     }

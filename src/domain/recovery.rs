@@ -57,11 +57,6 @@ impl RecoveryTaskRecord {
     pub fn total(&self) -> usize {
         self.plan.len() + self.unplaced.len()
     }
-
-    /// The seed's closing line.
-    pub fn summary(&self) -> String {
-        format!("{} out of {} VMs have been successfully restarted", self.restarted, self.total())
-    }
 }
 
 /// How far one VM's restart got (seed: the steps of "Restart in progress").

@@ -294,7 +294,7 @@ pub async fn configure(t: &Topology) -> Result<Vec<String>> {
         ksysnodes: (1..=t.controllers).map(|i| format!("ctl-{i}")).collect(),
         sync: true,
     };
-    out.extend(admin.add_cluster(cluster.clone()).await?.lines);
+    out.extend(admin.add_cluster(cluster.clone()).await?.printed());
     for i in 1..=t.hmcs {
         let hmc = pb::AddHmcRequest {
             name: format!("hmc-{i}"),
@@ -302,11 +302,11 @@ pub async fn configure(t: &Topology) -> Result<Vec<String>> {
             password: "abc123".into(),
             ip: t.hmc_endpoint(i),
         };
-        out.extend(admin.add_hmc(hmc.clone()).await?.lines);
+        out.extend(admin.add_hmc(hmc.clone()).await?.printed());
     }
     for h in &t.hosts {
         let host = pb::AddHostRequest { name: h.name.clone() };
-        out.extend(admin.add_host(host.clone()).await?.lines);
+        out.extend(admin.add_host(host.clone()).await?.printed());
     }
     // As the seed's Example 3-32: the group's repository and HA disks by their ViodiskIDs.
     let disk_id = |kind: &str| crate::domain::identity::uuid_for(kind, &t.host_group).replace('-', "");
@@ -316,15 +316,15 @@ pub async fn configure(t: &Topology) -> Result<Vec<String>> {
         repo_disk: Some(disk_id("repo_disk")),
         ha_disk: Some(disk_id("ha_disk")),
     };
-    out.extend(admin.add_host_group(group.clone()).await?.lines);
+    out.extend(admin.add_host_group(group.clone()).await?.printed());
     let enable = pb::ModifyRequest {
         level: pb::ModifyLevel::System as i32,
         names: Vec::new(),
         settings: Some(pb::Settings { ha_monitor: Some(true), ..Default::default() }),
     };
-    out.extend(admin.modify(enable).await?.lines);
+    out.extend(admin.modify(enable).await?.printed());
     let discover = pb::DiscoverRequest { host_group: t.host_group.clone(), verify: true };
-    out.extend(admin.discover(discover.clone()).await?.lines);
+    out.extend(admin.discover(discover.clone()).await?.printed());
     Ok(out)
 }
 

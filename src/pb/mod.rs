@@ -5,6 +5,7 @@
 pub mod json;
 pub mod migration_limits;
 pub mod states;
+pub mod steps;
 pub mod vocabulary;
 
 mod generated {

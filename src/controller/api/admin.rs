@@ -41,8 +41,8 @@ impl AdminService {
     }
 }
 
-fn reply(lines: Result<Vec<String>, VmrmError>) -> Result<Response<pb::CommandReply>, Status> {
-    Ok(Response::new(pb::CommandReply { lines: lines? }))
+fn reply(steps: Result<Vec<pb::Step>, VmrmError>) -> Result<Response<pb::CommandReply>, Status> {
+    Ok(Response::new(pb::CommandReply { steps: steps? }))
 }
 
 /// An HSDB member's id: a positive number.
@@ -116,7 +116,7 @@ impl Admin for AdminService {
             target: done.target,
             epoch: done.epoch,
             task: done.task,
-            lines: done.lines,
+            steps: done.steps,
         }))
     }
 

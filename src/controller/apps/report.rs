@@ -7,6 +7,7 @@
 use crate::clock::Instant;
 use crate::controller::apps::Apps;
 use crate::controller::lines::Lines;
+use crate::controller::messages as say;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
@@ -149,7 +150,7 @@ impl Apps {
                 let name = vm.name.clone();
                 tracing::warn!(vm = %name, "{why} after {} restarts on the same host: moving the VM", crate::logic::app_escalation::VM_MAX_RESTART_COUNT);
                 let out = Lines::default();
-                out.push(format!("Restart in progress for VM {name}"));
+                out.push(say::vm_restart_in_progress(&name));
                 self.recovery.recover(&group, vec![vm], None, RestartCause::AppFailure, &name, &out).await.map(drop)
             }
         }

@@ -2,6 +2,7 @@
 //! §3.3). The groups as they would be after the change are checked as a whole
 //! ([`check_affinity`]) before anything is written.
 use crate::controller::config::Config;
+use crate::controller::messages as say;
 use crate::domain::names::AffinityGroupName;
 use crate::domain::policy::add_names;
 use crate::domain::*;
@@ -24,7 +25,7 @@ impl Config {
         kind: AffinityKind,
         name: &AffinityGroupName,
         change: AffinityChange,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<crate::pb::Step>> {
         let name = name.as_str();
         let mut groups = self.hsdb.list_versioned::<AffinityGroupRecord>().await?;
         let at = groups.iter().position(|(g, _)| g.name == name);
@@ -43,7 +44,7 @@ impl Config {
                 self.check_vms_exist(&vms).await?;
                 let record = AffinityGroupRecord { name: name.to_string(), kind, vms };
                 groups.push((record.clone(), 0));
-                (Some(record), 0, format!("{} group {name} was created", kind.title()))
+                (Some(record), 0, say::affinity_group_created(kind.title(), name))
             }
             AffinityChange::Members(add, vms) => {
                 let i = existing(at)?;
@@ -58,12 +59,12 @@ impl Config {
                         group.vms.retain(|v| !vms.contains(v));
                     }
                 }
-                (Some(group.clone()), groups[i].1, format!("{} group {name} was modified", kind.title()))
+                (Some(group.clone()), groups[i].1, say::affinity_group_modified(kind.title(), name))
             }
             AffinityChange::Delete => {
                 let i = existing(at)?;
                 let (_, version) = groups.remove(i);
-                (None, version, format!("{} group {name} was removed", kind.title()))
+                (None, version, say::affinity_group_removed(kind.title(), name))
             }
         };
         if let Some(record) = &record {

@@ -2,10 +2,12 @@
 //! validates everything first and writes only when all is well, so a refused command changes
 //! nothing. Outputs use the seed's wording.
 use crate::controller::config::Config;
+use crate::controller::messages as say;
 use crate::domain::names::{ClusterName, HmcName, HostGroupName, HostName};
 use crate::domain::*;
 use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
+use crate::pb::Step;
 
 /// Default gRPC port of an HMC when `ip=` gives no port.
 pub const DEFAULT_HMC_PORT: u16 = 7101;
@@ -24,7 +26,7 @@ fn check_disk_id(kind: &str, id: &str) -> Result<()> {
 
 impl Config {
     /// An HA ksyscluster (the only type there is yet) of the KSYS nodes `ksysnodes`.
-    pub async fn add_cluster(&self, name: &ClusterName, ksysnodes: Vec<HostName>, sync: bool) -> Result<Vec<String>> {
+    pub async fn add_cluster(&self, name: &ClusterName, ksysnodes: Vec<HostName>, sync: bool) -> Result<Vec<Step>> {
         let (name, ksysnodes) = (name.as_str(), crate::domain::names::strings(ksysnodes));
         if let Some((existing, _)) = self.hsdb.get::<ClusterRecord>("cluster").await? {
             return Err(VmrmError::AlreadyExists(format!("ksyscluster {} already exists", existing.name)));
@@ -37,10 +39,10 @@ impl Config {
             ha_monitor: None,
         };
         self.hsdb.put_if_version(&record, 0).await?;
-        let mut lines = vec!["Adding node to current cluster configuration".to_string()];
+        let mut lines = vec![say::cluster_node_added()];
         match sync {
-            true => lines.extend(self.verified()),
-            false => lines.push("Ksyscluster has been created, you can begin adding HMCs, Hosts, etc".into()),
+            true => lines.extend(self.verified(name)),
+            false => lines.push(say::cluster_created(name)),
         }
         Ok(lines)
     }
@@ -48,20 +50,14 @@ impl Config {
     /// `sync=yes`: what verifying and syncing a cluster of controllers means here, said with
     /// what was found. The record was just written through the HSDB, so its voters have a
     /// quorum; the KSYS subsystem is the active controller, already running (nothing starts).
-    fn verified(&self) -> Vec<String> {
+    fn verified(&self, name: &str) -> Vec<Step> {
         let node = self.hsdb.node();
         let voters = node.raft.metrics().borrow().membership_config.membership().voter_ids().count();
         let active = node.leader_endpoint().unwrap_or_else(|| "unknown".into());
-        vec![
-            "Ksyscluster has been created, running verify now".into(),
-            format!("Ksyscluster has been verified: {voters} HSDB voters agreed on its record"),
-            format!(
-                "KSYS subsystem is running on the active controller {active}, you can begin adding HMCs, Hosts, etc"
-            ),
-        ]
+        vec![say::cluster_verifying(name), say::cluster_verified(name, voters), say::ksys_running(&active)]
     }
 
-    pub async fn add_hmc(&self, name: &HmcName, login: &str, password: &str, ip: &str) -> Result<Vec<String>> {
+    pub async fn add_hmc(&self, name: &HmcName, login: &str, password: &str, ip: &str) -> Result<Vec<Step>> {
         let name = name.as_str();
         if login.is_empty() || password.is_empty() || ip.is_empty() {
             return Err(VmrmError::invalid("add hmc needs login=, password= and ip="));
@@ -82,10 +78,10 @@ impl Config {
             VmrmError::unavailable(format!("HMC {name} at {endpoint} cannot be reached: {e}; nothing was added"))
         })?;
         self.hsdb.put_if_version(&record, 0).await?;
-        Ok(vec![format!("HMC {name} added successfully")])
+        Ok(vec![say::hmc_added(name)])
     }
 
-    pub async fn add_host(&self, name: &HostName) -> Result<Vec<String>> {
+    pub async fn add_host(&self, name: &HostName) -> Result<Vec<Step>> {
         let name = name.as_str();
         self.records.cluster().await?;
         if self.hsdb.get::<HostRecord>(name).await?.is_some() {
@@ -131,7 +127,7 @@ impl Config {
             self.hsdb.put(&vios).await?;
         }
         self.hsdb.put_if_version(&record, 0).await?;
-        Ok(vec![format!("Host {name} added successfully")])
+        Ok(vec![say::host_added(name)])
     }
 
     /// A host group of `hosts`, with the ViodiskIDs of its repository and HA disks if given.
@@ -141,7 +137,7 @@ impl Config {
         hosts: Vec<HostName>,
         repo_disk: Option<String>,
         ha_disk: Option<String>,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<Step>> {
         let (name, hosts) = (name.as_str(), crate::domain::names::strings(hosts));
         if hosts.is_empty() {
             return Err(VmrmError::invalid("add host_group needs hosts=HOST1,HOST2,..."));
@@ -185,6 +181,6 @@ impl Config {
             ha_disk,
         };
         self.hsdb.put_if_version(&group, 0).await?;
-        Ok(vec![format!("Host_group {name} added successfully"), "Run discover command to proceed further".into()])
+        Ok(vec![say::host_group_added(name), say::run_discovery(name)])
     }
 }

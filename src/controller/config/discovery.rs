@@ -6,27 +6,28 @@
 //! managed VM could be restarted on another host of the group.
 use crate::controller::config::Config;
 use crate::controller::lines::Lines;
+use crate::controller::messages as say;
 use crate::domain::*;
 use crate::error::Result;
 use crate::hsdb::HsdbAccess;
 use crate::pb;
 
 impl Config {
-    pub async fn discover(&self, group_name: &str, verify: bool) -> Result<Vec<String>> {
+    pub async fn discover(&self, group_name: &str, verify: bool) -> Result<Vec<pb::Step>> {
         let (mut group, version) = self.records.host_group(group_name).await?;
         let out = Lines::default();
-        out.push(format!("Running discovery on Host_group {group_name}, this may take few minutes..."));
+        out.push(say::discovery_started(group_name));
         let (mut discovered, mut managed, mut skipped) = (0, 0, 0);
         for host_name in &group.hosts {
             let host = self.records.host(host_name).await?;
             let inv = match self.hmc.host_inventory(&host).await {
                 Ok(inv) => inv,
                 Err(e) => {
-                    out.step(format!("ERROR: Host {host_name} could not be queried through its HMCs: {e}"));
+                    out.step(say::host_not_queried(host_name, e));
                     continue;
                 }
             };
-            out.step(format!("Preparing VIOS in {host_name} for HA management"));
+            out.step(say::vios_preparing(host_name));
             for v in &inv.vios {
                 let vios = ViosRecord {
                     name: v.name.clone(),
@@ -37,7 +38,7 @@ impl Config {
                 };
                 self.hsdb.put(&vios).await?;
             }
-            out.step(format!("VIOS in {host_name} prepared for HA management"));
+            out.step(say::vios_prepared(host_name));
             for lpar in &inv.lpars {
                 match self.discover_lpar(&host, lpar, &out).await? {
                     LparOutcome::Discovered => {
@@ -54,12 +55,11 @@ impl Config {
         }
         group.discovered = true;
         self.hsdb.put_if_version(&group, version).await?;
-        out.push(format!("Discovery has finished for {group_name}"));
+        out.push(say::discovery_finished(group_name));
         if skipped > 0 {
-            let s = if skipped == 1 { "managed VM has" } else { "managed VMs have" };
-            out.push(format!("{skipped} {s} been skipped for discovery"));
+            out.push(say::vms_skipped(skipped));
         }
-        out.push(format!("{discovered} out of {managed} managed VMs have been successfully discovered"));
+        out.push(say::vms_discovered(discovered, managed));
         self.hsdb
             .append_event(&EventRecord::new(
                 EventName::DiscoveryCompleted,
@@ -69,7 +69,6 @@ impl Config {
             .await?;
         let mut lines = out.take();
         if verify {
-            lines.push(String::new());
             lines.extend(self.verify(group_name).await?);
         }
         Ok(lines)
@@ -98,23 +97,23 @@ impl Config {
             return Ok(LparOutcome::Ignored);
         }
         if vm.vm_status != VmStatus::NoOperationInProgress {
-            out.step(format!("Skipping VM {} on Host {} due to some other process in progress", vm.name, host.name));
+            out.step(say::vm_discovery_skipped(&vm.name, &host.name));
             return Ok(LparOutcome::Skipped);
         }
-        out.step(format!("Discovery has started for VM {}", vm.name));
+        out.step(say::vm_discovery_started(&vm.name));
         vm.host = host.name.clone();
         if vm.state == VmState::Init || (vm.state == VmState::RestartFailed && running) {
             vm.state = VmState::Ready;
         }
         self.hsdb.put_if_version(&vm, version).await?;
-        out.step(format!("Discovery for VM {} is complete", vm.name));
+        out.step(say::vm_discovered(&vm.name));
         Ok(LparOutcome::Discovered)
     }
 
-    pub async fn verify(&self, group_name: &str) -> Result<Vec<String>> {
+    pub async fn verify(&self, group_name: &str) -> Result<Vec<pb::Step>> {
         let (group, _) = self.records.host_group(group_name).await?;
         let out = Lines::default();
-        out.push(format!("Host_group verification started for {group_name}"));
+        out.push(say::verification_started(group_name));
         let vms: Vec<(VmRecord, u64)> = self
             .hsdb
             .list_versioned::<VmRecord>()
@@ -127,34 +126,34 @@ impl Config {
         // One inventory round for the whole group; each VM is then checked against the other hosts.
         let inputs = self.recovery.mapper_inputs(&group, &[]).await?;
         for (mut vm, version) in vms {
-            out.step(format!("{} verification has started", vm.name));
+            out.step(say::vm_verification_started(&vm.name));
             let plan = inputs.plan_elsewhere(&vm);
             match plan.unplaced.first() {
                 None => {
-                    out.step(format!("{} verification has completed", vm.name));
+                    out.step(say::vm_verified(&vm.name));
                     if vm.state != VmState::ReadyToMove && vm.vm_status == VmStatus::NoOperationInProgress {
                         vm.state = VmState::ReadyToMove;
                         self.hsdb.put_if_version(&vm, version).await?;
                     }
                 }
                 Some((_, why)) => {
-                    out.step(format!("ERROR: Verify has encountered an error for VM {}", vm.name));
+                    out.step(say::vm_verify_error(&vm.name, why));
                     unverified.push((vm.name.clone(), why.clone()));
                 }
             }
         }
-        out.push(format!("Verification has finished for {group_name}"));
-        out.push(format!("{} out of {total} VMs have been successfully verified", total - unverified.len()));
+        out.push(say::verification_finished(group_name));
+        out.push(say::vms_verified(total - unverified.len(), total));
         if !unverified.is_empty() {
-            out.push("Unverified VMs:");
+            out.push(say::unverified_vms());
             for (name, _) in &unverified {
-                out.step(name);
+                out.step(say::unverified_vm(name));
             }
             for (name, why) in &unverified {
-                out.push(format!("Following error is returned for VM {name}:"));
-                out.push(format!("Errors: {why}"));
+                out.push(say::vm_error_follows(name));
+                out.push(say::vm_errors(name, why));
             }
-            out.push("Please review the error(s) and take any corrective actions");
+            out.push(say::review_errors());
         }
         Ok(out.take())
     }

@@ -3,6 +3,7 @@
 //! be removed. Every change is checked first — the address must answer as the named member, a
 //! voter set must never become empty — so a refused change leaves the membership untouched.
 use crate::controller::config::Config;
+use crate::controller::messages as say;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::Raft;
 use crate::pb::{self, HsdbStatusRequest, hsdb_client::HsdbClient};
@@ -66,7 +67,7 @@ impl Config {
         &self.hsdb.node().raft
     }
 
-    pub async fn add_hsdb_node(&self, node_id: u64, endpoint: &str) -> Result<Vec<String>> {
+    pub async fn add_hsdb_node(&self, node_id: u64, endpoint: &str) -> Result<Vec<pb::Step>> {
         if node_id == 0 {
             return Err(VmrmError::invalid("an HSDB node id must be a positive number"));
         }
@@ -101,13 +102,10 @@ impl Config {
             })?
             .map_err(membership_error)?;
         let index = added.log_id.index;
-        Ok(vec![format!(
-            "HSDB node {node_id} ({endpoint}) added as a learner and caught up to log index {index}. \
-             Make it a voter with: ksysmgr modify hsdb_node {node_id} role=voter"
-        )])
+        Ok(vec![say::hsdb_node_added(node_id, endpoint, index)])
     }
 
-    pub async fn modify_hsdb_node(&self, node_id: u64, wanted: Role) -> Result<Vec<String>> {
+    pub async fn modify_hsdb_node(&self, node_id: u64, wanted: Role) -> Result<Vec<pb::Step>> {
         let all = members(self.raft());
         let Some((_, current)) = all.get(&node_id) else {
             return Err(VmrmError::not_found(format!("HSDB node {node_id} is not a member")));
@@ -124,10 +122,10 @@ impl Config {
             }
         };
         self.raft().change_membership(change, true).await.map_err(membership_error)?;
-        Ok(vec![format!("HSDB node {node_id} is now a {wanted}")])
+        Ok(vec![say::hsdb_node_role_changed(node_id, &wanted.to_string())])
     }
 
-    pub async fn remove_hsdb_node(&self, node_id: u64) -> Result<Vec<String>> {
+    pub async fn remove_hsdb_node(&self, node_id: u64) -> Result<Vec<pb::Step>> {
         let all = members(self.raft());
         let Some((addr, role)) = all.get(&node_id) else {
             return Err(VmrmError::not_found(format!("HSDB node {node_id} is not a member")));
@@ -141,7 +139,7 @@ impl Config {
             Role::Learner => ChangeMembers::RemoveNodes(ids),
         };
         self.raft().change_membership(change, false).await.map_err(membership_error)?;
-        Ok(vec![format!("HSDB node {node_id} ({addr}) removed from the HSDB")])
+        Ok(vec![say::hsdb_node_removed(node_id, addr)])
     }
 
     /// Refuses to take the last voter away: the HSDB would have no quorum at all.

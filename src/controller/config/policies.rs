@@ -4,6 +4,7 @@
 //! bad value or an unknown name changes nothing.
 use crate::controller::config::Config;
 use crate::controller::detection::settings::DetectionChange;
+use crate::controller::messages as say;
 use crate::domain::names::{HostGroupName, HostName, VmName};
 use crate::domain::policy::add_names;
 use crate::domain::*;
@@ -170,7 +171,7 @@ impl Changes {
 }
 
 impl Config {
-    pub async fn modify(&self, target: &ModifyTarget, settings: &Settings) -> Result<Vec<String>> {
+    pub async fn modify(&self, target: &ModifyTarget, settings: &Settings) -> Result<Vec<pb::Step>> {
         let changes = Changes::of(&self.timing, target, settings)?;
         match target {
             ModifyTarget::System => {
@@ -178,7 +179,7 @@ impl Config {
                 changes.detection.apply(&mut cluster.detection);
                 cluster.ha_monitor = changes.ha_monitor.or(cluster.ha_monitor);
                 self.hsdb.put_if_version(&cluster, version).await?;
-                Ok(changes.names.iter().map(|n| format!("KSYS {n} has been updated")).collect())
+                Ok(changes.names.iter().map(|n| say::ksys_setting_updated(n)).collect())
             }
             ModifyTarget::HostGroup(name) => {
                 let (mut group, version) = self.records.host_group(name.as_str()).await?;
@@ -194,7 +195,7 @@ impl Config {
                     }
                 }
                 self.hsdb.put_if_version(&group, version).await?;
-                Ok(vec![format!("For Host_group {name} attribute(s) {} was successfully modified.", changes.quoted())])
+                Ok(vec![say::host_group_modified(name.as_str(), &changes.quoted())])
             }
             ModifyTarget::Host(name) => {
                 let (mut host, version) = self
@@ -204,7 +205,7 @@ impl Config {
                     .ok_or_else(|| VmrmError::not_found(format!("host {} is not added", quote(name.as_str()))))?;
                 host.ha_monitor = changes.ha_monitor.or(host.ha_monitor);
                 self.hsdb.put_if_version(&host, version).await?;
-                Ok(vec![format!("For Host {name} attribute(s) {} was successfully modified.", changes.quoted())])
+                Ok(vec![say::host_modified(name.as_str(), &changes.quoted())])
             }
             ModifyTarget::Vms(names) => self.modify_vms(names, &changes).await,
         }
@@ -229,7 +230,7 @@ impl Config {
         Ok(vms)
     }
 
-    async fn modify_vms(&self, names: &[VmName], c: &Changes) -> Result<Vec<String>> {
+    async fn modify_vms(&self, names: &[VmName], c: &Changes) -> Result<Vec<pb::Step>> {
         let mut vms = self.named_vms(names).await?;
         for host in c.blacklist.iter().flat_map(|(h, _)| h).chain(&c.homehost) {
             self.records.host(host).await?;
@@ -249,7 +250,7 @@ impl Config {
                     false => vm.blacklist_hosts.retain(|h| !hosts.contains(h)),
                 }
                 if *add && !self.has_backup_host(vm).await? {
-                    warnings.push(format!("WARNING: No backup host will be left for this VM {}.", vm.name));
+                    warnings.push(say::no_backup_host(&vm.name));
                 }
             }
         }
@@ -262,7 +263,7 @@ impl Config {
         let mut lines = warnings;
         for (vm, version) in vms {
             self.hsdb.put_if_version(&vm, version).await?;
-            lines.push(format!("For VM {} attribute(s) {} was successfully modified.", vm.name, c.quoted()));
+            lines.push(say::vm_modified(&vm.name, &c.quoted()));
         }
         Ok(lines)
     }
@@ -287,9 +288,8 @@ impl Config {
     }
 
     /// `ksysmgr manage|unmanage vm NAME[,NAME…]`.
-    pub async fn manage(&self, names: &[VmName], manage: bool) -> Result<Vec<String>> {
+    pub async fn manage(&self, names: &[VmName], manage: bool) -> Result<Vec<pb::Step>> {
         let vms = self.named_vms(names).await?;
-        let word = if manage { "managed" } else { "unmanaged" };
         let mut lines = Vec::with_capacity(vms.len());
         let unique: BTreeSet<&str> = vms.iter().map(|(v, _)| v.name.as_str()).collect();
         if unique.len() != vms.len() {
@@ -301,7 +301,7 @@ impl Config {
                 vm.state = VmState::Init;
             }
             self.hsdb.put_if_version(&vm, version).await?;
-            lines.push(format!("VM {} was successfully {word}. Please run discovery to apply changes", vm.name));
+            lines.push(say::vm_managed(&vm.name, manage));
         }
         Ok(lines)
     }

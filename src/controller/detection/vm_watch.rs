@@ -5,6 +5,7 @@
 //! [`crate::logic::vm_watch`].
 use crate::controller::gateway::{HmcGateway, Reach};
 use crate::controller::lines::Lines;
+use crate::controller::messages as say;
 use crate::controller::records::Records;
 use crate::controller::recovery::Recovery;
 use crate::domain::*;
@@ -116,7 +117,7 @@ impl VmChecks {
         let name = vm.name.clone();
         let (group, _) = self.records.host_group(group).await?;
         let out = Lines::default();
-        out.push(format!("Restart in progress for VM {name}"));
+        out.push(say::vm_restart_in_progress(&name));
         let task = self.recovery.recover(&group, vec![vm], None, RestartCause::VmFailure, &name, &out).await?;
         match task.restarted {
             1 => Ok(()),

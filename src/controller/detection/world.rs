@@ -7,6 +7,7 @@ use crate::controller::core::ControllerCore;
 use crate::controller::detection::vm_watch::VmChecks;
 use crate::controller::gateway::Reach;
 use crate::controller::lines::Lines;
+use crate::controller::messages as say;
 use crate::controller::records::Records;
 use crate::controller::recovery::Recovery;
 use crate::domain::*;
@@ -265,7 +266,7 @@ async fn relocate_host(core: &LiveGroup, group: &str, host: &str) -> Result<Relo
     let vms: Vec<VmRecord> =
         core.hsdb.list::<VmRecord>().await?.into_iter().filter(|v| v.host == *host && v.managed).collect();
     let out = Lines::default();
-    out.push(format!("Restart in progress for Host_group {}", group.name));
+    out.push(say::host_group_restart_in_progress(&group.name));
     let task = core.recovery.recover(&group, vms, None, RestartCause::HostFailure, host, &out).await?;
     let advised = group.restart_policy == RestartPolicy::AdvisoryMode;
     match (task.restarted as usize) < task.plan.len() && !advised {

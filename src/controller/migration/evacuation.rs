@@ -5,6 +5,7 @@
 //! Low), [`EVACUATION_PARALLEL`] at a time, to the hosts the relocation mapper picks at full
 //! size (flexible capacity is for restarts only); its migrations share one operation, so the
 //! source allows them side by side while any other second outbound migration is refused.
+use crate::controller::messages as say;
 use crate::controller::migration::Migration;
 use crate::controller::migration::lpm::{LpmOrder, LpmOut};
 use crate::domain::names::{HostName, VmName};
@@ -78,10 +79,6 @@ impl Restore {
     }
 }
 
-fn summary(done: usize, total: usize) -> String {
-    format!("{done} out of {total} VMs have been successfully performed LPM")
-}
-
 impl Migration {
     /// The admin's `Migrate` call.
     pub async fn lpm(&self, req: LpmRequest, out: &LpmOut) -> Result<()> {
@@ -96,8 +93,8 @@ impl Migration {
         match req.action {
             pb::MigrateAction::Cancel => {
                 for name in &names {
-                    for line in self.cancel_lpm(name).await? {
-                        out.line(name, line);
+                    for step in self.cancel_lpm(name).await? {
+                        out.line(name, step);
                     }
                 }
                 Ok(())
@@ -105,7 +102,7 @@ impl Migration {
             pb::MigrateAction::Validate => {
                 for name in &names {
                     for line in self.validate_lpm(name, to).await? {
-                        out.line(name, line);
+                        out.line(name, say::vm2000(name, &line));
                     }
                 }
                 Ok(())
@@ -130,7 +127,7 @@ impl Migration {
         if hosts.len() > 1 {
             return Err(VmrmError::invalid("the VMs of one lpm must all run on the same host"));
         }
-        out.line("", "Running LPM on VM(S), this may take few minutes...");
+        out.line("", say::lpm_running());
         let mut done = 0;
         for name in names {
             let order = LpmOrder {
@@ -144,13 +141,13 @@ impl Migration {
             match self.migrate_one(&order, out).await {
                 Ok(()) => done += 1,
                 Err(e) if names.len() == 1 => return Err(e),
-                Err(e) => out.line(name, format!("ERROR: LPM has failed for {name}: {e}")),
+                Err(e) => out.line(name, say::lpm_failed(name, e)),
             }
         }
-        out.line("", summary(done, names.len()));
+        out.line("", say::lpm_summary(done, names.len()));
         match done == names.len() {
             true => Ok(()),
-            false => Err(VmrmError::precondition(summary(done, names.len()))),
+            false => Err(VmrmError::precondition(say::lpm_summary(done, names.len()).text)),
         }
     }
 
@@ -179,7 +176,7 @@ impl Migration {
             self.hsdb.list::<VmRecord>().await?.into_iter().filter(|v| v.host == name && v.managed).collect();
         vms.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
         if vms.is_empty() {
-            out.line("", format!("No managed VM runs on host {name}"));
+            out.line("", say::no_managed_vm_on_host(name));
             return Ok(());
         }
         let targets: Vec<(String, Result<String>)> = match to {
@@ -190,7 +187,7 @@ impl Migration {
             return self.validate_evacuation(targets, out).await;
         }
         let operation = format!("evacuate {name} {}", crate::now_ms());
-        out.line("", format!("Running LPM on VM(S) of host {name}, this may take few minutes..."));
+        out.line("", say::lpm_running_on_host(name));
         let total = targets.len();
         let runs = futures::stream::iter(targets).map(|(vm, target)| {
             let order = LpmOrder {
@@ -206,16 +203,19 @@ impl Migration {
                     Err(e) => Err(e),
                 };
                 if let Err(e) = &done {
-                    out.line(&vm, format!("ERROR: LPM has failed for {vm}: {e}"));
+                    out.line(&vm, say::lpm_failed(&vm, e));
                 }
                 done.is_ok()
             }
         });
         let done = runs.buffered(EVACUATION_PARALLEL).filter(|ok| futures::future::ready(*ok)).count().await;
-        out.line("", summary(done, total));
+        out.line("", say::lpm_summary(done, total));
         match done == total {
             true => Ok(()),
-            false => Err(VmrmError::precondition(format!("{}; host {name} still runs VMs", summary(done, total)))),
+            false => Err(VmrmError::precondition(format!(
+                "{}; host {name} still runs VMs",
+                say::lpm_summary(done, total).text
+            ))),
         }
     }
 
@@ -227,10 +227,10 @@ impl Migration {
                 Err(e) => Err(e),
             };
             match lines {
-                Ok(lines) => lines.into_iter().for_each(|l| out.line(&vm, l)),
+                Ok(lines) => lines.iter().for_each(|l| out.line(&vm, say::vm2000(&vm, l))),
                 Err(e) => {
                     possible = false;
-                    out.line(&vm, e.to_string());
+                    out.line(&vm, say::vm2000(&vm, &e.to_string()));
                 }
             }
         }
@@ -243,7 +243,7 @@ impl Migration {
     /// `ksysmgr restore vm NAME` / `restore host NAME`: VMs away from home go back to their home
     /// host — by live migration when they run at full size, else by a restart, which gives
     /// them their full size again (flexible capacity applies only away).
-    pub async fn restore(&self, what: &Restore) -> Result<Vec<String>> {
+    pub async fn restore(&self, what: &Restore) -> Result<Vec<pb::Step>> {
         let (class, name) = match what {
             Restore::Vm(vm) => ("vm", vm.as_str()),
             Restore::Host(host) => ("host", host.as_str()),
@@ -273,7 +273,7 @@ impl Migration {
             checked.push((vm, group, home));
         }
         if checked.is_empty() {
-            return Ok(vec![format!("All VMs of home host {name} already run there")]);
+            return Ok(vec![say::all_home(name)]);
         }
         let mut lines = Vec::new();
         for (vm, group, home) in checked {
@@ -283,8 +283,8 @@ impl Migration {
                 lines.extend(self.restore_by_lpm(&vm).await?);
                 continue;
             }
-            let heading = format!("Restore in progress for VM {} to home host {home}", vm.name);
-            lines.extend(self.recovery.restart_one_vm(vm, &group, Some(&home), heading).await?.lines);
+            let heading = say::restore_in_progress(&vm.name, &home, false);
+            lines.extend(self.recovery.restart_one_vm(vm, &group, Some(&home), heading).await?.steps);
         }
         Ok(lines)
     }
@@ -303,9 +303,9 @@ impl Migration {
     }
 
     /// Moves a VM home by live migration; its lines.
-    pub(in crate::controller) async fn restore_by_lpm(&self, vm: &VmRecord) -> Result<Vec<String>> {
+    pub(in crate::controller) async fn restore_by_lpm(&self, vm: &VmRecord) -> Result<Vec<pb::Step>> {
         let out = LpmOut::default();
-        out.line(&vm.name, format!("Restore in progress for VM {} to home host {} (LPM)", vm.name, vm.homehost));
+        out.line(&vm.name, say::restore_in_progress(&vm.name, &vm.homehost, true));
         let order = LpmOrder { vm: vm.name.clone(), target: Some(vm.homehost.clone()), ..Default::default() };
         self.migrate_one(&order, &out).await?;
         Ok(out.lines.take())

@@ -12,6 +12,7 @@
 //! any phase leaves the VM running on its source. Whatever the job says, the VM's record ends
 //! with the host the hypervisors show it running on.
 use crate::controller::lines::Lines;
+use crate::controller::messages as say;
 use crate::controller::migration::Migration;
 use crate::controller::monjv::VmMonjvEvent;
 use crate::domain::*;
@@ -42,19 +43,23 @@ impl LpmOut {
         }
     }
 
-    pub fn line(&self, vm: &str, line: impl Into<String>) {
-        let line = line.into();
-        self.lines.push(line.clone());
-        self.send(pb::MigrateReply { lines: vec![line], vm: vm.into(), progress: None });
+    pub fn line(&self, vm: &str, step: pb::Step) {
+        self.lines.push(step.clone());
+        self.send(pb::MigrateReply { steps: vec![step], vm: vm.into(), progress: None });
     }
 
-    /// A job's progress, with the console lines it brought (indented, as steps).
+    /// A step under the operation's heading.
+    pub fn step(&self, vm: &str, step: pb::Step) {
+        self.line(vm, pb::Step { nested: true, ..step });
+    }
+
+    /// A job's progress, with the VM2000 messages its console brought (as steps).
     fn progress(&self, vm: &str, progress: pb::MigrationProgress, console: Vec<String>) {
-        let console: Vec<String> = console.into_iter().map(|c| format!("        {c}")).collect();
-        for c in &console {
-            self.lines.push(c.clone());
+        let steps: Vec<pb::Step> = console.iter().map(|c| pb::Step { nested: true, ..say::vm2000(vm, c) }).collect();
+        for step in &steps {
+            self.lines.push(step.clone());
         }
-        self.send(pb::MigrateReply { lines: console, vm: vm.into(), progress: Some(progress) });
+        self.send(pb::MigrateReply { steps, vm: vm.into(), progress: Some(progress) });
     }
 }
 
@@ -148,7 +153,7 @@ impl Migration {
         let holder = self.hsdb.node().node_id;
         let epoch = self.hsdb.lock_vm(&vm.name, VmStatus::LpmInProgress, holder, Acquire::WhenFree).await?;
         *started = true;
-        out.line(&vm.name, format!("        LPM has started for {}", vm.name));
+        out.step(&vm.name, say::lpm_started(&vm.name));
         self.monjvs.migration_monjv(&order.monjv, &order.monjv_password, &vm, "$R").await.ok();
         self.monjvs.vm_monjvs(&vm.name, VmMonjvEvent::MigrationStarted).await;
         let outcome = self.run_lpm(&vm.name, &source, &target, epoch, order, out).await;
@@ -268,7 +273,7 @@ impl Migration {
         }
         let message = format!("running on {}, paused {pause} ms", target.name);
         self.hsdb.append_event(&EventRecord::new(EventName::LpmCompleted, name, message)).await?;
-        out.line(name, format!("        LPM has completed for {name} on Target host {}", target.name));
+        out.step(name, say::lpm_completed(name, &target.name));
         Ok(())
     }
 
@@ -288,7 +293,7 @@ impl Migration {
     }
 
     /// `lpm vm NAME action=cancel`: the running migration rolls back; the VM stays on its source.
-    pub async fn cancel_lpm(&self, name: &str) -> Result<Vec<String>> {
+    pub async fn cancel_lpm(&self, name: &str) -> Result<Vec<pb::Step>> {
         let (vm, _) = self.records.vm(name).await?;
         let Some(job) = vm.lpm.clone() else {
             return Err(VmrmError::precondition(format!("VM {name} has no live migration running")));
@@ -298,9 +303,6 @@ impl Migration {
                 VmrmError::not_found(format!("HMC {} of the migration is no longer configured", job.hmc))
             })?;
         self.hmc.cancel_job(&hmc, job.job_id).await?;
-        Ok(vec![format!(
-            "Cancel requested for the LPM of VM {name} to host {}: it rolls back and keeps running on host {}",
-            job.target, vm.host
-        )])
+        Ok(vec![say::lpm_cancel_requested(name, &job.target, &vm.host)])
     }
 }

@@ -7,6 +7,7 @@
 //! other unit with a live migration, or — when its unit is gone — with a recovery, which the
 //! lease rule of [`su_cluster::may_recover`] allows only once that unit stopped writing alive
 //! messages; the VM then starts on the recovering unit through the fenced restart sequence.
+use crate::controller::messages as say;
 use crate::controller::migration::Migration;
 use crate::domain::names::{HostName, SuClusterName};
 use crate::domain::*;
@@ -81,7 +82,7 @@ impl Migration {
     }
 
     /// `add|modify|remove su_cluster`.
-    pub async fn change_su_cluster(&self, name: &SuClusterName, change: SuClusterChange) -> Result<Vec<String>> {
+    pub async fn change_su_cluster(&self, name: &SuClusterName, change: SuClusterChange) -> Result<Vec<pb::Step>> {
         let name = name.as_str();
         match change {
             SuClusterChange::Add(hosts) => self.add_su_cluster(name, &crate::domain::names::strings(hosts)).await,
@@ -91,12 +92,12 @@ impl Migration {
                 self.hsdb.put_if_version(&cluster, version).await?;
                 self.refresh_su_cluster(name).await?;
                 let (cluster, _) = self.su_cluster(name).await?;
-                Ok(vec![format!("SU cluster {name} is {}", cluster.status)])
+                Ok(vec![say::su_cluster_status(name, &cluster.status.to_string())])
             }
             SuClusterChange::Remove => {
                 self.su_cluster(name).await?;
                 self.hsdb.delete::<SuClusterRecord>(name).await?;
-                Ok(vec![format!("SU cluster {name} removed")])
+                Ok(vec![say::su_cluster_removed(name)])
             }
         }
     }
@@ -110,7 +111,7 @@ impl Migration {
 
     /// Seed 001: exactly two units of one type (here: two hosts of one host group), each in at
     /// most one SU cluster.
-    async fn add_su_cluster(&self, name: &str, hosts: &[String]) -> Result<Vec<String>> {
+    async fn add_su_cluster(&self, name: &str, hosts: &[String]) -> Result<Vec<pb::Step>> {
         let hosts: Vec<String> = hosts.iter().map(|h| h.trim().to_string()).filter(|h| !h.is_empty()).collect();
         if hosts.len() != 2 || hosts[0] == hosts[1] {
             return Err(VmrmError::invalid(format!(
@@ -149,10 +150,8 @@ impl Migration {
         self.hsdb.put_if_version(&cluster, 0).await?;
         self.refresh_su_cluster(name).await?;
         let (cluster, _) = self.su_cluster(name).await?;
-        Ok(vec![format!(
-            "SU cluster {name} of hosts {} and {} added; status {}",
-            cluster.hosts[0], cluster.hosts[1], cluster.status
-        )])
+        let status = cluster.status.to_string();
+        Ok(vec![say::su_cluster_added(name, (&cluster.hosts[0], &cluster.hosts[1]), &status)])
     }
 
     /// Computes one cluster's status now; a change is stored and raises the seed's events.
@@ -248,7 +247,7 @@ impl Migration {
 
     /// `recover vm_definition VM [host=LOCAL]`: the definition goes to the other unit of the
     /// VM's SU cluster, and the VM starts there — only once its unit's lease expired.
-    pub async fn recover_vm_definition(&self, name: &str, local: &str) -> Result<Vec<String>> {
+    pub async fn recover_vm_definition(&self, name: &str, local: &str) -> Result<Vec<pb::Step>> {
         let (vm, _) = self.records.restartable(name).await?;
         let cluster = self.su_cluster_of(&vm.host).await?.ok_or_else(|| {
             VmrmError::precondition(format!(
@@ -289,7 +288,7 @@ impl Migration {
         let (group, _) = self.records.host_group(&group_name).await?;
         let message = format!("from host {} to host {local} (SU cluster {})", vm.host, cluster.name);
         self.hsdb.append_event(&EventRecord::new(EventName::VmDefinitionRecovered, name, message)).await?;
-        let heading = format!("Definition of VM {name} recovered from host {} on host {local}", vm.host);
-        Ok(self.recovery.restart_one_vm(vm, &group, Some(&local), heading).await?.lines)
+        let heading = say::vm_definition_recovered(name, &vm.host, &local);
+        Ok(self.recovery.restart_one_vm(vm, &group, Some(&local), heading).await?.steps)
     }
 }

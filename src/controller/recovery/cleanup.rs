@@ -7,6 +7,7 @@
 //! The FDE runs it by itself when a host's VIOS comes back (seed: "CEC IS UP, READY FOR
 //! RELOCATION"); `ksysmgr cleanup host_group NAME` runs it on every host of a group.
 use crate::controller::lines::Lines;
+use crate::controller::messages as say;
 use crate::controller::recovery::Recovery;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
@@ -22,18 +23,18 @@ pub fn is_stale(lpar: &str, host: &str, vms: &BTreeMap<String, VmRecord>) -> boo
 }
 
 impl Recovery {
-    pub async fn cleanup(&self, group_name: &str) -> Result<Vec<String>> {
+    pub async fn cleanup(&self, group_name: &str) -> Result<Vec<crate::pb::Step>> {
         let (group, _) = self.records.host_group(group_name).await?;
         let out = Lines::default();
-        out.push(format!("Cleanup started for Host_group {group_name}"));
+        out.push(say::cleanup_started(group_name));
         let mut removed = 0;
         for name in &group.hosts {
             match self.clean_lpars(name, &out).await {
                 Ok(n) => removed += n,
-                Err(e) => out.step(format!("Host {name} skipped: {e}")),
+                Err(e) => out.step(say::cleanup_host_skipped(name, e)),
             }
         }
-        out.push(format!("Cleanup has finished for {group_name}: {removed} stale definition(s) removed"));
+        out.push(say::cleanup_finished(group_name, removed));
         Ok(out.take())
     }
 
@@ -55,11 +56,10 @@ impl Recovery {
             .collect();
         for lpar in &stale {
             let job = Job::Remove(RemoveLpar { host: host_name.to_string(), lpar: lpar.clone() });
-            self.hmc.run_job(&host, job).await.map_err(|e| {
-                out.step(format!("ERROR: stale definition of VM {lpar} on host {host_name} not removed: {e}"));
-                e
+            self.hmc.run_job(&host, job).await.inspect_err(|e| {
+                out.step(say::stale_definition_not_removed(lpar, host_name, e));
             })?;
-            out.step(format!("Removed stale definition of VM {lpar} from host {host_name}"));
+            out.step(say::stale_definition_removed(lpar, host_name));
         }
         for row in self.hsdb.list::<VmHbMissedRecord>().await? {
             if row.host == host_name && vms.get(&row.vm).is_some_and(|vm| vm.host != row.host) {

@@ -4,6 +4,7 @@
 //! take the VM (blacklist, anticollocation, capacity) — then the restart runs as a recovery task
 //! like any other.
 use crate::controller::lines::Lines;
+use crate::controller::messages as say;
 use crate::controller::recovery::Recovery;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
@@ -18,7 +19,8 @@ pub struct Restarted {
     pub epoch: u64,
     /// The recovery task it ran as.
     pub task: String,
-    pub lines: Vec<String>,
+    /// What the restart did, step by step.
+    pub steps: Vec<crate::pb::Step>,
 }
 
 impl Recovery {
@@ -76,18 +78,18 @@ impl Recovery {
         vm: VmRecord,
         group: &HostGroupRecord,
         target: Option<&str>,
-        heading: String,
+        heading: crate::pb::Step,
     ) -> Result<Restarted> {
         let out = Lines::default();
         out.push(heading);
         let (name, source) = (vm.name.clone(), vm.host.clone());
         let task = self.recover(group, vec![vm], target, RestartCause::Admin, &name, &out).await?;
-        let lines = out.take();
+        let steps = out.take();
         if task.restarted != 1 {
-            return Err(VmrmError::precondition(lines.join("\n")));
+            return Err(VmrmError::precondition(crate::pb::steps::printed(&steps).join("\n")));
         }
         let (now, _) = self.records.vm(&name).await?;
-        Ok(Restarted { vm: name, source, target: now.host, epoch: now.epoch, task: task.id, lines })
+        Ok(Restarted { vm: name, source, target: now.host, epoch: now.epoch, task: task.id, steps })
     }
 
     /// `ksysmgr restart vm NAME [host=TARGET]`.
@@ -96,6 +98,6 @@ impl Recovery {
         if let Some(t) = target {
             self.check_target(&vm, &group, t).await?;
         }
-        self.restart_one_vm(vm, &group, target, format!("Restart in progress for VM {vm_name}")).await
+        self.restart_one_vm(vm, &group, target, say::vm_restart_in_progress(vm_name)).await
     }
 }

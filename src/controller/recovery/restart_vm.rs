@@ -12,6 +12,7 @@
 //! SAN refuses its older fencing token, so the controller that wakes up after a pause changes
 //! nothing. The fence comes before the restart, always.
 use crate::controller::lines::Lines;
+use crate::controller::messages as say;
 use crate::controller::recovery::Recovery;
 use crate::controller::recovery::task::Run;
 use crate::domain::*;
@@ -41,7 +42,7 @@ impl Recovery {
             Ok(Ok(start)) => start,
             Ok(Err(done)) => return done,
             Err(e) => {
-                out.step(format!("ERROR: Restart has encountered an error for VM {}: {e}", step.vm));
+                out.step(say::restart_error(&step.vm, &e));
                 return false;
             }
         };
@@ -49,7 +50,7 @@ impl Recovery {
         match self.restart_locked(task, &step, start, run, out, &mut epoch).await {
             Ok(()) => true,
             Err(e) => {
-                out.step(format!("ERROR: Restart has encountered an error for VM {}: {e}", step.vm));
+                out.step(say::restart_error(&step.vm, &e));
                 if let Some(epoch) = epoch {
                     self.fail_locked(&task.id, &step, epoch, &e.to_string()).await;
                 }
@@ -125,9 +126,9 @@ impl Recovery {
             self.hsdb.append_event(&EventRecord::new(EventName::RestartStarted, &name, message)).await?;
         }
         if phase == RestartPhase::Locked {
-            out.step(format!("Stopping HA monitoring for VM {name}"));
+            out.step(say::ha_monitoring_stopping(&name));
             self.stop_ha_monitoring(&vm, &source.name).await?;
-            out.step(format!("HA monitoring for VM {name} stopped"));
+            out.step(say::ha_monitoring_stopped(&name));
             self.shut_source_down(&name, &source, out).await;
         }
         self.san.preempt_disk(&target.san, &vm.disk, &target, epoch).await.map_err(|e| {
@@ -145,13 +146,13 @@ impl Recovery {
             version = self.put_fenced(&vm, epoch, version).await?;
         }
         if !self.runs_on(&target, &name).await {
-            out.step(format!("Restart has started for VM {name}"));
+            out.step(say::restart_started(&name));
             let definition = vm.definition(step.cpu, step.memory_mb);
             let activate =
                 Job::Activate(ActivateLpar { host: target.name.clone(), definition: Some(definition.into()) });
             self.hmc.run_job(&target, activate).await?;
         }
-        out.step(format!("Starting HA monitoring for VM {name}"));
+        out.step(say::ha_monitoring_starting(&name));
         vm.host = target.name.clone();
         vm.state = VmState::ReadyToMove;
         vm.vm_status = VmStatus::NoOperationInProgress;
@@ -163,8 +164,8 @@ impl Recovery {
         self.put_fenced(&vm, epoch, version).await?;
         self.hsdb.unlock_vm(&name, epoch).await?;
         *locked = None;
-        out.step(format!("HA monitoring for VM {name} started"));
-        out.step(format!("Restart on Target host {} has completed for VM {name}", target.name));
+        out.step(say::ha_monitoring_started(&name));
+        out.step(say::restart_completed(&name, &target.name));
         let running = format!("running on {}", target.name);
         self.hsdb.append_event(&EventRecord::new(EventName::RestartCompleted, &name, running)).await?;
         if source.name != target.name {
@@ -178,17 +179,14 @@ impl Recovery {
     /// source does not answer, and the SAN fence that comes next keeps the source's copy off the
     /// disk anyway (the cleanup removes its definition afterwards).
     async fn shut_source_down(&self, name: &str, source: &HostRecord, out: &Lines) {
-        out.step(format!("Shutdown has started for VM {name}"));
+        out.step(say::shutdown_started(name));
         let shutdown =
             Job::Shutdown(ShutdownLpar { host: source.name.clone(), lpar: name.to_string(), immediate: true });
         match self.hmc.run_job(source, shutdown).await {
-            Ok(()) => out.step(format!("Shutdown has completed for VM {name}")),
+            Ok(()) => out.step(say::shutdown_completed(name)),
             Err(e) => {
                 tracing::info!(vm = %name, "source shutdown failed: {e}");
-                out.step(format!(
-                    "Shutdown has failed for VM {name} on host {} ({e}); the SAN fence keeps it off its disk",
-                    source.name
-                ));
+                out.step(say::shutdown_failed(name, &source.name, e));
             }
         }
     }
@@ -203,14 +201,11 @@ impl Recovery {
 
     /// Removes the definition left on the source; errors are reported, not fatal.
     async fn clean_source(&self, vm: &VmRecord, source: &HostRecord, out: &Lines) -> Result<()> {
-        out.step(format!("Configuration cleanup started for VM {}", vm.name));
+        out.step(say::configuration_cleanup_started(&vm.name));
         let cleanup = Job::Remove(RemoveLpar { host: source.name.clone(), lpar: vm.name.clone() });
         if let Err(e) = self.hmc.run_job(source, cleanup).await {
             tracing::info!(vm = %vm.name, "source cleanup failed: {e}");
-            out.step(format!(
-                "ERROR: Restart has encountered an error for VM {} during Configuration Cleanup",
-                vm.name
-            ));
+            out.step(say::configuration_cleanup_error(&vm.name, e));
         }
         // The source's monitors heard the shutdown (SHDN) meanwhile: their rows go too.
         self.stop_ha_monitoring(vm, &source.name).await

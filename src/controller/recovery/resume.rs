@@ -3,6 +3,7 @@
 //! its own row ([`super::restart_vm`]): finished ones are counted, half-done ones are taken over
 //! (their locks move to a new epoch, which fences the old controller out), untouched ones start.
 use crate::controller::lines::Lines;
+use crate::controller::messages as say;
 use crate::controller::recovery::Recovery;
 use crate::controller::recovery::task::Run;
 use crate::domain::*;
@@ -28,7 +29,7 @@ impl Recovery {
             tracing::warn!("{message}");
             self.hsdb.append_event(&EventRecord::new(EventName::RecoveryResumed, &task.subject, message)).await?;
             let out = Lines::default();
-            out.push(format!("Restart in progress for {} (resumed)", task.subject));
+            out.push(say::restart_resumed(&task.subject));
             self.run_task(task.clone(), Run::Resumed { active_since_ms }, &out).await?;
         }
         Ok(tasks.len())

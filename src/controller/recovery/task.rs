@@ -8,6 +8,7 @@
 //! A controller that becomes active runs every unfinished task again ([`super::resume`]); each
 //! VM continues from what its own row says, so nothing is lost and nothing runs twice.
 use crate::controller::lines::Lines;
+use crate::controller::messages as say;
 use crate::controller::recovery::Recovery;
 use crate::domain::*;
 use crate::error::Result;
@@ -69,7 +70,7 @@ impl Recovery {
             restarted: 0,
         };
         for (vm, why) in &task.unplaced {
-            out.step(format!("ERROR: Restart has encountered an error for VM {vm}: {why}"));
+            out.step(say::restart_error(vm, why));
             self.mark_unplaced(vm, why).await;
         }
         if plan.advisory && cause != RestartCause::Admin {
@@ -84,18 +85,12 @@ impl Recovery {
     /// Advisory mode: every planned restart becomes an event that tells the admin what to do.
     async fn advise(&self, task: &RecoveryTaskRecord, out: &Lines) -> Result<()> {
         for p in &task.plan {
-            let message = format!(
-                "restart_policy is advisory_mode: VM {} would be restarted on host {}; run `ksysmgr restart vm {}` to do it",
-                p.vm, p.target, p.vm
-            );
-            out.step(&message);
+            let advice = say::restart_advised(&p.vm, &p.target);
+            let message = advice.text.clone();
+            out.step(advice);
             self.hsdb.append_event(&EventRecord::new(EventName::RestartAdvised, &p.vm, message)).await?;
         }
-        out.push(format!(
-            "Host_group {} is in advisory_mode: 0 out of {} VMs restarted",
-            task.host_group,
-            task.total()
-        ));
+        out.push(say::advisory_summary(&task.host_group, task.total()));
         Ok(())
     }
 
@@ -127,8 +122,10 @@ impl Recovery {
         task.finished = true;
         task.restarted = restarted as u32;
         self.hsdb.put_if_version(&task, version).await?;
-        out.push(task.summary());
-        self.hsdb.append_event(&EventRecord::new(EventName::RecoveryCompleted, &task.subject, task.summary())).await?;
+        let summary = say::restart_summary(task.restarted as usize, task.total());
+        let message = summary.text.clone();
+        out.push(summary);
+        self.hsdb.append_event(&EventRecord::new(EventName::RecoveryCompleted, &task.subject, message)).await?;
         Ok(task)
     }
 }
