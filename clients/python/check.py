@@ -88,6 +88,9 @@ def main(endpoints):
     print(f"  restart: {done.vm} {done.source} -> {done.target}, epoch {done.epoch}, task {done.task}")
     check((done.vm, done.source, done.target) == ("vm-1-1", "host-1", "host-2") and done.epoch >= 1,
           "vm-1-1 restarted from host-1 onto host-2 under a fencing epoch")
+    completed = [s for s in done.steps if s.code == admin.STEP_CODE_RESTART_COMPLETED]
+    check(len(completed) == 1 and (completed[0].subject, completed[0].target) == ("vm-1-1", "host-2"),
+          "its steps include STEP_CODE_RESTART_COMPLETED naming vm-1-1 and host-2")
     after = vms(stub)["vm-1-1"]
     check(after.host == "host-2" and after.lpar_state == states.LPAR_STATE_RUNNING and after.epoch == done.epoch
           and after.restart.phase == states.RESTART_PHASE_COMPLETED,

@@ -15,14 +15,9 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string_pretty(value).unwrap_or_default() + "\n"
 }
 
-/// Steps as ksysmgr prints them; a verification that follows a discovery begins after a blank
-/// line, as in the seed's output.
+/// Steps as ksysmgr prints them.
 fn printed(steps: &[pb::Step]) -> String {
-    let gap = |i: usize, s: &pb::Step| match i > 0 && s.code() == pb::StepCode::VerificationStarted {
-        true => "\n",
-        false => "",
-    };
-    steps.iter().enumerate().map(|(i, s)| format!("{}{}\n", gap(i, s), s.printed())).collect()
+    pb::steps::printed(steps).iter().map(|l| format!("{l}\n")).collect()
 }
 
 fn lines(reply: pb::CommandReply, output: Output) -> String {
