@@ -4,8 +4,36 @@ use tonic::{Code, Status};
 
 /// Metadata key carrying the active controller's endpoint on an `UNAVAILABLE` answer.
 pub const LEADER_METADATA: &str = "vmrm-leader";
-/// Metadata key marking an `UNAVAILABLE` answer from a standby controller (safe to retry elsewhere).
-pub const STANDBY_METADATA: &str = "vmrm-standby";
+/// Metadata key marking an answer whose call did not run on the node that gave it (a standby
+/// controller, an HSDB member that is not the leader): trying another node is safe. It is the
+/// only way a node says so; nothing is inferred from an answer without it.
+pub const DID_NOT_RUN_METADATA: &str = "vmrm-did-not-run";
+
+/// Whether the call that ended with `status` certainly did not run: the node that answered said
+/// so ([`DID_NOT_RUN_METADATA`]), or the request never left this process because no connection
+/// could be made (refused, unreachable, the connect timeout, a name that does not resolve). A
+/// call that timed out or lost its connection later may have run, and is not retried elsewhere.
+pub fn did_not_run(status: &Status) -> bool {
+    status.metadata().contains_key(DID_NOT_RUN_METADATA) || never_sent(status)
+}
+
+/// The status is this client's own, made because it could not connect.
+fn never_sent(status: &Status) -> bool {
+    use std::io::ErrorKind::*;
+    let mut source = std::error::Error::source(status);
+    while let Some(e) = source {
+        let connect_io = e.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(io.kind(), ConnectionRefused | TimedOut | HostUnreachable | NetworkUnreachable | AddrNotAvailable)
+        });
+        // hyper-util's connector names its own failures so ("tcp connect error", "dns error").
+        let connector = matches!(e.to_string().as_str(), "tcp connect error" | "dns error");
+        if connect_io || connector {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
 
 /// The most of an error's text a reply carries. A gRPC status travels in an HTTP/2 header,
 /// which peers limit (16 KiB by default): a longer text would break the reply itself, and the
@@ -93,7 +121,7 @@ impl From<VmrmError> for Status {
             VmrmError::DeadlineExceeded(_) => Status::deadline_exceeded(msg),
             VmrmError::NotLeader { leader } => {
                 let mut status = Status::unavailable(msg);
-                status.metadata_mut().insert(STANDBY_METADATA, tonic::metadata::MetadataValue::from_static("1"));
+                status.metadata_mut().insert(DID_NOT_RUN_METADATA, tonic::metadata::MetadataValue::from_static("1"));
                 if let Some(addr) = leader.and_then(|l| l.parse().ok()) {
                     status.metadata_mut().insert(LEADER_METADATA, addr);
                 }
@@ -106,7 +134,7 @@ impl From<VmrmError> for Status {
 impl From<Status> for VmrmError {
     fn from(s: Status) -> Self {
         let msg = s.message().to_string();
-        if s.metadata().contains_key(STANDBY_METADATA) {
+        if s.metadata().contains_key(DID_NOT_RUN_METADATA) {
             let leader = s.metadata().get(LEADER_METADATA).and_then(|v| v.to_str().ok()).map(str::to_string);
             return Self::NotLeader { leader };
         }
@@ -149,5 +177,26 @@ mod tests {
         assert_eq!(status.code(), Code::NotFound);
         assert!(status.message().len() < MESSAGE_LIMIT + 64, "{} bytes", status.message().len());
         assert!(status.message().starts_with("no VM xxx"));
+    }
+
+    #[test]
+    fn only_an_explicit_mark_or_a_failed_connect_says_a_call_did_not_run() {
+        let standby: Status = VmrmError::NotLeader { leader: Some("127.0.0.1:7002".into()) }.into();
+        assert!(did_not_run(&standby));
+        assert!(matches!(VmrmError::from(standby), VmrmError::NotLeader { leader: Some(_) }));
+        // A node's own UNAVAILABLE without the mark may have done part of the work.
+        assert!(!did_not_run(&Status::unavailable("no VIOS of host_group HG1 answered")));
+        assert!(!did_not_run(&Status::deadline_exceeded("no answer in time")));
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_never_sent_the_call() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let channel = crate::transport::channel::lazy_channel(&closed, std::time::Duration::from_secs(1)).unwrap();
+        let mut admin = crate::pb::admin_client::AdminClient::new(channel);
+        let status = admin.query_vm(crate::pb::QueryRequest::default()).await.unwrap_err();
+        assert!(did_not_run(&status), "{status:?}");
     }
 }

@@ -12,7 +12,7 @@ use super::state_machine::{decode_key, encode_key};
 use super::tables::{Record, StoredRow, Table};
 use super::types::{Command, CommandResult};
 use crate::domain::{EventRecord, VmStatus};
-use crate::error::{Result, STANDBY_METADATA, VmrmError};
+use crate::error::{Result, VmrmError, did_not_run};
 use crate::pb::{HsdbRead, HsdbWrite, hsdb_client::HsdbClient};
 use crate::transport::{ChannelPool, deadline};
 use std::sync::Arc;
@@ -256,8 +256,9 @@ impl RemoteHsdb {
         Self { endpoints: Arc::new(endpoints), preferred: Arc::default(), pool, timeout }
     }
 
-    /// Tries each member in turn, starting with the one that answered last.
-    async fn first_ok<T, F, Fut>(&self, call: F) -> Result<T>
+    /// Tries the members in turn, starting with the one that answered last, as far as `retry`
+    /// allows.
+    async fn first_ok<T, F, Fut>(&self, retry: Retry, call: F) -> Result<T>
     where
         F: Fn(HsdbClient<tonic::transport::Channel>) -> Fut,
         Fut: Future<Output = std::result::Result<T, tonic::Status>>,
@@ -273,18 +274,25 @@ impl RemoteHsdb {
                     self.preferred.store(idx, Ordering::Relaxed);
                     return Ok(v);
                 }
-                Err(s) if s.metadata().contains_key(STANDBY_METADATA) => last = s.into(),
-                Err(s)
-                    if matches!(
-                        s.code(),
-                        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
-                    ) =>
-                {
+                Err(s) if did_not_run(&s) => {
                     last = VmrmError::unavailable(format!(
-                        "HSDB member {} unavailable: {}",
+                        "HSDB member {} did not take the call: {}",
                         self.endpoints[idx],
                         s.message()
                     ));
+                }
+                Err(s) if unanswered(&s) => {
+                    // It may have run: a write is not sent twice, but the next call starts at
+                    // the next member, so a hung one costs one call, not every call.
+                    self.preferred.store((idx + 1) % n, Ordering::Relaxed);
+                    last = VmrmError::unavailable(format!(
+                        "HSDB member {} did not answer: {}",
+                        self.endpoints[idx],
+                        s.message()
+                    ));
+                    if retry == Retry::Write {
+                        return Err(last);
+                    }
                 }
                 Err(s) => return Err(s.into()),
             }
@@ -293,12 +301,27 @@ impl RemoteHsdb {
     }
 }
 
+/// Which failures send a call on to the next member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Any member's answer will do: a member that does not answer is passed over.
+    Read,
+    /// Only a call that certainly did not run goes on to the next member: a write that may have
+    /// been applied is never applied twice.
+    Write,
+}
+
+/// The member did not answer in time, or its answer was lost: the call may have run there.
+fn unanswered(status: &tonic::Status) -> bool {
+    matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown)
+}
+
 impl HsdbAccess for RemoteHsdb {
     async fn write(&self, command: Command) -> Result<CommandResult> {
         let bytes = serde_json::to_vec(&command).map_err(VmrmError::internal)?;
         let timeout = self.timeout;
         let reply = self
-            .first_ok(|mut c| {
+            .first_ok(Retry::Write, |mut c| {
                 let req = deadline(HsdbWrite { command: bytes.clone() }, timeout);
                 async move { c.write(req).await }
             })
@@ -310,7 +333,7 @@ impl HsdbAccess for RemoteHsdb {
         let timeout = self.timeout;
         let request = HsdbRead { table: table.to_string(), key: key.unwrap_or_default().into(), follower_read: false };
         let reply = self
-            .first_ok(|mut c| {
+            .first_ok(Retry::Read, |mut c| {
                 let req = deadline(request.clone(), timeout);
                 async move { c.read(req).await }
             })

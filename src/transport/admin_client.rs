@@ -2,11 +2,11 @@
 //! endpoint, follows the `vmrm-leader` hint of a standby, moves on from a dead endpoint, and
 //! keeps trying for a while during an election. `ksysmgr` and the tests use it.
 use super::channel::ChannelPool;
-use crate::error::{LEADER_METADATA, Result, STANDBY_METADATA, VmrmError};
+use crate::error::{LEADER_METADATA, Result, VmrmError, did_not_run};
 use crate::pb::{self, admin_client::AdminClient as AdminGrpc};
 use std::time::Duration;
 use tonic::transport::Channel;
-use tonic::{Code, Response, Status};
+use tonic::{Response, Status};
 
 /// How long the client keeps looking for an active controller.
 pub const FIND_LEADER_FOR: Duration = Duration::from_secs(8);
@@ -97,7 +97,7 @@ impl AdminClient {
         };
         match f(AdminGrpc::new(channel), self.call_timeout).await {
             Ok(resp) => Attempt::Answer(Ok(resp.into_inner())),
-            Err(status) if status.code() == Code::Unavailable && retryable(&status) => {
+            Err(status) if did_not_run(&status) => {
                 Attempt::Elsewhere { why: status.message().to_string(), hint: leader_hint(&status) }
             }
             Err(status) => Attempt::Answer(Err(status.into())),
@@ -108,12 +108,6 @@ impl AdminClient {
 enum Attempt<T> {
     Answer(Result<T>),
     Elsewhere { why: String, hint: Option<String> },
-}
-
-/// A standby's answer, or a failure to reach the endpoint at all (no response headers): the
-/// call did not run, so trying another controller is safe. Any other error is the answer.
-fn retryable(status: &Status) -> bool {
-    status.metadata().contains_key(STANDBY_METADATA) || status.metadata().is_empty()
 }
 
 fn leader_hint(status: &Status) -> Option<String> {
