@@ -340,7 +340,7 @@ async fn hosts_with_room(c: &Cluster, vm: &str, host: &str) -> Result<Vec<String
         }
     };
     let held = |inv: &pb::HostInventory| -> u64 {
-        let holding = inv.lpars.iter().filter(|l| l.state != "Not Activated");
+        let holding = inv.lpars.iter().filter(|l| l.state() != pb::LparState::NotActivated);
         holding.filter_map(|l| l.definition.as_ref()).map(|d| d.memory_mb).sum()
     };
     let source = inventory(host).await?;

@@ -98,7 +98,7 @@ async fn assert_nothing_left(dc: &Datacenter, host: &str, vm: &str) {
         (!names(&lpars).contains(&vm.to_string())).then_some(lpars)
     })
     .await;
-    assert!(left.iter().all(|l| l.migration.is_empty()), "{left:#?}");
+    assert!(left.iter().all(|l| l.migration.is_none()), "{left:#?}");
 }
 
 /// A migrating VM keeps its memory byte for byte and its workload's count without a gap or a
@@ -494,7 +494,7 @@ async fn a_source_host_that_dies_mid_migration_has_its_vms_restarted() {
     .await;
     // The half-copied arrival is gone from host-2 (vm-1-1 may run there now, restarted).
     wait_until("no arrival left on host-2", Duration::from_secs(10), || async {
-        su_lpars(&dc, "host-2").await.iter().all(|l| l.migration.is_empty()).then_some(())
+        su_lpars(&dc, "host-2").await.iter().all(|l| l.migration.is_none()).then_some(())
     })
     .await;
 }

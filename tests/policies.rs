@@ -222,11 +222,17 @@ async fn a_paused_controller_that_wakes_up_after_a_takeover_changes_nothing() {
 async fn lpars_on(
     dc: &vmrm::launcher::Datacenter,
     host: &str,
-) -> std::collections::BTreeMap<String, (String, u32, u64)> {
+) -> std::collections::BTreeMap<String, (pb::LparState, u32, u64)> {
     let endpoint = dc.topology.su_endpoint(host).expect("a host of the topology");
     let inv = vmrm::launcher::su_inventory(&endpoint, Duration::from_secs(2)).await;
     let lpars = inv.map(|i| i.lpars).unwrap_or_default();
-    lpars.into_iter().filter_map(|l| l.definition.map(|d| (d.name, (l.state, d.cpu, d.memory_mb)))).collect()
+    lpars
+        .into_iter()
+        .filter_map(|l| {
+            let state = l.state();
+            l.definition.map(|d| (d.name, (state, d.cpu, d.memory_mb)))
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,7 +252,7 @@ async fn flexible_capacity_away_stale_definitions_cleaned_on_return_and_full_siz
     let names = ["vm-1-1".to_string(), "vm-1-2".to_string()];
     let placed = all_running_elsewhere(&dc, &names, "host-1").await;
     for (vm, host) in &placed {
-        let (_, cpu, memory_mb) = lpars_on(&dc, host).await[vm].clone();
+        let (_, cpu, memory_mb) = lpars_on(&dc, host).await[vm];
         assert_eq!((cpu, memory_mb), (1, 2048), "{vm} on {host}: flexible capacity not applied away from home");
     }
 
@@ -288,7 +294,7 @@ async fn flexible_capacity_away_stale_definitions_cleaned_on_return_and_full_siz
     );
     let home = lpars_on(&dc, "host-1").await;
     for n in &names {
-        assert_eq!(home[n], ("Running".to_string(), 2, 4096), "{n} is not back home at full size: {home:?}");
+        assert_eq!(home[n], (pb::LparState::Running, 2, 4096), "{n} is not back home at full size: {home:?}");
     }
     assert_eq!(running_vms(&dc).await.get("vm-1-1").map(Vec::len), Some(1));
     dc.stop();

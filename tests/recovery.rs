@@ -115,7 +115,7 @@ async fn vioses_shut_down_on_purpose_move_nothing() {
     let vioses = ["host-1-vios-a", "host-1-vios-b"];
     for vios in vioses {
         let partition = dc.inject_fault("host-1", vios, "shutdown").await.expect("the VIOS shuts down");
-        assert_eq!(partition.state, "Not Activated", "{vios}: {partition:?}");
+        assert_eq!(partition.state(), pb::LparState::NotActivated, "{vios}: {partition:?}");
     }
     let refused = dc.inject_fault("host-1", "host-1-vios-a", "hang-os").await.expect_err("not a VIOS drill");
     assert!(refused.to_string().contains("shutdown"), "{refused}");

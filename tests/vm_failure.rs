@@ -54,7 +54,7 @@ async fn a_hung_vm_alone_is_relocated_after_its_vmfdt() {
 
     let hung_at = Instant::now();
     let lpar = dc.inject_fault("host-1", "vm-1-1", "hang-os").await.expect("fault injected");
-    assert_eq!(lpar.state, "Running", "a hung OS still shows Running on the HMC");
+    assert_eq!(lpar.state(), pb::LparState::Running, "a hung OS still shows Running on the HMC");
 
     wait_until("VM_FAILURE_DETECTED for vm-1-1", Duration::from_secs(30), || async {
         events(&dc).await.into_iter().find(|e| e.name == "VM_FAILURE_DETECTED" && e.subject == "vm-1-1")

@@ -253,7 +253,7 @@ async fn health_of(hsdb: &RemoteHsdb, query: &pb::HealthQuery, down_after: Durat
                     let ms = v.hm_response.map_or(u64::MAX, |age| age.as_millis() as u64);
                     pb::ViosStat {
                         uuid: v.vios_uuid,
-                        state: if v.up { "UP" } else { "DOWN" }.into(),
+                        up: v.up,
                         hm_responsive: v.hm_responsive,
                         hm_response_sec: ms / 1000,
                         has_data: false,
@@ -337,13 +337,13 @@ impl ViosRpc for ViosService {
                     .filter_map(|(uuid, name)| {
                         let (state, ms) = match vm_monitor_state(uuid, &h.vios_uuids, &missed, now) {
                             VmMonitorState::Started => return None,
-                            VmMonitorState::Suspended => ("SUSPENDED", 0),
-                            VmMonitorState::Missing(ms) => ("STARTED", ms),
+                            VmMonitorState::Suspended => (pb::HaMonitorState::Suspended, 0),
+                            VmMonitorState::Missing(ms) => (pb::HaMonitorState::Started, ms),
                         };
                         Some(pb::VmStat {
                             uuid: uuid.to_string(),
                             name: name.to_string(),
-                            state: state.into(),
+                            state: state as i32,
                             missed_hb: ms / 1000,
                             missed_hb_ms: ms,
                         })

@@ -10,12 +10,11 @@ use crate::controller::messages as say;
 use crate::controller::records::Records;
 use crate::domain::monjv::{self, MonjvKind, MonjvRecord, SystemPart};
 use crate::domain::names::VmName;
-use crate::domain::{HostRecord, LparState, VmRecord};
+use crate::domain::{HostRecord, VmRecord};
 use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
 use crate::hsdb::LocalHsdb;
 use crate::pb;
-use crate::pb::vocabulary::HOST_OPERATING;
 use crate::profile::Timing;
 use std::time::Duration;
 
@@ -127,12 +126,12 @@ impl Monjvs {
     async fn vm_part(&self, vm: &VmRecord, status: &str) -> Result<SystemPart> {
         let host = self.records.host(&vm.host).await?;
         let lpar = match self.hmc.host_inventory(&host).await {
-            Ok(inv) if inv.state == HOST_OPERATING => {
+            Ok(inv) if inv.state() == pb::HostState::Operating => {
                 inv.lpars.into_iter().find(|l| l.definition.as_ref().is_some_and(|d| d.name == vm.name))
             }
             _ => None,
         };
-        let running = lpar.as_ref().is_some_and(|l| l.state == LparState::Running.as_str());
+        let running = lpar.as_ref().is_some_and(|l| l.state() == pb::LparState::Running);
         Ok(SystemPart {
             status: status.into(),
             catalog: catalog_of(&host),

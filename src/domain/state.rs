@@ -20,11 +20,6 @@ pub enum LparState {
 }
 
 impl LparState {
-    /// The state an HMC reports, by its display name.
-    pub fn from_hmc(s: &str) -> Option<Self> {
-        s.parse().ok()
-    }
-
     pub fn as_str(self) -> &'static str {
         self.into()
     }
@@ -41,13 +36,6 @@ pub enum HostState {
     NoConnection,
     Error,
     Initializing,
-}
-
-impl HostState {
-    /// The state an HMC reports, by its display name.
-    pub fn from_hmc(s: &str) -> Option<Self> {
-        s.parse().ok()
-    }
 }
 
 /// The controller's view of a VM (seed: `State:` in `ksysmgr query vm`).
@@ -98,10 +86,9 @@ mod tests {
     #[test]
     fn states_keep_the_seed_names() {
         assert_eq!(LparState::NotActivated.to_string(), "Not Activated");
-        assert_eq!(LparState::from_hmc("Migrating - Running"), Some(LparState::MigratingRunning));
-        assert_eq!(LparState::from_hmc("running"), None);
+        assert_eq!(LparState::MigratingRunning.to_string(), "Migrating - Running");
         assert_eq!(VmState::ReadyToMove.to_string(), "READY_TO_MOVE");
-        assert_eq!(HostState::from_hmc("No connection"), Some(HostState::NoConnection));
+        assert_eq!(HostState::NoConnection.to_string(), "No Connection");
         assert_eq!(HostState::PowerOff.to_string(), "Power Off");
         assert_eq!(VmStatus::LpmInProgress.to_string(), "LPM_IN_PROGRESS");
         assert_eq!(("LOW".parse(), Priority::High.to_string()), (Ok(Priority::Low), "High".to_string()));

@@ -2,7 +2,6 @@
 //! log in `DATA/logs/`, waits for its health service, and can kill, restart or stop any node.
 //! Dropping the datacenter kills every process it started.
 use super::topology::Topology;
-use crate::domain::LparState;
 use crate::error::{Result, VmrmError};
 use crate::pb::{self, server_unit_client::ServerUnitClient};
 use crate::transport::AdminClient;
@@ -235,7 +234,7 @@ async fn wait_powered_on<'a>(host: &str, endpoint: &str, lpars: impl Iterator<It
                 .copied()
                 .filter(|name| {
                     !inv.lpars.iter().any(|l| {
-                        l.state == LparState::Running.as_str() && l.definition.as_ref().is_some_and(|d| d.name == *name)
+                        l.state() == pb::LparState::Running && l.definition.as_ref().is_some_and(|d| d.name == *name)
                     })
                 })
                 .collect(),
@@ -343,7 +342,7 @@ pub async fn running_vms(topology: &Topology, reach: impl Fn(&str) -> String) ->
     for host in &topology.hosts {
         let Some(su) = topology.su_endpoint(&host.name) else { continue };
         let Ok(inv) = su_inventory(&reach(&su), Duration::from_secs(2)).await else { continue };
-        for lpar in inv.lpars.into_iter().filter(|l| l.state == LparState::Running.as_str()) {
+        for lpar in inv.lpars.into_iter().filter(|l| l.state() == pb::LparState::Running) {
             if let Some(def) = lpar.definition {
                 out.entry(def.name).or_default().push(host.name.clone());
             }

@@ -11,7 +11,7 @@
 //! cancelled while it runs (the migration rolls back).
 use crate::config::HmcConfig;
 use crate::error::{Result, VmrmError};
-use crate::pb::vocabulary::{HMC_METADATA, JOB_COMPLETED_OK, JOB_COMPLETED_WITH_ERROR, JOB_RUNNING};
+use crate::pb::vocabulary::HMC_METADATA;
 use crate::pb::{self, hmc_server::Hmc as HmcRpc, server_unit_client::ServerUnitClient, submit_job_request::Job};
 use crate::profile::Timing;
 use crate::transport::{ChannelPool, deadline};
@@ -94,7 +94,7 @@ impl Handler<Inventory> for HmcActor {
                     }
                     Err(_) => {
                         if let Some(inv) = act.hosts.values_mut().find(|h| h.endpoint == endpoint) {
-                            inv.state = "No connection".into();
+                            inv.state = pb::HostState::NoConnection as i32;
                         }
                     }
                 }
@@ -132,8 +132,8 @@ fn job_hosts(job: &Job) -> Vec<&str> {
     }
 }
 
-fn job_status(job_id: u64, status: &str, return_code: i32, message: String) -> pb::JobStatus {
-    pb::JobStatus { job_id, status: status.into(), return_code, message, ..Default::default() }
+fn job_status(job_id: u64, state: pb::JobState, return_code: i32, message: String) -> pb::JobStatus {
+    pb::JobStatus { job_id, state: state as i32, return_code, message, ..Default::default() }
 }
 
 /// Runs one job against a server unit.
@@ -227,7 +227,7 @@ impl HmcActor {
             .collect::<Result<Vec<_>>>()?;
         let job_id = self.next_job;
         self.next_job += 1;
-        self.jobs.insert(job_id, job_status(job_id, JOB_RUNNING, 0, String::new()));
+        self.jobs.insert(job_id, job_status(job_id, pb::JobState::Running, 0, String::new()));
         if self.jobs.len() > JOBS_KEPT {
             let oldest = job_id.saturating_sub(JOBS_KEPT as u64);
             self.jobs.retain(|id, _| *id > oldest);
@@ -246,11 +246,12 @@ impl HmcActor {
         };
         ctx.spawn(work.into_actor(self).map(move |result, act, _| {
             act.migrations.remove(&job_id);
-            let job = act.jobs.entry(job_id).or_insert_with(|| job_status(job_id, JOB_RUNNING, 0, String::new()));
+            let job =
+                act.jobs.entry(job_id).or_insert_with(|| job_status(job_id, pb::JobState::Running, 0, String::new()));
             match result {
-                Ok(()) => job.status = JOB_COMPLETED_OK.into(),
+                Ok(()) => job.state = pb::JobState::CompletedOk as i32,
                 Err(e) => {
-                    job.status = JOB_COMPLETED_WITH_ERROR.into();
+                    job.state = pb::JobState::CompletedWithError as i32;
                     job.return_code = 1;
                     job.message = e.to_string();
                 }
@@ -300,7 +301,7 @@ impl Handler<CancelJob> for HmcActor {
     fn handle(&mut self, CancelJob(id): CancelJob, _: &mut Context<Self>) -> Self::Result {
         let Some((source, lpar)) = self.migrations.get(&id).cloned() else {
             let why = match self.jobs.get(&id) {
-                Some(job) => format!("HMC job {id} is {}: nothing to cancel", job.status),
+                Some(job) => format!("HMC job {id} is {}: nothing to cancel", job.state().as_str_name()),
                 None => format!("HMC {} has no job {id}", self.cfg.name),
             };
             return Box::pin(fut::ready(Err(VmrmError::precondition(why))));

@@ -9,7 +9,7 @@ use crate::logic::detection::{Levels, host_fdt_range};
 use crate::logic::event_page::EventPage;
 use crate::logic::health::{VmMonitorState, vios_health, vm_monitor_state};
 use crate::pb;
-use crate::pb::vocabulary::HOST_OPERATING;
+use crate::pb::states::WireEnum;
 use crate::profile::Timing;
 use std::collections::BTreeMap;
 
@@ -80,7 +80,7 @@ impl Views {
         for h in hosts {
             let group_ha = h.host_group.as_ref().and_then(|g| groups.get(g)).copied().flatten();
             let state = match self.hmc.host_inventory(&h).await {
-                Ok(inv) => HostState::from_hmc(&inv.state).map_or(pb::HostState::Unspecified, Into::into),
+                Ok(inv) => inv.state(),
                 Err(_) => HostState::NoConnection.into(),
             };
             let (cpu_used, memory_used_mb) =
@@ -181,10 +181,10 @@ impl Views {
             };
             // A host its HMCs cannot reach shows its partitions as the HMC would: Not Available.
             if let Ok(inv) = self.hmc.host_inventory(&record).await
-                && inv.state == HOST_OPERATING
+                && inv.state() == pb::HostState::Operating
             {
                 for l in inv.lpars {
-                    if let (Some(d), Some(state)) = (l.definition, LparState::from_hmc(&l.state)) {
+                    if let (Some(d), Ok(state)) = (l.definition, LparState::from_wire("state", l.state)) {
                         lpar_states.insert((host.to_string(), d.name), state);
                     }
                 }

@@ -78,7 +78,7 @@ impl Config {
         let Some(def) = &lpar.definition else {
             return Ok(LparOutcome::Ignored);
         };
-        let running = lpar.state == LparState::Running.as_str();
+        let running = lpar.state() == pb::LparState::Running;
         let existing = self.hsdb.get::<VmRecord>(&def.name).await?;
         let (mut vm, version) = match existing {
             Some((vm, v)) => (vm, v),

@@ -14,7 +14,7 @@ use crate::hsdb::{HsdbAccess, LocalHsdb};
 use crate::logic::detection::Levels;
 use crate::logic::vm_failure::{Evidence, LparFacts, RELOCATION_ATTEMPTS, VmAction};
 use crate::logic::vm_watch::VmSighting;
-use crate::pb::vocabulary::HOST_OPERATING;
+use crate::pb::{self, states::WireEnum};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -62,12 +62,10 @@ impl VmChecks {
             return Ok(Evidence::Pingable);
         }
         let facts = match lpar {
-            _ if inventory.state != HOST_OPERATING => LparFacts::bare(LparState::NotAvailable),
+            _ if inventory.state() != pb::HostState::Operating => LparFacts::bare(LparState::NotAvailable),
             None => LparFacts::bare(LparState::NotActivated),
             Some(l) => LparFacts {
-                state: LparState::from_hmc(&l.state).ok_or_else(|| {
-                    VmrmError::internal(format!("the HMC reports an unknown state {:?} for VM {}", l.state, vm.name))
-                })?,
+                state: LparState::from_wire("the HMC's LPAR state", l.state)?,
                 reference_code: l.reference_code.clone(),
                 boots_to_sms: false,
                 shutdown_reason: Some(l.shutdown_reason.clone()).filter(|r| !r.is_empty()),

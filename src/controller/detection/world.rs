@@ -17,6 +17,7 @@ use crate::hsdb::LocalHsdb;
 use crate::logic::fde::{HostObservation, ViosEvidence, ViosObservation, vios_is_healthy};
 use crate::logic::vm_failure::{Evidence, VmAction};
 use crate::logic::vm_watch::VmSighting;
+use crate::pb::states::WireEnum;
 use crate::pb::{self, vios_client::ViosClient};
 use crate::profile::Timing;
 use crate::transport::ChannelPool;
@@ -24,9 +25,6 @@ use crate::transport::deadline;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
-
-/// The NeedsAttention state of a VM whose agent stopped cleanly (seed: `SHDN`).
-const VM_SUSPENDED: &str = "SUSPENDED";
 
 /// One answered health request of the group.
 #[derive(Debug, Clone)]
@@ -197,7 +195,7 @@ async fn poll_group(core: &LiveGroup, group: String, start: usize, needs_attenti
                     .into_iter()
                     .flat_map(|h| {
                         // A SUSPENDED VM's agent stopped on purpose: nothing is missing.
-                        let missing = h.vms.into_iter().filter(|v| v.state != VM_SUSPENDED);
+                        let missing = h.vms.into_iter().filter(|v| v.state() != pb::HaMonitorState::Suspended);
                         missing.map(move |v| ((h.host.clone(), v.uuid), v.missed_hb_ms))
                     })
                     .collect();
@@ -223,7 +221,7 @@ async fn poll_group(core: &LiveGroup, group: String, start: usize, needs_attenti
 /// DOWN, a direct ping, and when that fails too, its partition's state as its host's HMCs
 /// report it (a VIOS shut down on purpose is Not Activated; `None` when no HMC could tell).
 async fn evidence(core: &LiveGroup, vioses: &[ViosRecord], stat: &pb::ViosStat) -> ViosEvidence {
-    let caa_up = stat.state == "UP";
+    let caa_up = stat.up;
     let record = vioses.iter().find(|v| v.uuid == stat.uuid);
     let pingable = match (caa_up, record) {
         (true, _) => None,
@@ -242,7 +240,7 @@ async fn vios_partition_state(core: &LiveGroup, vios: &ViosRecord) -> Option<Lpa
     let host = core.records.host(&vios.host).await.ok()?;
     let inventory = core.vm_checks.hmc.host_inventory(&host).await.ok()?;
     let partition = inventory.vios.iter().find(|v| v.uuid == vios.uuid)?;
-    LparState::from_hmc(&partition.state)
+    LparState::from_wire("the VIOS partition's state", partition.state).ok()
 }
 
 /// Final sanity check of the host's VIOSs, then the restart of every managed VM of the host.

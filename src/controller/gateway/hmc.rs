@@ -6,7 +6,7 @@
 use crate::domain::{HmcRecord, HostRecord};
 use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbAccess, LocalHsdb};
-use crate::pb::vocabulary::{HMC_METADATA, JOB_COMPLETED_OK, JOB_RUNNING};
+use crate::pb::vocabulary::HMC_METADATA;
 use crate::pb::{self, hmc_client::HmcClient, submit_job_request::Job};
 use crate::transport::{ChannelPool, deadline};
 use std::future::Future;
@@ -144,10 +144,10 @@ impl HmcGateway {
         loop {
             tokio::time::sleep(self.job_poll).await;
             let status = self.job_status(hmc, job_id).await?;
-            match status.status.as_str() {
-                JOB_COMPLETED_OK => return Ok(()),
-                JOB_RUNNING if tokio::time::Instant::now() < give_up => continue,
-                JOB_RUNNING => {
+            match status.state() {
+                pb::JobState::CompletedOk => return Ok(()),
+                pb::JobState::Running | pb::JobState::NotStarted if tokio::time::Instant::now() < give_up => continue,
+                pb::JobState::Running | pb::JobState::NotStarted => {
                     return Err(VmrmError::unavailable(format!(
                         "HMC {} job {job_id} did not complete in time",
                         hmc.name
@@ -156,7 +156,9 @@ impl HmcGateway {
                 _ => {
                     return Err(VmrmError::precondition(format!(
                         "Job execution on HMC {} failed with status <{}>. Message: <{}>",
-                        hmc.name, status.status, status.message
+                        hmc.name,
+                        status.state().as_str_name(),
+                        status.message
                     )));
                 }
             }

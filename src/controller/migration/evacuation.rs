@@ -295,7 +295,7 @@ impl Migration {
         let Ok(host) = self.records.host(&vm.host).await else { return false };
         let Ok(inv) = self.hmc.host_inventory(&host).await else { return false };
         inv.lpars.iter().any(|l| {
-            l.state == LparState::Running.as_str()
+            l.state() == pb::LparState::Running
                 && l.definition
                     .as_ref()
                     .is_some_and(|d| d.name == vm.name && d.cpu == vm.cpu && d.memory_mb == vm.memory_mb)

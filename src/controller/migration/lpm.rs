@@ -19,7 +19,6 @@ use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::HsdbAccess;
 use crate::hsdb::locks::Acquire;
-use crate::pb::vocabulary::JOB_RUNNING;
 use crate::pb::{self, MigrateLpar, submit_job_request::Job};
 use tokio::sync::mpsc::UnboundedSender;
 use tonic::Status;
@@ -220,7 +219,7 @@ impl Migration {
             let fresh: Vec<String> = status.console.iter().skip(shown).cloned().collect();
             shown = status.console.len();
             out.progress(vm, progress.clone(), fresh);
-            if status.status != JOB_RUNNING {
+            if !matches!(status.state(), pb::JobState::Running | pb::JobState::NotStarted) {
                 return match progress.phase() {
                     pb::MigrationPhase::Completed => Ok(progress),
                     _ if !progress.error.is_empty() => Err(VmrmError::precondition(progress.error)),

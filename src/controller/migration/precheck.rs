@@ -2,19 +2,18 @@
 //! report them, and the choice of a target when the administrator names none. The check itself
 //! is the pure [`precheck::check`] (seed 001 §4.2: every conflict at once).
 use crate::controller::migration::Migration;
-use crate::domain::{HostGroupRecord, HostRecord, LparState, VmRecord};
+use crate::domain::{HostGroupRecord, HostRecord, VmRecord};
 use crate::error::{Result, VmrmError};
 use crate::logic::migration::precheck::{self, Conflict, DeviceUse, GuestFacts, GuestState, UnitFacts};
 use crate::pb;
-use crate::pb::vocabulary::HOST_OPERATING;
 
 /// A VM's facts as its host's inventory shows the partition.
 pub fn guest_facts(vm: &VmRecord, source: &pb::HostInventory) -> GuestFacts {
     let lpar = source.lpars.iter().find(|l| l.definition.as_ref().is_some_and(|d| d.name == vm.name));
-    let state = match lpar.map(|l| l.guest_state.as_str()) {
-        Some("RUNNING") => GuestState::Running,
-        Some("WAIT") => GuestState::Wait,
-        Some("DEFINED_ONLY") => GuestState::DefinedOnly,
+    let state = match lpar.map(|l| l.guest_state()) {
+        Some(pb::GuestState::Running) => GuestState::Running,
+        Some(pb::GuestState::Wait) => GuestState::Wait,
+        Some(pb::GuestState::DefinedOnly) => GuestState::DefinedOnly,
         _ => GuestState::Down,
     };
     let definition = lpar.and_then(|l| l.definition.as_ref());
@@ -38,7 +37,7 @@ pub fn unit_facts(inv: &pb::HostInventory, san: &str, disk: &str, operation: &st
     let used: u64 = inv
         .lpars
         .iter()
-        .filter(|l| l.state != LparState::NotActivated.as_str())
+        .filter(|l| l.state() != pb::LparState::NotActivated)
         .filter_map(|l| l.definition.as_ref())
         .map(|d| d.memory_mb)
         .sum();
@@ -48,13 +47,13 @@ pub fn unit_facts(inv: &pb::HostInventory, san: &str, disk: &str, operation: &st
         _ => inv
             .lpars
             .iter()
-            .find(|l| l.migration.starts_with("out to"))
+            .find(|l| l.migration.as_ref().is_some_and(|m| m.outbound))
             .and_then(|l| l.definition.as_ref())
             .map(|d| d.name.clone()),
     };
     UnitFacts {
         name: inv.name.clone(),
-        powered_on: inv.state == HOST_OPERATING,
+        powered_on: inv.state() == pb::HostState::Operating,
         free_memory_mb: inv.memory_total_mb.saturating_sub(used),
         vm_names: present.iter().map(|d| d.name.clone()).collect(),
         vm_indexes: inv.lpars.iter().map(|l| l.lpar_id).collect(),
@@ -68,8 +67,8 @@ pub fn unit_facts(inv: &pb::HostInventory, san: &str, disk: &str, operation: &st
 }
 
 /// A host whose HMCs cannot report it: not powered on as far as the check can tell.
-fn unreachable(host: &HostRecord, state: String) -> pb::HostInventory {
-    pb::HostInventory { name: host.name.clone(), state, ..Default::default() }
+fn unreachable(host: &HostRecord, state: pb::HostState) -> pb::HostInventory {
+    pb::HostInventory { name: host.name.clone(), state: state as i32, ..Default::default() }
 }
 
 /// The outcome of a pre-check: the guest as checked, and every conflict.
@@ -105,7 +104,10 @@ impl Migration {
         })?;
         let target_inv = match self.hmc.host_inventory(target).await {
             Ok(inv) => inv,
-            Err(e) => unreachable(target, format!("not reachable: {e}")),
+            Err(e) => {
+                tracing::info!(host = %target.name, "pre-check: the target's HMCs do not answer: {e}");
+                unreachable(target, pb::HostState::NoConnection)
+            }
         };
         let guest = guest_facts(vm, &source_inv);
         let cluster = self.lpm_cluster_state(source, target, group).await?;
@@ -141,7 +143,7 @@ impl Migration {
 mod tests {
     use super::*;
 
-    fn lpar(name: &str, id: u32, state: &str, memory_mb: u64) -> pb::Lpar {
+    fn lpar(name: &str, id: u32, state: pb::LparState, memory_mb: u64) -> pb::Lpar {
         pb::Lpar {
             definition: Some(pb::LparDefinition {
                 name: name.into(),
@@ -151,9 +153,9 @@ mod tests {
                 disk: format!("{name}-rootvg"),
                 permanent_index: None,
             }),
-            state: state.into(),
+            state: state as i32,
             lpar_id: id,
-            guest_state: "RUNNING".into(),
+            guest_state: pb::GuestState::Running as i32,
             ..Default::default()
         }
     }
@@ -161,11 +163,14 @@ mod tests {
     fn inventory() -> pb::HostInventory {
         pb::HostInventory {
             name: "host-2".into(),
-            state: HOST_OPERATING.into(),
+            state: pb::HostState::Operating as i32,
             memory_total_mb: 16384,
             max_definitions: 3,
             san: "san:7201".into(),
-            lpars: vec![lpar("vm-2-1", 1, "Running", 4096), lpar("stale", 2, "Not Activated", 8192)],
+            lpars: vec![
+                lpar("vm-2-1", 1, pb::LparState::Running, 4096),
+                lpar("stale", 2, pb::LparState::NotActivated, 8192),
+            ],
             ..Default::default()
         }
     }
@@ -186,7 +191,7 @@ mod tests {
     fn an_outbound_migration_counts_unless_it_is_of_the_same_operation() {
         let mut inv = inventory();
         inv.outbound_operation = "evacuate-host-2".into();
-        inv.lpars[0].migration = "out to host-3".into();
+        inv.lpars[0].migration = Some(pb::LparMigration { outbound: true, peer: "host-3".into() });
         assert_eq!(unit_facts(&inv, "s", "d", "").migrating_out.as_deref(), Some("vm-2-1"));
         assert_eq!(unit_facts(&inv, "s", "d", "evacuate-host-2").migrating_out, None);
     }
@@ -194,7 +199,7 @@ mod tests {
     #[test]
     fn a_guest_whose_os_hangs_is_in_wait() {
         let mut inv = inventory();
-        inv.lpars[0].guest_state = "WAIT".into();
+        inv.lpars[0].guest_state = pb::GuestState::Wait as i32;
         let vm = VmRecord::at_rest("vm-2-1", "host-2");
         let guest = guest_facts(&vm, &inv);
         assert_eq!((guest.state, guest.index, guest.memory_mb), (GuestState::Wait, 1, 4096));

@@ -12,7 +12,7 @@ use crate::controller::recovery::Recovery;
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbAccess, Record};
-use crate::pb::vocabulary::HOST_OPERATING;
+use crate::pb::{self, states::WireEnum};
 use crate::pb::{RemoveLpar, submit_job_request::Job};
 use std::collections::BTreeMap;
 
@@ -43,8 +43,9 @@ impl Recovery {
     pub async fn clean_lpars(&self, host_name: &str, out: &Lines) -> Result<usize> {
         let host = self.records.host(host_name).await?;
         let inv = self.hmc.host_inventory(&host).await?;
-        if inv.state != HOST_OPERATING {
-            return Err(VmrmError::unavailable(format!("host {host_name} is {}", inv.state)));
+        if inv.state() != pb::HostState::Operating {
+            let state = HostState::from_wire("the HMC's host state", inv.state)?;
+            return Err(VmrmError::unavailable(format!("host {host_name} is {state}")));
         }
         let vms: BTreeMap<String, VmRecord> =
             self.hsdb.list::<VmRecord>().await?.into_iter().map(|v| (v.name.clone(), v)).collect();

@@ -5,7 +5,7 @@ use crate::domain::*;
 use crate::error::Result;
 use crate::hsdb::HsdbAccess;
 use crate::logic::placement::{HostCapacity, PlacementPlan, Policies, VmDemand, place};
-use crate::pb::vocabulary::HOST_OPERATING;
+use crate::pb;
 use std::collections::BTreeMap;
 
 pub struct MapperInputs {
@@ -74,13 +74,13 @@ impl Recovery {
             let Ok(inv) = self.hmc.host_inventory(&host).await else {
                 continue;
             };
-            if inv.state != HOST_OPERATING {
+            if inv.state() != pb::HostState::Operating {
                 continue;
             }
             let (cpu, mem) = inv
                 .lpars
                 .iter()
-                .filter(|l| l.state != LparState::NotActivated.as_str())
+                .filter(|l| l.state() != pb::LparState::NotActivated)
                 .filter_map(|l| l.definition.as_ref())
                 .fold((0u32, 0u64), |(c, m), d| (c + d.cpu, m + d.memory_mb));
             out.push(HostCapacity {

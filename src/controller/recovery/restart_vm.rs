@@ -19,6 +19,7 @@ use crate::domain::*;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::locks::{Acquire, VmLock};
 use crate::hsdb::{HsdbAccess, Record};
+use crate::pb;
 use crate::pb::{ActivateLpar, RemoveLpar, ShutdownLpar, submit_job_request::Job};
 
 /// Where a VM's restart starts from.
@@ -196,7 +197,7 @@ impl Recovery {
         let Ok(inv) = self.hmc.host_inventory(host).await else { return false };
         inv.lpars
             .iter()
-            .any(|l| l.state == LparState::Running.as_str() && l.definition.as_ref().is_some_and(|d| d.name == vm))
+            .any(|l| l.state() == pb::LparState::Running && l.definition.as_ref().is_some_and(|d| d.name == vm))
     }
 
     /// Removes the definition left on the source; errors are reported, not fatal.

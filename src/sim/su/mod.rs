@@ -22,11 +22,11 @@ pub use service::SuService;
 pub use vios_partitions::ViosFault;
 
 use crate::config::SuConfig;
-use crate::domain::{LparDefinition, LparState, SuAliveRecord, identity};
+use crate::domain::{HostState, LparDefinition, LparState, SuAliveRecord, identity};
 use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbAccess, RemoteHsdb};
 use crate::in_flight::InFlight;
-use crate::pb::vocabulary::{HOST_OPERATING, REFCODE_OFF, REFCODE_RUNNING};
+use crate::pb::vocabulary::{REFCODE_OFF, REFCODE_RUNNING};
 use crate::pb::{self, san_client::SanClient};
 use crate::profile::Timing;
 use crate::sim::hypervisor::{GuestState, Hypervisor, PartitionStopped, Stop};
@@ -171,20 +171,23 @@ impl ServerUnit {
     fn lpar_pb(&self, l: &Lpar) -> pb::Lpar {
         let hung = self.hypervisor.guest_state(&l.def.name) == GuestState::Hung;
         let guest_state = match (l.state, hung) {
-            (_, true) => "WAIT",
-            (LparState::Running | LparState::MigratingRunning, _) => "RUNNING",
-            (LparState::NotActivated, _) => "DEFINED_ONLY",
-            _ => "DOWN",
+            (_, true) => pb::GuestState::Wait,
+            (LparState::Running | LparState::MigratingRunning, _) => pb::GuestState::Running,
+            (LparState::NotActivated, _) => pb::GuestState::DefinedOnly,
+            _ => pb::GuestState::Down,
         };
-        let migration = l.migration.as_ref().map(ToString::to_string).unwrap_or_default();
+        let migration = l.migration.as_ref().map(|m| match m {
+            LparMigration::Out { target, .. } => pb::LparMigration { outbound: true, peer: target.clone() },
+            LparMigration::In { source, .. } => pb::LparMigration { outbound: false, peer: source.clone() },
+        });
         pb::Lpar {
             definition: Some(l.def.clone().into()),
-            state: l.state.to_string(),
+            state: l.state.into(),
             reference_code: l.reference_code.clone(),
             address: l.address.clone(),
             shutdown_reason: l.shutdown_reason.clone(),
             lpar_id: l.id,
-            guest_state: guest_state.into(),
+            guest_state: guest_state as i32,
             migration,
         }
     }
@@ -224,7 +227,7 @@ impl ServerUnit {
         pb::HostInventory {
             name: self.cfg.host.clone(),
             uuid: identity::uuid_for("host", &self.cfg.host),
-            state: HOST_OPERATING.into(),
+            state: HostState::Operating.into(),
             cpu_total: self.cfg.cpu,
             memory_total_mb: self.cfg.memory_mb,
             vios: self.vios_partitions.inventory(),

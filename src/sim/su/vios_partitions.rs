@@ -53,7 +53,7 @@ impl ViosPartitions {
                 uuid: identity::uuid_for("vios", &v.name),
                 endpoint: v.endpoint.clone(),
                 version: concat!("vmrm ", env!("CARGO_PKG_VERSION")).into(),
-                state: self.states.get(&v.name).copied().unwrap_or(LparState::Running).to_string(),
+                state: self.states.get(&v.name).copied().unwrap_or(LparState::Running).into(),
             })
             .collect()
     }
@@ -78,7 +78,7 @@ impl ViosPartitions {
                 uuid: identity::uuid_for("vios", name),
                 ..Default::default()
             }),
-            state: self.states.get(name).copied().unwrap_or(LparState::Running).to_string(),
+            state: self.states.get(name).copied().unwrap_or(LparState::Running).into(),
             ..Default::default()
         }
     }
