@@ -2,9 +2,10 @@
 //! host's HMC" goes through [`HmcGateway::first_answer`]: the host's HMCs in their configured
 //! order, each call under the RPC deadline, the first real answer wins. What counts as "try
 //! the next one" is the caller's visible choice ([`Failover`]): reading an inventory may ask
-//! anyone, but a job that ran and failed must not run again on another HMC.
+//! anyone, but a job goes to the next HMC only when it never reached one ([`HmcError`]): a job
+//! that may have run, or ran and failed, must not run again elsewhere.
 use crate::domain::{HmcRecord, HostRecord};
-use crate::error::{Result, VmrmError};
+use crate::error::HmcError;
 use crate::hsdb::{HsdbAccess, LocalHsdb};
 use crate::pb::vocabulary::HMC_METADATA;
 use crate::pb::{self, hmc_client::HmcClient, submit_job_request::Job};
@@ -13,13 +14,22 @@ use std::future::Future;
 use std::time::Duration;
 use tonic::transport::Channel;
 
+type Result<T, E = HmcError> = std::result::Result<T, E>;
+
 /// When a call passes on to the host's next HMC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failover {
-    /// Only when the HMC could not be reached (the call did not run there).
+    /// Only when the call never reached the HMC (it did not run there).
     Unreachable,
     /// On any error (reads: another HMC may know better).
     AnyError,
+}
+
+impl Failover {
+    /// Whether a call that failed with `e` goes on to the host's next HMC.
+    pub fn passes_on(self, e: &HmcError) -> bool {
+        matches!(e, HmcError::NotReached { .. }) || self == Self::AnyError
+    }
 }
 
 #[derive(Clone)]
@@ -50,7 +60,9 @@ impl HmcGateway {
     }
 
     fn client(&self, hmc: &HmcRecord) -> Result<HmcClient<Channel>> {
-        Ok(HmcClient::new(self.pool.get(&hmc.ip)?))
+        let channel =
+            self.pool.get(&hmc.ip).map_err(|e| HmcError::NotReached { hmc: hmc.name.clone(), why: e.to_string() })?;
+        Ok(HmcClient::new(channel))
     }
 
     /// The host's HMCs, in their configured order.
@@ -62,7 +74,7 @@ impl HmcGateway {
             }
         }
         if out.is_empty() {
-            return Err(VmrmError::precondition(format!("host {} has no HMC in the configuration", host.name)));
+            return Err(HmcError::NoneConfigured { host: host.name.clone() });
         }
         Ok(out)
     }
@@ -79,18 +91,18 @@ impl HmcGateway {
             match call(hmc).await {
                 Ok(Some(answer)) => return Ok(answer),
                 Ok(None) => {}
-                Err(e @ VmrmError::Unavailable(_)) => last = Some(e),
-                Err(e) if failover == Failover::AnyError => last = Some(e),
+                Err(e) if failover.passes_on(&e) => last = Some(e),
                 Err(e) => return Err(e),
             }
         }
-        Err(last.unwrap_or_else(|| VmrmError::unavailable(format!("no HMC reports host {}", host.name))))
+        Err(last.unwrap_or_else(|| HmcError::NotReported { host: host.name.clone() }))
     }
 
     /// Everything one HMC reports (all the hosts it manages, or only `host` when named).
     pub async fn inventory(&self, hmc: &HmcRecord, host: &str) -> Result<pb::InventoryReply> {
         let req = self.request(hmc, pb::InventoryRequest { host: host.to_string() });
-        Ok(self.client(hmc)?.inventory(req).await?.into_inner())
+        let reply = self.client(hmc)?.inventory(req).await;
+        Ok(reply.map_err(|s| HmcError::of_call(&hmc.name, s))?.into_inner())
     }
 
     /// The host as its HMCs see it now; the first HMC that reports it wins.
@@ -124,17 +136,20 @@ impl HmcGateway {
 
     async fn submit_on(&self, hmc: &HmcRecord, job: Job) -> Result<u64> {
         let req = self.request(hmc, pb::SubmitJobRequest { job: Some(job) });
-        Ok(self.client(hmc)?.submit_job(req).await?.into_inner().job_id)
+        let reply = self.client(hmc)?.submit_job(req).await;
+        Ok(reply.map_err(|s| HmcError::of_call(&hmc.name, s))?.into_inner().job_id)
     }
 
     /// A job's status as its HMC reports it now.
     pub async fn job_status(&self, hmc: &HmcRecord, job_id: u64) -> Result<pb::JobStatus> {
-        Ok(self.client(hmc)?.get_job(self.request(hmc, pb::GetJobRequest { job_id })).await?.into_inner())
+        let reply = self.client(hmc)?.get_job(self.request(hmc, pb::GetJobRequest { job_id })).await;
+        Ok(reply.map_err(|s| HmcError::of_call(&hmc.name, s))?.into_inner())
     }
 
     /// Asks the HMC to cancel a running job.
     pub async fn cancel_job(&self, hmc: &HmcRecord, job_id: u64) -> Result<()> {
-        self.client(hmc)?.cancel_job(self.request(hmc, pb::GetJobRequest { job_id })).await?;
+        let reply = self.client(hmc)?.cancel_job(self.request(hmc, pb::GetJobRequest { job_id })).await;
+        reply.map_err(|s| HmcError::of_call(&hmc.name, s))?;
         Ok(())
     }
 
@@ -143,25 +158,47 @@ impl HmcGateway {
         let give_up = tokio::time::Instant::now() + self.rpc_deadline * 4;
         loop {
             tokio::time::sleep(self.job_poll).await;
-            let status = self.job_status(hmc, job_id).await?;
+            // Submitted: whatever happens to the HMC now, the job may run, so it is never
+            // passed on to another HMC.
+            let status = self.job_status(hmc, job_id).await.map_err(|e| match e {
+                HmcError::NotReached { hmc, why } => {
+                    HmcError::NoAnswer { hmc, why: format!("job {job_id} was submitted, then: {why}") }
+                }
+                e => e,
+            })?;
             match status.state() {
                 pb::JobState::CompletedOk => return Ok(()),
                 pb::JobState::Running | pb::JobState::NotStarted if tokio::time::Instant::now() < give_up => continue,
                 pb::JobState::Running | pb::JobState::NotStarted => {
-                    return Err(VmrmError::unavailable(format!(
-                        "HMC {} job {job_id} did not complete in time",
-                        hmc.name
-                    )));
+                    return Err(HmcError::JobTimedOut { hmc: hmc.name.clone(), job: job_id });
                 }
                 _ => {
-                    return Err(VmrmError::precondition(format!(
-                        "Job execution on HMC {} failed with status <{}>. Message: <{}>",
-                        hmc.name,
-                        status.state().as_str_name(),
-                        status.message
-                    )));
+                    return Err(HmcError::JobFailed {
+                        hmc: hmc.name.clone(),
+                        state: status.state().as_str_name().to_string(),
+                        message: status.message,
+                    });
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_goes_to_the_next_hmc_only_when_it_never_reached_one() {
+        let (hmc, why) = ("hmc-1".to_string(), "x".to_string());
+        let not_reached = HmcError::NotReached { hmc: hmc.clone(), why: why.clone() };
+        let no_answer = HmcError::NoAnswer { hmc: hmc.clone(), why: why.clone() };
+        let failed = HmcError::JobFailed { hmc: hmc.clone(), state: "COMPLETED_WITH_ERROR".into(), message: why };
+        let timed_out = HmcError::JobTimedOut { hmc, job: 7 };
+        assert!(Failover::Unreachable.passes_on(&not_reached));
+        for may_have_run in [&no_answer, &failed, &timed_out] {
+            assert!(!Failover::Unreachable.passes_on(may_have_run), "{may_have_run}");
+            assert!(Failover::AnyError.passes_on(may_have_run), "a read asks the next HMC");
         }
     }
 }

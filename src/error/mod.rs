@@ -1,5 +1,10 @@
 //! One error type for the library and its single mapping to `tonic::Status`, so every gRPC
-//! caller gets the same code for the same kind of problem.
+//! caller gets the same code for the same kind of problem. A layer whose failures must be told
+//! apart has its own error inside it ([`hmc`]: the way to the HMCs); [`VmrmError::code`] gives
+//! every kind its code in one exhaustive match.
+pub mod hmc;
+
+pub use hmc::HmcError;
 use tonic::{Code, Status};
 
 /// Metadata key carrying the active controller's endpoint on an `UNAVAILABLE` answer.
@@ -87,6 +92,8 @@ pub enum VmrmError {
     /// A wait that ran out (a MONJV watch): the thing waited for did not happen in time.
     #[error("{0}")]
     DeadlineExceeded(String),
+    #[error(transparent)]
+    Hmc(#[from] HmcError),
 }
 
 impl VmrmError {
@@ -107,27 +114,34 @@ impl VmrmError {
     }
 }
 
+impl VmrmError {
+    /// The gRPC code of this kind of problem: the one place that decides it.
+    pub fn code(&self) -> Code {
+        match self {
+            Self::InvalidArgument(_) => Code::InvalidArgument,
+            Self::NotFound(_) => Code::NotFound,
+            Self::FailedPrecondition(_) => Code::FailedPrecondition,
+            Self::AlreadyExists(_) => Code::AlreadyExists,
+            Self::ResourceExhausted(_) => Code::ResourceExhausted,
+            Self::NotLeader { .. } | Self::Unavailable(_) => Code::Unavailable,
+            Self::Internal(_) => Code::Internal,
+            Self::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            Self::Hmc(e) => e.code(),
+        }
+    }
+}
+
 impl From<VmrmError> for Status {
     fn from(e: VmrmError) -> Self {
-        let msg = bounded(e.to_string());
-        match e {
-            VmrmError::InvalidArgument(_) => Status::invalid_argument(msg),
-            VmrmError::NotFound(_) => Status::not_found(msg),
-            VmrmError::FailedPrecondition(_) => Status::failed_precondition(msg),
-            VmrmError::AlreadyExists(_) => Status::already_exists(msg),
-            VmrmError::ResourceExhausted(_) => Status::resource_exhausted(msg),
-            VmrmError::Unavailable(_) => Status::unavailable(msg),
-            VmrmError::Internal(_) => Status::internal(msg),
-            VmrmError::DeadlineExceeded(_) => Status::deadline_exceeded(msg),
-            VmrmError::NotLeader { leader } => {
-                let mut status = Status::unavailable(msg);
-                status.metadata_mut().insert(DID_NOT_RUN_METADATA, tonic::metadata::MetadataValue::from_static("1"));
-                if let Some(addr) = leader.and_then(|l| l.parse().ok()) {
-                    status.metadata_mut().insert(LEADER_METADATA, addr);
-                }
-                status
+        let mut status = Status::new(e.code(), bounded(e.to_string()));
+        // Only a standby says its call did not run: anything else may have done part of it.
+        if let VmrmError::NotLeader { leader } = e {
+            status.metadata_mut().insert(DID_NOT_RUN_METADATA, tonic::metadata::MetadataValue::from_static("1"));
+            if let Some(addr) = leader.and_then(|l| l.parse().ok()) {
+                status.metadata_mut().insert(LEADER_METADATA, addr);
             }
         }
+        status
     }
 }
 
