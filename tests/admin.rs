@@ -363,6 +363,9 @@ async fn refused_at_every_rpc(admin: &mut vmrm::transport::AdminClient) {
         if bad.is_empty() {
             continue; // an empty query name asks for every object
         }
+        invalid(debug(admin.query_cluster(q()).await.map(|r| Box::new(r) as _)), "QueryCluster", why);
+        invalid(debug(admin.query_system(q()).await.map(|r| Box::new(r) as _)), "QuerySystem", "takes no name");
+        invalid(debug(admin.query_hsdb(q()).await.map(|r| Box::new(r) as _)), "QueryHsdb", "takes no name");
         invalid(debug(admin.query_hmc(q()).await.map(|r| Box::new(r) as _)), "QueryHmc", why);
         invalid(debug(admin.query_host(q()).await.map(|r| Box::new(r) as _)), "QueryHost", why);
         invalid(debug(admin.query_host_group(q()).await.map(|r| Box::new(r) as _)), "QueryHostGroup", why);

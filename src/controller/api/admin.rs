@@ -11,7 +11,7 @@ use crate::controller::migration::su_cluster::SuClusterChange;
 use crate::controller::monjv::{self, MonjvChange};
 use crate::domain::AffinityKind;
 use crate::domain::names::*;
-use crate::error::VmrmError;
+use crate::error::{VmrmError, quote};
 use crate::logic::event_page::EventPage;
 use crate::pb::{self, admin_server::Admin, states::WireEnum};
 use tokio_stream::wrappers::UnboundedReceiverStream;
@@ -50,6 +50,14 @@ fn node_id(id: u64) -> Result<u64, Status> {
     match id {
         0 => Err(Status::invalid_argument("an HSDB node id must be a positive number")),
         id => Ok(id),
+    }
+}
+
+/// A query of something there is one of takes no name.
+fn no_name(raw: &str, what: &str) -> Result<(), Status> {
+    match raw.is_empty() {
+        true => Ok(()),
+        false => Err(Status::invalid_argument(format!("a query of {what} takes no name (got {})", quote(raw)))),
     }
 }
 
@@ -138,9 +146,13 @@ impl Admin for AdminService {
     }
 
     async fn query_cluster(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::ClusterList>, Status> {
-        Ok(Response::new(pb::ClusterList {
-            clusters: self.reader(req.get_ref().follower_read)?.views.query_cluster().await?,
-        }))
+        let name = query_name(&req.get_ref().name, ClusterName::parse)?;
+        let mut clusters = self.reader(req.get_ref().follower_read)?.views.query_cluster().await?;
+        clusters.retain(|c| name.is_empty() || c.name == name);
+        if clusters.is_empty() {
+            return Err(Status::not_found(format!("ksyscluster {name} does not exist")));
+        }
+        Ok(Response::new(pb::ClusterList { clusters }))
     }
 
     async fn query_hmc(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HmcList>, Status> {
@@ -226,6 +238,7 @@ impl Admin for AdminService {
     }
 
     async fn query_hsdb(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HsdbView>, Status> {
+        no_name(&req.get_ref().name, "the HSDB")?;
         Ok(Response::new(self.reader(req.get_ref().follower_read)?.config.query_hsdb().await?))
     }
 
@@ -284,6 +297,7 @@ impl Admin for AdminService {
     }
 
     async fn query_system(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::SystemView>, Status> {
+        no_name(&req.get_ref().name, "the system")?;
         Ok(Response::new(self.reader(req.get_ref().follower_read)?.views.query_system().await?))
     }
 
