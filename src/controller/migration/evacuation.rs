@@ -54,7 +54,10 @@ impl TryFrom<pb::MigrateRequest> for LpmRequest {
         }
         let monjv = match (req.monjv.is_empty(), &scope) {
             (true, _) => None,
-            (false, LpmScope::Vms(vms)) if vms.len() == 1 => Some((req.monjv, req.monjv_password)),
+            (false, LpmScope::Vms(vms)) if vms.len() == 1 => {
+                crate::controller::monjv::check_name(&req.monjv)?;
+                Some((req.monjv, req.monjv_password))
+            }
             (false, _) => return Err(VmrmError::invalid("a MONJV follows the migration of one VM")),
         };
         crate::pb::migration_limits::limits_of(req.limits.as_ref())?;
@@ -340,6 +343,7 @@ mod tests {
             pb::MigrateRequest { action: 7, ..req(S::Vm, &["vm-1"], A::Migrate) },
             pb::MigrateRequest { to: "a/b".into(), ..req(S::Vm, &["vm-1"], A::Migrate) },
             pb::MigrateRequest { monjv: "JV".into(), ..req(S::Vm, &["vm-1", "vm-2"], A::Migrate) },
+            pb::MigrateRequest { monjv: "../JV".into(), ..req(S::Vm, &["vm-1"], A::Migrate) },
         ] {
             let e = LpmRequest::try_from(bad.clone()).unwrap_err();
             assert!(matches!(e, VmrmError::InvalidArgument(_)), "{bad:?}: {e}");

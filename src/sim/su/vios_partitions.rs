@@ -12,7 +12,6 @@ use crate::error::{Result, VmrmError};
 use crate::pb::{self, vios_client::ViosClient};
 use crate::transport::{ChannelPool, deadline};
 use actix::prelude::*;
-use std::collections::BTreeMap;
 use std::time::Duration;
 use strum::{EnumString, VariantNames};
 
@@ -28,59 +27,71 @@ pub enum ViosFault {
 /// How often a shut-down VIOS is asked whether it runs again.
 const REACTIVATION_PROBE: Duration = Duration::from_secs(1);
 
-/// The unit's VIOS partitions and their states, by VIOS name.
-pub(super) struct ViosPartitions {
-    vioses: Vec<ViosRef>,
-    states: BTreeMap<String, LparState>,
+/// One VIOS partition of the unit and its state.
+struct Partition {
+    vios: ViosRef,
+    state: LparState,
 }
+
+impl Partition {
+    fn info(&self) -> pb::ViosInfo {
+        pb::ViosInfo {
+            name: self.vios.name.clone(),
+            uuid: identity::uuid_for("vios", &self.vios.name),
+            endpoint: self.vios.endpoint.clone(),
+            version: concat!("vmrm ", env!("CARGO_PKG_VERSION")).into(),
+            state: self.state.into(),
+        }
+    }
+
+    /// The partition as a drill's answer shows it.
+    fn lpar(&self) -> pb::Lpar {
+        pb::Lpar {
+            definition: Some(pb::LparDefinition {
+                name: self.vios.name.clone(),
+                uuid: identity::uuid_for("vios", &self.vios.name),
+                ..Default::default()
+            }),
+            state: self.state.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// The unit's VIOS partitions.
+pub(super) struct ViosPartitions(Vec<Partition>);
 
 impl ViosPartitions {
     pub(super) fn new(vioses: &[ViosRef]) -> Self {
-        let states = vioses.iter().map(|v| (v.name.clone(), LparState::Running)).collect();
-        Self { vioses: vioses.to_vec(), states }
+        Self(vioses.iter().map(|v| Partition { vios: v.clone(), state: LparState::Running }).collect())
+    }
+
+    fn get(&self, name: &str) -> Option<&Partition> {
+        self.0.iter().find(|p| p.vios.name == name)
+    }
+
+    fn set(&mut self, name: &str, state: LparState) {
+        if let Some(p) = self.0.iter_mut().find(|p| p.vios.name == name) {
+            p.state = state;
+        }
     }
 
     pub(super) fn is_vios(&self, name: &str) -> bool {
-        self.states.contains_key(name)
+        self.get(name).is_some()
     }
 
     /// The partitions as the unit's inventory reports them.
     pub(super) fn inventory(&self) -> Vec<pb::ViosInfo> {
-        self.vioses
-            .iter()
-            .map(|v| pb::ViosInfo {
-                name: v.name.clone(),
-                uuid: identity::uuid_for("vios", &v.name),
-                endpoint: v.endpoint.clone(),
-                version: concat!("vmrm ", env!("CARGO_PKG_VERSION")).into(),
-                state: self.states.get(&v.name).copied().unwrap_or(LparState::Running).into(),
-            })
-            .collect()
+        self.0.iter().map(Partition::info).collect()
     }
 
-    fn endpoint(&self, name: &str) -> Option<String> {
-        self.vioses.iter().find(|v| v.name == name).map(|v| v.endpoint.clone())
-    }
-
+    /// The VIOSs shut down on purpose: their names and endpoints.
     fn shut_down(&self) -> Vec<(String, String)> {
-        self.vioses
+        self.0
             .iter()
-            .filter(|v| self.states.get(&v.name) == Some(&LparState::NotActivated))
-            .map(|v| (v.name.clone(), v.endpoint.clone()))
+            .filter(|p| p.state == LparState::NotActivated)
+            .map(|p| (p.vios.name.clone(), p.vios.endpoint.clone()))
             .collect()
-    }
-
-    /// The partition as a drill's answer shows it.
-    fn lpar(&self, name: &str) -> pb::Lpar {
-        pb::Lpar {
-            definition: Some(pb::LparDefinition {
-                name: name.to_string(),
-                uuid: identity::uuid_for("vios", name),
-                ..Default::default()
-            }),
-            state: self.states.get(name).copied().unwrap_or(LparState::Running).into(),
-            ..Default::default()
-        }
     }
 }
 
@@ -90,17 +101,20 @@ async fn ask_shutdown(pool: ChannelPool, endpoint: String, wait: Duration) -> Re
     Ok(())
 }
 
+/// Whether the VIOS at `endpoint` answers within `wait` (connecting included).
 async fn answers(pool: ChannelPool, endpoint: String, wait: Duration) -> bool {
     let Ok(channel) = pool.get(&endpoint) else {
         return false;
     };
-    ViosClient::new(channel).sanity(deadline(pb::SanityRequest {}, wait)).await.is_ok()
+    let mut client = ViosClient::new(channel);
+    let sanity = client.sanity(deadline(pb::SanityRequest {}, wait));
+    matches!(tokio::time::timeout(wait, sanity).await, Ok(Ok(_)))
 }
 
 impl ServerUnit {
     /// Carries out a drill on VIOS partition `name`: the partition as it is afterwards.
     pub(super) fn vios_fault(&mut self, name: &str, fault: ViosFault) -> ResponseActFuture<Self, Result<pb::Lpar>> {
-        let Some(endpoint) = self.vios_partitions.endpoint(name) else {
+        let Some(endpoint) = self.vios_partitions.get(name).map(|p| p.vios.endpoint.clone()) else {
             return Box::pin(fut::ready(Err(VmrmError::not_found(format!("no VIOS {name} on this host")))));
         };
         let name = name.to_string();
@@ -109,9 +123,12 @@ impl ServerUnit {
                 let asked = ask_shutdown(self.pool.clone(), endpoint, self.timing.rpc_deadline);
                 Box::pin(asked.into_actor(self).map(move |done, act, _| {
                     done.map_err(|e| VmrmError::unavailable(format!("VIOS {name} did not shut down: {e}")))?;
-                    act.vios_partitions.states.insert(name.clone(), LparState::NotActivated);
+                    act.vios_partitions.set(&name, LparState::NotActivated);
                     tracing::warn!(host = %act.cfg.host, vios = %name, "VIOS partition shut down on purpose: Not Activated");
-                    Ok(act.vios_partitions.lpar(&name))
+                    act.vios_partitions
+                        .get(&name)
+                        .map(Partition::lpar)
+                        .ok_or_else(|| VmrmError::not_found(format!("no VIOS {name} on this host")))
                 }))
             }
         }
@@ -124,8 +141,9 @@ impl ServerUnit {
                 // Answered (or given up) before the next probe: probes never pile up.
                 let probe = answers(act.pool.clone(), endpoint, REACTIVATION_PROBE / 2);
                 ctx.spawn(probe.into_actor(act).map(move |running, act, _| {
-                    if running && act.vios_partitions.states.get(&name) == Some(&LparState::NotActivated) {
-                        act.vios_partitions.states.insert(name.clone(), LparState::Running);
+                    let still_down = act.vios_partitions.get(&name).is_some_and(|p| p.state == LparState::NotActivated);
+                    if running && still_down {
+                        act.vios_partitions.set(&name, LparState::Running);
                         tracing::info!(host = %act.cfg.host, vios = %name, "VIOS partition runs again");
                     }
                 }));
