@@ -4,7 +4,7 @@
 //! linearizability checker then judges everything the clients saw.
 mod common;
 
-use common::registers::{History, OP_TIMEOUT, run_client};
+use common::registers::{History, OP_TIMEOUT, REGISTERS, register_value, run_client};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use vmrm::config::HsdbConfig;
 use vmrm::hsdb::client::read_local;
 use vmrm::hsdb::network::GrpcRaftNetwork;
 use vmrm::hsdb::service::HsdbService;
-use vmrm::hsdb::{HsdbNode, LocalHsdb, Table};
+use vmrm::hsdb::{HsdbNode, LocalHsdb};
 use vmrm::pb::hsdb_server::HsdbServer;
 use vmrm::testing::faulty_network::{FaultyNetwork, NetworkFaults};
 use vmrm::testing::lincheck::{self, Effect, Operation};
@@ -137,8 +137,8 @@ async fn a_read_that_skips_the_quorum_check_is_caught() {
 
     let mut ops = vec![history.write(&leader, "reg-0", 1).await.expect("the leader accepts a write")];
     common::wait_until("the follower to apply the first write", Duration::from_secs(5), || async {
-        let rows = read_local(&follower.node().db, Table::Vm, Some("reg-0")).ok()?;
-        (rows.first()?.value.as_u64() == Some(1)).then_some(())
+        let rows = read_local(&follower.node().db, REGISTERS, Some("reg-0")).ok()?;
+        (register_value(rows.first()?) == Some(1)).then_some(())
     })
     .await;
     cluster.faults.isolate(follower_id, &IDS);
@@ -149,10 +149,10 @@ async fn a_read_that_skips_the_quorum_check_is_caught() {
     assert!(history.read(follower, "reg-0").await.is_none(), "a linearizable read on a cut-off follower must fail");
     // The broken path answers from the stale copy.
     let invoked_at = history.now();
-    let stale = read_local(&follower.node().db, Table::Vm, Some("reg-0")).expect("local read");
+    let stale = read_local(&follower.node().db, REGISTERS, Some("reg-0")).expect("local read");
     ops.push(Operation {
         key: "reg-0".into(),
-        effect: Effect::Read(stale.first().and_then(|r| r.value.as_u64())),
+        effect: Effect::Read(stale.first().and_then(register_value)),
         invoked_at,
         completed_at: Some(history.now()),
     });

@@ -3,6 +3,7 @@
 //! nothing.
 mod common;
 
+use common::registers::{REGISTERS, register_put, register_value};
 use std::time::Duration;
 use vmrm::error::VmrmError;
 use vmrm::hsdb::locks::{Acquire, VmLock};
@@ -103,18 +104,14 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
     assert!(matches!(hsdb.write(empty_key).await, Err(VmrmError::InvalidArgument(_))));
     assert!(hsdb.read(Table::Vm, Some("big")).await.unwrap().is_empty(), "nothing was written");
 
-    let first = hsdb.write(HsdbCommand::Put { table: Table::Vm, key: "lock".into(), value: 1.into() }).await.unwrap();
+    let first = hsdb.write(register_put("lock", 1)).await.unwrap();
     let vmrm::hsdb::CommandResult::Applied { version } = first else { panic!("{first:?}") };
-    let stale = HsdbCommand::PutIfVersion {
-        table: Table::Vm,
-        key: "lock".into(),
-        expected_version: version - 1,
-        value: 2.into(),
-    };
+    let HsdbCommand::Put { table, key, value } = register_put("lock", 2) else { unreachable!() };
+    let stale = HsdbCommand::PutIfVersion { table, key, expected_version: version - 1, value };
     assert_eq!(hsdb.write(stale).await.unwrap(), vmrm::hsdb::CommandResult::VersionMismatch { current: version });
     assert_eq!(
-        hsdb.read(Table::Vm, Some("lock")).await.unwrap()[0].value,
-        serde_json::json!(1),
+        register_value(&hsdb.read(REGISTERS, Some("lock")).await.unwrap()[0]),
+        Some(1),
         "the stale CAS changed nothing"
     );
 
@@ -125,10 +122,17 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
     assert!(err.to_string().contains("another operation in progress"), "{err}");
     let second_epoch = hsdb.lock_vm("vm-x", restart, 2, Acquire::TakeOver { epoch: first_epoch }).await.unwrap();
     assert_eq!(second_epoch, first_epoch + 1);
-    let (_, lock_version) = hsdb.get::<VmLock>("vm-x").await.unwrap().unwrap();
-    let lock = VmLock { vm: "vm-x".into(), epoch: 99, operation: restart, holder: 1, since_ms: 0 };
-    let err = hsdb.put_if_version_fenced(("vm-x", first_epoch), &lock, lock_version).await.expect_err("stale epoch");
+    let row = vmrm::domain::SuAliveRecord { host: "fenced".into(), incarnation: "1".into(), at_ms: 1 };
+    let err = hsdb.put_if_version_fenced(("vm-x", first_epoch), &row, 0).await.expect_err("stale epoch");
     assert!(matches!(err, VmrmError::FailedPrecondition(ref m) if m.contains("fenced out")), "{err}");
+    // The review's poison row: a lock whose value is a number. Refused, and locks still work.
+    let poison = HsdbCommand::Put { table: Table::Locked, key: "vm-x".into(), value: 42.into() };
+    let err = hsdb.write(poison).await.expect_err("a lock row is written only by locking");
+    assert!(matches!(err, VmrmError::InvalidArgument(ref m) if m.contains("only by taking and freeing")), "{err}");
+    let lock = VmLock { vm: "vm-x".into(), epoch: 99, operation: restart, holder: 1, since_ms: 0 };
+    let (_, lock_version) = hsdb.get::<VmLock>("vm-x").await.unwrap().unwrap();
+    let err = hsdb.put_if_version_fenced(("vm-x", second_epoch), &lock, lock_version).await.expect_err("no lock rows");
+    assert!(matches!(err, VmrmError::InvalidArgument(_)), "{err}");
     let err = hsdb.unlock_vm("vm-x", first_epoch).await.expect_err("only the current holder unlocks");
     assert!(matches!(err, VmrmError::FailedPrecondition(_)), "{err}");
     let (held, _) = hsdb.get::<VmLock>("vm-x").await.unwrap().unwrap();
@@ -150,7 +154,7 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
     common::wait_until("ctl-1's own copy of the row", Duration::from_secs(5), || {
         let mut raw = raw.clone();
         async move {
-            let req = pb::HsdbRead { table: "vm".into(), key: "lock".into(), follower_read: true };
+            let req = pb::HsdbRead { table: REGISTERS.to_string(), key: "lock".into(), follower_read: true };
             let rows = raw.read(req).await.ok()?.into_inner().rows;
             (rows.len() == 1).then_some(())
         }

@@ -4,9 +4,10 @@
 mod common;
 
 use common::members::{dbn_status, start_fourth_member, status};
+use common::registers::{REGISTERS, register_put};
 use std::time::Duration;
 use vmrm::hsdb::client::Row;
-use vmrm::hsdb::{Command, HsdbAccess, RemoteHsdb, Table};
+use vmrm::hsdb::{HsdbAccess, RemoteHsdb};
 use vmrm::launcher::{Datacenter, Topology};
 use vmrm::pb::{self, HsdbRead, hsdb_client::HsdbClient};
 use vmrm::transport::{ChannelPool, channel::lazy_channel};
@@ -62,7 +63,7 @@ async fn lagging_and_new_members_catch_up_from_a_snapshot_after_compaction() {
         Duration::from_secs(2),
     );
     for i in 0..WRITES {
-        let put = Command::Put { table: Table::Vm, key: format!("row-{}", i % KEYS), value: i.into() };
+        let put = register_put(&format!("row-{}", i % KEYS), i);
         hsdb.write(put).await.expect("a write with two of three members up");
     }
     let dbn = dbn_status(&dc).await;
@@ -72,7 +73,7 @@ async fn lagging_and_new_members_catch_up_from_a_snapshot_after_compaction() {
         "the DBN purged the entries the stopped member lacks (purged {}, it had {applied_before})",
         dbn.purged_index
     );
-    let expected = as_copy(hsdb.read(Table::Vm, None).await.expect("linearizable read"));
+    let expected = as_copy(hsdb.read(REGISTERS, None).await.expect("linearizable read"));
     assert_eq!(expected.len() as u64, KEYS);
 
     // The lagging member: only the snapshot can bring it back.

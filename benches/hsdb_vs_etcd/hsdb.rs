@@ -8,6 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::transport::Channel;
+use vmrm::domain::SuAliveRecord;
 use vmrm::hsdb::raft_node::{ELECTION_TIMEOUT_MAX_MS, ELECTION_TIMEOUT_MIN_MS, HEARTBEAT_MS};
 use vmrm::hsdb::{Command, CommandResult, Table};
 use vmrm::pb::{HsdbStatusRequest, HsdbWrite, hsdb_client::HsdbClient};
@@ -23,9 +24,14 @@ pub struct Hsdb {
 impl Hsdb {
     /// Members listen on `base_port + 1 ..= base_port + 3`.
     pub fn new(base_port: u16, keys: usize, value_size: usize) -> Result<Self> {
-        let value = serde_json::Value::String(value_text(value_size));
+        // The HSDB stores only its tables' records: each key is a server unit's alive row whose
+        // incarnation carries the value.
+        let row = |k| SuAliveRecord { host: key_name(k), incarnation: value_text(value_size), at_ms: 0 };
         let commands = (0..keys)
-            .map(|k| serde_json::to_vec(&Command::Put { table: Table::Vm, key: key_name(k), value: value.clone() }))
+            .map(|k| {
+                let value = serde_json::to_value(row(k))?;
+                serde_json::to_vec(&Command::Put { table: Table::SuAlive, key: key_name(k), value })
+            })
             .collect::<Result<Vec<_>, _>>()
             .context("cannot encode an HSDB command")?;
         Ok(Self { ports: std::array::from_fn(|i| base_port + 1 + i as u16), commands: Arc::new(commands) })

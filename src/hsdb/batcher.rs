@@ -8,7 +8,7 @@
 //! an idle store still commits a lone write at once, without waiting for company.
 use super::Raft;
 use super::raft_node::leader_endpoint;
-use super::types::{Command, CommandResult};
+use super::types::{Command, CommandResult, MAX_REQUEST_BYTES};
 use crate::error::{Result, VmrmError};
 use openraft::error::{ClientWriteError, RaftError};
 use std::sync::Arc;
@@ -16,32 +16,54 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Most commands packed into one log entry.
 pub const MAX_BATCH: usize = 256;
+/// Largest log entry the batcher packs (commands beyond it form the next entry): with
+/// [`MAX_REQUEST_BYTES`] per command, no entry is far over this.
+pub const MAX_ENTRY_BYTES: usize = 4 * MAX_REQUEST_BYTES;
 /// Batches handed to Raft at the same time; more would only queue inside Raft.
 pub const IN_FLIGHT: usize = 2;
+/// Commands waiting for a batch; a writer beyond them waits for room.
+const QUEUE: usize = 4096;
 
 struct Pending {
     command: Command,
+    size: usize,
     reply: oneshot::Sender<Result<CommandResult>>,
 }
 
 /// The write path of one HSDB member.
 #[derive(Clone)]
 pub struct WriteBatcher {
-    queue: mpsc::UnboundedSender<Pending>,
+    queue: mpsc::Sender<Pending>,
 }
 
 impl WriteBatcher {
     /// Starts the batching task for `raft`; it ends when the last handle is dropped.
     pub fn start(raft: Raft) -> Self {
-        let (queue, mut rx) = mpsc::unbounded_channel::<Pending>();
+        let (queue, mut rx) = mpsc::channel::<Pending>(QUEUE);
         tokio::spawn(async move {
             let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-            while let Some(first) = rx.recv().await {
+            let mut carried = None;
+            loop {
+                let first = match carried.take() {
+                    Some(first) => first,
+                    None => match rx.recv().await {
+                        Some(first) => first,
+                        None => return,
+                    },
+                };
                 let Ok(slot) = slots.clone().acquire_owned().await else { return };
+                let mut bytes = first.size;
                 let mut batch = vec![first];
                 while batch.len() < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(next) => batch.push(next),
+                        Ok(next) if bytes + next.size > MAX_ENTRY_BYTES => {
+                            carried = Some(next);
+                            break;
+                        }
+                        Ok(next) => {
+                            bytes += next.size;
+                            batch.push(next);
+                        }
                         Err(_) => break,
                     }
                 }
@@ -55,11 +77,13 @@ impl WriteBatcher {
         Self { queue }
     }
 
-    /// Commits `command` (with others queued at the same time) and returns its own result.
-    pub async fn write(&self, command: Command) -> Result<CommandResult> {
+    /// Commits `command` of `size` encoded bytes (with others queued at the same time) and
+    /// returns its own result.
+    pub async fn write(&self, command: Command, size: usize) -> Result<CommandResult> {
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Pending { command, reply })
+            .send(Pending { command, size, reply })
+            .await
             .map_err(|_| VmrmError::unavailable("the HSDB member is shutting down"))?;
         answer.await.map_err(|_| VmrmError::unavailable("the HSDB member is shutting down"))?
     }

@@ -136,9 +136,14 @@ pub trait HsdbAccess: Send + Sync {
         async move { Ok(self.list_versioned::<R>().await?.into_iter().map(|(r, _)| r).collect()) }
     }
 
-    /// Every record of the table with its version (for compare-and-set updates).
+    /// Every record of the table with its version (for compare-and-set updates). A row that
+    /// does not decode (one stored before rows were checked) is logged and left out: one bad
+    /// row must not hide the rest of its table from every controller.
     fn list_versioned<R: Record>(&self) -> impl Future<Output = Result<Vec<(R, u64)>>> + Send {
-        async move { self.read(R::TABLE, None).await?.into_iter().map(decode::<R>).collect() }
+        async move {
+            let rows = self.read(R::TABLE, None).await?.into_iter().map(decode::<R>);
+            Ok(rows.filter_map(|row| row.inspect_err(|e| tracing::error!("{e}; left out")).ok()).collect())
+        }
     }
 }
 
@@ -160,6 +165,15 @@ fn lock_moved(vm: &str, epoch: u64, why: String) -> VmrmError {
     VmrmError::precondition(format!(
         "the operation holding VM {vm}'s lock at epoch {epoch} was fenced out ({why}); nothing was written"
     ))
+}
+
+/// A command the state machine rejected is the caller's error, like one refused before it was
+/// proposed.
+fn refused_as_error(result: CommandResult) -> Result<CommandResult> {
+    match result {
+        CommandResult::Rejected(why) => Err(VmrmError::invalid(why)),
+        result => Ok(result),
+    }
 }
 
 fn unexpected(result: CommandResult) -> VmrmError {
@@ -230,8 +244,8 @@ impl HsdbAccess for LocalHsdb {
         if self.follower_reads {
             return Err(VmrmError::precondition("a follower-read view of the HSDB cannot write; nothing was written"));
         }
-        command.check().map_err(VmrmError::invalid)?;
-        self.batcher.write(command).await
+        let size = command.check().map_err(VmrmError::invalid)?;
+        refused_as_error(self.batcher.write(command, size).await?)
     }
 
     async fn read(&self, table: Table, key: Option<&str>) -> Result<Vec<Row>> {
@@ -326,7 +340,7 @@ impl HsdbAccess for RemoteHsdb {
                 async move { c.write(req).await }
             })
             .await?;
-        serde_json::from_slice(&reply.into_inner().response).map_err(VmrmError::internal)
+        refused_as_error(serde_json::from_slice(&reply.into_inner().response).map_err(VmrmError::internal)?)
     }
 
     async fn read(&self, table: Table, key: Option<&str>) -> Result<Vec<Row>> {

@@ -21,6 +21,7 @@ pub mod client;
 pub mod locks;
 pub mod log_store;
 pub mod network;
+pub mod raft_guard;
 pub mod raft_node;
 mod recent_entries;
 pub mod service;

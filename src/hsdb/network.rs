@@ -4,11 +4,14 @@
 //! [`BACKOFF`] — shorter than its 500 ms default, so a restarted member catches up quickly.
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
+use super::batcher::MAX_ENTRY_BYTES;
 use super::types::TypeConfig;
 use crate::pb::{RaftPayload, hsdb_client::HsdbClient};
 use crate::transport::ChannelPool;
 use openraft::BasicNode;
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
@@ -19,6 +22,16 @@ use std::time::Duration;
 use tonic::transport::Channel;
 
 type NodeId = u64;
+
+/// Largest Raft message a member sends or accepts. One log entry stays far below it (the write
+/// path packs at most [`MAX_ENTRY_BYTES`]), as does a snapshot chunk
+/// ([`SNAPSHOT_CHUNK_BYTES`], as JSON numbers up to four bytes each).
+pub const MAX_RAFT_MESSAGE: usize = 32 * 1024 * 1024;
+/// An AppendEntries larger than this is split: openraft retries with half the entries.
+const SPLIT_ABOVE: usize = 8 * 1024 * 1024;
+/// Snapshot bytes per InstallSnapshot message.
+pub const SNAPSHOT_CHUNK_BYTES: u64 = 1024 * 1024;
+const _: () = assert!(MAX_ENTRY_BYTES * 2 < MAX_RAFT_MESSAGE && SNAPSHOT_CHUNK_BYTES as usize * 5 < MAX_RAFT_MESSAGE);
 
 /// Retry period towards an unreachable peer (rust-stack notes: ~95 ms catch-up vs ~500 ms).
 pub const BACKOFF: Duration = Duration::from_millis(100);
@@ -59,9 +72,19 @@ impl PeerClient {
         Resp: DeserializeOwned,
         E: DeserializeOwned,
     {
-        let channel = self.channel.clone().ok_or_else(|| CallError::Network("bad peer address".into()))?;
         let data = serde_json::to_vec(req).map_err(|e| CallError::Network(e.to_string()))?;
-        let mut client = HsdbClient::new(channel).max_decoding_message_size(usize::MAX);
+        self.send(kind, data, ttl).await
+    }
+
+    async fn send<Resp, E>(&mut self, kind: Kind, data: Vec<u8>, ttl: Duration) -> Result<Result<Resp, E>, CallError>
+    where
+        Resp: DeserializeOwned,
+        E: DeserializeOwned,
+    {
+        let channel = self.channel.clone().ok_or_else(|| CallError::Network("bad peer address".into()))?;
+        let mut client = HsdbClient::new(channel)
+            .max_decoding_message_size(MAX_RAFT_MESSAGE)
+            .max_encoding_message_size(MAX_RAFT_MESSAGE);
         let request = crate::transport::deadline(RaftPayload { data }, ttl);
         let reply = match kind {
             Kind::Append => client.append_entries(request).await,
@@ -98,7 +121,13 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
-        into_rpc(self.target, self.call(Kind::Append, &rpc, option.hard_ttl()).await)
+        let data = serde_json::to_vec(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        if data.len() > SPLIT_ABOVE && rpc.entries.len() > 1 {
+            // openraft sends fewer entries per message from now on.
+            let hint = (rpc.entries.len() as u64 / 2).max(1);
+            return Err(RPCError::PayloadTooLarge(PayloadTooLarge::new_entries_hint(hint)));
+        }
+        into_rpc(self.target, self.send(Kind::Append, data, option.hard_ttl()).await)
     }
 
     async fn install_snapshot(

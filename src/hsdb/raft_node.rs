@@ -2,7 +2,7 @@
 //! failover-tuned timers, and initialize a fresh cluster from the lowest member id.
 use super::Raft;
 use super::log_store::SledLogStore;
-use super::network::GrpcRaftNetwork;
+use super::network::{GrpcRaftNetwork, SNAPSHOT_CHUNK_BYTES};
 use super::state_machine::SledStateMachine;
 use super::types::TypeConfig;
 use crate::config::HsdbConfig;
@@ -149,6 +149,7 @@ impl HsdbNode {
             election_timeout_min: ELECTION_TIMEOUT_MIN_MS,
             election_timeout_max: ELECTION_TIMEOUT_MAX_MS,
             install_snapshot_timeout: 2_000,
+            snapshot_max_chunk_size: SNAPSHOT_CHUNK_BYTES,
             snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshot_every),
             max_in_snapshot_log_to_keep: config.log_kept_after_snapshot,
             purge_batch_size: 256,

@@ -1,6 +1,7 @@
 //! The HSDB's gRPC face: Raft RPCs from peers, and the table API. A member that is not the DBN
 //! forwards table calls to the DBN once (a forwarded call is never forwarded again).
 use super::client::{HsdbAccess, LocalHsdb, read_local};
+use super::raft_guard;
 use super::tables::Table;
 use super::types::Command;
 use crate::error::VmrmError;
@@ -42,23 +43,32 @@ fn raft_reply<T: Serialize>(result: T) -> Result<Response<pb::RaftPayload>, Stat
     Ok(Response::new(pb::RaftPayload { data }))
 }
 
-fn raft_request<T: serde::de::DeserializeOwned>(req: Request<pb::RaftPayload>) -> Result<T, Status> {
-    serde_json::from_slice(&req.into_inner().data)
-        .map_err(|e| Status::invalid_argument(format!("bad Raft payload: {e}")))
+/// Decodes a Raft message and refuses one outside the bounds of [`raft_guard`].
+fn raft_request<T: serde::de::DeserializeOwned>(
+    req: Request<pb::RaftPayload>,
+    check: impl Fn(&T) -> Result<(), String>,
+) -> Result<T, Status> {
+    let rpc = serde_json::from_slice(&req.into_inner().data)
+        .map_err(|e| Status::invalid_argument(format!("bad Raft payload: {e}")))?;
+    check(&rpc).map_err(|why| Status::invalid_argument(format!("Raft message refused: {why}")))?;
+    Ok(rpc)
 }
 
 #[tonic::async_trait]
 impl Hsdb for HsdbService {
     async fn append_entries(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
-        raft_reply(self.local.node().raft.append_entries(raft_request(req)?).await)
+        let rpc = raft_request(req, raft_guard::check_append)?;
+        raft_reply(self.local.node().raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
-        raft_reply(self.local.node().raft.vote(raft_request(req)?).await)
+        let rpc = raft_request(req, raft_guard::check_vote_request)?;
+        raft_reply(self.local.node().raft.vote(rpc).await)
     }
 
     async fn install_snapshot(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
-        raft_reply(self.local.node().raft.install_snapshot(raft_request(req)?).await)
+        let rpc = raft_request(req, raft_guard::check_snapshot)?;
+        raft_reply(self.local.node().raft.install_snapshot(rpc).await)
     }
 
     async fn write(&self, req: Request<pb::HsdbWrite>) -> Result<Response<pb::HsdbWriteReply>, Status> {

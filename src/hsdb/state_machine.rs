@@ -126,14 +126,19 @@ impl SledStateMachine {
             }
             Command::Append { table, value } => {
                 let tree = self.tree(table)?;
-                let sequence = Self::last_sequence(&tree)? + 1;
+                let Some(sequence) = Self::last_sequence(&tree)?.checked_add(1).filter(|s| *s < u64::MAX) else {
+                    return Ok(CommandResult::Rejected(format!("table {table} has run out of sequence numbers")));
+                };
                 Self::put_row(&tree, &sequence.to_be_bytes(), index, value)?;
                 if let Some(expired) = sequence.checked_sub(APPEND_RETENTION) {
                     tree.remove(expired.to_be_bytes()).map_err(sm_write)?;
                 }
             }
             Command::Lock { vm, operation, holder, at_ms, how } => {
-                let current = self.vm_lock(&vm)?;
+                let current = match self.vm_lock(&vm)? {
+                    Ok(current) => current,
+                    Err(rejected) => return Ok(rejected),
+                };
                 return match locks::acquire(current.as_ref(), &vm, operation, holder, at_ms, how) {
                     Ok(lock) => {
                         self.put_lock(index, &lock)?;
@@ -143,14 +148,21 @@ impl SledStateMachine {
                 };
             }
             Command::Unlock { vm, epoch, at_ms } => {
-                let current = self.vm_lock(&vm)?;
+                let current = match self.vm_lock(&vm)? {
+                    Ok(current) => current,
+                    Err(rejected) => return Ok(rejected),
+                };
                 match locks::release(current.as_ref(), epoch, at_ms) {
                     Ok(lock) => self.put_lock(index, &lock)?,
                     Err(refusal) => return Ok(CommandResult::Refused(refusal)),
                 }
             }
             Command::Fenced { vm, epoch, command } => {
-                return match locks::check_fence(self.vm_lock(&vm)?.as_ref(), epoch) {
+                let current = match self.vm_lock(&vm)? {
+                    Ok(current) => current,
+                    Err(rejected) => return Ok(rejected),
+                };
+                return match locks::check_fence(current.as_ref(), epoch) {
                     Ok(()) => self.execute(index, *command),
                     Err(refusal) => Ok(CommandResult::Refused(refusal)),
                 };
@@ -163,13 +175,21 @@ impl SledStateMachine {
         Ok(applied)
     }
 
-    fn vm_lock(&self, vm: &str) -> StorageResult<Option<VmLock>> {
-        match self.tree(Table::Locked)?.get(vm).map_err(sm_read)? {
-            Some(b) => {
-                let row: StoredRow = serde_json::from_slice(&b).map_err(sm_read)?;
-                serde_json::from_value(row.value).map(Some).map_err(sm_read)
-            }
-            None => Ok(None),
+    /// VM `vm`'s lock; a lock row that does not decode (written before rows were checked)
+    /// rejects the command instead of failing the state machine.
+    fn vm_lock(&self, vm: &str) -> StorageResult<Result<Option<VmLock>, CommandResult>> {
+        let Some(b) = self.tree(Table::Locked)?.get(vm).map_err(sm_read)? else { return Ok(Ok(None)) };
+        let row: StoredRow = serde_json::from_slice(&b).map_err(sm_read)?;
+        Ok(serde_json::from_value(row.value)
+            .map(Some)
+            .map_err(|e| CommandResult::Rejected(format!("the lock row of VM {vm} does not decode: {e}"))))
+    }
+
+    /// Applies one command as a caller submitted it: checked first, like before proposing.
+    fn apply_checked(&self, index: u64, command: Command) -> StorageResult<CommandResult> {
+        match command.check() {
+            Ok(_) => self.execute(index, command),
+            Err(why) => Ok(CommandResult::Rejected(why)),
         }
     }
 
@@ -249,7 +269,11 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
             let index = entry.log_id.index;
             let result = match entry.payload {
                 EntryPayload::Blank => CommandResult::Applied { version: index },
-                EntryPayload::Normal(command) => self.execute(index, command)?,
+                // A batch of the write path packs many callers' commands: each is checked alone.
+                EntryPayload::Normal(Command::Batch(commands)) => CommandResult::Batch(
+                    commands.into_iter().map(|c| self.apply_checked(index, c)).collect::<StorageResult<_>>()?,
+                ),
+                EntryPayload::Normal(command) => self.apply_checked(index, command)?,
                 EntryPayload::Membership(m) => {
                     self.put_meta(MEMBERSHIP, &StoredMembership::new(Some(entry.log_id), m))?;
                     CommandResult::Applied { version: index }
@@ -318,6 +342,36 @@ mod tests {
     fn vm_row(sm: &SledStateMachine) -> Option<serde_json::Value> {
         let bytes = sm.tree(Table::Vm).unwrap().get("vm-1").unwrap()?;
         Some(serde_json::from_slice::<StoredRow>(&bytes).unwrap().value)
+    }
+
+    fn entry(index: u64, command: Command) -> Entry<TypeConfig> {
+        Entry {
+            log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(command),
+        }
+    }
+
+    /// The review's poison entries, reaching the log as a leader of older code would have put
+    /// them there: each is rejected, nothing changes, and the VM's lock still works after them.
+    #[tokio::test]
+    async fn poison_entries_are_rejected_not_fatal() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let mut sm = SledStateMachine::open(&db).unwrap();
+        let poison = [
+            Command::Put { table: Table::Locked, key: "vm-1".into(), value: 42.into() },
+            Command::Put { table: Table::Event, key: u64::MAX.to_string(), value: serde_json::json!({}) },
+            Command::Put { table: Table::RecoveryTask, key: "t".into(), value: "garbage".into() },
+            Command::Delete { table: Table::Locked, key: "vm-1".into() },
+        ];
+        let packed = Command::Batch(poison.to_vec());
+        let entries = poison.into_iter().chain([packed, lock(Acquire::WhenFree)]).zip(1..).map(|(c, i)| entry(i, c));
+        let results = sm.apply(entries.collect::<Vec<_>>()).await.expect("apply never fails on user data");
+        let [a, b, c, d, CommandResult::Batch(packed), locked] = &results[..] else { panic!("{results:?}") };
+        for rejected in [a, b, c, d].into_iter().chain(packed) {
+            assert!(matches!(rejected, CommandResult::Rejected(_)), "{rejected:?}");
+        }
+        assert_eq!(*locked, CommandResult::Locked { epoch: 1 });
+        assert!(sm.tree(Table::Event).unwrap().is_empty() && sm.tree(Table::RecoveryTask).unwrap().is_empty());
     }
 
     #[test]

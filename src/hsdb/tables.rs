@@ -1,5 +1,8 @@
 //! The HSDB schema: one sled tree per table, rows as `{version, value}` JSON, keys as strings
 //! (append-only tables use a big-endian sequence number so they sort in order).
+//!
+//! Every row written must be the table's record under its own key ([`Table::check_row`]): the
+//! tables are read by every controller, and one row nobody can decode would stop them all.
 use super::locks::VmLock;
 use crate::domain::*;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -42,6 +45,65 @@ impl Table {
     /// Keys of append-only tables are sequence numbers 1, 2, …; they are stored big-endian.
     pub fn is_append_only(self) -> bool {
         matches!(self, Table::Event)
+    }
+}
+
+impl Table {
+    /// Refuses a row that is not this table's record stored under the record's own key. The
+    /// lock table is written only by taking and freeing locks, the event log only by appending.
+    pub fn check_row(self, key: &str, value: &serde_json::Value) -> Result<(), String> {
+        match self {
+            Table::Cluster => conforms::<ClusterRecord>(key, value),
+            Table::Hmc => conforms::<HmcRecord>(key, value),
+            Table::Host => conforms::<HostRecord>(key, value),
+            Table::HostGroup => conforms::<HostGroupRecord>(key, value),
+            Table::Vios => conforms::<ViosRecord>(key, value),
+            Table::Vm => conforms::<VmRecord>(key, value),
+            Table::HmHealth => conforms::<HmHealthRecord>(key, value),
+            Table::VmHbMissed => conforms::<VmHbMissedRecord>(key, value),
+            Table::Affinity => conforms::<AffinityGroupRecord>(key, value),
+            Table::RecoveryTask => conforms::<RecoveryTaskRecord>(key, value),
+            Table::ShortMsg => conforms::<ShortMsgRecord>(key, value),
+            Table::Trans => conforms::<ArTransRecord>(key, value),
+            Table::App => conforms::<AppRecord>(key, value),
+            Table::Monjv => conforms::<MonjvRecord>(key, value),
+            Table::SuCluster => conforms::<SuClusterRecord>(key, value),
+            Table::SuAlive => conforms::<SuAliveRecord>(key, value),
+            Table::Locked | Table::Event => Err(self.written_otherwise()),
+        }
+    }
+
+    /// Refuses a row removal the table does not allow (see [`Table::check_row`]).
+    pub fn check_delete(self) -> Result<(), String> {
+        match self {
+            Table::Locked | Table::Event => Err(self.written_otherwise()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Refuses an appended value that is not an event (the only append-only table).
+    pub fn check_appended(self, value: &serde_json::Value) -> Result<(), String> {
+        match self {
+            Table::Event => EventRecord::deserialize(value).map(drop).map_err(|e| format!("not an event: {e}")),
+            _ => Err(format!("table {self} is not append-only; rows are put under their keys")),
+        }
+    }
+
+    fn written_otherwise(self) -> String {
+        match self {
+            Table::Locked => "rows of table locked change only by taking and freeing a VM's lock".into(),
+            _ => format!("table {self} is append-only: rows are appended, never put or deleted"),
+        }
+    }
+}
+
+/// The value decodes as `R` and `key` is the record's own key.
+fn conforms<R: Record>(key: &str, value: &serde_json::Value) -> Result<(), String> {
+    let record = R::deserialize(value).map_err(|e| format!("not a row of table {}: {e}", R::TABLE))?;
+    let own = record.key();
+    match own == key {
+        true => Ok(()),
+        false => Err(format!("the row of table {} under key `{key}` is the record of `{own}`", R::TABLE)),
     }
 }
 
@@ -102,5 +164,27 @@ mod tests {
         }
         assert_eq!(Table::VmHbMissed.tree_name(), "table/vm_hb_missed");
         assert_eq!("widgets".parse::<Table>(), Err("unknown HSDB table `widgets`".into()));
+    }
+
+    /// The poison row of the review: a lock whose value is a number, which every later lock of
+    /// the VM failed to decode inside `apply`.
+    #[test]
+    fn only_a_tables_own_records_under_their_own_keys_are_rows() {
+        let err = Table::Locked.check_row("vm-1-1", &serde_json::json!(42)).unwrap_err();
+        assert!(err.contains("only by taking and freeing"), "{err}");
+        assert!(Table::Locked.check_delete().is_err());
+        assert!(Table::Event.check_row("1", &serde_json::json!({})).is_err());
+        assert!(Table::Event.check_delete().is_err());
+        let err = Table::RecoveryTask.check_row("t", &serde_json::json!({"id": "t"})).unwrap_err();
+        assert!(err.starts_with("not a row of table recovery_task"), "{err}");
+        let alive = SuAliveRecord { host: "host-1".into(), incarnation: "i".into(), at_ms: 1 };
+        let value = serde_json::to_value(&alive).unwrap();
+        assert_eq!(Table::SuAlive.check_row("host-1", &value), Ok(()));
+        let err = Table::SuAlive.check_row("host-2", &value).unwrap_err();
+        assert_eq!(err, "the row of table su_alive under key `host-2` is the record of `host-1`");
+        let event = EventRecord::new(EventName::VmFailureDetected, "vm-1", "down");
+        assert_eq!(Table::Event.check_appended(&serde_json::to_value(&event).unwrap()), Ok(()));
+        assert!(Table::Event.check_appended(&serde_json::json!("x")).is_err());
+        assert!(Table::Vm.check_appended(&serde_json::to_value(&event).unwrap()).is_err());
     }
 }

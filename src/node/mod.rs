@@ -9,7 +9,7 @@ use crate::agents::{ar_gateway::ArGateway, host_monitor as vios};
 use crate::config::NodeConfig;
 use crate::controller::{Controller, ControllerCore, api::admin::AdminService};
 use crate::error::{Result, VmrmError};
-use crate::hsdb::{HsdbNode, LocalHsdb, RemoteHsdb, service::HsdbService};
+use crate::hsdb::{HsdbNode, LocalHsdb, RemoteHsdb, network::MAX_RAFT_MESSAGE, service::HsdbService};
 use crate::pb;
 use crate::sim::{hmc, san, su};
 use crate::transport::ChannelPool;
@@ -21,9 +21,6 @@ use tonic::server::NamedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
-
-/// Largest gRPC message a node accepts (Raft snapshots travel in one message).
-const MAX_MESSAGE: usize = 256 * 1024 * 1024;
 
 /// Runs the node until `shutdown` resolves.
 pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
@@ -60,8 +57,8 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         let service = HsdbService::new(local.clone(), pool.clone(), timing.rpc_deadline);
         router = router.add_service(
             pb::hsdb_server::HsdbServer::new(service)
-                .max_decoding_message_size(MAX_MESSAGE)
-                .max_encoding_message_size(MAX_MESSAGE),
+                .max_decoding_message_size(MAX_RAFT_MESSAGE)
+                .max_encoding_message_size(MAX_RAFT_MESSAGE),
         );
         serving::<pb::hsdb_server::HsdbServer<HsdbService>>(&reporter, &mut liveness).await;
         if cfg.controller.is_some() {

@@ -47,7 +47,7 @@ impl History {
     /// the outcome is unknown.
     pub async fn write(&self, member: &impl HsdbAccess, key: &str, value: u64) -> Option<Operation> {
         let invoked_at = self.now();
-        let command = Command::Put { table: Table::Vm, key: key.into(), value: value.into() };
+        let command = register_put(key, value);
         let completed_at = match tokio::time::timeout(OP_TIMEOUT, member.write(command)).await {
             Ok(Ok(_)) => Some(self.now()),
             Ok(Err(VmrmError::NotLeader { .. })) => return None,
@@ -59,10 +59,10 @@ impl History {
     /// A linearizable read; `None` if it failed (a failed read changes nothing).
     pub async fn read(&self, member: &impl HsdbAccess, key: &str) -> Option<Operation> {
         let invoked_at = self.now();
-        let rows = tokio::time::timeout(OP_TIMEOUT, member.read(Table::Vm, Some(key))).await.ok()?.ok()?;
+        let rows = tokio::time::timeout(OP_TIMEOUT, member.read(REGISTERS, Some(key))).await.ok()?.ok()?;
         Some(Operation {
             key: key.into(),
-            effect: Effect::Read(rows.first().and_then(|r| r.value.as_u64())),
+            effect: Effect::Read(rows.first().and_then(register_value)),
             invoked_at,
             completed_at: Some(self.now()),
         })
@@ -114,4 +114,19 @@ pub async fn run_client<H: HsdbAccess>(history: &History, id: u64, until: Instan
             None => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
+}
+
+/// The table of the registers: the HSDB stores only its tables' records, so a register is a
+/// server unit's alive row whose time is the register's value.
+pub const REGISTERS: Table = Table::SuAlive;
+
+/// The write of `value` to register `key`.
+pub fn register_put(key: &str, value: u64) -> Command {
+    let row = vmrm::domain::SuAliveRecord { host: key.into(), incarnation: "register".into(), at_ms: value as i64 };
+    Command::Put { table: REGISTERS, key: key.into(), value: serde_json::to_value(row).unwrap() }
+}
+
+/// The value a register's row holds.
+pub fn register_value(row: &vmrm::hsdb::client::Row) -> Option<u64> {
+    row.value["at_ms"].as_u64()
 }
