@@ -128,3 +128,37 @@ async fn a_damaged_data_directory_is_refused_with_a_clear_message() {
     assert!(log.contains("refusing to start"), "the refusal must say why: {err}\n{log}");
     assert!(log.contains(&data.display().to_string()), "the refusal must name the directory: {log}");
 }
+
+/// An acknowledged write is on the disk, not only in the page cache: while a member leads, every
+/// write acknowledged one after another costs at least one `fdatasync` of sled's log file
+/// (sled's own flush is `sync_file_range`, which a power loss can undo). Counted with strace
+/// attached to the DBN's process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_acknowledged_write_was_synced_to_the_disk() {
+    const WRITES: usize = 20;
+    let _serial = common::one_cluster_at_a_time().await;
+    let dir = common::temp_dir("hsdb-fsync");
+    let dc = members(25300, dir.path()).await;
+    let dbn = leader(&dc).await;
+    let pid = dc.pid(&dbn).expect("the DBN runs");
+    let trace = dir.path().join("strace.out");
+    let mut strace = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-y", "-e", "trace=fdatasync,fsync", "-o"])
+        .arg(&trace)
+        .args(["-p", &pid.to_string()])
+        .spawn()
+        .expect("strace runs (Debian package strace; .ci/run installs it)");
+    // strace writes nothing until it has attached; a sync of the idle member proves it is on.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let history = History::default();
+    let dbn_index = dbn.trim_start_matches("ctl-").parse::<usize>().unwrap() - 1;
+    for v in 1..=WRITES as u64 {
+        let op = history.write(&member(&dc, dbn_index), "reg-0", v).await.expect("a write");
+        assert!(op.completed_at.is_some(), "write {v} acknowledged");
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(strace.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    strace.wait().expect("strace detaches");
+    let calls = std::fs::read_to_string(&trace).expect("strace's output");
+    let log_syncs = calls.lines().filter(|l| l.contains("fdatasync(") && l.contains("/hsdb/db>")).count();
+    assert!(log_syncs >= WRITES, "{WRITES} acknowledged writes, {log_syncs} fdatasync of the log file:\n{calls}");
+}

@@ -1,7 +1,8 @@
 //! The Raft log on sled: tree `raft/log` (big-endian index → JSON entry) and tree `raft/meta`
 //! (vote, last purged log id, committed). An appended entry is reported durable (openraft's
-//! `LogFlushed` callback) only after sled's fsync, and `save_vote` flushes before it returns:
-//! an acknowledged entry or vote survives SIGKILL.
+//! `LogFlushed` callback) only after a [`DiskSync`] flush (sled's flush completed by
+//! `fdatasync`), and `save_vote` flushes before it returns: an acknowledged entry or vote
+//! survives a power loss.
 //!
 //! `append` itself only writes the entries and queues the callback; one flusher task fsyncs
 //! for everything queued so far and then completes those callbacks in order. Raft therefore
@@ -18,6 +19,7 @@
 //! "linearizable" reads from before its last acknowledged writes — the SIGKILL test caught it.
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
+use super::disk_sync::DiskSync;
 use super::recent_entries::{RECENT_ENTRIES_MAX_BYTES, RecentEntries};
 use super::types::TypeConfig;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
@@ -38,6 +40,7 @@ const COMMITTED: &[u8] = b"committed";
 #[derive(Clone)]
 pub struct SledLogStore {
     node_id: NodeId,
+    disk: DiskSync,
     log: sled::Tree,
     meta: sled::Tree,
     flusher: mpsc::UnboundedSender<LogFlushed<TypeConfig>>,
@@ -55,12 +58,13 @@ fn write_io(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 impl SledLogStore {
     /// Opens member `node_id`'s log trees and starts the flusher task (call within a tokio
     /// runtime).
-    pub fn open(db: &sled::Db, node_id: NodeId) -> sled::Result<Self> {
-        let log = db.open_tree("raft/log")?;
+    pub fn open(disk: &DiskSync, node_id: NodeId) -> sled::Result<Self> {
+        let log = disk.db().open_tree("raft/log")?;
+        let meta = disk.db().open_tree("raft/meta")?;
         let (flusher, queue) = mpsc::unbounded_channel();
-        tokio::spawn(flush_in_order(log.clone(), queue));
+        tokio::spawn(flush_in_order(disk.clone(), queue));
         let recent = Arc::new(Mutex::new(RecentEntries::new(RECENT_ENTRIES_MAX_BYTES)));
-        Ok(Self { node_id, log, meta: db.open_tree("raft/meta")?, flusher, recent })
+        Ok(Self { node_id, disk: disk.clone(), log, meta, flusher, recent })
     }
 
     fn get_meta<T: DeserializeOwned>(&self, key: &[u8]) -> StorageResult<Option<T>> {
@@ -98,13 +102,13 @@ impl SledLogStore {
 
 /// Completes queued append callbacks, oldest first, each only after an fsync that began after
 /// its entries were written. Ends when the store is dropped.
-async fn flush_in_order(log: sled::Tree, mut queue: mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>) {
+async fn flush_in_order(disk: DiskSync, mut queue: mpsc::UnboundedReceiver<LogFlushed<TypeConfig>>) {
     while let Some(first) = queue.recv().await {
         let mut waiting = vec![first];
         while let Ok(next) = queue.try_recv() {
             waiting.push(next);
         }
-        let flushed = log.flush_async().await.map(|_| ()).map_err(|e| e.to_string());
+        let flushed = disk.flush().await.map_err(|e| e.to_string());
         for callback in waiting {
             callback.log_io_completed(flushed.clone().map_err(std::io::Error::other));
         }
@@ -163,7 +167,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> StorageResult<()> {
         self.put_meta(VOTE, vote)?;
-        self.meta.flush_async().await.map_err(|e| StorageIOError::write_vote(&e))?;
+        self.disk.flush().await.map_err(|e| StorageIOError::write_vote(&e))?;
         Ok(())
     }
 
@@ -210,7 +214,7 @@ impl RaftLogStorage<TypeConfig> for SledLogStore {
             batch.remove(key);
         }
         self.log.apply_batch(batch).map_err(write_io)?;
-        self.log.flush_async().await.map_err(write_io)?;
+        self.disk.flush().await.map_err(write_io)?;
         Ok(())
     }
 

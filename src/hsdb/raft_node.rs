@@ -1,6 +1,7 @@
 //! Starting one HSDB member: open (and vet) its sled directory, build the Raft instance with
 //! failover-tuned timers, and initialize a fresh cluster from the lowest member id.
 use super::Raft;
+use super::disk_sync::{DiskSync, sync_dir};
 use super::log_store::SledLogStore;
 use super::network::{GrpcRaftNetwork, SNAPSHOT_CHUNK_BYTES};
 use super::state_machine::SledStateMachine;
@@ -64,8 +65,8 @@ fn open_db(dir: &Path, node_id: u64) -> Result<sled::Db> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(refuse(format!("has an unreadable {IDENTITY_FILE} ({e})"))),
     };
-    // No background flusher: the log store fsyncs before every acknowledgement (which persists
-    // everything written before it), and an extra timer-driven fsync only competes with it.
+    // No background flusher: the log store syncs before every acknowledgement (which persists
+    // everything written before it), and an extra timer-driven sync only competes with it.
     let db = sled::Config::new().path(dir).cache_capacity(SLED_CACHE_BYTES).flush_every_ms(None).open().map_err(|e| {
         refuse(format!("cannot be opened ({e}); it is damaged or in use by another process. Move it away to rejoin this member empty"))
     })?;
@@ -109,12 +110,13 @@ fn open_db(dir: &Path, node_id: u64) -> Result<sled::Db> {
 /// its flusher task). Public so openraft's storage conformance suite tests these very stores.
 pub fn open_storage(dir: &Path, node_id: u64) -> Result<(sled::Db, SledLogStore, SledStateMachine)> {
     let db = open_db(dir, node_id)?;
-    let log_store = SledLogStore::open(&db, node_id).map_err(VmrmError::internal)?;
-    let state_machine = SledStateMachine::open(&db).map_err(VmrmError::internal)?;
+    let disk = DiskSync::new(&db, dir).map_err(VmrmError::internal)?;
+    let log_store = SledLogStore::open(&disk, node_id).map_err(VmrmError::internal)?;
+    let state_machine = SledStateMachine::open(&disk).map_err(VmrmError::internal)?;
     Ok((db, log_store, state_machine))
 }
 
-/// Writes the identity file durably (write, fsync, rename).
+/// Writes the identity file durably (write, fsync, rename, fsync of the directory).
 fn write_marker(path: &Path, identity: &Identity) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let bytes = serde_json::to_vec_pretty(identity).map_err(VmrmError::internal)?;
@@ -122,7 +124,8 @@ fn write_marker(path: &Path, identity: &Identity) -> Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
         std::io::Write::write_all(&mut f, &bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        sync_dir(path.parent().unwrap_or(Path::new(".")))
     };
     write().map_err(|e| VmrmError::internal(format!("cannot write {}: {e}", path.display())))
 }

@@ -8,6 +8,7 @@
 //! would be copied out again and again.
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
+use super::disk_sync::DiskSync;
 use super::locks::{self, VmLock};
 use super::tables::{StoredRow, Table};
 use super::types::{Command, CommandResult, TypeConfig};
@@ -31,6 +32,7 @@ const SNAPSHOT_DATA: &[u8] = b"data";
 
 #[derive(Clone)]
 pub struct SledStateMachine {
+    disk: DiskSync,
     db: sled::Db,
     meta: sled::Tree,
     snapshot: sled::Tree,
@@ -72,8 +74,9 @@ pub fn decode_key(table: Table, key: &[u8]) -> String {
 }
 
 impl SledStateMachine {
-    pub fn open(db: &sled::Db) -> sled::Result<Self> {
-        Ok(Self { db: db.clone(), meta: db.open_tree("sm/meta")?, snapshot: db.open_tree("sm/snapshot")? })
+    pub fn open(disk: &DiskSync) -> sled::Result<Self> {
+        let db = disk.db().clone();
+        Ok(Self { disk: disk.clone(), meta: db.open_tree("sm/meta")?, snapshot: db.open_tree("sm/snapshot")?, db })
     }
 
     fn tree(&self, table: Table) -> StorageResult<sled::Tree> {
@@ -315,7 +318,7 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
         }
         self.put_meta(MEMBERSHIP, &meta.last_membership)?;
         self.store_snapshot(meta, &data)?;
-        self.db.flush_async().await.map_err(sm_write)?;
+        self.disk.flush().await.map_err(sm_write)?;
         Ok(())
     }
 
@@ -344,6 +347,13 @@ mod tests {
         Some(serde_json::from_slice::<StoredRow>(&bytes).unwrap().value)
     }
 
+    fn disk() -> (tempfile::TempDir, DiskSync) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).open().unwrap();
+        let disk = DiskSync::new(&db, dir.path()).unwrap();
+        (dir, disk)
+    }
+
     fn entry(index: u64, command: Command) -> Entry<TypeConfig> {
         Entry {
             log_id: LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
@@ -355,8 +365,8 @@ mod tests {
     /// them there: each is rejected, nothing changes, and the VM's lock still works after them.
     #[tokio::test]
     async fn poison_entries_are_rejected_not_fatal() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let mut sm = SledStateMachine::open(&db).unwrap();
+        let (_dir, disk) = disk();
+        let mut sm = SledStateMachine::open(&disk).unwrap();
         let poison = [
             Command::Put { table: Table::Locked, key: "vm-1".into(), value: 42.into() },
             Command::Put { table: Table::Event, key: u64::MAX.to_string(), value: serde_json::json!({}) },
@@ -376,8 +386,8 @@ mod tests {
 
     #[test]
     fn writes_under_a_lock_apply_only_at_its_current_epoch() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let sm = SledStateMachine::open(&db).unwrap();
+        let (_dir, disk) = disk();
+        let sm = SledStateMachine::open(&disk).unwrap();
         assert_eq!(sm.execute(1, lock(Acquire::WhenFree)).unwrap(), CommandResult::Locked { epoch: 1 });
         assert!(matches!(
             sm.execute(2, lock(Acquire::WhenFree)).unwrap(),
