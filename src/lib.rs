@@ -16,6 +16,7 @@
 //! | [`domain`] | plain data: inventory records, VM states, policies, events |
 //! | [`logic`] | pure decisions: failure detection, placement, the application engine, migration rules |
 //! | [`hsdb`] | the Health Status Database: openraft + sled, its gRPC service and clients |
+//! | [`disk_sync`] | sled flushes completed to the disk (fdatasync), for the HSDB and the SAN |
 //! | [`controller`] | the KSYS controller, one sub-room per concern (API, config, detection, recovery, migration, apps) |
 //! | [`agents`] | the product's agents beside the hardware: host monitor + AR gateway (VIOS), VM agent (in each VM) |
 //! | [`sim`] | the simulated hardware only: HMC, server unit, the hypervisor boundary to its partitions (simulated ones its first backend), guest memory, SAN |
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod controller;
+pub mod disk_sync;
 pub mod domain;
 pub mod error;
 pub mod hsdb;

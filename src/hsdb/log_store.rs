@@ -19,7 +19,7 @@
 //! "linearizable" reads from before its last acknowledged writes — the SIGKILL test caught it.
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
-use super::disk_sync::DiskSync;
+use crate::disk_sync::DiskSync;
 use super::recent_entries::{RECENT_ENTRIES_MAX_BYTES, RecentEntries};
 use super::types::TypeConfig;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};

@@ -18,7 +18,6 @@
 //!   controller cannot write) and `RemoteHsdb` (other nodes, follows the leader).
 pub mod batcher;
 pub mod client;
-pub mod disk_sync;
 pub mod locks;
 pub mod log_store;
 pub mod network;

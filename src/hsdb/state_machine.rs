@@ -8,7 +8,7 @@
 //! would be copied out again and again.
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
-use super::disk_sync::DiskSync;
+use crate::disk_sync::DiskSync;
 use super::locks::{self, VmLock};
 use super::tables::{StoredRow, Table};
 use super::types::{Command, CommandResult, TypeConfig};

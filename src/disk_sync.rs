@@ -1,11 +1,11 @@
-//! Makes what sled wrote survive a power loss, not only a killed process.
+//! Makes what sled wrote survive a power loss, not only a killed process (the HSDB's members
+//! and the SAN keep their state in sled).
 //!
 //! sled 0.34's flush writes its log file with `sync_file_range`, which flushes neither the
 //! drive's cache nor the file's metadata (its size), and pages too large for a log segment go
-//! to blob files it never syncs at all. [`DiskSync::flush`] completes every flush the HSDB
-//! acknowledges on: sled's flush, then `fdatasync` of each blob file written since the last
+//! to blob files it never syncs at all. [`DiskSync::flush`] completes every flush an answer
+//! waits for: sled's flush, then `fdatasync` of each blob file written since the last
 //! one and of the blob directory (so the new names survive), then `fdatasync` of the log file.
-//! The identity file beside sled's files is written with a directory sync of its own.
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
