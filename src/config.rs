@@ -269,6 +269,12 @@ impl NodeConfig {
         if self.vios.is_some() && self.hsdb_endpoints.is_empty() && self.hsdb.is_none() {
             return bad("hsdb_endpoints", "a VIOS needs the HSDB members' endpoints".into());
         }
+        if self.san.is_some() && self.hsdb_endpoints.is_empty() && self.hsdb.is_none() {
+            return bad(
+                "hsdb_endpoints",
+                "a SAN needs the HSDB members' endpoints (it checks fencing tokens there)".into(),
+            );
+        }
         if let Some(su) = &self.su {
             if su.vios.len() != 2 {
                 return bad("su.vios", format!("a host has exactly two VIOSs, found {}", su.vios.len()));
@@ -325,10 +331,11 @@ mod tests {
 
     #[test]
     fn a_node_without_a_profile_runs_the_seeds_timing() {
-        let cfg = parse("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\n[san]\n").unwrap();
+        let san = "hsdb_endpoints=['127.0.0.1:2']\n[san]\n";
+        let cfg = parse(&format!("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\n{san}")).unwrap();
         assert_eq!(cfg.profile, ProfileName::Seed);
         assert_eq!(cfg.timing().vm_heartbeat, std::time::Duration::from_secs(10));
-        let fast = parse("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\nprofile='fast'\n[san]\n").unwrap();
+        let fast = parse(&format!("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\nprofile='fast'\n{san}")).unwrap();
         assert_eq!(fast.profile, ProfileName::Fast);
     }
 
@@ -336,6 +343,12 @@ mod tests {
     fn node_without_role_is_refused() {
         let err = parse("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\n").unwrap_err();
         assert!(err.to_string().contains("no role"), "{err}");
+    }
+
+    #[test]
+    fn a_san_needs_the_hsdb() {
+        let err = parse("name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\n[san]\n").unwrap_err();
+        assert!(err.to_string().contains("checks fencing tokens"), "{err}");
     }
 
     #[test]

@@ -137,3 +137,44 @@ async fn vioses_shut_down_on_purpose_move_nothing() {
     }
     dc.stop();
 }
+
+/// The SAN keeps its reservations on its disk: restarted, it goes on accepting every VM's
+/// writes from the host that runs it (before, every VM crashed on its first write after a SAN
+/// restart), and a preempt with a fencing token nobody issued is refused and moves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_san_restart_forgets_no_reservation() {
+    let _serial = one_cluster_at_a_time().await;
+    let dir = temp_dir("san-restart");
+    let mut dc = start(Topology::uniform(31100, 2, 2, dir.path().to_path_buf())).await;
+    let before = running_vms(&dc).await;
+    assert_eq!(before.len(), 4, "{before:?}");
+
+    dc.kill("san");
+    dc.restart("san").await.expect("the SAN restarts");
+    let restarted_at = vmrm::now_ms();
+    for (vm, hosts) in &before {
+        let [host] = &hosts[..] else { panic!("{vm} runs on {hosts:?}") };
+        let key = san_key_for_host(host);
+        wait_until(&format!("{vm}'s writes from {host} after the restart"), Duration::from_secs(10), || async {
+            let record = san_record(&dc, &disk_for_vm(vm)).await;
+            record.iter().any(|op| op.kind == "WRITE" && op.key == key && op.last_at_ms > restarted_at).then_some(())
+        })
+        .await;
+    }
+    for vm in before.keys() {
+        let record = san_record(&dc, &disk_for_vm(vm)).await;
+        assert!(!record.iter().any(|op| op.kind == "WRITE_REJECTED"), "{vm}: a write was rejected: {record:#?}");
+        assert_eq!(record.iter().filter(|op| op.kind == "RESERVE").count(), 1, "{vm}: reserved once: {record:#?}");
+    }
+
+    // The review's theft: the largest token, from nowhere.
+    let channel = vmrm::transport::channel::lazy_channel(&dc.topology.san_endpoint(), Duration::from_secs(1)).unwrap();
+    let theft = pb::PreemptRequest { disk: disk_for_vm("vm-1-1"), key: 1, owner: "thief".into(), fence: u64::MAX };
+    let err = pb::san_client::SanClient::new(channel).preempt(theft).await.expect_err("an unissued token");
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("no operation holds the VM's lock"), "{}", err.message());
+    assert_eq!(running_vms(&dc).await, before, "nothing moved, nothing crashed");
+    let record = san_record(&dc, &disk_for_vm("vm-1-1")).await;
+    assert!(!record.iter().any(|op| op.key == 1), "the refused preempt left no trace: {record:#?}");
+    dc.stop();
+}

@@ -22,14 +22,36 @@ pub fn san_key_for_host(host: &str) -> u64 {
     name_based("san-key", host).as_u64_pair().1 | 1
 }
 
+/// The suffix of a VM's disk name.
+const DISK_SUFFIX: &str = "-rootvg";
+
 /// The SAN disk that carries a VM's storage.
 pub fn disk_for_vm(vm: &str) -> String {
-    format!("{vm}-rootvg")
+    format!("{vm}{DISK_SUFFIX}")
+}
+
+/// The VM whose storage `disk` is, or why `disk` is not a VM's disk (`InvalidArgument`).
+pub fn vm_of_disk(disk: &str) -> crate::error::Result<super::names::VmName> {
+    match disk.strip_suffix(DISK_SUFFIX) {
+        Some(vm) => super::names::VmName::parse(vm),
+        None => Err(crate::error::VmrmError::invalid(format!(
+            "`{}` is not a VM's disk (`VM{DISK_SUFFIX}`)",
+            crate::error::quote(disk)
+        ))),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_disk_names_its_vm() {
+        assert_eq!(vm_of_disk(&disk_for_vm("vm-1-1")).unwrap().as_str(), "vm-1-1");
+        for bad in ["vm-1-1", "-rootvg", "../x-rootvg", ""] {
+            assert!(vm_of_disk(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn identities_are_stable_and_distinct() {

@@ -19,9 +19,9 @@
 //! "linearizable" reads from before its last acknowledged writes — the SIGKILL test caught it.
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
-use crate::disk_sync::DiskSync;
 use super::recent_entries::{RECENT_ENTRIES_MAX_BYTES, RecentEntries};
 use super::types::TypeConfig;
+use crate::disk_sync::DiskSync;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use serde::{Serialize, de::DeserializeOwned};

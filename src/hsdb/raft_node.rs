@@ -1,12 +1,12 @@
 //! Starting one HSDB member: open (and vet) its sled directory, build the Raft instance with
 //! failover-tuned timers, and initialize a fresh cluster from the lowest member id.
 use super::Raft;
-use crate::disk_sync::{DiskSync, sync_dir};
 use super::log_store::SledLogStore;
 use super::network::{GrpcRaftNetwork, SNAPSHOT_CHUNK_BYTES};
 use super::state_machine::SledStateMachine;
 use super::types::TypeConfig;
 use crate::config::HsdbConfig;
+use crate::disk_sync::{DiskSync, sync_dir};
 use crate::error::{Result, VmrmError};
 use crate::transport::ChannelPool;
 use openraft::network::RaftNetworkFactory;

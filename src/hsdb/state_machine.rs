@@ -8,10 +8,10 @@
 //! would be copied out again and again.
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
-use crate::disk_sync::DiskSync;
 use super::locks::{self, VmLock};
 use super::tables::{StoredRow, Table};
 use super::types::{Command, CommandResult, TypeConfig};
+use crate::disk_sync::DiskSync;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError,

@@ -178,6 +178,7 @@ impl Topology {
             out.push(n);
         }
         let mut san = self.node("san".into(), self.san_endpoint());
+        san.hsdb_endpoints = self.controller_endpoints();
         san.san = Some(SanConfig {});
         out.push(san);
         let su_endpoints: Vec<String> = (1..=self.hosts.len()).map(|i| self.host_port(i, 0)).collect();

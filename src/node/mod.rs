@@ -71,9 +71,11 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         hsdb_node = Some(node);
     }
     if cfg.san.is_some() {
-        let san = san::San::default().start();
+        let store = san::store::SanStore::open(&cfg.data_dir.join("san"))?;
+        let san = san::San::open(store.clone())?.start();
         liveness.actor("SAN", san.clone());
-        router = router.add_service(pb::san_server::SanServer::new(san::SanService(san)));
+        let hsdb = RemoteHsdb::new(cfg.hsdb_client_endpoints(), pool.clone(), timing.rpc_deadline);
+        router = router.add_service(pb::san_server::SanServer::new(san::SanService::new(san, store, hsdb)));
         serving::<pb::san_server::SanServer<san::SanService>>(&reporter, &mut liveness).await;
     }
     if !cfg.hmc.is_empty() {

@@ -1,0 +1,271 @@
+//! The SAN: disks with SCSI-3-style persistent reservations. The reservation is the I/O fence:
+//! a write whose key does not hold the disk's reservation is rejected and recorded. The record
+//! (reservations, preemptions, accepted and rejected writes, in order) is what the tests read
+//! to prove that no VM ever ran on two hosts at once.
+//!
+//! Everything is kept on the SAN's disk ([`store`]) and survives its restart. A preempt moves a
+//! reservation only under the fencing token of the VM's lock as the HSDB holds it ([`service`]):
+//! no caller can choose its own number.
+pub mod service;
+pub mod store;
+
+use crate::error::{Result, VmrmError};
+use crate::pb;
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::path::Path;
+use store::{Holder, SanStore};
+
+pub use service::SanService;
+
+/// Most disks the SAN holds reservations for; a reservation of one more is refused.
+pub const MAX_DISKS: usize = 65_536;
+/// Record rows kept; the oldest go first (accepted writes of one key fold into one row).
+pub const MAX_RECORD: u64 = 200_000;
+
+pub struct San {
+    store: SanStore,
+    holders: HashMap<String, Holder>,
+    /// The highest fencing token each disk has seen.
+    fences: HashMap<String, u64>,
+    /// Each disk's newest record row.
+    last_ops: HashMap<String, pb::SanOperation>,
+    last_sequence: u64,
+    records: u64,
+}
+
+impl Actor for San {
+    type Context = Context<Self>;
+}
+
+impl San {
+    /// The SAN whose state lives in `store`, as it was when it stopped.
+    pub fn open(store: SanStore) -> Result<Self> {
+        let loaded = store.load()?;
+        Ok(Self {
+            store,
+            holders: loaded.holders,
+            fences: loaded.fences,
+            last_ops: loaded.last_ops,
+            last_sequence: loaded.last_sequence,
+            records: loaded.records,
+        })
+    }
+
+    /// Opens (or creates) the SAN's store in `dir`.
+    pub fn open_dir(dir: &Path) -> Result<Self> {
+        Self::open(SanStore::open(dir)?)
+    }
+
+    fn log(&mut self, disk: &str, kind: &str, key: u64, owner: &str, previous_key: u64) -> Result<()> {
+        let now = crate::now_ms();
+        if let Some(last) = self.last_ops.get_mut(disk)
+            && kind == "WRITE"
+            && last.kind == "WRITE"
+            && last.key == key
+        {
+            last.count += 1;
+            last.last_at_ms = now;
+            return self.store.put_op(last);
+        }
+        self.last_sequence += 1;
+        let op = pb::SanOperation {
+            sequence: self.last_sequence,
+            disk: disk.to_string(),
+            kind: kind.to_string(),
+            key,
+            owner: owner.to_string(),
+            at_ms: now,
+            previous_key,
+            count: 1,
+            last_at_ms: now,
+        };
+        self.store.put_op(&op)?;
+        self.last_ops.insert(disk.to_string(), op);
+        self.records += 1;
+        if self.records > MAX_RECORD {
+            self.store.drop_oldest_op()?;
+            self.records -= 1;
+        }
+        Ok(())
+    }
+
+    /// Accepts the write only from the disk's holder. A disk nobody ever reserved has nothing
+    /// to protect and leaves no record.
+    fn write(&mut self, w: &pb::WriteRequest) -> Result<bool> {
+        let Some(holder) = self.holders.get(&w.disk) else { return Ok(false) };
+        let accepted = holder.key == w.key;
+        let owner = if accepted { holder.owner.clone() } else { String::new() };
+        self.log(&w.disk, if accepted { "WRITE" } else { "WRITE_REJECTED" }, w.key, &owner, 0)?;
+        Ok(accepted)
+    }
+
+    fn room_for(&self, disk: &str) -> Result<()> {
+        match self.holders.contains_key(disk) || self.holders.len() < MAX_DISKS {
+            true => Ok(()),
+            false => Err(VmrmError::precondition(format!(
+                "the SAN holds reservations for {MAX_DISKS} disks already; {disk} was not reserved"
+            ))),
+        }
+    }
+
+    fn reserve(&mut self, r: &pb::ReserveRequest) -> Result<pb::ReservationReply> {
+        self.room_for(&r.disk)?;
+        if let Some(held) = self.holders.get(&r.disk).filter(|h| h.key != r.key).cloned() {
+            self.log(&r.disk, "RESERVE_REFUSED", r.key, &r.owner, held.key)?;
+            return Err(VmrmError::precondition(format!(
+                "disk {} is reserved by {} (key {:#x}); {} cannot reserve it",
+                r.disk, held.owner, held.key, r.owner
+            )));
+        }
+        self.hold(&r.disk, r.key, &r.owner)?;
+        self.log(&r.disk, "RESERVE", r.key, &r.owner, 0)?;
+        Ok(pb::ReservationReply { holder: r.key, owner: r.owner.clone() })
+    }
+
+    /// Moves the reservation to `r.key` under fencing token `r.fence` (already checked against
+    /// the VM's lock): a token older than one the disk has seen is refused.
+    fn preempt(&mut self, r: &pb::PreemptRequest) -> Result<pb::ReservationReply> {
+        self.room_for(&r.disk)?;
+        let seen = self.fences.get(&r.disk).copied().unwrap_or(0);
+        let previous = self.holders.get(&r.disk).map_or(0, |h| h.key);
+        if r.fence < seen {
+            self.log(&r.disk, "PREEMPT_REFUSED", r.key, &r.owner, previous)?;
+            return Err(VmrmError::precondition(format!(
+                "disk {}: fencing token {} is older than {seen}; the operation that sent it was taken over",
+                r.disk, r.fence
+            )));
+        }
+        self.store.set_fence(&r.disk, r.fence)?;
+        self.fences.insert(r.disk.clone(), r.fence);
+        self.hold(&r.disk, r.key, &r.owner)?;
+        self.log(&r.disk, "PREEMPT", r.key, &r.owner, previous)?;
+        Ok(pb::ReservationReply { holder: r.key, owner: r.owner.clone() })
+    }
+
+    fn hold(&mut self, disk: &str, key: u64, owner: &str) -> Result<()> {
+        let holder = Holder { key, owner: owner.to_string() };
+        self.store.set_holder(disk, &holder)?;
+        self.holders.insert(disk.to_string(), holder);
+        Ok(())
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<pb::ReservationReply>")]
+pub struct Reserve(pub pb::ReserveRequest);
+
+impl Handler<Reserve> for San {
+    type Result = Result<pb::ReservationReply>;
+    fn handle(&mut self, Reserve(r): Reserve, _: &mut Context<Self>) -> Self::Result {
+        self.reserve(&r)
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<pb::ReservationReply>")]
+pub struct Preempt(pub pb::PreemptRequest);
+
+impl Handler<Preempt> for San {
+    type Result = Result<pb::ReservationReply>;
+    fn handle(&mut self, Preempt(r): Preempt, _: &mut Context<Self>) -> Self::Result {
+        self.preempt(&r)
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<bool>")]
+pub struct Write(pub pb::WriteRequest);
+
+impl Handler<Write> for San {
+    type Result = Result<bool>;
+    fn handle(&mut self, Write(w): Write, _: &mut Context<Self>) -> Self::Result {
+        self.write(&w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn san(dir: &Path) -> San {
+        San::open_dir(dir).unwrap()
+    }
+
+    /// sled's flusher thread lets go of the files a moment after the last handle is dropped.
+    fn reopen(dir: &Path) -> San {
+        for _ in 0..100 {
+            if let Ok(san) = San::open_dir(dir) {
+                return san;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("the SAN's store does not reopen")
+    }
+
+    fn write(san: &mut San, key: u64) -> bool {
+        san.write(&pb::WriteRequest { disk: "d".into(), key, block: 0 }).unwrap()
+    }
+
+    fn preempt(key: u64, fence: u64) -> pb::PreemptRequest {
+        pb::PreemptRequest { disk: "d".into(), key, owner: format!("host-{key}"), fence }
+    }
+
+    fn reserve(key: u64) -> pb::ReserveRequest {
+        pb::ReserveRequest { disk: "d".into(), key, owner: format!("host-{key}") }
+    }
+
+    fn kinds(san: &San) -> Vec<(String, u64, u64)> {
+        san.store.ops("d").unwrap().into_iter().map(|o| (o.kind, o.key, o.count)).collect()
+    }
+
+    #[test]
+    fn preempted_key_can_no_longer_write_and_writes_fold() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut san = san(dir.path());
+        assert!(!write(&mut san, 1), "nobody holds the disk yet");
+        san.reserve(&reserve(1)).unwrap();
+        assert!(write(&mut san, 1));
+        assert!(write(&mut san, 1));
+        san.preempt(&preempt(2, 1)).unwrap();
+        assert!(!write(&mut san, 1));
+        assert!(write(&mut san, 2));
+        let expected =
+            [("RESERVE", 1, 1), ("WRITE", 1, 2), ("PREEMPT", 2, 1), ("WRITE_REJECTED", 1, 1), ("WRITE", 2, 1)];
+        assert_eq!(kinds(&san), expected.map(|(k, key, n)| (k.to_string(), key, n)));
+    }
+
+    #[test]
+    fn a_preempt_with_an_older_fencing_token_is_refused_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut san = san(dir.path());
+        san.preempt(&preempt(2, 5)).unwrap();
+        san.preempt(&preempt(2, 5)).unwrap();
+        let stale = san.preempt(&preempt(3, 4)).unwrap_err();
+        assert!(stale.to_string().contains("taken over"), "{stale}");
+        assert!(!write(&mut san, 3));
+        assert!(write(&mut san, 2));
+        assert_eq!(kinds(&san)[2].0, "PREEMPT_REFUSED");
+        san.preempt(&preempt(3, 6)).unwrap();
+        assert!(write(&mut san, 3));
+    }
+
+    /// A restarted SAN holds what it held: the holder's writes go on, the fence still refuses an
+    /// older token, a stale host cannot reserve the disk, and the record continues.
+    #[test]
+    fn a_restarted_san_remembers_reservations_tokens_and_its_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut first = san(dir.path());
+        first.reserve(&reserve(1)).unwrap();
+        first.preempt(&preempt(2, 7)).unwrap();
+        assert!(write(&mut first, 2));
+        drop(first);
+        let mut again = reopen(dir.path());
+        assert!(write(&mut again, 2), "the holder's writes are still accepted");
+        assert!(again.reserve(&reserve(1)).is_err(), "a stale host cannot take the disk");
+        assert!(again.preempt(&preempt(1, 6)).is_err(), "nor preempt with an older token");
+        let kinds = kinds(&again);
+        assert_eq!(kinds[2], ("WRITE".to_string(), 2, 2), "the write folded into the row before the restart");
+        assert_eq!(again.store.ops("d").unwrap().last().unwrap().sequence, 5);
+    }
+}

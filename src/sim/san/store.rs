@@ -1,0 +1,120 @@
+//! What the SAN keeps on its disk, in sled: each disk's reservation (key and owner), the highest
+//! fencing token it has seen, and its record of operations. A SAN restart forgets nothing: the
+//! VMs' writes go on being accepted, and a host coming back with a stale boot list still finds
+//! the disk reserved by the host that runs the VM now. A reservation change is on the disk
+//! (fdatasync) before it is answered; the folding of accepted writes is not waited for.
+use crate::disk_sync::DiskSync;
+use crate::error::{Result, VmrmError};
+use crate::pb::SanOperation;
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// A disk's persistent reservation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub key: u64,
+    pub owner: String,
+}
+
+/// Everything the SAN knows at start.
+#[derive(Default)]
+pub struct Loaded {
+    pub holders: HashMap<String, Holder>,
+    pub fences: HashMap<String, u64>,
+    /// Each disk's newest record row (accepted writes fold into it).
+    pub last_ops: HashMap<String, SanOperation>,
+    pub last_sequence: u64,
+    pub records: u64,
+}
+
+#[derive(Clone)]
+pub struct SanStore {
+    disk: DiskSync,
+    holders: sled::Tree,
+    fences: sled::Tree,
+    /// Sequence number (big-endian) → operation (protobuf).
+    record: sled::Tree,
+}
+
+fn io(e: impl std::fmt::Display) -> VmrmError {
+    VmrmError::unavailable(format!("the SAN's store failed: {e}"))
+}
+
+impl SanStore {
+    pub fn open(dir: &Path) -> Result<Self> {
+        let db = sled::Config::new().path(dir).open().map_err(|e| {
+            VmrmError::precondition(format!("the SAN's store {} cannot be opened ({e})", dir.display()))
+        })?;
+        let disk = DiskSync::new(&db, dir).map_err(io)?;
+        Ok(Self {
+            holders: db.open_tree("holders").map_err(io)?,
+            fences: db.open_tree("fences").map_err(io)?,
+            record: db.open_tree("record").map_err(io)?,
+            disk,
+        })
+    }
+
+    pub fn load(&self) -> Result<Loaded> {
+        let mut loaded = Loaded::default();
+        for item in self.holders.iter() {
+            let (disk, holder) = item.map_err(io)?;
+            let holder: Holder = serde_json::from_slice(&holder).map_err(io)?;
+            loaded.holders.insert(String::from_utf8_lossy(&disk).into_owned(), holder);
+        }
+        for item in self.fences.iter() {
+            let (disk, fence) = item.map_err(io)?;
+            let fence = fence.as_ref().try_into().map(u64::from_be_bytes).map_err(io)?;
+            loaded.fences.insert(String::from_utf8_lossy(&disk).into_owned(), fence);
+        }
+        for item in self.record.iter() {
+            let (_, op) = item.map_err(io)?;
+            let op = SanOperation::decode(op.as_ref()).map_err(io)?;
+            loaded.last_sequence = loaded.last_sequence.max(op.sequence);
+            loaded.records += 1;
+            loaded.last_ops.insert(op.disk.clone(), op);
+        }
+        Ok(loaded)
+    }
+
+    pub fn set_holder(&self, disk: &str, holder: &Holder) -> Result<()> {
+        self.holders.insert(disk, serde_json::to_vec(holder).map_err(io)?).map_err(io)?;
+        Ok(())
+    }
+
+    pub fn set_fence(&self, disk: &str, fence: u64) -> Result<()> {
+        self.fences.insert(disk, &fence.to_be_bytes()).map_err(io)?;
+        Ok(())
+    }
+
+    /// Writes (or rewrites, when a write folds into it) one record row.
+    pub fn put_op(&self, op: &SanOperation) -> Result<()> {
+        self.record.insert(op.sequence.to_be_bytes(), op.encode_to_vec()).map_err(io)?;
+        Ok(())
+    }
+
+    /// Drops the oldest record row (the record is bounded).
+    pub fn drop_oldest_op(&self) -> Result<()> {
+        self.record.pop_min().map_err(io)?;
+        Ok(())
+    }
+
+    /// The record, oldest first, of one disk or (`""`) every disk.
+    pub fn ops(&self, disk: &str) -> Result<Vec<SanOperation>> {
+        let mut out = Vec::new();
+        for item in self.record.iter() {
+            let (_, op) = item.map_err(io)?;
+            let op = SanOperation::decode(op.as_ref()).map_err(io)?;
+            if disk.is_empty() || op.disk == disk {
+                out.push(op);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Returns once every change made so far is on the disk.
+    pub async fn flush(&self) -> Result<()> {
+        self.disk.flush().await.map_err(io)
+    }
+}
