@@ -2,7 +2,9 @@
 //! present: `[controller]` (needs `[hsdb]`), `[hsdb]`, `[[hmc]]`, `[su]`, `[vios]`, `[san]`.
 //! Unknown keys are refused and `validate` names the bad key, so a typo never starts a node
 //! that silently does less than intended.
-use crate::error::{Result, VmrmError};
+use crate::domain::lpar::{MAX_CPU, MAX_MEMORY_MB};
+use crate::domain::names::{HmcName, HostName, NodeName, ViosName, VmName};
+use crate::error::{Result, VmrmError, quote};
 use crate::profile::{ProfileName, Timing};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -212,10 +214,23 @@ impl NodeConfig {
     /// Checks what serde cannot: roles that need each other, addresses, ids. Names the bad key.
     pub fn validate(&self) -> Result<()> {
         let bad = |key: &str, why: String| Err(VmrmError::invalid(format!("key `{key}`: {why}")));
-        if self.name.trim().is_empty() {
-            return bad("name", "must not be empty".into());
-        }
+        let named =
+            |key: &str, checked: Result<()>| checked.map_err(|e| VmrmError::invalid(format!("key `{key}`: {e}")));
+        let endpoint = |key: &str, value: &str| match crate::transport::is_endpoint(value) {
+            true => Ok(()),
+            false => bad(key, format!("`{}` is not an address like 127.0.0.1:7001 or ctl-1:7001", quote(value))),
+        };
+        named("name", NodeName::parse(&self.name).map(drop))?;
         self.listen_addr()?;
+        self.hsdb_endpoints.iter().try_for_each(|e| endpoint("hsdb_endpoints", e))?;
+        for hmc in &self.hmc {
+            named("hmc.name", HmcName::parse(&hmc.name).map(drop))?;
+            hmc.managed_hosts.iter().try_for_each(|e| endpoint("hmc.managed_hosts", e))?;
+        }
+        if let Some(v) = &self.vios {
+            named("vios.name", ViosName::parse(&v.name).map(drop))?;
+            named("vios.host", HostName::parse(&v.host).map(drop))?;
+        }
         if let Some(a) = &self.advertise
             && !crate::transport::is_endpoint(a)
         {
@@ -276,16 +291,30 @@ impl NodeConfig {
             );
         }
         if let Some(su) = &self.su {
+            named("su.host", HostName::parse(&su.host).map(drop))?;
+            endpoint("su.san", &su.san)?;
             if su.vios.len() != 2 {
                 return bad("su.vios", format!("a host has exactly two VIOSs, found {}", su.vios.len()));
+            }
+            for v in &su.vios {
+                named("su.vios", ViosName::parse(&v.name).map(drop))?;
+                endpoint("su.vios", &v.endpoint)?;
             }
             if su.cpu == 0 || su.memory_mb == 0 {
                 return bad("su.cpu", "cpu and memory_mb must be positive".into());
             }
             let mut indexes = std::collections::BTreeSet::new();
+            let mut names = std::collections::BTreeSet::new();
             for vm in &su.vm {
-                if vm.cpu == 0 || vm.memory_mb == 0 {
-                    return bad("su.vm", format!("VM {} needs positive cpu and memory_mb", vm.name));
+                named("su.vm", VmName::parse(&vm.name).map(drop))?;
+                if !names.insert(&vm.name) {
+                    return bad("su.vm", format!("VM {} is defined twice", vm.name));
+                }
+                if !(1..=MAX_CPU).contains(&vm.cpu) || !(1..=MAX_MEMORY_MB).contains(&vm.memory_mb) {
+                    return bad(
+                        "su.vm",
+                        format!("VM {} needs 1 to {MAX_CPU} cpu and 1 to {MAX_MEMORY_MB} memory_mb", vm.name),
+                    );
                 }
                 match vm.permanent_index {
                     Some(0) => return bad("su.vm", format!("VM {}: a permanent_index starts at 1", vm.name)),
@@ -387,5 +416,36 @@ mod tests {
         assert!(zero.to_string().contains("starts at 1"), "{zero}");
         let twice = parse(&su(&(vm("x", "permanent_index=5") + &vm("y", "permanent_index=5")))).unwrap_err();
         assert!(twice.to_string().contains("given to two VMs"), "{twice}");
+    }
+
+    /// Names become directories and files; endpoints are dialled: a config file is input too.
+    #[test]
+    fn names_that_are_paths_and_endpoints_that_are_not_addresses_are_refused() {
+        let su = |host: &str, san: &str, vms: &str| {
+            format!(
+                "name='h'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\n[su]\nhost='{host}'\ncpu=4\nmemory_mb=8192\n\
+                 san='{san}'\nvios=[{{name='a',endpoint='127.0.0.1:3'}},{{name='b',endpoint='127.0.0.1:4'}}]\n{vms}"
+            )
+        };
+        let vm = |name: &str| format!("[[su.vm]]\nname='{name}'\ncpu=1\nmemory_mb=512\n");
+        for (config, key) in [
+            (su("h", "127.0.0.1:2", &vm("../vm-2-1")), "su.vm"),
+            (su("h", "127.0.0.1:2", &vm("/tmp/x")), "su.vm"),
+            (su("h", "127.0.0.1:2", &(vm("x") + &vm("x"))), "su.vm"),
+            (su("h", "127.0.0.1:2", "[[su.vm]]\nname='x'\ncpu=1\nmemory_mb=18446744073709551615\n"), "su.vm"),
+            (su("../h", "127.0.0.1:2", ""), "su.host"),
+            (su("h", "not an endpoint", ""), "su.san"),
+            (
+                "name='../a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\nhsdb_endpoints=['127.0.0.1:2']\n[san]\n".into(),
+                "name",
+            ),
+            (
+                "name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\nhsdb_endpoints=['x y']\n[san]\n".into(),
+                "hsdb_endpoints",
+            ),
+        ] {
+            let err = parse(&config).expect_err(&config).to_string();
+            assert!(err.contains(&format!("key `{key}`")), "{config}: {err}");
+        }
     }
 }

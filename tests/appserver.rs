@@ -40,7 +40,7 @@ async fn the_guest_application_server_launches_polls_and_limits_over_tls() {
     let guests = topology.guests_dir();
     let mut dc = start(topology).await;
     let vm = "vm-1-1";
-    let guest = GuestDir::of(&guests, vm);
+    let guest = GuestDir::of(&guests, vm).expect("a VM name");
     let mut client = wait_until("the application server", Duration::from_secs(10), || async {
         connect(&guest, vm, Duration::from_secs(2)).await.ok()
     })

@@ -21,7 +21,7 @@ const KEYS: u64 = 40;
 /// The `vm` table as the member at `endpoint` holds it (a follower read: its own copy).
 async fn own_copy(endpoint: &str) -> Option<Vec<(String, u64, Vec<u8>)>> {
     let mut client = HsdbClient::new(lazy_channel(endpoint, Duration::from_secs(1)).ok()?);
-    let req = HsdbRead { table: "vm".into(), key: String::new(), follower_read: true };
+    let req = HsdbRead { table: REGISTERS.to_string(), key: String::new(), follower_read: true };
     let rows = client.read(req).await.ok()?.into_inner().rows;
     Some(rows.into_iter().map(|r| (r.key, r.version, r.value)).collect())
 }

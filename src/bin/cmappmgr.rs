@@ -39,8 +39,12 @@ fn main() {
         .init();
     let args = Args::parse();
     let guests = args.guests.unwrap_or_else(default_guests_root);
+    let guest = GuestDir::of(&guests, &args.vm).unwrap_or_else(|e| {
+        eprintln!("cmappmgr: {e}");
+        std::process::exit(MANAGER_FAILED);
+    });
     let manager = Manager {
-        guest: GuestDir::of(&guests, &args.vm),
+        guest,
         vm: args.vm,
         command: args.command,
         poll: Duration::from_millis(args.poll_ms.max(10)),

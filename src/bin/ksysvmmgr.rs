@@ -38,7 +38,7 @@ fn guest_dir(words: &mut Vec<String>) -> Result<GuestDir, String> {
     let (vm, guests, guest) = (take("--vm")?, take("--guests")?, take("--guest")?);
     let guests = guests.map(std::path::PathBuf::from).unwrap_or_else(default_guests_root);
     match (vm, guest.or_else(|| std::env::var(GUEST_ENV).ok())) {
-        (Some(vm), _) => Ok(GuestDir::of(&guests, &vm)),
+        (Some(vm), _) => GuestDir::of(&guests, &vm).map_err(|e| e.to_string()),
         (None, Some(root)) => Ok(GuestDir::new(root)),
         (None, None) => Err(format!(
             "which VM? run it inside the VM ({GUEST_ENV} set), or name it: ksysvmmgr --vm NAME [--guests DIR] <ACTION> ..."

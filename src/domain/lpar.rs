@@ -1,5 +1,6 @@
 //! A partition definition: what an HMC needs to (re)create and activate a VM on any host.
-use crate::error::{Result, VmrmError};
+use crate::domain::identity::disk_for_vm;
+use crate::error::{Result, VmrmError, quote};
 use crate::pb;
 use serde::{Deserialize, Serialize};
 
@@ -28,25 +29,81 @@ impl From<LparDefinition> for pb::LparDefinition {
     }
 }
 
+/// Most processors one partition may have.
+pub const MAX_CPU: u32 = 4096;
+/// Most memory one partition may have (16 TiB): its bytes must fit a `u64` with room to spare.
+pub const MAX_MEMORY_MB: u64 = 16 << 20;
+
+impl LparDefinition {
+    /// Refuses a definition no partition can have: a name that is not a VM name (it becomes a
+    /// directory of the guest), a disk other than the VM's own, a uuid that is not one, no or
+    /// absurd processors and memory, a permanent index of 0.
+    pub fn check(&self) -> Result<()> {
+        let name = crate::domain::names::VmName::parse(&self.name)?;
+        if crate::domain::identity::vm_of_disk(&self.disk).ok().as_ref() != Some(&name) {
+            return Err(VmrmError::invalid(format!("LPAR {name}: its disk must be {}", disk_for_vm(&self.name))));
+        }
+        if uuid::Uuid::parse_str(&self.uuid).is_err() {
+            return Err(VmrmError::invalid(format!("LPAR {name}: `{}` is not a uuid", quote(&self.uuid))));
+        }
+        if !(1..=MAX_CPU).contains(&self.cpu) || !(1..=MAX_MEMORY_MB).contains(&self.memory_mb) {
+            return Err(VmrmError::invalid(format!(
+                "LPAR {name} needs 1 to {MAX_CPU} processors and 1 to {MAX_MEMORY_MB} MB of memory"
+            )));
+        }
+        if self.permanent_index == Some(0) {
+            return Err(VmrmError::invalid(format!("LPAR {name}: a permanent VM index starts at 1")));
+        }
+        Ok(())
+    }
+}
+
 impl TryFrom<pb::LparDefinition> for LparDefinition {
     type Error = VmrmError;
     fn try_from(d: pb::LparDefinition) -> Result<Self> {
-        if d.name.is_empty() || d.uuid.is_empty() || d.disk.is_empty() {
-            return Err(VmrmError::invalid("an LPAR definition needs a name, a uuid and a disk"));
-        }
-        if d.cpu == 0 || d.memory_mb == 0 {
-            return Err(VmrmError::invalid(format!("LPAR {} needs positive cpu and memory", d.name)));
-        }
-        if d.permanent_index == Some(0) {
-            return Err(VmrmError::invalid(format!("LPAR {}: a permanent VM index starts at 1", d.name)));
-        }
-        Ok(Self {
+        let def = Self {
             name: d.name,
             uuid: d.uuid,
             cpu: d.cpu,
             memory_mb: d.memory_mb,
             disk: d.disk,
             permanent_index: d.permanent_index,
-        })
+        };
+        def.check()?;
+        Ok(def)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::identity::uuid_for;
+
+    fn wire(name: &str) -> pb::LparDefinition {
+        pb::LparDefinition {
+            name: name.into(),
+            uuid: uuid_for("vm", name),
+            cpu: 1,
+            memory_mb: 512,
+            disk: disk_for_vm(name),
+            permanent_index: None,
+        }
+    }
+
+    #[test]
+    fn a_definition_from_the_wire_is_a_vm_s_and_nothing_else() {
+        assert!(LparDefinition::try_from(wire("vm-1-1")).is_ok());
+        for bad in [
+            wire("../vm-2-1"),
+            wire("/tmp/x"),
+            pb::LparDefinition { disk: disk_for_vm("vm-2-1"), ..wire("vm-1-1") },
+            pb::LparDefinition { uuid: "u".into(), ..wire("vm-1-1") },
+            pb::LparDefinition { memory_mb: u64::MAX, ..wire("vm-1-1") },
+            pb::LparDefinition { cpu: 0, ..wire("vm-1-1") },
+            pb::LparDefinition { permanent_index: Some(0), ..wire("vm-1-1") },
+        ] {
+            let err = LparDefinition::try_from(bad.clone()).expect_err(&format!("{bad:?}"));
+            assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+        }
     }
 }

@@ -96,6 +96,11 @@ object_name!(
 );
 object_name!(SuClusterName, "SU cluster");
 object_name!(
+    /// A `vmrmd` process (its config's `name`): names its log and data files.
+    NodeName,
+    "node"
+);
+object_name!(
     /// What `query event` filters on: an event's name (VM_FAILURE_DETECTED) or its subject (a
     /// VM, host, VIOS or host group).
     EventFilter,

@@ -25,9 +25,11 @@ impl GuestDir {
         Self(root.into())
     }
 
-    /// `guests/<vm>`: the guest directory of VM `vm` under the hosts' shared root.
-    pub fn of(guests: &Path, vm: &str) -> Self {
-        Self(guests.join(vm))
+    /// `guests/<vm>`: the guest directory of VM `vm` under the hosts' shared root. `vm` must be
+    /// a VM name: a path (`../vm-2-1`, `/tmp/x`) would make the guest's files, and the scripts it
+    /// runs, those of a directory of the sender's choosing.
+    pub fn of(guests: &Path, vm: &str) -> crate::error::Result<Self> {
+        crate::domain::names::VmName::parse(vm).map(|vm| Self(guests.join(vm.as_str())))
     }
 
     pub fn root(&self) -> &Path {

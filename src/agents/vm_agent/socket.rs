@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +59,9 @@ impl Drop for SocketFile {
     }
 }
 
+/// Longest request line the agent reads (the largest, an application's definition, is a few KiB).
+const MAX_REQUEST_BYTES: u64 = 1 << 20;
+
 /// Reads one request from `stream`, answers it with `answer`.
 pub async fn serve_one<F, Fut>(stream: UnixStream, answer: F)
 where
@@ -67,7 +70,8 @@ where
 {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    if BufReader::new(read).read_line(&mut line).await.is_err() {
+    // One request line, bounded: a client that never sends a newline cannot grow it for ever.
+    if BufReader::new(read.take(MAX_REQUEST_BYTES)).read_line(&mut line).await.is_err() {
         return;
     }
     let reply = match serde_json::from_str::<AgentRequest>(&line) {

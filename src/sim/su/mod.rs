@@ -327,10 +327,22 @@ impl ServerUnit {
     }
 
     /// The partitions that ran before a restart and are not in the configuration.
+    /// A definition that is not one a partition can have is left out (and logged): the file is
+    /// input like any other.
     fn saved_boot_list(&self) -> Vec<LparDefinition> {
         let saved: Vec<LparDefinition> =
             std::fs::read(&self.boot_list).ok().and_then(|json| serde_json::from_slice(&json).ok()).unwrap_or_default();
-        saved.into_iter().filter(|d| !self.cfg.vm.iter().any(|v| v.name == d.name)).collect()
+        saved
+            .into_iter()
+            .filter(|d| match d.check() {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!(host = %self.cfg.host, "boot list {}: {e}; not started", self.boot_list.display());
+                    false
+                }
+            })
+            .filter(|d| !self.cfg.vm.iter().any(|v| v.name == d.name))
+            .collect()
     }
 
     fn stop_vm(&mut self, name: &str, how: Stop) -> Result<&mut Lpar> {

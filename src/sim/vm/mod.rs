@@ -103,8 +103,10 @@ impl VmActor {
             .and_then(|n| n.local_addr().ok())
             .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip());
         let links = AgentLinks { vios: self.host.vios.clone(), timing: self.host.timing, pool: self.host.pool.clone() };
-        let agent = VmAgent::new(self.def.clone(), links, &self.host.guests, ip, self.cpu.clone());
-        self.agent = Some(agent.start());
+        match VmAgent::new(self.def.clone(), links, &self.host.guests, ip, self.cpu.clone()) {
+            Ok(agent) => self.agent = Some(agent.start()),
+            Err(e) => tracing::error!(vm = %self.def.name, "the VM agent did not start: {e}"),
+        }
     }
 
     fn write_disk(&mut self, ctx: &mut Context<Self>) {

@@ -43,7 +43,10 @@ impl VmActor {
 
     fn log_counter(&mut self, counter: u64) {
         if self.workload_log.is_none() {
-            let path = GuestDir::of(&self.host.guests, &self.def.name).workload_log_path();
+            let path = match GuestDir::of(&self.host.guests, &self.def.name) {
+                Ok(guest) => guest.workload_log_path(),
+                Err(e) => return tracing::warn!(vm = %self.def.name, "no workload log: {e}"),
+            };
             let opened = path
                 .parent()
                 .map_or(Ok(()), std::fs::create_dir_all)

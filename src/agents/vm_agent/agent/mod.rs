@@ -106,16 +106,17 @@ pub struct VmAgent {
 }
 
 impl VmAgent {
-    /// The agent of the guest `def`, whose files are under `guests`, reached at `ip`.
+    /// The agent of the guest `def`, whose files are under `guests`, reached at `ip`; refused
+    /// for a name that is not a VM's (it names the guest's directory).
     pub fn new(
         def: LparDefinition,
         links: AgentLinks,
         guests: &std::path::Path,
         ip: std::net::IpAddr,
         cpu: GuestCpu,
-    ) -> Self {
-        Self {
-            guest: GuestDir::of(guests, &def.name),
+    ) -> crate::error::Result<Self> {
+        Ok(Self {
+            guest: GuestDir::of(guests, &def.name)?,
             def,
             links,
             cpu,
@@ -130,7 +131,7 @@ impl VmAgent {
             report: AppReport::default(),
             ip,
             appserver: None,
-        }
+        })
     }
 
     /// The guest's files and the socket `ksysvmmgr` reaches the agent through.
