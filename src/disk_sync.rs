@@ -9,13 +9,19 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// sled's database with the files its flushes must reach the disk through.
+/// sled's database with the files its flushes must reach the disk through. Concurrent flushes
+/// share syncs: a caller whose writes a sync that began after them already covered returns
+/// without another (twelve reservations at once cost two syncs, not twelve in a row).
 #[derive(Clone)]
 pub struct DiskSync {
     db: sled::Db,
     files: Arc<Files>,
+    /// Flushes asked for so far (a ticket each), and those a finished sync covers.
+    asked: Arc<AtomicU64>,
+    covered: Arc<tokio::sync::Mutex<u64>>,
 }
 
 struct Files {
@@ -30,7 +36,7 @@ impl DiskSync {
     pub fn new(db: &sled::Db, dir: &Path) -> io::Result<Self> {
         let log = File::open(dir.join("db"))?;
         let files = Files { blobs: dir.join("blobs"), log, synced_blob: Mutex::new(0) };
-        Ok(Self { db: db.clone(), files: Arc::new(files) })
+        Ok(Self { db: db.clone(), files: Arc::new(files), asked: Arc::default(), covered: Arc::default() })
     }
 
     pub fn db(&self) -> &sled::Db {
@@ -39,10 +45,19 @@ impl DiskSync {
 
     /// Returns once everything written to the database before the call is on the disk.
     pub async fn flush(&self) -> io::Result<()> {
+        let ticket = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut covered = self.covered.lock().await;
+        if *covered >= ticket {
+            return Ok(());
+        }
+        // Every ticket up to here was taken after its writes: this sync covers them all.
+        let upto = self.asked.load(Ordering::SeqCst);
         self.db.flush_async().await.map_err(io::Error::other)?;
         let files = self.files.clone();
         // fsync blocks for milliseconds: off the async workers, which carry Raft's heartbeats.
-        tokio::task::spawn_blocking(move || files.sync()).await.map_err(io::Error::other)?
+        tokio::task::spawn_blocking(move || files.sync()).await.map_err(io::Error::other)??;
+        *covered = upto;
+        Ok(())
     }
 }
 

@@ -515,10 +515,10 @@ async fn any_grpc_client_speaks_to_the_migration_lane() {
     let frame = |f: Frame| pb::MigrationFrame { frame: Some(f) };
     let definition = pb::LparDefinition {
         name: "vm-wire".into(),
-        uuid: "0000-wire".into(),
+        uuid: vmrm::domain::identity::uuid_for("vm", "vm-wire"),
         cpu: 1,
         memory_mb: 4,
-        disk: "disk-vm-wire".into(),
+        disk: vmrm::domain::identity::disk_for_vm("vm-wire"),
         permanent_index: None,
     };
     let setup = pb::MigrationSetup {

@@ -18,6 +18,12 @@ struct VmOutbox {
     confirmed: Vec<u64>,
 }
 
+/// VMs with something waiting for their next heartbeat; a message for one more is refused.
+pub const MAX_OUTBOX_VMS: usize = 4096;
+/// Messages or confirmations waiting for one VM (the controller has one exchange at a time
+/// with a VM); the oldest confirmation goes first, a message beyond is refused.
+pub const MAX_WAITING_PER_VM: usize = 16;
+
 #[derive(Clone)]
 pub struct ArGateway {
     hsdb: RemoteHsdb,
@@ -31,7 +37,24 @@ impl ArGateway {
     }
 
     fn outbox(&self) -> MutexGuard<'_, HashMap<String, VmOutbox>> {
-        self.outbox.lock().expect("AR outbox lock")
+        // The map holds no invariant a panicking holder could break halfway.
+        self.outbox.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Refuses a message the outbox has no room for, before anything is written.
+    fn room_for(&self, vm_uuid: &str) -> Result<()> {
+        let outbox = self.outbox();
+        let full = match outbox.get(vm_uuid) {
+            Some(vm) => vm.requests.len() >= MAX_WAITING_PER_VM,
+            None => outbox.len() >= MAX_OUTBOX_VMS,
+        };
+        match full {
+            false => Ok(()),
+            true => Err(VmrmError::precondition(format!(
+                "host {}: too many messages wait for their VMs; this one was not put",
+                self.host
+            ))),
+        }
     }
 
     /// Records a VM's doorbell bits, OR-ed into its pending short message.
@@ -78,9 +101,10 @@ impl ArGateway {
 
     /// PUT (seed: opCode 47 VMDR_PUT_MSG): a message for a VM of this host.
     pub async fn put(&self, req: pb::PutMsgRequest) -> Result<()> {
-        if req.vm_uuid.is_empty() || req.hs_tag == 0 || req.payload.is_empty() {
+        if uuid::Uuid::parse_str(&req.vm_uuid).is_err() || req.hs_tag == 0 || req.payload.is_empty() {
             return Err(VmrmError::invalid("a message needs the VM's uuid, a non-zero hsTag and a payload"));
         }
+        self.room_for(&req.vm_uuid)?;
         // One exchange per VM at a time: rows an earlier controller left (it failed over between
         // PUT and ACK) are cleared here, or they would stay for ever.
         for stale in self.hsdb.list::<ArTransRecord>().await? {
@@ -140,8 +164,15 @@ impl ArGateway {
         let row = self.exchange(hs_tag).await?;
         self.hsdb.delete::<ArTransRecord>(&hs_tag.to_string()).await?;
         let mut outbox = self.outbox();
+        if outbox.len() >= MAX_OUTBOX_VMS && !outbox.contains_key(&row.vm_uuid) {
+            // The exchange is over all the same; the VM drops its cached answer on its own later.
+            return Ok(());
+        }
         let vm = outbox.entry(row.vm_uuid).or_default();
         vm.requests.remove(&hs_tag);
+        if vm.confirmed.len() >= MAX_WAITING_PER_VM {
+            vm.confirmed.remove(0);
+        }
         vm.confirmed.push(hs_tag);
         Ok(())
     }

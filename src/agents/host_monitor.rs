@@ -39,7 +39,18 @@ struct WatchedVm {
     /// What the HSDB holds (`None` until the first write succeeds).
     recorded: Option<HmVmState>,
     write: InFlight,
+    /// Failed writes of the current state in a row, and when the next may be tried.
+    failures: u32,
+    retry_at: Option<Instant>,
 }
+
+/// Most VMs one host monitor watches (a host runs far fewer); heartbeats of more are refused.
+pub const MAX_WATCHED_VMS: usize = 4096;
+/// A VM silent this long, whose MISSING row is written, is forgotten (it runs elsewhere or no
+/// more); heard again, it is watched anew.
+const FORGET_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+/// The longest wait between two attempts to write a VM's row.
+const WRITE_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The HM of one VIOS; `H` is where it writes (the HSDB through any member, or a test's store).
 pub struct HostMonitorActor<H: HsdbAccess + Clone + Unpin + 'static = RemoteHsdb> {
@@ -109,9 +120,12 @@ impl<H: HsdbAccess + Clone + Unpin + 'static> HostMonitorActor<H> {
         }));
     }
 
-    /// Marks silent VMs MISSING and writes every transition the HSDB does not yet hold.
+    /// Marks silent VMs MISSING and writes every transition the HSDB does not yet hold; a
+    /// write that failed is tried again later and later (up to [`WRITE_RETRY_MAX`]).
     fn check_vms(&mut self, ctx: &mut Context<Self>) {
         let now_ms = crate::now_ms();
+        let now = Instant::now();
+        self.vms.retain(|_, vm| !(vm.recorded == Some(vm.state) && vm.last_seen.elapsed() >= FORGET_AFTER));
         let mut writes = Vec::new();
         for (uuid, vm) in self.vms.iter_mut() {
             if vm.state == HmVmState::Detected && vm.last_seen.elapsed() >= self.timing.vm_missing_after {
@@ -119,7 +133,7 @@ impl<H: HsdbAccess + Clone + Unpin + 'static> HostMonitorActor<H> {
                 vm.since_ms = now_ms;
                 tracing::info!(vios = %self.vios, vm = %vm.name, "VM heartbeat MISSING");
             }
-            if vm.recorded == Some(vm.state) || !vm.write.start() {
+            if vm.recorded == Some(vm.state) || vm.retry_at.is_some_and(|at| now < at) || !vm.write.start() {
                 continue;
             }
             let row = VmHbMissedRecord {
@@ -141,11 +155,21 @@ impl<H: HsdbAccess + Clone + Unpin + 'static> HostMonitorActor<H> {
                     HmVmState::Detected => hsdb.delete::<VmHbMissedRecord>(&row.key()).await,
                 }
             };
+            let first_retry = (self.timing.vm_heartbeat / 4).max(std::time::Duration::from_millis(20));
             ctx.spawn(write.into_actor(self).map(move |r, act, _| {
                 if let Some(vm) = act.vms.get_mut(&uuid) {
                     vm.write.end();
-                    if r.is_ok() {
-                        vm.recorded = Some(state);
+                    match r {
+                        Ok(()) => {
+                            vm.recorded = Some(state);
+                            (vm.failures, vm.retry_at) = (0, None);
+                        }
+                        Err(e) => {
+                            vm.failures += 1;
+                            let wait = crate::logic::retries::backoff(vm.failures, first_retry, WRITE_RETRY_MAX);
+                            vm.retry_at = Some(Instant::now() + wait);
+                            tracing::debug!(vios = %act.vios, vm = %vm.name, "VM row not written ({e}); again in {wait:?}");
+                        }
                     }
                 }
             }));
@@ -166,13 +190,19 @@ impl<H: HsdbAccess + Clone + Unpin + 'static> Actor for HostMonitorActor<H> {
 }
 
 #[derive(Message)]
-#[rtype(result = "String")]
+#[rtype(result = "Result<String>")]
 pub struct Heartbeat(pub pb::VmHeartbeat);
 
 impl<H: HsdbAccess + Clone + Unpin + 'static> Handler<Heartbeat> for HostMonitorActor<H> {
-    type Result = String;
+    type Result = Result<String>;
 
-    fn handle(&mut self, Heartbeat(hb): Heartbeat, _: &mut Context<Self>) -> String {
+    fn handle(&mut self, Heartbeat(hb): Heartbeat, _: &mut Context<Self>) -> Result<String> {
+        if !self.vms.contains_key(&hb.vm_uuid) && self.vms.len() >= MAX_WATCHED_VMS {
+            return Err(VmrmError::precondition(format!(
+                "VIOS {} watches {MAX_WATCHED_VMS} VMs already; the heartbeat of {} was not taken",
+                self.vios, hb.vm
+            )));
+        }
         let vm = self.vms.entry(hb.vm_uuid).or_insert_with(|| WatchedVm {
             name: hb.vm.clone(),
             last_seen: Instant::now(),
@@ -180,6 +210,8 @@ impl<H: HsdbAccess + Clone + Unpin + 'static> Handler<Heartbeat> for HostMonitor
             since_ms: 0,
             recorded: None,
             write: InFlight::default(),
+            failures: 0,
+            retry_at: None,
         });
         vm.last_seen = Instant::now();
         if hb.shutdown {
@@ -193,7 +225,7 @@ impl<H: HsdbAccess + Clone + Unpin + 'static> Handler<Heartbeat> for HostMonitor
         }
         // A VM first seen by this incarnation is written DETECTED once (its missed row, which a
         // previous incarnation may have left, is cleared); after that only transitions are.
-        self.incarnation.clone()
+        Ok(self.incarnation.clone())
     }
 }
 
@@ -282,7 +314,8 @@ pub struct ViosService {
 impl HostMonitor for ViosService {
     async fn heartbeat(&self, req: Request<pb::VmHeartbeat>) -> Result<Response<pb::HeartbeatAck>, Status> {
         let hb = req.into_inner();
-        if hb.vm_uuid.is_empty() {
+        crate::domain::names::VmName::parse(&hb.vm)?;
+        if uuid::Uuid::parse_str(&hb.vm_uuid).is_err() {
             return Err(Status::invalid_argument("a heartbeat needs the VM's uuid"));
         }
         let doorbell_recorded = match hb.doorbell {
@@ -296,7 +329,7 @@ impl HostMonitor for ViosService {
             },
         };
         let (requests, confirmed) = self.ar.deliver(&hb.vm_uuid);
-        let hm_incarnation = self.monitor.send(Heartbeat(hb)).await.map_err(VmrmError::from)?;
+        let hm_incarnation = self.monitor.send(Heartbeat(hb)).await.map_err(VmrmError::from)??;
         Ok(Response::new(pb::HeartbeatAck { hm_incarnation, requests, confirmed, doorbell_recorded }))
     }
 

@@ -110,7 +110,7 @@ async fn a_silent_vm_is_written_missing_once_and_cleared_when_it_beats_again() {
         if at > 0 {
             pass(Duration::from_secs(10)).await;
         }
-        hm.send(heartbeat(false)).await.expect("delivered");
+        hm.send(heartbeat(false)).await.expect("delivered").expect("taken");
     }
     // Last heartbeat at 20 s. The first write clears a row an earlier incarnation may have left.
     let first = store.writes_to(VmHbMissedRecord::TABLE);
@@ -127,7 +127,7 @@ async fn a_silent_vm_is_written_missing_once_and_cleared_when_it_beats_again() {
 
     pass(Duration::from_secs(60)).await;
     assert_eq!(store.writes_to(VmHbMissedRecord::TABLE).len(), 2, "missing is written once");
-    hm.send(heartbeat(false)).await.expect("delivered");
+    hm.send(heartbeat(false)).await.expect("delivered").expect("taken");
     pass(Duration::from_secs(3)).await;
     let back = store.writes_to(VmHbMissedRecord::TABLE);
     assert!(matches!(&back[..], [_, _, (_, Command::Delete { .. })]), "the row is cleared: {back:?}");
@@ -139,9 +139,9 @@ async fn a_cleanly_stopped_agent_is_suspended_not_missing() {
     tokio::time::pause();
     let store = Recorder::new();
     let hm = monitor(&store);
-    hm.send(heartbeat(false)).await.expect("delivered");
+    hm.send(heartbeat(false)).await.expect("delivered").expect("taken");
     pass(Duration::from_secs(5)).await;
-    hm.send(heartbeat(true)).await.expect("delivered");
+    hm.send(heartbeat(true)).await.expect("delivered").expect("taken");
     pass(Duration::from_secs(120)).await;
     let writes = store.writes_to(VmHbMissedRecord::TABLE);
     let [(_, Command::Delete { .. }), (_, Command::Put { value, .. })] = &writes[..] else {

@@ -325,9 +325,13 @@ enum Retry {
     Write,
 }
 
-/// The member did not answer in time, or its answer was lost: the call may have run there.
+/// The member did not answer in time (tonic's own deadline says `Cancelled`, "Timeout
+/// expired"), or its answer was lost: the call may have run there.
 fn unanswered(status: &tonic::Status) -> bool {
-    matches!(status.code(), tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown)
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown | tonic::Code::Cancelled
+    )
 }
 
 impl HsdbAccess for RemoteHsdb {

@@ -1,7 +1,8 @@
 //! Raft RPCs over tonic. Requests and replies travel as serde JSON inside one protobuf `bytes`
 //! field: the wire follows openraft's own types, so an openraft upgrade touches no proto.
 //! A peer that cannot be reached is reported `Unreachable`, and openraft retries after
-//! [`BACKOFF`] — shorter than its 500 ms default, so a restarted member catches up quickly.
+//! [`BACKOFF`] — shorter than its 500 ms default, so a restarted member catches up quickly —
+//! doubling while the peer stays away.
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
 use super::batcher::MAX_ENTRY_BYTES;
@@ -33,8 +34,10 @@ const SPLIT_ABOVE: usize = 8 * 1024 * 1024;
 pub const SNAPSHOT_CHUNK_BYTES: u64 = 1024 * 1024;
 const _: () = assert!(MAX_ENTRY_BYTES * 2 < MAX_RAFT_MESSAGE && SNAPSHOT_CHUNK_BYTES as usize * 5 < MAX_RAFT_MESSAGE);
 
-/// Retry period towards an unreachable peer (rust-stack notes: ~95 ms catch-up vs ~500 ms).
+/// First retry towards an unreachable peer (rust-stack notes: ~95 ms catch-up vs ~500 ms), and
+/// the longest wait it doubles up to while the peer stays away.
 pub const BACKOFF: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_millis(800);
 
 #[derive(Clone)]
 pub struct GrpcRaftNetwork {
@@ -148,6 +151,6 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     }
 
     fn backoff(&self) -> Backoff {
-        Backoff::new(std::iter::repeat(BACKOFF))
+        Backoff::new((1..).map(|failures| crate::logic::retries::backoff(failures, BACKOFF, BACKOFF_MAX)))
     }
 }

@@ -22,6 +22,11 @@ use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic_health::server::HealthReporter;
 
+/// Calls one connection may have open at once (HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`).
+const MAX_STREAMS: u32 = 512;
+/// Calls of one connection the node serves at the same time.
+const MAX_CALLS: usize = 256;
+
 /// Runs the node until `shutdown` resolves.
 pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
     let timing = cfg.timing();
@@ -39,8 +44,14 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .map_err(VmrmError::internal)?;
-    // Windows wide enough for a live migration's pages; small calls do not notice.
+    // Windows wide enough for a live migration's pages; small calls do not notice. One peer's
+    // connection carries at most MAX_STREAMS calls at once, and the node works on at most
+    // MAX_CALLS of them (the rest wait): no client can open calls without bound.
     let mut router = Server::builder()
+        .max_concurrent_streams(Some(MAX_STREAMS))
+        .concurrency_limit_per_connection(MAX_CALLS)
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(5)))
         .initial_stream_window_size(Some(16 << 20))
         .initial_connection_window_size(Some(32 << 20))
         .max_frame_size(Some(1 << 20))
@@ -74,7 +85,9 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         let store = san::store::SanStore::open(&cfg.data_dir.join("san"))?;
         let san = san::San::open(store.clone())?.start();
         liveness.actor("SAN", san.clone());
-        let hsdb = RemoteHsdb::new(cfg.hsdb_client_endpoints(), pool.clone(), timing.rpc_deadline);
+        // A preempt's caller waits one RPC deadline, the lock's read inside it included: each
+        // member gets a quarter of it, so a paused member still leaves time for the others.
+        let hsdb = RemoteHsdb::new(cfg.hsdb_client_endpoints(), pool.clone(), timing.rpc_deadline / 4);
         router = router.add_service(pb::san_server::SanServer::new(san::SanService::new(san, store, hsdb)));
         serving::<pb::san_server::SanServer<san::SanService>>(&reporter, &mut liveness).await;
     }

@@ -31,6 +31,9 @@ pub fn lazy_channel(endpoint: &str, connect_timeout: Duration) -> Result<Channel
         .connect_lazy())
 }
 
+/// Most channels a pool keeps; one more drops another (it reconnects on its next use).
+const MAX_CHANNELS: usize = 4096;
+
 /// Channels by endpoint, created on first use and reused (tonic multiplexes calls on one).
 #[derive(Clone)]
 pub struct ChannelPool {
@@ -44,11 +47,17 @@ impl ChannelPool {
     }
 
     pub fn get(&self, endpoint: &str) -> Result<Channel> {
-        let mut map = self.channels.lock().expect("channel pool lock");
+        // The map holds no invariant a panicking holder could break halfway.
+        let mut map = self.channels.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(c) = map.get(endpoint) {
             return Ok(c.clone());
         }
         let c = lazy_channel(endpoint, self.connect_timeout)?;
+        if map.len() >= MAX_CHANNELS
+            && let Some(other) = map.keys().next().cloned()
+        {
+            map.remove(&other);
+        }
         map.insert(endpoint.to_string(), c.clone());
         Ok(c)
     }

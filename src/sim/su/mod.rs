@@ -273,6 +273,12 @@ impl ServerUnit {
                 def.name, l.state, self.cfg.host
             )));
         }
+        if !self.lpars.contains_key(&def.name) && self.lpars.len() >= self.cfg.max_definitions as usize {
+            return Err(VmrmError::precondition(format!(
+                "host {} has reached its maximum of {} VM definitions",
+                self.cfg.host, self.cfg.max_definitions
+            )));
+        }
         let (cpu, mem) = self.used();
         let (free_cpu, free_mem) = (self.cfg.cpu.saturating_sub(cpu), self.cfg.memory_mb.saturating_sub(mem));
         if def.cpu > free_cpu || def.memory_mb > free_mem {
@@ -386,7 +392,7 @@ impl Actor for ServerUnit {
             };
             self.lpars.insert(def.name.clone(), Lpar::off(def.clone(), id));
             self.hypervisor.define(&def);
-            ctx.notify(BootActivate(def));
+            ctx.notify(BootActivate { def, failures: 0 });
         }
     }
 }
@@ -395,19 +401,26 @@ impl Actor for ServerUnit {
 /// start in any order), given up when the disk is reserved by another host (the VM runs there).
 #[derive(Message)]
 #[rtype(result = "()")]
-struct BootActivate(LparDefinition);
+struct BootActivate {
+    def: LparDefinition,
+    /// Attempts that found the SAN unreachable so far.
+    failures: u32,
+}
 
-/// Retry period of a power-on activation whose SAN is not reachable yet.
+/// First retry of a power-on activation whose SAN is not reachable yet, and the longest wait.
 const BOOT_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+const BOOT_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Handler<BootActivate> for ServerUnit {
     type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, BootActivate(def): BootActivate, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, BootActivate { def, failures }: BootActivate, ctx: &mut Context<Self>) -> Self::Result {
         let activate = self.handle(Activate(def.clone()), ctx);
         Box::pin(activate.map(move |result, _, ctx| {
             if let Err(VmrmError::Unavailable(_)) = result {
-                ctx.notify_later(BootActivate(def), BOOT_RETRY);
+                let failures = failures + 1;
+                let wait = crate::logic::retries::backoff(failures, BOOT_RETRY, BOOT_RETRY_MAX);
+                ctx.notify_later(BootActivate { def, failures }, wait);
             }
         }))
     }
@@ -448,7 +461,12 @@ impl Handler<Activate> for ServerUnit {
         let reserve = async move { SanClient::new(channel?).reserve(req).await.map_err(VmrmError::from) };
         Box::pin(reserve.into_actor(self).map(move |reserved, act, _| {
             let host = act.cfg.host.clone();
-            let lpar = act.lpars.get_mut(&def.name).expect("admitted LPAR is in the table");
+            let Some(lpar) = act.lpars.get_mut(&def.name) else {
+                return Err(VmrmError::not_found(format!(
+                    "VM {} was removed from host {host} while it was activated",
+                    def.name
+                )));
+            };
             if let Err(e) = reserved {
                 lpar.state = LparState::NotActivated;
                 lpar.reference_code = REFCODE_OFF.into();
