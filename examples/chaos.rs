@@ -2,11 +2,12 @@
 //! (`docker-compose.yml`), each followed by the invariant checks of [`vmrm::testing::chaos`].
 //!
 //! Fault kinds: a whole host killed (its SU and both VIOS containers), one VIOS killed, only the
-//! SU killed, the active controller killed or `docker pause`d, an HMC killed, a host cut off the
-//! network and reconnected, a live migration's target SU killed in the middle of pre-copy (the
-//! migration must roll back, the VM run on, on its source). After each round: no VM ran on two hosts at once (the SAN's record),
+//! SU killed, the active controller killed, `docker pause`d or cut off the network, an HMC
+//! killed, a host cut off the network and reconnected, a live migration's target SU killed in
+//! the middle of pre-copy (the migration must roll back, the VM run on, on its source), the SAN
+//! restarted (it must remember every reservation: no VM may stop). After each round: no VM ran on two hosts at once (the SAN's record),
 //! no acknowledged admin write lost, every managed VM running exactly once, and no VM moved for
-//! a single VIOS, HMC or controller fault. Prints a table per fault kind and exits 1 on any
+//! a single VIOS, HMC, controller or SAN fault. Prints a table per fault kind and exits 1 on any
 //! violation. Every wait is bounded; the whole suite stops by itself.
 //!
 //! `bash docker/build-image.sh && cargo run --release --example chaos -- --rounds 21 [--seed N]`
@@ -60,12 +61,24 @@ enum Fault {
     HostDisconnect,
     #[strum(to_string = "LPM target SU killed mid-copy")]
     MigrationTargetLost,
+    #[strum(to_string = "SAN restarted")]
+    SanRestart,
+    #[strum(to_string = "active controller cut off")]
+    ControllerPartition,
 }
 
 impl Fault {
     /// Faults after which no VM may move.
     fn moves_nothing(self) -> bool {
-        matches!(self, Fault::ViosKill | Fault::ControllerKill | Fault::ControllerPause | Fault::HmcKill)
+        matches!(
+            self,
+            Fault::ViosKill
+                | Fault::ControllerKill
+                | Fault::ControllerPause
+                | Fault::ControllerPartition
+                | Fault::HmcKill
+                | Fault::SanRestart
+        )
     }
 }
 
@@ -258,20 +271,37 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
                 }
             }
         }
-        Fault::ControllerKill | Fault::ControllerPause => {
+        Fault::ControllerKill | Fault::ControllerPause | Fault::ControllerPartition => {
             let active = c.active().await?;
             let name = container(&active);
+            let network = format!("{PROJECT}_dc");
             let started = Instant::now();
             match fault {
                 Fault::ControllerKill => docker(&["kill", &name])?,
-                _ => docker(&["pause", &name])?,
+                Fault::ControllerPause => docker(&["pause", &name])?,
+                _ => docker(&["network", "disconnect", &network, &name])?,
             };
             let accepted = c.admin_write(Some(&active)).await?;
             match fault {
                 Fault::ControllerKill => docker(&["start", &name])?,
-                _ => docker(&["unpause", &name])?,
+                Fault::ControllerPause => docker(&["unpause", &name])?,
+                _ => docker(&["network", "connect", &network, &name])?,
             };
             Some((accepted - started).as_millis() as u64)
+        }
+        Fault::SanRestart => {
+            // Every VM writes to the SAN all the time: restarted, it must still hold every
+            // reservation, or the VMs' next writes are refused and they stop.
+            docker(&["restart", "--time", "0", &container("san")])?;
+            // Every VM writes several times in this while.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            match c.settled(Instant::now() + BOUND).await {
+                Ok(at) => Some((at - started).as_millis() as u64),
+                Err(problems) => {
+                    violations.extend(problems);
+                    None
+                }
+            }
         }
         Fault::MigrationTargetLost => {
             let vm = on_host.first().cloned().context("the host runs no VM")?;
@@ -311,7 +341,11 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
         violations.extend(moved(&before, &c.running().await));
     }
     let target = match fault {
-        Fault::ControllerKill | Fault::ControllerPause | Fault::HmcKill => String::new(),
+        Fault::ControllerKill
+        | Fault::ControllerPause
+        | Fault::ControllerPartition
+        | Fault::HmcKill
+        | Fault::SanRestart => String::new(),
         _ => format!(" ({host})"),
     };
     println!(
