@@ -62,6 +62,17 @@ pub struct HsdbConfig {
     /// instead of receiving the whole snapshot.
     #[serde(default = "default_log_kept_after_snapshot")]
     pub log_kept_after_snapshot: u64,
+    /// The member's database may grow to this many bytes; then the NOSPACE alarm is raised
+    /// (etcd's `--quota-backend-bytes`).
+    #[serde(default = "default_quota_bytes")]
+    pub quota_bytes: u64,
+}
+
+/// Allowed `quota_bytes`.
+pub const QUOTA_RANGE: std::ops::RangeInclusive<u64> = (1 << 20)..=(8 << 40);
+
+fn default_quota_bytes() -> u64 {
+    crate::hsdb::space::DEFAULT_QUOTA_BYTES
 }
 
 /// Allowed `snapshot_every`: frequent enough to bound the log, rare enough not to spend the
@@ -87,6 +98,7 @@ impl HsdbConfig {
             members,
             snapshot_every: default_snapshot_every(),
             log_kept_after_snapshot: default_log_kept_after_snapshot(),
+            quota_bytes: default_quota_bytes(),
         }
     }
 
@@ -273,6 +285,10 @@ impl NodeConfig {
             if !SNAPSHOT_EVERY_RANGE.contains(&h.snapshot_every) {
                 let (lo, hi) = SNAPSHOT_EVERY_RANGE.into_inner();
                 return bad("hsdb.snapshot_every", format!("{} is outside {lo}..={hi}", h.snapshot_every));
+            }
+            if !QUOTA_RANGE.contains(&h.quota_bytes) {
+                let (lo, hi) = QUOTA_RANGE.into_inner();
+                return bad("hsdb.quota_bytes", format!("{} is outside {lo}..={hi}", h.quota_bytes));
             }
             if h.log_kept_after_snapshot > h.snapshot_every {
                 return bad(

@@ -7,7 +7,7 @@ mod common;
 use common::registers::{History, run_client};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use vmrm::hsdb::RemoteHsdb;
+use vmrm::hsdb::{HsdbAccess, RemoteHsdb};
 use vmrm::launcher::{Datacenter, Topology};
 use vmrm::transport::ChannelPool;
 
@@ -161,4 +161,65 @@ async fn every_acknowledged_write_was_synced_to_the_disk() {
     let calls = std::fs::read_to_string(&trace).expect("strace's output");
     let log_syncs = calls.lines().filter(|l| l.contains("fdatasync(") && l.contains("/hsdb/db>")).count();
     assert!(log_syncs >= WRITES, "{WRITES} acknowledged writes, {log_syncs} fdatasync of the log file:\n{calls}");
+}
+
+/// etcd's NOSPACE, here: a member at its quota raises the alarm — its HSDB service turns
+/// NOT_SERVING, writes are refused with RESOURCE_EXHAUSTED while deletions still pass, and the
+/// active controller raises an HSDB_NOSPACE event — instead of writing on until a sled write
+/// fails inside Raft and stops the member with nothing said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_at_its_quota_raises_the_nospace_alarm() {
+    let _serial = common::one_cluster_at_a_time().await;
+    let dir = common::temp_dir("hsdb-nospace");
+    let mut topology = Topology::uniform(25700, 0, 0, dir.path().to_path_buf());
+    topology.hmcs = 0;
+    topology.hsdb_quota_bytes = 16 << 20;
+    let dc = Datacenter::start(topology, common::vmrmd()).await.expect("members start");
+    leader(&dc).await;
+    let hsdb = any_member(&dc);
+    let big = |i: u64| {
+        let row =
+            vmrm::domain::SuAliveRecord { host: format!("big-{i}"), incarnation: "x".repeat(900 << 10), at_ms: 0 };
+        vmrm::hsdb::Command::Put {
+            table: vmrm::hsdb::Table::SuAlive,
+            key: row.host.clone(),
+            value: serde_json::to_value(row).unwrap(),
+        }
+    };
+    let mut refused = None;
+    for i in 0..80 {
+        match hsdb.write(big(i)).await {
+            Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("the quota is reached within 80 writes of 900 KiB");
+    assert!(
+        matches!(refused, vmrm::error::VmrmError::ResourceExhausted(ref m) if m.contains("NOSPACE alarm")),
+        "{refused}"
+    );
+    hsdb.write(vmrm::hsdb::Command::Delete { table: vmrm::hsdb::Table::SuAlive, key: "big-0".into() })
+        .await
+        .expect("a deletion frees space and is taken");
+    let dbn = dc.topology.controller_endpoints()
+        [leader(&dc).await.trim_start_matches("ctl-").parse::<usize>().unwrap() - 1]
+        .clone();
+    let channel = vmrm::transport::channel::lazy_channel(&dbn, Duration::from_secs(1)).unwrap();
+    let check = tonic_health::pb::HealthCheckRequest { service: "vmrm.v1.Hsdb".into() };
+    let health = tonic_health::pb::health_client::HealthClient::new(channel);
+    common::wait_until("the DBN's HSDB service NOT_SERVING", Duration::from_secs(5), || {
+        let (mut health, check) = (health.clone(), check.clone());
+        async move {
+            let status = health.check(check).await.ok()?.into_inner().status;
+            (status == tonic_health::pb::health_check_response::ServingStatus::NotServing as i32).then_some(())
+        }
+    })
+    .await;
+    common::wait_until("an HSDB_NOSPACE event", Duration::from_secs(5), || async {
+        common::events(&dc).await.into_iter().find(|e| e.name == "HSDB_NOSPACE")
+    })
+    .await;
 }

@@ -5,7 +5,7 @@
 use crate::controller::core::ControllerCore;
 use crate::controller::detection::fde::{FdeActor, StopFde};
 use crate::controller::detection::world::LiveGroup;
-use crate::domain::HostGroupRecord;
+use crate::domain::{EventName, EventRecord, HostGroupRecord};
 use crate::hsdb::HsdbAccess;
 use crate::in_flight::InFlight;
 use actix::prelude::*;
@@ -23,6 +23,8 @@ pub struct Controller {
     resumed_for: Option<i64>,
     /// An SU cluster status check runs.
     watching_clusters: InFlight,
+    /// The HSDB's NOSPACE alarms already raised as events.
+    alarms_raised: BTreeMap<u64, String>,
 }
 
 impl Controller {
@@ -33,7 +35,40 @@ impl Controller {
             checking: InFlight::default(),
             resumed_for: None,
             watching_clusters: InFlight::default(),
+            alarms_raised: BTreeMap::new(),
         }
+    }
+
+    /// Raises an event for each NOSPACE alarm of the HSDB raised or cleared since the last
+    /// look (events are taken under the alarm). One not recorded is tried again next time.
+    fn raise_space_alarms(&mut self, ctx: &mut Context<Self>) {
+        let now = self.core.hsdb.node().space_alarms();
+        if now == self.alarms_raised {
+            return;
+        }
+        let mut events = Vec::new();
+        for (member, why) in now.iter().filter(|(m, why)| self.alarms_raised.get(m) != Some(why)) {
+            let message = format!("HSDB member {member} raised the NOSPACE alarm: {why}");
+            events.push(EventRecord::new(EventName::HsdbNospace, format!("hsdb-{member}"), message));
+        }
+        for member in self.alarms_raised.keys().filter(|m| !now.contains_key(m)) {
+            let message = format!("the NOSPACE alarm of HSDB member {member} cleared");
+            events.push(EventRecord::new(EventName::HsdbNospaceCleared, format!("hsdb-{member}"), message));
+        }
+        let hsdb = self.core.hsdb.clone();
+        let raise = async move {
+            for event in &events {
+                hsdb.append_event(event).await?;
+            }
+            Ok::<_, crate::error::VmrmError>(())
+        };
+        self.alarms_raised = now.clone();
+        ctx.spawn(raise.into_actor(self).map(|raised, act, _| {
+            if let Err(e) = raised {
+                tracing::warn!("NOSPACE alarm event not recorded: {e}");
+                act.alarms_raised.clear();
+            }
+        }));
     }
 
     fn supervise(&mut self, ctx: &mut Context<Self>) {
@@ -46,6 +81,7 @@ impl Controller {
             }
             return;
         };
+        self.raise_space_alarms(ctx);
         if !self.checking.start() {
             return;
         }

@@ -46,12 +46,19 @@ pub enum EventName {
     UnitHeartbeatChanged,
     /// A VM definition was taken over from an SU that stopped writing alive messages.
     VmDefinitionRecovered,
+    /// An HSDB member is at its quota or its disk is nearly full: the HSDB takes only
+    /// deletions, unlocks and events until it clears (etcd's NOSPACE alarm).
+    HsdbNospace,
+    /// The NOSPACE alarm of an HSDB member cleared.
+    HsdbNospaceCleared,
 }
 
 impl EventName {
     pub fn severity(self) -> Severity {
         match self {
-            Self::HostFailureDetected | Self::VmFailureDetected | Self::RestartFailed => Severity::Critical,
+            Self::HostFailureDetected | Self::VmFailureDetected | Self::RestartFailed | Self::HsdbNospace => {
+                Severity::Critical
+            }
             Self::ViosNodeFailure
             | Self::PermanentAppFailure
             | Self::VmLpmHangDetected
@@ -72,7 +79,8 @@ impl EventName {
             | Self::DiscoveryCompleted
             | Self::VmPaused
             | Self::VmCreated
-            | Self::VmDeleted => Severity::Informational,
+            | Self::VmDeleted
+            | Self::HsdbNospaceCleared => Severity::Informational,
         }
     }
 }

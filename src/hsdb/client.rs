@@ -245,6 +245,14 @@ impl HsdbAccess for LocalHsdb {
             return Err(VmrmError::precondition("a follower-read view of the HSDB cannot write; nothing was written"));
         }
         let size = command.check().map_err(VmrmError::invalid)?;
+        let alarms = self.node.space_alarms();
+        if let Some((member, why)) = alarms.iter().next()
+            && !super::space::allowed_under_alarm(&command)
+        {
+            return Err(VmrmError::ResourceExhausted(format!(
+                "HSDB NOSPACE alarm on member {member}: {why}; only deletions, unlocks and events are taken until it clears"
+            )));
+        }
         refused_as_error(self.batcher.write(command, size).await?)
     }
 

@@ -25,6 +25,7 @@ pub mod raft_guard;
 pub mod raft_node;
 mod recent_entries;
 pub mod service;
+pub mod space;
 pub mod state_machine;
 pub mod tables;
 pub mod types;

@@ -3,6 +3,7 @@
 use super::Raft;
 use super::log_store::SledLogStore;
 use super::network::{GrpcRaftNetwork, SNAPSHOT_CHUNK_BYTES};
+use super::space;
 use super::state_machine::SledStateMachine;
 use super::types::TypeConfig;
 use crate::config::HsdbConfig;
@@ -13,8 +14,8 @@ use openraft::network::RaftNetworkFactory;
 use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Raft heartbeat. With the election timeout below, a new DBN is elected 0.7–1 s after the old
@@ -43,7 +44,12 @@ pub struct HsdbNode {
     pub node_id: u64,
     pub raft: Raft,
     pub db: sled::Db,
+    /// NOSPACE alarms ([`space`]): this member's own, and while it leads, its peers'.
+    alarms: Arc<Mutex<BTreeMap<u64, String>>>,
 }
+
+/// How often a member measures its disk (and a leader asks its peers for their alarms).
+const SPACE_EVERY: Duration = Duration::from_secs(1);
 
 /// Opens the sled directory, refusing a damaged one or one that belongs to another member:
 /// an HSDB must never silently start empty over data it cannot read.
@@ -135,7 +141,9 @@ impl HsdbNode {
     /// `config.snapshot_every` entries, with the log before it purged, keeps the disk bounded
     /// under any write load.
     pub async fn start(dir: &Path, config: &HsdbConfig, pool: ChannelPool) -> Result<Self> {
-        Self::start_with_network(dir, config, GrpcRaftNetwork::new(pool)).await
+        let node = Self::start_with_network(dir, config, GrpcRaftNetwork::new(pool.clone())).await?;
+        tokio::spawn(node.clone().watch_space(dir.to_path_buf(), config.quota_bytes, Some(pool)));
+        Ok(node)
     }
 
     /// Starts a member over any Raft transport (tests wrap the real one to inject faults).
@@ -171,7 +179,81 @@ impl HsdbNode {
                 tracing::info!("HSDB already initialized: {e}");
             }
         }
-        Ok(Self { node_id, raft, db })
+        Ok(Self { node_id, raft, db, alarms: Arc::default() })
+    }
+
+    /// Measures this member's space every [`SPACE_EVERY`] and keeps its alarm; while it leads
+    /// (and reaches its peers through `pool`), also its peers' alarms. Ends with the member.
+    async fn watch_space(self, dir: PathBuf, quota: u64, pool: Option<ChannelPool>) {
+        let mut tick = tokio::time::interval(SPACE_EVERY);
+        while self.core_stopped().is_none() {
+            tick.tick().await;
+            let raised = self.alarms().contains_key(&self.node_id);
+            let db = self.db.clone();
+            let measured = tokio::task::spawn_blocking({
+                let dir = dir.clone();
+                move || space::measure(&db, &dir)
+            })
+            .await;
+            match measured {
+                Ok(Ok(used)) => self.set_alarm(self.node_id, space::alarm(raised, used, quota)),
+                Ok(Err(e)) => tracing::warn!("HSDB space not measured: {e}"),
+                Err(e) => tracing::warn!("HSDB space not measured: {e}"),
+            }
+            if let Some(pool) = &pool {
+                self.ask_peers(pool).await;
+            }
+        }
+    }
+
+    /// While leading: each peer's alarm, from its status (a peer that does not answer keeps
+    /// what it said last).
+    async fn ask_peers(&self, pool: &ChannelPool) {
+        let m = self.raft.metrics().borrow().clone();
+        if m.state != ServerState::Leader {
+            self.alarms().retain(|id, _| *id == self.node_id);
+            return;
+        }
+        for (id, node) in m.membership_config.membership().nodes().filter(|(id, _)| **id != self.node_id) {
+            let Ok(channel) = pool.get(&node.addr) else { continue };
+            let req = crate::transport::deadline(crate::pb::HsdbStatusRequest {}, SPACE_EVERY / 2);
+            if let Ok(status) = crate::pb::hsdb_client::HsdbClient::new(channel).status(req).await {
+                let alarm = status.into_inner().alarm;
+                self.set_alarm(*id, (!alarm.is_empty()).then_some(alarm));
+            }
+        }
+    }
+
+    fn alarms(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, String>> {
+        // The map holds no invariant a panicking holder could break halfway.
+        self.alarms.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn set_alarm(&self, member: u64, alarm: Option<String>) {
+        let mut alarms = self.alarms();
+        match alarm {
+            Some(why) => {
+                if !alarms.contains_key(&member) {
+                    tracing::error!("HSDB NOSPACE alarm on member {member}: {why}");
+                }
+                alarms.insert(member, why);
+            }
+            None => {
+                if alarms.remove(&member).is_some() {
+                    tracing::info!("HSDB NOSPACE alarm on member {member} cleared");
+                }
+            }
+        }
+    }
+
+    /// This member's own NOSPACE alarm.
+    pub fn own_alarm(&self) -> Option<String> {
+        self.alarms().get(&self.node_id).cloned()
+    }
+
+    /// Every NOSPACE alarm this member knows of: its own, and its peers' while it leads.
+    pub fn space_alarms(&self) -> BTreeMap<u64, String> {
+        self.alarms().clone()
     }
 
     pub fn is_leader(&self) -> bool {

@@ -128,6 +128,7 @@ impl Hsdb for HsdbService {
             members,
             snapshot_index: m.snapshot.map(|l| l.index).unwrap_or_default(),
             purged_index: m.purged.map(|l| l.index).unwrap_or_default(),
+            alarm: node.own_alarm().unwrap_or_default(),
         }))
     }
 }

@@ -27,6 +27,8 @@ pub struct Topology {
     pub host_group: String,
     /// `snapshot_every` of every HSDB member (tests lower it to exercise log compaction).
     pub hsdb_snapshot_every: u64,
+    /// Each HSDB member's quota (its NOSPACE alarm).
+    pub hsdb_quota_bytes: u64,
     /// One container per node on the compose network, each at a fixed address and listening
     /// on all interfaces, instead of loopback ports.
     pub containers: bool,
@@ -64,6 +66,7 @@ impl Topology {
             cluster_name: "vmrm_local".into(),
             host_group: "HG1".into(),
             hsdb_snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            hsdb_quota_bytes: crate::hsdb::space::DEFAULT_QUOTA_BYTES,
             containers: false,
         }
     }
@@ -173,6 +176,7 @@ impl Topology {
             n.controller = Some(ControllerConfig {});
             let mut hsdb = HsdbConfig::new(i as u64 + 1, members.clone());
             hsdb.snapshot_every = self.hsdb_snapshot_every;
+            hsdb.quota_bytes = self.hsdb_quota_bytes;
             hsdb.log_kept_after_snapshot = hsdb.log_kept_after_snapshot.min(self.hsdb_snapshot_every / 2);
             n.hsdb = Some(hsdb);
             out.push(n);

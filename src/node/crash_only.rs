@@ -28,7 +28,7 @@ pub fn abort_on_panic() {
     }));
 }
 
-type Probe = Box<dyn Fn() -> Option<String> + Send>;
+type Probe = Box<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// The roles a node runs, each with a probe that names what stopped.
 #[derive(Default)]
@@ -36,6 +36,9 @@ pub struct Liveness {
     probes: Vec<Probe>,
     /// The gRPC services the node registered with its health reporter.
     services: Vec<&'static str>,
+    /// Services that are NOT_SERVING while their probe names an alarm, without the node
+    /// stopping (the HSDB's NOSPACE).
+    alarms: Vec<(&'static str, Probe)>,
 }
 
 impl Liveness {
@@ -49,6 +52,11 @@ impl Liveness {
     pub fn raft(&mut self, node: HsdbNode) {
         self.probes
             .push(Box::new(move || node.core_stopped().map(|why| format!("the HSDB's Raft core stopped: {why}"))));
+    }
+
+    /// Has `service` NOT_SERVING while `probe` names an alarm, SERVING again once it clears.
+    pub fn alarm(&mut self, service: &'static str, probe: impl Fn() -> Option<String> + Send + Sync + 'static) {
+        self.alarms.push((service, Box::new(probe)));
     }
 
     /// Notes a service whose health must turn NOT_SERVING with the node's.
@@ -65,10 +73,19 @@ impl Liveness {
     /// server as a whole) was marked NOT_SERVING; what stopped.
     pub async fn watch(self, reporter: HealthReporter, every: Duration) -> String {
         let mut tick = tokio::time::interval(every);
+        let mut raised = vec![false; self.alarms.len()];
         let why = loop {
             tick.tick().await;
             if let Some(why) = self.stopped() {
                 break why;
+            }
+            for ((service, probe), raised) in self.alarms.iter().zip(&mut raised) {
+                let now = probe().is_some();
+                if now != *raised {
+                    *raised = now;
+                    let status = if now { ServingStatus::NotServing } else { ServingStatus::Serving };
+                    reporter.set_service_status(*service, status).await;
+                }
             }
         };
         tracing::error!("{why}: the node stops serving");

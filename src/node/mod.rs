@@ -79,6 +79,8 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
             serving::<pb::admin_server::AdminServer<AdminService>>(&reporter, &mut liveness).await;
         }
         liveness.raft(node.clone());
+        let alarmed = node.clone();
+        liveness.alarm(<pb::hsdb_server::HsdbServer<HsdbService> as NamedService>::NAME, move || alarmed.own_alarm());
         hsdb_node = Some(node);
     }
     if cfg.san.is_some() {
