@@ -341,6 +341,30 @@ impl HmcService {
     }
 }
 
+/// Refuses a job whose host, partition or definition is not one (checked before it is queued,
+/// not when the server unit gets it).
+fn check_job(job: &pb::submit_job_request::Job) -> crate::error::Result<()> {
+    use crate::domain::names::{HostName, VmName};
+    use pb::submit_job_request::Job;
+    let (host, lpar) = match job {
+        Job::Activate(a) => {
+            let definition =
+                a.definition.clone().ok_or_else(|| VmrmError::invalid("an activation needs a definition"))?;
+            crate::domain::LparDefinition::try_from(definition)?;
+            (&a.host, None)
+        }
+        Job::Shutdown(s) => (&s.host, Some(&s.lpar)),
+        Job::Remove(r) => (&r.host, Some(&r.lpar)),
+        Job::Migrate(m) => {
+            HostName::parse(&m.target_host)?;
+            (&m.host, Some(&m.lpar))
+        }
+    };
+    HostName::parse(host)?;
+    lpar.map(|l| VmName::parse(l)).transpose()?;
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl HmcRpc for HmcService {
     async fn inventory(&self, req: Request<pb::InventoryRequest>) -> Result<Response<pb::InventoryReply>, Status> {
@@ -352,6 +376,7 @@ impl HmcRpc for HmcService {
     async fn submit_job(&self, req: Request<pb::SubmitJobRequest>) -> Result<Response<pb::SubmitJobReply>, Status> {
         let hmc = self.pick(&req)?.clone();
         let job = req.into_inner().job.ok_or_else(|| Status::invalid_argument("a job request needs a job"))?;
+        check_job(&job)?;
         let job_id = hmc.send(SubmitJob(job)).await.map_err(VmrmError::from)??;
         Ok(Response::new(pb::SubmitJobReply { job_id }))
     }
