@@ -121,6 +121,14 @@ impl Cluster {
         Ok(admin)
     }
 
+    /// Puts node `node`'s container back on the cluster's network at its own fixed address
+    /// (the HSDB members reach each other there; Docker would otherwise hand out another).
+    fn reconnect(&self, node: &str) -> Result<()> {
+        let config = self.topology.node_configs().into_iter().find(|n| n.name == node).context("no such node")?;
+        let address = vmrm::launcher::compose::node_address(&self.topology, config.endpoint());
+        docker(&["network", "connect", "--ip", &address, &format!("{PROJECT}_dc"), &container(node)]).map(drop)
+    }
+
     /// The active controller's service name (`ctl-2`), from the endpoint it reports.
     async fn active(&self) -> Result<String> {
         let clusters = self.admin(None)?.query_cluster(pb::QueryRequest::default()).await?.clusters;
@@ -144,12 +152,16 @@ impl Cluster {
                 names: vec!["HG1".into()],
                 settings: Some(settings),
             };
-            if self.admin(avoid)?.modify(req).await.is_ok() {
-                self.acked = Some(value);
-                return Ok(Instant::now());
-            }
-            if Instant::now() > give_up {
-                bail!("no admin write accepted within {BOUND:?}");
+            match self.admin(avoid)?.modify(req).await {
+                Ok(_) => {
+                    self.acked = Some(value);
+                    return Ok(Instant::now());
+                }
+                Err(e) if Instant::now() > give_up => {
+                    print_controller_logs(&self.topology);
+                    bail!("no admin write accepted within {BOUND:?} (the last refusal: {e})");
+                }
+                Err(_) => {}
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -224,11 +236,11 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
     let mut violations = Vec::new();
     let recovery = match fault {
         Fault::HostKill | Fault::HostDisconnect => {
-            let nodes: Vec<String> = Topology::host_nodes(&host).iter().map(|n| container(n)).collect();
+            let nodes = Topology::host_nodes(&host);
             for n in &nodes {
                 match fault {
-                    Fault::HostKill => docker(&["kill", n]).map(drop)?,
-                    _ => docker(&["network", "disconnect", &format!("{PROJECT}_dc"), n]).map(drop)?,
+                    Fault::HostKill => docker(&["kill", &container(n)]).map(drop)?,
+                    _ => docker(&["network", "disconnect", &format!("{PROJECT}_dc"), &container(n)]).map(drop)?,
                 }
             }
             // Recovered when every VM of the host runs, once, on another host.
@@ -247,8 +259,8 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
             };
             for n in &nodes {
                 match fault {
-                    Fault::HostKill => docker(&["start", n]).map(drop)?,
-                    _ => docker(&["network", "connect", &format!("{PROJECT}_dc"), n]).map(drop)?,
+                    Fault::HostKill => docker(&["start", &container(n)]).map(drop)?,
+                    _ => c.reconnect(n)?,
                 }
             }
             recovered
@@ -285,7 +297,7 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
             match fault {
                 Fault::ControllerKill => docker(&["start", &name])?,
                 Fault::ControllerPause => docker(&["unpause", &name])?,
-                _ => docker(&["network", "connect", &network, &name])?,
+                _ => c.reconnect(&active).map(|()| String::new())?,
             };
             Some((accepted - started).as_millis() as u64)
         }

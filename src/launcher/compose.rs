@@ -25,6 +25,12 @@ pub fn address(offset: u16) -> String {
     format!("10.213.{}.{}", offset / 256, offset % 256)
 }
 
+/// The fixed address of the node at `endpoint` on the compose network (a container cut off and
+/// reconnected must get it back: the HSDB members reach each other there).
+pub fn node_address(t: &Topology, endpoint: &str) -> String {
+    address(port(endpoint).parse::<u16>().unwrap_or_default().saturating_sub(t.base_port))
+}
+
 /// Where the host reaches a node of the container cluster (`ctl-1:7001` → `127.0.0.1:17001`).
 pub fn published(endpoint: &str) -> String {
     let p: u16 = port(endpoint).parse().unwrap_or_default();
@@ -51,8 +57,7 @@ pub fn compose_file(t: &Topology) -> String {
         let _ = writeln!(out, "  {}:", n.name);
         let _ = writeln!(out, "    image: {IMAGE}");
         let _ = writeln!(out, "    hostname: {}", n.name);
-        let offset = port(endpoint).parse::<u16>().unwrap_or_default().saturating_sub(t.base_port);
-        let _ = writeln!(out, "    networks:\n      dc:\n        ipv4_address: {}", address(offset));
+        let _ = writeln!(out, "    networks:\n      dc:\n        ipv4_address: {}", node_address(t, endpoint));
         let guests = match n.su.is_some() {
             true => format!(", \"guests:{}\"", t.guests_dir().display()),
             false => String::new(),

@@ -1,8 +1,8 @@
 //! The admin client that finds the active controller by itself: it is given every controller
 //! endpoint, follows the `vmrm-leader` hint of a standby, moves on from a dead endpoint, and
-//! keeps trying for a while during an election — asking each endpoint for a health check first
-//! once the first one sent it elsewhere, so a paused controller costs a short probe, not a
-//! call's deadline. `ksysmgr` and the tests use it.
+//! keeps trying for a while during an election — asking each endpoint for a health check before
+//! the call, so a paused or unreachable controller costs a short probe, not a call's deadline.
+//! `ksysmgr` and the tests use it.
 use super::channel::ChannelPool;
 use crate::error::{LEADER_METADATA, Result, VmrmError, did_not_run};
 use crate::pb::{self, admin_client::AdminClient as AdminGrpc};
@@ -12,11 +12,12 @@ use tonic::{Response, Status};
 
 /// How long the client keeps looking for an active controller.
 pub const FIND_LEADER_FOR: Duration = Duration::from_secs(8);
-/// While looking, the wait before the endpoints are tried again.
+/// While looking for the active controller, the wait before the endpoints are tried again.
 const RETRY_EVERY: Duration = Duration::from_millis(50);
-/// While looking, how long an endpoint has to answer a health check before the call goes
-/// elsewhere: a paused controller would otherwise hold the call until its deadline (seconds),
-/// and a call that reached it may have run, so it could not be sent anywhere else.
+/// How long an endpoint has to answer a health check before a call goes elsewhere: a paused
+/// controller, or one behind a connection that hangs, would otherwise hold the call until its
+/// deadline (seconds), and a call that reached it may have run, so it could not be sent
+/// anywhere else.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 
 pub struct AdminClient {
@@ -58,17 +59,13 @@ impl AdminClient {
     {
         let give_up = tokio::time::Instant::now() + FIND_LEADER_FOR;
         let mut last = String::new();
-        // Once the first endpoint sent the call elsewhere, the client is looking for the
-        // active controller: each endpoint must then answer a health check first.
-        let mut looking = false;
         loop {
             for _ in 0..self.endpoints.len() {
                 let endpoint = self.endpoints[self.current].clone();
-                let hint = match self.attempt(&endpoint, &f, looking).await {
+                let hint = match self.attempt(&endpoint, &f).await {
                     Attempt::Answer(answer) => return answer,
                     Attempt::Elsewhere { why, hint } => {
                         last = format!("{endpoint}: {why}");
-                        looking = true;
                         hint.filter(|h| *h != endpoint)
                     }
                 };
@@ -79,7 +76,7 @@ impl AdminClient {
                         // An address this client was not given (a container's name seen from
                         // the host may not resolve): tried once, then the rotation goes on.
                         if let Some(hint) = hint
-                            && let Attempt::Answer(answer) = self.attempt(&hint, &f, true).await
+                            && let Attempt::Answer(answer) = self.attempt(&hint, &f).await
                         {
                             return answer;
                         }
@@ -96,10 +93,10 @@ impl AdminClient {
         }
     }
 
-    /// One call to `endpoint`: its answer, or that the call did not run there (a standby, or
-    /// nothing reached, or — with `probe` — no answer to a health check within
-    /// [`PROBE_TIMEOUT`]), with the active controller it named.
-    async fn attempt<T, F, Fut>(&self, endpoint: &str, f: &F, probe: bool) -> Attempt<T>
+    /// One call to `endpoint`: its answer, or that the call did not run there (a standby,
+    /// nothing reached, or no answer to a health check within [`PROBE_TIMEOUT`]), with the
+    /// active controller it named.
+    async fn attempt<T, F, Fut>(&self, endpoint: &str, f: &F) -> Attempt<T>
     where
         F: Fn(AdminGrpc<Channel>, Duration) -> Fut,
         Fut: Future<Output = std::result::Result<Response<T>, Status>>,
@@ -108,22 +105,20 @@ impl AdminClient {
             Ok(c) => c,
             Err(e) => return Attempt::Elsewhere { why: e.to_string(), hint: None },
         };
-        if probe {
-            let check = super::deadline(tonic_health::pb::HealthCheckRequest::default(), PROBE_TIMEOUT);
-            let answer = tonic_health::pb::health_client::HealthClient::new(channel.clone()).check(check).await;
-            // Any answer, even "unknown service", shows the process runs.
-            if let Err(status) = answer
-                && matches!(
-                    status.code(),
-                    tonic::Code::Unavailable
-                        | tonic::Code::DeadlineExceeded
-                        | tonic::Code::Cancelled
-                        | tonic::Code::Unknown
-                )
-            {
-                let why = format!("no answer to a health check ({})", status.message());
-                return Attempt::Elsewhere { why, hint: None };
-            }
+        let check = super::deadline(tonic_health::pb::HealthCheckRequest::default(), PROBE_TIMEOUT);
+        let answer = tonic_health::pb::health_client::HealthClient::new(channel.clone()).check(check).await;
+        // Any answer, even "unknown service", shows the process runs.
+        if let Err(status) = answer
+            && matches!(
+                status.code(),
+                tonic::Code::Unavailable
+                    | tonic::Code::DeadlineExceeded
+                    | tonic::Code::Cancelled
+                    | tonic::Code::Unknown
+            )
+        {
+            let why = format!("no answer to a health check ({})", status.message());
+            return Attempt::Elsewhere { why, hint: None };
         }
         match f(AdminGrpc::new(channel), self.call_timeout).await {
             Ok(resp) => Attempt::Answer(Ok(resp.into_inner())),
