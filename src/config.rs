@@ -2,8 +2,9 @@
 //! present: `[controller]` (needs `[hsdb]`), `[hsdb]`, `[[hmc]]`, `[su]`, `[vios]`, `[san]`.
 //! Unknown keys are refused and `validate` names the bad key, so a typo never starts a node
 //! that silently does less than intended.
-use crate::domain::lpar::{MAX_CPU, MAX_MEMORY_MB};
-use crate::domain::names::{HmcName, HostName, NodeName, ViosName, VmName};
+use crate::domain::LparDefinition;
+use crate::domain::identity;
+use crate::domain::names::{HmcName, HostName, NodeName, ViosName};
 use crate::error::{Result, VmrmError, quote};
 use crate::profile::{ProfileName, Timing};
 use serde::{Deserialize, Serialize};
@@ -182,6 +183,20 @@ pub struct VmConfig {
     pub permanent_index: Option<u32>,
 }
 
+impl VmConfig {
+    /// The partition definition of this VM (its uuid and disk follow from its name).
+    pub fn definition(&self) -> LparDefinition {
+        LparDefinition {
+            name: self.name.clone(),
+            uuid: identity::uuid_for("vm", &self.name),
+            cpu: self.cpu,
+            memory_mb: self.memory_mb,
+            disk: identity::disk_for_vm(&self.name),
+            permanent_index: self.permanent_index,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ViosConfig {
@@ -322,18 +337,12 @@ impl NodeConfig {
             let mut indexes = std::collections::BTreeSet::new();
             let mut names = std::collections::BTreeSet::new();
             for vm in &su.vm {
-                named("su.vm", VmName::parse(&vm.name).map(drop))?;
+                // What a partition definition from the wire must be, a configured one must be too.
+                named("su.vm", vm.definition().check())?;
                 if !names.insert(&vm.name) {
                     return bad("su.vm", format!("VM {} is defined twice", vm.name));
                 }
-                if !(1..=MAX_CPU).contains(&vm.cpu) || !(1..=MAX_MEMORY_MB).contains(&vm.memory_mb) {
-                    return bad(
-                        "su.vm",
-                        format!("VM {} needs 1 to {MAX_CPU} cpu and 1 to {MAX_MEMORY_MB} memory_mb", vm.name),
-                    );
-                }
                 match vm.permanent_index {
-                    Some(0) => return bad("su.vm", format!("VM {}: a permanent_index starts at 1", vm.name)),
                     Some(i) if !indexes.insert(i) => {
                         return bad("su.vm", format!("VM {}: permanent_index {i} is given to two VMs", vm.name));
                     }

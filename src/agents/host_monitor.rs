@@ -120,6 +120,11 @@ impl<H: HsdbAccess + Clone + Unpin + 'static> HostMonitorActor<H> {
         }));
     }
 
+    /// How often the VMs are checked (and the first wait before a failed write is tried again).
+    fn check_every(&self) -> std::time::Duration {
+        (self.timing.vm_heartbeat / 4).max(std::time::Duration::from_millis(20))
+    }
+
     /// Marks silent VMs MISSING and writes every transition the HSDB does not yet hold; a
     /// write that failed is tried again later and later (up to [`WRITE_RETRY_MAX`]).
     fn check_vms(&mut self, ctx: &mut Context<Self>) {
@@ -155,7 +160,7 @@ impl<H: HsdbAccess + Clone + Unpin + 'static> HostMonitorActor<H> {
                     HmVmState::Detected => hsdb.delete::<VmHbMissedRecord>(&row.key()).await,
                 }
             };
-            let first_retry = (self.timing.vm_heartbeat / 4).max(std::time::Duration::from_millis(20));
+            let first_retry = self.check_every();
             ctx.spawn(write.into_actor(self).map(move |r, act, _| {
                 if let Some(vm) = act.vms.get_mut(&uuid) {
                     vm.write.end();
@@ -184,8 +189,7 @@ impl<H: HsdbAccess + Clone + Unpin + 'static> Actor for HostMonitorActor<H> {
         tracing::info!(vios = %self.vios, incarnation = %self.incarnation, "host monitor started");
         self.own_heartbeat(ctx);
         ctx.run_interval(self.timing.hm_heartbeat, |act, ctx| act.own_heartbeat(ctx));
-        let check = (self.timing.vm_heartbeat / 4).max(std::time::Duration::from_millis(20));
-        ctx.run_interval(check, |act, ctx| act.check_vms(ctx));
+        ctx.run_interval(self.check_every(), |act, ctx| act.check_vms(ctx));
     }
 }
 

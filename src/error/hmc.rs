@@ -3,7 +3,7 @@
 //! have run there (a job submitted twice runs twice) and must not, and a job that ran and failed
 //! is the answer. [`super::VmrmError`] carries it; its conversion into a gRPC status is the one
 //! place that gives each kind its code.
-use super::{VmrmError, did_not_run};
+use super::{VmrmError, did_not_run, unanswered};
 use tonic::{Code, Status};
 
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +38,7 @@ impl HmcError {
         let (hmc, why) = (hmc.to_string(), status.message().to_string());
         match status.code() {
             _ if did_not_run(&status) => Self::NotReached { hmc, why },
-            Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled => Self::NoAnswer { hmc, why },
+            _ if unanswered(&status) => Self::NoAnswer { hmc, why },
             code => Self::Refused { hmc, code, why },
         }
     }

@@ -22,6 +22,13 @@ pub fn did_not_run(status: &Status) -> bool {
     status.metadata().contains_key(DID_NOT_RUN_METADATA) || never_sent(status)
 }
 
+/// The call got no answer: the peer did not answer in time (tonic reports its own deadline as
+/// `Cancelled`, "Timeout expired"), or the connection or the answer was lost. Unless
+/// [`did_not_run`] says otherwise, it may have run there.
+pub fn unanswered(status: &Status) -> bool {
+    matches!(status.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Unknown | Code::Cancelled)
+}
+
 /// The status is this client's own, made because it could not connect.
 fn never_sent(status: &Status) -> bool {
     use std::io::ErrorKind::*;

@@ -12,7 +12,7 @@ use super::state_machine::{decode_key, encode_key};
 use super::tables::{Record, StoredRow, Table};
 use super::types::{Command, CommandResult};
 use crate::domain::{EventRecord, VmStatus};
-use crate::error::{Result, VmrmError, did_not_run};
+use crate::error::{Result, VmrmError, did_not_run, unanswered};
 use crate::pb::{HsdbRead, HsdbWrite, hsdb_client::HsdbClient};
 use crate::transport::{ChannelPool, deadline};
 use std::sync::Arc;
@@ -331,15 +331,6 @@ enum Retry {
     /// Only a call that certainly did not run goes on to the next member: a write that may have
     /// been applied is never applied twice.
     Write,
-}
-
-/// The member did not answer in time (tonic's own deadline says `Cancelled`, "Timeout
-/// expired"), or its answer was lost: the call may have run there.
-fn unanswered(status: &tonic::Status) -> bool {
-    matches!(
-        status.code(),
-        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown | tonic::Code::Cancelled
-    )
 }
 
 impl HsdbAccess for RemoteHsdb {

@@ -142,7 +142,7 @@ impl HsdbNode {
     /// under any write load.
     pub async fn start(dir: &Path, config: &HsdbConfig, pool: ChannelPool) -> Result<Self> {
         let node = Self::start_with_network(dir, config, GrpcRaftNetwork::new(pool.clone())).await?;
-        tokio::spawn(node.clone().watch_space(dir.to_path_buf(), config.quota_bytes, Some(pool)));
+        tokio::spawn(node.clone().watch_space(dir.to_path_buf(), config.quota_bytes, pool));
         Ok(node)
     }
 
@@ -182,9 +182,9 @@ impl HsdbNode {
         Ok(Self { node_id, raft, db, alarms: Arc::default() })
     }
 
-    /// Measures this member's space every [`SPACE_EVERY`] and keeps its alarm; while it leads
-    /// (and reaches its peers through `pool`), also its peers' alarms. Ends with the member.
-    async fn watch_space(self, dir: PathBuf, quota: u64, pool: Option<ChannelPool>) {
+    /// Measures this member's space every [`SPACE_EVERY`] and keeps its alarm; while it leads,
+    /// also its peers' alarms (asked through `pool`). Ends with the member.
+    async fn watch_space(self, dir: PathBuf, quota: u64, pool: ChannelPool) {
         let mut tick = tokio::time::interval(SPACE_EVERY);
         while self.core_stopped().is_none() {
             tick.tick().await;
@@ -195,14 +195,11 @@ impl HsdbNode {
                 move || space::measure(&db, &dir)
             })
             .await;
-            match measured {
-                Ok(Ok(used)) => self.set_alarm(self.node_id, space::alarm(raised, used, quota)),
-                Ok(Err(e)) => tracing::warn!("HSDB space not measured: {e}"),
+            match measured.map_err(std::io::Error::other).and_then(|m| m) {
+                Ok(used) => self.set_alarm(self.node_id, space::alarm(raised, used, quota)),
                 Err(e) => tracing::warn!("HSDB space not measured: {e}"),
             }
-            if let Some(pool) = &pool {
-                self.ask_peers(pool).await;
-            }
+            self.ask_peers(&pool).await;
         }
     }
 

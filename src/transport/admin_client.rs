@@ -4,7 +4,7 @@
 //! the call, so a paused or unreachable controller costs a short probe, not a call's deadline.
 //! `ksysmgr` and the tests use it.
 use super::channel::ChannelPool;
-use crate::error::{LEADER_METADATA, Result, VmrmError, did_not_run};
+use crate::error::{LEADER_METADATA, Result, VmrmError, did_not_run, unanswered};
 use crate::pb::{self, admin_client::AdminClient as AdminGrpc};
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -109,13 +109,7 @@ impl AdminClient {
         let answer = tonic_health::pb::health_client::HealthClient::new(channel.clone()).check(check).await;
         // Any answer, even "unknown service", shows the process runs.
         if let Err(status) = answer
-            && matches!(
-                status.code(),
-                tonic::Code::Unavailable
-                    | tonic::Code::DeadlineExceeded
-                    | tonic::Code::Cancelled
-                    | tonic::Code::Unknown
-            )
+            && unanswered(&status)
         {
             let why = format!("no answer to a health check ({})", status.message());
             return Attempt::Elsewhere { why, hint: None };

@@ -21,7 +21,7 @@ pub use lane::LaneServer;
 pub use service::SuService;
 pub use vios_partitions::ViosFault;
 
-use crate::config::SuConfig;
+use crate::config::{SuConfig, VmConfig};
 use crate::domain::{HostState, LparDefinition, LparState, SuAliveRecord, identity};
 use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbAccess, RemoteHsdb};
@@ -368,18 +368,11 @@ impl Actor for ServerUnit {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        let configured = self.cfg.vm.clone().into_iter().map(|vm| LparDefinition {
-            uuid: identity::uuid_for("vm", &vm.name),
-            disk: identity::disk_for_vm(&vm.name),
-            name: vm.name,
-            cpu: vm.cpu,
-            memory_mb: vm.memory_mb,
-            permanent_index: vm.permanent_index,
-        });
+        let configured: Vec<LparDefinition> = self.cfg.vm.iter().map(VmConfig::definition).collect();
         self.write_alive(ctx);
         ctx.run_interval(self.timing.su_alive, |act, ctx| act.write_alive(ctx));
         self.watch_vios_partitions(ctx);
-        let mut defs: Vec<LparDefinition> = configured.chain(self.saved_boot_list()).collect();
+        let mut defs: Vec<LparDefinition> = configured.into_iter().chain(self.saved_boot_list()).collect();
         // Permanent VM indexes first: a partition that takes any free id must not take theirs.
         defs.sort_by_key(|d| d.permanent_index.is_none());
         for def in defs {
