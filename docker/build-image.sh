@@ -2,6 +2,7 @@
 # Builds the `vmrm:local` container image without a registry: FROM scratch, with the release
 # `vmrmd`, `ksysmgr`, `ksysvmmgr` and `cmappmgr`, the shared libraries `ldd` names (at the same
 # paths), and a static busybox (Debian's busybox-static) so VM application scripts have a shell.
+# It also issues the container cluster's certificates into cluster-configs/compose-certs.
 # Usage: bash docker/build-image.sh   (then: docker-compose up -d)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,3 +50,7 @@ DOCKERFILE
 
 docker build -q -t vmrm:local "$ctx"
 echo "built vmrm:local"
+
+# The container cluster's CA and certificates (mutual TLS between every node): issued once on
+# this machine, kept out of the image and out of git; an existing CA is kept.
+target/release/vmrmd certs compose --out cluster-configs/compose-certs

@@ -23,7 +23,7 @@ use vmrm::launcher::Topology;
 use vmrm::launcher::compose::published;
 use vmrm::pb;
 use vmrm::testing::chaos::{KindResult, Running, exactly_once, moved, san_violations, table};
-use vmrm::transport::AdminClient;
+use vmrm::transport::{AdminClient, Security};
 
 #[derive(Parser)]
 #[command(name = "chaos", about = "Randomized fault rounds against the container cluster, with invariant checks")]
@@ -108,6 +108,8 @@ struct Cluster {
     /// The last value of the probe attribute an admin write was acknowledged with.
     acked: Option<u32>,
     writes: u32,
+    /// The administrator's credentials (issued with the cluster's certificates by the image build).
+    security: Security,
 }
 
 impl Cluster {
@@ -116,7 +118,7 @@ impl Cluster {
         // A faulted controller last: a paused one would hold each call until its deadline.
         let avoided = avoid.and_then(|a| self.topology.node_configs().into_iter().find(|n| n.name == a));
         endpoints.sort_by_key(|e| avoided.as_ref().is_some_and(|n| n.endpoint() == e));
-        let mut admin = AdminClient::new(endpoints.iter().map(|e| published(e)).collect())?;
+        let mut admin = AdminClient::new(endpoints.iter().map(|e| published(e)).collect(), self.security.clone())?;
         admin.call_timeout = Duration::from_secs(3);
         Ok(admin)
     }
@@ -180,12 +182,12 @@ impl Cluster {
 
     /// What the hypervisors that answer run (ground truth, not the controller's view).
     async fn running(&self) -> Running {
-        vmrm::launcher::running_vms(&self.topology, published).await
+        vmrm::launcher::running_vms(&self.topology, published, &self.security).await
     }
 
     async fn san_record(&self) -> Result<Vec<pb::SanOperation>> {
-        let channel =
-            vmrm::transport::channel::lazy_channel(&published(&self.topology.san_endpoint()), Duration::from_secs(1))?;
+        let san = published(&self.topology.san_endpoint());
+        let channel = vmrm::transport::channel::lazy_channel(&san, Duration::from_secs(1), &self.security)?;
         let req = vmrm::transport::deadline(pb::RecordRequest { disk: String::new() }, Duration::from_secs(5));
         Ok(pb::san_client::SanClient::new(channel).record(req).await?.into_inner().operations)
     }
@@ -381,7 +383,7 @@ async fn hosts_with_room(c: &Cluster, vm: &str, host: &str) -> Result<Vec<String
         let su = c.topology.su_endpoint(h).map(|e| published(&e));
         async move {
             Ok::<_, anyhow::Error>(
-                vmrm::launcher::su_inventory(&su.context("a host's SU")?, Duration::from_secs(2)).await?,
+                vmrm::launcher::su_inventory(&su.context("a host's SU")?, Duration::from_secs(2), &c.security).await?,
             )
         }
     };
@@ -411,7 +413,7 @@ async fn hosts_with_room(c: &Cluster, vm: &str, host: &str) -> Result<Vec<String
 async fn lose_migration_target(c: &Cluster, vm: &str, host: &str, target: &str) -> Result<(Option<u64>, Vec<String>)> {
     let su = published(&c.topology.su_endpoint(host).context("the source's SU")?);
     let workload = |resident_mb| pb::LparWorkload { name: vm.into(), resident_mb, dirty_kb_s: 2000, log: false };
-    vmrm::launcher::set_workload(&su, workload(128)).await?;
+    vmrm::launcher::set_workload(&su, workload(128), &c.security).await?;
     let limits = pb::MigrationLimits { bandwidth_mb_s: 20, ..Default::default() };
     let req = pb::MigrateRequest {
         scope: pb::Scope::Vm as i32,
@@ -433,7 +435,7 @@ async fn lose_migration_target(c: &Cluster, vm: &str, host: &str, target: &str) 
     })
     .await;
     if !matches!(copying, Ok(Ok(true))) {
-        vmrm::launcher::set_workload(&su, workload(16)).await?;
+        vmrm::launcher::set_workload(&su, workload(16), &c.security).await?;
         let why = match copying {
             Err(_) => format!("no pre-copy within {BOUND:?}"),
             Ok(Err(status)) => status.message().to_string(),
@@ -459,7 +461,7 @@ async fn lose_migration_target(c: &Cluster, vm: &str, host: &str, target: &str) 
     if running.get(vm).is_some_and(|on| on.iter().any(|h| h != host)) {
         problems.push(format!("{vm} left {host} although its migration's target was lost: {running:?}"));
     }
-    vmrm::launcher::set_workload(&su, workload(16)).await?;
+    vmrm::launcher::set_workload(&su, workload(16), &c.security).await?;
     Ok((Some(took), problems))
 }
 
@@ -483,7 +485,10 @@ async fn run(args: Args) -> Result<bool> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let topology = Topology::compose();
     let managed = topology.hosts.iter().flat_map(|h| h.vms.iter().map(|v| v.name.clone())).collect();
-    let mut c = Cluster { topology, managed, acked: None, writes: 0 };
+    let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(vmrm::launcher::compose::CERTS);
+    let security = vmrm::launcher::certs::security_of(&certs, vmrm::launcher::certs::ADMIN)
+        .context("the container cluster's certificates (bash docker/build-image.sh issues them)")?;
+    let mut c = Cluster { topology, managed, acked: None, writes: 0, security };
 
     let _ = compose(&["down", "-v", "-t", "1"]);
     compose(&["up", "-d"])?;

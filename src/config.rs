@@ -7,6 +7,7 @@ use crate::domain::identity;
 use crate::domain::names::{HmcName, HostName, NodeName, ViosName};
 use crate::error::{Result, VmrmError, quote};
 use crate::profile::{ProfileName, Timing};
+use crate::transport::tls::{Principal, Role, TlsFiles};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -27,6 +28,13 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     #[serde(default)]
     pub profile: ProfileName,
+    /// The node's certificate, key and the cluster CA (mutual TLS on every connection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
+    /// Serve and call in plaintext, without authentication, instead of `[tls]`: only for a
+    /// cluster behind a network of its own that no one else reaches.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
     /// Endpoints of the HSDB members, for roles that read or write it remotely (VIOS).
     #[serde(default)]
     pub hsdb_endpoints: Vec<String>,
@@ -143,6 +151,10 @@ pub struct SuConfig {
     /// The workload every VM of this host boots with (change it per VM with `vmrmd workload`).
     #[serde(default)]
     pub workload: WorkloadConfig,
+    /// Whether an administrator may inject faults into this host (`vmrmd fault`, `vmrmd
+    /// workload`): drills for test and demonstration clusters, off in production.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fault_drills: bool,
 }
 
 fn default_max_definitions() -> u32 {
@@ -232,6 +244,41 @@ impl NodeConfig {
         self.advertise.as_deref().unwrap_or(&self.listen)
     }
 
+    /// Who this node is to its peers: its name and the roles its sections play (what its
+    /// certificate says, see `vmrmd certs`).
+    pub fn principal(&self) -> Principal {
+        let mut p = Principal::anonymous();
+        p.name = self.name.clone();
+        let plays = [
+            (Role::Controller, self.controller.is_some()),
+            (Role::Hsdb, self.hsdb.is_some()),
+            (Role::Hmc, !self.hmc.is_empty()),
+            (Role::ServerUnit, self.su.is_some()),
+            (Role::Vios, self.vios.is_some()),
+            (Role::San, self.san.is_some()),
+        ];
+        p.roles = plays.into_iter().filter_map(|(r, on)| on.then_some(r)).collect();
+        let host = self.su.as_ref().map(|s| &s.host).or(self.vios.as_ref().map(|v| &v.host));
+        p.host = host.and_then(|h| HostName::parse(h).ok());
+        p
+    }
+
+    /// The names and addresses peers dial this node at (its certificate must name each): its
+    /// advertised and listening hosts, its Raft member address, and loopback.
+    pub fn reached_at(&self) -> Vec<String> {
+        let own_member = self.hsdb.as_ref().and_then(|h| h.member_ids().get(&h.node_id).cloned());
+        let mut out: Vec<String> = [Some(self.listen.as_str()), self.advertise.as_deref(), own_member.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']']).to_string()))
+            .filter(|h| h.parse::<std::net::IpAddr>().map_or(true, |ip| !ip.is_unspecified()))
+            .chain(["127.0.0.1".to_string(), "localhost".to_string()])
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     pub fn listen_addr(&self) -> Result<SocketAddr> {
         self.listen.parse().map_err(|_| {
             VmrmError::invalid(format!("key `listen`: `{}` is not an address like 127.0.0.1:7001", self.listen))
@@ -249,6 +296,7 @@ impl NodeConfig {
         };
         named("name", NodeName::parse(&self.name).map(drop))?;
         self.listen_addr()?;
+        named("tls", crate::transport::tls::chosen(self.tls.as_ref(), self.insecure).map(drop))?;
         self.hsdb_endpoints.iter().try_for_each(|e| endpoint("hsdb_endpoints", e))?;
         for hmc in &self.hmc {
             named("hmc.name", HmcName::parse(&hmc.name).map(drop))?;
@@ -263,15 +311,7 @@ impl NodeConfig {
         {
             return bad("advertise", format!("`{a}` is not an address like host-1-su:7310"));
         }
-        let roles = [
-            self.controller.is_some(),
-            self.hsdb.is_some(),
-            !self.hmc.is_empty(),
-            self.su.is_some(),
-            self.vios.is_some(),
-            self.san.is_some(),
-        ];
-        if !roles.iter().any(|r| *r) {
+        if self.principal().roles.is_empty() {
             return bad(
                 "roles",
                 "the node has no role: add a [controller], [hsdb], [[hmc]], [su], [vios] or [san] section".into(),
@@ -371,10 +411,27 @@ impl NodeConfig {
 mod tests {
     use super::*;
 
+    /// A plaintext node's config (TLS is tested on its own below).
     fn parse(s: &str) -> Result<NodeConfig> {
+        parse_as_is(&format!("insecure = true\n{s}"))
+    }
+
+    fn parse_as_is(s: &str) -> Result<NodeConfig> {
         let cfg: NodeConfig = toml::from_str(s).map_err(|e| VmrmError::invalid(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    #[test]
+    fn a_node_serves_tls_or_says_plaintext_explicitly() {
+        let san = "name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\nhsdb_endpoints=['127.0.0.1:2']\n";
+        let tls = "[tls]\nca='/c/ca.pem'\ncert='/c/a.pem'\nkey='/c/a.key'\n";
+        let neither = parse_as_is(&format!("{san}[san]\n")).unwrap_err().to_string();
+        assert!(neither.contains("key `tls`") && neither.contains("vmrmd certs"), "{neither}");
+        let both = parse_as_is(&format!("{san}insecure=true\n[san]\n{tls}")).unwrap_err().to_string();
+        assert!(both.contains("exclusive"), "{both}");
+        let ok = parse_as_is(&format!("{san}[san]\n{tls}")).unwrap();
+        assert_eq!(ok.tls.unwrap().key, PathBuf::from("/c/a.key"));
     }
 
     #[test]

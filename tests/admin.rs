@@ -7,11 +7,18 @@ use std::process::Command;
 use std::time::Duration;
 use vmrm::config::VmConfig;
 use vmrm::error::VmrmError;
-use vmrm::launcher::{HostSpec, Topology};
+use vmrm::launcher::certs::ADMIN;
+use vmrm::launcher::{Datacenter, HostSpec, Topology};
 use vmrm::pb;
+use vmrm::transport::tls::TlsFiles;
 
-fn ksysmgr(endpoints: &[String], args: &[&str]) -> std::process::Output {
+/// `ksysmgr` as the datacenter's administrator.
+fn ksysmgr(dc: &Datacenter, endpoints: &[String], args: &[&str]) -> std::process::Output {
+    let files = TlsFiles::in_dir(&dc.topology.certs_dir(), ADMIN);
     Command::new(env!("CARGO_BIN_EXE_ksysmgr"))
+        .env("VMRM_CA", files.ca)
+        .env("VMRM_CERT", files.cert)
+        .env("VMRM_KEY", files.key)
         .arg("--endpoints")
         .arg(endpoints.join(","))
         .args(args)
@@ -32,7 +39,7 @@ async fn killing_the_active_controller_keeps_the_admin_api_working() {
     let index = endpoints.iter().position(|e| *e == active).expect("the active controller is one of the endpoints");
     dc.kill(&format!("ctl-{}", index + 1));
 
-    let out = ksysmgr(&endpoints, &["query", "vm"]);
+    let out = ksysmgr(&dc, &endpoints, &["query", "vm"]);
     assert!(out.status.success(), "query vm after failover: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("vm-1-1") && text.contains("Running"), "{text}");
@@ -40,7 +47,7 @@ async fn killing_the_active_controller_keeps_the_admin_api_working() {
     // The source does not stop: the reply says so, and the fence lets the restart go on.
     dc.inject_fault("host-1", "", "fail-next-shutdown").await.expect("unit fault");
     // -o json is the typed reply: where the VM went and under which fencing epoch.
-    let out = ksysmgr(&endpoints, &["-o", "json", "restart", "vm", "vm-1-1", "host=host-2"]);
+    let out = ksysmgr(&dc, &endpoints, &["-o", "json", "restart", "vm", "vm-1-1", "host=host-2"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "restart vm after failover: {}{}", text, String::from_utf8_lossy(&out.stderr));
     let reply: serde_json::Value = serde_json::from_str(&text).expect("JSON");
@@ -71,16 +78,16 @@ async fn killing_the_active_controller_keeps_the_admin_api_working() {
     let killed = format!("ctl-{}", index + 1);
     dc.restart(&killed).await.expect("the killed controller restarts from disk");
     let alive = (0..endpoints.len()).find(|i| *i != index).unwrap();
-    let applied = hsdb_status(&endpoints[alive]).await.map(|s| s.last_applied).unwrap_or(0);
+    let applied = common::members::status(&endpoints[alive], dc.security()).await.map(|s| s.last_applied).unwrap_or(0);
     wait_until("the restarted controller caught up with the log", Duration::from_secs(20), || async {
-        let s = hsdb_status(&endpoints[index]).await?;
+        let s = common::members::status(&endpoints[index], dc.security()).await?;
         (s.leader_id != 0 && s.last_applied >= applied).then_some(())
     })
     .await;
     let second = admin.query_cluster(pb::QueryRequest::default()).await.unwrap().clusters[0].active_controller.clone();
     let second_index = endpoints.iter().position(|e| *e == second).unwrap();
     dc.kill(&format!("ctl-{}", second_index + 1));
-    let out = ksysmgr(&endpoints, &["query", "vm", "vm-1-1"]);
+    let out = ksysmgr(&dc, &endpoints, &["query", "vm", "vm-1-1"]);
     assert!(out.status.success(), "query after the second failover: {}", String::from_utf8_lossy(&out.stderr));
 
     let now_active =
@@ -99,12 +106,6 @@ async fn killing_the_active_controller_keeps_the_admin_api_working() {
     })
     .await;
     dc.stop();
-}
-
-async fn hsdb_status(endpoint: &str) -> Option<pb::HsdbStatus> {
-    let channel = vmrm::transport::channel::lazy_channel(endpoint, Duration::from_secs(1)).ok()?;
-    let status = pb::hsdb_client::HsdbClient::new(channel).status(pb::HsdbStatusRequest {}).await.ok()?;
-    Some(status.into_inner())
 }
 
 fn assert_code(result: Result<impl std::fmt::Debug, VmrmError>, code: &str, text: &str) {
@@ -189,7 +190,7 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     assert_code(admin.migrate_all(evacuate_self).await, "InvalidArgument", "cannot be evacuated to itself");
 
     // Empty values, long names, bad disks and pages: refused at the edge, with a short reason.
-    let out = ksysmgr(&dc.topology.controller_endpoints(), &["modify", "system", "vm_failure_detection_speed="]);
+    let out = ksysmgr(&dc, &dc.topology.controller_endpoints(), &["modify", "system", "vm_failure_detection_speed="]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("needs a value"), "{out:?}");
     let long = "v".repeat(20_000);
@@ -259,30 +260,31 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
     );
     let disk_id = |kind: &str| Some(vmrm::domain::identity::uuid_for(kind, "HG1").replace('-', ""));
     assert_eq!((&group.repo_disk, &group.ha_disk), (&disk_id("repo_disk"), &disk_id("ha_disk")), "the disks are kept");
-    let out = ksysmgr(&dc.topology.controller_endpoints(), &["query", "host_group"]);
+    let out = ksysmgr(&dc, &dc.topology.controller_endpoints(), &["query", "host_group"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(&format!("Repo_disk:           {}", disk_id("repo_disk").unwrap())), "{text}");
     // The seed's own syntax (Example 3-53) and its VM filter.
     let endpoints = dc.topology.controller_endpoints();
     let args = ["modify", "host_group", "HG1", "options", "memory_capacity=60", "priority=medium"];
-    let out = ksysmgr(&endpoints, &args);
+    let out = ksysmgr(&dc, &endpoints, &args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let group = &admin.query_host_group(pb::QueryRequest::default()).await.unwrap().host_groups[0];
     assert_eq!(group.memory_capacity, [100, 60, 100]);
     let args = ["modify", "host_group", "HG1", "options", "memory_capacity=100", "priority=medium"];
-    assert!(ksysmgr(&endpoints, &args).status.success(), "back to 100 %");
-    let out = ksysmgr(&endpoints, &["query", "vm", "state=unmanage"]);
+    assert!(ksysmgr(&dc, &endpoints, &args).status.success(), "back to 100 %");
+    let out = ksysmgr(&dc, &endpoints, &["query", "vm", "state=unmanage"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && !text.contains("vm-1-1"), "every VM is managed: {text}");
-    let text = String::from_utf8_lossy(&ksysmgr(&endpoints, &["query", "vm", "state=manage"]).stdout).to_string();
+    let text = String::from_utf8_lossy(&ksysmgr(&dc, &endpoints, &["query", "vm", "state=manage"]).stdout).to_string();
     assert!(text.contains("Managed VMs:") && text.contains("vm-1-1"), "{text}");
     let now = vms(&dc).await;
     let speed_of = |name: &str| now.iter().find(|v| v.name == name).unwrap().vm_failure_detection_speed();
     assert_eq!((speed_of("vm-1-1"), speed_of("vm-1-2")), (pb::DetectionSpeed::Fast, pb::DetectionSpeed::Slow));
-    let out = ksysmgr(&dc.topology.controller_endpoints(), &["query", "system"]);
+    let out = ksysmgr(&dc, &dc.topology.controller_endpoints(), &["query", "system"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("host_failure_detection_time: 3 seconds (1.5-10 seconds)"), "{text}");
-    let out = ksysmgr(&dc.topology.controller_endpoints(), &["modify", "system", "host_failure_detection_time=99"]);
+    let out =
+        ksysmgr(&dc, &dc.topology.controller_endpoints(), &["modify", "system", "host_failure_detection_time=99"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("use 1.5-10 seconds"), "{out:?}");
 
@@ -517,16 +519,21 @@ async fn refused_policies(admin: &mut vmrm::transport::AdminClient) {
         .unwrap();
 }
 
+fn plain_ksysmgr(endpoints: &[String], args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ksysmgr"));
+    cmd.args(["--insecure", "--endpoints", &endpoints.join(",")]).args(args).output().expect("ksysmgr runs")
+}
+
 /// `ksysmgr` exits non-zero with a message for bad syntax and for endpoints nobody answers.
 #[test]
 fn ksysmgr_reports_usage_errors_and_unreachable_controllers() {
     let nobody = vec!["127.0.0.1:9".to_string()];
-    let out = ksysmgr(&nobody, &["frobnicate", "vm"]);
+    let out = plain_ksysmgr(&nobody, &["frobnicate", "vm"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown action `frobnicate`"));
 
     let started = std::time::Instant::now();
-    let out = ksysmgr(&nobody, &["query", "vm"]);
+    let out = plain_ksysmgr(&nobody, &["query", "vm"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach an active controller at 127.0.0.1:9"));
     assert!(started.elapsed() < Duration::from_secs(30));

@@ -24,7 +24,18 @@ async fn ksysvmmgr(guests: &Path, vm: &str, args: &str) -> (i32, String, String)
 
 /// `ksysmgr --endpoints … ARGS` against the datacenter's controllers.
 async fn run_ksysmgr(dc: &Datacenter, args: &str) -> (i32, String, String) {
-    let endpoints = vec!["--endpoints".into(), dc.topology.controller_endpoints().join(",")];
+    let files = vmrm::transport::tls::TlsFiles::in_dir(&dc.topology.certs_dir(), vmrm::launcher::certs::ADMIN);
+    let path = |p: PathBuf| p.display().to_string();
+    let endpoints = vec![
+        "--endpoints".into(),
+        dc.topology.controller_endpoints().join(","),
+        "--ca".into(),
+        path(files.ca),
+        "--cert".into(),
+        path(files.cert),
+        "--key".into(),
+        path(files.key),
+    ];
     run(env!("CARGO_BIN_EXE_ksysmgr"), endpoints, args).await
 }
 

@@ -4,14 +4,17 @@ mod common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use vmrm::transport::Security;
 
-/// A lone server unit's node (no HSDB, no VIOS): enough to have an actor panic.
+/// A lone server unit's node (no HSDB, no VIOS): enough to have an actor panic. It serves
+/// plaintext, chosen explicitly (the insecure mode works as before).
 fn lone_unit_config(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
     let config = format!(
         r#"name = "lone-su"
 listen = "127.0.0.1:{port}"
 data_dir = "{data}"
 profile = "fast"
+insecure = true
 
 [su]
 host = "host-1"
@@ -20,6 +23,7 @@ memory_mb = 1024
 san = "127.0.0.1:1"
 guests = "{guests}"
 max_definitions = 10
+fault_drills = true
 
 [[su.vios]]
 name = "host-1-vios-a"
@@ -53,11 +57,11 @@ async fn a_node_whose_actor_panics_exits_non_zero() {
         .spawn()
         .expect("vmrmd starts");
     common::wait_until("the node to serve", Duration::from_secs(30), || async {
-        vmrm::launcher::serving(&endpoint).await.then_some(())
+        vmrm::launcher::serving(&endpoint, &Security::Plaintext).await.then_some(())
     })
     .await;
 
-    let injected = vmrm::launcher::inject_fault(&endpoint, "", "panic").await;
+    let injected = vmrm::launcher::inject_fault(&endpoint, "", "panic", &Security::Plaintext).await;
     assert!(injected.is_err(), "a panicking unit cannot answer: {injected:?}");
     let status = common::wait_until("the node to exit", Duration::from_secs(20), || {
         let exited = node.try_wait().expect("wait on the node");

@@ -33,8 +33,8 @@ impl Cases {
     }
 }
 
-fn channel(endpoint: &str) -> tonic::transport::Channel {
-    vmrm::transport::channel::lazy_channel(endpoint, Duration::from_secs(1)).expect("an endpoint")
+fn channel(security: &vmrm::transport::Security, endpoint: &str) -> tonic::transport::Channel {
+    vmrm::transport::channel::lazy_channel(endpoint, Duration::from_secs(1), security).expect("an endpoint")
 }
 
 fn definition(name: &str) -> pb::LparDefinition {
@@ -61,6 +61,7 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
     let _serial = one_cluster_at_a_time().await;
     let dir = temp_dir("hostile");
     let mut dc = start(Topology::uniform(32100, 3, 2, dir.path().to_path_buf())).await;
+    let node = node_identity(&dc);
     let mut cases = Cases::default();
     let ctl = dc.topology.controller_endpoints()[0].clone();
     let su = dc.topology.su_endpoint("host-2").expect("host-2");
@@ -73,7 +74,7 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
         .expect("a VIOS");
 
     // ---- Admin ----
-    let mut admin = pb::admin_client::AdminClient::new(channel(&ctl));
+    let mut admin = pb::admin_client::AdminClient::new(channel(dc.security(), &ctl));
     let bad_vm = pb::RestartVmRequest { vm: "../vm-1-1".into(), host: String::new() };
     cases.refused(
         "admin: restart a path",
@@ -99,7 +100,7 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
     cases.refused("admin: a MONJV path", admin.watch_monjv(watch).await, Code::InvalidArgument, "");
 
     // ---- HSDB: the table API ----
-    let mut hsdb = pb::hsdb_client::HsdbClient::new(channel(&ctl));
+    let mut hsdb = pb::hsdb_client::HsdbClient::new(channel(&node, &ctl));
     let poison = Command::Put { table: vmrm::hsdb::Table::Locked, key: "vm-1-1".into(), value: 42.into() };
     cases.refused("hsdb: a poison lock row", hsdb.write(command(&poison)).await, Code::InvalidArgument, "locked");
     let task = Command::Put { table: vmrm::hsdb::Table::RecoveryTask, key: "t".into(), value: "x".into() };
@@ -172,7 +173,7 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
     );
 
     // ---- SAN ----
-    let mut san = pb::san_client::SanClient::new(channel(&dc.topology.san_endpoint()));
+    let mut san = pb::san_client::SanClient::new(channel(&node, &dc.topology.san_endpoint()));
     let theft = pb::PreemptRequest { disk: disk_for_vm("vm-1-1"), key: 7, owner: "thief".into(), fence: u64::MAX };
     cases.refused(
         "san: a preempt with a token nobody issued",
@@ -197,7 +198,7 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
     cases.refused("san: a record of a path", san.record(record).await, Code::InvalidArgument, "not a VM's disk");
 
     // ---- Server unit ----
-    let mut unit = pb::server_unit_client::ServerUnitClient::new(channel(&su));
+    let mut unit = pb::server_unit_client::ServerUnitClient::new(channel(&node, &su));
     cases.refused(
         "su: activate a path",
         unit.activate(definition("../vm-1-1")).await,
@@ -223,7 +224,7 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
     cases.refused("su: migrate to itself", unit.migrate_out(out).await, Code::InvalidArgument, "");
 
     // ---- The migration lane ----
-    let mut lane = pb::migration_lane_client::MigrationLaneClient::new(channel(&su));
+    let mut lane = pb::migration_lane_client::MigrationLaneClient::new(channel(&node, &su));
     let setup = pb::MigrationSetup {
         definition: Some(definition("../../x")),
         source_host: "host-1".into(),
@@ -239,7 +240,7 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
     cases.refused("lane: set up a path", first, Code::InvalidArgument, "not a valid VM name");
 
     // ---- HMC ----
-    let mut hmc = pb::hmc_client::HmcClient::new(channel(&dc.topology.hmc_endpoint(1)));
+    let mut hmc = pb::hmc_client::HmcClient::new(channel(&node, &dc.topology.hmc_endpoint(1)));
     let job = pb::SubmitJobRequest {
         job: Some(pb::submit_job_request::Job::Activate(pb::ActivateLpar {
             host: "host-2".into(),
@@ -252,7 +253,7 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
     cases.refused("hmc: an unknown job", hmc.get_job(pb::GetJobRequest { job_id: u64::MAX }).await, Code::NotFound, "");
 
     // ---- VIOS: host monitor and AR gateway ----
-    let mut monitor = pb::host_monitor_client::HostMonitorClient::new(channel(&vios));
+    let mut monitor = pb::host_monitor_client::HostMonitorClient::new(channel(&node, &vios));
     let beat = pb::VmHeartbeat { vm: "vm-2-1".into(), vm_uuid: "forged".into(), ..Default::default() };
     cases.refused("vios: a heartbeat with no uuid", monitor.heartbeat(beat).await, Code::InvalidArgument, "uuid");
     let beat = pb::VmHeartbeat { vm: "../vm-2-1".into(), vm_uuid: uuid_for("vm", "vm-2-1"), ..Default::default() };
@@ -262,7 +263,7 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
         Code::InvalidArgument,
         "not a valid VM name",
     );
-    let mut gateway = pb::vios_client::ViosClient::new(channel(&vios));
+    let mut gateway = pb::vios_client::ViosClient::new(channel(&node, &vios));
     let put = pb::PutMsgRequest { vm_uuid: "x".into(), hs_tag: 1, seq: 1, payload: "p".into() };
     cases.refused("vios: a message for no uuid", gateway.put_msg(put).await, Code::InvalidArgument, "uuid");
     cases.refused(

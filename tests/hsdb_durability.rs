@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vmrm::hsdb::{HsdbAccess, RemoteHsdb};
 use vmrm::launcher::{Datacenter, Topology};
-use vmrm::transport::ChannelPool;
 
 /// Three controller/HSDB members and nothing else.
 async fn members(base_port: u16, dir: &std::path::Path) -> Datacenter {
@@ -21,7 +20,7 @@ async fn members(base_port: u16, dir: &std::path::Path) -> Datacenter {
 /// A client of one member process (it forwards to the DBN when it is not the DBN).
 fn member(dc: &Datacenter, i: usize) -> RemoteHsdb {
     let endpoint = dc.topology.controller_endpoints()[i].clone();
-    RemoteHsdb::new(vec![endpoint], ChannelPool::new(Duration::from_millis(300)), Duration::from_secs(1))
+    RemoteHsdb::new(vec![endpoint], common::node_pool(dc, Duration::from_millis(300)), Duration::from_secs(1))
 }
 
 /// The name of the member that is DBN, as the members themselves report it.
@@ -31,7 +30,7 @@ async fn leader(dc: &Datacenter) -> String {
 
 /// A client of whichever member answers.
 fn any_member(dc: &Datacenter) -> RemoteHsdb {
-    let pool = ChannelPool::new(Duration::from_millis(300));
+    let pool = common::node_pool(dc, Duration::from_millis(300));
     RemoteHsdb::new(dc.topology.controller_endpoints(), pool, Duration::from_secs(1))
 }
 
@@ -207,7 +206,7 @@ async fn a_member_at_its_quota_raises_the_nospace_alarm() {
     let dbn = dc.topology.controller_endpoints()
         [leader(&dc).await.trim_start_matches("ctl-").parse::<usize>().unwrap() - 1]
         .clone();
-    let channel = vmrm::transport::channel::lazy_channel(&dbn, Duration::from_secs(1)).unwrap();
+    let channel = dc.channel(&dbn).unwrap();
     let check = tonic_health::pb::HealthCheckRequest { service: "vmrm.v1.Hsdb".into() };
     let health = tonic_health::pb::health_client::HealthClient::new(channel);
     common::wait_until("the DBN's HSDB service NOT_SERVING", Duration::from_secs(5), || {

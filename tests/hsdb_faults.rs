@@ -31,7 +31,7 @@ struct Cluster {
 impl Cluster {
     async fn start(dir: &Path) -> Self {
         let faults = NetworkFaults::default();
-        let pool = ChannelPool::new(Duration::from_millis(500));
+        let pool = ChannelPool::new(Duration::from_millis(500), vmrm::transport::Security::Plaintext);
         let mut listeners = Vec::new();
         let mut addresses = BTreeMap::new();
         for id in IDS {
@@ -47,7 +47,9 @@ impl Cluster {
                 HsdbNode::start_with_network(&dir.join(id.to_string()), &config, network).await.expect("member starts");
             let local = LocalHsdb::new(node);
             let service = HsdbService::new(local.clone(), pool.clone(), OP_TIMEOUT);
-            let server = tonic::transport::Server::builder().add_service(HsdbServer::new(service));
+            let server = tonic::transport::Server::builder()
+                .layer(vmrm::transport::gate::Gate::new(false))
+                .add_service(HsdbServer::new(service));
             let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
             tokio::spawn(server.serve_with_incoming(incoming));
             members.push(local);

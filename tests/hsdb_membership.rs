@@ -10,7 +10,6 @@ use vmrm::hsdb::locks::{Acquire, VmLock};
 use vmrm::hsdb::{Command as HsdbCommand, HsdbAccess, RemoteHsdb, Table};
 use vmrm::launcher::{Datacenter, Topology};
 use vmrm::pb;
-use vmrm::transport::ChannelPool;
 
 const BASE: u16 = 26000;
 
@@ -94,7 +93,7 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
     // Bad writes: refused with the reason, nothing stored.
     let hsdb = RemoteHsdb::new(
         dc.topology.controller_endpoints(),
-        ChannelPool::new(Duration::from_secs(1)),
+        common::node_pool(&dc, Duration::from_secs(1)),
         Duration::from_secs(2),
     );
     let huge = HsdbCommand::Put { table: Table::Vm, key: "big".into(), value: "x".repeat(2 << 20).into() };
@@ -139,7 +138,7 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
     assert_eq!((held.epoch, held.holder, held.operation), (second_epoch, 2, restart), "nothing changed");
 
     let mut raw = pb::hsdb_client::HsdbClient::new(
-        vmrm::transport::channel::lazy_channel(&dc.topology.controller_endpoints()[0], Duration::from_secs(1)).unwrap(),
+        common::node_pool(&dc, Duration::from_secs(1)).get(&dc.topology.controller_endpoints()[0]).unwrap(),
     );
     let err = raw
         .read(pb::HsdbRead { table: "widgets".into(), key: String::new(), follower_read: false })
@@ -165,7 +164,7 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
     // same query without it is left to the DBN.
     let dbn = admin.query_hsdb(q.clone()).await.unwrap().dbn;
     let standby = dc.topology.controller_endpoints()[if dbn == 1 { 1 } else { 0 }].clone();
-    let channel = vmrm::transport::channel::lazy_channel(&standby, Duration::from_secs(1)).unwrap();
+    let channel = dc.channel(&standby).unwrap();
     let mut only_standby = pb::admin_client::AdminClient::new(channel);
     let follower = pb::QueryRequest { follower_read: true, ..Default::default() };
     let view = only_standby.query_hsdb(follower).await.expect("a standby answers a follower read").into_inner();

@@ -46,7 +46,7 @@ fn last_progress(replies: &[pb::MigrateReply]) -> pb::MigrationProgress {
 
 async fn su_lpars(dc: &Datacenter, host: &str) -> Vec<pb::Lpar> {
     let su = dc.topology.su_endpoint(host).expect("host");
-    vmrm::launcher::su_inventory(&su, Duration::from_secs(2)).await.map(|i| i.lpars).unwrap_or_default()
+    vmrm::launcher::su_inventory(&su, Duration::from_secs(2), dc.security()).await.map(|i| i.lpars).unwrap_or_default()
 }
 
 fn names(lpars: &[pb::Lpar]) -> Vec<String> {
@@ -228,8 +228,7 @@ async fn rejections_and_aborts_leave_the_vm_running_on_its_source() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let def = su_lpars(&dc, "host-1").await.into_iter().find_map(|l| l.definition).expect("vm-1-1");
     let host2 =
-        vmrm::transport::channel::lazy_channel(&dc.topology.su_endpoint("host-2").unwrap(), Duration::from_secs(2))
-            .unwrap();
+        common::node_pool(&dc, Duration::from_secs(2)).get(&dc.topology.su_endpoint("host-2").unwrap()).unwrap();
     let mut su2 = pb::server_unit_client::ServerUnitClient::new(host2);
     assert!(su2.activate(def.clone()).await.is_err(), "the disk is reserved by host-1");
     for fault in ["configuration-update-start", "shutdown-start"] {
@@ -508,8 +507,9 @@ async fn any_grpc_client_speaks_to_the_migration_lane() {
     let dir = temp_dir("lpm-wire");
     let mut dc = start(Topology::uniform(25600, 2, 0, dir.path().to_path_buf())).await;
     let su2 = dc.topology.su_endpoint("host-2").unwrap();
+    let pool = common::node_pool(&dc, Duration::from_secs(2));
     let lane = || async {
-        let channel = vmrm::transport::channel::lazy_channel(&su2, Duration::from_secs(2)).unwrap();
+        let channel = pool.get(&su2).unwrap();
         pb::migration_lane_client::MigrationLaneClient::new(channel)
     };
     let frame = |f: Frame| pb::MigrationFrame { frame: Some(f) };

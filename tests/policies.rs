@@ -155,7 +155,7 @@ async fn twelve_vm_recovery_under_way(
 async fn assert_recovered_exactly_once(dc: &vmrm::launcher::Datacenter, names: &[String], controllers: Vec<String>) {
     all_running_elsewhere(dc, names, "host-1").await;
     let events = wait_until("the resumed task's summary", Duration::from_secs(30), || async {
-        let events = events_at(controllers.clone()).await;
+        let events = events_at(dc, controllers.clone()).await;
         events.iter().any(|e| e.name == "RECOVERY_COMPLETED").then_some(events)
     })
     .await;
@@ -224,7 +224,7 @@ async fn lpars_on(
     host: &str,
 ) -> std::collections::BTreeMap<String, (pb::LparState, u32, u64)> {
     let endpoint = dc.topology.su_endpoint(host).expect("a host of the topology");
-    let inv = vmrm::launcher::su_inventory(&endpoint, Duration::from_secs(2)).await;
+    let inv = vmrm::launcher::su_inventory(&endpoint, Duration::from_secs(2), dc.security()).await;
     let lpars = inv.map(|i| i.lpars).unwrap_or_default();
     lpars
         .into_iter()
@@ -269,7 +269,7 @@ async fn flexible_capacity_away_stale_definitions_cleaned_on_return_and_full_siz
     // (Its configuration defines both VMs, so they are there after every start.)
     let su = dc.topology.su_endpoint("host-1").expect("host-1's SU");
     wait_until("host-1's stale definitions removed", Duration::from_secs(20), || async {
-        let inv = vmrm::launcher::su_inventory(&su, Duration::from_secs(2)).await.ok()?;
+        let inv = vmrm::launcher::su_inventory(&su, Duration::from_secs(2), dc.security()).await.ok()?;
         let left: Vec<_> = inv.lpars.iter().filter_map(|l| l.definition.as_ref().map(|d| d.name.clone())).collect();
         names.iter().all(|n| !left.contains(n)).then_some(())
     })

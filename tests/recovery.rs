@@ -10,7 +10,6 @@ use vmrm::hsdb::locks::VmLock;
 use vmrm::hsdb::{HsdbAccess, RemoteHsdb};
 use vmrm::launcher::Topology;
 use vmrm::pb;
-use vmrm::transport::ChannelPool;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_a_whole_host_restarts_its_vms_elsewhere_fenced_first() {
@@ -35,7 +34,7 @@ async fn losing_a_whole_host_restarts_its_vms_elsewhere_fenced_first() {
 
     let hsdb = RemoteHsdb::new(
         dc.topology.controller_endpoints(),
-        ChannelPool::new(Duration::from_secs(1)),
+        common::node_pool(&dc, Duration::from_secs(1)),
         Duration::from_secs(2),
     );
     let old_key = san_key_for_host("host-1");
@@ -168,7 +167,7 @@ async fn a_san_restart_forgets_no_reservation() {
     }
 
     // The review's theft: the largest token, from nowhere.
-    let channel = vmrm::transport::channel::lazy_channel(&dc.topology.san_endpoint(), Duration::from_secs(1)).unwrap();
+    let channel = common::node_pool(&dc, Duration::from_secs(1)).get(&dc.topology.san_endpoint()).unwrap();
     let theft = pb::PreemptRequest { disk: disk_for_vm("vm-1-1"), key: 1, owner: "thief".into(), fence: u64::MAX };
     let err = pb::san_client::SanClient::new(channel).preempt(theft).await.expect_err("an unissued token");
     assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");

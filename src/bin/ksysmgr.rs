@@ -17,6 +17,8 @@ struct Args {
     /// DBN or a quorum; may lag the latest changes).
     #[arg(long)]
     follower_read: bool,
+    #[command(flatten)]
+    identity: cli::Identity,
     /// <action> <class> [name] [attribute=value ...]
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     words: Vec<String>,
@@ -37,7 +39,7 @@ fn main() {
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async {
-        let mut admin = AdminClient::new(endpoints)?;
+        let mut admin = AdminClient::new(endpoints, args.identity.security()?)?;
         cli::run::execute(&mut admin, cmd, args.output, args.follower_read).await
     });
     match result {

@@ -2,6 +2,7 @@
 //! simulated datacenter on loopback, one process per node.
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use vmrm::cli::{Identity, certs::CertsCmd};
 use vmrm::config::NodeConfig;
 use vmrm::launcher::{Datacenter, Topology};
 use vmrm::node;
@@ -26,7 +27,7 @@ enum Cmd {
     /// Run a whole datacenter on loopback: 3 controllers, 2 HMCs, 4 hosts (SU + 2 VIOSs), a SAN, 12 VMs.
     Local {
         /// Where node data and logs go (emptied first).
-        #[arg(long, default_value_os_t = std::env::temp_dir().join("vmrm-local"))]
+        #[arg(long, default_value_os_t = vmrm::cli::identity::local_data_dir())]
         data_dir: PathBuf,
     },
     /// Inject a fault into a running VM (drills and tests): kill-agent, stop-agent, start-agent,
@@ -43,6 +44,8 @@ enum Cmd {
         /// The server unit running the VM (local datacenter: host-N's is 127.0.0.1:73N0).
         #[arg(long)]
         su: String,
+        #[command(flatten)]
+        identity: Identity,
     },
     /// Set what a running VM's guest does: the memory it holds and how fast it dirties it (what
     /// a live migration must keep up with); --log writes every counter value with the host to
@@ -58,6 +61,8 @@ enum Cmd {
         /// The server unit running the VM.
         #[arg(long)]
         su: String,
+        #[command(flatten)]
+        identity: Identity,
     },
     /// Write the local datacenter's node configs into a directory (e.g. cluster-configs/local);
     /// with --compose the container cluster's, and docker-compose.yml in the current directory.
@@ -68,7 +73,16 @@ enum Cmd {
         compose: bool,
     },
     /// Exit 0 when the node at ENDPOINT serves (a container health check).
-    Probe { endpoint: String },
+    Probe {
+        endpoint: String,
+        #[command(flatten)]
+        identity: Identity,
+    },
+    /// The cluster's certificate authority: create it, issue node and user certificates.
+    Certs {
+        #[command(subcommand)]
+        cmd: CertsCmd,
+    },
     /// Configure the container cluster once its nodes serve (the compose file's one-shot step);
     /// does nothing when the ksyscluster already exists.
     Setup {
@@ -106,16 +120,18 @@ fn main() {
                 fail(e);
             }
         }
-        (None, Some(Cmd::Fault { vm, fault, su })) => {
-            let injected = node::with_runtime(async { vmrm::launcher::inject_fault(&su, &vm, &fault).await });
+        (None, Some(Cmd::Fault { vm, fault, su, identity })) => {
+            let security = identity.security().unwrap_or_else(|e| fail(e));
+            let injected = node::with_runtime(vmrm::launcher::inject_fault(&su, &vm, &fault, &security));
             match injected {
                 Ok(lpar) => println!("VM {vm}: {fault} injected; LPAR state {}", lpar.state),
                 Err(e) => fail(e),
             }
         }
-        (None, Some(Cmd::Workload { vm, resident_mb, dirty_kb_s, log, su })) => {
+        (None, Some(Cmd::Workload { vm, resident_mb, dirty_kb_s, log, su, identity })) => {
+            let security = identity.security().unwrap_or_else(|e| fail(e));
             let w = vmrm::pb::LparWorkload { name: vm.clone(), resident_mb, dirty_kb_s, log };
-            match node::with_runtime(vmrm::launcher::set_workload(&su, w)) {
+            match node::with_runtime(vmrm::launcher::set_workload(&su, w, &security)) {
                 Ok(_) => println!("VM {vm}: {resident_mb} MB resident, {dirty_kb_s} KB/s dirtied"),
                 Err(e) => fail(e),
             }
@@ -134,11 +150,16 @@ fn main() {
                 std::fs::write("docker-compose.yml", file).unwrap_or_else(|e| fail(e));
             }
         }
-        (None, Some(Cmd::Probe { endpoint })) => {
-            if !node::with_runtime(vmrm::launcher::serving(&endpoint)) {
+        (None, Some(Cmd::Probe { endpoint, identity })) => {
+            let security = identity.security().unwrap_or_else(|e| fail(e));
+            if !node::with_runtime(vmrm::launcher::serving(&endpoint, &security)) {
                 fail(format!("{endpoint} does not serve"));
             }
         }
+        (None, Some(Cmd::Certs { cmd })) => match vmrm::cli::certs::run(cmd) {
+            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+            Err(e) => fail(e),
+        },
         (None, Some(Cmd::Setup { .. })) => {
             init_tracing();
             match node::with_runtime(setup_compose()) {
@@ -147,7 +168,7 @@ fn main() {
             }
         }
         _ => fail(
-            "give either --config FILE or a command (local, fault, workload, gen-configs, probe, setup); see --help",
+            "give either --config FILE or a command (local, fault, workload, gen-configs, probe, setup, certs); see --help",
         ),
     }
 }
@@ -155,12 +176,13 @@ fn main() {
 /// The compose file's one-shot setup: configure the cluster unless it already is.
 async fn setup_compose() -> vmrm::error::Result<Vec<String>> {
     let topology = Topology::compose();
-    let mut admin = vmrm::transport::AdminClient::new(topology.controller_endpoints())?;
+    let security = vmrm::launcher::certs::security_of(&topology.certs_dir(), vmrm::launcher::certs::ADMIN)?;
+    let mut admin = vmrm::transport::AdminClient::new(topology.controller_endpoints(), security.clone())?;
     match admin.query_cluster(vmrm::pb::QueryRequest::default()).await {
         Ok(list) if !list.clusters.is_empty() => {
             Ok(vec![format!("ksyscluster {} is already configured; nothing to do", list.clusters[0].name)])
         }
-        Ok(_) | Err(vmrm::VmrmError::FailedPrecondition(_)) => vmrm::launcher::configure(&topology).await,
+        Ok(_) | Err(vmrm::VmrmError::FailedPrecondition(_)) => vmrm::launcher::configure(&topology, &security).await,
         Err(e) => Err(e),
     }
 }
@@ -178,6 +200,10 @@ async fn run_local(data_dir: PathBuf) -> vmrm::error::Result<()> {
     for (name, pid) in dc.nodes() {
         println!("  {name:<18} pid {pid:<8} log {}", dc.log_path(name).display());
     }
+    println!(
+        "\nCertificates (the cluster CA, every node, and the people admin, operator, monitor): {}",
+        dc.topology.certs_dir().display()
+    );
     println!(
         "\nTry:  ksysmgr query vm        (cargo run --release --bin ksysmgr -- query vm)\n      ksysmgr query host\n      ksysmgr restart vm vm-1-1 host=host-2\nControllers: {} — press Ctrl-C to stop.",
         dc.topology.controller_endpoints().join(",")

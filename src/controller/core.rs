@@ -69,7 +69,8 @@ impl ControllerCore {
         let recovery = Recovery::new(hsdb.clone(), hmc.clone(), san, records.clone(), monjvs.clone());
         let migration =
             Migration::new(hsdb.clone(), timing, hmc.clone(), records.clone(), recovery.clone(), monjvs.clone());
-        let config = Config::new(hsdb.clone(), timing, hmc.clone(), records.clone(), recovery.clone());
+        let config =
+            Config::new(hsdb.clone(), timing, hmc.clone(), records.clone(), recovery.clone(), pool.security().clone());
         let apps = Apps::new(hsdb.clone(), pool.clone(), timing, records.clone(), recovery.clone());
         let views = Views::new(hsdb.clone(), timing, hmc.clone(), records.clone());
         Self { hsdb, pool, timing, hmc, reach, records, monjvs, recovery, migration, config, apps, views, active }

@@ -90,6 +90,12 @@ pub enum VmrmError {
     /// A limit is reached (e.g. the guest application server's 30 processes).
     #[error("{0}")]
     ResourceExhausted(String),
+    /// The caller showed no certificate of this cluster.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller's role does not allow the call.
+    #[error("{0}")]
+    PermissionDenied(String),
     #[error("this controller is standby; the active controller is {}", leader.as_deref().unwrap_or("not elected yet"))]
     NotLeader { leader: Option<String> },
     #[error("{0}")]
@@ -116,6 +122,9 @@ impl VmrmError {
     pub fn unavailable(msg: impl Into<String>) -> Self {
         Self::Unavailable(msg.into())
     }
+    pub fn denied(msg: impl Into<String>) -> Self {
+        Self::PermissionDenied(msg.into())
+    }
     pub fn internal(msg: impl std::fmt::Display) -> Self {
         Self::Internal(msg.to_string())
     }
@@ -130,6 +139,8 @@ impl VmrmError {
             Self::FailedPrecondition(_) => Code::FailedPrecondition,
             Self::AlreadyExists(_) => Code::AlreadyExists,
             Self::ResourceExhausted(_) => Code::ResourceExhausted,
+            Self::Unauthenticated(_) => Code::Unauthenticated,
+            Self::PermissionDenied(_) => Code::PermissionDenied,
             Self::NotLeader { .. } | Self::Unavailable(_) => Code::Unavailable,
             Self::Internal(_) => Code::Internal,
             Self::DeadlineExceeded(_) => Code::DeadlineExceeded,
@@ -165,6 +176,8 @@ impl From<Status> for VmrmError {
             Code::FailedPrecondition => Self::FailedPrecondition(msg),
             Code::AlreadyExists => Self::AlreadyExists(msg),
             Code::ResourceExhausted => Self::ResourceExhausted(msg),
+            Code::Unauthenticated => Self::Unauthenticated(msg),
+            Code::PermissionDenied => Self::PermissionDenied(msg),
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => Self::Unavailable(msg),
             _ => Self::Internal(msg),
         }
@@ -215,7 +228,12 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let closed = listener.local_addr().unwrap().to_string();
         drop(listener);
-        let channel = crate::transport::channel::lazy_channel(&closed, std::time::Duration::from_secs(1)).unwrap();
+        let channel = crate::transport::channel::lazy_channel(
+            &closed,
+            std::time::Duration::from_secs(1),
+            &crate::transport::Security::Plaintext,
+        )
+        .unwrap();
         let mut admin = crate::pb::admin_client::AdminClient::new(channel);
         let status = admin.query_vm(crate::pb::QueryRequest::default()).await.unwrap_err();
         assert!(did_not_run(&status), "{status:?}");

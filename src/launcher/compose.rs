@@ -7,6 +7,9 @@ use std::fmt::Write;
 
 /// The image `docker/build-image.sh` builds.
 pub const IMAGE: &str = "vmrm:local";
+/// Where `docker/build-image.sh` issues the cluster's certificates (`vmrmd certs compose`),
+/// relative to the compose file; every container reads them at `/certs`. Never committed.
+pub const CERTS: &str = "cluster-configs/compose-certs";
 /// Every node is published on the host's loopback at this offset from its port (7001 → 17001),
 /// so `ksysmgr --endpoints 127.0.0.1:17001,…` works from outside, the chaos suite can read the
 /// SAN's record and the server units' inventories, and a local datacenter can run beside.
@@ -62,20 +65,30 @@ pub fn compose_file(t: &Topology) -> String {
             true => format!(", \"guests:{}\"", t.guests_dir().display()),
             false => String::new(),
         };
-        let _ = writeln!(out, "    volumes: [\"./cluster-configs/compose:/configs:ro\"{guests}]");
+        let _ =
+            writeln!(out, "    volumes: [\"./cluster-configs/compose:/configs:ro\", \"./{CERTS}:/certs:ro\"{guests}]");
         let _ = writeln!(out, "    command: [\"--config\", \"/configs/{}.toml\"]", n.name);
         let _ = writeln!(out, "    stop_grace_period: 5s");
         let _ = writeln!(out, "    ports: [\"{}:{}\"]", published(endpoint), port(endpoint));
         let _ = writeln!(out, "    healthcheck:");
+        let tls = n.tls.as_ref().map_or(String::new(), |f| {
+            format!(
+                ", \"--ca\", \"{}\", \"--cert\", \"{}\", \"--key\", \"{}\"",
+                f.ca.display(),
+                f.cert.display(),
+                f.key.display()
+            )
+        });
         let _ = writeln!(
             out,
-            "      test: [\"CMD\", \"/usr/local/bin/vmrmd\", \"probe\", \"127.0.0.1:{}\"]",
+            "      test: [\"CMD\", \"/usr/local/bin/vmrmd\", \"probe\", \"127.0.0.1:{}\"{tls}]",
             port(endpoint)
         );
         let _ = writeln!(out, "      interval: 2s\n      timeout: 2s\n      retries: 30\n      start_period: 2s");
     }
     out.push_str("  setup:\n");
     let _ = writeln!(out, "    image: {IMAGE}");
+    let _ = writeln!(out, "    volumes: [\"./{CERTS}:/certs:ro\"]");
     out.push_str("    networks: [dc]\n    command: [\"setup\", \"--compose\"]\n    restart: \"no\"\n    depends_on:\n");
     for n in &nodes {
         let _ = writeln!(out, "      {}:\n        condition: service_healthy", n.name);

@@ -4,7 +4,7 @@
 use super::topology::Topology;
 use crate::error::{Result, VmrmError};
 use crate::pb::{self, server_unit_client::ServerUnitClient};
-use crate::transport::AdminClient;
+use crate::transport::{AdminClient, Security};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,6 +16,8 @@ pub const NODE_START_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Datacenter {
     pub topology: Topology,
+    /// The administrator's credentials (what the tests and `vmrmd local`'s setup act as).
+    security: Security,
     binary: PathBuf,
     configs: BTreeMap<String, PathBuf>,
     children: BTreeMap<String, Child>,
@@ -30,8 +32,15 @@ impl Datacenter {
             std::fs::create_dir_all(d)
                 .map_err(|e| VmrmError::invalid(format!("cannot create {}: {e}", d.display())))?;
         }
-        let mut dc =
-            Self { topology, binary: binary.to_path_buf(), configs: BTreeMap::new(), children: BTreeMap::new() };
+        super::certs::issue_all(&topology, &topology.certs_dir())?;
+        let security = super::certs::security_of(&topology.certs_dir(), super::certs::ADMIN)?;
+        let mut dc = Self {
+            topology,
+            security,
+            binary: binary.to_path_buf(),
+            configs: BTreeMap::new(),
+            children: BTreeMap::new(),
+        };
         for cfg in dc.topology.node_configs() {
             let path = config_dir.join(format!("{}.toml", cfg.name));
             std::fs::write(&path, cfg.to_toml())
@@ -46,7 +55,8 @@ impl Datacenter {
         }
         for cfg in dc.topology.node_configs() {
             if let Some(su) = &cfg.su {
-                wait_powered_on(&su.host, &cfg.listen, su.vm.iter().map(|v| v.name.as_str())).await?;
+                let vms = su.vm.iter().map(|v| v.name.as_str());
+                wait_powered_on(&su.host, &cfg.listen, vms, &dc.security).await?;
             }
         }
         Ok(dc)
@@ -88,7 +98,7 @@ impl Datacenter {
                     self.log_tail(name, 10)
                 )));
             }
-            if serving(endpoint).await {
+            if serving(endpoint, &self.security).await {
                 return Ok(());
             }
             if tokio::time::Instant::now() > give_up {
@@ -106,11 +116,31 @@ impl Datacenter {
 
     /// Configures the cluster through the admin API, as an operator would, and returns the lines.
     pub async fn setup(&self) -> Result<Vec<String>> {
-        configure(&self.topology).await
+        configure(&self.topology, &self.security).await
     }
 
     pub fn admin(&self) -> Result<AdminClient> {
-        AdminClient::new(self.topology.controller_endpoints())
+        AdminClient::new(self.topology.controller_endpoints(), self.security.clone())
+    }
+
+    /// The administrator's credentials.
+    pub fn security(&self) -> &Security {
+        &self.security
+    }
+
+    /// The credentials of `name` (a node or a person of [`super::certs::people`]).
+    pub fn security_of(&self, name: &str) -> Result<Security> {
+        super::certs::security_of(&self.topology.certs_dir(), name)
+    }
+
+    /// Credentials for a principal of the caller's choosing, from the cluster's CA.
+    pub fn issue(&self, who: &crate::transport::tls::Principal) -> Result<Security> {
+        super::certs::issue_for(&self.topology.certs_dir(), who)
+    }
+
+    /// An administrator's channel to `endpoint`.
+    pub fn channel(&self, endpoint: &str) -> Result<tonic::transport::Channel> {
+        crate::transport::channel::lazy_channel(endpoint, Duration::from_secs(2), &self.security)
     }
 
     pub fn pid(&self, node: &str) -> Option<u32> {
@@ -147,7 +177,7 @@ impl Datacenter {
     /// A fault inside a running VM on `host` (see [`crate::sim::hypervisor::VmFault`]).
     pub async fn inject_fault(&self, host: &str, vm: &str, fault: &str) -> Result<pb::Lpar> {
         let su = self.topology.su_endpoint(host).ok_or_else(|| VmrmError::not_found(format!("no host {host}")))?;
-        inject_fault(&su, vm, fault).await
+        inject_fault(&su, vm, fault, &self.security).await
     }
 
     /// Sets the workload of VM `vm` on `host` (see [`crate::sim::workload`]).
@@ -160,7 +190,7 @@ impl Datacenter {
         log: bool,
     ) -> Result<pb::Lpar> {
         let su = self.topology.su_endpoint(host).ok_or_else(|| VmrmError::not_found(format!("no host {host}")))?;
-        set_workload(&su, pb::LparWorkload { name: vm.into(), resident_mb, dirty_kb_s, log }).await
+        set_workload(&su, pb::LparWorkload { name: vm.into(), resident_mb, dirty_kb_s, log }, &self.security).await
     }
 
     /// Loses a whole server at once: its SU and both VIOS nodes.
@@ -224,11 +254,16 @@ fn signal(pid: u32, name: &str) {
 
 /// Waits until the host's configured LPARs have booted: a server unit activates them once the
 /// SAN answers, a moment after it starts serving, and discovery only registers running VMs.
-async fn wait_powered_on<'a>(host: &str, endpoint: &str, lpars: impl Iterator<Item = &'a str>) -> Result<()> {
+async fn wait_powered_on<'a>(
+    host: &str,
+    endpoint: &str,
+    lpars: impl Iterator<Item = &'a str>,
+    security: &Security,
+) -> Result<()> {
     let lpars: Vec<&str> = lpars.collect();
     let give_up = tokio::time::Instant::now() + NODE_START_TIMEOUT;
     loop {
-        let booting: Vec<&str> = match su_inventory(endpoint, Duration::from_millis(500)).await {
+        let booting: Vec<&str> = match su_inventory(endpoint, Duration::from_millis(500), security).await {
             Ok(inv) => lpars
                 .iter()
                 .copied()
@@ -254,8 +289,8 @@ async fn wait_powered_on<'a>(host: &str, endpoint: &str, lpars: impl Iterator<It
 }
 
 /// True when the node's standard health service answers SERVING.
-pub async fn serving(endpoint: &str) -> bool {
-    let Ok(channel) = crate::transport::channel::lazy_channel(endpoint, Duration::from_millis(500)) else {
+pub async fn serving(endpoint: &str, security: &Security) -> bool {
+    let Ok(channel) = crate::transport::channel::lazy_channel(endpoint, Duration::from_millis(500), security) else {
         return false;
     };
     let req = crate::transport::deadline(HealthCheckRequest { service: String::new() }, Duration::from_millis(500));
@@ -266,16 +301,16 @@ pub async fn serving(endpoint: &str) -> bool {
 }
 
 /// Asks the server unit at `su` to inject `fault` into its running VM `vm`.
-pub async fn inject_fault(su: &str, vm: &str, fault: &str) -> Result<pb::Lpar> {
-    let channel = crate::transport::channel::lazy_channel(su, Duration::from_secs(2))?;
+pub async fn inject_fault(su: &str, vm: &str, fault: &str, security: &Security) -> Result<pb::Lpar> {
+    let channel = crate::transport::channel::lazy_channel(su, Duration::from_secs(2), security)?;
     let req = pb::LparFault { name: vm.to_string(), fault: fault.to_string() };
     let reply = ServerUnitClient::new(channel).inject_fault(req).await?;
     reply.into_inner().lpar.ok_or_else(|| VmrmError::internal("the server unit answered without the LPAR"))
 }
 
 /// Sets the workload of the running VM `w.name` on the server unit at `su`.
-pub async fn set_workload(su: &str, w: pb::LparWorkload) -> Result<pb::Lpar> {
-    let channel = crate::transport::channel::lazy_channel(su, Duration::from_secs(2))?;
+pub async fn set_workload(su: &str, w: pb::LparWorkload, security: &Security) -> Result<pb::Lpar> {
+    let channel = crate::transport::channel::lazy_channel(su, Duration::from_secs(2), security)?;
     let mut call = tonic::Request::new(w);
     call.set_timeout(Duration::from_secs(60));
     let reply = ServerUnitClient::new(channel).set_workload(call).await?;
@@ -284,8 +319,8 @@ pub async fn set_workload(su: &str, w: pb::LparWorkload) -> Result<pb::Lpar> {
 
 /// Configures `t`'s cluster through the admin API, as an operator would (cluster, HMCs, hosts,
 /// host group, `ha_monitor=enable`, discovery and verification), and returns the lines.
-pub async fn configure(t: &Topology) -> Result<Vec<String>> {
-    let mut admin = AdminClient::new(t.controller_endpoints())?;
+pub async fn configure(t: &Topology, security: &Security) -> Result<Vec<String>> {
+    let mut admin = AdminClient::new(t.controller_endpoints(), security.clone())?;
     let mut out = Vec::new();
     let cluster = pb::AddClusterRequest {
         name: t.cluster_name.clone(),
@@ -328,8 +363,8 @@ pub async fn configure(t: &Topology) -> Result<Vec<String>> {
 }
 
 /// One server unit's inventory (the hypervisor's own word), within `timeout`.
-pub async fn su_inventory(endpoint: &str, timeout: Duration) -> Result<pb::HostInventory> {
-    let channel = crate::transport::channel::lazy_channel(endpoint, timeout)?;
+pub async fn su_inventory(endpoint: &str, timeout: Duration, security: &Security) -> Result<pb::HostInventory> {
+    let channel = crate::transport::channel::lazy_channel(endpoint, timeout, security)?;
     let req = crate::transport::deadline(pb::SuInventoryRequest {}, timeout);
     Ok(ServerUnitClient::new(channel).inventory(req).await?.into_inner())
 }
@@ -337,11 +372,15 @@ pub async fn su_inventory(endpoint: &str, timeout: Duration) -> Result<pb::HostI
 /// Ground truth from the hypervisors: VM → the hosts whose server unit runs it. `reach` turns
 /// an SU's endpoint into the address this process reaches it at; SUs that do not answer are
 /// left out.
-pub async fn running_vms(topology: &Topology, reach: impl Fn(&str) -> String) -> BTreeMap<String, Vec<String>> {
+pub async fn running_vms(
+    topology: &Topology,
+    reach: impl Fn(&str) -> String,
+    security: &Security,
+) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for host in &topology.hosts {
         let Some(su) = topology.su_endpoint(&host.name) else { continue };
-        let Ok(inv) = su_inventory(&reach(&su), Duration::from_secs(2)).await else { continue };
+        let Ok(inv) = su_inventory(&reach(&su), Duration::from_secs(2), security).await else { continue };
         for lpar in inv.lpars.into_iter().filter(|l| l.state() == pb::LparState::Running) {
             if let Some(def) = lpar.definition {
                 out.entry(def.name).or_default().push(host.name.clone());

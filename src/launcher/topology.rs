@@ -2,6 +2,7 @@
 //! controllers B+1.., HMCs B+101.., SAN B+201, host i: SU B+300+10i, VIOS a/b B+301+10i / B+302+10i.
 use crate::config::*;
 use crate::profile::ProfileName;
+use crate::transport::tls::TlsFiles;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -99,6 +100,14 @@ impl Topology {
             .collect()
     }
 
+    /// Where the nodes read their certificates: in their container, or the data directory.
+    pub fn certs_dir(&self) -> PathBuf {
+        match self.containers {
+            true => PathBuf::from("/certs"),
+            false => self.data_dir.join("certs"),
+        }
+    }
+
     /// The VMs' guest directories, shared by every server unit (see `SuConfig::guests`).
     pub fn guests_dir(&self) -> PathBuf {
         self.data_dir.join("guests")
@@ -151,6 +160,8 @@ impl Topology {
             false => (endpoint, None),
         };
         NodeConfig {
+            tls: Some(TlsFiles::in_dir(&self.certs_dir(), &name)),
+            insecure: false,
             data_dir: self.data_dir.join(&name),
             name,
             listen,
@@ -216,6 +227,7 @@ impl Topology {
                 guests: Some(self.guests_dir()),
                 max_definitions: h.max_definitions,
                 workload: WorkloadConfig::default(),
+                fault_drills: true,
             });
             out.push(n);
         }

@@ -12,7 +12,8 @@ use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbNode, LocalHsdb, RemoteHsdb, network::MAX_RAFT_MESSAGE, service::HsdbService};
 use crate::pb;
 use crate::sim::{hmc, san, su};
-use crate::transport::ChannelPool;
+use crate::transport::gate::Gate;
+use crate::transport::{ChannelPool, Security};
 use actix::Actor;
 use crash_only::{LIVENESS_EVERY, Liveness};
 use std::collections::BTreeMap;
@@ -30,7 +31,11 @@ const MAX_CALLS: usize = 256;
 /// Runs the node until `shutdown` resolves.
 pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<()> {
     let timing = cfg.timing();
-    let pool = ChannelPool::new(timing.rpc_deadline);
+    let security = Security::choose(cfg.tls.as_ref(), cfg.insecure)?;
+    if !security.is_mutual() {
+        tracing::warn!(node = %cfg.name, "serving plaintext without authentication (insecure = true)");
+    }
+    let pool = ChannelPool::new(timing.rpc_deadline, security.clone());
     let addr = cfg.listen_addr()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -47,7 +52,12 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     // Windows wide enough for a live migration's pages; small calls do not notice. One peer's
     // connection carries at most MAX_STREAMS calls at once, and the node works on at most
     // MAX_CALLS of them (the rest wait): no client can open calls without bound.
-    let mut router = Server::builder()
+    let mut server = Server::builder();
+    if let Some(tls) = security.server() {
+        server = server.tls_config(tls).map_err(|e| VmrmError::invalid(format!("node {}: TLS: {e}", cfg.name)))?;
+    }
+    let mut router = server
+        .layer(Gate::new(security.is_mutual()))
         .max_concurrent_streams(Some(MAX_STREAMS))
         .concurrency_limit_per_connection(MAX_CALLS)
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
@@ -110,7 +120,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
             su::ServerUnit::start(s.clone(), cfg.endpoint().to_string(), timing, pool.clone(), &cfg.data_dir, hsdb);
         liveness.actor("server unit", unit.clone());
         let lane = su::LaneServer { unit: unit.clone(), host: s.host.clone(), silence: timing.rpc_deadline * 2 };
-        let service = su::SuService { unit, host: s.host.clone(), timing };
+        let service = su::SuService { unit, host: s.host.clone(), timing, fault_drills: s.fault_drills };
         router = router.add_service(pb::server_unit_server::ServerUnitServer::new(service)).add_service(lane);
         serving::<pb::server_unit_server::ServerUnitServer<su::SuService>>(&reporter, &mut liveness).await;
     }

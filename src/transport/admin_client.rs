@@ -29,19 +29,19 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
-    pub fn new(endpoints: Vec<String>) -> Result<Self> {
+    pub fn new(endpoints: Vec<String>, security: super::Security) -> Result<Self> {
         let endpoints: Vec<String> =
             endpoints.into_iter().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect();
         if endpoints.is_empty() {
             return Err(VmrmError::invalid("no controller endpoint given"));
         }
         for e in &endpoints {
-            super::channel::lazy_channel(e, Duration::from_secs(1))?;
+            super::channel::lazy_channel(e, Duration::from_secs(1), &security)?;
         }
         Ok(Self {
             endpoints,
             current: 0,
-            pool: ChannelPool::new(Duration::from_secs(1)),
+            pool: ChannelPool::new(Duration::from_secs(1), security),
             call_timeout: Duration::from_secs(120),
         })
     }

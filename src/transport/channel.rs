@@ -1,7 +1,9 @@
 //! Lazily connected gRPC channels, one per endpoint and shared, plus the per-call deadline.
 //! A dead peer costs one connect timeout, never a hang; a connection whose peer vanished
 //! without a word (a host cut off the network) is found by HTTP/2 keepalive pings and replaced,
-//! so calls do not keep timing out on it after the network is back.
+//! so calls do not keep timing out on it after the network is back. Every channel speaks as its
+//! process's [`Security`] says: mutual TLS with its certificate, or plaintext when chosen.
+use super::tls::Security;
 use crate::error::{Result, VmrmError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,11 +20,19 @@ pub fn deadline<T>(msg: T, d: Duration) -> tonic::Request<T> {
 /// How often an idle connection is pinged, and how long an answer may take.
 const KEEPALIVE: Duration = Duration::from_secs(2);
 
+/// The way to `host:port` as `security` says, before any tuning.
+pub fn dial(endpoint: &str, security: &Security) -> Result<Endpoint> {
+    let bad = |e: &dyn std::fmt::Display| VmrmError::invalid(format!("`{endpoint}` is not a valid endpoint: {e}"));
+    let dial = Endpoint::from_shared(format!("{}://{endpoint}", security.scheme())).map_err(|e| bad(&e))?;
+    match security.client() {
+        Some(tls) => dial.tls_config(tls).map_err(|e| bad(&e)),
+        None => Ok(dial),
+    }
+}
+
 /// Opens a channel to `host:port` that connects on first use.
-pub fn lazy_channel(endpoint: &str, connect_timeout: Duration) -> Result<Channel> {
-    let uri = if endpoint.starts_with("http") { endpoint.to_string() } else { format!("http://{endpoint}") };
-    Ok(Endpoint::from_shared(uri)
-        .map_err(|e| VmrmError::invalid(format!("`{endpoint}` is not a valid endpoint: {e}")))?
+pub fn lazy_channel(endpoint: &str, connect_timeout: Duration, security: &Security) -> Result<Channel> {
+    Ok(dial(endpoint, security)?
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(KEEPALIVE)
@@ -38,12 +48,17 @@ const MAX_CHANNELS: usize = 4096;
 #[derive(Clone)]
 pub struct ChannelPool {
     connect_timeout: Duration,
+    security: Security,
     channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
 
 impl ChannelPool {
-    pub fn new(connect_timeout: Duration) -> Self {
-        Self { connect_timeout, channels: Arc::default() }
+    pub fn new(connect_timeout: Duration, security: Security) -> Self {
+        Self { connect_timeout, security, channels: Arc::default() }
+    }
+
+    pub fn security(&self) -> &Security {
+        &self.security
     }
 
     pub fn get(&self, endpoint: &str) -> Result<Channel> {
@@ -52,7 +67,7 @@ impl ChannelPool {
         if let Some(c) = map.get(endpoint) {
             return Ok(c.clone());
         }
-        let c = lazy_channel(endpoint, self.connect_timeout)?;
+        let c = lazy_channel(endpoint, self.connect_timeout, &self.security)?;
         if map.len() >= MAX_CHANNELS
             && let Some(other) = map.keys().next().cloned()
         {

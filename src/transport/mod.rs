@@ -3,8 +3,11 @@
 //! framing by hand for bulk bytes.
 pub mod admin_client;
 pub mod channel;
+pub mod gate;
 pub mod grpc_wire;
 pub mod san;
+pub mod tls;
 
 pub use admin_client::AdminClient;
 pub use channel::{ChannelPool, deadline, is_endpoint};
+pub use tls::Security;

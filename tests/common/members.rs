@@ -3,7 +3,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use vmrm::launcher::{Datacenter, datacenter::serving};
 use vmrm::pb::{HsdbStatus, HsdbStatusRequest, hsdb_client::HsdbClient};
+use vmrm::transport::Security;
 use vmrm::transport::channel::lazy_channel;
+use vmrm::transport::tls::{TlsFiles, issue::Authority};
 
 /// A fourth HSDB-only member process, killed when dropped.
 pub struct Extra(Child);
@@ -27,6 +29,9 @@ pub async fn start_fourth_member(dc: &Datacenter, dir: &std::path::Path) -> (Ext
     let hsdb = cfg.hsdb.as_mut().expect("hsdb section");
     hsdb.node_id = 4;
     hsdb.members.insert("4".into(), endpoint.clone());
+    let certs = dc.topology.certs_dir();
+    Authority::load(&certs).expect("the CA").issue_into(&certs, &cfg.principal(), &cfg.reached_at()).expect("cert");
+    cfg.tls = Some(TlsFiles::in_dir(&certs, &cfg.name));
     let path = dir.join("hsdb-4.toml");
     std::fs::write(&path, cfg.to_toml()).expect("config");
     let log = std::fs::File::create(dir.join("hsdb-4.log")).expect("log");
@@ -40,15 +45,15 @@ pub async fn start_fourth_member(dc: &Datacenter, dir: &std::path::Path) -> (Ext
         .expect("vmrmd starts");
     let extra = Extra(child);
     super::wait_until("the fourth member to serve", Duration::from_secs(30), || async {
-        serving(&endpoint).await.then_some(())
+        serving(&endpoint, dc.security()).await.then_some(())
     })
     .await;
     (extra, endpoint)
 }
 
 /// What the member at `endpoint` says about itself (`None` if it does not answer).
-pub async fn status(endpoint: &str) -> Option<HsdbStatus> {
-    let mut client = HsdbClient::new(lazy_channel(endpoint, Duration::from_millis(500)).ok()?);
+pub async fn status(endpoint: &str, security: &Security) -> Option<HsdbStatus> {
+    let mut client = HsdbClient::new(lazy_channel(endpoint, Duration::from_millis(500), security).ok()?);
     client.status(HsdbStatusRequest {}).await.ok().map(|s| s.into_inner())
 }
 
@@ -56,7 +61,9 @@ pub async fn status(endpoint: &str) -> Option<HsdbStatus> {
 pub async fn dbn_status(dc: &Datacenter) -> HsdbStatus {
     super::wait_until("an HSDB leader", Duration::from_secs(15), || async {
         for endpoint in dc.topology.controller_endpoints() {
-            if let Some(s) = status(&endpoint).await.filter(|s| s.state() == vmrm::pb::HsdbMemberState::Leader) {
+            if let Some(s) =
+                status(&endpoint, dc.security()).await.filter(|s| s.state() == vmrm::pb::HsdbMemberState::Leader)
+            {
                 return Some(s);
             }
         }

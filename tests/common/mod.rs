@@ -6,6 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 use vmrm::launcher::{Datacenter, Topology};
 use vmrm::pb;
+use vmrm::transport::tls::{Principal, Role};
+use vmrm::transport::{ChannelPool, Security};
 
 pub mod members;
 pub mod registers;
@@ -58,9 +60,23 @@ pub async fn vms(dc: &Datacenter) -> Vec<pb::VmView> {
 
 /// The SAN's own record for one disk.
 pub async fn san_record(dc: &Datacenter, disk: &str) -> Vec<pb::SanOperation> {
-    let channel = vmrm::transport::channel::lazy_channel(&dc.topology.san_endpoint(), Duration::from_secs(1)).unwrap();
+    let channel = dc.channel(&dc.topology.san_endpoint()).unwrap();
     let req = pb::RecordRequest { disk: disk.to_string() };
     pb::san_client::SanClient::new(channel).record(req).await.expect("SAN record").into_inner().operations
+}
+
+/// The test harness as a node of every role, certified by the cluster's CA: for the calls only
+/// nodes make (HSDB writes, Raft messages, SAN reservations) that tests make directly.
+pub fn node_identity(dc: &Datacenter) -> Security {
+    let mut who = Principal::anonymous();
+    who.name = "harness".into();
+    who.roles = [Role::Controller, Role::Hsdb, Role::Hmc, Role::ServerUnit, Role::Vios, Role::San].into();
+    dc.issue(&who).expect("the harness's certificate")
+}
+
+/// Channels of the harness as a node (see [`node_identity`]).
+pub fn node_pool(dc: &Datacenter, connect_timeout: Duration) -> ChannelPool {
+    ChannelPool::new(connect_timeout, node_identity(dc))
 }
 
 pub fn temp_dir(name: &str) -> tempfile::TempDir {
@@ -88,13 +104,13 @@ pub fn modify(class: &str, name: &str, attrs: &[(&str, &str)]) -> pb::ModifyRequ
 }
 
 pub async fn events(dc: &Datacenter) -> Vec<pb::EventView> {
-    events_at(dc.topology.controller_endpoints()).await
+    events_at(dc, dc.topology.controller_endpoints()).await
 }
 
 /// The event log through these controllers only (leave out one that is paused: a call to it
 /// would wait for its deadline).
-pub async fn events_at(endpoints: Vec<String>) -> Vec<pb::EventView> {
-    let mut admin = vmrm::transport::AdminClient::new(endpoints).expect("admin client");
+pub async fn events_at(dc: &Datacenter, endpoints: Vec<String>) -> Vec<pb::EventView> {
+    let mut admin = vmrm::transport::AdminClient::new(endpoints, dc.security().clone()).expect("admin client");
     admin
         .query_event(pb::EventQuery { limit: Some(1000), ..Default::default() })
         .await
@@ -104,7 +120,7 @@ pub async fn events_at(endpoints: Vec<String>) -> Vec<pb::EventView> {
 
 /// Ground truth from the hypervisors: VM → the hosts whose SU runs it.
 pub async fn running_vms(dc: &Datacenter) -> std::collections::BTreeMap<String, Vec<String>> {
-    vmrm::launcher::running_vms(&dc.topology, str::to_string).await
+    vmrm::launcher::running_vms(&dc.topology, str::to_string, dc.security()).await
 }
 
 /// Checks a disk's SAN record: the accepted writes come from one host after another, never

@@ -7,7 +7,7 @@ use crate::controller::messages as say;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::Raft;
 use crate::pb::{self, HsdbStatusRequest, hsdb_client::HsdbClient};
-use crate::transport::{channel::lazy_channel, deadline};
+use crate::transport::{Security, channel::lazy_channel, deadline};
 use openraft::{BasicNode, ChangeMembers};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -52,8 +52,8 @@ fn members(raft: &Raft) -> BTreeMap<u64, (String, Role)> {
 }
 
 /// Asks the process at `endpoint` who it is.
-async fn probe(endpoint: &str) -> Result<pb::HsdbStatus> {
-    let channel = lazy_channel(endpoint, PROBE_TIMEOUT)?;
+async fn probe(endpoint: &str, security: &Security) -> Result<pb::HsdbStatus> {
+    let channel = lazy_channel(endpoint, PROBE_TIMEOUT, security)?;
     let status = HsdbClient::new(channel).status(deadline(HsdbStatusRequest {}, PROBE_TIMEOUT)).await?;
     Ok(status.into_inner())
 }
@@ -79,7 +79,7 @@ impl Config {
         if let Some((addr, role)) = members(self.raft()).get(&node_id) {
             return Err(VmrmError::AlreadyExists(format!("HSDB node {node_id} is already a member ({role}, {addr})")));
         }
-        let status = probe(endpoint).await.map_err(|e| {
+        let status = probe(endpoint, &self.security).await.map_err(|e| {
             VmrmError::precondition(format!(
                 "no HSDB member answers at {endpoint} ({e}); start vmrmd there with [hsdb] node_id = {node_id} \
                  first. Nothing was changed"
@@ -159,7 +159,7 @@ impl Config {
         let dbn = metrics.current_leader.unwrap_or_default();
         let mut views = Vec::new();
         for (node_id, (endpoint, role)) in members(self.raft()) {
-            let status = probe(&endpoint).await.ok();
+            let status = probe(&endpoint, &self.security).await.ok();
             views.push(pb::HsdbMemberView {
                 node_id,
                 endpoint,

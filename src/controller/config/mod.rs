@@ -13,6 +13,7 @@ use crate::controller::records::Records;
 use crate::controller::recovery::Recovery;
 use crate::hsdb::LocalHsdb;
 use crate::profile::Timing;
+use crate::transport::Security;
 
 /// The configuration room: records written after checks, discovery through the HMCs, and the
 /// relocation mapper's verdict for `verify`.
@@ -23,10 +24,19 @@ pub struct Config {
     hmc: HmcGateway,
     records: Records,
     recovery: Recovery,
+    /// How this controller dials a would-be HSDB member it probes.
+    security: Security,
 }
 
 impl Config {
-    pub fn new(hsdb: LocalHsdb, timing: Timing, hmc: HmcGateway, records: Records, recovery: Recovery) -> Self {
-        Self { hsdb, timing, hmc, records, recovery }
+    pub fn new(
+        hsdb: LocalHsdb,
+        timing: Timing,
+        hmc: HmcGateway,
+        records: Records,
+        recovery: Recovery,
+        security: Security,
+    ) -> Self {
+        Self { hsdb, timing, hmc, records, recovery, security }
     }
 }

@@ -22,8 +22,8 @@ use crate::pb::{self, migration_frame::Frame};
 use crate::profile::Timing;
 use crate::sim::guest_memory::{PAGE_SIZE, SharedMemory};
 use crate::sim::hypervisor::{GuestState, Stop};
-use crate::transport::ChannelPool;
 use crate::transport::san::preempt;
+use crate::transport::{ChannelPool, Security};
 use actix::prelude::*;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -179,10 +179,8 @@ impl From<VmrmError> for Abort {
 }
 
 /// A channel of its own to the target unit, sized for bulk pages.
-fn migration_channel(endpoint: &str, timing: Timing) -> Result<tonic::transport::Channel> {
-    let uri = if endpoint.starts_with("http") { endpoint.to_string() } else { format!("http://{endpoint}") };
-    Ok(tonic::transport::Endpoint::from_shared(uri)
-        .map_err(|e| VmrmError::invalid(format!("`{endpoint}` is not a valid endpoint: {e}")))?
+fn migration_channel(endpoint: &str, security: &Security, timing: Timing) -> Result<tonic::transport::Channel> {
+    Ok(crate::transport::channel::dial(endpoint, security)?
         .connect_timeout(timing.rpc_deadline)
         .tcp_nodelay(true)
         .initial_stream_window_size(STREAM_WINDOW)
@@ -300,7 +298,7 @@ impl Driver {
     }
 
     async fn drive(&self, started: Instant, sent: &mut u64) -> std::result::Result<Report, Abort> {
-        let channel = migration_channel(&self.req.target_endpoint, self.timing)?;
+        let channel = migration_channel(&self.req.target_endpoint, self.out.pool.security(), self.timing)?;
         let (chunks, rx) = mpsc::channel(CHUNKS_AHEAD);
         let mut link = Link { chunks, acks: None, wait: self.timing.rpc_deadline };
         let memory_bytes = self.out.memory.lock().expect("guest memory").size();

@@ -20,6 +20,21 @@ pub struct SuService {
     pub unit: Addr<ServerUnit>,
     pub host: String,
     pub timing: Timing,
+    /// Whether the node's config allows fault drills (`su.fault_drills`).
+    pub fault_drills: bool,
+}
+
+impl SuService {
+    fn drills_allowed(&self) -> Result<(), Status> {
+        match self.fault_drills {
+            true => Ok(()),
+            false => Err(VmrmError::denied(format!(
+                "fault drills are off on host {}: set `fault_drills = true` in its [su] section to allow them",
+                self.host
+            ))
+            .into()),
+        }
+    }
 }
 
 /// Asks the outbound migration of one LPAR to stop.
@@ -67,11 +82,13 @@ impl SuRpc for SuService {
     }
 
     async fn inject_fault(&self, req: Request<pb::LparFault>) -> Result<Response<pb::LparReply>, Status> {
+        self.drills_allowed()?;
         let pb::LparFault { name, fault } = req.into_inner();
         Ok(lpar_reply(self.unit.send(InjectFault { name, fault }).await.map_err(VmrmError::from)??))
     }
 
     async fn set_workload(&self, req: Request<pb::LparWorkload>) -> Result<Response<pb::LparReply>, Status> {
+        self.drills_allowed()?;
         let w = req.into_inner();
         let settings = WorkloadSettings { resident_mb: w.resident_mb, dirty_kb_s: w.dirty_kb_s, log: w.log };
         Ok(lpar_reply(self.unit.send(SetWorkload { name: w.name, settings }).await.map_err(VmrmError::from)??))
