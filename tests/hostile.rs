@@ -219,7 +219,8 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
     let shut = pb::LparRef { name: "../vm-2-1".into(), immediate: true };
     cases.refused("su: shut a path down", unit.shutdown(shut).await, Code::NotFound, "");
     let fault = pb::LparFault { name: "vm-2-1".into(), fault: "rm -rf".into() };
-    cases.refused("su: an unknown fault", unit.inject_fault(fault).await, Code::InvalidArgument, "");
+    let mut drills = pb::server_unit_client::ServerUnitClient::new(channel(dc.security(), &su));
+    cases.refused("su: an unknown fault", drills.inject_fault(fault).await, Code::InvalidArgument, "");
     let out = pb::MigrateOutRequest { lpar: "vm-2-1".into(), target_host: "host-2".into(), ..Default::default() };
     cases.refused("su: migrate to itself", unit.migrate_out(out).await, Code::InvalidArgument, "");
 
@@ -285,7 +286,7 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
             false => ("", config.to_string()),
         };
         let text = format!(
-            "name='h'\nlisten='127.0.0.1:1'\ndata_dir='{}'\n{prefix}hsdb_endpoints=['127.0.0.1:3']\n[su]\nhost='h'\ncpu=2\n\
+            "name='h'\nlisten='127.0.0.1:1'\ninsecure=true\ndata_dir='{}'\n{prefix}hsdb_endpoints=['127.0.0.1:3']\n[su]\nhost='h'\ncpu=2\n\
              memory_mb=1024\n{san}\nvios=[{{name='a',endpoint='127.0.0.1:4'}},{{name='b',endpoint='127.0.0.1:5'}}]\n{body}",
             dir.path().join("bad").display()
         );

@@ -235,6 +235,27 @@ pub fn events(page: &pb::EventList, name: &str) -> String {
     out
 }
 
+/// One page of the audit trail (times in UTC); `name`: what the page was asked for.
+pub fn audit(page: &pb::AuditList, name: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<8}{:<21}{:<26}{:<22}{:<9}Object", "Seq", "Time", "User", "Action", "Stage");
+    for a in &page.entries {
+        let detail = if a.detail.is_empty() { String::new() } else { format!(": {}", a.detail) };
+        let time = chrono::DateTime::from_timestamp_millis(a.at_ms)
+            .map_or_else(|| a.at_ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+        let _ = writeln!(
+            out,
+            "{:<8}{:<21}{:<26}{:<22}{:<9}{}{detail}",
+            a.sequence, time, a.principal, a.action, a.stage, a.object
+        );
+    }
+    if let Some(before) = page.older_before {
+        let name = if name.is_empty() { String::new() } else { format!("{name} ") };
+        let _ = writeln!(out, "Older entries: ksysmgr query audit {name}before={before}");
+    }
+    out
+}
+
 pub fn hsdb(view: &pb::HsdbView) -> String {
     let mut out = String::new();
     field(&mut out, "DBN", view.dbn);

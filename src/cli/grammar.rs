@@ -25,6 +25,7 @@ pub enum Class {
     Vm,
     #[strum(serialize = "event", serialize = "events")]
     Event,
+    Audit,
     #[strum(serialize = "app", serialize = "application", serialize = "apps")]
     App,
     Hsdb,
@@ -95,6 +96,12 @@ pub enum KsysCommand {
         before: Option<u64>,
         limit: Option<u32>,
     },
+    /// `query audit [USER|ACTION] [before=SEQ] [limit=N]`: one page of the audit trail.
+    QueryAudit {
+        name: String,
+        before: Option<u64>,
+        limit: Option<u32>,
+    },
     /// `query monjv [NAME] [password=PW] [wait=FROM-TO [timeout=S]]`.
     QueryMonjv {
         name: String,
@@ -134,6 +141,7 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] <act
   query system|ksyscluster|hmc|host|host_group|vios|vm [NAME]
   query vm [NAME] [state=manage|unmanage]  (only the managed, or the unmanaged, VMs)
   query event [EVENT|SUBJECT] [before=SEQ] [limit=1-1000]   (newest last; 100 by default)
+  query audit [USER|ACTION] [before=SEQ] [limit=1-1000]   (who did what: Start, OK, Failed, Refused)
   query app [VM]                           (applications the VM agents report)
   modify system [host_failure_detection_time=SECONDS] [vm_failure_detection_speed=fast|normal|slow] [ha_monitor=enable|disable]
   modify host_group NAME [options] [host_failure_detection_time=SECONDS] [vm_failure_detection_speed=...] [ha_monitor=...]
@@ -284,7 +292,7 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
     })?;
     let cls = class(cls).ok_or_else(|| {
         format!(
-            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, app, collocation, anticollocation, workgroup, hsdb, hsdb_node, monjv, su_cluster, vm_definition)"
+            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, audit, app, collocation, anticollocation, workgroup, hsdb, hsdb_node, monjv, su_cluster, vm_definition)"
         )
     })?;
     let what = format!("{act} {}", words[1]);
@@ -353,13 +361,17 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
                 timeout_ms,
             }
         }
-        ("query", Class::Event) => {
+        ("query", Class::Event | Class::Audit) => {
             let w = split(rest, &["before", "limit"], &what)?;
             let number = |key: &str| {
                 w.attrs.get(key).map(|v| v.parse::<u64>().map_err(|_| format!("{key}={v} is not a number"))).transpose()
             };
             let limit = number("limit")?.map(|l| u32::try_from(l).unwrap_or(u32::MAX));
-            KsysCommand::QueryEvent { name: w.name.clone().unwrap_or_default(), before: number("before")?, limit }
+            let (name, before) = (w.name.clone().unwrap_or_default(), number("before")?);
+            match cls {
+                Class::Event => KsysCommand::QueryEvent { name, before, limit },
+                _ => KsysCommand::QueryAudit { name, before, limit },
+            }
         }
         ("query", Class::Vm) => {
             let w = split(rest, &["state"], &what)?;
@@ -603,6 +615,10 @@ mod tests {
         );
         assert!(p("query event limit=many").unwrap_err().contains("limit=many is not a number"));
         assert!(p("query event after=3").is_err(), "only before= and limit= page events");
+        assert_eq!(
+            p("query audit bob limit=5").unwrap(),
+            KsysCommand::QueryAudit { name: "bob".into(), before: None, limit: Some(5) }
+        );
     }
 
     #[test]

@@ -52,6 +52,12 @@ async fn stream_migration(admin: &mut AdminClient, req: pb::MigrateRequest, outp
     Ok(String::new())
 }
 
+/// One page of the audit trail, and how to ask for the next.
+async fn audit(admin: &mut AdminClient, query: pb::EventQuery, output: Output) -> Result<String> {
+    let name = query.name.clone();
+    Ok(render!(output, admin.query_audit(query).await?, |v: &pb::AuditList| format::audit(v, &name)))
+}
+
 /// One page of events, and how to ask for the next.
 async fn events(admin: &mut AdminClient, query: pb::EventQuery, output: Output) -> Result<String> {
     let name = query.name.clone();
@@ -107,6 +113,9 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
         KsysCommand::QueryEvent { name, before, limit } => {
             events(admin, pb::EventQuery { name, follower_read, before, limit }, output).await?
         }
+        KsysCommand::QueryAudit { name, before, limit } => {
+            audit(admin, pb::EventQuery { name, follower_read, before, limit }, output).await?
+        }
         KsysCommand::QueryVm { name, managed } => {
             let mut list = admin.query_vm(pb::QueryRequest { name: name.clone(), follower_read }).await?;
             list.vms.retain(|v| managed.is_none_or(|m| v.managed == m));
@@ -139,6 +148,9 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
                 Class::HsdbNode => render!(output, admin.query_hsdb(q).await?, format::hsdb),
                 Class::Event => {
                     events(admin, pb::EventQuery { name, follower_read, ..Default::default() }, output).await?
+                }
+                Class::Audit => {
+                    audit(admin, pb::EventQuery { name, follower_read, ..Default::default() }, output).await?
                 }
                 Class::App => render!(output, admin.query_app(q).await?, |v: &pb::AppList| format::apps(&v.apps)),
                 Class::Monjv => {

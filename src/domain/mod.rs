@@ -1,6 +1,7 @@
 //! Plain data the controller reasons about: inventory records as stored in the HSDB, VM and
 //! LPAR states with the seed's names, and the event catalogue. No I/O here.
 pub mod app;
+pub mod audit;
 pub mod detection;
 pub mod event;
 pub mod identity;
@@ -15,6 +16,7 @@ pub mod state;
 pub mod su_cluster;
 
 pub use app::{AppRecord, AppsReply, ArTransRecord, RESYNC_APPS_COMMAND, ShortMsgRecord, decode_apps, encode_apps};
+pub use audit::{AuditRecord, AuditStage};
 pub use detection::{DetectionSettings, DetectionSpeed};
 pub use event::{EventName, EventRecord, Severity};
 pub use inventory::*;

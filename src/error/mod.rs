@@ -64,7 +64,7 @@ pub fn quote(input: &str) -> String {
 }
 
 /// The longest prefix of `s` of at most `limit` bytes that ends at a character boundary.
-fn prefix(s: &str, limit: usize) -> &str {
+pub fn prefix(s: &str, limit: usize) -> &str {
     let end = (0..=limit.min(s.len())).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
     &s[..end]
 }

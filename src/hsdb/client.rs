@@ -118,9 +118,14 @@ pub trait HsdbAccess: Send + Sync {
     }
 
     fn append_event(&self, event: &EventRecord) -> impl Future<Output = Result<()>> + Send {
+        self.append(Table::Event, event)
+    }
+
+    /// Appends `record` to append-only table `table` (the event log, the audit trail).
+    fn append<T: serde::Serialize + Sync>(&self, table: Table, record: &T) -> impl Future<Output = Result<()>> + Send {
         async move {
-            let value = serde_json::to_value(event).map_err(VmrmError::internal)?;
-            self.write(Command::Append { table: Table::Event, value }).await.map(|_| ())
+            let value = serde_json::to_value(record).map_err(VmrmError::internal)?;
+            self.write(Command::Append { table, value }).await.map(|_| ())
         }
     }
 

@@ -29,6 +29,7 @@ pub mod space;
 pub mod state_machine;
 pub mod tables;
 pub mod types;
+pub mod writers;
 
 pub use client::{HsdbAccess, LocalHsdb, RemoteHsdb};
 pub use raft_node::HsdbNode;

@@ -4,8 +4,10 @@ use super::client::{HsdbAccess, LocalHsdb, read_local};
 use super::raft_guard;
 use super::tables::Table;
 use super::types::Command;
+use super::writers::may_write;
 use crate::error::VmrmError;
 use crate::pb::{self, hsdb_client::HsdbClient, hsdb_server::Hsdb};
+use crate::transport::gate::caller;
 use crate::transport::{ChannelPool, deadline};
 use serde::Serialize;
 use std::time::Duration;
@@ -73,9 +75,12 @@ impl Hsdb for HsdbService {
 
     async fn write(&self, req: Request<pb::HsdbWrite>) -> Result<Response<pb::HsdbWriteReply>, Status> {
         let was_forwarded = req.metadata().contains_key(FORWARDED);
+        let who = caller(&req)?.clone();
         let msg = req.into_inner();
         let command: Command = serde_json::from_slice(&msg.command)
             .map_err(|e| Status::invalid_argument(format!("malformed HSDB command: {e}")))?;
+        // Checked where the call arrives: a forwarded one comes from a member, which checked it.
+        may_write(&who, &command).map_err(Status::permission_denied)?;
         match self.local.write(command).await {
             Ok(result) => {
                 let response = serde_json::to_vec(&result).map_err(|e| Status::internal(e.to_string()))?;

@@ -5,7 +5,6 @@
 //! space or must never be refused (deletions, unlocks, events). Without it a full disk made a
 //! sled write fail inside Raft, which stopped the member with nothing said. The alarm clears
 //! itself below 90 % of the quota with twice the minimum free (hysteresis: no flapping).
-use super::tables::Table;
 use super::types::Command;
 use std::path::Path;
 
@@ -43,7 +42,7 @@ pub fn alarm(raised: bool, space: Space, quota: u64) -> Option<String> {
 pub fn allowed_under_alarm(command: &Command) -> bool {
     match command {
         Command::Delete { .. } | Command::Unlock { .. } => true,
-        Command::Append { table, .. } => *table == Table::Event,
+        Command::Append { table, .. } => table.is_append_only(),
         Command::Batch(commands) => commands.iter().all(allowed_under_alarm),
         _ => false,
     }
@@ -60,6 +59,7 @@ pub fn measure(db: &sled::Db, dir: &Path) -> std::io::Result<Space> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hsdb::tables::Table;
 
     const GIB: u64 = 1 << 30;
 

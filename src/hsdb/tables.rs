@@ -30,6 +30,7 @@ pub enum Table {
     Monjv,
     SuCluster,
     SuAlive,
+    Audit,
 }
 
 fn unknown_table(s: &str) -> String {
@@ -44,7 +45,7 @@ impl Table {
 
     /// Keys of append-only tables are sequence numbers 1, 2, …; they are stored big-endian.
     pub fn is_append_only(self) -> bool {
-        matches!(self, Table::Event)
+        matches!(self, Table::Event | Table::Audit)
     }
 }
 
@@ -69,22 +70,23 @@ impl Table {
             Table::Monjv => conforms::<MonjvRecord>(key, value),
             Table::SuCluster => conforms::<SuClusterRecord>(key, value),
             Table::SuAlive => conforms::<SuAliveRecord>(key, value),
-            Table::Locked | Table::Event => Err(self.written_otherwise()),
+            Table::Locked | Table::Event | Table::Audit => Err(self.written_otherwise()),
         }
     }
 
     /// Refuses a row removal the table does not allow (see [`Table::check_row`]).
     pub fn check_delete(self) -> Result<(), String> {
         match self {
-            Table::Locked | Table::Event => Err(self.written_otherwise()),
+            Table::Locked | Table::Event | Table::Audit => Err(self.written_otherwise()),
             _ => Ok(()),
         }
     }
 
-    /// Refuses an appended value that is not an event (the only append-only table).
+    /// Refuses an appended value that is not the append-only table's record.
     pub fn check_appended(self, value: &serde_json::Value) -> Result<(), String> {
         match self {
             Table::Event => EventRecord::deserialize(value).map(drop).map_err(|e| format!("not an event: {e}")),
+            Table::Audit => AuditRecord::deserialize(value).map(drop).map_err(|e| format!("not an audit record: {e}")),
             _ => Err(format!("table {self} is not append-only; rows are put under their keys")),
         }
     }

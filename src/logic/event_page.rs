@@ -1,7 +1,8 @@
-//! `ksysmgr query event`: the events that match a name (an event's name or its subject), one
-//! page at a time, newest last — so a long-running cluster's event table never has to fit in
-//! one reply, and an operator asks for the VM or the kind of event they care about.
-use crate::domain::EventRecord;
+//! `ksysmgr query event` and `query audit`: the records that match a name (an event's name or
+//! its subject; an audit record's principal or action), one page at a time, newest last — so a
+//! long-running cluster's log never has to fit in one reply, and an operator asks for the VM,
+//! the kind of event or the person they care about.
+use crate::domain::{AuditRecord, EventRecord};
 use crate::error::{Result, VmrmError, quote};
 
 /// Events a page holds when the request does not say.
@@ -36,19 +37,36 @@ impl EventPage {
         Ok(Self { name: (!name.is_empty()).then(|| name.to_string()), before, limit })
     }
 
-    fn matches(&self, sequence: u64, event: &EventRecord) -> bool {
-        let named = self.name.as_deref().is_none_or(|n| event.subject == n || event.name.to_string() == n);
-        named && self.before.is_none_or(|b| sequence < b)
+    fn matches<R: Named>(&self, sequence: u64, record: &R) -> bool {
+        self.name.as_deref().is_none_or(|n| record.named(n)) && self.before.is_none_or(|b| sequence < b)
     }
 
-    /// The page out of `events` (in sequence order), and the `before` of the next older page
-    /// when older events match too.
-    pub fn select(&self, events: Vec<(u64, EventRecord)>) -> (Vec<(u64, EventRecord)>, Option<u64>) {
-        let mut matching: Vec<(u64, EventRecord)> = events.into_iter().filter(|(s, e)| self.matches(*s, e)).collect();
+    /// The page out of `records` (in sequence order), and the `before` of the next older page
+    /// when older records match too.
+    pub fn select<R: Named>(&self, records: Vec<(u64, R)>) -> (Vec<(u64, R)>, Option<u64>) {
+        let mut matching: Vec<(u64, R)> = records.into_iter().filter(|(s, r)| self.matches(*s, r)).collect();
         let older = matching.len().saturating_sub(self.limit);
         let page = matching.split_off(older);
         let older_before = (older > 0).then(|| page.first().map(|(s, _)| *s)).flatten();
         (page, older_before)
+    }
+}
+
+/// A record a page can be asked for by name.
+pub trait Named {
+    fn named(&self, name: &str) -> bool;
+}
+
+impl Named for EventRecord {
+    fn named(&self, name: &str) -> bool {
+        self.subject == name || self.name.to_string() == name
+    }
+}
+
+impl Named for AuditRecord {
+    /// Its principal's certificate name (`bob` of `bob (operator)`), or its action.
+    fn named(&self, name: &str) -> bool {
+        self.principal.split(" (").next() == Some(name) || self.action == name
     }
 }
 

@@ -7,12 +7,13 @@ pub mod crash_only;
 
 use crate::agents::{ar_gateway::ArGateway, host_monitor as vios};
 use crate::config::NodeConfig;
+use crate::controller::api::audit::record_refusals;
 use crate::controller::{Controller, ControllerCore, api::admin::AdminService};
 use crate::error::{Result, VmrmError};
 use crate::hsdb::{HsdbNode, LocalHsdb, RemoteHsdb, network::MAX_RAFT_MESSAGE, service::HsdbService};
 use crate::pb;
 use crate::sim::{hmc, san, su};
-use crate::transport::gate::Gate;
+use crate::transport::gate::{Gate, REFUSALS_QUEUED};
 use crate::transport::{ChannelPool, Security};
 use actix::Actor;
 use crash_only::{LIVENESS_EVERY, Liveness};
@@ -52,12 +53,20 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     // Windows wide enough for a live migration's pages; small calls do not notice. One peer's
     // connection carries at most MAX_STREAMS calls at once, and the node works on at most
     // MAX_CALLS of them (the rest wait): no client can open calls without bound.
+    let mut gate = Gate::new(security.is_mutual());
+    if cfg.controller.is_some() && security.is_mutual() {
+        // What this controller's gate refuses goes to the audit trail, through the HSDB's DBN.
+        let (report, refusals) = tokio::sync::mpsc::channel(REFUSALS_QUEUED);
+        gate = gate.reporting(report);
+        let hsdb = RemoteHsdb::new(cfg.hsdb_client_endpoints(), pool.clone(), timing.rpc_deadline);
+        tokio::spawn(record_refusals(hsdb, refusals));
+    }
     let mut server = Server::builder();
     if let Some(tls) = security.server() {
         server = server.tls_config(tls).map_err(|e| VmrmError::invalid(format!("node {}: TLS: {e}", cfg.name)))?;
     }
     let mut router = server
-        .layer(Gate::new(security.is_mutual()))
+        .layer(gate)
         .max_concurrent_streams(Some(MAX_STREAMS))
         .concurrency_limit_per_connection(MAX_CALLS)
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))

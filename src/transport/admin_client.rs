@@ -209,6 +209,7 @@ admin_rpcs! {
     query_vios(pb::QueryRequest) -> pb::ViosList;
     query_vm(pb::QueryRequest) -> pb::VmList;
     query_event(pb::EventQuery) -> pb::EventList;
+    query_audit(pb::EventQuery) -> pb::AuditList;
     query_app(pb::QueryRequest) -> pb::AppList;
     add_hsdb_node(pb::AddHsdbNodeRequest) -> pb::CommandReply;
     modify_hsdb_node(pb::ModifyHsdbNodeRequest) -> pb::CommandReply;

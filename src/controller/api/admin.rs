@@ -1,19 +1,24 @@
 //! The `vmrm.v1.Admin` gRPC service: proto in, checks, core operation, proto out. Every call
 //! first makes sure this controller is the active one; a standby answers `UNAVAILABLE` with the
 //! active controller's endpoint in the `vmrm-leader` metadata.
+use crate::controller::api::audit::{Attempt, object_of};
 use crate::controller::config::affinity::AffinityChange;
 use crate::controller::config::hsdb_membership::Role;
 use crate::controller::config::policies::ModifyTarget;
 use crate::controller::core::ControllerCore;
-use crate::controller::migration::evacuation::{LpmRequest, Restore};
+use crate::controller::migration::evacuation::{LpmRequest, LpmScope, Restore};
 use crate::controller::migration::lpm::LpmOut;
 use crate::controller::migration::su_cluster::SuClusterChange;
 use crate::controller::monjv::{self, MonjvChange};
 use crate::domain::AffinityKind;
 use crate::domain::names::*;
 use crate::error::{VmrmError, quote};
+use crate::hsdb::LocalHsdb;
 use crate::logic::event_page::EventPage;
 use crate::pb::{self, admin_server::Admin, states::WireEnum};
+use crate::transport::gate::caller;
+use crate::transport::tls::{Principal, Role as CallerRole};
+use serde::Serialize;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -24,6 +29,27 @@ pub struct AdminService {
 impl AdminService {
     pub fn new(core: ControllerCore) -> Self {
         Self { core }
+    }
+
+    /// Runs a call that changes something under the audit trail: "Start" is written before
+    /// it runs (it does not run without it), then how it ended.
+    async fn audited<R: Serialize, T, F, Fut>(&self, action: &'static str, req: Request<R>, run: F) -> Result<T, Status>
+    where
+        F: FnOnce(Principal, R) -> Fut,
+        Fut: Future<Output = Result<T, Status>>,
+    {
+        let attempt = self.attempt(action, &req)?;
+        attempt.start().await?;
+        let result = run(attempt.who.clone(), req.into_inner()).await;
+        attempt.end(&result).await;
+        result
+    }
+
+    /// The audit record of `req`, on the active controller (a standby records nothing: it
+    /// runs nothing).
+    fn attempt<R: Serialize>(&self, action: &'static str, req: &Request<R>) -> Result<Attempt<LocalHsdb>, Status> {
+        let core = self.active()?;
+        Ok(Attempt { hsdb: core.hsdb.clone(), who: caller(req)?.clone(), action, object: object_of(req.get_ref()) })
     }
 
     fn active(&self) -> Result<&ControllerCore, Status> {
@@ -38,6 +64,14 @@ impl AdminService {
             true => Ok(self.core.follower_reads()),
             false => self.active().cloned(),
         }
+    }
+}
+
+/// An operator acts only on the VMs its certificate names; an administrator on every VM.
+fn may_act_on<'a>(who: &Principal, vms: impl IntoIterator<Item = &'a VmName>) -> Result<(), Status> {
+    match vms.into_iter().find(|vm| !who.may_act_on(vm.as_str())) {
+        None => Ok(()),
+        Some(vm) => Err(VmrmError::denied(format!("{who} may not act on VM {vm}: it is not one of its VMs")).into()),
     }
 }
 
@@ -72,60 +106,76 @@ fn query_name<N>(raw: &str, parse: impl Fn(&str) -> crate::error::Result<N>) -> 
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn add_cluster(&self, req: Request<pb::AddClusterRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let r = req.into_inner();
-        let name = ClusterName::parse(&r.name)?;
-        match pb::ClusterType::try_from(r.r#type) {
-            Ok(pb::ClusterType::Unspecified | pb::ClusterType::Ha) => {}
-            Ok(pb::ClusterType::Dr) => {
-                return Err(Status::invalid_argument("type DR is not supported yet: use type HA"));
+        self.audited("AddCluster", req, |_, r| async move {
+            let name = ClusterName::parse(&r.name)?;
+            match pb::ClusterType::try_from(r.r#type) {
+                Ok(pb::ClusterType::Unspecified | pb::ClusterType::Ha) => {}
+                Ok(pb::ClusterType::Dr) => {
+                    return Err(Status::invalid_argument("type DR is not supported yet: use type HA"));
+                }
+                Err(_) => return Err(Status::invalid_argument(format!("type {} is not one of HA, DR", r.r#type))),
             }
-            Err(_) => return Err(Status::invalid_argument(format!("type {} is not one of HA, DR", r.r#type))),
-        }
-        let ksysnodes = HostName::all(&r.ksysnodes)?;
-        reply(self.active()?.config.add_cluster(&name, ksysnodes, r.sync).await)
+            let ksysnodes = HostName::all(&r.ksysnodes)?;
+            reply(self.active()?.config.add_cluster(&name, ksysnodes, r.sync).await)
+        })
+        .await
     }
 
     async fn add_hmc(&self, req: Request<pb::AddHmcRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let r = req.into_inner();
-        reply(self.active()?.config.add_hmc(&HmcName::parse(&r.name)?, &r.login, &r.password, &r.ip).await)
+        self.audited("AddHmc", req, |_, r| async move {
+            reply(self.active()?.config.add_hmc(&HmcName::parse(&r.name)?, &r.login, &r.password, &r.ip).await)
+        })
+        .await
     }
 
     async fn add_host(&self, req: Request<pb::AddHostRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let r = req.into_inner();
-        reply(self.active()?.config.add_host(&HostName::parse(&r.name)?).await)
+        self.audited("AddHost", req, |_, r| async move {
+            reply(self.active()?.config.add_host(&HostName::parse(&r.name)?).await)
+        })
+        .await
     }
 
     async fn add_host_group(
         &self,
         req: Request<pb::AddHostGroupRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
-        let r = req.into_inner();
-        let (name, hosts) = (HostGroupName::parse(&r.name)?, HostName::all(&r.hosts)?);
-        reply(self.active()?.config.add_host_group(&name, hosts, r.repo_disk, r.ha_disk).await)
+        self.audited("AddHostGroup", req, |_, r| async move {
+            let (name, hosts) = (HostGroupName::parse(&r.name)?, HostName::all(&r.hosts)?);
+            reply(self.active()?.config.add_host_group(&name, hosts, r.repo_disk, r.ha_disk).await)
+        })
+        .await
     }
 
     async fn discover(&self, req: Request<pb::DiscoverRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let r = req.into_inner();
-        reply(self.active()?.config.discover(HostGroupName::parse(&r.host_group)?.as_str(), r.verify).await)
+        self.audited("Discover", req, |_, r| async move {
+            reply(self.active()?.config.discover(HostGroupName::parse(&r.host_group)?.as_str(), r.verify).await)
+        })
+        .await
     }
 
     async fn verify(&self, req: Request<pb::VerifyRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let r = req.into_inner();
-        reply(self.active()?.config.verify(HostGroupName::parse(&r.host_group)?.as_str()).await)
+        self.audited("Verify", req, |_, r| async move {
+            reply(self.active()?.config.verify(HostGroupName::parse(&r.host_group)?.as_str()).await)
+        })
+        .await
     }
 
     async fn restart_vm(&self, req: Request<pb::RestartVmRequest>) -> Result<Response<pb::RestartVmReply>, Status> {
-        let r = req.into_inner();
-        let (vm, target) = (VmName::parse(&r.vm)?, HostName::optional(&r.host)?);
-        let done = self.active()?.recovery.admin_restart(vm.as_str(), target.as_ref().map(HostName::as_str)).await?;
-        Ok(Response::new(pb::RestartVmReply {
-            vm: done.vm,
-            source: done.source,
-            target: done.target,
-            epoch: done.epoch,
-            task: done.task,
-            steps: done.steps,
-        }))
+        self.audited("RestartVm", req, |who, r| async move {
+            let (vm, target) = (VmName::parse(&r.vm)?, HostName::optional(&r.host)?);
+            may_act_on(&who, [&vm])?;
+            let done =
+                self.active()?.recovery.admin_restart(vm.as_str(), target.as_ref().map(HostName::as_str)).await?;
+            Ok(Response::new(pb::RestartVmReply {
+                vm: done.vm,
+                source: done.source,
+                target: done.target,
+                epoch: done.epoch,
+                task: done.task,
+                steps: done.steps,
+            }))
+        })
+        .await
     }
 
     type MigrateStream = UnboundedReceiverStream<Result<pb::MigrateReply, Status>>;
@@ -134,12 +184,35 @@ impl Admin for AdminService {
     /// lines and progress stream back; a rejection or an abort is the stream's last item.
     async fn migrate(&self, req: Request<pb::MigrateRequest>) -> Result<Response<Self::MigrateStream>, Status> {
         let core = self.active()?.clone();
-        let req = LpmRequest::try_from(req.into_inner())?;
+        let attempt = self.attempt("Migrate", &req)?;
+        attempt.start().await?;
+        let checked = LpmRequest::try_from(req.into_inner()).map_err(Status::from).and_then(|req| {
+            let who = &attempt.who;
+            match &req.scope {
+                LpmScope::Vms(vms) => may_act_on(who, vms)?,
+                LpmScope::Host(host) if !who.has(CallerRole::Admin) => {
+                    let why = format!("{who} may not migrate host {host}: only an administrator may");
+                    return Err(VmrmError::denied(why).into());
+                }
+                LpmScope::Host(_) => {}
+            }
+            Ok(req)
+        });
+        let req = match checked {
+            Ok(req) => req,
+            Err(refused) => {
+                attempt.end(&Err::<(), _>(refused.clone())).await;
+                return Err(refused);
+            }
+        };
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let out = LpmOut::streaming(tx.clone());
+        // The trail's end is the migration's, not the stream's start.
         tokio::spawn(async move {
-            if let Err(e) = core.migration.lpm(req, &out).await {
-                let _ = tx.send(Err(e.into()));
+            let result = core.migration.lpm(req, &out).await.map_err(Status::from);
+            attempt.end(&result).await;
+            if let Err(e) = result {
+                let _ = tx.send(Err(e));
             }
         });
         Ok(Response::new(UnboundedReceiverStream::new(rx)))
@@ -207,6 +280,12 @@ impl Admin for AdminService {
         Ok(Response::new(self.reader(q.follower_read)?.views.query_event(&page).await?))
     }
 
+    async fn query_audit(&self, req: Request<pb::EventQuery>) -> Result<Response<pb::AuditList>, Status> {
+        let q = req.into_inner();
+        let page = EventPage::new(&q.name, q.before, q.limit)?;
+        Ok(Response::new(self.reader(q.follower_read)?.views.query_audit(&page).await?))
+    }
+
     async fn query_app(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::AppList>, Status> {
         Ok(Response::new(pb::AppList {
             apps: self
@@ -218,23 +297,30 @@ impl Admin for AdminService {
     }
 
     async fn add_hsdb_node(&self, req: Request<pb::AddHsdbNodeRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let r = req.into_inner();
-        reply(self.active()?.config.add_hsdb_node(r.node_id, &r.endpoint).await)
+        self.audited("AddHsdbNode", req, |_, r| async move {
+            reply(self.active()?.config.add_hsdb_node(r.node_id, &r.endpoint).await)
+        })
+        .await
     }
 
     async fn modify_hsdb_node(
         &self,
         req: Request<pb::ModifyHsdbNodeRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
-        let r = req.into_inner();
-        reply(self.active()?.config.modify_hsdb_node(node_id(r.node_id)?, Role::from_wire(r.role)?).await)
+        self.audited("ModifyHsdbNode", req, |_, r| async move {
+            reply(self.active()?.config.modify_hsdb_node(node_id(r.node_id)?, Role::from_wire(r.role)?).await)
+        })
+        .await
     }
 
     async fn remove_hsdb_node(
         &self,
         req: Request<pb::RemoveHsdbNodeRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
-        reply(self.active()?.config.remove_hsdb_node(node_id(req.into_inner().node_id)?).await)
+        self.audited("RemoveHsdbNode", req, |_, r| async move {
+            reply(self.active()?.config.remove_hsdb_node(node_id(r.node_id)?).await)
+        })
+        .await
     }
 
     async fn query_hsdb(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::HsdbView>, Status> {
@@ -243,34 +329,42 @@ impl Admin for AdminService {
     }
 
     async fn modify(&self, req: Request<pb::ModifyRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let r = req.into_inner();
-        let target = ModifyTarget::from_wire(r.level, &r.names)?;
-        let settings =
-            r.settings.ok_or_else(|| Status::invalid_argument("nothing to modify: settings are required"))?;
-        reply(self.active()?.config.modify(&target, &settings).await)
+        self.audited("Modify", req, |_, r| async move {
+            let target = ModifyTarget::from_wire(r.level, &r.names)?;
+            let settings =
+                r.settings.ok_or_else(|| Status::invalid_argument("nothing to modify: settings are required"))?;
+            reply(self.active()?.config.modify(&target, &settings).await)
+        })
+        .await
     }
 
     async fn manage(&self, req: Request<pb::ManageRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let r = req.into_inner();
-        reply(self.active()?.config.manage(&VmName::all(&r.vms)?, r.manage).await)
+        self.audited("Manage", req, |who, r| async move {
+            let vms = VmName::all(&r.vms)?;
+            may_act_on(&who, &vms)?;
+            reply(self.active()?.config.manage(&vms, r.manage).await)
+        })
+        .await
     }
 
     async fn change_affinity(&self, req: Request<pb::AffinityRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let r = req.into_inner();
-        let kind = AffinityKind::from_wire("kind", r.kind)?;
-        let name = AffinityGroupName::parse(&r.name)?;
-        let vms = strings(VmName::all(&r.vms)?);
-        let change = match (pb::ChangeAction::try_from(r.action), vms.is_empty()) {
-            (Ok(pb::ChangeAction::Add), false) if !r.remove_vms => AffinityChange::Add(vms),
-            (Ok(pb::ChangeAction::Modify), false) => AffinityChange::Members(!r.remove_vms, vms),
-            (Ok(pb::ChangeAction::Remove), true) if !r.remove_vms => AffinityChange::Delete,
-            _ => {
-                return Err(Status::invalid_argument(format!(
-                    "{kind}: add NAME with vms, modify NAME with vms (remove_vms to take them out), or remove NAME"
-                )));
-            }
-        };
-        reply(self.active()?.config.change_affinity(kind, &name, change).await)
+        self.audited("ChangeAffinity", req, |_, r| async move {
+            let kind = AffinityKind::from_wire("kind", r.kind)?;
+            let name = AffinityGroupName::parse(&r.name)?;
+            let vms = strings(VmName::all(&r.vms)?);
+            let change = match (pb::ChangeAction::try_from(r.action), vms.is_empty()) {
+                (Ok(pb::ChangeAction::Add), false) if !r.remove_vms => AffinityChange::Add(vms),
+                (Ok(pb::ChangeAction::Modify), false) => AffinityChange::Members(!r.remove_vms, vms),
+                (Ok(pb::ChangeAction::Remove), true) if !r.remove_vms => AffinityChange::Delete,
+                _ => {
+                    return Err(Status::invalid_argument(format!(
+                        "{kind}: add NAME with vms, modify NAME with vms (remove_vms to take them out), or remove NAME"
+                    )));
+                }
+            };
+            reply(self.active()?.config.change_affinity(kind, &name, change).await)
+        })
+        .await
     }
 
     async fn query_affinity(&self, req: Request<pb::AffinityQuery>) -> Result<Response<pb::AffinityList>, Status> {
@@ -287,13 +381,17 @@ impl Admin for AdminService {
     }
 
     async fn restore(&self, req: Request<pb::RestoreRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let r = req.into_inner();
-        reply(self.active()?.migration.restore(&Restore::from_wire(r.scope, &r.name)?).await)
+        self.audited("Restore", req, |_, r| async move {
+            reply(self.active()?.migration.restore(&Restore::from_wire(r.scope, &r.name)?).await)
+        })
+        .await
     }
 
     async fn cleanup(&self, req: Request<pb::CleanupRequest>) -> Result<Response<pb::CommandReply>, Status> {
-        let r = req.into_inner();
-        reply(self.active()?.recovery.cleanup(HostGroupName::parse(&r.host_group)?.as_str()).await)
+        self.audited("Cleanup", req, |_, r| async move {
+            reply(self.active()?.recovery.cleanup(HostGroupName::parse(&r.host_group)?.as_str()).await)
+        })
+        .await
     }
 
     async fn query_system(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::SystemView>, Status> {
@@ -302,8 +400,11 @@ impl Admin for AdminService {
     }
 
     async fn change_monjv(&self, req: Request<pb::MonjvChange>) -> Result<Response<pb::CommandReply>, Status> {
-        let (name, change) = MonjvChange::from_wire(req.into_inner())?;
-        reply(self.active()?.monjvs.change_monjv(&name, change).await)
+        self.audited("ChangeMonjv", req, |_, r| async move {
+            let (name, change) = MonjvChange::from_wire(r)?;
+            reply(self.active()?.monjvs.change_monjv(&name, change).await)
+        })
+        .await
     }
 
     async fn query_monjv(&self, req: Request<pb::MonjvQuery>) -> Result<Response<pb::MonjvList>, Status> {
@@ -318,8 +419,11 @@ impl Admin for AdminService {
     }
 
     async fn change_su_cluster(&self, req: Request<pb::SuClusterChange>) -> Result<Response<pb::CommandReply>, Status> {
-        let (name, change) = SuClusterChange::from_wire(req.into_inner())?;
-        reply(self.active()?.migration.change_su_cluster(&name, change).await)
+        self.audited("ChangeSuCluster", req, |_, r| async move {
+            let (name, change) = SuClusterChange::from_wire(r)?;
+            reply(self.active()?.migration.change_su_cluster(&name, change).await)
+        })
+        .await
     }
 
     async fn query_su_cluster(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::SuClusterList>, Status> {
@@ -332,9 +436,12 @@ impl Admin for AdminService {
         &self,
         req: Request<pb::RecoverVmDefinitionRequest>,
     ) -> Result<Response<pb::CommandReply>, Status> {
-        let r = req.into_inner();
-        let (vm, host) = (VmName::parse(&r.vm)?, HostName::optional(&r.host)?);
-        let local = host.as_ref().map_or("", HostName::as_str);
-        reply(self.active()?.migration.recover_vm_definition(vm.as_str(), local).await)
+        self.audited("RecoverVmDefinition", req, |who, r| async move {
+            let (vm, host) = (VmName::parse(&r.vm)?, HostName::optional(&r.host)?);
+            may_act_on(&who, [&vm])?;
+            let local = host.as_ref().map_or("", HostName::as_str);
+            reply(self.active()?.migration.recover_vm_definition(vm.as_str(), local).await)
+        })
+        .await
     }
 }

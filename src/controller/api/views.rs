@@ -271,16 +271,39 @@ impl Views {
             .collect())
     }
 
+    /// Every record of append-only table `table`, with its sequence number.
+    async fn appended<R: serde::de::DeserializeOwned>(&self, table: crate::hsdb::Table) -> Result<Vec<(u64, R)>> {
+        let rows = self.hsdb.read(table, None).await?;
+        rows.into_iter()
+            .map(|row| {
+                let r: R = serde_json::from_value(row.value).map_err(VmrmError::internal)?;
+                Ok((row.key.parse().map_err(VmrmError::internal)?, r))
+            })
+            .collect()
+    }
+
+    /// One page of the audit trail.
+    pub async fn query_audit(&self, page: &EventPage) -> Result<pb::AuditList> {
+        let records = self.appended::<crate::domain::AuditRecord>(crate::hsdb::Table::Audit).await?;
+        let (records, older_before) = page.select(records);
+        let entries = records
+            .into_iter()
+            .map(|(sequence, a)| pb::AuditView {
+                sequence,
+                at_ms: a.at_ms,
+                principal: a.principal,
+                action: a.action,
+                object: a.object,
+                stage: a.stage.to_string(),
+                detail: a.detail,
+            })
+            .collect();
+        Ok(pb::AuditList { entries, older_before })
+    }
+
     /// One page of the events `page` asks for.
     pub async fn query_event(&self, page: &EventPage) -> Result<pb::EventList> {
-        let rows = self.hsdb.read(crate::hsdb::Table::Event, None).await?;
-        let events = rows
-            .into_iter()
-            .map(|row| {
-                let e: EventRecord = serde_json::from_value(row.value).map_err(VmrmError::internal)?;
-                Ok((row.key.parse().map_err(VmrmError::internal)?, e))
-            })
-            .collect::<Result<Vec<(u64, EventRecord)>>>()?;
+        let events = self.appended::<EventRecord>(crate::hsdb::Table::Event).await?;
         let (events, older_before) = page.select(events);
         let events = events
             .into_iter()

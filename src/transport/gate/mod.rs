@@ -3,7 +3,9 @@
 //! ([`rules`], PERMISSION_DENIED), and hands the [`Principal`] to the service in the request's
 //! extensions ([`caller`]), so a service decides finer rights on the same identity. A node
 //! serving plaintext (the explicit insecure mode) lets every call through as
-//! [`Principal::unchecked`].
+//! [`Principal::unchecked`]. A controller's gate also reports what it refused ([`Refusal`]), for
+//! the audit trail, through a bounded queue: a flood of refused calls drops reports, never
+//! blocks or grows.
 pub mod rules;
 
 use crate::error::{Result, VmrmError};
@@ -23,36 +25,57 @@ pub fn caller<T>(req: &tonic::Request<T>) -> Result<&Principal> {
     req.extensions().get::<Principal>().ok_or_else(|| VmrmError::Unauthenticated("the caller is unknown".into()))
 }
 
+/// A call the gate refused: who (as far as known), what, and why.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub who: String,
+    pub path: String,
+    pub why: String,
+}
+
+/// Refusals waiting to be written; more are dropped.
+pub const REFUSALS_QUEUED: usize = 256;
+
 #[derive(Clone)]
 pub struct Gate {
     mutual: bool,
     known: Arc<Mutex<HashMap<u64, Principal>>>,
+    refusals: Option<tokio::sync::mpsc::Sender<Refusal>>,
 }
 
 impl Gate {
     /// A gate checking certificates (`mutual`), or letting every call through.
     pub fn new(mutual: bool) -> Self {
-        Self { mutual, known: Arc::default() }
+        Self { mutual, known: Arc::default(), refusals: None }
     }
 
-    /// The caller of `req`, if it may make the call.
-    fn admit<B>(&self, req: &http::Request<B>) -> Result<Principal> {
+    /// Reports every refusal to `to` (while it has room).
+    pub fn reporting(self, to: tokio::sync::mpsc::Sender<Refusal>) -> Self {
+        Self { refusals: Some(to), ..self }
+    }
+
+    /// The caller of `req`, if it may make the call; else who it is (or where it called from)
+    /// and why not.
+    fn admit<B>(&self, req: &http::Request<B>) -> std::result::Result<Principal, (String, VmrmError)> {
         if !self.mutual {
             return Ok(Principal::unchecked());
         }
         let path = req.uri().path();
-        let certs = req.extensions().get::<TlsConnectInfo<TcpConnectInfo>>().and_then(|i| i.peer_certs());
-        let der = certs.as_ref().and_then(|c| c.first());
-        let who = match (der, rules::allowed(path)) {
+        let info = req.extensions().get::<TlsConnectInfo<TcpConnectInfo>>();
+        let certs = info.and_then(|i| i.peer_certs());
+        let from = || match info.and_then(|i| i.get_ref().remote_addr()) {
+            Some(addr) => format!("(no certificate, from {addr})"),
+            None => "(no certificate)".to_string(),
+        };
+        let who = match (certs.as_ref().and_then(|c| c.first()), rules::allowed(path)) {
             (None, None) => return Ok(Principal::anonymous()),
             (None, Some(_)) => {
-                return Err(VmrmError::Unauthenticated(format!(
-                    "{path} needs a client certificate of this cluster's CA; the call carries none"
-                )));
+                let why = format!("{path} needs a client certificate of this cluster's CA; the call carries none");
+                return Err((from(), VmrmError::Unauthenticated(why)));
             }
-            (Some(der), _) => self.principal(der)?,
+            (Some(der), _) => self.principal(der).map_err(|e| (from(), e))?,
         };
-        rules::authorize(&who, path)?;
+        rules::authorize(&who, path).map_err(|e| (who.to_string(), e))?;
         Ok(who)
     }
 
@@ -105,9 +128,14 @@ where
                 req.extensions_mut().insert(who);
                 Either::Left(self.inner.call(req))
             }
-            Err(refused) => {
-                tracing::debug!(path = req.uri().path(), "call refused: {refused}");
-                Either::Right(std::future::ready(Ok(tonic::Status::from(refused).into_http())))
+            Err((who, why)) => {
+                tracing::debug!(path = req.uri().path(), %who, "call refused: {why}");
+                if let Some(to) = &self.gate.refusals {
+                    let refusal = Refusal { who, path: req.uri().path().to_string(), why: why.to_string() };
+                    let _ = to.try_send(refusal);
+                }
+                let status = tonic::Status::from(why).into_http();
+                Either::Right(std::future::ready(Ok(status)))
             }
         }
     }

@@ -30,7 +30,7 @@ pub fn allowed(path: &str) -> Option<&'static [Role]> {
         ("vmrm.v1.Hsdb", _) => NODES,
         ("vmrm.v1.Admin", m) if m.starts_with("Query") || m == "WatchMonjv" => PEOPLE,
         // Actions on one VM: an operator's certificate names the VMs it may act on.
-        ("vmrm.v1.Admin", "RestartVm" | "Migrate" | "Manage" | "Cleanup" | "RecoverVmDefinition") => &[Admin, Operator],
+        ("vmrm.v1.Admin", "RestartVm" | "Migrate" | "Manage" | "RecoverVmDefinition") => &[Admin, Operator],
         ("vmrm.v1.Admin", _) => &[Admin],
         ("vmrm.v1.ServerUnit", "Inventory") => &[Hmc, Controller, Admin, Monitor],
         // Fault drills: only where the node's config enables them (the service checks).

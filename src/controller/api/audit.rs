@@ -1,0 +1,100 @@
+//! The admin API's audit trail: every call that changes something writes "Start" (before it
+//! runs: a call whose start cannot be recorded does not run) and then "OK" or "Failed" with the
+//! error; calls the node's gate refused are recorded as "Refused" by [`record_refusals`]. Reads
+//! are not recorded (seed 001 audits operations, not queries).
+use crate::domain::{AuditRecord, AuditStage};
+use crate::error::VmrmError;
+use crate::hsdb::{HsdbAccess, RemoteHsdb, Table};
+use crate::transport::gate::Refusal;
+use crate::transport::tls::Principal;
+use serde::Serialize;
+use tonic::Status;
+
+/// Request fields never written to the trail.
+const SECRETS: [&str; 2] = ["password", "login"];
+
+/// What a request asks to act on, as the trail shows it: its fields, secrets left out.
+pub fn object_of<R: Serialize>(req: &R) -> String {
+    let mut value = serde_json::to_value(req).unwrap_or_default();
+    if let Some(fields) = value.as_object_mut() {
+        fields.retain(|k, v| !SECRETS.contains(&k.as_str()) && !is_empty(v));
+    }
+    value.to_string()
+}
+
+fn is_empty(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Null => true,
+        serde_json::Value::String(s) => s.is_empty(),
+        serde_json::Value::Array(a) => a.is_empty(),
+        serde_json::Value::Bool(b) => !b,
+        serde_json::Value::Number(n) => n.as_u64() == Some(0),
+        serde_json::Value::Object(o) => o.is_empty(),
+    }
+}
+
+/// One audited call: `action` by `who` on `object`.
+pub struct Attempt<H: HsdbAccess> {
+    pub hsdb: H,
+    pub who: Principal,
+    pub action: &'static str,
+    pub object: String,
+}
+
+impl<H: HsdbAccess> Attempt<H> {
+    fn record(&self, stage: AuditStage, detail: &str) -> AuditRecord {
+        AuditRecord::new(self.who.to_string(), self.action, &self.object, stage, detail)
+    }
+
+    /// Writes "Start": the call may run only if this succeeds.
+    pub async fn start(&self) -> Result<(), Status> {
+        let start = self.record(AuditStage::Start, "");
+        self.hsdb.append(Table::Audit, &start).await.map_err(|e| {
+            Status::from(VmrmError::unavailable(format!(
+                "the audit trail cannot record the call, so it did not run: {e}"
+            )))
+        })
+    }
+
+    /// Writes how the call ended (a failure to write is logged: the call has already run).
+    pub async fn end<T>(&self, result: &Result<T, Status>) {
+        let end = match result {
+            Ok(_) => self.record(AuditStage::Ok, ""),
+            Err(status) => self.record(AuditStage::Failed, status.message()),
+        };
+        if let Err(e) = self.hsdb.append(Table::Audit, &end).await {
+            tracing::warn!(action = self.action, "the end of an audited call was not recorded: {e}");
+        }
+    }
+}
+
+/// Writes the gate's refusals to the trail until the gate is gone.
+pub async fn record_refusals(hsdb: RemoteHsdb, mut refusals: tokio::sync::mpsc::Receiver<Refusal>) {
+    while let Some(r) = refusals.recv().await {
+        let action = r.path.rsplit('/').next().unwrap_or_default();
+        let record = AuditRecord::new(r.who, action, &r.path, AuditStage::Refused, &r.why);
+        if let Err(e) = hsdb.append(Table::Audit, &record).await {
+            tracing::debug!("a refused call was not recorded in the audit trail: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trail_shows_what_was_asked_but_no_secret() {
+        let hmc = crate::pb::AddHmcRequest {
+            name: "hmc-1".into(),
+            login: "hscroot".into(),
+            password: "abc123".into(),
+            ip: "127.0.0.1:7101".into(),
+        };
+        let object = object_of(&hmc);
+        assert!(object.contains("hmc-1") && object.contains("127.0.0.1:7101"), "{object}");
+        assert!(!object.contains("abc123") && !object.contains("hscroot"), "{object}");
+        let restart = crate::pb::RestartVmRequest { vm: "vm-1-1".into(), ..Default::default() };
+        assert_eq!(object_of(&restart), r#"{"vm":"vm-1-1"}"#);
+    }
+}

@@ -1,0 +1,89 @@
+//! Which rows a caller may write. Controllers and HSDB members write every table (through the
+//! schema's checks); the host-side nodes write only their own host's rows of the tables their
+//! role keeps — a server unit its alive message, a VIOS its health row, its VMs' missed
+//! heartbeats and the application-reporting exchange — so a compromised host cannot rewrite
+//! the cluster's configuration, take a lock or forge another host's health. Deletions name only
+//! a key: a VIOS may delete rows of its own tables, whoever's host they name.
+use super::tables::Table;
+use super::types::Command;
+use crate::transport::tls::{Principal, Role};
+
+/// The tables a host-side role keeps, and whether their rows name their host (`host`).
+fn kept_by(role: Role) -> &'static [(Table, bool)] {
+    match role {
+        Role::ServerUnit => &[(Table::SuAlive, true)],
+        Role::Vios => {
+            &[(Table::HmHealth, true), (Table::VmHbMissed, true), (Table::ShortMsg, true), (Table::Trans, false)]
+        }
+        _ => &[],
+    }
+}
+
+/// Whether `who` may write `command`, and if not, why.
+pub fn may_write(who: &Principal, command: &Command) -> Result<(), String> {
+    if who.unchecked || who.has(Role::Controller) || who.has(Role::Hsdb) {
+        return Ok(());
+    }
+    let Some(host) = &who.host else {
+        return Err(format!("{who} writes no HSDB row: its certificate names no host"));
+    };
+    let kept = |table: Table| {
+        who.roles.iter().flat_map(|r| kept_by(*r)).find(|(t, _)| *t == table).map(|(_, names_host)| *names_host)
+    };
+    let not_kept = |table: Table| format!("{who} may not write table {table}: its role does not keep it");
+    match command {
+        Command::Batch(ops) => ops.iter().try_for_each(|op| may_write(who, op)),
+        Command::Put { table, value, .. } | Command::PutIfVersion { table, value, .. } => match kept(*table) {
+            None => Err(not_kept(*table)),
+            Some(true) if value.get("host").and_then(|h| h.as_str()) != Some(host.as_str()) => {
+                Err(format!("{who} may write only host {host}'s rows of table {table}"))
+            }
+            Some(_) => Ok(()),
+        },
+        Command::Delete { table, .. } => kept(*table).map(drop).ok_or_else(|| not_kept(*table)),
+        _ => Err(format!("{who} may only put and delete its host's rows, not take locks or append events")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn node(role: &str, host: &str) -> Principal {
+        Principal::from_uris(
+            ["vmrm:name:n".to_string(), format!("vmrm:role:{role}"), format!("vmrm:host:{host}")]
+                .iter()
+                .map(String::as_str),
+        )
+        .unwrap()
+    }
+
+    fn put(table: Table, host: &str) -> Command {
+        Command::Put { table, key: "k".into(), value: json!({ "host": host }) }
+    }
+
+    #[test]
+    fn a_host_writes_its_own_rows_only() {
+        let vios = node("vios", "host-1");
+        assert_eq!(may_write(&vios, &put(Table::HmHealth, "host-1")), Ok(()));
+        assert!(may_write(&vios, &put(Table::HmHealth, "host-2")).unwrap_err().contains("host host-1's rows"));
+        assert!(may_write(&vios, &put(Table::Vm, "host-1")).unwrap_err().contains("does not keep it"));
+        assert_eq!(may_write(&vios, &Command::Delete { table: Table::VmHbMissed, key: "vm-9".into() }), Ok(()));
+        let su = node("server_unit", "host-1");
+        assert_eq!(may_write(&su, &put(Table::SuAlive, "host-1")), Ok(()));
+        assert!(may_write(&su, &put(Table::HmHealth, "host-1")).is_err());
+        let batch = Command::Batch(vec![put(Table::SuAlive, "host-1"), put(Table::SuAlive, "host-2")]);
+        assert!(may_write(&su, &batch).is_err(), "one foreign row refuses the batch");
+        let append = Command::Append { table: Table::Event, value: json!({}) };
+        assert!(may_write(&su, &append).unwrap_err().contains("not take locks or append events"));
+    }
+
+    #[test]
+    fn controllers_write_everything_and_people_nothing() {
+        let ctl = Principal::from_uris(["vmrm:name:c", "vmrm:role:controller"]).unwrap();
+        assert_eq!(may_write(&ctl, &put(Table::Vm, "x")), Ok(()));
+        let admin = Principal::from_uris(["vmrm:name:a", "vmrm:role:admin"]).unwrap();
+        assert!(may_write(&admin, &put(Table::SuAlive, "x")).is_err());
+    }
+}
