@@ -199,6 +199,7 @@ impl VmConfig {
     /// The partition definition of this VM (its uuid and disk follow from its name).
     pub fn definition(&self) -> LparDefinition {
         LparDefinition {
+            fence: 0,
             name: self.name.clone(),
             uuid: identity::uuid_for("vm", &self.name),
             cpu: self.cpu,

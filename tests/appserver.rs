@@ -42,14 +42,16 @@ async fn the_guest_application_server_launches_polls_and_limits_over_tls() {
     let vm = "vm-1-1";
     let guest = GuestDir::of(&guests, vm).expect("a VM name");
     let mut client = wait_until("the application server", Duration::from_secs(10), || async {
-        connect(&guest, vm, Duration::from_secs(2)).await.ok()
+        connect(&guest, vm, Duration::from_secs(2), dc.security()).await.ok()
     })
     .await;
 
     // The manager: launch, poll, exit with the command's code.
+    let admin = vmrm::transport::tls::TlsFiles::in_dir(&dc.topology.certs_dir(), vmrm::launcher::certs::ADMIN);
     let manager = || {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_cmappmgr"));
         cmd.args(["--vm", vm, "--guests"]).arg(&guests).args(["--poll-ms", "100"]);
+        cmd.arg("--ca").arg(&admin.ca).arg("--cert").arg(&admin.cert).arg("--key").arg(&admin.key);
         cmd
     };
     let out = manager().args(["--", "/bin/sh", "-c", "exit 7"]).output().await.unwrap();
@@ -101,6 +103,14 @@ async fn the_guest_application_server_launches_polls_and_limits_over_tls() {
     let other =
         tonic::transport::Endpoint::from_shared(format!("https://{endpoint}")).unwrap().tls_config(tls).unwrap();
     assert!(other.connect().await.is_err(), "a server with another certificate was trusted");
+    // Only a manager with an administrator's certificate of the cluster gets a command run.
+    let monitor = dc.security_of(vmrm::launcher::certs::MONITOR).unwrap();
+    let mut watcher = connect(&guest, vm, Duration::from_secs(2), &monitor).await.expect("a TLS session");
+    let refused = watcher.launch(launch(&["true"])).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
+    let nobody = connect(&guest, vm, Duration::from_secs(2), &vmrm::transport::Security::Plaintext).await;
+    let refused = nobody.expect("a TLS session without a certificate").launch(launch(&["true"])).await.unwrap_err();
+    assert_eq!(refused.code(), Code::Unauthenticated, "{refused:?}");
 
     // The agent restarts: its processes die with the old session; the manager launches again.
     let log = guest.root().join("mgr.pids");

@@ -45,6 +45,7 @@ fn definition(name: &str) -> pb::LparDefinition {
         memory_mb: 64,
         disk: disk_for_vm(name),
         permanent_index: None,
+        fence: 0,
     }
 }
 
@@ -216,7 +217,7 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
     cases.refused("su: activate u64::MAX MB", unit.activate(memory).await, Code::InvalidArgument, "memory");
     let uuid = pb::LparDefinition { uuid: "not-a-uuid".into(), ..definition("vm-u") };
     cases.refused("su: activate with no uuid", unit.activate(uuid).await, Code::InvalidArgument, "uuid");
-    let shut = pb::LparRef { name: "../vm-2-1".into(), immediate: true };
+    let shut = pb::LparRef { name: "../vm-2-1".into(), immediate: true, fence: 0 };
     cases.refused("su: shut a path down", unit.shutdown(shut).await, Code::NotFound, "");
     let fault = pb::LparFault { name: "vm-2-1".into(), fault: "rm -rf".into() };
     let mut drills = pb::server_unit_client::ServerUnitClient::new(channel(dc.security(), &su));

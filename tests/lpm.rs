@@ -255,7 +255,7 @@ async fn rejections_and_aborts_leave_the_vm_running_on_its_source() {
     for fault in ["configuration-update-end", "shutdown-end"] {
         dc.inject_fault("host-2", "", fault).await.expect(fault);
     }
-    let _ = su2.remove(pb::LparRef { name: "vm-1-1".into(), immediate: true }).await;
+    let _ = su2.remove(pb::LparRef { name: "vm-1-1".into(), immediate: true, fence: 0 }).await;
     let validate =
         pb::MigrateRequest { action: pb::MigrateAction::Validate as i32, ..lpm("vm-1-1", "host-2", limits(0, 0, "")) };
     let possible = console(&admin.migrate_all(validate).await.expect("possible now"));
@@ -520,6 +520,7 @@ async fn any_grpc_client_speaks_to_the_migration_lane() {
         memory_mb: 4,
         disk: vmrm::domain::identity::disk_for_vm("vm-wire"),
         permanent_index: None,
+        fence: 0,
     };
     let setup = pb::MigrationSetup {
         definition: Some(definition),

@@ -86,6 +86,19 @@ async fn each_caller_may_do_what_its_certificate_allows_and_the_audit_shows_ever
     let done = operator.restart_vm(restart("vm-1-1", "host-2")).await.expect("the operator restarts its own VM");
     assert_eq!(done.target, "host-2");
 
+    // A job of an older operation (a controller that woke up after its successor restarted
+    // the VM) stops nothing: the host knows the epoch the VM was activated under.
+    let hmc = common::node_pool(&dc, Duration::from_secs(1));
+    let mut host2 =
+        pb::server_unit_client::ServerUnitClient::new(hmc.get(&dc.topology.su_endpoint("host-2").unwrap()).unwrap());
+    for fence in [0, done.epoch - 1] {
+        let stale = pb::LparRef { name: "vm-1-1".into(), immediate: true, fence };
+        let refused = host2.shutdown(stale).await.expect_err("a stale shutdown");
+        assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+        assert!(refused.message().contains("is stale"), "{}", refused.message());
+    }
+    assert_eq!(running_vms(&dc).await.get("vm-1-1").map(Vec::as_slice), Some(&["host-2".to_string()][..]));
+
     // A host's certificate cannot pass for a controller's or for another host.
     let su = dc.security_of("host-1-su").unwrap();
     assert_eq!(code(admin_as(&dc, su.clone()).query_vm(pb::QueryRequest::default()).await), Code::PermissionDenied);

@@ -43,6 +43,7 @@ impl Hsdb {
             self.ports.iter().enumerate().map(|(j, port)| format!("{} = \"127.0.0.1:{port}\"\n", j + 1)).collect();
         Ok(format!(
             "name = \"hsdb-{id}\"\nlisten = \"127.0.0.1:{port}\"\ndata_dir = {data_dir:?}\nprofile = \"fast\"\n\
+             insecure = true\n\
              hsdb_endpoints = []\n\n[hsdb]\nnode_id = {id}\n\n[hsdb.members]\n{members}",
             id = i + 1,
             port = self.ports[i],

@@ -3,10 +3,14 @@
 It reads states as enums, never as English: lists hosts and VMs, changes a VM's priority,
 restarts a VM onto a named host and reads where it went and under which fencing epoch, live-
 migrates a VM following the typed progress, and sees bad input refused with a status code.
+Every call is mutual TLS with a certificate of the cluster's CA: the administrator's for the
+work, the monitor's to see a query answered and an action refused, none to see the call refused.
 Run by check.sh against the local datacenter; exits non-zero on the first check that fails.
 
-usage: check.py ENDPOINT [ENDPOINT ...]   (the controllers; any of them may be the active one)
+usage: check.py CERTS_DIR ENDPOINT [ENDPOINT ...]   (the local datacenter's certificates; the
+       controllers, any of which may be the active one)
 """
+import os
 import sys
 import time
 
@@ -23,15 +27,26 @@ def check(ok, what):
     print(f"ok: {what}")
 
 
-def active_controller(endpoints):
-    """The controller that answers (a standby refuses with UNAVAILABLE)."""
+def credentials(certs, who):
+    """`who`'s certificate and key and the cluster CA, from the certificate directory (`who`
+    None: the CA only, no client certificate)."""
+    def read(name):
+        with open(os.path.join(certs, name), "rb") as f:
+            return f.read()
+    if who is None:
+        return grpc.ssl_channel_credentials(root_certificates=read("ca.pem"))
+    return grpc.ssl_channel_credentials(read("ca.pem"), read(f"{who}.key"), read(f"{who}.pem"))
+
+
+def active_controller(endpoints, creds):
+    """The controller that answers (a standby refuses with UNAVAILABLE), and its endpoint."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for endpoint in endpoints:
-            stub = admin_pb2_grpc.AdminStub(grpc.insecure_channel(endpoint))
+            stub = admin_pb2_grpc.AdminStub(grpc.secure_channel(endpoint, creds))
             try:
                 stub.QueryCluster(admin.QueryRequest(), timeout=5)
-                return stub
+                return stub, endpoint
             except grpc.RpcError:
                 continue
         time.sleep(1)
@@ -60,8 +75,16 @@ def code_of(call):
     return grpc.StatusCode.OK
 
 
-def main(endpoints):
-    stub = active_controller(endpoints)
+def main(certs, endpoints):
+    stub, endpoint = active_controller(endpoints, credentials(certs, "admin"))
+
+    monitor = admin_pb2_grpc.AdminStub(grpc.secure_channel(endpoint, credentials(certs, "monitor")))
+    check(len(monitor.QueryVm(admin.QueryRequest(), timeout=10).vms) == 12, "a monitor lists the VMs")
+    code = code_of(lambda: monitor.RestartVm(admin.RestartVmRequest(vm="vm-1-1"), timeout=10))
+    check(code == grpc.StatusCode.PERMISSION_DENIED, f"a monitor's restart refused ({code.name})")
+    nobody = admin_pb2_grpc.AdminStub(grpc.secure_channel(endpoint, credentials(certs, None)))
+    code = code_of(lambda: nobody.QueryVm(admin.QueryRequest(), timeout=10))
+    check(code == grpc.StatusCode.UNAUTHENTICATED, f"a call without a certificate refused ({code.name})")
 
     hosts = stub.QueryHost(admin.QueryRequest(), timeout=10).hosts
     for h in hosts:
@@ -132,6 +155,6 @@ def main(endpoints):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
+    if len(sys.argv) < 3:
         raise SystemExit(__doc__)
-    main(sys.argv[1:])
+    main(sys.argv[1], sys.argv[2:])

@@ -22,4 +22,4 @@ for _ in $(seq 300); do
     sleep 1
 done
 grep -q "The local datacenter is up" "$work/local.log" || { echo "the local datacenter did not come up"; exit 1; }
-PYTHONPATH="$work" "$venv/bin/python" clients/python/check.py 127.0.0.1:7001 127.0.0.1:7002 127.0.0.1:7003
+PYTHONPATH="$work" "$venv/bin/python" clients/python/check.py "$work/dc/certs" 127.0.0.1:7001 127.0.0.1:7002 127.0.0.1:7003

@@ -27,6 +27,8 @@ struct Args {
     /// Milliseconds between two polls of the command.
     #[arg(long = "poll-ms", default_value_t = 1000)]
     poll_ms: u64,
+    #[command(flatten)]
+    identity: vmrm::cli::Identity,
     /// The command and its arguments, run inside the VM.
     #[arg(last = true, required = true)]
     command: Vec<String>,
@@ -43,7 +45,12 @@ fn main() {
         eprintln!("cmappmgr: {e}");
         std::process::exit(MANAGER_FAILED);
     });
+    let security = args.identity.security().unwrap_or_else(|e| {
+        eprintln!("cmappmgr: {e}");
+        std::process::exit(MANAGER_FAILED);
+    });
     let manager = Manager {
+        security,
         guest,
         vm: args.vm,
         command: args.command,

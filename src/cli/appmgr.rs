@@ -9,17 +9,21 @@ use crate::agents::vm_agent::guest::GuestDir;
 use crate::agents::vm_agent::guest_tls::trusted_certificate;
 use crate::error::{Result, VmrmError};
 use crate::pb::{self, app_server_client::AppServerClient};
+use crate::transport::Security;
 use std::time::{Duration, Instant};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
-/// Opens a TLS session with the application server of `vm`.
-pub async fn connect(guest: &GuestDir, vm: &str, timeout: Duration) -> Result<AppServerClient<Channel>> {
+/// Opens a TLS session with the application server of `vm`, showing `me`'s certificate.
+pub async fn connect(guest: &GuestDir, vm: &str, timeout: Duration, me: &Security) -> Result<AppServerClient<Channel>> {
     let cert = trusted_certificate(guest, vm)?;
     let path = guest.appserver_endpoint_path();
     let endpoint = std::fs::read_to_string(&path).map_err(|_| {
         VmrmError::unavailable(format!("the application server of VM {vm} is not running (no {})", path.display()))
     })?;
-    let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(cert)).domain_name(vm);
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(cert)).domain_name(vm);
+    if let Some(identity) = me.identity() {
+        tls = tls.identity(identity);
+    }
     let channel = Endpoint::from_shared(format!("https://{}", endpoint.trim()))
         .map_err(|e| VmrmError::internal(format!("application server endpoint {endpoint:?}: {e}")))?
         .tls_config(tls)
@@ -41,6 +45,8 @@ pub struct Manager {
     pub poll: Duration,
     /// Seed: `cmappserver_timeout` — how long a lost server is waited for.
     pub server_timeout: Duration,
+    /// The manager's certificate (an administrator's of the cluster's CA).
+    pub security: Security,
 }
 
 struct Session {
@@ -103,7 +109,7 @@ impl Manager {
     }
 
     async fn launch(&self) -> Result<Session> {
-        let mut client = connect(&self.guest, &self.vm, self.server_timeout).await?;
+        let mut client = connect(&self.guest, &self.vm, self.server_timeout, &self.security).await?;
         let reply = client.launch(pb::LaunchRequest { command: self.command.clone() }).await?.into_inner();
         tracing::info!(vm = %self.vm, "launched {:?} as process {} (pid {}) in VM {}, session {}", self.command, reply.id, reply.pid, self.vm, reply.session);
         Ok(Session { client, id: reply.id, session: reply.session })

@@ -152,8 +152,8 @@ impl VmRecord {
     }
 
     /// The partition definition a restart activates: the VM's own, with the entitlement the
-    /// restart gives it.
-    pub fn definition(&self, cpu: u32, memory_mb: u64) -> super::LparDefinition {
+    /// restart gives it, under the restart's fencing epoch.
+    pub fn definition(&self, cpu: u32, memory_mb: u64, fence: u64) -> super::LparDefinition {
         super::LparDefinition {
             name: self.name.clone(),
             uuid: self.uuid.clone(),
@@ -161,6 +161,7 @@ impl VmRecord {
             memory_mb,
             disk: self.disk.clone(),
             permanent_index: self.permanent_index,
+            fence,
         }
     }
 
@@ -174,6 +175,7 @@ impl VmRecord {
             memory_mb: 4096,
             disk: format!("{name}-rootvg"),
             permanent_index: None,
+            fence: 0,
         };
         Self { state: VmState::ReadyToMove, epoch: 1, ..Self::discovered(&def, host) }
     }

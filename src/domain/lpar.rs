@@ -14,6 +14,9 @@ pub struct LparDefinition {
     /// VM2000's permanent VM index (`None`: `VM-INDEX=*ANY`, any free partition id).
     #[serde(default)]
     pub permanent_index: Option<u32>,
+    /// The fencing epoch of the operation that activated it (0: the host's own boot).
+    #[serde(default)]
+    pub fence: u64,
 }
 
 impl From<LparDefinition> for pb::LparDefinition {
@@ -25,6 +28,7 @@ impl From<LparDefinition> for pb::LparDefinition {
             memory_mb: d.memory_mb,
             disk: d.disk,
             permanent_index: d.permanent_index,
+            fence: d.fence,
         }
     }
 }
@@ -56,6 +60,19 @@ impl LparDefinition {
         }
         Ok(())
     }
+
+    /// Refuses a shutdown or removal by an operation older than the one that activated the
+    /// partition (`job_fence` below [`Self::fence`]): it acts on a world that has moved on.
+    pub fn admits(&self, job_fence: u64) -> Result<()> {
+        match job_fence < self.fence {
+            false => Ok(()),
+            true => Err(VmrmError::precondition(format!(
+                "VM {} was activated here by the operation of epoch {}: a job of epoch {job_fence} is stale and \
+                 changes nothing",
+                self.name, self.fence
+            ))),
+        }
+    }
 }
 
 impl TryFrom<pb::LparDefinition> for LparDefinition {
@@ -68,6 +85,7 @@ impl TryFrom<pb::LparDefinition> for LparDefinition {
             memory_mb: d.memory_mb,
             disk: d.disk,
             permanent_index: d.permanent_index,
+            fence: d.fence,
         };
         def.check()?;
         Ok(def)
@@ -87,7 +105,19 @@ mod tests {
             memory_mb: 512,
             disk: disk_for_vm(name),
             permanent_index: None,
+            fence: 0,
         }
+    }
+
+    #[test]
+    fn only_an_operation_as_recent_as_the_activation_stops_a_partition() {
+        let def = LparDefinition { fence: 6, ..LparDefinition::try_from(wire("vm-1-1")).unwrap() };
+        assert!(def.admits(6).is_ok() && def.admits(7).is_ok());
+        let stale = def.admits(5).unwrap_err();
+        assert_eq!(stale.code(), tonic::Code::FailedPrecondition);
+        assert!(stale.to_string().contains("epoch 6: a job of epoch 5 is stale"), "{stale}");
+        let booted = LparDefinition { fence: 0, ..def };
+        assert!(booted.admits(0).is_ok(), "the host's own boot is stopped by anyone allowed");
     }
 
     #[test]

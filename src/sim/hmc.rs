@@ -145,10 +145,12 @@ async fn run_job(job: Job, endpoint: String, pool: ChannelPool, timing: Timing) 
             su.activate(deadline(def, timing.rpc_deadline)).await?
         }
         Job::Shutdown(s) => {
-            su.shutdown(deadline(pb::LparRef { name: s.lpar, immediate: s.immediate }, timing.rpc_deadline)).await?
+            let lpar = pb::LparRef { name: s.lpar, immediate: s.immediate, fence: s.fence };
+            su.shutdown(deadline(lpar, timing.rpc_deadline)).await?
         }
         Job::Remove(r) => {
-            su.remove(deadline(pb::LparRef { name: r.lpar, immediate: true }, timing.rpc_deadline)).await?
+            su.remove(deadline(pb::LparRef { name: r.lpar, immediate: true, fence: r.fence }, timing.rpc_deadline))
+                .await?
         }
         Job::Migrate(_) => return Err(VmrmError::internal("a migration job runs as a migration")),
     };
@@ -308,7 +310,7 @@ impl Handler<CancelJob> for HmcActor {
         };
         let (pool, timing) = (self.pool.clone(), self.timing);
         let cancel = async move {
-            let req = deadline(pb::LparRef { name: lpar, immediate: false }, timing.rpc_deadline);
+            let req = deadline(pb::LparRef { name: lpar, immediate: false, fence: 0 }, timing.rpc_deadline);
             ServerUnitClient::new(pool.get(&source)?).cancel_migration(req).await?;
             Ok::<_, VmrmError>(())
         };

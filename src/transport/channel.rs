@@ -20,20 +20,22 @@ pub fn deadline<T>(msg: T, d: Duration) -> tonic::Request<T> {
 /// How often an idle connection is pinged, and how long an answer may take.
 const KEEPALIVE: Duration = Duration::from_secs(2);
 
-/// The way to `host:port` as `security` says, before any tuning.
-pub fn dial(endpoint: &str, security: &Security) -> Result<Endpoint> {
+/// The way to `host:port` as `security` says; connecting (the TLS handshake included: a
+/// paused peer accepts the TCP connection and then says nothing) takes at most `connect_timeout`.
+pub fn dial(endpoint: &str, security: &Security, connect_timeout: Duration) -> Result<Endpoint> {
     let bad = |e: &dyn std::fmt::Display| VmrmError::invalid(format!("`{endpoint}` is not a valid endpoint: {e}"));
-    let dial = Endpoint::from_shared(format!("{}://{endpoint}", security.scheme())).map_err(|e| bad(&e))?;
+    let dial = Endpoint::from_shared(format!("{}://{endpoint}", security.scheme()))
+        .map_err(|e| bad(&e))?
+        .connect_timeout(connect_timeout);
     match security.client() {
-        Some(tls) => dial.tls_config(tls).map_err(|e| bad(&e)),
+        Some(tls) => dial.tls_config(tls.timeout(connect_timeout)).map_err(|e| bad(&e)),
         None => Ok(dial),
     }
 }
 
 /// Opens a channel to `host:port` that connects on first use.
 pub fn lazy_channel(endpoint: &str, connect_timeout: Duration, security: &Security) -> Result<Channel> {
-    Ok(dial(endpoint, security)?
-        .connect_timeout(connect_timeout)
+    Ok(dial(endpoint, security, connect_timeout)?
         .tcp_nodelay(true)
         .http2_keep_alive_interval(KEEPALIVE)
         .keep_alive_timeout(KEEPALIVE)

@@ -12,11 +12,12 @@ use super::scripts;
 use crate::error::{Result, VmrmError};
 use crate::logic::app_engine::Outcome;
 use crate::pb::{self, app_server_server::AppServerServer};
+use crate::transport::gate::Gate;
 use std::net::IpAddr;
 use std::os::unix::process::ExitStatusExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
 #[derive(Clone)]
@@ -85,8 +86,16 @@ pub struct AppServer {
 }
 
 impl AppServer {
-    /// Serves on `ip` (any free port) for VM `vm`, with the key from the VM's files.
-    pub fn start(vm: &str, ip: IpAddr, guest: &GuestDir, groups: ProcessGroups) -> Result<Self> {
+    /// Serves on `ip` (any free port) for VM `vm`, with the key from the VM's files, to
+    /// managers whose certificate the cluster's CA (`managers`) issued to an administrator
+    /// (to any caller when the cluster runs without TLS).
+    pub fn start(
+        vm: &str,
+        ip: IpAddr,
+        guest: &GuestDir,
+        groups: ProcessGroups,
+        managers: Option<Certificate>,
+    ) -> Result<Self> {
         let (cert, key) = server_identity(guest, vm)?;
         let listener = std::net::TcpListener::bind((ip, 0)).map_err(VmrmError::internal)?;
         listener.set_nonblocking(true).map_err(VmrmError::internal)?;
@@ -100,10 +109,15 @@ impl AppServer {
             table: Arc::default(),
             groups,
         };
-        let tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+        let checks_managers = managers.is_some();
+        let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+        if let Some(ca) = managers {
+            tls = tls.client_ca_root(ca).client_auth_optional(true);
+        }
         let router = Server::builder()
             .tls_config(tls)
             .map_err(|e| VmrmError::internal(format!("application server TLS: {e}")))?
+            .layer(Gate::new(checks_managers))
             .add_service(AppServerServer::new(shared.clone()));
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let name = vm.to_string();

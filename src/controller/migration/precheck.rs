@@ -152,6 +152,7 @@ mod tests {
                 memory_mb,
                 disk: format!("{name}-rootvg"),
                 permanent_index: None,
+                fence: 0,
             }),
             state: state as i32,
             lpar_id: id,

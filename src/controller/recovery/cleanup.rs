@@ -56,7 +56,10 @@ impl Recovery {
             .filter(|lpar| is_stale(lpar, host_name, &vms))
             .collect();
         for lpar in &stale {
-            let job = Job::Remove(RemoveLpar { host: host_name.to_string(), lpar: lpar.clone() });
+            // Under the epoch the VM's record has now: if the partition was placed there by a
+            // later operation than this controller knows of, the host refuses.
+            let fence = vms.get(lpar).map_or(0, |vm| vm.epoch);
+            let job = Job::Remove(RemoveLpar { host: host_name.to_string(), lpar: lpar.clone(), fence });
             self.hmc.run_job(&host, job).await.inspect_err(|e| {
                 out.step(say::stale_definition_not_removed(lpar, host_name, e));
             })?;

@@ -32,9 +32,10 @@ impl Recovery {
         let message = format!("on the same host {} ({why})", host.name);
         self.hsdb.append_event(&EventRecord::new(EventName::RestartStarted, name, message)).await?;
         tracing::warn!(vm = %name, "restarting VM {name} on the same host {}: {why}", host.name);
-        let shutdown = ShutdownLpar { host: host.name.clone(), lpar: name.to_string(), immediate: false };
+        let (lpar, fence) = (name.to_string(), epoch);
+        let shutdown = ShutdownLpar { host: host.name.clone(), lpar, immediate: false, fence };
         self.hmc.run_job(&host, Job::Shutdown(shutdown)).await?;
-        let definition = vm.definition(vm.cpu, vm.memory_mb);
+        let definition = vm.definition(vm.cpu, vm.memory_mb, epoch);
         let activate = ActivateLpar { host: host.name.clone(), definition: Some(definition.into()) };
         self.hmc.run_job(&host, Job::Activate(activate)).await?;
         vm.vm_status = VmStatus::NoOperationInProgress;

@@ -130,7 +130,7 @@ impl Recovery {
             out.step(say::ha_monitoring_stopping(&name));
             self.stop_ha_monitoring(&vm, &source.name).await?;
             out.step(say::ha_monitoring_stopped(&name));
-            self.shut_source_down(&name, &source, out).await;
+            self.shut_source_down(&name, &source, epoch, out).await;
         }
         self.san.preempt_disk(&target.san, &vm.disk, &target, epoch).await.map_err(|e| {
             VmrmError::unavailable(format!(
@@ -148,7 +148,7 @@ impl Recovery {
         }
         if !self.runs_on(&target, &name).await {
             out.step(say::restart_started(&name));
-            let definition = vm.definition(step.cpu, step.memory_mb);
+            let definition = vm.definition(step.cpu, step.memory_mb, epoch);
             let activate =
                 Job::Activate(ActivateLpar { host: target.name.clone(), definition: Some(definition.into()) });
             self.hmc.run_job(&target, activate).await?;
@@ -163,26 +163,29 @@ impl Recovery {
             phase: RestartPhase::Completed,
         });
         self.put_fenced(&vm, epoch, version).await?;
-        self.hsdb.unlock_vm(&name, epoch).await?;
-        *locked = None;
         out.step(say::ha_monitoring_started(&name));
         out.step(say::restart_completed(&name, &target.name));
+        // The source's leftovers go while the lock is still held, under its epoch: a controller
+        // that wakes up late can never remove what a successor has placed there since.
+        let cleaned = self.clean_source(&vm, &source, epoch, out).await;
+        self.hsdb.unlock_vm(&name, epoch).await?;
+        *locked = None;
         let running = format!("running on {}", target.name);
         self.hsdb.append_event(&EventRecord::new(EventName::RestartCompleted, &name, running)).await?;
         if source.name != target.name {
             let abnormal = task.cause != RestartCause::Admin;
             self.monjvs.vm_monjvs(&name, crate::controller::monjv::VmMonjvEvent::Restarted { abnormal }).await;
         }
-        self.clean_source(&vm, &source, out).await
+        cleaned
     }
 
     /// Shuts the VM down on its source through an HMC. Best effort: after a host failure the
     /// source does not answer, and the SAN fence that comes next keeps the source's copy off the
     /// disk anyway (the cleanup removes its definition afterwards).
-    async fn shut_source_down(&self, name: &str, source: &HostRecord, out: &Lines) {
+    async fn shut_source_down(&self, name: &str, source: &HostRecord, epoch: u64, out: &Lines) {
         out.step(say::shutdown_started(name));
-        let shutdown =
-            Job::Shutdown(ShutdownLpar { host: source.name.clone(), lpar: name.to_string(), immediate: true });
+        let (host, lpar) = (source.name.clone(), name.to_string());
+        let shutdown = Job::Shutdown(ShutdownLpar { host, lpar, immediate: true, fence: epoch });
         match self.hmc.run_job(source, shutdown).await {
             Ok(()) => out.step(say::shutdown_completed(name)),
             Err(e) => {
@@ -200,10 +203,11 @@ impl Recovery {
             .any(|l| l.state() == pb::LparState::Running && l.definition.as_ref().is_some_and(|d| d.name == vm))
     }
 
-    /// Removes the definition left on the source; errors are reported, not fatal.
-    async fn clean_source(&self, vm: &VmRecord, source: &HostRecord, out: &Lines) -> Result<()> {
+    /// Removes the definition left on the source, under the restart's `epoch`; errors are
+    /// reported, not fatal.
+    async fn clean_source(&self, vm: &VmRecord, source: &HostRecord, epoch: u64, out: &Lines) -> Result<()> {
         out.step(say::configuration_cleanup_started(&vm.name));
-        let cleanup = Job::Remove(RemoveLpar { host: source.name.clone(), lpar: vm.name.clone() });
+        let cleanup = Job::Remove(RemoveLpar { host: source.name.clone(), lpar: vm.name.clone(), fence: epoch });
         if let Err(e) = self.hmc.run_job(source, cleanup).await {
             tracing::info!(vm = %vm.name, "source cleanup failed: {e}");
             out.step(say::configuration_cleanup_error(&vm.name, e));

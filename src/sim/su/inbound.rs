@@ -212,7 +212,8 @@ async fn receive(
     let Frame::Setup(setup) = next(frames, silence).await? else {
         return Err(VmrmError::invalid("a migration starts with its setup"));
     };
-    let def = LparDefinition::try_from(setup.definition.unwrap_or_default())?;
+    // Here the VM runs under the migration's epoch: only an operation as recent stops it.
+    let def = LparDefinition { fence: setup.fence, ..LparDefinition::try_from(setup.definition.unwrap_or_default())? };
     let (name, disk, source) = (def.name.clone(), def.disk.clone(), setup.source_host.clone());
     let begin = BeginInbound { def, source: source.clone(), memory_bytes: setup.memory_bytes };
     let memory = su.send(begin).await.map_err(VmrmError::from)??;

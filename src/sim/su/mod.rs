@@ -478,6 +478,8 @@ impl Handler<Activate> for ServerUnit {
 #[rtype(result = "Result<pb::Lpar>")]
 pub struct Shutdown {
     pub name: String,
+    /// The epoch of the operation asking (a stale one is refused).
+    pub fence: u64,
     pub remove: bool,
 }
 
@@ -489,6 +491,9 @@ impl Handler<Shutdown> for ServerUnit {
                 "VM {} is being live-migrated ({m}); cancel the migration first",
                 msg.name
             )));
+        }
+        if let Some(l) = self.lpars.get(&msg.name) {
+            l.def.admits(msg.fence)?;
         }
         if !msg.remove && std::mem::take(&mut self.conditions.fail_next_shutdown) {
             let host = &self.cfg.host;

@@ -180,8 +180,7 @@ impl From<VmrmError> for Abort {
 
 /// A channel of its own to the target unit, sized for bulk pages.
 fn migration_channel(endpoint: &str, security: &Security, timing: Timing) -> Result<tonic::transport::Channel> {
-    Ok(crate::transport::channel::dial(endpoint, security)?
-        .connect_timeout(timing.rpc_deadline)
+    Ok(crate::transport::channel::dial(endpoint, security, timing.rpc_deadline)?
         .tcp_nodelay(true)
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)

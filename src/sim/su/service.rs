@@ -72,13 +72,13 @@ impl SuRpc for SuService {
     }
 
     async fn shutdown(&self, req: Request<pb::LparRef>) -> Result<Response<pb::LparReply>, Status> {
-        let name = req.into_inner().name;
-        Ok(lpar_reply(self.unit.send(Shutdown { name, remove: false }).await.map_err(VmrmError::from)??))
+        let pb::LparRef { name, fence, .. } = req.into_inner();
+        Ok(lpar_reply(self.unit.send(Shutdown { name, fence, remove: false }).await.map_err(VmrmError::from)??))
     }
 
     async fn remove(&self, req: Request<pb::LparRef>) -> Result<Response<pb::LparReply>, Status> {
-        let name = req.into_inner().name;
-        Ok(lpar_reply(self.unit.send(Shutdown { name, remove: true }).await.map_err(VmrmError::from)??))
+        let pb::LparRef { name, fence, .. } = req.into_inner();
+        Ok(lpar_reply(self.unit.send(Shutdown { name, fence, remove: true }).await.map_err(VmrmError::from)??))
     }
 
     async fn inject_fault(&self, req: Request<pb::LparFault>) -> Result<Response<pb::LparReply>, Status> {

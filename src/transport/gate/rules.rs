@@ -45,6 +45,8 @@ pub fn allowed(path: &str) -> Option<&'static [Role]> {
         ("vmrm.v1.Vios", "Sanity") => &[Controller, ServerUnit],
         ("vmrm.v1.Vios", _) => &[Controller],
         ("vmrm.v1.Hmc", _) => &[Controller],
+        // A VM's guest application server: its manager, `cmappmgr`, acts for an administrator.
+        ("vmrm.v1.AppServer", _) => &[Admin],
         _ => &[],
     })
 }

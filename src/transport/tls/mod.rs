@@ -97,6 +97,18 @@ impl Security {
         )
     }
 
+    /// This process's own certificate and key (none in plaintext).
+    pub fn identity(&self) -> Option<Identity> {
+        let Self::Mutual(c) = self else { return None };
+        Some(Identity::from_pem(&c.cert_pem, &c.key_pem))
+    }
+
+    /// The cluster CA's certificate (none in plaintext).
+    pub fn ca(&self) -> Option<Certificate> {
+        let Self::Mutual(c) = self else { return None };
+        Some(Certificate::from_pem(&c.ca_pem))
+    }
+
     /// What a node shows, and the CA its clients' certificates must come from. A client
     /// without one still completes the handshake, so that the gate can answer it with
     /// UNAUTHENTICATED (and serve it the health check) instead of a bare TLS alert.

@@ -160,7 +160,8 @@ impl VmAgent {
         let ame = AmeActor::new(self.def.name.clone(), self.guest.clone(), self.processes.clone(), notify, boot);
         self.report = AppReport::default();
         self.ame = Some(ame.start());
-        self.appserver = AppServer::start(&self.def.name, self.ip, &self.guest, self.processes.clone())
+        let managers = self.links.pool.security().ca();
+        self.appserver = AppServer::start(&self.def.name, self.ip, &self.guest, self.processes.clone(), managers)
             .inspect_err(|e| tracing::warn!(vm = %self.def.name, "no application server: {e}"))
             .ok();
     }
