@@ -507,7 +507,17 @@ async fn any_grpc_client_speaks_to_the_migration_lane() {
     let dir = temp_dir("lpm-wire");
     let mut dc = start(Topology::uniform(25600, 2, 0, dir.path().to_path_buf())).await;
     let su2 = dc.topology.su_endpoint("host-2").unwrap();
-    let pool = common::node_pool(&dc, Duration::from_secs(2));
+    // The lane takes only a migration the controller set up: from host-1's unit (its
+    // certificate), under a token a live migration's lock holds.
+    let controller = vmrm::hsdb::RemoteHsdb::new(
+        dc.topology.controller_endpoints(),
+        common::node_pool(&dc, Duration::from_secs(2)),
+        Duration::from_secs(5),
+    );
+    use vmrm::hsdb::HsdbAccess;
+    let how = vmrm::hsdb::locks::Acquire::WhenFree;
+    let fence = controller.lock_vm("vm-wire", vmrm::domain::VmStatus::LpmInProgress, 1, how).await.expect("a lock");
+    let pool = vmrm::transport::ChannelPool::new(Duration::from_secs(2), dc.security_of("host-1-su").unwrap());
     let lane = || async {
         let channel = pool.get(&su2).unwrap();
         pb::migration_lane_client::MigrationLaneClient::new(channel)
@@ -525,10 +535,29 @@ async fn any_grpc_client_speaks_to_the_migration_lane() {
     let setup = pb::MigrationSetup {
         definition: Some(definition),
         source_host: "host-1".into(),
-        fence: 1,
+        fence,
         memory_bytes: 4 << 20,
         lpar_id: 9,
     };
+    // Anyone else, or another token, is turned away before anything is reserved.
+    for (who, setup) in [
+        (dc.security_of("host-2-su").unwrap(), setup.clone()),
+        (dc.security_of("host-1-su").unwrap(), pb::MigrationSetup { fence: fence + 1, ..setup.clone() }),
+        (dc.security_of("host-1-su").unwrap(), pb::MigrationSetup { source_host: "host-2".into(), ..setup.clone() }),
+    ] {
+        let channel = vmrm::transport::ChannelPool::new(Duration::from_secs(2), who).get(&su2).unwrap();
+        let frames = futures::stream::iter([frame(Frame::Setup(setup))]);
+        let reply = pb::migration_lane_client::MigrationLaneClient::new(channel).migrate_in(frames).await;
+        let refused = match reply {
+            Ok(acks) => acks.into_inner().message().await.expect_err("a setup from the wrong sender"),
+            Err(status) => status,
+        };
+        assert!(
+            matches!(refused.code(), tonic::Code::PermissionDenied | tonic::Code::FailedPrecondition),
+            "{refused:?}"
+        );
+        assert!(!names(&su_lpars(&dc, "host-2").await).contains(&"vm-wire".to_string()), "nothing reserved");
+    }
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tx.send(frame(Frame::Setup(setup.clone()))).await.unwrap();
     let mut acks = lane().await.migrate_in(tokio_stream::wrappers::ReceiverStream::new(rx)).await.unwrap().into_inner();

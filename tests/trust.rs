@@ -142,6 +142,9 @@ async fn each_caller_may_do_what_its_certificate_allows_and_the_audit_shows_ever
     assert!(has("host-1-su (server_unit)", "QueryVm", "Refused", ""), "{trail:#?}");
     assert!(has("host-1-su (server_unit)", "Vote", "Refused", ""), "{trail:#?}");
     assert!(has("admin (admin)", "AddCluster", "OK", ""), "the setup is on the trail: {trail:#?}");
+    let events = events(&dc).await;
+    let added = events.iter().find(|e| e.name == "CONFIGURATION_CHANGED" && e.subject == "AddHost");
+    assert!(added.is_some_and(|e| e.message.starts_with("by admin (admin): ")), "{events:#?}");
     // The operator's restart's object names the VM, in order: Start before OK.
     let start = trail.iter().position(|a| a.action == "RestartVm" && a.stage == "Start" && a.object.contains("vm-1-1"));
     let ok = trail.iter().position(|a| a.action == "RestartVm" && a.stage == "OK");

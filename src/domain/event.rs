@@ -51,6 +51,10 @@ pub enum EventName {
     HsdbNospace,
     /// The NOSPACE alarm of an HSDB member cleared.
     HsdbNospaceCleared,
+    /// The cluster's configuration or policies changed (who and what: the audit trail has it too).
+    ConfigurationChanged,
+    /// An HSDB member was added, promoted, demoted or removed.
+    HsdbMembershipChanged,
 }
 
 impl EventName {
@@ -66,7 +70,8 @@ impl EventName {
             | Self::RestartAdvised
             | Self::LpmAborted
             | Self::ClusterStateChanged
-            | Self::UnitHeartbeatChanged => Severity::Warning,
+            | Self::UnitHeartbeatChanged
+            | Self::HsdbMembershipChanged => Severity::Warning,
             Self::RestartStarted
             | Self::RestartCompleted
             | Self::RecoveryCompleted
@@ -80,7 +85,8 @@ impl EventName {
             | Self::VmPaused
             | Self::VmCreated
             | Self::VmDeleted
-            | Self::HsdbNospaceCleared => Severity::Informational,
+            | Self::HsdbNospaceCleared
+            | Self::ConfigurationChanged => Severity::Informational,
         }
     }
 }

@@ -14,7 +14,7 @@ use super::types::{Command, CommandResult};
 use crate::domain::{EventRecord, VmStatus};
 use crate::error::{Result, VmrmError, did_not_run, unanswered};
 use crate::pb::{HsdbRead, HsdbWrite, hsdb_client::HsdbClient};
-use crate::transport::{ChannelPool, deadline};
+use crate::transport::{ChannelPool, deadline, within};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -296,7 +296,7 @@ impl RemoteHsdb {
         for i in 0..n {
             let idx = (start + i) % n;
             let client = HsdbClient::new(self.pool.get(&self.endpoints[idx])?);
-            match call(client).await {
+            match within(self.timeout, call(client)).await {
                 Ok(v) => {
                     self.preferred.store(idx, Ordering::Relaxed);
                     return Ok(v);

@@ -29,6 +29,19 @@ impl VmLock {
     }
 }
 
+/// The lock under which the HSDB issued fencing token `fence`: an epoch the VM's lock has
+/// reached, while an operation holds the lock. A token below the current epoch passes (a
+/// migration goes on under the epoch it started with after a new controller takes its lock
+/// over); whoever keeps a highest-token rule (the SAN) then refuses it once a newer operation
+/// has acted.
+pub fn issued(lock: Option<&VmLock>, fence: u64) -> Result<&VmLock, String> {
+    match lock {
+        Some(lock) if lock.is_held() && (1..=lock.epoch).contains(&fence) => Ok(lock),
+        Some(lock) if lock.is_held() => Err(format!("the VM's lock is at epoch {}", lock.epoch)),
+        _ => Err("no operation holds the VM's lock".into()),
+    }
+}
+
 /// Who may take a lock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Acquire {
@@ -91,6 +104,19 @@ mod tests {
     use super::*;
 
     const RESTART: VmStatus = VmStatus::RestartInProgress;
+
+    #[test]
+    fn only_tokens_the_hsdb_issued_to_a_running_operation_pass() {
+        let lock = |epoch, operation| VmLock { vm: "vm-1".into(), epoch, operation, holder: 1, since_ms: 0 };
+        let held = lock(4, RESTART);
+        assert_eq!(issued(Some(&held), 4), Ok(&held));
+        assert_eq!(issued(Some(&held), 3), Ok(&held), "a migration taken over goes on under its first epoch");
+        assert_eq!(issued(Some(&held), u64::MAX), Err("the VM's lock is at epoch 4".into()));
+        assert!(issued(Some(&held), 0).is_err());
+        let free = lock(4, VmStatus::NoOperationInProgress);
+        assert_eq!(issued(Some(&free), 4), Err("no operation holds the VM's lock".into()));
+        assert!(issued(None, 1).is_err());
+    }
 
     fn held(epoch: u64) -> VmLock {
         VmLock { vm: "vm-1".into(), epoch, operation: RESTART, holder: 1, since_ms: 10 }

@@ -125,10 +125,17 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     if let Some(s) = &cfg.su {
         let endpoints = cfg.hsdb_client_endpoints();
         let hsdb = (!endpoints.is_empty()).then(|| RemoteHsdb::new(endpoints, pool.clone(), timing.rpc_deadline));
-        let unit =
-            su::ServerUnit::start(s.clone(), cfg.endpoint().to_string(), timing, pool.clone(), &cfg.data_dir, hsdb);
+        let unit = su::ServerUnit::start(
+            s.clone(),
+            cfg.endpoint().to_string(),
+            timing,
+            pool.clone(),
+            &cfg.data_dir,
+            hsdb.clone(),
+        );
         liveness.actor("server unit", unit.clone());
-        let lane = su::LaneServer { unit: unit.clone(), host: s.host.clone(), silence: timing.rpc_deadline * 2 };
+        let silence = timing.rpc_deadline * 2;
+        let lane = su::LaneServer { unit: unit.clone(), host: s.host.clone(), silence, hsdb };
         let service = su::SuService { unit, host: s.host.clone(), timing, fault_drills: s.fault_drills };
         router = router.add_service(pb::server_unit_server::ServerUnitServer::new(service)).add_service(lane);
         serving::<pb::server_unit_server::ServerUnitServer<su::SuService>>(&reporter, &mut liveness).await;

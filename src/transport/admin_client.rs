@@ -106,7 +106,8 @@ impl AdminClient {
             Err(e) => return Attempt::Elsewhere { why: e.to_string(), hint: None },
         };
         let check = super::deadline(tonic_health::pb::HealthCheckRequest::default(), PROBE_TIMEOUT);
-        let answer = tonic_health::pb::health_client::HealthClient::new(channel.clone()).check(check).await;
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+        let answer = super::within(PROBE_TIMEOUT, health.check(check)).await;
         // Any answer, even "unknown service", shows the process runs.
         if let Err(status) = answer
             && unanswered(&status)

@@ -17,6 +17,18 @@ pub fn deadline<T>(msg: T, d: Duration) -> tonic::Request<T> {
     req
 }
 
+/// `call`'s answer, or DEADLINE_EXCEEDED once `d` has passed — connecting included, which a
+/// request's own deadline does not cover: a paused peer accepts the TCP connection and then
+/// never finishes the TLS handshake, and the call would wait out the connect timeout.
+pub async fn within<T>(
+    d: Duration,
+    call: impl Future<Output = std::result::Result<T, tonic::Status>>,
+) -> std::result::Result<T, tonic::Status> {
+    tokio::time::timeout(d, call)
+        .await
+        .unwrap_or_else(|_| Err(tonic::Status::deadline_exceeded(format!("no answer within {d:?}"))))
+}
+
 /// How often an idle connection is pinged, and how long an answer may take.
 const KEEPALIVE: Duration = Duration::from_secs(2);
 

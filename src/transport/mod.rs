@@ -9,5 +9,5 @@ pub mod san;
 pub mod tls;
 
 pub use admin_client::AdminClient;
-pub use channel::{ChannelPool, deadline, is_endpoint};
+pub use channel::{ChannelPool, deadline, is_endpoint, within};
 pub use tls::Security;

@@ -1,8 +1,10 @@
 //! The admin API's audit trail: every call that changes something writes "Start" (before it
 //! runs: a call whose start cannot be recorded does not run) and then "OK" or "Failed" with the
 //! error; calls the node's gate refused are recorded as "Refused" by [`record_refusals`]. Reads
-//! are not recorded (seed 001 audits operations, not queries).
-use crate::domain::{AuditRecord, AuditStage};
+//! are not recorded (seed 001 audits operations, not queries). A change of the configuration
+//! or of the HSDB's membership also raises an event ([`change_event`]), as the seed's operators
+//! are told of one.
+use crate::domain::{AuditRecord, AuditStage, EventName, EventRecord};
 use crate::error::VmrmError;
 use crate::hsdb::{HsdbAccess, RemoteHsdb, Table};
 use crate::transport::gate::Refusal;
@@ -33,6 +35,16 @@ fn is_empty(v: &serde_json::Value) -> bool {
     }
 }
 
+/// The event a successful `action` raises: configuration and membership changes.
+pub fn change_event(action: &str) -> Option<EventName> {
+    match action {
+        "AddCluster" | "AddHmc" | "AddHost" | "AddHostGroup" | "Modify" | "Manage" | "ChangeAffinity"
+        | "ChangeMonjv" | "ChangeSuCluster" => Some(EventName::ConfigurationChanged),
+        "AddHsdbNode" | "ModifyHsdbNode" | "RemoveHsdbNode" => Some(EventName::HsdbMembershipChanged),
+        _ => None,
+    }
+}
+
 /// One audited call: `action` by `who` on `object`.
 pub struct Attempt<H: HsdbAccess> {
     pub hsdb: H,
@@ -56,7 +68,8 @@ impl<H: HsdbAccess> Attempt<H> {
         })
     }
 
-    /// Writes how the call ended (a failure to write is logged: the call has already run).
+    /// Writes how the call ended, and the event a change raises (a failure to write is
+    /// logged: the call has already run).
     pub async fn end<T>(&self, result: &Result<T, Status>) {
         let end = match result {
             Ok(_) => self.record(AuditStage::Ok, ""),
@@ -65,14 +78,58 @@ impl<H: HsdbAccess> Attempt<H> {
         if let Err(e) = self.hsdb.append(Table::Audit, &end).await {
             tracing::warn!(action = self.action, "the end of an audited call was not recorded: {e}");
         }
+        if let (Ok(_), Some(name)) = (result, change_event(self.action)) {
+            let event = EventRecord::new(name, self.action, format!("by {}: {}", self.who, self.object));
+            if let Err(e) = self.hsdb.append_event(&event).await {
+                tracing::warn!(action = self.action, "the change's event was not recorded: {e}");
+            }
+        }
+    }
+}
+
+/// Refused calls recorded per second at most: anyone who reaches the port can be refused, and
+/// a flood of refusals must not fill the HSDB.
+pub const REFUSALS_PER_SECOND: u32 = 20;
+
+/// How many refusals the trail takes: [`REFUSALS_PER_SECOND`] per second, the rest counted
+/// and said with the next one recorded.
+#[derive(Debug, Default)]
+pub struct RefusalBudget {
+    second: Option<std::time::Instant>,
+    used: u32,
+    dropped: u64,
+}
+
+impl RefusalBudget {
+    /// Whether a refusal at `now` is recorded: `Some(n)` with the number dropped before it.
+    pub fn admit(&mut self, now: std::time::Instant) -> Option<u64> {
+        if self.second.is_none_or(|s| now.duration_since(s) >= std::time::Duration::from_secs(1)) {
+            (self.second, self.used) = (Some(now), 0);
+        }
+        match self.used < REFUSALS_PER_SECOND {
+            true => {
+                self.used += 1;
+                Some(std::mem::take(&mut self.dropped))
+            }
+            false => {
+                self.dropped += 1;
+                None
+            }
+        }
     }
 }
 
 /// Writes the gate's refusals to the trail until the gate is gone.
 pub async fn record_refusals(hsdb: RemoteHsdb, mut refusals: tokio::sync::mpsc::Receiver<Refusal>) {
+    let mut budget = RefusalBudget::default();
     while let Some(r) = refusals.recv().await {
+        let Some(dropped) = budget.admit(std::time::Instant::now()) else { continue };
         let action = r.path.rsplit('/').next().unwrap_or_default();
-        let record = AuditRecord::new(r.who, action, &r.path, AuditStage::Refused, &r.why);
+        let detail = match dropped {
+            0 => r.why,
+            n => format!("{} ({n} refused calls before this one were not recorded: too many)", r.why),
+        };
+        let record = AuditRecord::new(r.who, action, &r.path, AuditStage::Refused, &detail);
         if let Err(e) = hsdb.append(Table::Audit, &record).await {
             tracing::debug!("a refused call was not recorded in the audit trail: {e}");
         }
@@ -96,5 +153,26 @@ mod tests {
         assert!(!object.contains("abc123") && !object.contains("hscroot"), "{object}");
         let restart = crate::pb::RestartVmRequest { vm: "vm-1-1".into(), ..Default::default() };
         assert_eq!(object_of(&restart), r#"{"vm":"vm-1-1"}"#);
+    }
+
+    #[test]
+    fn a_flood_of_refusals_is_recorded_at_a_bounded_rate_and_counted() {
+        let mut budget = RefusalBudget::default();
+        let start = std::time::Instant::now();
+        let recorded = (0..100).filter(|_| budget.admit(start).is_some()).count();
+        assert_eq!(recorded, REFUSALS_PER_SECOND as usize);
+        let later = start + std::time::Duration::from_millis(1001);
+        assert_eq!(budget.admit(later), Some(100 - u64::from(REFUSALS_PER_SECOND)), "the next says how many went");
+        assert_eq!(budget.admit(later), Some(0));
+    }
+
+    #[test]
+    fn configuration_and_membership_changes_raise_events_and_operations_do_not() {
+        assert_eq!(change_event("AddHost"), Some(EventName::ConfigurationChanged));
+        assert_eq!(change_event("Modify"), Some(EventName::ConfigurationChanged));
+        assert_eq!(change_event("RemoveHsdbNode"), Some(EventName::HsdbMembershipChanged));
+        for operation in ["RestartVm", "Migrate", "Discover", "Cleanup", "QueryVm"] {
+            assert_eq!(change_event(operation), None, "{operation}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use super::{Preempt, Reserve, San, Write};
 use crate::domain::identity::vm_of_disk;
 use crate::domain::names::HostName;
 use crate::error::{Result, VmrmError};
-use crate::hsdb::locks::VmLock;
+use crate::hsdb::locks::{VmLock, issued};
 use crate::hsdb::{HsdbAccess, RemoteHsdb};
 use crate::pb::{self, san_server::San as SanRpc};
 use actix::Addr;
@@ -31,23 +31,11 @@ impl SanService {
     async fn check_token(&self, disk: &str, fence: u64) -> Result<()> {
         let vm = vm_of_disk(disk)?;
         let lock = self.hsdb.get::<VmLock>(vm.as_str()).await?.map(|(lock, _)| lock);
-        issued(lock.as_ref(), fence).map_err(|why| {
+        issued(lock.as_ref(), fence).map(drop).map_err(|why| {
             VmrmError::precondition(format!(
                 "disk {disk}: fencing token {fence} was refused: {why}; the reservation did not move"
             ))
         })
-    }
-}
-
-/// A fencing token the HSDB issued: an epoch the VM's lock has reached, while an operation
-/// holds the lock. A token below the current epoch passes here (a migration goes on under the
-/// epoch it started with after a new controller takes its lock over), and the SAN's own
-/// highest-token rule then refuses it once a newer operation has preempted.
-fn issued(lock: Option<&VmLock>, fence: u64) -> std::result::Result<(), String> {
-    match lock {
-        Some(lock) if lock.is_held() && (1..=lock.epoch).contains(&fence) => Ok(()),
-        Some(lock) if lock.is_held() => Err(format!("the VM's lock is at epoch {}", lock.epoch)),
-        _ => Err("no operation holds the VM's lock".into()),
     }
 }
 
@@ -93,27 +81,5 @@ impl SanRpc for SanService {
         let store = self.store.clone();
         let operations = tokio::task::spawn_blocking(move || store.ops(&disk)).await.map_err(VmrmError::internal)??;
         Ok(Response::new(pb::RecordReply { operations }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::VmStatus;
-
-    fn lock(epoch: u64, operation: VmStatus) -> VmLock {
-        VmLock { vm: "vm-1".into(), epoch, operation, holder: 1, since_ms: 0 }
-    }
-
-    #[test]
-    fn only_tokens_the_hsdb_issued_to_a_running_operation_pass() {
-        let held = lock(4, VmStatus::RestartInProgress);
-        assert_eq!(issued(Some(&held), 4), Ok(()));
-        assert_eq!(issued(Some(&held), 3), Ok(()), "a migration taken over goes on under its first epoch");
-        assert_eq!(issued(Some(&held), u64::MAX), Err("the VM's lock is at epoch 4".into()));
-        assert!(issued(Some(&held), 0).is_err());
-        let free = lock(4, VmStatus::NoOperationInProgress);
-        assert_eq!(issued(Some(&free), 4), Err("no operation holds the VM's lock".into()));
-        assert!(issued(None, 1).is_err());
     }
 }

@@ -11,14 +11,22 @@
 //! A stream that ends, breaks or falls silent before RESUMED drops everything reserved here:
 //! nothing is left behind. After RESUMED the VM stays: it holds the disk, and if the source
 //! takes the disk back (it never heard RESUMED) the VM here is fenced off, crashes, and goes.
+//!
+//! Only a migration the controller set up arrives ([`admit`]): its setup must come from the
+//! server unit of the source host it names (by that unit's certificate), and its fencing token
+//! must be one the HSDB issued to a live migration holding the VM's lock — a one-time ticket
+//! bound to the VM, its source and its operation, which no other caller can make up.
 use super::{Lpar, LparMigration, ServerUnit};
-use crate::domain::{LparDefinition, LparState};
+use crate::domain::{LparDefinition, LparState, VmStatus};
 use crate::error::{Result, VmrmError};
+use crate::hsdb::locks::{VmLock, issued};
+use crate::hsdb::{HsdbAccess, RemoteHsdb};
 use crate::logic::migration::messages::{self as msg, on};
 use crate::pb::{self, migration_frame::Frame};
 use crate::sim::guest_memory::SharedMemory;
 use crate::transport::grpc_wire::MessageReader;
 use crate::transport::san::preempt;
+use crate::transport::tls::Principal;
 use actix::prelude::*;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -159,22 +167,56 @@ impl Handler<EndInbound> for ServerUnit {
     }
 }
 
+/// Who sends an arrival, and how it is checked.
+pub(super) struct Arrival {
+    /// The caller, from its certificate (none: the call passed no gate, and is refused).
+    pub sender: Option<Principal>,
+    pub hsdb: Option<RemoteHsdb>,
+    /// A source silent this long has gone.
+    pub silence: Duration,
+}
+
+/// Whether the migration `setup` of VM `vm` may arrive from `sender` (see the module doc).
+async fn admit(
+    sender: Option<&Principal>,
+    setup: &pb::MigrationSetup,
+    vm: &str,
+    hsdb: Option<&RemoteHsdb>,
+) -> Result<()> {
+    let who = sender.ok_or_else(|| VmrmError::Unauthenticated("the sender of the migration is unknown".into()))?;
+    if who.unchecked {
+        return Ok(());
+    }
+    if who.host.as_ref().map(|h| h.as_str()) != Some(setup.source_host.as_str()) {
+        return Err(VmrmError::denied(format!("{who} may not send a migration from host {}", setup.source_host)));
+    }
+    let hsdb = hsdb.ok_or_else(|| VmrmError::precondition("this unit reaches no HSDB to check a migration's token"))?;
+    let lock = hsdb.get::<VmLock>(vm).await?.map(|(lock, _)| lock);
+    let refused =
+        |why: String| VmrmError::precondition(format!("VM {vm}: migration token {} refused: {why}", setup.fence));
+    match issued(lock.as_ref(), setup.fence) {
+        Ok(lock) if lock.operation == VmStatus::LpmInProgress => Ok(()),
+        Ok(lock) => Err(refused(format!("its lock is held by {}, not by a live migration", lock.operation))),
+        Err(why) => Err(refused(why)),
+    }
+}
+
 /// Serves one inbound migration stream; the answers go to `acks`.
 pub(super) async fn serve(
     su: Addr<ServerUnit>,
     host: String,
     mut frames: MessageReader,
     acks: AckSender,
-    silence: Duration,
+    arrival: Arrival,
 ) {
-    let mut arrival: Option<(String, SharedMemory)> = None;
-    let outcome = receive(&su, &host, &mut frames, &acks, silence, &mut arrival).await;
+    let mut reserved: Option<(String, SharedMemory)> = None;
+    let outcome = receive(&su, &host, &mut frames, &acks, &arrival, &mut reserved).await;
     let committed = outcome.is_ok();
     if let Err(e) = outcome {
         tracing::warn!(host = %host, "inbound migration ended: {e}");
         let _ = acks.send(Err(e.into())).await;
     }
-    if let Some((name, _)) = arrival {
+    if let Some((name, _)) = reserved {
         let _ = su.send(EndInbound { name, committed }).await;
     }
 }
@@ -206,14 +248,17 @@ async fn receive(
     host: &str,
     frames: &mut MessageReader,
     acks: &AckSender,
-    silence: Duration,
+    from: &Arrival,
     arrival: &mut Option<(String, SharedMemory)>,
 ) -> Result<()> {
-    let Frame::Setup(setup) = next(frames, silence).await? else {
+    let silence = from.silence;
+    let Frame::Setup(mut setup) = next(frames, silence).await? else {
         return Err(VmrmError::invalid("a migration starts with its setup"));
     };
     // Here the VM runs under the migration's epoch: only an operation as recent stops it.
-    let def = LparDefinition { fence: setup.fence, ..LparDefinition::try_from(setup.definition.unwrap_or_default())? };
+    let def =
+        LparDefinition { fence: setup.fence, ..LparDefinition::try_from(setup.definition.take().unwrap_or_default())? };
+    admit(from.sender.as_ref(), &setup, &def.name, from.hsdb.as_ref()).await?;
     let (name, disk, source) = (def.name.clone(), def.disk.clone(), setup.source_host.clone());
     let begin = BeginInbound { def, source: source.clone(), memory_bytes: setup.memory_bytes };
     let memory = su.send(begin).await.map_err(VmrmError::from)??;

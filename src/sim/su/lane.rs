@@ -6,8 +6,10 @@
 //! migration ran at 0.65 of a loopback copy that way and 0.81 this way (BENCHMARKS.md). The
 //! acknowledgements, small, go through tonic's codec.
 use super::{ServerUnit, inbound};
+use crate::hsdb::RemoteHsdb;
 use crate::pb::{self, migration_frame::Frame};
 use crate::transport::grpc_wire::{self, MessageReader};
+use crate::transport::tls::Principal;
 use actix::Addr;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::StreamExt;
@@ -99,6 +101,8 @@ pub struct LaneServer {
     pub host: String,
     /// A source silent this long has gone: the arrival is dropped.
     pub silence: Duration,
+    /// Where an arrival's token is checked (see [`inbound`]'s admission).
+    pub hsdb: Option<RemoteHsdb>,
 }
 
 impl tonic::server::NamedService for LaneServer {
@@ -120,8 +124,10 @@ impl tower_service::Service<http::Request<Body>> for LaneServer {
             return std::future::ready(Ok(unknown.into_http()));
         }
         let (acks, rx) = mpsc::channel(8);
+        let sender = request.extensions().get::<Principal>().cloned();
         let frames = MessageReader::new(request.into_body(), FRAME_LIMIT);
-        tokio::spawn(inbound::serve(self.unit.clone(), self.host.clone(), frames, acks, self.silence));
+        let arrival = inbound::Arrival { sender, hsdb: self.hsdb.clone(), silence: self.silence };
+        tokio::spawn(inbound::serve(self.unit.clone(), self.host.clone(), frames, acks, arrival));
         let encoder = ProstCodec::<pb::MigrationAck, pb::MigrationFrame>::default().encoder();
         let compression = SingleMessageCompressionOverride::default();
         let body = EncodeBody::new_server(encoder, ReceiverStream::new(rx), None, compression, None);
