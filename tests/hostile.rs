@@ -99,6 +99,29 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
     cases.refused("admin: an event filter that is a path", admin.query_event(query).await, Code::InvalidArgument, "");
     let watch = pb::MonjvWatch { name: "../m".into(), ..Default::default() };
     cases.refused("admin: a MONJV path", admin.watch_monjv(watch).await, Code::InvalidArgument, "");
+    // Watches are bounded: with every place taken, one more is refused at once.
+    let mut active = dc.admin().unwrap();
+    let add = pb::MonjvChange {
+        action: pb::ChangeAction::Add as i32,
+        name: "JV.CAP".into(),
+        vm: "vm-1-1".into(),
+        password: "pw".into(),
+        ..Default::default()
+    };
+    active.change_monjv(add).await.expect("a MONJV to watch");
+    let at = active.query_cluster(pb::QueryRequest::default()).await.unwrap().clusters[0].active_controller.clone();
+    let watcher = pb::admin_client::AdminClient::new(channel(dc.security(), &at));
+    let watch = pb::MonjvWatch { name: "JV.CAP".into(), password: "pw".into(), from: 1, to: 3, timeout_ms: 60_000 };
+    let waiting: Vec<_> = (0..vmrm::controller::monjv::MAX_WATCHES)
+        .map(|_| {
+            let (mut watcher, watch) = (watcher.clone(), watch.clone());
+            tokio::spawn(async move { watcher.watch_monjv(watch).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let one_more = watcher.clone().watch_monjv(watch.clone()).await;
+    cases.refused("admin: one MONJV watch too many", one_more, Code::ResourceExhausted, "watches are already waiting");
+    waiting.iter().for_each(|w| w.abort());
 
     // ---- HSDB: the table API ----
     let mut hsdb = pb::hsdb_client::HsdbClient::new(channel(&node, &ctl));

@@ -16,10 +16,14 @@ use crate::hsdb::HsdbAccess;
 use crate::hsdb::LocalHsdb;
 use crate::pb;
 use crate::profile::Timing;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The longest a watch may wait.
 pub const MAX_WATCH: Duration = Duration::from_secs(3600);
+/// Watches one controller serves at once: each reads its MONJV every poll, so their number is
+/// bounded like every other thing a caller can open.
+pub const MAX_WATCHES: usize = 64;
 
 /// What happened to a VM that its MONJVs record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,11 +112,21 @@ pub struct Monjvs {
     timing: Timing,
     hmc: HmcGateway,
     records: Records,
+    watches: Arc<tokio::sync::Semaphore>,
 }
 
 impl Monjvs {
     pub fn new(hsdb: LocalHsdb, timing: Timing, hmc: HmcGateway, records: Records) -> Self {
-        Self { hsdb, timing, hmc, records }
+        Self { hsdb, timing, hmc, records, watches: Arc::new(tokio::sync::Semaphore::new(MAX_WATCHES)) }
+    }
+
+    /// A place among the [`MAX_WATCHES`] watches, held until the watch ends.
+    fn watch_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        self.watches.clone().try_acquire_owned().map_err(|_| {
+            VmrmError::ResourceExhausted(format!(
+                "{MAX_WATCHES} MONJV watches are already waiting on this controller; try again when one ends"
+            ))
+        })
     }
 
     async fn monjv(&self, name: &str) -> Result<(MonjvRecord, u64)> {
@@ -196,6 +210,7 @@ impl Monjvs {
 
     /// Waits until bytes `from..=to` of a MONJV differ from what they are now.
     pub async fn watch_monjv(&self, w: pb::MonjvWatch) -> Result<pb::MonjvView> {
+        let _slot = self.watch_slot()?;
         let (jv, _) = self.monjv(&w.name).await?;
         jv.check_password(&w.password)?;
         let (from, to) = (w.from as usize, w.to as usize);
