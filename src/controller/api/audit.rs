@@ -15,19 +15,26 @@ use tonic::Status;
 /// Request fields never written to the trail.
 const SECRETS: [&str; 2] = ["password", "login"];
 
-/// What a request asks to act on, as the trail shows it: its fields, secrets left out.
+/// What a request asks to act on, as the trail shows it: the fields it sets, at any depth,
+/// secrets left out.
 pub fn object_of<R: Serialize>(req: &R) -> String {
     let mut value = serde_json::to_value(req).unwrap_or_default();
+    prune(&mut value);
+    value.to_string()
+}
+
+/// Drops secrets and every field left at its default (absent, empty, zero, an enum's UNSPECIFIED).
+fn prune(value: &mut serde_json::Value) {
     if let Some(fields) = value.as_object_mut() {
+        fields.values_mut().for_each(prune);
         fields.retain(|k, v| !SECRETS.contains(&k.as_str()) && !is_empty(v));
     }
-    value.to_string()
 }
 
 fn is_empty(v: &serde_json::Value) -> bool {
     match v {
         serde_json::Value::Null => true,
-        serde_json::Value::String(s) => s.is_empty(),
+        serde_json::Value::String(s) => s.is_empty() || s == "UNSPECIFIED",
         serde_json::Value::Array(a) => a.is_empty(),
         serde_json::Value::Bool(b) => !b,
         serde_json::Value::Number(n) => n.as_u64() == Some(0),
@@ -129,7 +136,7 @@ pub async fn record_refusals(hsdb: RemoteHsdb, mut refusals: tokio::sync::mpsc::
             0 => r.why,
             n => format!("{} ({n} refused calls before this one were not recorded: too many)", r.why),
         };
-        let record = AuditRecord::new(r.who, action, &r.path, AuditStage::Refused, &detail);
+        let record = AuditRecord::new(r.who, action, "", AuditStage::Refused, &detail);
         if let Err(e) = hsdb.append(Table::Audit, &record).await {
             tracing::debug!("a refused call was not recorded in the audit trail: {e}");
         }
@@ -153,6 +160,13 @@ mod tests {
         assert!(!object.contains("abc123") && !object.contains("hscroot"), "{object}");
         let restart = crate::pb::RestartVmRequest { vm: "vm-1-1".into(), ..Default::default() };
         assert_eq!(object_of(&restart), r#"{"vm":"vm-1-1"}"#);
+        let settings = crate::pb::Settings { ha_monitor: Some(true), ..Default::default() };
+        let modify = crate::pb::ModifyRequest {
+            level: crate::pb::ModifyLevel::System as i32,
+            names: Vec::new(),
+            settings: Some(settings),
+        };
+        assert_eq!(object_of(&modify), r#"{"level":"SYSTEM","settings":{"ha_monitor":true}}"#);
     }
 
     #[test]
