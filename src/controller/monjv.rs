@@ -25,6 +25,13 @@ pub const MAX_WATCH: Duration = Duration::from_secs(3600);
 /// bounded like every other thing a caller can open.
 pub const MAX_WATCHES: usize = 64;
 
+/// MONJV `name` as `hsdb` reads it.
+async fn monjv_in(hsdb: &LocalHsdb, name: &str) -> Result<(MonjvRecord, u64)> {
+    hsdb.get::<MonjvRecord>(name)
+        .await?
+        .ok_or_else(|| VmrmError::not_found(format!("MONJV {} does not exist", quote(name))))
+}
+
 /// What happened to a VM that its MONJVs record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VmMonjvEvent {
@@ -130,10 +137,7 @@ impl Monjvs {
     }
 
     async fn monjv(&self, name: &str) -> Result<(MonjvRecord, u64)> {
-        self.hsdb
-            .get::<MonjvRecord>(name)
-            .await?
-            .ok_or_else(|| VmrmError::not_found(format!("MONJV {} does not exist", quote(name))))
+        monjv_in(&self.hsdb, name).await
     }
 
     /// The system part of `vm` as it runs now, with `status`.
@@ -220,9 +224,12 @@ impl Monjvs {
             ms => Duration::from_millis(ms.into()).min(MAX_WATCH),
         };
         let give_up = tokio::time::Instant::now() + wait;
+        // Polled from this controller's own copy: a change shows within the apply lag, and a
+        // waiting watch costs a local read, not a round through Raft, per poll.
+        let own_copy = self.hsdb.follower_reads();
         loop {
             tokio::time::sleep(self.timing.job_poll).await;
-            let (jv, _) = self.monjv(&w.name).await?;
+            let (jv, _) = monjv_in(&own_copy, &w.name).await?;
             if monjv::range(&jv.bytes, from, to)? != seen.as_slice() {
                 return Ok(view(&jv, true));
             }
