@@ -4,7 +4,7 @@
 //! from there — as an operator copies it to the host — and trusts that certificate only.
 use super::guest::{GuestDir, io_error};
 use crate::error::{Result, VmrmError};
-use std::path::Path;
+use crate::transport::tls::issue::write_private;
 
 /// The server's certificate and key, PEM; made on first use.
 pub fn server_identity(guest: &GuestDir, vm: &str) -> Result<(String, String)> {
@@ -16,7 +16,7 @@ pub fn server_identity(guest: &GuestDir, vm: &str) -> Result<(String, String)> {
     let made = rcgen::generate_simple_self_signed(vec![vm.to_string()])
         .map_err(|e| VmrmError::internal(format!("no key for the application server of VM {vm}: {e}")))?;
     let (cert, key) = (made.cert.pem(), made.signing_key.serialize_pem());
-    write_private(&key_path, &key)?;
+    write_private(&key_path, &key).map_err(|e| io_error(&key_path, e))?;
     std::fs::write(&cert_path, &cert).map_err(|e| io_error(&cert_path, e))?;
     tracing::info!(vm = %vm, "application server key generated: {}", cert_path.display());
     Ok((cert, key))
@@ -31,17 +31,4 @@ pub fn trusted_certificate(guest: &GuestDir, vm: &str) -> Result<String> {
             path.display()
         ))
     })
-}
-
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| io_error(path, e))?;
-    file.write_all(text.as_bytes()).map_err(|e| io_error(path, e))
 }

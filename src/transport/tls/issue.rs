@@ -66,7 +66,9 @@ impl Authority {
             return Err(VmrmError::AlreadyExists(format!("{} already holds a CA", dir.display())));
         }
         std::fs::create_dir_all(dir).map_err(|e| failed(&format!("create {}", dir.display()), e))?;
-        write_private(&dir.join(CA_KEY), &self.issuer.key().serialize_pem())?;
+        let key = dir.join(CA_KEY);
+        write_private(&key, &self.issuer.key().serialize_pem())
+            .map_err(|e| failed(&format!("write {}", key.display()), e))?;
         write_public(&dir.join(CA_CERT), &self.cert_pem)
     }
 
@@ -98,7 +100,7 @@ impl Authority {
         let issued = self.issue(who, reached_at)?;
         let (cert, key) = identity_files(dir, &who.name);
         std::fs::create_dir_all(dir).map_err(|e| failed(&format!("create {}", dir.display()), e))?;
-        write_private(&key, &issued.key_pem)?;
+        write_private(&key, &issued.key_pem).map_err(|e| failed(&format!("write {}", key.display()), e))?;
         write_public(&cert, &issued.cert_pem)?;
         if !dir.join(CA_CERT).exists() {
             write_public(&dir.join(CA_CERT), &self.cert_pem)?;
@@ -111,16 +113,10 @@ fn write_public(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| failed(&format!("write {}", path.display()), e))
 }
 
-/// A key file only its owner reads (0600 from the start, never readable in between).
-fn write_private(path: &Path, text: &str) -> Result<()> {
+/// Writes a key file only its owner reads (0600 from the start, never readable in between).
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| failed(&format!("write {}", path.display()), e))?;
-    f.write_all(text.as_bytes()).map_err(|e| failed(&format!("write {}", path.display()), e))
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    f.write_all(text.as_bytes())
 }
