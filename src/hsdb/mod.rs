@@ -18,6 +18,7 @@
 //!   controller cannot write) and `RemoteHsdb` (other nodes, follows the leader).
 pub mod batcher;
 pub mod client;
+pub mod election;
 pub mod locks;
 pub mod log_store;
 pub mod network;

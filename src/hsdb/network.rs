@@ -6,9 +6,10 @@
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
 use super::batcher::MAX_ENTRY_BYTES;
+use super::election::{PRE_VOTE_TIMEOUT, PreVote, PreVoter};
 use super::types::TypeConfig;
 use crate::pb::{RaftPayload, hsdb_client::HsdbClient};
-use crate::transport::ChannelPool;
+use crate::transport::{ChannelPool, deadline, within};
 use openraft::BasicNode;
 use openraft::error::{
     InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable,
@@ -55,6 +56,19 @@ pub struct PeerClient {
     channel: Option<Channel>,
 }
 
+impl PreVoter for GrpcRaftNetwork {
+    async fn pre_vote(&self, _voter: NodeId, addr: String, req: PreVote) -> bool {
+        let Ok(data) = serde_json::to_vec(&req) else { return false };
+        let Ok(channel) = self.pool.get(&addr) else { return false };
+        let mut client = HsdbClient::new(channel);
+        let ask = client.pre_vote(deadline(RaftPayload { data }, PRE_VOTE_TIMEOUT));
+        match within(PRE_VOTE_TIMEOUT, ask).await {
+            Ok(reply) => serde_json::from_slice(&reply.into_inner().data).unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+}
+
 impl RaftNetworkFactory<TypeConfig> for GrpcRaftNetwork {
     type Network = PeerClient;
 
@@ -88,7 +102,7 @@ impl PeerClient {
         let mut client = HsdbClient::new(channel)
             .max_decoding_message_size(MAX_RAFT_MESSAGE)
             .max_encoding_message_size(MAX_RAFT_MESSAGE);
-        let request = crate::transport::deadline(RaftPayload { data }, ttl);
+        let request = deadline(RaftPayload { data }, ttl);
         let reply = match kind {
             Kind::Append => client.append_entries(request).await,
             Kind::Vote => client.vote(request).await,

@@ -18,6 +18,10 @@ pub fn check_vote_request(req: &VoteRequest<u64>) -> Result<(), String> {
     check_log_id(req.last_log_id.as_ref())
 }
 
+pub fn check_pre_vote(req: &super::election::PreVote) -> Result<(), String> {
+    check_log_id(req.last_log.as_ref())
+}
+
 pub fn check_append(req: &AppendEntriesRequest<TypeConfig>) -> Result<(), String> {
     check_vote(&req.vote)?;
     check_log_id(req.prev_log_id.as_ref())?;

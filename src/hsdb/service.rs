@@ -1,14 +1,17 @@
 //! The HSDB's gRPC face: Raft RPCs from peers, and the table API. A member that is not the DBN
 //! forwards table calls to the DBN once (a forwarded call is never forwarded again).
 use super::client::{HsdbAccess, LocalHsdb, read_local};
+use super::election::{self, PreVote};
 use super::raft_guard;
+use super::raft_node::LEASE;
 use super::tables::Table;
-use super::types::Command;
+use super::types::{Command, TypeConfig};
 use super::writers::may_write;
 use crate::error::VmrmError;
 use crate::pb::{self, hsdb_client::HsdbClient, hsdb_server::Hsdb};
 use crate::transport::gate::caller;
 use crate::transport::{ChannelPool, deadline};
+use openraft::raft::{AppendEntriesResponse, InstallSnapshotRequest};
 use serde::Serialize;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
@@ -60,7 +63,13 @@ fn raft_request<T: serde::de::DeserializeOwned>(
 impl Hsdb for HsdbService {
     async fn append_entries(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
         let rpc = raft_request(req, raft_guard::check_append)?;
-        raft_reply(self.local.node().raft.append_entries(rpc).await)
+        let node = self.local.node();
+        let reply = node.raft.append_entries(rpc).await;
+        // Anything but "your vote is stale" comes from the DBN this member follows.
+        if matches!(reply, Ok(ref r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
+            node.heard.now();
+        }
+        raft_reply(reply)
     }
 
     async fn vote(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
@@ -69,8 +78,19 @@ impl Hsdb for HsdbService {
     }
 
     async fn install_snapshot(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
-        let rpc = raft_request(req, raft_guard::check_snapshot)?;
-        raft_reply(self.local.node().raft.install_snapshot(rpc).await)
+        let rpc: InstallSnapshotRequest<TypeConfig> = raft_request(req, raft_guard::check_snapshot)?;
+        let (node, sender) = (self.local.node(), rpc.vote);
+        let reply = node.raft.install_snapshot(rpc).await;
+        if matches!(reply, Ok(ref r) if r.vote <= sender) {
+            node.heard.now();
+        }
+        raft_reply(reply)
+    }
+
+    async fn pre_vote(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
+        let rpc: PreVote = raft_request(req, raft_guard::check_pre_vote)?;
+        let node = self.local.node();
+        raft_reply(election::answer(&node.raft, &node.heard, &rpc, LEASE))
     }
 
     async fn write(&self, req: Request<pb::HsdbWrite>) -> Result<Response<pb::HsdbWriteReply>, Status> {

@@ -7,6 +7,7 @@
 //! members while clients run, then judge the history with [`crate::testing::lincheck`].
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
+use crate::hsdb::election::{PreVote, PreVoter};
 use crate::hsdb::types::TypeConfig;
 use openraft::BasicNode;
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
@@ -86,6 +87,7 @@ impl NetworkFaults {
 }
 
 /// A member's Raft transport with faults injected.
+#[derive(Clone)]
 pub struct FaultyNetwork<N> {
     from: NodeId,
     inner: N,
@@ -95,6 +97,16 @@ pub struct FaultyNetwork<N> {
 impl<N> FaultyNetwork<N> {
     pub fn new(from: NodeId, inner: N, faults: NetworkFaults) -> Self {
         Self { from, inner, faults }
+    }
+}
+
+/// A pre-vote crosses the same links as the Raft messages.
+impl<N: PreVoter> PreVoter for FaultyNetwork<N> {
+    async fn pre_vote(&self, voter: NodeId, addr: String, req: PreVote) -> bool {
+        let (there, back) = (self.faults.verdict(self.from, voter), self.faults.verdict(voter, self.from));
+        let (Some(there), Some(back)) = (there, back) else { return false };
+        tokio::time::sleep(there + back).await;
+        self.inner.pre_vote(voter, addr, req).await
     }
 }
 

@@ -19,10 +19,15 @@ const RETRY_EVERY: Duration = Duration::from_millis(50);
 /// deadline (seconds), and a call that reached it may have run, so it could not be sent
 /// anywhere else.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+/// An endpoint that did not answer its health check is passed over for this long while
+/// another endpoint is left to try: a paused controller costs one probe, not one per round.
+const QUIET_FOR: Duration = Duration::from_secs(2);
 
 pub struct AdminClient {
     endpoints: Vec<String>,
     current: usize,
+    /// Endpoints that did not answer a health check, and until when they are passed over.
+    quiet: std::collections::BTreeMap<usize, tokio::time::Instant>,
     pool: ChannelPool,
     /// Deadline of one call (long for discovery and restarts).
     pub call_timeout: Duration,
@@ -41,6 +46,7 @@ impl AdminClient {
         Ok(Self {
             endpoints,
             current: 0,
+            quiet: Default::default(),
             pool: ChannelPool::new(Duration::from_secs(1), security),
             call_timeout: Duration::from_secs(120),
         })
@@ -62,9 +68,16 @@ impl AdminClient {
         loop {
             for _ in 0..self.endpoints.len() {
                 let endpoint = self.endpoints[self.current].clone();
+                if self.passed_over(self.current) {
+                    self.current = (self.current + 1) % self.endpoints.len();
+                    continue;
+                }
                 let hint = match self.attempt(&endpoint, &f).await {
                     Attempt::Answer(answer) => return answer,
-                    Attempt::Elsewhere { why, hint } => {
+                    Attempt::Elsewhere { why, hint, silent } => {
+                        if silent {
+                            self.quiet.insert(self.current, tokio::time::Instant::now() + QUIET_FOR);
+                        }
                         last = format!("{endpoint}: {why}");
                         hint.filter(|h| *h != endpoint)
                     }
@@ -93,6 +106,14 @@ impl AdminClient {
         }
     }
 
+    /// Whether endpoint `i` stays quiet this round: it did not answer a health check lately,
+    /// and some other endpoint did not fail that way.
+    fn passed_over(&self, i: usize) -> bool {
+        let now = tokio::time::Instant::now();
+        let quiet = |j: &usize| self.quiet.get(j).is_some_and(|until| *until > now);
+        quiet(&i) && !(0..self.endpoints.len()).all(|j| quiet(&j))
+    }
+
     /// One call to `endpoint`: its answer, or that the call did not run there (a standby,
     /// nothing reached, or no answer to a health check within [`PROBE_TIMEOUT`]), with the
     /// active controller it named.
@@ -103,7 +124,7 @@ impl AdminClient {
     {
         let channel = match self.pool.get(endpoint) {
             Ok(c) => c,
-            Err(e) => return Attempt::Elsewhere { why: e.to_string(), hint: None },
+            Err(e) => return Attempt::Elsewhere { why: e.to_string(), hint: None, silent: false },
         };
         let check = super::deadline(tonic_health::pb::HealthCheckRequest::default(), PROBE_TIMEOUT);
         let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
@@ -113,12 +134,12 @@ impl AdminClient {
             && unanswered(&status)
         {
             let why = format!("no answer to a health check ({})", status.message());
-            return Attempt::Elsewhere { why, hint: None };
+            return Attempt::Elsewhere { why, hint: None, silent: true };
         }
         match f(AdminGrpc::new(channel), self.call_timeout).await {
             Ok(resp) => Attempt::Answer(Ok(resp.into_inner())),
             Err(status) if did_not_run(&status) => {
-                Attempt::Elsewhere { why: status.message().to_string(), hint: leader_hint(&status) }
+                Attempt::Elsewhere { why: status.message().to_string(), hint: leader_hint(&status), silent: false }
             }
             Err(status) => Attempt::Answer(Err(status.into())),
         }
@@ -127,7 +148,12 @@ impl AdminClient {
 
 enum Attempt<T> {
     Answer(Result<T>),
-    Elsewhere { why: String, hint: Option<String> },
+    /// The call did not run there; `silent`: not even the health check was answered.
+    Elsewhere {
+        why: String,
+        hint: Option<String>,
+        silent: bool,
+    },
 }
 
 fn leader_hint(status: &Status) -> Option<String> {
@@ -228,4 +254,23 @@ admin_rpcs! {
     change_su_cluster(pb::SuClusterChange) -> pb::CommandReply;
     query_su_cluster(pb::QueryRequest) -> pb::SuClusterList;
     recover_vm_definition(pb::RecoverVmDefinitionRequest) -> pb::CommandReply;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_silent_endpoint_is_passed_over_while_another_is_left() {
+        let endpoints = vec!["127.0.0.1:1".to_string(), "127.0.0.1:2".to_string()];
+        let mut client = AdminClient::new(endpoints, super::super::Security::Plaintext).unwrap();
+        let later = tokio::time::Instant::now() + QUIET_FOR;
+        client.quiet.insert(0, later);
+        assert!(client.passed_over(0));
+        assert!(!client.passed_over(1));
+        client.quiet.insert(1, later);
+        assert!(!client.passed_over(0), "with every endpoint silent, each is tried again");
+        client.quiet.insert(1, tokio::time::Instant::now());
+        assert!(client.passed_over(0) && !client.passed_over(1), "a quiet spell ends");
+    }
 }

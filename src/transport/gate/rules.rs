@@ -21,7 +21,7 @@ pub fn allowed(path: &str) -> Option<&'static [Role]> {
     Some(match (service, method) {
         ("grpc.health.v1.Health", _) => return None,
         ("grpc.reflection.v1.ServerReflection", _) => &[Admin, Operator, Monitor, Controller],
-        ("vmrm.v1.Hsdb", "AppendEntries" | "Vote" | "InstallSnapshot") => &[Hsdb],
+        ("vmrm.v1.Hsdb", "AppendEntries" | "Vote" | "InstallSnapshot" | "PreVote") => &[Hsdb],
         // The host-side roles write their own rows (alive messages, heartbeat misses, AR
         // messages): the HSDB service checks which.
         ("vmrm.v1.Hsdb", "Write") => &[Controller, Hsdb, Vios, ServerUnit],
