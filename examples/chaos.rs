@@ -22,7 +22,7 @@ use strum::{Display, VariantArray};
 use vmrm::launcher::Topology;
 use vmrm::launcher::compose::published;
 use vmrm::pb;
-use vmrm::testing::chaos::{KindResult, Running, exactly_once, moved, san_violations, table};
+use vmrm::testing::chaos::{KindResult, Running, double_runs, exactly_once, moved, table};
 use vmrm::transport::{AdminClient, Security};
 
 #[derive(Parser)]
@@ -37,13 +37,16 @@ struct Args {
     /// Leave the cluster running at the end.
     #[arg(long)]
     keep: bool,
+    /// Only these fault kinds (repeatable; all of them by default).
+    #[arg(long, value_enum)]
+    only: Vec<Fault>,
 }
 
 const PROJECT: &str = "vmrmchaos";
 /// Longest wait for any one thing (a recovery, a heal, a stable cluster).
 const BOUND: Duration = Duration::from_secs(60);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Display, VariantArray)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Display, VariantArray, clap::ValueEnum)]
 enum Fault {
     #[strum(to_string = "host killed (SU + both VIOSs)")]
     HostKill,
@@ -348,7 +351,7 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
     }
     let record = c.san_record().await?;
     for vm in &c.managed {
-        violations.extend(san_violations(&vmrm::domain::identity::disk_for_vm(vm), &record));
+        violations.extend(double_runs(&vmrm::domain::identity::disk_for_vm(vm), &record));
     }
     violations.extend(c.acked_write_kept().await?);
     if fault.moves_nothing() {
@@ -504,7 +507,10 @@ async fn run(args: Args) -> Result<bool> {
     let mut results: BTreeMap<String, KindResult> = BTreeMap::new();
     let mut order: Vec<Fault> = Vec::new();
     while order.len() < args.rounds {
-        let mut cycle = Fault::VARIANTS.to_vec();
+        let mut cycle = match args.only.is_empty() {
+            true => Fault::VARIANTS.to_vec(),
+            false => args.only.clone(),
+        };
         cycle.shuffle(&mut rng);
         order.extend(cycle);
     }

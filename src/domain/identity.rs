@@ -41,9 +41,40 @@ pub fn vm_of_disk(disk: &str) -> crate::error::Result<super::names::VmName> {
     }
 }
 
+/// The stamp a running copy of a VM puts on every block it writes: its host and its activation
+/// (`host-2#1f2e3d4c`). Read back from the disk, the stamps show which copy wrote what.
+pub fn copy_stamp(host: &str, activation: u32) -> String {
+    format!("{host}#{activation:08x}")
+}
+
+/// Checks a stamp that arrived with a write (`InvalidArgument` when it is not one).
+pub fn check_copy_stamp(stamp: &str) -> crate::error::Result<()> {
+    let bad = || {
+        crate::error::VmrmError::invalid(format!(
+            "`{}` is not a copy stamp (`HOST#ACTIVATION`)",
+            crate::error::quote(stamp)
+        ))
+    };
+    let (host, activation) = stamp.split_once('#').ok_or_else(bad)?;
+    super::names::HostName::parse(host)?;
+    match activation.len() == 8 && activation.bytes().all(|b| b.is_ascii_hexdigit()) {
+        true => Ok(()),
+        false => Err(bad()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_stamp_names_a_host_and_an_activation() {
+        check_copy_stamp(&copy_stamp("host-2", 0x1f2e)).unwrap();
+        assert_eq!(copy_stamp("host-2", 0x1f2e), "host-2#00001f2e");
+        for bad in ["", "host-2", "host-2#", "host-2#xyz", "../h#00000001", "host-2#000000001", "#00000001"] {
+            assert!(check_copy_stamp(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn a_disk_names_its_vm() {

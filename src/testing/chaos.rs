@@ -7,23 +7,33 @@ use crate::pb::SanOperation;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// Replays one disk's SAN record: an accepted write from a key that does not hold the
-/// reservation at that point means two hosts wrote the VM's disk — the VM ran twice.
-pub fn san_violations(disk: &str, record: &[SanOperation]) -> Vec<String> {
-    let mut holder = None;
+/// Reads back what the copies of a VM wrote to its disk, in the SAN's order (every accepted
+/// write carries the stamp of the copy that wrote it): once a newer copy has written, an older
+/// copy writing again means two copies of the VM ran at once. This judges the data the VMs
+/// wrote, not the SAN's acceptance rule — it also sees two copies on one host, which share
+/// the host's reservation key.
+pub fn double_runs(disk: &str, record: &[SanOperation]) -> Vec<String> {
+    let mut retired = std::collections::BTreeSet::new();
+    let mut current: Option<&str> = None;
     let mut out = Vec::new();
-    for op in record.iter().filter(|op| op.disk == disk) {
-        match op.kind.as_str() {
-            "RESERVE" | "PREEMPT" => holder = Some(op.key),
-            "WRITE" if holder != Some(op.key) => out.push(format!(
-                "disk {disk}: write #{} from key {:#x} ({}) while key {} held the reservation",
-                op.sequence,
-                op.key,
-                op.owner,
-                holder.map_or("none".into(), |k| format!("{k:#x}"))
-            )),
-            _ => {}
+    for op in record.iter().filter(|op| op.disk == disk && op.kind == "WRITE") {
+        if op.writer.is_empty() {
+            out.push(format!("disk {disk}: write #{} carries no copy stamp", op.sequence));
+            continue;
         }
+        if current == Some(op.writer.as_str()) {
+            continue;
+        }
+        if retired.contains(op.writer.as_str()) {
+            out.push(format!(
+                "disk {disk}: copy {} wrote again (write #{}) after copy {} had written: the VM ran twice",
+                op.writer,
+                op.sequence,
+                current.unwrap_or("?")
+            ));
+        }
+        retired.extend(current);
+        current = Some(&op.writer);
     }
     out
 }
@@ -89,39 +99,38 @@ pub fn table(results: &BTreeMap<String, KindResult>) -> String {
 mod tests {
     use super::*;
 
-    fn op(sequence: u64, kind: &str, key: u64) -> SanOperation {
-        SanOperation {
-            sequence,
-            disk: "d".into(),
-            kind: kind.into(),
-            key,
-            owner: format!("host-{key}"),
-            ..Default::default()
-        }
+    fn write(sequence: u64, writer: &str) -> SanOperation {
+        SanOperation { sequence, disk: "d".into(), kind: "WRITE".into(), writer: writer.into(), ..Default::default() }
+    }
+
+    fn op(sequence: u64, kind: &str) -> SanOperation {
+        SanOperation { sequence, disk: "d".into(), kind: kind.into(), ..Default::default() }
     }
 
     #[test]
-    fn a_fenced_handover_is_clean() {
+    fn one_copy_after_another_is_clean() {
         let record = [
-            op(1, "RESERVE", 1),
-            op(2, "WRITE", 1),
-            op(3, "PREEMPT", 2),
-            op(4, "WRITE_REJECTED", 1),
-            op(5, "WRITE", 2),
-            op(6, "PREEMPT", 1),
-            op(7, "WRITE", 1),
+            write(1, "h1#00000001"),
+            op(2, "PREEMPT"),
+            op(3, "WRITE_REJECTED"),
+            write(4, "h2#00000002"),
+            write(5, "h1#00000003"),
+            write(6, "h1#00000003"),
         ];
-        assert!(san_violations("d", &record).is_empty());
+        assert!(double_runs("d", &record).is_empty());
+        assert!(double_runs("other", &[write(1, "h1#00000001"), write(2, "h2#00000002")]).is_empty());
     }
 
     #[test]
-    fn a_double_owner_is_caught() {
-        let record =
-            [op(1, "RESERVE", 1), op(2, "WRITE", 1), op(3, "PREEMPT", 2), op(4, "WRITE", 2), op(5, "WRITE", 1)];
-        let v = san_violations("d", &record);
-        assert_eq!(v.len(), 1, "{v:?}");
-        assert!(v[0].contains("write #5 from key 0x1") && v[0].contains("key 0x2 held"), "{}", v[0]);
-        assert_eq!(san_violations("d", &[op(1, "WRITE", 3)]).len(), 1, "a write before any reservation");
+    fn an_older_copy_writing_again_is_caught_even_on_one_host() {
+        let v = double_runs("d", &[write(1, "h1#00000001"), write(2, "h2#00000002"), write(3, "h1#00000001")]);
+        assert_eq!(
+            v,
+            ["disk d: copy h1#00000001 wrote again (write #3) after copy h2#00000002 had written: the VM ran twice"]
+        );
+        let same_host = [write(1, "h1#00000001"), write(2, "h1#00000002"), write(3, "h1#00000001")];
+        assert_eq!(double_runs("d", &same_host).len(), 1, "two copies under one host's key");
+        assert_eq!(double_runs("d", &[write(1, "")]), ["disk d: write #1 carries no copy stamp"]);
     }
 
     #[test]

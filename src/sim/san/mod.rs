@@ -58,11 +58,24 @@ impl San {
     }
 
     fn log(&mut self, disk: &str, kind: &str, key: u64, owner: &str, previous_key: u64) -> Result<()> {
+        self.log_write(disk, kind, key, owner, previous_key, "")
+    }
+
+    fn log_write(
+        &mut self,
+        disk: &str,
+        kind: &str,
+        key: u64,
+        owner: &str,
+        previous_key: u64,
+        writer: &str,
+    ) -> Result<()> {
         let now = crate::now_ms();
         if let Some(last) = self.last_ops.get_mut(disk)
             && kind == "WRITE"
             && last.kind == "WRITE"
             && last.key == key
+            && last.writer == writer
         {
             last.count += 1;
             last.last_at_ms = now;
@@ -79,6 +92,7 @@ impl San {
             previous_key,
             count: 1,
             last_at_ms: now,
+            writer: writer.to_string(),
         };
         self.store.put_op(&op)?;
         self.last_ops.insert(disk.to_string(), op);
@@ -96,7 +110,8 @@ impl San {
         let Some(holder) = self.holders.get(&w.disk) else { return Ok(false) };
         let accepted = holder.key == w.key;
         let owner = if accepted { holder.owner.clone() } else { String::new() };
-        self.log(&w.disk, if accepted { "WRITE" } else { "WRITE_REJECTED" }, w.key, &owner, 0)?;
+        let kind = if accepted { "WRITE" } else { "WRITE_REJECTED" };
+        self.log_write(&w.disk, kind, w.key, &owner, 0, &w.writer)?;
         Ok(accepted)
     }
 
@@ -204,7 +219,11 @@ mod tests {
     }
 
     fn write(san: &mut San, key: u64) -> bool {
-        san.write(&pb::WriteRequest { disk: "d".into(), key, block: 0 }).unwrap()
+        stamped(san, key, &format!("host-{key}#00000001"))
+    }
+
+    fn stamped(san: &mut San, key: u64, writer: &str) -> bool {
+        san.write(&pb::WriteRequest { disk: "d".into(), key, block: 0, writer: writer.into() }).unwrap()
     }
 
     fn preempt(key: u64, fence: u64) -> pb::PreemptRequest {
@@ -233,6 +252,21 @@ mod tests {
         let expected =
             [("RESERVE", 1, 1), ("WRITE", 1, 2), ("PREEMPT", 2, 1), ("WRITE_REJECTED", 1, 1), ("WRITE", 2, 1)];
         assert_eq!(kinds(&san), expected.map(|(k, key, n)| (k.to_string(), key, n)));
+    }
+
+    /// Two copies on one host share its key: the SAN accepts both, and only their stamps, kept
+    /// row by row, tell them apart.
+    #[test]
+    fn writes_fold_only_within_one_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut san = san(dir.path());
+        san.reserve(&reserve(1)).unwrap();
+        for writer in ["host-1#00000001", "host-1#00000001", "host-1#00000002", "host-1#00000001"] {
+            assert!(stamped(&mut san, 1, writer));
+        }
+        let rows: Vec<_> = san.store.ops("d").unwrap().into_iter().map(|o| (o.writer, o.count)).collect();
+        let expected = [("", 1), ("host-1#00000001", 2), ("host-1#00000002", 1), ("host-1#00000001", 1)];
+        assert_eq!(rows, expected.map(|(w, n)| (w.to_string(), n)));
     }
 
     #[test]

@@ -1,12 +1,12 @@
 //! The SAN's gRPC face. Every request is checked where it arrives: a disk is a VM's disk, a key
-//! is not zero, an owner is a host name. A preempt's fencing token must be one the HSDB issued
+//! is not zero, an owner is a host name, a write's stamp names a host and an activation. A preempt's fencing token must be one the HSDB issued
 //! for an operation on the VM that still holds its lock (read linearizably from the DBN) — the
 //! SAN never trusts a caller's number, so nobody can take a disk with a large token of their
 //! own and block every later recovery. A reservation change is on the SAN's disk before it is
 //! answered.
 use super::store::SanStore;
 use super::{Preempt, Reserve, San, Write};
-use crate::domain::identity::vm_of_disk;
+use crate::domain::identity::{check_copy_stamp, vm_of_disk};
 use crate::domain::names::HostName;
 use crate::error::{Result, VmrmError};
 use crate::hsdb::locks::{VmLock, issued};
@@ -69,7 +69,10 @@ impl SanRpc for SanService {
     }
 
     async fn write(&self, req: Request<pb::WriteRequest>) -> Result<Response<pb::WriteReply>, Status> {
-        let accepted = self.san.send(Write(req.into_inner())).await.map_err(VmrmError::from)??;
+        let w = req.into_inner();
+        vm_of_disk(&w.disk)?;
+        check_copy_stamp(&w.writer)?;
+        let accepted = self.san.send(Write(w)).await.map_err(VmrmError::from)??;
         Ok(Response::new(pb::WriteReply { accepted }))
     }
 

@@ -16,6 +16,7 @@ use workload::{PauseVm, ResumeVm};
 use crate::agents::vm_agent::agent::{AgentLinks, Daemon, Freeze, GuestCpu, PowerOff, VmAgent};
 use crate::config::ViosRef;
 use crate::domain::LparDefinition;
+use crate::domain::identity::copy_stamp;
 use crate::error::{Result, VmrmError};
 use crate::in_flight::InFlight;
 use crate::pb::{WriteRequest, san_client::SanClient};
@@ -64,6 +65,8 @@ struct VmActor {
     os_hung: bool,
     /// The block the next disk write goes to.
     block: u64,
+    /// The stamp this copy puts on what it writes (its host and this activation).
+    stamp: String,
     write: InFlight,
     clean_stop: bool,
     /// The agent, as long as the OS runs.
@@ -85,6 +88,7 @@ impl VmActor {
             answering_ping: None,
             os_hung: false,
             block: 0,
+            stamp: copy_stamp(&host.name, rand::random()),
             write: InFlight::default(),
             clean_stop: false,
             agent: None,
@@ -117,7 +121,12 @@ impl VmActor {
             return;
         }
         let req = deadline(
-            WriteRequest { disk: self.def.disk.clone(), key: self.host.san_key, block: self.block },
+            WriteRequest {
+                disk: self.def.disk.clone(),
+                key: self.host.san_key,
+                block: self.block,
+                writer: self.stamp.clone(),
+            },
             self.host.timing.rpc_deadline,
         );
         let call = async move { SanClient::new(channel).write(req).await.map(|r| r.into_inner().accepted) };
