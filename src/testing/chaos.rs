@@ -1,6 +1,6 @@
 //! The chaos suite's judgement, as pure functions over what it read from the cluster: the SAN's
 //! record, the server units' inventories, VM placements before and after a fault, and the
-//! recovery times per fault kind. The driver (`examples/chaos.rs`) injects faults into the
+//! recovery times per fault kind. The driver (`examples/chaos/`) injects faults into the
 //! container cluster; these decide whether an invariant (SPEC §5) was broken, and the unit tests
 //! show they do catch a broken one.
 use crate::pb::SanOperation;

@@ -5,12 +5,16 @@
 //! SU killed, the active controller killed, `docker pause`d or cut off the network, an HMC
 //! killed, a host cut off the network and reconnected, a live migration's target SU killed in
 //! the middle of pre-copy (the migration must roll back, the VM run on, on its source), the SAN
-//! restarted (it must remember every reservation: no VM may stop). After each round: no VM ran on two hosts at once (the SAN's record),
+//! restarted (it must remember every reservation: no VM may stop), one HSDB member's disk
+//! filled (it must raise the NOSPACE alarm, and the cluster take writes again once the space is
+//! back). After each round: no VM ran twice (read from the copy stamps the VMs wrote),
 //! no acknowledged admin write lost, every managed VM running exactly once, and no VM moved for
 //! a single VIOS, HMC, controller or SAN fault. Prints a table per fault kind and exits 1 on any
 //! violation. Every wait is bounded; the whole suite stops by itself.
 //!
 //! `bash docker/build-image.sh && cargo run --release --example chaos -- --rounds 21 [--seed N]`
+mod disks;
+
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use rand::seq::SliceRandom;
@@ -68,6 +72,8 @@ enum Fault {
     SanRestart,
     #[strum(to_string = "active controller cut off")]
     ControllerPartition,
+    #[strum(to_string = "one HSDB member's disk full")]
+    HsdbDiskFull,
 }
 
 impl Fault {
@@ -81,6 +87,7 @@ impl Fault {
                 | Fault::ControllerPartition
                 | Fault::HmcKill
                 | Fault::SanRestart
+                | Fault::HsdbDiskFull
         )
     }
 }
@@ -97,8 +104,17 @@ fn docker(args: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The compose file that gives the HSDB members file systems of their own ([`disks`]).
+static OVERRIDE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
 fn compose(args: &[&str]) -> Result<()> {
-    let status = Command::new("docker-compose").args(["-p", PROJECT]).args(args).status().context("docker-compose")?;
+    let mut command = Command::new("docker-compose");
+    command.args(["-p", PROJECT]);
+    if let Some(file) = OVERRIDE.get() {
+        let main = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docker-compose.yml");
+        command.arg("-f").arg(main).arg("-f").arg(file);
+    }
+    let status = command.args(args).status().context("docker-compose")?;
     if !status.success() {
         bail!("docker-compose {} failed", args.join(" "));
     }
@@ -113,6 +129,7 @@ struct Cluster {
     writes: u32,
     /// The administrator's credentials (issued with the cluster's certificates by the image build).
     security: Security,
+    disks: disks::Disks,
 }
 
 impl Cluster {
@@ -170,6 +187,29 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Waits (bounded) until an admin write is refused for the HSDB's NOSPACE alarm.
+    async fn refused_for_space(&mut self, deadline: Instant) -> std::result::Result<(), String> {
+        let mut last = String::from("every write was accepted");
+        while Instant::now() < deadline {
+            self.writes += 1;
+            let value = 100 - self.writes % 50;
+            let settings =
+                pb::Settings { cpu_capacity: Some(value), priority: pb::Priority::Low as i32, ..Default::default() };
+            let req = pb::ModifyRequest {
+                level: pb::ModifyLevel::HostGroup as i32,
+                names: vec!["HG1".into()],
+                settings: Some(settings),
+            };
+            match self.admin(None).map_err(|e| e.to_string())?.modify(req).await {
+                Ok(_) => self.acked = Some(value),
+                Err(e) if e.to_string().contains("NOSPACE") => return Ok(()),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(last)
     }
 
     /// The acknowledged write is what the cluster holds.
@@ -335,6 +375,20 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
                 ended
             }
         }
+        Fault::HsdbDiskFull => {
+            let member = format!("ctl-{}", rng.random_range(1..=c.topology.hsdb_members().len()));
+            println!("    filling {member}'s disk");
+            c.disks.fill(&member)?;
+            // The member raises its NOSPACE alarm within its next looks (each second), and the
+            // HSDB then takes only what frees space.
+            if let Err(last) = c.refused_for_space(Instant::now() + Duration::from_secs(10)).await {
+                violations.push(format!("{member}'s disk is full, but no write was refused for it: {last}"));
+            }
+            let freed = Instant::now();
+            c.disks.free(&member)?;
+            let accepted = c.admin_write(None).await?;
+            Some((accepted - freed).as_millis() as u64)
+        }
         Fault::HmcKill => {
             let hmc = format!("hmc-{}", rng.random_range(1..=c.topology.hmcs));
             docker(&["kill", &container(&hmc)])?;
@@ -362,7 +416,8 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
         | Fault::ControllerPause
         | Fault::ControllerPartition
         | Fault::HmcKill
-        | Fault::SanRestart => String::new(),
+        | Fault::SanRestart
+        | Fault::HsdbDiskFull => String::new(),
         _ => format!(" ({host})"),
     };
     println!(
@@ -491,9 +546,12 @@ async fn run(args: Args) -> Result<bool> {
     let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(vmrm::launcher::compose::CERTS);
     let security = vmrm::launcher::certs::security_of(&certs, vmrm::launcher::certs::ADMIN)
         .context("the container cluster's certificates (bash docker/build-image.sh issues them)")?;
-    let mut c = Cluster { topology, managed, acked: None, writes: 0, security };
-
     let _ = compose(&["down", "-v", "-t", "1"]);
+    let members: Vec<String> = (1..=topology.hsdb_members().len()).map(|i| format!("ctl-{i}")).collect();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/chaos-disks");
+    let disks = disks::Disks::create(&root, &members)?;
+    let _ = OVERRIDE.set(disks.override_file());
+    let mut c = Cluster { topology, managed, acked: None, writes: 0, security, disks };
     compose(&["up", "-d"])?;
     let setup = docker(&["wait", &container("setup")])?;
     if setup.trim() != "0" {
@@ -527,6 +585,7 @@ async fn run(args: Args) -> Result<bool> {
     println!("{}", table(&results));
     if !args.keep {
         tear_down().await?;
+        c.disks.remove(&c.disks.members())?;
     }
     Ok(results.values().all(|r| r.violations.is_empty()))
 }
