@@ -160,21 +160,28 @@ impl Cluster {
         Ok(format!("ctl-{}", index.with_context(|| format!("no controller at {active}"))? + 1))
     }
 
-    /// One acknowledged admin write (the Low priority's CPU capacity, which no VM of this
-    /// cluster uses); returns when it was accepted, or gives up after [`BOUND`].
-    async fn admin_write(&mut self, avoid: Option<&str>) -> Result<Instant> {
+    /// The next probe write: a new value of the Low priority's CPU capacity, which no VM of
+    /// this cluster uses.
+    fn probe_write(&mut self) -> (u32, pb::ModifyRequest) {
         self.writes += 1;
         let value = 100 - self.writes % 50;
+        let settings =
+            pb::Settings { cpu_capacity: Some(value), priority: pb::Priority::Low as i32, ..Default::default() };
+        let req = pb::ModifyRequest {
+            level: pb::ModifyLevel::HostGroup as i32,
+            names: vec!["HG1".into()],
+            settings: Some(settings),
+        };
+        (value, req)
+    }
+
+    /// One acknowledged admin write ([`Self::probe_write`]); returns when it was accepted, or
+    /// gives up after [`BOUND`].
+    async fn admin_write(&mut self, avoid: Option<&str>) -> Result<Instant> {
+        let (value, req) = self.probe_write();
         let give_up = Instant::now() + BOUND;
         loop {
-            let settings =
-                pb::Settings { cpu_capacity: Some(value), priority: pb::Priority::Low as i32, ..Default::default() };
-            let req = pb::ModifyRequest {
-                level: pb::ModifyLevel::HostGroup as i32,
-                names: vec!["HG1".into()],
-                settings: Some(settings),
-            };
-            match self.admin(avoid)?.modify(req).await {
+            match self.admin(avoid)?.modify(req.clone()).await {
                 Ok(_) => {
                     self.acked = Some(value);
                     return Ok(Instant::now());
@@ -193,15 +200,7 @@ impl Cluster {
     async fn refused_for_space(&mut self, deadline: Instant) -> std::result::Result<(), String> {
         let mut last = String::from("every write was accepted");
         while Instant::now() < deadline {
-            self.writes += 1;
-            let value = 100 - self.writes % 50;
-            let settings =
-                pb::Settings { cpu_capacity: Some(value), priority: pb::Priority::Low as i32, ..Default::default() };
-            let req = pb::ModifyRequest {
-                level: pb::ModifyLevel::HostGroup as i32,
-                names: vec!["HG1".into()],
-                settings: Some(settings),
-            };
+            let (value, req) = self.probe_write();
             match self.admin(None).map_err(|e| e.to_string())?.modify(req).await {
                 Ok(_) => self.acked = Some(value),
                 Err(e) if e.to_string().contains("NOSPACE") => return Ok(()),
