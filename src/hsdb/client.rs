@@ -193,7 +193,7 @@ fn decode<R: Record>(row: Row) -> Result<(R, u64)> {
 
 /// Reads rows straight from this member's tables.
 pub fn read_local(db: &sled::Db, table: Table, key: Option<&str>) -> Result<Vec<Row>> {
-    let tree = db.open_tree(table.tree_name()).map_err(VmrmError::internal)?;
+    let tree = super::state_machine::table_tree(db, table).map_err(VmrmError::internal)?;
     let to_row = |k: &[u8], v: &[u8]| -> Result<Row> {
         let stored: StoredRow = serde_json::from_slice(v).map_err(VmrmError::internal)?;
         Ok(Row { key: decode_key(table, k), version: stored.version, value: stored.value })

@@ -13,6 +13,7 @@
 //!   last write as its version, which makes compare-and-set possible.
 //! * [`log_store`], [`state_machine`]: the two storage-v2 traits on sled.
 //! * [`network`], [`service`]: Raft RPCs and the table API over tonic.
+//! * [`election`]: when a follower stands — after a pre-vote, once the voters' lease is out.
 //! * [`batcher`]: group commit — concurrent writes share one log entry and one fsync.
 //! * [`client`]: `LocalHsdb` (the controller's own member, never forwards, so a deposed
 //!   controller cannot write) and `RemoteHsdb` (other nodes, follows the leader).

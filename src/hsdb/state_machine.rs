@@ -2,8 +2,13 @@
 //! applied log id and membership in the same sled database, so a restarted member resumes
 //! where it stopped (openraft replays whatever the tables had not yet seen).
 //!
-//! A snapshot is the JSON of every table plus its metadata; installing one replaces the tables.
-//! The latest snapshot lives in a tree of its own: sled rewrites a whole leaf when it
+//! A snapshot is the JSON of every table plus its metadata; installing one replaces the tables
+//! atomically: its rows go into a new *generation* of table trees, which is on the disk before
+//! one batch of the meta tree switches to it together with the last applied log id and the
+//! membership; then the old generation is dropped. A crash at any point leaves either the
+//! previous tables with their log id or the new ones with theirs — never tables half replaced
+//! under a log id that no longer describes them (a generation left half built is dropped when
+//! the member opens). The latest snapshot lives in a tree of its own: sled rewrites a whole leaf when it
 //! consolidates, so a multi-megabyte snapshot next to `last_applied` (written with every entry)
 //! would be copied out again and again.
 // openraft's own error types are large; they are returned as openraft defines them.
@@ -25,7 +30,10 @@ use strum::VariantArray;
 type NodeId = u64;
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
+const META_TREE: &str = "sm/meta";
 const LAST_APPLIED: &[u8] = b"last_applied";
+/// Which generation of the table trees is current (absent: 0, the trees without a suffix).
+const GENERATION: &[u8] = b"generation";
 const MEMBERSHIP: &[u8] = b"membership";
 const SNAPSHOT_META: &[u8] = b"meta";
 const SNAPSHOT_DATA: &[u8] = b"data";
@@ -73,14 +81,73 @@ pub fn decode_key(table: Table, key: &[u8]) -> String {
     String::from_utf8_lossy(key).into_owned()
 }
 
+fn current_generation(meta: &sled::Tree) -> sled::Result<u64> {
+    Ok(meta.get(GENERATION)?.and_then(|b| b.as_ref().try_into().ok()).map(u64::from_be_bytes).unwrap_or(0))
+}
+
+/// The name of `table`'s tree in generation `generation`.
+fn generation_tree(table: Table, generation: u64) -> String {
+    match generation {
+        0 => table.tree_name(),
+        g => format!("{}@{g}", table.tree_name()),
+    }
+}
+
+/// `table`'s current tree in the member's database `db` (for reads outside the state machine).
+pub fn table_tree(db: &sled::Db, table: Table) -> sled::Result<sled::Tree> {
+    let generation = current_generation(&db.open_tree(META_TREE)?)?;
+    db.open_tree(generation_tree(table, generation))
+}
+
 impl SledStateMachine {
     pub fn open(disk: &DiskSync) -> sled::Result<Self> {
         let db = disk.db().clone();
-        Ok(Self { disk: disk.clone(), meta: db.open_tree("sm/meta")?, snapshot: db.open_tree("sm/snapshot")?, db })
+        let sm =
+            Self { disk: disk.clone(), meta: db.open_tree(META_TREE)?, snapshot: db.open_tree("sm/snapshot")?, db };
+        sm.drop_generations_but(current_generation(&sm.meta)?)?;
+        Ok(sm)
     }
 
     fn tree(&self, table: Table) -> StorageResult<sled::Tree> {
-        self.db.open_tree(table.tree_name()).map_err(sm_read)
+        table_tree(&self.db, table).map_err(sm_read)
+    }
+
+    /// Drops every table tree not of `generation`: the old tables after an install, or a
+    /// generation an install left half built.
+    fn drop_generations_but(&self, generation: u64) -> sled::Result<()> {
+        let keep: Vec<String> = Table::VARIANTS.iter().map(|t| generation_tree(*t, generation)).collect();
+        for name in self.db.tree_names() {
+            let name = String::from_utf8_lossy(&name).into_owned();
+            if name.starts_with("table/") && !keep.contains(&name) {
+                self.db.drop_tree(name.as_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the snapshot's rows into the table trees of `generation`, which no one reads yet.
+    fn stage(&self, generation: u64, body: &SnapshotBody) -> StorageResult<()> {
+        for &table in Table::VARIANTS {
+            let tree = self.db.open_tree(generation_tree(table, generation)).map_err(sm_write)?;
+            tree.clear().map_err(sm_write)?;
+            for (k, row) in body.tables.get(&table.to_string()).into_iter().flatten() {
+                Self::put_row(&tree, k, row.version, row.value.clone())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes `generation` the current tables, with the snapshot's log id and membership, in
+    /// one atomic batch.
+    fn switch(&self, generation: u64, meta: &SnapshotMeta<NodeId, BasicNode>) -> StorageResult<()> {
+        let mut batch = sled::Batch::default();
+        batch.insert(GENERATION, &generation.to_be_bytes());
+        match &meta.last_log_id {
+            Some(last) => batch.insert(LAST_APPLIED, serde_json::to_vec(last).map_err(sm_write)?),
+            None => batch.remove(LAST_APPLIED),
+        }
+        batch.insert(MEMBERSHIP, serde_json::to_vec(&meta.last_membership).map_err(sm_write)?);
+        self.meta.apply_batch(batch).map_err(sm_write)
     }
 
     fn get_meta<T: for<'de> Deserialize<'de>>(&self, key: &[u8]) -> StorageResult<Option<T>> {
@@ -303,22 +370,14 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
     ) -> StorageResult<()> {
         let data = snapshot.into_inner();
         let body: SnapshotBody = serde_json::from_slice(&data).map_err(sm_read)?;
-        for &table in Table::VARIANTS {
-            let tree = self.tree(table)?;
-            tree.clear().map_err(sm_write)?;
-            for (k, row) in body.tables.get(&table.to_string()).into_iter().flatten() {
-                Self::put_row(&tree, k, row.version, row.value.clone())?;
-            }
-        }
-        match &meta.last_log_id {
-            Some(last) => self.put_meta(LAST_APPLIED, last)?,
-            None => {
-                self.meta.remove(LAST_APPLIED).map_err(sm_write)?;
-            }
-        }
-        self.put_meta(MEMBERSHIP, &meta.last_membership)?;
+        let next = current_generation(&self.meta).map_err(sm_read)? + 1;
+        self.stage(next, &body)?;
+        // The new tables are on the disk before anything points at them.
+        self.disk.flush().await.map_err(sm_write)?;
+        self.switch(next, meta)?;
         self.store_snapshot(meta, &data)?;
         self.disk.flush().await.map_err(sm_write)?;
+        self.drop_generations_but(next).map_err(sm_write)?;
         Ok(())
     }
 
@@ -382,6 +441,55 @@ mod tests {
         }
         assert_eq!(*locked, CommandResult::Locked { epoch: 1 });
         assert!(sm.tree(Table::Event).unwrap().is_empty() && sm.tree(Table::RecoveryTask).unwrap().is_empty());
+    }
+
+    fn put(index: u64, host: &str) -> Entry<TypeConfig> {
+        let row = crate::domain::SuAliveRecord { host: host.into(), incarnation: "i".into(), at_ms: 0 };
+        entry(
+            index,
+            Command::Put { table: Table::SuAlive, key: host.into(), value: serde_json::to_value(row).unwrap() },
+        )
+    }
+
+    fn hosts(sm: &SledStateMachine) -> Vec<String> {
+        let tree = sm.tree(Table::SuAlive).unwrap();
+        tree.iter().keys().map(|k| String::from_utf8(k.unwrap().to_vec()).unwrap()).collect()
+    }
+
+    /// M7: an install cut short (here: staged, never switched) leaves the previous tables whole
+    /// under their own log id, and the half-built generation is gone when the member opens;
+    /// a complete install replaces the tables and leaves one generation.
+    #[tokio::test]
+    async fn a_snapshot_install_cut_short_leaves_the_previous_tables_whole() {
+        let (_dir, disk) = disk();
+        let mut source = SledStateMachine::open(&disk).unwrap();
+        source.apply(vec![put(1, "a"), put(2, "b")]).await.unwrap();
+        let snapshot = source.build_snapshot().await.unwrap();
+        let (_dir2, disk2) = self::disk();
+        let mut member = SledStateMachine::open(&disk2).unwrap();
+        member.apply(vec![put(1, "old")]).await.unwrap();
+        let body: SnapshotBody = serde_json::from_slice(snapshot.snapshot.get_ref()).unwrap();
+        member.stage(1, &body).unwrap();
+        drop(member);
+        let mut member = SledStateMachine::open(&disk2).unwrap();
+        assert_eq!(hosts(&member), ["old"], "the previous tables, whole");
+        assert_eq!(member.applied_state().await.unwrap().0.map(|l| l.index), Some(1));
+        let tables = |db: &sled::Db| {
+            let name = Table::SuAlive.tree_name();
+            db.tree_names().into_iter().filter(|n| n.starts_with(name.as_bytes())).count()
+        };
+        assert_eq!(tables(disk2.db()), 1, "the half-built generation was dropped");
+        member.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap();
+        assert_eq!(hosts(&member), ["a", "b"]);
+        assert_eq!(member.applied_state().await.unwrap().0.map(|l| l.index), Some(2));
+        assert_eq!(tables(disk2.db()), 1, "one generation of the tables left");
+        assert_eq!(read_local_keys(disk2.db()), ["a", "b"], "readers outside the state machine follow");
+        member.apply(vec![put(3, "c")]).await.unwrap();
+        assert_eq!(hosts(&SledStateMachine::open(&disk2).unwrap()), ["a", "b", "c"]);
+    }
+
+    fn read_local_keys(db: &sled::Db) -> Vec<String> {
+        crate::hsdb::client::read_local(db, Table::SuAlive, None).unwrap().into_iter().map(|r| r.key).collect()
     }
 
     #[test]
