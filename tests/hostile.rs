@@ -189,6 +189,14 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
         Code::InvalidArgument,
         "snapshot",
     );
+    let pre_vote =
+        serde_json::json!({"candidate": 9, "last_log": {"leader_id": {"term": u64::MAX, "node_id": 9}, "index": 1}});
+    cases.refused(
+        "raft: a pre-vote at term u64::MAX",
+        hsdb.pre_vote(raft(pre_vote)).await,
+        Code::InvalidArgument,
+        "term",
+    );
     cases.refused(
         "raft: a payload that is not JSON",
         hsdb.vote(pb::RaftPayload { data: b"{".to_vec() }).await,
@@ -218,6 +226,8 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
         Code::FailedPrecondition,
         "is reserved by",
     );
+    let unstamped = pb::WriteRequest { disk: disk_for_vm("vm-1-1"), key: 3, block: 1, writer: "../x#1".into() };
+    cases.refused("san: a write without a copy stamp", san.write(unstamped).await, Code::InvalidArgument, "copy stamp");
     let record = pb::RecordRequest { disk: "../x".into() };
     cases.refused("san: a record of a path", san.record(record).await, Code::InvalidArgument, "not a VM's disk");
 

@@ -56,7 +56,7 @@ pub fn check_copy_stamp(stamp: &str) -> crate::error::Result<()> {
         ))
     };
     let (host, activation) = stamp.split_once('#').ok_or_else(bad)?;
-    super::names::HostName::parse(host)?;
+    super::names::HostName::parse(host).map_err(|_| bad())?;
     match activation.len() == 8 && activation.bytes().all(|b| b.is_ascii_hexdigit()) {
         true => Ok(()),
         false => Err(bad()),

@@ -157,17 +157,21 @@ impl Recovery {
         vm.host = target.name.clone();
         vm.state = VmState::ReadyToMove;
         vm.vm_status = VmStatus::NoOperationInProgress;
+        // The phase stays `Fenced` until the source is cleaned: a controller that takes over
+        // before then resumes from here (the VM already runs on the target) and finishes the
+        // cleanup and the unlock, instead of counting the VM done under a lock nobody frees.
+        let version = self.put_fenced(&vm, epoch, version).await?;
+        out.step(say::ha_monitoring_started(&name));
+        out.step(say::restart_completed(&name, &target.name));
+        // The source's leftovers go while the lock is still held, under its epoch: a controller
+        // that wakes up late can never remove what a successor has placed there since.
+        let cleaned = self.clean_source(&vm, &source, epoch, out).await;
         vm.restart = Some(RestartProgress {
             task: task.id.clone(),
             target: step.target.clone(),
             phase: RestartPhase::Completed,
         });
         self.put_fenced(&vm, epoch, version).await?;
-        out.step(say::ha_monitoring_started(&name));
-        out.step(say::restart_completed(&name, &target.name));
-        // The source's leftovers go while the lock is still held, under its epoch: a controller
-        // that wakes up late can never remove what a successor has placed there since.
-        let cleaned = self.clean_source(&vm, &source, epoch, out).await;
         self.hsdb.unlock_vm(&name, epoch).await?;
         *locked = None;
         let running = format!("running on {}", target.name);

@@ -97,8 +97,10 @@ mod tests {
     #[test]
     fn raft_is_only_between_members_and_the_hardware_only_from_its_managers() {
         assert!(authorize(&with(Hsdb), "/vmrm.v1.Hsdb/Vote").is_ok());
+        assert!(authorize(&with(Hsdb), "/vmrm.v1.Hsdb/PreVote").is_ok());
         for r in [Controller, Admin, Vios, ServerUnit] {
             assert!(authorize(&with(r), "/vmrm.v1.Hsdb/AppendEntries").is_err(), "{r}");
+            assert!(authorize(&with(r), "/vmrm.v1.Hsdb/PreVote").is_err(), "{r}: a pre-vote could hold off elections");
         }
         assert!(authorize(&with(Hmc), "/vmrm.v1.ServerUnit/Activate").is_ok());
         assert!(authorize(&with(Admin), "/vmrm.v1.ServerUnit/Activate").is_err());
