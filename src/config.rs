@@ -6,6 +6,7 @@ use crate::domain::LparDefinition;
 use crate::domain::identity;
 use crate::domain::names::{HmcName, HostName, NodeName, ViosName};
 use crate::error::{Result, VmrmError, quote};
+use crate::hsdb::Member;
 use crate::profile::{ProfileName, Timing};
 use crate::transport::tls::{Principal, Role, TlsFiles};
 use serde::{Deserialize, Serialize};
@@ -61,8 +62,14 @@ pub struct ControllerConfig {}
 pub struct HsdbConfig {
     /// This node's Raft id.
     pub node_id: u64,
-    /// Initial voters: Raft id → gRPC endpoint. The lowest id initializes a fresh cluster.
+    /// Where this member serves Raft to its peers: a port of its own, apart from `listen`,
+    /// that answers nothing but the members' Raft (firewall it to the members' network).
+    pub peer_listen: String,
+    /// Initial voters: Raft id → API endpoint (tables and status, the node's `listen` port).
+    /// The lowest id initializes a fresh cluster.
     pub members: BTreeMap<String, String>,
+    /// The same voters' peer endpoints (their `peer_listen`, as the others reach it).
+    pub peers: BTreeMap<String, String>,
     /// Log entries between snapshots; the log before a snapshot is then purged (like etcd's
     /// `--snapshot-count`).
     #[serde(default = "default_snapshot_every")]
@@ -100,20 +107,41 @@ fn default_log_kept_after_snapshot() -> u64 {
 }
 
 impl HsdbConfig {
-    /// Member `node_id` of `members`, with the default log compaction.
-    pub fn new(node_id: u64, members: BTreeMap<String, String>) -> Self {
+    /// Member `node_id` of `members` (id → API and peer endpoints), serving Raft on
+    /// `peer_listen`, with the default log compaction.
+    pub fn new(node_id: u64, peer_listen: String, members: &BTreeMap<u64, Member>) -> Self {
         Self {
             node_id,
-            members,
+            peer_listen,
+            members: members.iter().map(|(id, m)| (id.to_string(), m.api.clone())).collect(),
+            peers: members.iter().map(|(id, m)| (id.to_string(), m.peer.clone())).collect(),
             snapshot_every: default_snapshot_every(),
             log_kept_after_snapshot: default_log_kept_after_snapshot(),
             quota_bytes: default_quota_bytes(),
         }
     }
 
-    /// The Raft members as (id, endpoint); ids that are not numbers are rejected by `validate`.
-    pub fn member_ids(&self) -> BTreeMap<u64, String> {
-        self.members.iter().filter_map(|(id, a)| id.parse().ok().map(|id| (id, a.clone()))).collect()
+    /// The Raft members by id, with both endpoints; ids that are not numbers, or lack a peer
+    /// endpoint, are rejected by `validate`.
+    pub fn member_ids(&self) -> BTreeMap<u64, Member> {
+        self.members
+            .iter()
+            .filter_map(|(id, api)| Some((id.parse().ok()?, Member::new(api, self.peers.get(id)?))))
+            .collect()
+    }
+
+    /// Where the other members reach this member's Raft.
+    pub fn own_peer_endpoint(&self) -> Option<&str> {
+        self.peers.get(&self.node_id.to_string()).map(String::as_str)
+    }
+
+    pub fn peer_listen_addr(&self) -> Result<SocketAddr> {
+        self.peer_listen.parse().map_err(|_| {
+            VmrmError::invalid(format!(
+                "key `hsdb.peer_listen`: `{}` is not an address like 127.0.0.1:7101",
+                self.peer_listen
+            ))
+        })
     }
 }
 
@@ -265,12 +293,14 @@ impl NodeConfig {
     }
 
     /// The names and addresses peers dial this node at (its certificate must name each): its
-    /// advertised and listening hosts, its Raft member address, and loopback.
+    /// advertised and listening hosts, its Raft member addresses, and loopback.
     pub fn reached_at(&self) -> Vec<String> {
         let own_member = self.hsdb.as_ref().and_then(|h| h.member_ids().get(&h.node_id).cloned());
-        let mut out: Vec<String> = [Some(self.listen.as_str()), self.advertise.as_deref(), own_member.as_deref()]
+        let own_member = own_member.iter().flat_map(|m| [m.api.as_str(), m.peer.as_str()]);
+        let mut out: Vec<String> = [Some(self.listen.as_str()), self.advertise.as_deref()]
             .into_iter()
             .flatten()
+            .chain(own_member)
             .filter_map(|e| e.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']']).to_string()))
             .filter(|h| h.parse::<std::net::IpAddr>().map_or(true, |ip| !ip.is_unspecified()))
             .chain(["127.0.0.1".to_string(), "localhost".to_string()])
@@ -338,6 +368,19 @@ impl NodeConfig {
             if !ids.contains(&h.node_id) {
                 return bad("hsdb.node_id", format!("{} is not one of hsdb.members", h.node_id));
             }
+            let listen = h.peer_listen_addr()?;
+            if self.listen_addr()?.port() == listen.port() {
+                return bad("hsdb.peer_listen", format!("port {} is the node's `listen` port too", listen.port()));
+            }
+            for (id, addr) in &h.peers {
+                if !h.members.contains_key(id) {
+                    return bad("hsdb.peers", format!("`{id}` is not one of hsdb.members"));
+                }
+                endpoint("hsdb.peers", addr)?;
+            }
+            if let Some(id) = h.members.keys().find(|id| !h.peers.contains_key(*id)) {
+                return bad("hsdb.peers", format!("member {id} has no peer endpoint"));
+            }
             if !SNAPSHOT_EVERY_RANGE.contains(&h.snapshot_every) {
                 let (lo, hi) = SNAPSHOT_EVERY_RANGE.into_inner();
                 return bad("hsdb.snapshot_every", format!("{} is outside {lo}..={hi}", h.snapshot_every));
@@ -394,17 +437,12 @@ impl NodeConfig {
         Ok(())
     }
 
-    /// The Raft members as (id, endpoint), for nodes that are HSDB members.
-    pub fn hsdb_members(&self) -> BTreeMap<u64, String> {
-        self.hsdb.as_ref().map(HsdbConfig::member_ids).unwrap_or_default()
-    }
-
     /// Every endpoint where the HSDB can be reached from this node.
     pub fn hsdb_client_endpoints(&self) -> Vec<String> {
         if !self.hsdb_endpoints.is_empty() {
             return self.hsdb_endpoints.clone();
         }
-        self.hsdb_members().into_values().collect()
+        self.hsdb.as_ref().map(|h| h.members.values().cloned().collect()).unwrap_or_default()
     }
 }
 
@@ -475,13 +513,39 @@ mod tests {
         assert!(err.to_string().contains("`listen`"), "{err}");
     }
 
+    /// A one-member HSDB node: `hsdb` is the rest of its `[hsdb]` section, `peers` its
+    /// `[hsdb.peers]` lines.
+    fn member(hsdb: &str, peers: &str) -> Result<NodeConfig> {
+        parse(&format!(
+            "name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\n[hsdb]\n{hsdb}\n\
+             [hsdb.members]\n1='127.0.0.1:1'\n[hsdb.peers]\n{peers}\n"
+        ))
+    }
+
     #[test]
     fn hsdb_node_must_be_a_member() {
-        let err = parse(
-            "name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\n[hsdb]\nnode_id=4\n[hsdb.members]\n1='127.0.0.1:1'\n",
-        )
-        .unwrap_err();
+        let err = member("node_id=4\npeer_listen='127.0.0.1:11'", "1='127.0.0.1:11'").unwrap_err();
         assert!(err.to_string().contains("hsdb.node_id"), "{err}");
+    }
+
+    #[test]
+    fn raft_has_a_port_of_its_own_and_every_member_a_peer_endpoint() {
+        let cfg = member("node_id=1\npeer_listen='127.0.0.1:11'", "1='127.0.0.1:11'").expect("a valid member");
+        let hsdb = cfg.hsdb.as_ref().unwrap();
+        assert_eq!(hsdb.member_ids()[&1], Member::new("127.0.0.1:1", "127.0.0.1:11"));
+        assert_eq!(hsdb.own_peer_endpoint(), Some("127.0.0.1:11"));
+        let err = member("node_id=1\npeer_listen='127.0.0.1:1'", "1='127.0.0.1:11'").unwrap_err();
+        assert!(err.to_string().contains("`hsdb.peer_listen`: port 1 is the node's `listen` port"), "{err}");
+        let err = member("node_id=1", "1='127.0.0.1:11'").unwrap_err();
+        assert!(err.to_string().contains("peer_listen"), "{err}");
+        let err = member("node_id=1\npeer_listen='nowhere'", "1='127.0.0.1:11'").unwrap_err();
+        assert!(err.to_string().contains("`hsdb.peer_listen`: `nowhere`"), "{err}");
+        let err = member("node_id=1\npeer_listen='127.0.0.1:11'", "").unwrap_err();
+        assert!(err.to_string().contains("member 1 has no peer endpoint"), "{err}");
+        let err = member("node_id=1\npeer_listen='127.0.0.1:11'", "1='127.0.0.1:11'\n2='127.0.0.1:12'").unwrap_err();
+        assert!(err.to_string().contains("`hsdb.peers`: `2` is not one of hsdb.members"), "{err}");
+        let err = member("node_id=1\npeer_listen='127.0.0.1:11'", "1='a b'").unwrap_err();
+        assert!(err.to_string().contains("`hsdb.peers`"), "{err}");
     }
 
     #[test]

@@ -164,7 +164,14 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
     let table = pb::HsdbRead { table: "../x".into(), ..Default::default() };
     cases.refused("hsdb: an unknown table", hsdb.read(table).await, Code::InvalidArgument, "unknown HSDB table");
 
-    // ---- HSDB: Raft ----
+    // ---- HSDB: Raft, on the members' peer port only ----
+    let vote =
+        serde_json::json!({"vote": {"leader_id": {"term": 1, "node_id": 9}, "committed": false}, "last_log_id": null});
+    let on_api_port = pb::raft_peer_client::RaftPeerClient::new(channel(&node, &ctl)).vote(raft(vote)).await;
+    cases.refused("raft: a vote on the shared port", on_api_port, Code::Unimplemented, "");
+    let mut hsdb = pb::raft_peer_client::RaftPeerClient::new(channel(&node, &dc.topology.hsdb_members()[0].peer));
+    let huge = pb::RaftPayload { data: vec![b' '; 40 << 20] };
+    cases.refused("raft: a 40 MiB message", hsdb.append_entries(huge).await, Code::OutOfRange, "");
     let vote = serde_json::json!({"vote": {"leader_id": {"term": u64::MAX, "node_id": 9}, "committed": false}, "last_log_id": null});
     cases.refused("raft: a vote at term u64::MAX", hsdb.vote(raft(vote)).await, Code::InvalidArgument, "term");
     let append = serde_json::json!({

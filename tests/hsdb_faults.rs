@@ -13,9 +13,11 @@ use tonic::transport::server::TcpIncoming;
 use vmrm::config::HsdbConfig;
 use vmrm::hsdb::client::read_local;
 use vmrm::hsdb::network::GrpcRaftNetwork;
+use vmrm::hsdb::peer_service::RaftPeerService;
 use vmrm::hsdb::service::HsdbService;
-use vmrm::hsdb::{HsdbNode, LocalHsdb};
+use vmrm::hsdb::{HsdbNode, LocalHsdb, Member};
 use vmrm::pb::hsdb_server::HsdbServer;
+use vmrm::pb::raft_peer_server::RaftPeerServer;
 use vmrm::testing::faulty_network::{FaultyNetwork, NetworkFaults};
 use vmrm::testing::lincheck::{self, Effect, Operation};
 use vmrm::transport::ChannelPool;
@@ -42,14 +44,17 @@ impl Cluster {
         let mut members = Vec::new();
         for (id, listener) in IDS.into_iter().zip(listeners) {
             let network = FaultyNetwork::new(id, GrpcRaftNetwork::new(pool.clone()), faults.clone());
-            let config = HsdbConfig::new(id, addresses.iter().map(|(id, a)| (id.to_string(), a.clone())).collect());
+            // One port per member here, serving both the tables and Raft.
+            let everyone = addresses.iter().map(|(id, a)| (*id, Member::new(a, a))).collect();
+            let config = HsdbConfig::new(id, addresses[&id].clone(), &everyone);
             let node =
                 HsdbNode::start_with_network(&dir.join(id.to_string()), &config, network).await.expect("member starts");
-            let local = LocalHsdb::new(node);
+            let local = LocalHsdb::new(node.clone());
             let service = HsdbService::new(local.clone(), pool.clone(), OP_TIMEOUT);
             let server = tonic::transport::Server::builder()
                 .layer(vmrm::transport::gate::Gate::new(false))
-                .add_service(HsdbServer::new(service));
+                .add_service(HsdbServer::new(service))
+                .add_service(RaftPeerServer::new(RaftPeerService::new(node)));
             let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
             tokio::spawn(server.serve_with_incoming(incoming));
             members.push(local);

@@ -59,6 +59,10 @@ async fn a_member_joins_as_learner_becomes_voter_and_leaves() {
     assert!(lines.printed()[0].contains("added as a learner"), "{lines:?}");
     let view = admin.query_hsdb(q.clone()).await.unwrap();
     assert!(roles(&view).contains(&(4, pb::HsdbRole::Learner)), "{view:?}");
+    // Its Raft is reached where its own config says, on a port of its own.
+    let peer = format!("127.0.0.1:{}", dc.topology.peer_port(4));
+    assert!(lines.printed()[0].contains(&format!("({endpoint} (peer {peer}))")), "{lines:?}");
+    assert!(view.members.iter().any(|m| m.node_id == 4 && m.peer_endpoint == peer), "{view:?}");
     assert!(matches!(
         admin.add_hsdb_node(pb::AddHsdbNodeRequest { node_id: 4, endpoint: endpoint.clone() }).await,
         Err(VmrmError::AlreadyExists(_))

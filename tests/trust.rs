@@ -114,7 +114,9 @@ async fn each_caller_may_do_what_its_certificate_allows_and_the_audit_shows_ever
     assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
     assert!(refused.message().contains("host host-1's rows"), "{}", refused.message());
     let vote = pb::RaftPayload { data: b"{}".to_vec() };
-    assert_eq!(hsdb.vote(vote).await.expect_err("a host is no Raft member").code(), Code::PermissionDenied);
+    let peer = lazy_channel(&dc.topology.hsdb_members()[0].peer, Duration::from_secs(1), &su).unwrap();
+    let refused = pb::raft_peer_client::RaftPeerClient::new(peer).vote(vote).await.expect_err("a host is no member");
+    assert_eq!(refused.code(), Code::PermissionDenied, "{refused:?}");
 
     // The trail: every attempt above, with its principal and how it ended.
     let mut admin = dc.admin().unwrap();

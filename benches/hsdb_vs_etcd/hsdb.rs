@@ -14,6 +14,8 @@ use vmrm::hsdb::{Command, CommandResult, Table};
 use vmrm::pb::{HsdbStatusRequest, HsdbWrite, hsdb_client::HsdbClient};
 
 const VMRMD: &str = env!("CARGO_BIN_EXE_vmrmd");
+/// Each member's Raft is served on its port + this (etcd's peer ports are separate too).
+const PEER_OFFSET: u16 = 10;
 
 pub struct Hsdb {
     ports: [u16; MEMBERS],
@@ -39,14 +41,20 @@ impl Hsdb {
 
     fn config(&self, i: usize, data_dir: &Path) -> Result<String> {
         let data_dir = data_dir.to_str().context("the temp dir path is not UTF-8")?;
-        let members: String =
-            self.ports.iter().enumerate().map(|(j, port)| format!("{} = \"127.0.0.1:{port}\"\n", j + 1)).collect();
+        let listed = |offset: u16| -> String {
+            let at = |(j, port): (usize, &u16)| format!("{} = \"127.0.0.1:{}\"\n", j + 1, port + offset);
+            self.ports.iter().enumerate().map(at).collect()
+        };
         Ok(format!(
             "name = \"hsdb-{id}\"\nlisten = \"127.0.0.1:{port}\"\ndata_dir = {data_dir:?}\nprofile = \"fast\"\n\
              insecure = true\n\
-             hsdb_endpoints = []\n\n[hsdb]\nnode_id = {id}\n\n[hsdb.members]\n{members}",
+             hsdb_endpoints = []\n\n[hsdb]\nnode_id = {id}\npeer_listen = \"127.0.0.1:{peer}\"\n\n\
+             [hsdb.members]\n{members}\n[hsdb.peers]\n{peers}",
             id = i + 1,
             port = self.ports[i],
+            peer = self.ports[i] + PEER_OFFSET,
+            members = listed(0),
+            peers = listed(PEER_OFFSET),
         ))
     }
 }
@@ -56,7 +64,7 @@ impl System for Hsdb {
     const NAME: &'static str = "HSDB";
 
     fn ports(&self) -> Vec<u16> {
-        self.ports.to_vec()
+        self.ports.iter().flat_map(|p| [*p, p + PEER_OFFSET]).collect()
     }
 
     fn node_specs(&self, dir: &Path) -> Result<Vec<NodeSpec>> {
@@ -85,7 +93,7 @@ impl System for Hsdb {
     fn describe(&self) -> String {
         format!(
             "{VMRMD} --config hsdb-N.toml (hsdb-only members, profile \"fast\", RUST_LOG=warn), ports {}-{}; \
-             Raft heartbeat {HEARTBEAT_MS} ms, election timeout {ELECTION_TIMEOUT_MIN_MS}-{ELECTION_TIMEOUT_MAX_MS} ms",
+             Raft on ports + {PEER_OFFSET}, heartbeat {HEARTBEAT_MS} ms, election timeout {ELECTION_TIMEOUT_MIN_MS}-{ELECTION_TIMEOUT_MAX_MS} ms",
             self.ports[0],
             self.ports[MEMBERS - 1]
         )

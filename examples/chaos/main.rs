@@ -156,7 +156,7 @@ impl Cluster {
         let clusters = self.admin(None)?.query_cluster(pb::QueryRequest::default()).await?.clusters;
         let active = clusters.first().map(|c| c.active_controller.clone()).context("no ksyscluster")?;
         // The active controller is named by its HSDB member address.
-        let index = self.topology.hsdb_members().iter().position(|m| *m == active);
+        let index = self.topology.hsdb_members().iter().position(|m| m.api == active);
         Ok(format!("ctl-{}", index.with_context(|| format!("no controller at {active}"))? + 1))
     }
 

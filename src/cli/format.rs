@@ -263,16 +263,17 @@ pub fn hsdb(view: &pb::HsdbView) -> String {
     field(&mut out, "Last_applied", view.last_applied);
     let _ = writeln!(
         out,
-        "\n{:<6}{:<24}{:<9}{:<13}{:<7}{:<14}{:<10}",
-        "ID", "ENDPOINT", "ROLE", "STATE", "TERM", "LAST_APPLIED", "SNAPSHOT"
+        "\n{:<6}{:<24}{:<24}{:<9}{:<13}{:<7}{:<14}{:<10}",
+        "ID", "ENDPOINT", "PEER_ENDPOINT", "ROLE", "STATE", "TERM", "LAST_APPLIED", "SNAPSHOT"
     );
     for m in &view.members {
         let dbn = if m.dbn { "  DBN" } else { "" };
         let _ = writeln!(
             out,
-            "{:<6}{:<24}{:<9}{:<13}{:<7}{:<14}{:<10}{dbn}",
+            "{:<6}{:<24}{:<24}{:<9}{:<13}{:<7}{:<14}{:<10}{dbn}",
             m.node_id,
             m.endpoint,
+            m.peer_endpoint,
             hsdb_role(m.role()),
             hsdb_state(m.state()),
             m.term,

@@ -1,6 +1,7 @@
 //! Every step the controller reports to an administrator, in one place: for each, the code a
 //! program switches on, the objects it names, and the line a person reads in the seed's wording
 //! (seed 000's `ksysmgr` outputs, as the README's tour shows them). Nothing else writes a line.
+use crate::hsdb::Member;
 use crate::pb::{Step, StepCode as Code};
 
 fn say(code: Code, text: String) -> Step {
@@ -186,21 +187,21 @@ pub fn affinity_group_removed(kind: &str, name: &str) -> Step {
 
 // The HSDB's members.
 
-pub fn hsdb_node_added(node_id: u64, endpoint: &str, index: u64) -> Step {
+pub fn hsdb_node_added(node_id: u64, member: &Member, index: u64) -> Step {
     let text = format!(
-        "HSDB node {node_id} ({endpoint}) added as a learner and caught up to log index {index}. \
+        "HSDB node {node_id} ({member}) added as a learner and caught up to log index {index}. \
          Make it a voter with: ksysmgr modify hsdb_node {node_id} role=voter"
     );
-    say(Code::HsdbNodeAdded, text).about(&node_id.to_string()).to(endpoint).because(index)
+    say(Code::HsdbNodeAdded, text).about(&node_id.to_string()).to(&member.api).because(index)
 }
 pub fn hsdb_node_role_changed(node_id: u64, role: &str) -> Step {
     say(Code::HsdbNodeRoleChanged, format!("HSDB node {node_id} is now a {role}"))
         .about(&node_id.to_string())
         .because(role)
 }
-pub fn hsdb_node_removed(node_id: u64, endpoint: &str) -> Step {
-    let text = format!("HSDB node {node_id} ({endpoint}) removed from the HSDB");
-    say(Code::HsdbNodeRemoved, text).about(&node_id.to_string()).to(endpoint)
+pub fn hsdb_node_removed(node_id: u64, member: &Member) -> Step {
+    let text = format!("HSDB node {node_id} ({member}) removed from the HSDB");
+    say(Code::HsdbNodeRemoved, text).about(&node_id.to_string()).to(&member.api)
 }
 
 // Restarts.

@@ -112,7 +112,7 @@ async fn commit(raft: &Raft, batch: Vec<Pending>) {
     }
 }
 
-fn write_error(raft: &Raft, e: &RaftError<u64, ClientWriteError<u64, openraft::BasicNode>>) -> VmrmError {
+fn write_error(raft: &Raft, e: &RaftError<u64, ClientWriteError<u64, super::Member>>) -> VmrmError {
     match e {
         RaftError::APIError(ClientWriteError::ForwardToLeader(_)) => {
             VmrmError::NotLeader { leader: leader_endpoint(raft) }

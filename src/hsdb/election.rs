@@ -227,7 +227,7 @@ pub async fn watch(raft: Raft, heard: Heard, network: Arc<impl PreVoter>, lease:
                 let voters: Vec<(u64, String)> = membership
                     .voter_ids()
                     .filter(|v| *v != m.id)
-                    .filter_map(|v| membership.get_node(&v).map(|n| (v, n.addr.clone())))
+                    .filter_map(|v| membership.get_node(&v).map(|n| (v, n.peer.clone())))
                     .collect();
                 let quorum = membership.voter_ids().count() / 2 + 1;
                 let req = PreVote { candidate: m.id, last_log: raft.data_metrics().borrow().last_log };

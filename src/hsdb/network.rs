@@ -1,4 +1,4 @@
-//! Raft RPCs over tonic. Requests and replies travel as serde JSON inside one protobuf `bytes`
+//! Raft RPCs over tonic, to each member's peer endpoint. Requests and replies travel as serde JSON inside one protobuf `bytes`
 //! field: the wire follows openraft's own types, so an openraft upgrade touches no proto.
 //! A peer that cannot be reached is reported `Unreachable`, and openraft retries after
 //! [`BACKOFF`] — shorter than its 500 ms default, so a restarted member catches up quickly —
@@ -7,10 +7,10 @@
 #![allow(clippy::result_large_err)]
 use super::batcher::MAX_ENTRY_BYTES;
 use super::election::{PRE_VOTE_TIMEOUT, PreVote, PreVoter};
+use super::member::Member;
 use super::types::TypeConfig;
-use crate::pb::{RaftPayload, hsdb_client::HsdbClient};
+use crate::pb::{RaftPayload, raft_peer_client::RaftPeerClient};
 use crate::transport::{ChannelPool, deadline, within};
-use openraft::BasicNode;
 use openraft::error::{
     InstallSnapshotError, NetworkError, PayloadTooLarge, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -60,7 +60,7 @@ impl PreVoter for GrpcRaftNetwork {
     async fn pre_vote(&self, _voter: NodeId, addr: String, req: PreVote) -> bool {
         let Ok(data) = serde_json::to_vec(&req) else { return false };
         let Ok(channel) = self.pool.get(&addr) else { return false };
-        let mut client = HsdbClient::new(channel);
+        let mut client = RaftPeerClient::new(channel);
         let ask = client.pre_vote(deadline(RaftPayload { data }, PRE_VOTE_TIMEOUT));
         match within(PRE_VOTE_TIMEOUT, ask).await {
             Ok(reply) => serde_json::from_slice(&reply.into_inner().data).unwrap_or(false),
@@ -72,8 +72,8 @@ impl PreVoter for GrpcRaftNetwork {
 impl RaftNetworkFactory<TypeConfig> for GrpcRaftNetwork {
     type Network = PeerClient;
 
-    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
-        PeerClient { target, channel: self.pool.get(&node.addr).ok() }
+    async fn new_client(&mut self, target: NodeId, node: &Member) -> Self::Network {
+        PeerClient { target, channel: self.pool.get(&node.peer).ok() }
     }
 }
 
@@ -99,7 +99,7 @@ impl PeerClient {
         E: DeserializeOwned,
     {
         let channel = self.channel.clone().ok_or_else(|| CallError::Network("bad peer address".into()))?;
-        let mut client = HsdbClient::new(channel)
+        let mut client = RaftPeerClient::new(channel)
             .max_decoding_message_size(MAX_RAFT_MESSAGE)
             .max_encoding_message_size(MAX_RAFT_MESSAGE);
         let request = deadline(RaftPayload { data }, ttl);
@@ -123,7 +123,7 @@ enum Kind {
 fn into_rpc<Resp, E: std::error::Error>(
     target: NodeId,
     result: Result<Result<Resp, E>, CallError>,
-) -> Result<Resp, RPCError<NodeId, BasicNode, E>> {
+) -> Result<Resp, RPCError<NodeId, Member, E>> {
     match result {
         Ok(Ok(resp)) => Ok(resp),
         Ok(Err(remote)) => Err(RPCError::RemoteError(RemoteError::new(target, remote))),
@@ -137,7 +137,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
         let data = serde_json::to_vec(&rpc).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         if data.len() > SPLIT_ABOVE && rpc.entries.len() > 1 {
             // openraft sends fewer entries per message from now on.
@@ -151,7 +151,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId, InstallSnapshotError>>>
     {
         into_rpc(self.target, self.call(Kind::Snapshot, &rpc, option.hard_ttl()).await)
     }
@@ -160,7 +160,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
         into_rpc(self.target, self.call(Kind::Vote, &rpc, option.hard_ttl()).await)
     }
 

@@ -12,7 +12,7 @@ use crate::disk_sync::{DiskSync, sync_dir};
 use crate::error::{Result, VmrmError};
 use crate::transport::ChannelPool;
 use openraft::network::RaftNetworkFactory;
-use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
+use openraft::{Config, ServerState, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,7 +35,8 @@ const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 const IDENTITY_KEY: &[u8] = b"identity";
 /// The identity file beside sled's files.
 pub const IDENTITY_FILE: &str = "vmrm-hsdb.json";
-const FORMAT: &str = "vmrm-hsdb-1";
+/// The data format: 2 records each member's API and peer endpoints in the membership.
+const FORMAT: &str = "vmrm-hsdb-2";
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 struct Identity {
@@ -47,6 +48,8 @@ struct Identity {
 #[derive(Clone)]
 pub struct HsdbNode {
     pub node_id: u64,
+    /// Where the other members reach this member's Raft.
+    pub peer_endpoint: String,
     pub raft: Raft,
     pub db: sled::Db,
     /// When this member last heard from a DBN (the Raft service tells it).
@@ -90,8 +93,13 @@ fn open_db(dir: &Path, node_id: u64) -> Result<sled::Db> {
         ),
         None => None,
     };
-    let belongs_elsewhere = |found: &Identity| {
-        refuse(format!("belongs to {} member {}, not member {node_id}", found.format, found.node_id))
+    let belongs_elsewhere = |found: &Identity| match found.format == FORMAT {
+        true => refuse(format!("belongs to {} member {}, not member {node_id}", found.format, found.node_id)),
+        false => refuse(format!(
+            "holds data of format {}, which this vmrmd does not read ({FORMAT}: the membership records each \
+             member's peer endpoint). Move it away to rejoin this member empty; it catches up from its peers",
+            found.format
+        )),
     };
     match (marker, stored) {
         (Some(m), _) if m != wanted => return Err(belongs_elsewhere(&m)),
@@ -160,6 +168,7 @@ impl HsdbNode {
         network: impl RaftNetworkFactory<TypeConfig> + PreVoter + Clone,
     ) -> Result<Self> {
         let (node_id, members) = (config.node_id, config.member_ids());
+        let peer_endpoint = config.own_peer_endpoint().unwrap_or_default().to_string();
         let (db, log_store, state_machine) = open_storage(dir, node_id)?;
         let config = Config {
             cluster_name: "vmrm-hsdb".into(),
@@ -183,14 +192,13 @@ impl HsdbNode {
         let heard = Heard::default();
         tokio::spawn(election::watch(raft.clone(), heard.clone(), pre_voter, LEASE));
         let fresh = log_store.is_empty() && raft.metrics().borrow().current_term == 0;
-        if fresh && members.keys().next() == Some(&node_id) {
-            let nodes: BTreeMap<u64, BasicNode> =
-                members.iter().map(|(id, addr)| (*id, BasicNode { addr: addr.clone() })).collect();
-            if let Err(e) = raft.initialize(nodes).await {
-                tracing::info!("HSDB already initialized: {e}");
-            }
+        if fresh
+            && members.keys().next() == Some(&node_id)
+            && let Err(e) = raft.initialize(members).await
+        {
+            tracing::info!("HSDB already initialized: {e}");
         }
-        Ok(Self { node_id, raft, db, heard, alarms: Arc::default() })
+        Ok(Self { node_id, peer_endpoint, raft, db, heard, alarms: Arc::default() })
     }
 
     /// Measures this member's space every [`SPACE_EVERY`] and keeps its alarm; while it leads,
@@ -223,7 +231,7 @@ impl HsdbNode {
             return;
         }
         for (id, node) in m.membership_config.membership().nodes().filter(|(id, _)| **id != self.node_id) {
-            let Ok(channel) = pool.get(&node.addr) else { continue };
+            let Ok(channel) = pool.get(&node.api) else { continue };
             let req = crate::transport::deadline(crate::pb::HsdbStatusRequest {}, SPACE_EVERY / 2);
             if let Ok(status) = crate::pb::hsdb_client::HsdbClient::new(channel).status(req).await {
                 let alarm = status.into_inner().alarm;
@@ -309,7 +317,7 @@ impl HsdbNode {
 pub fn leader_endpoint(raft: &Raft) -> Option<String> {
     let m = raft.metrics().borrow().clone();
     let leader = m.current_leader?;
-    m.membership_config.membership().get_node(&leader).map(|n| n.addr.clone())
+    m.membership_config.membership().get_node(&leader).map(|n| n.api.clone())
 }
 
 #[cfg(test)]
@@ -323,7 +331,17 @@ mod tests {
         drop(open_db(dir.path(), 1).expect("its own directory reopens"));
         let Err(err) = open_db(dir.path(), 2) else { panic!("another member's directory must be refused") };
         let err = err.to_string();
-        assert!(err.contains("belongs to vmrm-hsdb-1 member 1, not member 2"), "{err}");
+        assert!(err.contains("belongs to vmrm-hsdb-2 member 1, not member 2"), "{err}");
+    }
+
+    #[test]
+    fn a_directory_of_an_older_format_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Identity { format: "vmrm-hsdb-1".into(), node_id: 1 };
+        write_marker(&dir.path().join(IDENTITY_FILE), &old).unwrap();
+        let Err(err) = open_db(dir.path(), 1) else { panic!("an older format must be refused") };
+        let err = err.to_string();
+        assert!(err.contains("holds data of format vmrm-hsdb-1, which this vmrmd does not read"), "{err}");
     }
 
     #[test]

@@ -1,18 +1,14 @@
-//! The HSDB's gRPC face: Raft RPCs from peers, and the table API. A member that is not the DBN
-//! forwards table calls to the DBN once (a forwarded call is never forwarded again).
+//! The HSDB's table API over gRPC (Raft between members is [`super::peer_service`], on its own
+//! port). A member that is not the DBN forwards table calls to the DBN once (a forwarded call
+//! is never forwarded again).
 use super::client::{HsdbAccess, LocalHsdb, read_local};
-use super::election::{self, PreVote};
-use super::raft_guard;
-use super::raft_node::LEASE;
 use super::tables::Table;
-use super::types::{Command, TypeConfig};
+use super::types::Command;
 use super::writers::may_write;
 use crate::error::VmrmError;
 use crate::pb::{self, hsdb_client::HsdbClient, hsdb_server::Hsdb};
 use crate::transport::gate::caller;
 use crate::transport::{ChannelPool, deadline};
-use openraft::raft::{AppendEntriesResponse, InstallSnapshotRequest};
-use serde::Serialize;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
 
@@ -43,56 +39,8 @@ impl HsdbService {
     }
 }
 
-fn raft_reply<T: Serialize>(result: T) -> Result<Response<pb::RaftPayload>, Status> {
-    let data = serde_json::to_vec(&result).map_err(|e| Status::internal(e.to_string()))?;
-    Ok(Response::new(pb::RaftPayload { data }))
-}
-
-/// Decodes a Raft message and refuses one outside the bounds of [`raft_guard`].
-fn raft_request<T: serde::de::DeserializeOwned>(
-    req: Request<pb::RaftPayload>,
-    check: impl Fn(&T) -> Result<(), String>,
-) -> Result<T, Status> {
-    let rpc = serde_json::from_slice(&req.into_inner().data)
-        .map_err(|e| Status::invalid_argument(format!("bad Raft payload: {e}")))?;
-    check(&rpc).map_err(|why| Status::invalid_argument(format!("Raft message refused: {why}")))?;
-    Ok(rpc)
-}
-
 #[tonic::async_trait]
 impl Hsdb for HsdbService {
-    async fn append_entries(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
-        let rpc = raft_request(req, raft_guard::check_append)?;
-        let node = self.local.node();
-        let reply = node.raft.append_entries(rpc).await;
-        // Anything but "your vote is stale" comes from the DBN this member follows.
-        if matches!(reply, Ok(ref r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
-            node.heard.now();
-        }
-        raft_reply(reply)
-    }
-
-    async fn vote(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
-        let rpc = raft_request(req, raft_guard::check_vote_request)?;
-        raft_reply(self.local.node().raft.vote(rpc).await)
-    }
-
-    async fn install_snapshot(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
-        let rpc: InstallSnapshotRequest<TypeConfig> = raft_request(req, raft_guard::check_snapshot)?;
-        let (node, sender) = (self.local.node(), rpc.vote);
-        let reply = node.raft.install_snapshot(rpc).await;
-        if matches!(reply, Ok(ref r) if r.vote <= sender) {
-            node.heard.now();
-        }
-        raft_reply(reply)
-    }
-
-    async fn pre_vote(&self, req: Request<pb::RaftPayload>) -> Result<Response<pb::RaftPayload>, Status> {
-        let rpc: PreVote = raft_request(req, raft_guard::check_pre_vote)?;
-        let node = self.local.node();
-        raft_reply(election::answer(&node.raft, &node.heard, &rpc, LEASE))
-    }
-
     async fn write(&self, req: Request<pb::HsdbWrite>) -> Result<Response<pb::HsdbWriteReply>, Status> {
         let was_forwarded = req.metadata().contains_key(FORWARDED);
         let who = caller(&req)?.clone();
@@ -142,7 +90,7 @@ impl Hsdb for HsdbService {
     async fn status(&self, _req: Request<pb::HsdbStatusRequest>) -> Result<Response<pb::HsdbStatus>, Status> {
         let node = self.local.node();
         let m = node.raft.metrics().borrow().clone();
-        let members = m.membership_config.membership().nodes().map(|(id, n)| format!("{id}={}", n.addr)).collect();
+        let members = m.membership_config.membership().nodes().map(|(id, n)| format!("{id}={}", n.api)).collect();
         Ok(Response::new(pb::HsdbStatus {
             node_id: node.node_id,
             leader_id: m.current_leader.unwrap_or_default(),
@@ -154,6 +102,7 @@ impl Hsdb for HsdbService {
             snapshot_index: m.snapshot.map(|l| l.index).unwrap_or_default(),
             purged_index: m.purged.map(|l| l.index).unwrap_or_default(),
             alarm: node.own_alarm().unwrap_or_default(),
+            peer_endpoint: node.peer_endpoint.clone(),
         }))
     }
 }

@@ -1,6 +1,7 @@
 //! The replicated tables on sled. `apply` executes commands in log order and records the last
-//! applied log id and membership in the same sled database, so a restarted member resumes
-//! where it stopped (openraft replays whatever the tables had not yet seen).
+//! applied log id and membership in the same sled transaction as the rows ([`applying`]), so a
+//! restarted member resumes exactly where it stopped (openraft replays whatever the tables had
+//! not yet seen, and nothing twice).
 //!
 //! A snapshot is the JSON of every table plus its metadata; installing one replaces the tables
 //! atomically: its rows go into a new *generation* of table trees, which is on the disk before
@@ -13,28 +14,27 @@
 //! would be copied out again and again.
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
-use super::locks::{self, VmLock};
+use super::applying::{self, ENTRIES_PER_TRANSACTION, LAST_APPLIED, MEMBERSHIP, sequence_key};
+use super::member::Member;
 use super::tables::{StoredRow, Table};
-use super::types::{Command, CommandResult, TypeConfig};
+use super::types::{CommandResult, TypeConfig};
 use crate::disk_sync::DiskSync;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    BasicNode, Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError,
-    StorageIOError, StoredMembership,
+    Entry, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError, StoredMembership,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Cursor;
+use std::sync::Arc;
 use strum::VariantArray;
 
 type NodeId = u64;
 type StorageResult<T> = Result<T, StorageError<NodeId>>;
 
 const META_TREE: &str = "sm/meta";
-const LAST_APPLIED: &[u8] = b"last_applied";
 /// Which generation of the table trees is current (absent: 0, the trees without a suffix).
 const GENERATION: &[u8] = b"generation";
-const MEMBERSHIP: &[u8] = b"membership";
 const SNAPSHOT_META: &[u8] = b"meta";
 const SNAPSHOT_DATA: &[u8] = b"data";
 
@@ -44,6 +44,11 @@ pub struct SledStateMachine {
     db: sled::Db,
     meta: sled::Tree,
     snapshot: sled::Tree,
+    /// Held while the tables change (apply, install) and while a snapshot reads them: openraft
+    /// builds snapshots in a task of their own, concurrently with applies, and sled has no
+    /// point-in-time view, so without it a snapshot could hold rows newer than its log id —
+    /// which a member installing it would then apply a second time.
+    tables_in_use: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -58,10 +63,6 @@ fn sm_read(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
 fn sm_write(e: impl std::error::Error + 'static) -> StorageError<NodeId> {
     StorageIOError::write_state_machine(&e).into()
 }
-
-/// Rows an append-only table keeps (the event log): older ones are dropped as new ones arrive,
-/// so the tables stay bounded under a sustained stream of events.
-pub const APPEND_RETENTION: u64 = 50_000;
 
 /// Encodes a table key: append-only tables sort by sequence number.
 pub fn encode_key(table: Table, key: &str) -> Vec<u8> {
@@ -102,14 +103,24 @@ pub fn table_tree(db: &sled::Db, table: Table) -> sled::Result<sled::Tree> {
 impl SledStateMachine {
     pub fn open(disk: &DiskSync) -> sled::Result<Self> {
         let db = disk.db().clone();
-        let sm =
-            Self { disk: disk.clone(), meta: db.open_tree(META_TREE)?, snapshot: db.open_tree("sm/snapshot")?, db };
+        let sm = Self {
+            disk: disk.clone(),
+            meta: db.open_tree(META_TREE)?,
+            snapshot: db.open_tree("sm/snapshot")?,
+            db,
+            tables_in_use: Arc::default(),
+        };
         sm.drop_generations_but(current_generation(&sm.meta)?)?;
         Ok(sm)
     }
 
     fn tree(&self, table: Table) -> StorageResult<sled::Tree> {
         table_tree(&self.db, table).map_err(sm_read)
+    }
+
+    /// Every table's current tree, in [`Table::VARIANTS`] order.
+    fn tables(&self) -> StorageResult<Vec<sled::Tree>> {
+        Table::VARIANTS.iter().map(|t| self.tree(*t)).collect()
     }
 
     /// Drops every table tree not of `generation`: the old tables after an install, or a
@@ -137,11 +148,16 @@ impl SledStateMachine {
         Ok(())
     }
 
-    /// Makes `generation` the current tables, with the snapshot's log id and membership, in
-    /// one atomic batch.
-    fn switch(&self, generation: u64, meta: &SnapshotMeta<NodeId, BasicNode>) -> StorageResult<()> {
+    /// Makes `generation` the current tables, with the snapshot's log id, membership and the
+    /// append-only tables' sequence numbers, in one atomic batch.
+    fn switch(&self, generation: u64, meta: &SnapshotMeta<NodeId, Member>) -> StorageResult<()> {
         let mut batch = sled::Batch::default();
         batch.insert(GENERATION, &generation.to_be_bytes());
+        for table in Table::VARIANTS.iter().filter(|t| t.is_append_only()) {
+            let tree = self.db.open_tree(generation_tree(*table, generation)).map_err(sm_read)?;
+            let last = tree.last().map_err(sm_read)?.and_then(|(k, _)| k.as_ref().try_into().ok());
+            batch.insert(sequence_key(*table), &last.map_or(0, u64::from_be_bytes).to_be_bytes());
+        }
         match &meta.last_log_id {
             Some(last) => batch.insert(LAST_APPLIED, serde_json::to_vec(last).map_err(sm_write)?),
             None => batch.remove(LAST_APPLIED),
@@ -157,137 +173,23 @@ impl SledStateMachine {
         }
     }
 
-    fn put_meta<T: Serialize>(&self, key: &[u8], value: &T) -> StorageResult<()> {
-        let b = serde_json::to_vec(value).map_err(sm_write)?;
-        self.meta.insert(key, b).map_err(sm_write)?;
-        Ok(())
-    }
-
-    fn row_version(tree: &sled::Tree, key: &[u8]) -> StorageResult<u64> {
-        Ok(match tree.get(key).map_err(sm_read)? {
-            Some(b) => serde_json::from_slice::<StoredRow>(&b).map_err(sm_read)?.version,
-            None => 0,
-        })
-    }
-
     fn put_row(tree: &sled::Tree, key: &[u8], version: u64, value: serde_json::Value) -> StorageResult<()> {
         let bytes = serde_json::to_vec(&StoredRow { version, value }).map_err(sm_write)?;
         tree.insert(key, bytes).map_err(sm_write)?;
         Ok(())
     }
 
-    fn execute(&self, index: u64, command: Command) -> StorageResult<CommandResult> {
-        let applied = CommandResult::Applied { version: index };
-        match command {
-            Command::Put { table, key, value } => {
-                Self::put_row(&self.tree(table)?, &encode_key(table, &key), index, value)?;
-            }
-            Command::PutIfVersion { table, key, expected_version, value } => {
-                let tree = self.tree(table)?;
-                let key = encode_key(table, &key);
-                let current = Self::row_version(&tree, &key)?;
-                if current != expected_version {
-                    return Ok(CommandResult::VersionMismatch { current });
-                }
-                Self::put_row(&tree, &key, index, value)?;
-            }
-            Command::Delete { table, key } => {
-                self.tree(table)?.remove(encode_key(table, &key)).map_err(sm_write)?;
-            }
-            Command::Append { table, value } => {
-                let tree = self.tree(table)?;
-                let Some(sequence) = Self::last_sequence(&tree)?.checked_add(1).filter(|s| *s < u64::MAX) else {
-                    return Ok(CommandResult::Rejected(format!("table {table} has run out of sequence numbers")));
-                };
-                Self::put_row(&tree, &sequence.to_be_bytes(), index, value)?;
-                if let Some(expired) = sequence.checked_sub(APPEND_RETENTION) {
-                    tree.remove(expired.to_be_bytes()).map_err(sm_write)?;
-                }
-            }
-            Command::Lock { vm, operation, holder, at_ms, how } => {
-                let current = match self.vm_lock(&vm)? {
-                    Ok(current) => current,
-                    Err(rejected) => return Ok(rejected),
-                };
-                return match locks::acquire(current.as_ref(), &vm, operation, holder, at_ms, how) {
-                    Ok(lock) => {
-                        self.put_lock(index, &lock)?;
-                        Ok(CommandResult::Locked { epoch: lock.epoch })
-                    }
-                    Err(refusal) => Ok(CommandResult::Refused(refusal)),
-                };
-            }
-            Command::Unlock { vm, epoch, at_ms } => {
-                let current = match self.vm_lock(&vm)? {
-                    Ok(current) => current,
-                    Err(rejected) => return Ok(rejected),
-                };
-                match locks::release(current.as_ref(), epoch, at_ms) {
-                    Ok(lock) => self.put_lock(index, &lock)?,
-                    Err(refusal) => return Ok(CommandResult::Refused(refusal)),
-                }
-            }
-            Command::Fenced { vm, epoch, command } => {
-                let current = match self.vm_lock(&vm)? {
-                    Ok(current) => current,
-                    Err(rejected) => return Ok(rejected),
-                };
-                return match locks::check_fence(current.as_ref(), epoch) {
-                    Ok(()) => self.execute(index, *command),
-                    Err(refusal) => Ok(CommandResult::Refused(refusal)),
-                };
-            }
-            Command::Batch(commands) => {
-                let results = commands.into_iter().map(|c| self.execute(index, c)).collect::<StorageResult<_>>()?;
-                return Ok(CommandResult::Batch(results));
-            }
-        }
-        Ok(applied)
-    }
-
-    /// VM `vm`'s lock; a lock row that does not decode (written before rows were checked)
-    /// rejects the command instead of failing the state machine.
-    fn vm_lock(&self, vm: &str) -> StorageResult<Result<Option<VmLock>, CommandResult>> {
-        let Some(b) = self.tree(Table::Locked)?.get(vm).map_err(sm_read)? else { return Ok(Ok(None)) };
-        let row: StoredRow = serde_json::from_slice(&b).map_err(sm_read)?;
-        Ok(serde_json::from_value(row.value)
-            .map(Some)
-            .map_err(|e| CommandResult::Rejected(format!("the lock row of VM {vm} does not decode: {e}"))))
-    }
-
-    /// Applies one command as a caller submitted it: checked first, like before proposing.
-    fn apply_checked(&self, index: u64, command: Command) -> StorageResult<CommandResult> {
-        match command.check() {
-            Ok(_) => self.execute(index, command),
-            Err(why) => Ok(CommandResult::Rejected(why)),
-        }
-    }
-
-    fn put_lock(&self, index: u64, lock: &VmLock) -> StorageResult<()> {
-        let value = serde_json::to_value(lock).map_err(sm_write)?;
-        Self::put_row(&self.tree(Table::Locked)?, lock.vm.as_bytes(), index, value)
-    }
-
-    /// The highest sequence number of an append-only table (0 when empty). Derived from the
-    /// rows themselves, so a member that installed a snapshot continues the same numbering.
-    fn last_sequence(tree: &sled::Tree) -> StorageResult<u64> {
-        Ok(match tree.last().map_err(sm_read)? {
-            Some((key, _)) => key.as_ref().try_into().map(u64::from_be_bytes).unwrap_or_default(),
-            None => 0,
-        })
-    }
-
     fn current_snapshot(&self) -> StorageResult<Option<Snapshot<TypeConfig>>> {
         let Some(meta) = self.snapshot.get(SNAPSHOT_META).map_err(sm_read)? else {
             return Ok(None);
         };
-        let meta: SnapshotMeta<NodeId, BasicNode> = serde_json::from_slice(&meta).map_err(sm_read)?;
+        let meta: SnapshotMeta<NodeId, Member> = serde_json::from_slice(&meta).map_err(sm_read)?;
         let data = self.snapshot.get(SNAPSHOT_DATA).map_err(sm_read)?.map(|d| d.to_vec()).unwrap_or_default();
         Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) }))
     }
 
     /// Keeps the latest snapshot so a lagging member can be sent it after a restart too.
-    fn store_snapshot(&self, meta: &SnapshotMeta<NodeId, BasicNode>, data: &[u8]) -> StorageResult<()> {
+    fn store_snapshot(&self, meta: &SnapshotMeta<NodeId, Member>, data: &[u8]) -> StorageResult<()> {
         let mut batch = sled::Batch::default();
         batch.insert(SNAPSHOT_META, serde_json::to_vec(meta).map_err(sm_write)?);
         batch.insert(SNAPSHOT_DATA, data);
@@ -297,8 +199,20 @@ impl SledStateMachine {
 
 impl RaftSnapshotBuilder<TypeConfig> for SledStateMachine {
     async fn build_snapshot(&mut self) -> StorageResult<Snapshot<TypeConfig>> {
+        let tables_in_use = self.tables_in_use.clone();
+        let _reading = tables_in_use.lock().await;
+        // Reading every table and encoding it is blocking work: off the async workers, which
+        // carry the heartbeats.
+        let sm = self.clone();
+        tokio::task::spawn_blocking(move || sm.snapshot_now()).await.map_err(sm_read)?
+    }
+}
+
+impl SledStateMachine {
+    /// A snapshot of the tables as they are (the caller keeps them from changing meanwhile).
+    fn snapshot_now(&self) -> StorageResult<Snapshot<TypeConfig>> {
         let last_applied: Option<LogId<NodeId>> = self.get_meta(LAST_APPLIED)?;
-        let last_membership: StoredMembership<NodeId, BasicNode> = self.get_meta(MEMBERSHIP)?.unwrap_or_default();
+        let last_membership: StoredMembership<NodeId, Member> = self.get_meta(MEMBERSHIP)?.unwrap_or_default();
         let mut tables = BTreeMap::new();
         for &table in Table::VARIANTS {
             let rows = self
@@ -325,7 +239,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SledStateMachine {
 impl RaftStateMachine<TypeConfig> for SledStateMachine {
     type SnapshotBuilder = Self;
 
-    async fn applied_state(&mut self) -> StorageResult<(Option<LogId<NodeId>>, StoredMembership<NodeId, BasicNode>)> {
+    async fn applied_state(&mut self) -> StorageResult<(Option<LogId<NodeId>>, StoredMembership<NodeId, Member>)> {
         Ok((self.get_meta(LAST_APPLIED)?, self.get_meta(MEMBERSHIP)?.unwrap_or_default()))
     }
 
@@ -334,23 +248,13 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let mut results = Vec::new();
-        for entry in entries {
-            let index = entry.log_id.index;
-            let result = match entry.payload {
-                EntryPayload::Blank => CommandResult::Applied { version: index },
-                // A batch of the write path packs many callers' commands: each is checked alone.
-                EntryPayload::Normal(Command::Batch(commands)) => CommandResult::Batch(
-                    commands.into_iter().map(|c| self.apply_checked(index, c)).collect::<StorageResult<_>>()?,
-                ),
-                EntryPayload::Normal(command) => self.apply_checked(index, command)?,
-                EntryPayload::Membership(m) => {
-                    self.put_meta(MEMBERSHIP, &StoredMembership::new(Some(entry.log_id), m))?;
-                    CommandResult::Applied { version: index }
-                }
-            };
-            self.put_meta(LAST_APPLIED, &entry.log_id)?;
-            results.push(result);
+        let entries: Vec<Entry<TypeConfig>> = entries.into_iter().collect();
+        let tables_in_use = self.tables_in_use.clone();
+        let _changing = tables_in_use.lock().await;
+        let tables = self.tables()?;
+        let mut results = Vec::with_capacity(entries.len());
+        for chunk in entries.chunks(ENTRIES_PER_TRANSACTION) {
+            results.extend(applying::apply(&tables, &self.meta, chunk)?);
         }
         Ok(results)
     }
@@ -365,13 +269,22 @@ impl RaftStateMachine<TypeConfig> for SledStateMachine {
 
     async fn install_snapshot(
         &mut self,
-        meta: &SnapshotMeta<NodeId, BasicNode>,
+        meta: &SnapshotMeta<NodeId, Member>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> StorageResult<()> {
+        let tables_in_use = self.tables_in_use.clone();
+        let _changing = tables_in_use.lock().await;
         let data = snapshot.into_inner();
-        let body: SnapshotBody = serde_json::from_slice(&data).map_err(sm_read)?;
         let next = current_generation(&self.meta).map_err(sm_read)? + 1;
-        self.stage(next, &body)?;
+        // Decoding and writing every row is blocking work: off the async workers.
+        let sm = self.clone();
+        let data = tokio::task::spawn_blocking(move || -> StorageResult<Vec<u8>> {
+            let body: SnapshotBody = serde_json::from_slice(&data).map_err(sm_read)?;
+            sm.stage(next, &body)?;
+            Ok(data)
+        })
+        .await
+        .map_err(sm_read)??;
         // The new tables are on the disk before anything points at them.
         self.disk.flush().await.map_err(sm_write)?;
         self.switch(next, meta)?;
@@ -391,18 +304,26 @@ mod tests {
     use super::*;
     use crate::domain::VmStatus;
     use crate::hsdb::locks::{Acquire, LockRefusal};
+    use crate::hsdb::types::Command;
+    use openraft::EntryPayload;
 
     fn lock(how: Acquire) -> Command {
         Command::Lock { vm: "vm-1".into(), operation: VmStatus::RestartInProgress, holder: 1, at_ms: 5, how }
     }
 
-    fn fenced_put(epoch: u64, value: u64) -> Command {
-        let put = Command::Put { table: Table::Vm, key: "vm-1".into(), value: value.into() };
+    fn alive(host: &str, at_ms: i64) -> serde_json::Value {
+        let row = crate::domain::SuAliveRecord { host: host.into(), incarnation: "i".into(), at_ms };
+        serde_json::to_value(row).unwrap()
+    }
+
+    /// A write of host-1's alive row (at `at_ms`) under VM vm-1's lock at `epoch`.
+    fn fenced_put(epoch: u64, at_ms: i64) -> Command {
+        let put = Command::Put { table: Table::SuAlive, key: "host-1".into(), value: alive("host-1", at_ms) };
         Command::Fenced { vm: "vm-1".into(), epoch, command: Box::new(put) }
     }
 
-    fn vm_row(sm: &SledStateMachine) -> Option<serde_json::Value> {
-        let bytes = sm.tree(Table::Vm).unwrap().get("vm-1").unwrap()?;
+    fn fenced_row(sm: &SledStateMachine) -> Option<serde_json::Value> {
+        let bytes = sm.tree(Table::SuAlive).unwrap().get("host-1").unwrap()?;
         Some(serde_json::from_slice::<StoredRow>(&bytes).unwrap().value)
     }
 
@@ -444,11 +365,7 @@ mod tests {
     }
 
     fn put(index: u64, host: &str) -> Entry<TypeConfig> {
-        let row = crate::domain::SuAliveRecord { host: host.into(), incarnation: "i".into(), at_ms: 0 };
-        entry(
-            index,
-            Command::Put { table: Table::SuAlive, key: host.into(), value: serde_json::to_value(row).unwrap() },
-        )
+        entry(index, Command::Put { table: Table::SuAlive, key: host.into(), value: alive(host, 0) })
     }
 
     fn hosts(sm: &SledStateMachine) -> Vec<String> {
@@ -492,30 +409,112 @@ mod tests {
         crate::hsdb::client::read_local(db, Table::SuAlive, None).unwrap().into_iter().map(|r| r.key).collect()
     }
 
+    fn event() -> Command {
+        let e = crate::domain::EventRecord::new(crate::domain::EventName::VmFailureDetected, "vm", "x");
+        Command::Append { table: Table::Event, value: serde_json::to_value(e).unwrap() }
+    }
+
+    /// Applies `command` alone as entry `index`.
+    fn run(sm: &SledStateMachine, index: u64, command: Command) -> StorageResult<CommandResult> {
+        let mut results = applying::apply(&sm.tables()?, &sm.meta, &[entry(index, command)])?;
+        Ok(results.remove(0))
+    }
+
+    fn last_applied(sm: &SledStateMachine) -> Option<u64> {
+        sm.get_meta::<LogId<NodeId>>(LAST_APPLIED).unwrap().map(|l| l.index)
+    }
+
+    /// M7: an entry whose apply fails halfway (here: a stored row that no longer decodes, met
+    /// by its second command) leaves nothing of itself behind — not its first command's row,
+    /// not its events' sequence, not the last applied log id — so a replay applies it whole.
+    #[tokio::test]
+    async fn an_apply_that_fails_halfway_leaves_nothing_of_itself() {
+        let (_dir, disk) = disk();
+        let mut sm = SledStateMachine::open(&disk).unwrap();
+        sm.apply(vec![put(1, "a")]).await.unwrap();
+        sm.tree(Table::SuAlive).unwrap().insert("host-9", b"not a row".as_slice()).unwrap();
+        let append = event();
+        let check = Command::PutIfVersion {
+            table: Table::SuAlive,
+            key: "host-9".into(),
+            expected_version: 0,
+            value: alive("host-9", 1),
+        };
+        let entry_2 = entry(2, Command::Batch(vec![append.clone(), lock(Acquire::WhenFree), check]));
+        assert!(sm.apply(vec![entry_2]).await.is_err(), "the undecodable row fails the apply");
+        assert_eq!(last_applied(&sm), Some(1));
+        assert!(sm.tree(Table::Event).unwrap().is_empty(), "no event of the failed entry");
+        assert!(sm.tree(Table::Locked).unwrap().is_empty(), "no lock of the failed entry");
+        // Applied again once the row is readable: whole, with the first sequence number and epoch.
+        sm.tree(Table::SuAlive).unwrap().remove("host-9").unwrap();
+        let entry_2 = entry(2, Command::Batch(vec![append.clone(), lock(Acquire::WhenFree)]));
+        let results = sm.apply(vec![entry_2, entry(3, append)]).await.unwrap();
+        let CommandResult::Batch(batch) = &results[0] else { panic!("{results:?}") };
+        assert_eq!(batch[1], CommandResult::Locked { epoch: 1 });
+        assert_eq!(last_applied(&sm), Some(3));
+        let events: Vec<String> = crate::hsdb::client::read_local(disk.db(), Table::Event, None)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        assert_eq!(events, ["1", "2"]);
+    }
+
+    /// An append-only table's numbering goes on from a snapshot's rows, after an install too.
+    #[tokio::test]
+    async fn sequence_numbers_continue_across_a_snapshot_install() {
+        let (_dir, disk) = disk();
+        let mut source = SledStateMachine::open(&disk).unwrap();
+        source.apply(vec![entry(1, event()), entry(2, event())]).await.unwrap();
+        let snapshot = source.build_snapshot().await.unwrap();
+        let (_dir2, disk2) = self::disk();
+        let mut member = SledStateMachine::open(&disk2).unwrap();
+        member.apply(vec![entry(1, event())]).await.unwrap();
+        member.install_snapshot(&snapshot.meta, snapshot.snapshot).await.unwrap();
+        member.apply(vec![entry(3, event())]).await.unwrap();
+        let keys: Vec<String> = crate::hsdb::client::read_local(disk2.db(), Table::Event, None)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.key)
+            .collect();
+        assert_eq!(keys, ["1", "2", "3"]);
+    }
+
+    /// A snapshot is built from tables nobody changes meanwhile: it waits for an apply in
+    /// progress, and an apply waits for it.
+    #[tokio::test]
+    async fn a_snapshot_waits_while_the_tables_change() {
+        let (_dir, disk) = disk();
+        let mut sm = SledStateMachine::open(&disk).unwrap();
+        sm.apply(vec![put(1, "a")]).await.unwrap();
+        let changing = sm.tables_in_use.clone().lock_owned().await;
+        let mut builder = sm.get_snapshot_builder().await;
+        let building = tokio::spawn(async move { builder.build_snapshot().await.unwrap() });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!building.is_finished(), "the snapshot waits for the tables");
+        drop(changing);
+        let snapshot = building.await.unwrap();
+        assert_eq!(snapshot.meta.last_log_id.map(|l| l.index), Some(1));
+    }
+
     #[test]
     fn writes_under_a_lock_apply_only_at_its_current_epoch() {
         let (_dir, disk) = disk();
         let sm = SledStateMachine::open(&disk).unwrap();
-        assert_eq!(sm.execute(1, lock(Acquire::WhenFree)).unwrap(), CommandResult::Locked { epoch: 1 });
+        assert_eq!(run(&sm, 1, lock(Acquire::WhenFree)).unwrap(), CommandResult::Locked { epoch: 1 });
         assert!(matches!(
-            sm.execute(2, lock(Acquire::WhenFree)).unwrap(),
+            run(&sm, 2, lock(Acquire::WhenFree)).unwrap(),
             CommandResult::Refused(LockRefusal::Held(held)) if held.epoch == 1 && held.holder == 1
         ));
-        assert_eq!(sm.execute(3, fenced_put(1, 10)).unwrap(), CommandResult::Applied { version: 3 });
+        assert_eq!(run(&sm, 3, fenced_put(1, 10)).unwrap(), CommandResult::Applied { version: 3 });
         // Another controller takes the operation over; the first one's writes are fenced out.
-        assert_eq!(sm.execute(4, lock(Acquire::TakeOver { epoch: 1 })).unwrap(), CommandResult::Locked { epoch: 2 });
-        assert_eq!(
-            sm.execute(5, fenced_put(1, 11)).unwrap(),
-            CommandResult::Refused(LockRefusal::Stale { current: 2 })
-        );
-        assert_eq!(vm_row(&sm), Some(10.into()), "the fenced-out write changed nothing");
+        assert_eq!(run(&sm, 4, lock(Acquire::TakeOver { epoch: 1 })).unwrap(), CommandResult::Locked { epoch: 2 });
+        assert_eq!(run(&sm, 5, fenced_put(1, 11)).unwrap(), CommandResult::Refused(LockRefusal::Stale { current: 2 }));
+        assert_eq!(fenced_row(&sm), Some(alive("host-1", 10)), "the fenced-out write changed nothing");
         let unlock = |epoch| Command::Unlock { vm: "vm-1".into(), epoch, at_ms: 6 };
-        assert_eq!(sm.execute(6, unlock(1)).unwrap(), CommandResult::Refused(LockRefusal::Stale { current: 2 }));
-        assert_eq!(sm.execute(7, unlock(2)).unwrap(), CommandResult::Applied { version: 7 });
-        assert_eq!(
-            sm.execute(8, fenced_put(2, 12)).unwrap(),
-            CommandResult::Refused(LockRefusal::Stale { current: 2 })
-        );
-        assert_eq!(sm.execute(9, lock(Acquire::WhenFree)).unwrap(), CommandResult::Locked { epoch: 3 });
+        assert_eq!(run(&sm, 6, unlock(1)).unwrap(), CommandResult::Refused(LockRefusal::Stale { current: 2 }));
+        assert_eq!(run(&sm, 7, unlock(2)).unwrap(), CommandResult::Applied { version: 7 });
+        assert_eq!(run(&sm, 8, fenced_put(2, 12)).unwrap(), CommandResult::Refused(LockRefusal::Stale { current: 2 }));
+        assert_eq!(run(&sm, 9, lock(Acquire::WhenFree)).unwrap(), CommandResult::Locked { epoch: 3 });
     }
 }

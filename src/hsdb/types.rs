@@ -10,7 +10,7 @@ openraft::declare_raft_types!(
         D = Command,
         R = CommandResult,
         NodeId = u64,
-        Node = openraft::BasicNode,
+        Node = super::member::Member,
         Entry = openraft::Entry<TypeConfig>,
         SnapshotData = Cursor<Vec<u8>>,
         AsyncRuntime = openraft::TokioRuntime,

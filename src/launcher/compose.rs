@@ -124,7 +124,10 @@ mod tests {
             assert!(n.endpoint().starts_with(&format!("{}:", n.name)), "{}", n.endpoint());
         }
         assert_eq!(t.controller_endpoints(), ["ctl-1:7001", "ctl-2:7002", "ctl-3:7003"]);
-        assert_eq!(t.hsdb_members(), ["10.213.0.1:7001", "10.213.0.2:7002", "10.213.0.3:7003"]);
+        let apis: Vec<String> = t.hsdb_members().into_iter().map(|m| m.api).collect();
+        assert_eq!(apis, ["10.213.0.1:7001", "10.213.0.2:7002", "10.213.0.3:7003"]);
+        let peers: Vec<String> = t.hsdb_members().into_iter().map(|m| m.peer).collect();
+        assert_eq!(peers, ["10.213.0.1:7011", "10.213.0.2:7012", "10.213.0.3:7013"], "Raft on ports of its own");
         let file = compose_file(&t);
         assert!(file.contains("  ctl-2:\n    image: vmrm:local\n    hostname: ctl-2\n    networks:\n      dc:\n        ipv4_address: 10.213.0.2\n"));
         let addresses: Vec<&str> = file.lines().filter_map(|l| l.trim().strip_prefix("ipv4_address: ")).collect();

@@ -1,6 +1,8 @@
 //! Which nodes a datacenter has and on which loopback ports. Port layout from `base_port` B:
-//! controllers B+1.., HMCs B+101.., SAN B+201, host i: SU B+300+10i, VIOS a/b B+301+10i / B+302+10i.
+//! controllers B+1.. (their HSDB peer ports B+11..), HMCs B+101.., SAN B+201, host i: SU
+//! B+300+10i, VIOS a/b B+301+10i / B+302+10i.
 use crate::config::*;
+use crate::hsdb::Member;
 use crate::profile::ProfileName;
 use crate::transport::tls::TlsFiles;
 use std::collections::BTreeMap;
@@ -34,6 +36,9 @@ pub struct Topology {
     /// on all interfaces, instead of loopback ports.
     pub containers: bool,
 }
+
+/// HSDB member `i`'s peer port is the base port + this + `i`.
+const PEER_PORT_OFFSET: u16 = 10;
 
 /// Base port of the local datacenter: `ksysmgr` without `--endpoints` reaches B+1..B+3.
 pub const LOCAL_BASE_PORT: u16 = 7000;
@@ -91,13 +96,21 @@ impl Topology {
     /// DNS fails lookups for seconds, and an election whose vote requests cannot resolve the
     /// surviving peer stalls for as long. (Everything else keeps names: a dead node's name fails
     /// at once, where its address would hang until a timeout.)
-    pub fn hsdb_members(&self) -> Vec<String> {
+    ///
+    /// Member `i`'s Raft is served on its peer port, base port + 10 + `i`.
+    pub fn hsdb_members(&self) -> Vec<Member> {
+        let at = |i: u16, port: u16| match self.containers {
+            true => format!("{}:{port}", super::compose::address(i)),
+            false => format!("127.0.0.1:{port}"),
+        };
         (1..=self.controllers as u16)
-            .map(|i| match self.containers {
-                true => format!("{}:{}", super::compose::address(i), self.base_port + i),
-                false => self.addr("", i),
-            })
+            .map(|i| Member::new(at(i, self.base_port + i), at(i, self.peer_port(i))))
             .collect()
+    }
+
+    /// The peer port of HSDB member `i`.
+    pub fn peer_port(&self, i: u16) -> u16 {
+        self.base_port + PEER_PORT_OFFSET + i
     }
 
     /// Where the nodes read their certificates: in their container, or the data directory.
@@ -179,13 +192,17 @@ impl Topology {
 
     /// Every node's config, in start order.
     pub fn node_configs(&self) -> Vec<NodeConfig> {
-        let members: BTreeMap<String, String> =
-            self.hsdb_members().into_iter().enumerate().map(|(i, a)| ((i + 1).to_string(), a)).collect();
+        let members: BTreeMap<u64, Member> =
+            self.hsdb_members().into_iter().enumerate().map(|(i, m)| (i as u64 + 1, m)).collect();
         let mut out = Vec::new();
         for (i, listen) in self.controller_endpoints().into_iter().enumerate() {
             let mut n = self.node(format!("ctl-{}", i + 1), listen);
             n.controller = Some(ControllerConfig {});
-            let mut hsdb = HsdbConfig::new(i as u64 + 1, members.clone());
+            let peer_listen = match self.containers {
+                true => format!("0.0.0.0:{}", self.peer_port(i as u16 + 1)),
+                false => members[&(i as u64 + 1)].peer.clone(),
+            };
+            let mut hsdb = HsdbConfig::new(i as u64 + 1, peer_listen, &members);
             hsdb.snapshot_every = self.hsdb_snapshot_every;
             hsdb.quota_bytes = self.hsdb_quota_bytes;
             hsdb.log_kept_after_snapshot = hsdb.log_kept_after_snapshot.min(self.hsdb_snapshot_every / 2);

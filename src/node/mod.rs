@@ -1,16 +1,18 @@
 //! One `vmrmd` process: it starts the actors of the roles its config names, serves all their
-//! gRPC services on one listening address (plus the standard health service and reflection),
-//! and on the shutdown signal stops serving, shuts the HSDB member down and returns. Nodes are
+//! gRPC services on one listening address (plus the standard health service and reflection) —
+//! all but the HSDB members' Raft, which has a port of its own ([`peer_port`]) — and on the
+//! shutdown signal stops serving, shuts the HSDB member down and returns. Nodes are
 //! crash-only ([`crash_only`]): a panic aborts the process, and a role whose actor (or Raft
 //! core) stopped turns the node NOT_SERVING and stops it with an error.
 pub mod crash_only;
+mod peer_port;
 
 use crate::agents::{ar_gateway::ArGateway, host_monitor as vios};
 use crate::config::NodeConfig;
 use crate::controller::api::audit::record_refusals;
 use crate::controller::{Controller, ControllerCore, api::admin::AdminService};
 use crate::error::{Result, VmrmError};
-use crate::hsdb::{HsdbNode, LocalHsdb, RemoteHsdb, network::MAX_RAFT_MESSAGE, service::HsdbService};
+use crate::hsdb::{HsdbNode, LocalHsdb, RemoteHsdb, service::HsdbService};
 use crate::pb;
 use crate::sim::{hmc, san, su};
 use crate::transport::gate::{Gate, REFUSALS_QUEUED};
@@ -61,19 +63,9 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         let hsdb = RemoteHsdb::new(cfg.hsdb_client_endpoints(), pool.clone(), timing.rpc_deadline);
         tokio::spawn(record_refusals(hsdb, refusals));
     }
-    let mut server = Server::builder();
-    if let Some(tls) = security.server() {
-        server = server.tls_config(tls).map_err(|e| VmrmError::invalid(format!("node {}: TLS: {e}", cfg.name)))?;
-    }
-    let mut router = server
-        .layer(gate)
-        .max_concurrent_streams(Some(MAX_STREAMS))
+    let mut router = server(&cfg.name, &security, MAX_STREAMS)?
         .concurrency_limit_per_connection(MAX_CALLS)
-        .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
-        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(5)))
-        .initial_stream_window_size(Some(16 << 20))
-        .initial_connection_window_size(Some(32 << 20))
-        .max_frame_size(Some(1 << 20))
+        .layer(gate.clone())
         .add_service(health)
         .add_service(reflection);
 
@@ -81,15 +73,26 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     // A role that ends its node on purpose (a VIOS shut down by its hypervisor) tells this.
     let stop = std::sync::Arc::new(tokio::sync::Notify::new());
     let mut hsdb_node = None;
+    // The peer port ends with the node's main server.
+    let (peers_stop, peers_stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut peers_served = None;
     if let Some(h) = &cfg.hsdb {
+        let peer_listener = peer_port::bind(&cfg.name, h).await?;
         let node = HsdbNode::start(&cfg.data_dir.join("hsdb"), h, pool.clone()).await?;
+        let until = async move {
+            let _ = peers_stopped.await;
+        };
+        let serve = peer_port::serve(
+            server(&cfg.name, &security, peer_port::MAX_STREAMS)?,
+            peer_listener,
+            gate.clone(),
+            node.clone(),
+            until,
+        );
+        peers_served = Some(tokio::spawn(serve));
         let local = LocalHsdb::new(node.clone());
         let service = HsdbService::new(local.clone(), pool.clone(), timing.rpc_deadline);
-        router = router.add_service(
-            pb::hsdb_server::HsdbServer::new(service)
-                .max_decoding_message_size(MAX_RAFT_MESSAGE)
-                .max_encoding_message_size(MAX_RAFT_MESSAGE),
-        );
+        router = router.add_service(pb::hsdb_server::HsdbServer::new(service));
         serving::<pb::hsdb_server::HsdbServer<HsdbService>>(&reporter, &mut liveness).await;
         if cfg.controller.is_some() {
             let core = ControllerCore::new(local, pool.clone(), timing);
@@ -168,25 +171,56 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         let _ = stopped_tx.send(liveness.watch(reporter, LIVENESS_EVERY).await);
     });
     let mut stopped_rx = std::pin::pin!(stopped_rx);
+    let peers_failed = async {
+        match &mut peers_served {
+            Some(task) => task.await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut peers_failed = std::pin::pin!(peers_failed);
+    let mut peers_result = None;
     let until = async {
         tokio::select! {
             _ = shutdown => {}
             _ = stop.notified() => {}
             _ = &mut stopped_rx => {}
+            ended = &mut peers_failed => peers_result = Some(ended),
         }
     };
     let served = router.serve_with_incoming_shutdown(incoming, until).await;
     watch.abort();
+    let _ = peers_stop.send(());
     let stopped = stopped_rx.try_recv().ok();
     if let Some(node) = hsdb_node {
         node.shutdown().await;
     }
     tracing::info!(node = %cfg.name, "node stopped");
     served.map_err(|e| VmrmError::internal(format!("gRPC server failed: {e}")))?;
+    if let Some(ended) = peers_result {
+        ended.map_err(VmrmError::internal)??;
+        return Err(VmrmError::unavailable(format!("node {}: the HSDB peer port stopped serving", cfg.name)));
+    }
     match stopped {
         Some(why) => Err(VmrmError::unavailable(format!("node {} stopped: {why}", cfg.name))),
         None => Ok(()),
     }
+}
+
+/// A gRPC server of node `name`: TLS as `security` says, at most `streams` calls open per
+/// connection, keepalives, and windows wide enough for a live migration's pages or a Raft
+/// message (small calls do not notice).
+fn server(name: &str, security: &Security, streams: u32) -> Result<Server> {
+    let mut server = Server::builder();
+    if let Some(tls) = security.server() {
+        server = server.tls_config(tls).map_err(|e| VmrmError::invalid(format!("node {name}: TLS: {e}")))?;
+    }
+    Ok(server
+        .max_concurrent_streams(Some(streams))
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(5)))
+        .initial_stream_window_size(Some(16 << 20))
+        .initial_connection_window_size(Some(32 << 20))
+        .max_frame_size(Some(1 << 20)))
 }
 
 /// Marks service `S` SERVING and has the node's liveness turn it NOT_SERVING with the node.

@@ -7,9 +7,9 @@
 //! members while clients run, then judge the history with [`crate::testing::lincheck`].
 // openraft's own error types are large; they are returned as openraft defines them.
 #![allow(clippy::result_large_err)]
+use crate::hsdb::Member;
 use crate::hsdb::election::{PreVote, PreVoter};
 use crate::hsdb::types::TypeConfig;
-use openraft::BasicNode;
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
@@ -113,7 +113,7 @@ impl<N: PreVoter> PreVoter for FaultyNetwork<N> {
 impl<N: RaftNetworkFactory<TypeConfig>> RaftNetworkFactory<TypeConfig> for FaultyNetwork<N> {
     type Network = FaultyPeer<N::Network>;
 
-    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Self::Network {
+    async fn new_client(&mut self, target: NodeId, node: &Member) -> Self::Network {
         FaultyPeer {
             from: self.from,
             to: target,
@@ -132,7 +132,7 @@ pub struct FaultyPeer<P> {
 
 impl<P> FaultyPeer<P> {
     /// Delivers one message leg (`from` → `to`) or fails it as unreachable.
-    async fn leg<E: std::error::Error>(&self, from: NodeId, to: NodeId) -> Result<(), RPCError<NodeId, BasicNode, E>> {
+    async fn leg<E: std::error::Error>(&self, from: NodeId, to: NodeId) -> Result<(), RPCError<NodeId, Member, E>> {
         match self.faults.verdict(from, to) {
             Some(delay) => {
                 if !delay.is_zero() {
@@ -163,7 +163,7 @@ impl<P: RaftNetwork<TypeConfig>> RaftNetwork<TypeConfig> for FaultyPeer<P> {
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
         faulty_call!(self, self.inner.append_entries(rpc, option))
     }
 
@@ -171,7 +171,7 @@ impl<P: RaftNetwork<TypeConfig>> RaftNetwork<TypeConfig> for FaultyPeer<P> {
         &mut self,
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId, InstallSnapshotError>>>
     {
         faulty_call!(self, self.inner.install_snapshot(rpc, option))
     }
@@ -180,7 +180,7 @@ impl<P: RaftNetwork<TypeConfig>> RaftNetwork<TypeConfig> for FaultyPeer<P> {
         &mut self,
         rpc: VoteRequest<NodeId>,
         option: RPCOption,
-    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, Member, RaftError<NodeId>>> {
         faulty_call!(self, self.inner.vote(rpc, option))
     }
 

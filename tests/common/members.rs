@@ -17,7 +17,8 @@ impl Drop for Extra {
     }
 }
 
-/// Starts node 4, an empty HSDB-only member on the datacenter's base port + 4 (not yet in the
+/// Starts node 4, an empty HSDB-only member on the datacenter's base port + 4 (its Raft on
+/// peer port 4) (not yet in the
 /// membership: `ksysmgr add hsdb_node` brings it in). Returns it with its endpoint.
 pub async fn start_fourth_member(dc: &Datacenter, dir: &std::path::Path) -> (Extra, String) {
     let mut cfg = dc.topology.node_configs().into_iter().find(|c| c.name == "ctl-1").expect("ctl-1 config");
@@ -29,6 +30,8 @@ pub async fn start_fourth_member(dc: &Datacenter, dir: &std::path::Path) -> (Ext
     let hsdb = cfg.hsdb.as_mut().expect("hsdb section");
     hsdb.node_id = 4;
     hsdb.members.insert("4".into(), endpoint.clone());
+    hsdb.peer_listen = format!("127.0.0.1:{}", dc.topology.peer_port(4));
+    hsdb.peers.insert("4".into(), hsdb.peer_listen.clone());
     let certs = dc.topology.certs_dir();
     Authority::load(&certs).expect("the CA").issue_into(&certs, &cfg.principal(), &cfg.reached_at()).expect("cert");
     cfg.tls = Some(TlsFiles::in_dir(&certs, &cfg.name));

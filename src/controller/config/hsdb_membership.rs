@@ -5,10 +5,11 @@
 use crate::controller::config::Config;
 use crate::controller::messages as say;
 use crate::error::{Result, VmrmError};
+use crate::hsdb::Member;
 use crate::hsdb::Raft;
 use crate::pb::{self, HsdbStatusRequest, hsdb_client::HsdbClient};
 use crate::transport::{Security, channel::lazy_channel, deadline};
-use openraft::{BasicNode, ChangeMembers};
+use openraft::ChangeMembers;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 use strum::Display;
@@ -37,8 +38,8 @@ impl Role {
     }
 }
 
-/// The membership as this member knows it: id → (address, role).
-fn members(raft: &Raft) -> BTreeMap<u64, (String, Role)> {
+/// The membership as this member knows it: id → (endpoints, role).
+fn members(raft: &Raft) -> BTreeMap<u64, (Member, Role)> {
     let metrics = raft.metrics().borrow().clone();
     let membership = metrics.membership_config.membership();
     let voters: BTreeSet<u64> = membership.voter_ids().collect();
@@ -46,7 +47,7 @@ fn members(raft: &Raft) -> BTreeMap<u64, (String, Role)> {
         .nodes()
         .map(|(id, node)| {
             let role = if voters.contains(id) { Role::Voter } else { Role::Learner };
-            (*id, (node.addr.clone(), role))
+            (*id, (node.clone(), role))
         })
         .collect()
 }
@@ -76,8 +77,10 @@ impl Config {
                 "endpoint `{endpoint}` is not an address like IP:PORT or NAME:PORT"
             )));
         }
-        if let Some((addr, role)) = members(self.raft()).get(&node_id) {
-            return Err(VmrmError::AlreadyExists(format!("HSDB node {node_id} is already a member ({role}, {addr})")));
+        if let Some((member, role)) = members(self.raft()).get(&node_id) {
+            return Err(VmrmError::AlreadyExists(format!(
+                "HSDB node {node_id} is already a member ({role}, {member})"
+            )));
         }
         let status = probe(endpoint, &self.security).await.map_err(|e| {
             VmrmError::precondition(format!(
@@ -91,8 +94,16 @@ impl Config {
                 status.node_id
             )));
         }
-        let node = BasicNode { addr: endpoint.to_string() };
-        let added = tokio::time::timeout(CATCH_UP_TIMEOUT, self.raft().add_learner(node_id, node, true))
+        // Where its Raft is reached, as the member's own config says (`[hsdb.peers]`).
+        if !crate::transport::is_endpoint(&status.peer_endpoint) {
+            return Err(VmrmError::precondition(format!(
+                "the HSDB member at {endpoint} names no peer endpoint (`{}`); give it its own entry in \
+                 [hsdb.peers]. Nothing was changed",
+                crate::error::quote(&status.peer_endpoint)
+            )));
+        }
+        let node = Member::new(endpoint, &status.peer_endpoint);
+        let added = tokio::time::timeout(CATCH_UP_TIMEOUT, self.raft().add_learner(node_id, node.clone(), true))
             .await
             .map_err(|_| {
                 VmrmError::unavailable(format!(
@@ -102,7 +113,7 @@ impl Config {
             })?
             .map_err(membership_error)?;
         let index = added.log_id.index;
-        Ok(vec![say::hsdb_node_added(node_id, endpoint, index)])
+        Ok(vec![say::hsdb_node_added(node_id, &node, index)])
     }
 
     pub async fn modify_hsdb_node(&self, node_id: u64, wanted: Role) -> Result<Vec<pb::Step>> {
@@ -127,7 +138,7 @@ impl Config {
 
     pub async fn remove_hsdb_node(&self, node_id: u64) -> Result<Vec<pb::Step>> {
         let all = members(self.raft());
-        let Some((addr, role)) = all.get(&node_id) else {
+        let Some((member, role)) = all.get(&node_id) else {
             return Err(VmrmError::not_found(format!("HSDB node {node_id} is not a member")));
         };
         let ids = BTreeSet::from([node_id]);
@@ -139,11 +150,11 @@ impl Config {
             Role::Learner => ChangeMembers::RemoveNodes(ids),
         };
         self.raft().change_membership(change, false).await.map_err(membership_error)?;
-        Ok(vec![say::hsdb_node_removed(node_id, addr)])
+        Ok(vec![say::hsdb_node_removed(node_id, member)])
     }
 
     /// Refuses to take the last voter away: the HSDB would have no quorum at all.
-    fn keep_a_voter(&self, all: &BTreeMap<u64, (String, Role)>, leaving: u64) -> Result<()> {
+    fn keep_a_voter(&self, all: &BTreeMap<u64, (Member, Role)>, leaving: u64) -> Result<()> {
         let remaining = all.iter().filter(|(id, (_, role))| **id != leaving && *role == Role::Voter).count();
         match remaining {
             0 => Err(VmrmError::precondition(format!(
@@ -158,11 +169,12 @@ impl Config {
         let metrics = self.raft().metrics().borrow().clone();
         let dbn = metrics.current_leader.unwrap_or_default();
         let mut views = Vec::new();
-        for (node_id, (endpoint, role)) in members(self.raft()) {
-            let status = probe(&endpoint, &self.security).await.ok();
+        for (node_id, (member, role)) in members(self.raft()) {
+            let status = probe(&member.api, &self.security).await.ok();
             views.push(pb::HsdbMemberView {
                 node_id,
-                endpoint,
+                endpoint: member.api,
+                peer_endpoint: member.peer,
                 role: match role {
                     Role::Voter => pb::HsdbRole::Voter,
                     Role::Learner => pb::HsdbRole::Learner,

@@ -21,7 +21,7 @@ pub fn allowed(path: &str) -> Option<&'static [Role]> {
     Some(match (service, method) {
         ("grpc.health.v1.Health", _) => return None,
         ("grpc.reflection.v1.ServerReflection", _) => &[Admin, Operator, Monitor, Controller],
-        ("vmrm.v1.Hsdb", "AppendEntries" | "Vote" | "InstallSnapshot" | "PreVote") => &[Hsdb],
+        ("vmrm.v1.RaftPeer", _) => &[Hsdb],
         // The host-side roles write their own rows (alive messages, heartbeat misses, AR
         // messages): the HSDB service checks which.
         ("vmrm.v1.Hsdb", "Write") => &[Controller, Hsdb, Vios, ServerUnit],
@@ -96,11 +96,14 @@ mod tests {
 
     #[test]
     fn raft_is_only_between_members_and_the_hardware_only_from_its_managers() {
-        assert!(authorize(&with(Hsdb), "/vmrm.v1.Hsdb/Vote").is_ok());
-        assert!(authorize(&with(Hsdb), "/vmrm.v1.Hsdb/PreVote").is_ok());
+        assert!(authorize(&with(Hsdb), "/vmrm.v1.RaftPeer/Vote").is_ok());
+        assert!(authorize(&with(Hsdb), "/vmrm.v1.RaftPeer/PreVote").is_ok());
         for r in [Controller, Admin, Vios, ServerUnit] {
-            assert!(authorize(&with(r), "/vmrm.v1.Hsdb/AppendEntries").is_err(), "{r}");
-            assert!(authorize(&with(r), "/vmrm.v1.Hsdb/PreVote").is_err(), "{r}: a pre-vote could hold off elections");
+            assert!(authorize(&with(r), "/vmrm.v1.RaftPeer/AppendEntries").is_err(), "{r}");
+            assert!(
+                authorize(&with(r), "/vmrm.v1.RaftPeer/PreVote").is_err(),
+                "{r}: a pre-vote could hold off elections"
+            );
         }
         assert!(authorize(&with(Hmc), "/vmrm.v1.ServerUnit/Activate").is_ok());
         assert!(authorize(&with(Admin), "/vmrm.v1.ServerUnit/Activate").is_err());
@@ -115,6 +118,6 @@ mod tests {
         assert_eq!(allowed("/grpc.health.v1.Health/Check"), None);
         assert!(authorize(&with(Admin), "/vmrm.v1.Nothing/Call").is_err());
         assert!(authorize(&with(Admin), "garbage").is_err());
-        assert!(authorize(&Principal::unchecked(), "/vmrm.v1.Hsdb/Vote").is_ok());
+        assert!(authorize(&Principal::unchecked(), "/vmrm.v1.RaftPeer/Vote").is_ok());
     }
 }
