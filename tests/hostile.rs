@@ -161,6 +161,14 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
     cases.refused("hsdb: a command that is not JSON", hsdb.write(garbage).await, Code::InvalidArgument, "malformed");
     let huge = pb::HsdbWrite { command: vec![b' '; 40 << 20] };
     cases.refused("hsdb: a 40 MiB message", hsdb.write(huge).await, Code::OutOfRange, "");
+    let vios_cert = dc.security_of("host-2-vios-a").expect("a VIOS's certificate");
+    let credentials = pb::HsdbRead { table: "hmc".into(), ..Default::default() };
+    cases.refused(
+        "hsdb: a VIOS reads the HMCs' credentials",
+        pb::hsdb_client::HsdbClient::new(channel(&vios_cert, &ctl)).read(credentials).await,
+        Code::PermissionDenied,
+        "may not read table hmc",
+    );
     let table = pb::HsdbRead { table: "../x".into(), ..Default::default() };
     cases.refused("hsdb: an unknown table", hsdb.read(table).await, Code::InvalidArgument, "unknown HSDB table");
 
@@ -295,7 +303,24 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
     cases.refused("hmc: an unknown job", hmc.get_job(pb::GetJobRequest { job_id: u64::MAX }).await, Code::NotFound, "");
 
     // ---- VIOS: host monitor and AR gateway ----
-    let mut monitor = pb::host_monitor_client::HostMonitorClient::new(channel(&node, &vios));
+    let stranger = dc.security_of("host-1-su").expect("host-1's unit");
+    let mut monitor = pb::host_monitor_client::HostMonitorClient::new(channel(&stranger, &vios));
+    let beat = pb::VmHeartbeat { vm: "vm-2-1".into(), vm_uuid: uuid_for("vm", "vm-2-1"), ..Default::default() };
+    cases.refused(
+        "vios: another host's unit keeps a VM alive",
+        monitor.heartbeat(beat).await,
+        Code::PermissionDenied,
+        "only that host's server unit",
+    );
+    let answer = pb::ArResponse { vm_uuid: uuid_for("vm", "vm-2-1"), hs_tag: 1, ..Default::default() };
+    cases.refused(
+        "vios: another host's unit answers a VM's message",
+        monitor.put_response(answer).await,
+        Code::PermissionDenied,
+        "only that host's server unit",
+    );
+    let own = dc.security_of("host-2-su").expect("host-2's unit");
+    let mut monitor = pb::host_monitor_client::HostMonitorClient::new(channel(&own, &vios));
     let beat = pb::VmHeartbeat { vm: "vm-2-1".into(), vm_uuid: "forged".into(), ..Default::default() };
     cases.refused("vios: a heartbeat with no uuid", monitor.heartbeat(beat).await, Code::InvalidArgument, "uuid");
     let beat = pb::VmHeartbeat { vm: "../vm-2-1".into(), vm_uuid: uuid_for("vm", "vm-2-1"), ..Default::default() };

@@ -17,6 +17,7 @@ use crate::logic::fde::REASON_NODE_SHUTDOWN;
 use crate::logic::health::{VmMonitorState, vios_health, vm_monitor_state};
 use crate::pb::{self, host_monitor_server::HostMonitor, vios_server::Vios as ViosRpc};
 use crate::profile::Timing;
+use crate::transport::gate::caller;
 use actix::prelude::*;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -309,14 +310,34 @@ pub struct ViosService {
     pub ar: ArGateway,
     pub hsdb: RemoteHsdb,
     pub vios: String,
+    /// The host this VIOS serves.
+    pub host: String,
     pub timing: Timing,
     /// Told once a deliberate shutdown is recorded: the node stops.
     pub stop: std::sync::Arc<tokio::sync::Notify>,
 }
 
+impl ViosService {
+    /// Only this host's server unit speaks for its VMs — the seed's hypervisor channel, which
+    /// relays what the partitions it runs say. A unit of another host, though its role may
+    /// call a host monitor, may not keep this host's VMs alive, ring their doorbells or answer
+    /// their messages.
+    fn ensure_own_host<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let who = caller(req)?;
+        if who.unchecked || who.host.as_ref().is_some_and(|h| h.as_str() == self.host) {
+            return Ok(());
+        }
+        Err(Status::permission_denied(format!(
+            "{who} may not speak for host {}'s VMs: only that host's server unit relays them",
+            self.host
+        )))
+    }
+}
+
 #[tonic::async_trait]
 impl HostMonitor for ViosService {
     async fn heartbeat(&self, req: Request<pb::VmHeartbeat>) -> Result<Response<pb::HeartbeatAck>, Status> {
+        self.ensure_own_host(&req)?;
         let hb = req.into_inner();
         crate::domain::names::VmName::parse(&hb.vm)?;
         if uuid::Uuid::parse_str(&hb.vm_uuid).is_err() {
@@ -338,6 +359,7 @@ impl HostMonitor for ViosService {
     }
 
     async fn put_response(&self, req: Request<pb::ArResponse>) -> Result<Response<pb::ArResponseAck>, Status> {
+        self.ensure_own_host(&req)?;
         self.ar.respond(req.into_inner()).await?;
         Ok(Response::new(pb::ArResponseAck {}))
     }

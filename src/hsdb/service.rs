@@ -4,7 +4,7 @@
 use super::client::{HsdbAccess, LocalHsdb, read_local};
 use super::tables::Table;
 use super::types::Command;
-use super::writers::may_write;
+use super::writers::{may_read, may_write};
 use crate::error::VmrmError;
 use crate::pb::{self, hsdb_client::HsdbClient, hsdb_server::Hsdb};
 use crate::transport::gate::caller;
@@ -64,8 +64,10 @@ impl Hsdb for HsdbService {
 
     async fn read(&self, req: Request<pb::HsdbRead>) -> Result<Response<pb::HsdbRows>, Status> {
         let was_forwarded = req.metadata().contains_key(FORWARDED);
+        let who = caller(&req)?.clone();
         let msg = req.into_inner();
         let table: Table = msg.table.parse().map_err(Status::invalid_argument)?;
+        may_read(&who, table).map_err(Status::permission_denied)?;
         let key = (!msg.key.is_empty()).then_some(msg.key.as_str());
         let read = match msg.follower_read {
             true => read_local(&self.local.node().db, table, key),

@@ -4,6 +4,9 @@
 //! heartbeats and the application-reporting exchange — so a compromised host cannot rewrite
 //! the cluster's configuration, take a lock or forge another host's health. Deletions name only
 //! a key: a VIOS may delete rows of its own tables, whoever's host they name.
+//!
+//! Reading is open to every node but for two tables only controllers and members read: the
+//! HMCs' (it holds their login credentials) and the audit trail.
 use super::tables::Table;
 use super::types::Command;
 use crate::transport::tls::{Principal, Role};
@@ -16,6 +19,15 @@ fn kept_by(role: Role) -> &'static [(Table, bool)] {
             &[(Table::HmHealth, true), (Table::VmHbMissed, true), (Table::ShortMsg, true), (Table::Trans, false)]
         }
         _ => &[],
+    }
+}
+
+/// Whether `who` may read `table`, and if not, why.
+pub fn may_read(who: &Principal, table: Table) -> Result<(), String> {
+    let private = matches!(table, Table::Hmc | Table::Audit);
+    match !private || who.unchecked || who.has(Role::Controller) || who.has(Role::Hsdb) {
+        true => Ok(()),
+        false => Err(format!("{who} may not read table {table}: only controllers do")),
     }
 }
 
@@ -61,6 +73,18 @@ mod tests {
 
     fn put(table: Table, host: &str) -> Command {
         Command::Put { table, key: "k".into(), value: json!({ "host": host }) }
+    }
+
+    #[test]
+    fn credentials_and_the_audit_trail_are_read_by_controllers_only() {
+        for role in ["vios", "server_unit", "san", "hmc"] {
+            let host_side = node(role, "host-1");
+            assert!(may_read(&host_side, Table::Hmc).unwrap_err().contains("may not read table hmc"), "{role}");
+            assert!(may_read(&host_side, Table::Audit).is_err(), "{role}");
+            assert_eq!(may_read(&host_side, Table::HmHealth), Ok(()), "{role}");
+        }
+        assert_eq!(may_read(&node("controller", "x"), Table::Hmc), Ok(()));
+        assert_eq!(may_read(&node("hsdb", "x"), Table::Audit), Ok(()));
     }
 
     #[test]

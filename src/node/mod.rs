@@ -153,6 +153,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
             ar: ar.clone(),
             hsdb: hsdb.clone(),
             vios: v.name.clone(),
+            host: v.host.clone(),
             timing,
             stop: stop.clone(),
         };
