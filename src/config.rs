@@ -25,6 +25,10 @@ pub struct NodeConfig {
     /// `0.0.0.0:7310` is reached as `host-1-su:7310`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advertise: Option<String>,
+    /// Where the node serves its Prometheus metrics (`GET /metrics`, plain HTTP); none if
+    /// absent. A loopback address keeps them on the machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<String>,
     /// Where the node keeps its files (the HSDB's sled directory).
     pub data_dir: PathBuf,
     #[serde(default)]
@@ -337,6 +341,14 @@ impl NodeConfig {
             named("vios.name", ViosName::parse(&v.name).map(drop))?;
             named("vios.host", HostName::parse(&v.host).map(drop))?;
         }
+        if let Some(m) = &self.metrics_listen {
+            let Ok(addr) = m.parse::<SocketAddr>() else {
+                return bad("metrics_listen", format!("`{}` is not an address like 127.0.0.1:8001", quote(m)));
+            };
+            if addr.port() == self.listen_addr()?.port() {
+                return bad("metrics_listen", format!("port {} is the node's `listen` port too", addr.port()));
+            }
+        }
         if let Some(a) = &self.advertise
             && !crate::transport::is_endpoint(a)
         {
@@ -526,6 +538,21 @@ mod tests {
     fn hsdb_node_must_be_a_member() {
         let err = member("node_id=4\npeer_listen='127.0.0.1:11'", "1='127.0.0.1:11'").unwrap_err();
         assert!(err.to_string().contains("hsdb.node_id"), "{err}");
+    }
+
+    #[test]
+    fn metrics_are_served_where_the_config_says_or_nowhere() {
+        let node = |metrics: &str| {
+            parse(&format!(
+                "name='a'\nlisten='127.0.0.1:1'\ndata_dir='/tmp'\nhsdb_endpoints=['127.0.0.1:9']\n{metrics}[san]\n"
+            ))
+        };
+        assert_eq!(node("").unwrap().metrics_listen, None);
+        assert_eq!(node("metrics_listen='127.0.0.1:2'\n").unwrap().metrics_listen.as_deref(), Some("127.0.0.1:2"));
+        let err = node("metrics_listen='nowhere'\n").unwrap_err();
+        assert!(err.to_string().contains("`metrics_listen`: `nowhere`"), "{err}");
+        let err = node("metrics_listen='127.0.0.1:1'\n").unwrap_err();
+        assert!(err.to_string().contains("the node's `listen` port"), "{err}");
     }
 
     #[test]

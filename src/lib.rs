@@ -20,6 +20,7 @@
 //! | [`controller`] | the KSYS controller, one sub-room per concern (API, config, detection, recovery, migration, apps) |
 //! | [`agents`] | the product's agents beside the hardware: host monitor + AR gateway (VIOS), VM agent (in each VM) |
 //! | [`sim`] | the simulated hardware only: HMC, server unit, the hypervisor boundary to its partitions (simulated ones its first backend), guest memory, SAN |
+//! | [`metrics`] | the node's Prometheus metrics and its `/metrics` endpoint |
 //! | [`in_flight`] | the "one request in flight" flag of actors that poll or fetch on a timer |
 //! | [`transport`] | gRPC channels with deadlines, the leader-following admin client, the SAN client |
 //! | [`node`] | one `vmrmd` process: roles from config, serving, crash-only supervision, ordered shutdown |
@@ -38,6 +39,7 @@ pub mod hsdb;
 pub mod in_flight;
 pub mod launcher;
 pub mod logic;
+pub mod metrics;
 pub mod node;
 pub mod pb;
 pub mod profile;

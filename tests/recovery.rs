@@ -17,6 +17,23 @@ async fn losing_a_whole_host_restarts_its_vms_elsewhere_fenced_first() {
     let dir = temp_dir("host-failure");
     let mut dc = start(Topology::uniform(21000, 3, 2, dir.path().to_path_buf())).await;
     let victims = ["vm-1-1", "vm-1-2"];
+    // The active controller, by its metrics: the one whose HSDB member is the DBN.
+    let active = wait_until("a DBN in the metrics", Duration::from_secs(10), || async {
+        for name in ["ctl-1", "ctl-2", "ctl-3"] {
+            if sample(&scrape(&dc, name).await, "vmrm_hsdb_leader") == Some(1.0) {
+                return Some(name);
+            }
+        }
+        None
+    })
+    .await;
+    let before = scrape(&dc, active).await;
+    let detected = "vmrm_events_total{event=\"HOST_FAILURE_DETECTED\"}";
+    let restarted = "vmrm_events_total{event=\"RESTART_COMPLETED\"}";
+    assert_eq!(sample(&before, detected), None, "{before}");
+    assert_eq!(sample(&before, "vmrm_recovery_seconds_count"), Some(0.0), "{before}");
+    assert!(sample(&before, "vmrm_hsdb_term").is_some_and(|t| t >= 1.0), "{before}");
+    assert!(before.contains(&format!("vmrm_node_info{{node=\"{active}\",roles=\"controller,hsdb\"}} 1")), "{before}");
 
     dc.kill_host("host-1");
 
@@ -66,6 +83,15 @@ async fn losing_a_whole_host_restarts_its_vms_elsewhere_fenced_first() {
         assert_eq!(vm.epoch, lock.epoch, "{}", vm.name);
         assert_eq!(vm.vm_status(), pb::VmStatus::NoOperationInProgress, "{}", vm.name);
     }
+    // The metrics moved with the recovery: the detection, each restart, the task's duration.
+    let after = wait_until("the recovery in the metrics", Duration::from_secs(10), || async {
+        let after = scrape(&dc, active).await;
+        (sample(&after, "vmrm_recovery_seconds_count") == Some(1.0)).then_some(after)
+    })
+    .await;
+    assert_eq!(sample(&after, detected), Some(1.0), "{after}");
+    assert_eq!(sample(&after, restarted), Some(victims.len() as f64), "{after}");
+    assert!(sample(&after, "vmrm_recovery_seconds_sum").is_some_and(|s| s > 0.0 && s < 30.0), "{after}");
     let others = vms(&dc).await;
     assert!(
         others.iter().filter(|v| !victims.contains(&v.name.as_str())).all(|v| v.lpar_state() == pb::LparState::Running)

@@ -117,8 +117,15 @@ pub trait HsdbAccess: Send + Sync {
         async move { self.write(cmd).await.map(|_| ()) }
     }
 
+    /// Appends `event` to the event log, and counts it in the node's metrics once written.
     fn append_event(&self, event: &EventRecord) -> impl Future<Output = Result<()>> + Send {
-        self.append(Table::Event, event)
+        let name = event.name;
+        let appended = self.append(Table::Event, event);
+        async move {
+            appended.await?;
+            crate::metrics::metrics().event(name);
+            Ok(())
+        }
     }
 
     /// Appends `record` to append-only table `table` (the event log, the audit trail).

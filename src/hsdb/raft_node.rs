@@ -158,6 +158,7 @@ impl HsdbNode {
     pub async fn start(dir: &Path, config: &HsdbConfig, pool: ChannelPool) -> Result<Self> {
         let node = Self::start_with_network(dir, config, GrpcRaftNetwork::new(pool.clone())).await?;
         tokio::spawn(node.clone().watch_space(dir.to_path_buf(), config.quota_bytes, pool));
+        tokio::spawn(report_metrics(node.raft.clone()));
         Ok(node)
     }
 
@@ -215,7 +216,10 @@ impl HsdbNode {
             })
             .await;
             match measured.map_err(std::io::Error::other).and_then(|m| m) {
-                Ok(used) => self.set_alarm(self.node_id, space::alarm(raised, used, quota)),
+                Ok(used) => {
+                    crate::metrics::metrics().hsdb_size_bytes.set(i64::try_from(used.used).unwrap_or(i64::MAX));
+                    self.set_alarm(self.node_id, space::alarm(raised, used, quota));
+                }
                 Err(e) => tracing::warn!("HSDB space not measured: {e}"),
             }
             self.ask_peers(&pool).await;
@@ -246,6 +250,9 @@ impl HsdbNode {
     }
 
     fn set_alarm(&self, member: u64, alarm: Option<String>) {
+        if member == self.node_id {
+            crate::metrics::metrics().hsdb_nospace.set(i64::from(alarm.is_some()));
+        }
         let mut alarms = self.alarms();
         match alarm {
             Some(why) => {
@@ -311,6 +318,32 @@ impl HsdbNode {
             tracing::warn!("HSDB shutdown: {e}");
         }
         let _ = self.db.flush_async().await;
+    }
+}
+
+/// Keeps the node's `vmrm_hsdb_*` metrics in step with the member's Raft view, until the
+/// member stops.
+async fn report_metrics(raft: Raft) {
+    let m = crate::metrics::metrics();
+    let mut watch = raft.metrics();
+    let mut leader = None;
+    loop {
+        let now = watch.borrow_and_update().clone();
+        if now.current_leader.is_some() && now.current_leader != leader {
+            if leader.is_some() {
+                m.hsdb_leader_changes.inc();
+            }
+            leader = now.current_leader;
+        }
+        let index = |l: Option<openraft::LogId<u64>>| l.map_or(0, |l| l.index);
+        let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        m.hsdb_leader.set(i64::from(now.state == ServerState::Leader));
+        m.hsdb_term.set(gauge(now.current_term));
+        m.hsdb_last_applied.set(gauge(index(now.last_applied)));
+        m.hsdb_apply_lag.set(gauge(now.last_log_index.unwrap_or(0).saturating_sub(index(now.last_applied))));
+        if watch.changed().await.is_err() {
+            return;
+        }
     }
 }
 

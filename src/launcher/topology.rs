@@ -1,6 +1,6 @@
 //! Which nodes a datacenter has and on which loopback ports. Port layout from `base_port` B:
 //! controllers B+1.. (their HSDB peer ports B+11..), HMCs B+101.., SAN B+201, host i: SU
-//! B+300+10i, VIOS a/b B+301+10i / B+302+10i.
+//! B+300+10i, VIOS a/b B+301+10i / B+302+10i; every node's metrics at its port + 1000.
 use crate::config::*;
 use crate::hsdb::Member;
 use crate::profile::ProfileName;
@@ -36,6 +36,9 @@ pub struct Topology {
     /// on all interfaces, instead of loopback ports.
     pub containers: bool,
 }
+
+/// Every node serves its metrics at its gRPC port + this (the local datacenter's ctl-1: 8001).
+pub const METRICS_PORT_OFFSET: u16 = 1000;
 
 /// HSDB member `i`'s peer port is the base port + this + `i`.
 const PEER_PORT_OFFSET: u16 = 10;
@@ -165,14 +168,13 @@ impl Topology {
     }
 
     fn node(&self, name: String, endpoint: String) -> NodeConfig {
-        let (listen, advertise) = match self.containers {
-            true => {
-                let port = endpoint.rsplit_once(':').map_or("", |(_, p)| p);
-                (format!("0.0.0.0:{port}"), Some(endpoint))
-            }
-            false => (endpoint, None),
+        let port: u16 = endpoint.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap_or_default();
+        let (listen, advertise, metrics_host) = match self.containers {
+            true => (format!("0.0.0.0:{port}"), Some(endpoint), "0.0.0.0"),
+            false => (endpoint, None, "127.0.0.1"),
         };
         NodeConfig {
+            metrics_listen: Some(format!("{metrics_host}:{}", port + METRICS_PORT_OFFSET)),
             tls: Some(TlsFiles::in_dir(&self.certs_dir(), &name)),
             insecure: false,
             data_dir: self.data_dir.join(&name),

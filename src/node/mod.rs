@@ -43,6 +43,12 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| VmrmError::unavailable(format!("node {} cannot listen on {addr}: {e}", cfg.name)))?;
+    let metrics_listener = match &cfg.metrics_listen {
+        Some(addr) => Some(crate::metrics::endpoint::bind(&cfg.name, addr).await?),
+        None => None,
+    };
+    let roles: Vec<String> = cfg.principal().roles.iter().map(ToString::to_string).collect();
+    crate::metrics::metrics().describe_node(&cfg.name, &roles);
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| VmrmError::invalid(format!("cannot create data_dir {}: {e}", cfg.data_dir.display())))?;
 
@@ -163,7 +169,19 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         serving::<pb::vios_server::ViosServer<vios::ViosService>>(&reporter, &mut liveness).await;
     }
 
-    tracing::info!(node = %cfg.name, %addr, "node serving");
+    // The metrics endpoint ends with the node's main server, like the peer port.
+    let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    if let Some(listener) = metrics_listener {
+        let until = async move {
+            let _ = metrics_stopped.await;
+        };
+        tokio::spawn(async move {
+            if let Err(e) = crate::metrics::endpoint::serve(listener, until).await {
+                tracing::error!("{e}");
+            }
+        });
+    }
+    tracing::info!(node = %cfg.name, %addr, metrics = ?cfg.metrics_listen, "node serving");
     // Nagle off on every accepted connection: with it, a small reply (a Raft ack, a write's
     // answer) waits for the peer's delayed ACK, about 40 ms.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -191,6 +209,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     let served = router.serve_with_incoming_shutdown(incoming, until).await;
     watch.abort();
     let _ = peers_stop.send(());
+    let _ = metrics_stop.send(());
     let stopped = stopped_rx.try_recv().ok();
     if let Some(node) = hsdb_node {
         node.shutdown().await;

@@ -134,3 +134,24 @@ pub fn assert_single_writer(disk: &str, record: &[pb::SanOperation]) {
         }
     }
 }
+
+/// What node `name` of `dc` serves at `GET /metrics` (its `metrics_listen`), as text.
+pub async fn scrape(dc: &Datacenter, name: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = dc.topology.node_configs().into_iter().find(|c| c.name == name).expect("a node of the datacenter");
+    let addr = config.metrics_listen.expect("the datacenter's nodes serve metrics");
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("the metrics endpoint answers");
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request sent");
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).await.expect("reply read");
+    let (head, body) = reply.split_once("\r\n\r\n").expect("an HTTP reply");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("content-type: application/openmetrics-text"), "{head}");
+    body.to_string()
+}
+
+/// The value of sample `sample` (name and labels, as printed) in scraped `metrics`.
+pub fn sample(metrics: &str, sample: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
+}

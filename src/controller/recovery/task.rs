@@ -126,6 +126,8 @@ impl Recovery {
         let message = summary.text.clone();
         out.push(summary);
         self.hsdb.append_event(&EventRecord::new(EventName::RecoveryCompleted, &task.subject, message)).await?;
+        let took_ms = crate::now_ms().saturating_sub(task.created_ms).max(0);
+        crate::metrics::metrics().recovery_seconds.observe(took_ms as f64 / 1000.0);
         Ok(task)
     }
 }

@@ -1,0 +1,99 @@
+//! What a node tells Prometheus. One `vmrmd` process is one node, so the registry is the
+//! process's own (as the default registries of Prometheus clients are): the places that count
+//! — the HSDB member, the controller's event log, its recoveries — reach it without threading
+//! a handle through every actor. [`endpoint`] serves it at `metrics_listen`.
+//!
+//! * `vmrm_events_total{event}`: events this node raised (HOST_FAILURE_DETECTED,
+//!   RESTART_COMPLETED, LPM_COMPLETED …), counted once written to the HSDB.
+//! * `vmrm_recovery_seconds`: from a recovery task's creation to its end, failovers included.
+//! * `vmrm_hsdb_*`: the member's Raft view — leader or not, term, applied index, apply lag,
+//!   leader changes seen, database size and the NOSPACE alarm.
+//! * `vmrm_node_info{node, roles}`: which node this is and the roles it plays.
+pub mod endpoint;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+use std::sync::{LazyLock, OnceLock};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub event: String,
+}
+
+/// The node's metrics.
+pub struct Metrics {
+    pub events: Family<EventLabels, Counter>,
+    pub recovery_seconds: Histogram,
+    pub hsdb_leader: Gauge,
+    pub hsdb_term: Gauge,
+    pub hsdb_last_applied: Gauge,
+    pub hsdb_apply_lag: Gauge,
+    pub hsdb_leader_changes: Counter,
+    pub hsdb_size_bytes: Gauge,
+    pub hsdb_nospace: Gauge,
+    node_info: OnceLock<Vec<(String, String)>>,
+}
+
+/// Recoveries take from about a second (one VM) to minutes (a host group): 0.25 s … 8.5 min.
+const RECOVERY_BUCKETS: [f64; 12] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
+    events: Family::default(),
+    recovery_seconds: Histogram::new(RECOVERY_BUCKETS),
+    hsdb_leader: Gauge::default(),
+    hsdb_term: Gauge::default(),
+    hsdb_last_applied: Gauge::default(),
+    hsdb_apply_lag: Gauge::default(),
+    hsdb_leader_changes: Counter::default(),
+    hsdb_size_bytes: Gauge::default(),
+    hsdb_nospace: Gauge::default(),
+    node_info: OnceLock::new(),
+});
+
+/// This process's metrics.
+pub fn metrics() -> &'static Metrics {
+    &METRICS
+}
+
+impl Metrics {
+    /// Counts event `name` raised.
+    pub fn event(&self, name: impl std::fmt::Display) {
+        self.events.get_or_create(&EventLabels { event: name.to_string() }).inc();
+    }
+
+    /// Names the node and its roles (once; later calls change nothing).
+    pub fn describe_node(&self, node: &str, roles: &[String]) {
+        let _ = self.node_info.set(vec![("node".into(), node.into()), ("roles".into(), roles.join(","))]);
+    }
+
+    /// A registry over these metrics, for one scrape's encoding.
+    fn registry(&'static self) -> Registry {
+        let mut r = Registry::with_prefix("vmrm");
+        r.register("events", "Events this node raised, by name", self.events.clone());
+        r.register("recovery_seconds", "Recovery tasks, creation to end", self.recovery_seconds.clone());
+        r.register("hsdb_leader", "1 while this HSDB member is the DBN", self.hsdb_leader.clone());
+        r.register("hsdb_term", "The member's Raft term", self.hsdb_term.clone());
+        r.register("hsdb_last_applied", "Last log index the member applied", self.hsdb_last_applied.clone());
+        r.register("hsdb_apply_lag", "Log entries the member holds but has not applied", self.hsdb_apply_lag.clone());
+        r.register("hsdb_leader_changes", "DBN changes the member saw", self.hsdb_leader_changes.clone());
+        r.register("hsdb_size_bytes", "The member's database on disk", self.hsdb_size_bytes.clone());
+        r.register("hsdb_nospace", "1 while the member's NOSPACE alarm is raised", self.hsdb_nospace.clone());
+        if let Some(labels) = self.node_info.get() {
+            r.register("node", "This node and its roles", Info::new(labels.clone()));
+        }
+        r
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn encode(&'static self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry());
+        out
+    }
+}
