@@ -153,6 +153,17 @@ async fn a_dirtying_vm_migrates_with_its_memory_and_counter_intact() {
     assert_runs_on(&dc, "vm-1-1", "host-2").await;
     counted_on(&dc, "vm-1-1", "host-2").await;
     assert_eq!(assert_counted_once(&workload_log(&dc, "vm-1-1")), ["host-1", "host-2"]);
+    // The active controller's metrics: one completed migration, with its pause.
+    let metrics = scrape(&dc, &active_controller(&dc).await).await;
+    assert_eq!(sample(&metrics, "vmrm_lpm_pause_seconds_count"), Some(1.0), "{metrics}");
+    let paused = sample(&metrics, "vmrm_lpm_pause_seconds_sum").expect("a pause");
+    assert!(
+        (paused - done.downtime_us as f64 / 1e6).abs() < 1e-6,
+        "{paused} s, the migration said {} µs",
+        done.downtime_us
+    );
+    assert_eq!(sample(&metrics, "vmrm_events_total{event=\"LPM_COMPLETED\"}"), Some(1.0), "{metrics}");
+    assert_eq!(sample(&metrics, "vmrm_service_serving{service=\"vmrm.v1.Admin\"}"), Some(1.0), "{metrics}");
 
     // The VM's MONJV saw MIGR-OUT (the watch woke up), and is kept, terminated, on the source.
     let woke = watched.await.unwrap().expect("the watch saw bytes 87-94 change");

@@ -17,17 +17,8 @@ async fn losing_a_whole_host_restarts_its_vms_elsewhere_fenced_first() {
     let dir = temp_dir("host-failure");
     let mut dc = start(Topology::uniform(21000, 3, 2, dir.path().to_path_buf())).await;
     let victims = ["vm-1-1", "vm-1-2"];
-    // The active controller, by its metrics: the one whose HSDB member is the DBN.
-    let active = wait_until("a DBN in the metrics", Duration::from_secs(10), || async {
-        for name in ["ctl-1", "ctl-2", "ctl-3"] {
-            if sample(&scrape(&dc, name).await, "vmrm_hsdb_leader") == Some(1.0) {
-                return Some(name);
-            }
-        }
-        None
-    })
-    .await;
-    let before = scrape(&dc, active).await;
+    let active = active_controller(&dc).await;
+    let before = scrape(&dc, &active).await;
     let detected = "vmrm_events_total{event=\"HOST_FAILURE_DETECTED\"}";
     let restarted = "vmrm_events_total{event=\"RESTART_COMPLETED\"}";
     assert_eq!(sample(&before, detected), None, "{before}");
@@ -85,7 +76,7 @@ async fn losing_a_whole_host_restarts_its_vms_elsewhere_fenced_first() {
     }
     // The metrics moved with the recovery: the detection, each restart, the task's duration.
     let after = wait_until("the recovery in the metrics", Duration::from_secs(10), || async {
-        let after = scrape(&dc, active).await;
+        let after = scrape(&dc, &active).await;
         (sample(&after, "vmrm_recovery_seconds_count") == Some(1.0)).then_some(after)
     })
     .await;

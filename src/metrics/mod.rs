@@ -6,6 +6,9 @@
 //! * `vmrm_events_total{event}`: events this node raised (HOST_FAILURE_DETECTED,
 //!   RESTART_COMPLETED, LPM_COMPLETED …), counted once written to the HSDB.
 //! * `vmrm_recovery_seconds`: from a recovery task's creation to its end, failovers included.
+//! * `vmrm_lpm_pause_seconds`: how long each completed live migration paused its VM.
+//! * `vmrm_service_serving{service}`: 1 while the node's gRPC service serves (0 once its role
+//!   stopped, or while the HSDB's NOSPACE alarm holds it NOT_SERVING).
 //! * `vmrm_hsdb_*`: the member's Raft view — leader or not, term, applied index, apply lag,
 //!   leader changes seen, database size and the NOSPACE alarm.
 //! * `vmrm_node_info{node, roles}`: which node this is and the roles it plays.
@@ -25,10 +28,17 @@ pub struct EventLabels {
     pub event: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServiceLabels {
+    pub service: String,
+}
+
 /// The node's metrics.
 pub struct Metrics {
     pub events: Family<EventLabels, Counter>,
     pub recovery_seconds: Histogram,
+    pub lpm_pause_seconds: Histogram,
+    pub service_serving: Family<ServiceLabels, Gauge>,
     pub hsdb_leader: Gauge,
     pub hsdb_term: Gauge,
     pub hsdb_last_applied: Gauge,
@@ -41,10 +51,15 @@ pub struct Metrics {
 
 /// Recoveries take from about a second (one VM) to minutes (a host group): 0.25 s … 8.5 min.
 const RECOVERY_BUCKETS: [f64; 12] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+/// A live migration's pause: from a millisecond (an idle guest) to seconds (one that gave up
+/// converging and stopped to copy the rest): 1 ms … 4 s.
+const PAUSE_BUCKETS: [f64; 13] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0];
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     events: Family::default(),
     recovery_seconds: Histogram::new(RECOVERY_BUCKETS),
+    lpm_pause_seconds: Histogram::new(PAUSE_BUCKETS),
+    service_serving: Family::default(),
     hsdb_leader: Gauge::default(),
     hsdb_term: Gauge::default(),
     hsdb_last_applied: Gauge::default(),
@@ -66,6 +81,11 @@ impl Metrics {
         self.events.get_or_create(&EventLabels { event: name.to_string() }).inc();
     }
 
+    /// Notes whether gRPC service `service` serves.
+    pub fn serving(&self, service: &str, serving: bool) {
+        self.service_serving.get_or_create(&ServiceLabels { service: service.into() }).set(i64::from(serving));
+    }
+
     /// Names the node and its roles (once; later calls change nothing).
     pub fn describe_node(&self, node: &str, roles: &[String]) {
         let _ = self.node_info.set(vec![("node".into(), node.into()), ("roles".into(), roles.join(","))]);
@@ -76,6 +96,8 @@ impl Metrics {
         let mut r = Registry::with_prefix("vmrm");
         r.register("events", "Events this node raised, by name", self.events.clone());
         r.register("recovery_seconds", "Recovery tasks, creation to end", self.recovery_seconds.clone());
+        r.register("lpm_pause_seconds", "Pauses of completed live migrations", self.lpm_pause_seconds.clone());
+        r.register("service_serving", "1 while the gRPC service serves", self.service_serving.clone());
         r.register("hsdb_leader", "1 while this HSDB member is the DBN", self.hsdb_leader.clone());
         r.register("hsdb_term", "The member's Raft term", self.hsdb_term.clone());
         r.register("hsdb_last_applied", "Last log index the member applied", self.hsdb_last_applied.clone());

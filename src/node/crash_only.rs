@@ -85,12 +85,14 @@ impl Liveness {
                     *raised = now;
                     let status = if now { ServingStatus::NotServing } else { ServingStatus::Serving };
                     reporter.set_service_status(*service, status).await;
+                    crate::metrics::metrics().serving(service, !now);
                 }
             }
         };
         tracing::error!("{why}: the node stops serving");
         for service in self.services.iter().copied().chain([""]) {
             reporter.set_service_status(service, ServingStatus::NotServing).await;
+            crate::metrics::metrics().serving(service, false);
         }
         why
     }

@@ -246,6 +246,7 @@ fn server(name: &str, security: &Security, streams: u32) -> Result<Server> {
 /// Marks service `S` SERVING and has the node's liveness turn it NOT_SERVING with the node.
 async fn serving<S: NamedService>(reporter: &HealthReporter, liveness: &mut Liveness) {
     reporter.set_serving::<S>().await;
+    crate::metrics::metrics().serving(S::NAME, true);
     liveness.service(S::NAME);
 }
 

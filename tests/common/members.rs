@@ -25,6 +25,7 @@ pub async fn start_fourth_member(dc: &Datacenter, dir: &std::path::Path) -> (Ext
     let endpoint = format!("127.0.0.1:{}", dc.topology.base_port + 4);
     cfg.name = "hsdb-4".into();
     cfg.listen = endpoint.clone();
+    cfg.metrics_listen = None;
     cfg.data_dir = dir.join("hsdb-4");
     cfg.controller = None;
     let hsdb = cfg.hsdb.as_mut().expect("hsdb section");

@@ -155,3 +155,17 @@ pub async fn scrape(dc: &Datacenter, name: &str) -> String {
 pub fn sample(metrics: &str, sample: &str) -> Option<f64> {
     metrics.lines().find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
 }
+
+/// The active controller's node name, by the metrics: the one whose HSDB member is the DBN.
+pub async fn active_controller(dc: &Datacenter) -> String {
+    wait_until("a DBN in the metrics", Duration::from_secs(10), || async {
+        for i in 1..=dc.topology.controllers {
+            let name = format!("ctl-{i}");
+            if sample(&scrape(dc, &name).await, "vmrm_hsdb_leader") == Some(1.0) {
+                return Some(name);
+            }
+        }
+        None
+    })
+    .await
+}

@@ -261,7 +261,9 @@ impl Migration {
             )));
         }
         self.forget_on_source(&vm, &source.name).await?;
-        let pause = outcome.as_ref().map_or(0, |p| p.downtime_us / 1000);
+        let pause_us = outcome.as_ref().map_or(0, |p| p.downtime_us);
+        crate::metrics::metrics().lpm_pause_seconds.observe(pause_us as f64 / 1e6);
+        let pause = pause_us / 1000;
         for (event, host, what) in [
             (EventName::VmPaused, &source.name, "paused"),
             (EventName::VmCreated, &target.name, "created"),
