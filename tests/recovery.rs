@@ -83,6 +83,10 @@ async fn losing_a_whole_host_restarts_its_vms_elsewhere_fenced_first() {
     assert_eq!(sample(&after, detected), Some(1.0), "{after}");
     assert_eq!(sample(&after, restarted), Some(victims.len() as f64), "{after}");
     assert!(sample(&after, "vmrm_recovery_seconds_sum").is_some_and(|s| s > 0.0 && s < 30.0), "{after}");
+    // Declared after at least the detection time of silence (the fast profile's), not much more.
+    let fdt = vmrm::profile::Timing::of(vmrm::profile::ProfileName::Fast).host_failure_detection_time.as_secs_f64();
+    let silent = sample(&after, "vmrm_host_detection_seconds_sum").expect("a detection");
+    assert!(silent >= fdt && silent < fdt + 5.0, "silent {silent} s, detection time {fdt} s");
     let others = vms(&dc).await;
     assert!(
         others.iter().filter(|v| !victims.contains(&v.name.as_str())).all(|v| v.lpar_state() == pb::LparState::Running)

@@ -65,8 +65,10 @@ pub enum FdeDecision {
     ViosDown { host: String, vios: String },
     /// A VIOS came back (seed event `VIOS_NODE_ACTIVE`).
     ViosUp { host: String, vios: String },
-    /// Both VIOSs unhealthy for the detection time: relocate the host's managed VMs.
-    HostFailed { host: String },
+    /// Both VIOSs unhealthy for the detection time: relocate the host's managed VMs. `silent`:
+    /// how long the host had been silent when declared (the detection time plus whatever the
+    /// polling added).
+    HostFailed { host: String, silent: Duration },
     /// A host monitor answers again, or answers with a new incarnation: it restarted (seed
     /// event `VIOS_HM_RESP_DETECTED`). Never a reason to move anything.
     HmResponsive { host: String, vios: String, incarnation: String, previous: String },
@@ -121,7 +123,7 @@ impl HostFailureDetector {
             let since = *self.unhealthy_since.entry(h.host.clone()).or_insert(last_heard);
             let elapsed = Duration::from_millis(now_ms.saturating_sub(since).max(0) as u64);
             if elapsed >= detection_time && self.declared.insert(h.host.clone()) {
-                out.push(FdeDecision::HostFailed { host: h.host.clone() });
+                out.push(FdeDecision::HostFailed { host: h.host.clone(), silent: elapsed });
             }
         }
         out
@@ -214,8 +216,13 @@ mod tests {
         let mut fde = HostFailureDetector::default();
         assert!(!failed(&fde.observe(0, FDT, &obs(false, false))));
         assert!(!failed(&fde.observe(1_499, FDT, &obs(false, false))));
-        assert_eq!(fde.observe(1_500, FDT, &obs(false, false)), vec![FdeDecision::HostFailed { host: "h1".into() }]);
+        let failed_after = |ms| vec![FdeDecision::HostFailed { host: "h1".into(), silent: Duration::from_millis(ms) }];
+        assert_eq!(fde.observe(1_500, FDT, &obs(false, false)), failed_after(1_500));
         assert!(fde.observe(3_000, FDT, &obs(false, false)).is_empty());
+        // A poll that comes late declares the host late, and says how late.
+        let mut fde = HostFailureDetector::default();
+        assert!(!failed(&fde.observe(0, FDT, &obs(false, false))));
+        assert_eq!(fde.observe(1_730, FDT, &obs(false, false)), failed_after(1_730));
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!
 //! * `vmrm_events_total{event}`: events this node raised (HOST_FAILURE_DETECTED,
 //!   RESTART_COMPLETED, LPM_COMPLETED …), counted once written to the HSDB.
+//! * `vmrm_host_detection_seconds`: how long a host had been silent when it was declared
+//!   failed — the detection time plus what the polling added.
 //! * `vmrm_recovery_seconds`: from a recovery task's creation to its end, failovers included.
 //! * `vmrm_lpm_pause_seconds`: how long each completed live migration paused its VM.
 //! * `vmrm_service_serving{service}`: 1 while the node's gRPC service serves (0 once its role
@@ -36,6 +38,7 @@ pub struct ServiceLabels {
 /// The node's metrics.
 pub struct Metrics {
     pub events: Family<EventLabels, Counter>,
+    pub host_detection_seconds: Histogram,
     pub recovery_seconds: Histogram,
     pub lpm_pause_seconds: Histogram,
     pub service_serving: Family<ServiceLabels, Gauge>,
@@ -49,7 +52,8 @@ pub struct Metrics {
     node_info: OnceLock<Vec<(String, String)>>,
 }
 
-/// Recoveries take from about a second (one VM) to minutes (a host group): 0.25 s … 8.5 min.
+/// Recoveries take from about a second (one VM) to minutes (a host group), and host detection
+/// from a second (the fast profile) to minutes (the seed's): 0.25 s … 8.5 min.
 const RECOVERY_BUCKETS: [f64; 12] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 /// A live migration's pause: from a millisecond (an idle guest) to seconds (one that gave up
 /// converging and stopped to copy the rest): 1 ms … 4 s.
@@ -57,6 +61,7 @@ const PAUSE_BUCKETS: [f64; 13] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     events: Family::default(),
+    host_detection_seconds: Histogram::new(RECOVERY_BUCKETS),
     recovery_seconds: Histogram::new(RECOVERY_BUCKETS),
     lpm_pause_seconds: Histogram::new(PAUSE_BUCKETS),
     service_serving: Family::default(),
@@ -95,6 +100,11 @@ impl Metrics {
     fn registry(&'static self) -> Registry {
         let mut r = Registry::with_prefix("vmrm");
         r.register("events", "Events this node raised, by name", self.events.clone());
+        r.register(
+            "host_detection_seconds",
+            "Hosts' silence when declared failed",
+            self.host_detection_seconds.clone(),
+        );
         r.register("recovery_seconds", "Recovery tasks, creation to end", self.recovery_seconds.clone());
         r.register("lpm_pause_seconds", "Pauses of completed live migrations", self.lpm_pause_seconds.clone());
         r.register("service_serving", "1 while the gRPC service serves", self.service_serving.clone());

@@ -149,7 +149,10 @@ impl<W: FdeWorld> FdeActor<W> {
                     };
                     self.event(ctx, EventName::ViosHmRespDetected, self.vios_name(&vios), message)
                 }
-                FdeDecision::HostFailed { host } if self.recovering.insert(host.clone()) => self.relocate(host, ctx),
+                FdeDecision::HostFailed { host, silent } if self.recovering.insert(host.clone()) => {
+                    crate::metrics::metrics().host_detection_seconds.observe(silent.as_secs_f64());
+                    self.relocate(host, ctx)
+                }
                 FdeDecision::HostFailed { .. } => {}
             }
         }
