@@ -343,7 +343,7 @@ impl NodeConfig {
         }
         if let Some(m) = &self.metrics_listen {
             let Ok(addr) = m.parse::<SocketAddr>() else {
-                return bad("metrics_listen", format!("`{}` is not an address like 127.0.0.1:8001", quote(m)));
+                return bad("metrics_listen", format!("`{}` is not an address like 127.0.0.1:6001", quote(m)));
             };
             if addr.port() == self.listen_addr()?.port() {
                 return bad("metrics_listen", format!("port {} is the node's `listen` port too", addr.port()));

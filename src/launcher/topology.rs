@@ -1,6 +1,6 @@
 //! Which nodes a datacenter has and on which loopback ports. Port layout from `base_port` B:
 //! controllers B+1.. (their HSDB peer ports B+11..), HMCs B+101.., SAN B+201, host i: SU
-//! B+300+10i, VIOS a/b B+301+10i / B+302+10i; every node's metrics at its port + 1000.
+//! B+300+10i, VIOS a/b B+301+10i / B+302+10i; every node's metrics at its port − 1000.
 use crate::config::*;
 use crate::hsdb::Member;
 use crate::profile::ProfileName;
@@ -37,7 +37,9 @@ pub struct Topology {
     pub containers: bool,
 }
 
-/// Every node serves its metrics at its gRPC port + this (the local datacenter's ctl-1: 8001).
+/// Every node serves its metrics at its gRPC port − this (the local datacenter's ctl-1: 6001):
+/// below the node's own ports rather than above, where the test clusters' ports would reach
+/// into the kernel's ephemeral range (32768 and up), which outgoing connections take.
 pub const METRICS_PORT_OFFSET: u16 = 1000;
 
 /// HSDB member `i`'s peer port is the base port + this + `i`.
@@ -174,7 +176,7 @@ impl Topology {
             false => (endpoint, None, "127.0.0.1"),
         };
         NodeConfig {
-            metrics_listen: Some(format!("{metrics_host}:{}", port + METRICS_PORT_OFFSET)),
+            metrics_listen: port.checked_sub(METRICS_PORT_OFFSET).map(|m| format!("{metrics_host}:{m}")),
             tls: Some(TlsFiles::in_dir(&self.certs_dir(), &name)),
             insecure: false,
             data_dir: self.data_dir.join(&name),
