@@ -79,21 +79,18 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     // A role that ends its node on purpose (a VIOS shut down by its hypervisor) tells this.
     let stop = std::sync::Arc::new(tokio::sync::Notify::new());
     let mut hsdb_node = None;
-    // The peer port ends with the node's main server.
-    let (peers_stop, peers_stopped) = tokio::sync::oneshot::channel::<()>();
+    // The peer port and the metrics endpoint end with the node's main server.
+    let (ended, ending) = tokio::sync::watch::channel(());
     let mut peers_served = None;
     if let Some(h) = &cfg.hsdb {
         let peer_listener = peer_port::bind(&cfg.name, h).await?;
         let node = HsdbNode::start(&cfg.data_dir.join("hsdb"), h, pool.clone()).await?;
-        let until = async move {
-            let _ = peers_stopped.await;
-        };
         let serve = peer_port::serve(
             server(&cfg.name, &security, peer_port::MAX_STREAMS)?,
             peer_listener,
             gate.clone(),
             node.clone(),
-            until,
+            when_ended(ending.clone()),
         );
         peers_served = Some(tokio::spawn(serve));
         let local = LocalHsdb::new(node.clone());
@@ -169,12 +166,8 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         serving::<pb::vios_server::ViosServer<vios::ViosService>>(&reporter, &mut liveness).await;
     }
 
-    // The metrics endpoint ends with the node's main server, like the peer port.
-    let (metrics_stop, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     if let Some(listener) = metrics_listener {
-        let until = async move {
-            let _ = metrics_stopped.await;
-        };
+        let until = when_ended(ending);
         tokio::spawn(async move {
             if let Err(e) = crate::metrics::endpoint::serve(listener, until).await {
                 tracing::error!("{e}");
@@ -208,8 +201,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     };
     let served = router.serve_with_incoming_shutdown(incoming, until).await;
     watch.abort();
-    let _ = peers_stop.send(());
-    let _ = metrics_stop.send(());
+    drop(ended);
     let stopped = stopped_rx.try_recv().ok();
     if let Some(node) = hsdb_node {
         node.shutdown().await;
@@ -224,6 +216,11 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         Some(why) => Err(VmrmError::unavailable(format!("node {} stopped: {why}", cfg.name))),
         None => Ok(()),
     }
+}
+
+/// Resolves once the node's main server has ended (its `ended` sender is dropped).
+async fn when_ended(mut ending: tokio::sync::watch::Receiver<()>) {
+    while ending.changed().await.is_ok() {}
 }
 
 /// A gRPC server of node `name`: TLS as `security` says, at most `streams` calls open per
