@@ -2,7 +2,8 @@
 //! the typed replies rendered with the domain's (the seed's) names.
 use crate::domain::policy::on_off;
 use crate::domain::{
-    AffinityKind, DetectionSpeed, HostState, LparState, MonjvKind, Priority, RestartPhase, RestartPolicy,
+    AffinityKind, DetectionSpeed, HostState, LparState, MonjvKind, NotificationLevel, Priority, RestartPhase,
+    RestartPolicy,
 };
 use crate::domain::{Severity, SuClusterStatus, UnitHeartbeat, VmState, VmStatus};
 use crate::logic::app_engine::Color;
@@ -14,6 +15,12 @@ use std::time::Duration;
 
 fn field(out: &mut String, key: &str, value: impl std::fmt::Display) {
     let _ = writeln!(out, "{:<20} {value}", format!("{key}:"));
+}
+
+/// A time in UTC, to the second.
+fn time(at_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(at_ms)
+        .map_or_else(|| at_ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
 }
 
 fn list_field(out: &mut String, key: &str, values: &[String]) {
@@ -31,8 +38,13 @@ fn list_field(out: &mut String, key: &str, values: &[String]) {
 /// `ksysmgr query system` (seed: "System-Wide Persistent Attributes", values from column 30).
 pub fn system(s: &pb::SystemView) -> String {
     let ms = |ms: u32| secs(Duration::from_millis(u64::from(ms)));
+    let relay = if s.smtp_relay.is_empty() { "none" } else { s.smtp_relay.as_str() };
     format!(
-        "System-Wide Persistent Attributes\n{:<29}{}\n{:<29}{} seconds ({}-{} seconds)\n{:<29}{}\n",
+        "System-Wide Persistent Attributes\n{:<29}{}\n{:<29}{}\n{:<29}{}\n{:<29}{} seconds ({}-{} seconds)\n{:<29}{}\n{:<29}{}\n{:<29}{}\n",
+        "notification_level:",
+        shown::<NotificationLevel>(s.notification_level),
+        "dup_event_processing:",
+        if s.dup_event_processing { "yes" } else { "no" },
         "ha_monitor:",
         on_off(s.ha_monitor),
         "host_failure_detection_time:",
@@ -40,8 +52,36 @@ pub fn system(s: &pb::SystemView) -> String {
         ms(s.host_failure_detection_time_min_ms),
         ms(s.host_failure_detection_time_max_ms),
         "vm_failure_detection_speed:",
-        shown::<DetectionSpeed>(s.vm_failure_detection_speed)
+        shown::<DetectionSpeed>(s.vm_failure_detection_speed),
+        "smtp_relay:",
+        relay,
+        "smtp_sender:",
+        s.smtp_sender
     )
+}
+
+/// `query notify`: the seed's `User: / Contact:` pairs, with how each contact's deliveries stand.
+pub fn contacts(list: &[pb::NotifyView]) -> String {
+    let mut out = String::new();
+    for c in list {
+        field(&mut out, "User", &c.user);
+        field(&mut out, "Contact", &c.contact);
+        field(&mut out, "Kind", &c.kind);
+        let delivered = match c.last_delivered_ms {
+            0 => format!("{} (through event {})", c.delivered, c.delivered_through),
+            at => format!("{} (through event {}, last at {})", c.delivered, c.delivered_through, time(at)),
+        };
+        field(&mut out, "Delivered", &delivered);
+        if c.attempts > 0 {
+            let retry = format!("{} failed attempt(s), next at {}: {}", c.attempts, time(c.next_try_ms), c.last_error);
+            field(&mut out, "Retrying", &retry);
+        }
+        out.push('\n');
+    }
+    if list.is_empty() {
+        out.push_str("No notification contacts\n");
+    }
+    out
 }
 
 pub fn clusters(list: &[pb::ClusterView]) -> String {
@@ -241,8 +281,7 @@ pub fn audit(page: &pb::AuditList, name: &str) -> String {
     let _ = writeln!(out, "{:<8}{:<21}{:<26}{:<22}{:<9}Object", "Seq", "Time", "User", "Action", "Stage");
     for a in &page.entries {
         let detail = if a.detail.is_empty() { String::new() } else { format!(": {}", a.detail) };
-        let time = chrono::DateTime::from_timestamp_millis(a.at_ms)
-            .map_or_else(|| a.at_ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+        let time = time(a.at_ms);
         let _ = writeln!(
             out,
             "{:<8}{:<21}{:<26}{:<22}{:<9}{}{detail}",

@@ -36,6 +36,8 @@ pub enum Class {
     SuCluster,
     #[strum(serialize = "vm_definition", serialize = "vm_def")]
     VmDefinition,
+    /// Notification contacts (seed: `add notify user=NAME contact=ADDRESS`).
+    Notify,
     /// `collocation`, `anticollocation` or `workgroup`.
     #[strum(disabled)]
     Affinity(AffinityKind),
@@ -128,6 +130,10 @@ pub enum KsysCommand {
     Cleanup {
         host_group: String,
     },
+    /// `add notify user=NAME contact=ADDRESS`.
+    AddNotify(pb::NotifyRequest),
+    /// `delete notify user=NAME [contact=ADDRESS]`.
+    DeleteNotify(pb::NotifyRequest),
 }
 
 pub const USAGE: &str = "\
@@ -168,6 +174,11 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] <act
   modify monjv NAME user=TEXT [password=PW]   (bytes 129-256)
   query monjv [NAME] [password=PW] [wait=FROM-TO [timeout=SECONDS]]   (wait: until those bytes change)
   remove monjv NAME [password=PW]          (once monitoring ended)
+  add notify user=NAME contact=ADDRESS     (an e-mail address, SMS/pager as digits@carrier, or an http(s) webhook URL)
+  query notify [contact|USER]              (the contacts and how their deliveries stand)
+  delete notify user=NAME [contact=ADDRESS]   (every contact of the user, or one)
+  modify system [notification_level=disable|low|medium|high] [dup_event_processing=yes|no]
+         [smtp_relay=HOST:PORT|none] [smtp_sender=ADDRESS]
   query hsdb
   add hsdb_node ID endpoint=IP:PORT        (joins as a learner)
   modify hsdb_node ID role=voter|learner
@@ -292,7 +303,7 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
     })?;
     let cls = class(cls).ok_or_else(|| {
         format!(
-            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, audit, app, collocation, anticollocation, workgroup, hsdb, hsdb_node, monjv, su_cluster, vm_definition)"
+            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, audit, app, collocation, anticollocation, workgroup, hsdb, hsdb_node, monjv, su_cluster, vm_definition, notify)"
         )
     })?;
     let what = format!("{act} {}", words[1]);
@@ -382,6 +393,12 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
                 Some(other) => return Err(format!("state={other}: use manage or unmanage")),
             };
             KsysCommand::QueryVm { name: w.name.unwrap_or_default(), managed }
+        }
+        ("query", Class::Notify) => {
+            let w = split(rest, &[], &what)?;
+            // The seed lists every contact with `query notify contact`.
+            let name = w.name.filter(|n| !n.eq_ignore_ascii_case("contact")).unwrap_or_default();
+            KsysCommand::Query { class: Class::Notify, name }
         }
         ("query", class) => {
             let w = split(rest, &[], &what)?;
@@ -553,6 +570,24 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
         }),
         ("cleanup", Class::HostGroup) => {
             KsysCommand::Cleanup { host_group: required(&split(rest, &[], &what)?, &what)? }
+        }
+        ("add", Class::Notify) => {
+            let w = split(rest, &["user", "contact"], &what)?;
+            if let Some(word) = w.name {
+                return Err(format!("unexpected word `{word}` for {what}: use user=NAME contact=ADDRESS"));
+            }
+            KsysCommand::AddNotify(pb::NotifyRequest {
+                user: attr(&w, "user", &what)?,
+                contact: attr(&w, "contact", &what)?,
+            })
+        }
+        ("remove", Class::Notify) => {
+            let w = split(rest, &["user", "contact"], &what)?;
+            if let Some(word) = w.name {
+                return Err(format!("unexpected word `{word}` for {what}: use user=NAME [contact=ADDRESS]"));
+            }
+            let contact = w.attrs.get("contact").cloned().unwrap_or_default();
+            KsysCommand::DeleteNotify(pb::NotifyRequest { user: attr(&w, "user", &what)?, contact })
         }
         ("remove", Class::HsdbNode) => {
             KsysCommand::RemoveHsdbNode { node_id: node_id(&split(rest, &[], &what)?, &what)? }
@@ -769,6 +804,16 @@ mod tests {
         assert!(p("modify system").unwrap_err().contains("at least one"));
         assert!(p("modify system HG1 vm_failure_detection_speed=fast").unwrap_err().contains("unexpected word"));
         assert_eq!(p("q system").unwrap(), KsysCommand::Query { class: Class::System, name: String::new() });
+        let notify = |user: &str, contact: &str| pb::NotifyRequest { user: user.into(), contact: contact.into() };
+        assert_eq!(
+            p("add notify user=John contact=john@example.com").unwrap(),
+            KsysCommand::AddNotify(notify("John", "john@example.com"))
+        );
+        assert_eq!(p("delete notify user=John").unwrap(), KsysCommand::DeleteNotify(notify("John", "")));
+        assert_eq!(p("q notify contact").unwrap(), KsysCommand::Query { class: Class::Notify, name: String::new() });
+        assert_eq!(p("q notify John").unwrap(), KsysCommand::Query { class: Class::Notify, name: "John".into() });
+        assert!(p("add notify user=John").unwrap_err().contains("needs contact="));
+        assert!(p("add notify John contact=x@y").unwrap_err().contains("unexpected word `John`"));
     }
 
     #[test]

@@ -95,6 +95,8 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
         KsysCommand::Affinity(req) => lines(admin.change_affinity(req).await?, output),
         KsysCommand::Restore(req) => lines(admin.restore(req).await?, output),
         KsysCommand::Cleanup { host_group } => lines(admin.cleanup(pb::CleanupRequest { host_group }).await?, output),
+        KsysCommand::AddNotify(req) => lines(admin.add_notify(req).await?, output),
+        KsysCommand::DeleteNotify(req) => lines(admin.delete_notify(req).await?, output),
         KsysCommand::Lpm(req) => stream_migration(admin, req, output).await?,
         KsysCommand::ChangeMonjv(change) => lines(admin.change_monjv(change).await?, output),
         KsysCommand::ChangeSuCluster(change) => lines(admin.change_su_cluster(change).await?, output),
@@ -153,6 +155,9 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
                     audit(admin, pb::EventQuery { name, follower_read, ..Default::default() }, output).await?
                 }
                 Class::App => render!(output, admin.query_app(q).await?, |v: &pb::AppList| format::apps(&v.apps)),
+                Class::Notify => {
+                    render!(output, admin.query_notify(q).await?, |v: &pb::NotifyList| format::contacts(&v.contacts))
+                }
                 Class::Monjv => {
                     let list = admin.query_monjv(pb::MonjvQuery { name, password: String::new() }).await?;
                     render!(output, list, |v: &pb::MonjvList| format::monjvs(&v.monjvs))

@@ -2,7 +2,7 @@
 //! admin API takes. Only their syntax is checked here (a number, a known word); which level
 //! takes which setting, and the ranges in force, are the controller's to check.
 use crate::domain::policy::{parse_capacity, parse_on_off};
-use crate::domain::{DetectionSpeed, Priority, RestartPolicy};
+use crate::domain::{DetectionSpeed, NotificationLevel, Priority, RestartPolicy};
 use crate::pb;
 use std::collections::BTreeMap;
 
@@ -18,6 +18,10 @@ pub const KEYS: &[&str] = &[
     "blacklist_hosts",
     "policy",
     "homehost",
+    "notification_level",
+    "dup_event_processing",
+    "smtp_relay",
+    "smtp_sender",
 ];
 
 /// `a,b,c` as its non-empty items.
@@ -55,7 +59,19 @@ pub fn settings(attrs: &BTreeMap<String, String>) -> Result<pb::Settings, String
             .map(u32::from),
         cpu_capacity: get("cpu_capacity").map(|v| parse_capacity("cpu_capacity", v)).transpose()?.map(u32::from),
         homehost: get("homehost").map(String::from),
+        smtp_relay: get("smtp_relay").map(String::from),
+        smtp_sender: get("smtp_sender").map(String::from),
         ..Default::default()
+    };
+    if let Some(v) = get("notification_level") {
+        let level: NotificationLevel = word("notification_level", v, "disable, low, medium or high")?;
+        s.notification_level = level.into();
+    }
+    s.dup_event_processing = match get("dup_event_processing").map(str::to_ascii_lowercase).as_deref() {
+        None => None,
+        Some("yes") => Some(true),
+        Some("no") => Some(false),
+        Some(other) => return Err(format!("dup_event_processing={other}: use yes or no")),
     };
     if let Some(v) = get("vm_failure_detection_speed") {
         let speed: DetectionSpeed = word("vm_failure_detection_speed", v, "fast, normal or slow")?;
@@ -101,6 +117,9 @@ mod tests {
             of(&[("restart_policy", "advisory_mode")]).unwrap().restart_policy(),
             pb::RestartPolicy::AdvisoryMode
         );
+        let s = of(&[("notification_level", "High"), ("dup_event_processing", "no"), ("smtp_relay", "mx:25")]).unwrap();
+        assert_eq!(s.notification_level(), pb::NotificationLevel::High);
+        assert_eq!((s.dup_event_processing, s.smtp_relay.as_deref()), (Some(false), Some("mx:25")));
     }
 
     #[test]
@@ -113,6 +132,8 @@ mod tests {
             ("cpu_capacity", "0", "1-100"),
             ("priority", "urgent", "high, medium or low"),
             ("policy", "add", "goes with blacklist_hosts"),
+            ("notification_level", "loud", "disable, low, medium or high"),
+            ("dup_event_processing", "maybe", "yes or no"),
         ] {
             let e = of(&[(k, v)]).unwrap_err();
             assert!(e.contains(why), "{k}={v}: {e}");

@@ -8,6 +8,7 @@ use crate::controller::config::Config;
 use crate::controller::gateway::{HmcGateway, Reach, SanGateway};
 use crate::controller::migration::Migration;
 use crate::controller::monjv::Monjvs;
+use crate::controller::notify::Notify;
 use crate::controller::records::Records;
 use crate::controller::recovery::Recovery;
 use crate::error::{Result, VmrmError};
@@ -30,6 +31,7 @@ pub struct ControllerCore {
     pub config: Config,
     pub apps: Apps,
     pub views: Views,
+    pub notify: Notify,
     active: Activity,
 }
 
@@ -73,7 +75,23 @@ impl ControllerCore {
             Config::new(hsdb.clone(), timing, hmc.clone(), records.clone(), recovery.clone(), pool.security().clone());
         let apps = Apps::new(hsdb.clone(), pool.clone(), timing, records.clone(), recovery.clone());
         let views = Views::new(hsdb.clone(), timing, hmc.clone(), records.clone());
-        Self { hsdb, pool, timing, hmc, reach, records, monjvs, recovery, migration, config, apps, views, active }
+        let notify = Notify::new(hsdb.clone(), records.clone());
+        Self {
+            hsdb,
+            pool,
+            timing,
+            hmc,
+            reach,
+            records,
+            monjvs,
+            recovery,
+            migration,
+            config,
+            apps,
+            views,
+            notify,
+            active,
+        }
     }
 
     /// This controller answering queries from its own copy of the HSDB (follower reads).

@@ -148,6 +148,13 @@ pub fn review_errors() -> Step {
 
 // Settings and policies.
 
+pub fn notify_added(user: &str, contact: &str) -> Step {
+    say(Code::NotifyAdded, "successfully added user info".into()).about(user).to(contact)
+}
+/// `contacts`: how many of the user's contacts were deleted.
+pub fn notify_deleted(user: &str, contacts: usize) -> Step {
+    say(Code::NotifyDeleted, "successfully deleted user info".into()).about(user).counted(contacts, contacts)
+}
 pub fn ksys_setting_updated(setting: &str) -> Step {
     say(Code::KsysSettingUpdated, format!("KSYS {setting} has been updated")).because(setting)
 }

@@ -19,6 +19,7 @@
 //! | [`recovery`] | mapper inputs, recovery tasks, the fenced restart, resumption, restarts by hand, cleanup |
 //! | [`migration`] | live migration, its pre-check, evacuation and restore, takeover, MONJVs, SU clusters |
 //! | [`monjv`] | monitoring job variables (seed 004), kept by the system as VMs run, restart and migrate |
+//! | [`notify`] | notification contacts, and the outbox that mails or POSTs each event to them |
 //! | [`apps`] | application reports from the VM agents and a critical application's escalation |
 //! | [`records`] | the configuration records every room looks up (cluster, host groups, hosts, VMs) |
 //! | [`lines`] | the console lines an operation reports as it goes |
@@ -32,6 +33,7 @@ pub mod lines;
 pub mod messages;
 pub mod migration;
 pub mod monjv;
+pub mod notify;
 pub mod records;
 pub mod recovery;
 pub mod supervisor;

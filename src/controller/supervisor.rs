@@ -14,6 +14,8 @@ use std::time::Duration;
 
 /// How often the controller re-checks leadership and the discovered host groups.
 pub const SUPERVISE_EVERY: Duration = Duration::from_millis(250);
+/// How often the active controller looks for events to notify.
+pub const NOTIFY_EVERY: Duration = Duration::from_millis(500);
 
 pub struct Controller {
     core: ControllerCore,
@@ -25,6 +27,8 @@ pub struct Controller {
     watching_clusters: InFlight,
     /// The HSDB's NOSPACE alarms already raised as events.
     alarms_raised: BTreeMap<u64, String>,
+    /// A delivery pass of the notification outbox runs.
+    notifying: InFlight,
 }
 
 impl Controller {
@@ -36,6 +40,7 @@ impl Controller {
             resumed_for: None,
             watching_clusters: InFlight::default(),
             alarms_raised: BTreeMap::new(),
+            notifying: InFlight::default(),
         }
     }
 
@@ -113,18 +118,44 @@ impl Controller {
     }
 }
 
+/// The periodic jobs of the active controller besides its FDEs, each one pass at a time.
+#[derive(Clone, Copy)]
+enum Job {
+    /// Every SU cluster's status from its units' alive messages (seed 001: the Master MU's
+    /// network heartbeat recomputes the states and raises the events).
+    WatchSuClusters,
+    /// The contacts are told of the events after their cursors.
+    Notify,
+}
+
 impl Controller {
-    /// While active: every SU cluster's status from its units' alive messages (seed 001: the
-    /// Master MU's network heartbeat recomputes the states and raises the events).
-    fn watch_su_clusters(&mut self, ctx: &mut Context<Self>) {
-        if self.core.active_since().is_none() || !self.watching_clusters.start() {
+    fn in_flight(&mut self, job: Job) -> &mut InFlight {
+        match job {
+            Job::WatchSuClusters => &mut self.watching_clusters,
+            Job::Notify => &mut self.notifying,
+        }
+    }
+
+    /// Runs a pass of `job` while active, unless the last one still runs.
+    fn run(&mut self, job: Job, ctx: &mut Context<Self>) {
+        if self.core.active_since().is_none() || !self.in_flight(job).start() {
             return;
         }
         let core = self.core.clone();
-        ctx.spawn(async move { core.migration.refresh_su_clusters().await }.into_actor(self).map(|done, act, _| {
-            act.watching_clusters.end();
+        let pass = async move {
+            match job {
+                Job::WatchSuClusters => core.migration.refresh_su_clusters().await,
+                Job::Notify => core.notify.deliver().await,
+            }
+        };
+        ctx.spawn(pass.into_actor(self).map(move |done, act, _| {
+            act.in_flight(job).end();
             if let Err(e) = done {
-                tracing::debug!("SU cluster status not computed: {e}");
+                let what = match job {
+                    Job::WatchSuClusters => "SU cluster status not computed",
+                    Job::Notify => "notification pass stopped",
+                };
+                tracing::debug!("{what}: {e}");
             }
         }));
     }
@@ -135,6 +166,7 @@ impl Actor for Controller {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(SUPERVISE_EVERY, |act, ctx| act.supervise(ctx));
-        ctx.run_interval(self.core.timing.su_alive, |act, ctx| act.watch_su_clusters(ctx));
+        ctx.run_interval(self.core.timing.su_alive, |act, ctx| act.run(Job::WatchSuClusters, ctx));
+        ctx.run_interval(NOTIFY_EVERY, |act, ctx| act.run(Job::Notify, ctx));
     }
 }

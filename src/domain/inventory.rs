@@ -17,6 +17,9 @@ pub struct ClusterRecord {
     /// The global `ha_monitor` switch (seed default: disable).
     #[serde(default)]
     pub ha_monitor: HaMonitor,
+    /// Who is told of events, and how (seed: `notification_level`, `dup_event_processing`).
+    #[serde(default)]
+    pub notification: super::notify::NotificationSettings,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ pub mod lpar;
 pub mod millis;
 pub mod monjv;
 pub mod names;
+pub mod notify;
 pub mod policy;
 pub mod recovery;
 pub mod state;
@@ -22,6 +23,9 @@ pub use event::{EventName, EventRecord, Severity};
 pub use inventory::*;
 pub use lpar::LparDefinition;
 pub use monjv::{MonjvKind, MonjvRecord};
+pub use notify::{
+    Contact, ContactKind, DeliveryRecord, NotificationLevel, NotificationSettings, Notified, NotifyRecord,
+};
 pub use policy::{
     AffinityGroupRecord, AffinityKind, FlexCapacity, HaMonitor, HaMonitorLevels, PriorityPercent, RestartPolicy,
 };

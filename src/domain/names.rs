@@ -101,6 +101,11 @@ object_name!(
     "node"
 );
 object_name!(
+    /// A person told of events (seed: `ksysmgr add notify user=NAME`).
+    UserName,
+    "user"
+);
+object_name!(
     /// What `query event` filters on: an event's name (VM_FAILURE_DETECTED) or its subject (a
     /// VM, host, VIOS or host group).
     EventFilter,

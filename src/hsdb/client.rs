@@ -249,6 +249,36 @@ impl LocalHsdb {
     fn not_leader(&self) -> VmrmError {
         VmrmError::NotLeader { leader: leader_endpoint(&self.node.raft) }
     }
+
+    /// Up to `limit` rows of append-only `table` after sequence number `after`, oldest first —
+    /// the tail a reader follows without reading the whole log.
+    pub async fn appended_after(&self, table: Table, after: u64, limit: usize) -> Result<Vec<Row>> {
+        if !table.is_append_only() {
+            return Err(VmrmError::internal(format!("table {table} is not append-only")));
+        }
+        if !self.follower_reads {
+            self.node.raft.ensure_linearizable().await.map_err(|_| self.not_leader())?;
+        }
+        let tree = super::state_machine::table_tree(&self.node.db, table).map_err(VmrmError::internal)?;
+        tree.range(after.saturating_add(1).to_be_bytes()..)
+            .take(limit)
+            .map(|item| {
+                let (k, v) = item.map_err(VmrmError::internal)?;
+                let stored: StoredRow = serde_json::from_slice(&v).map_err(VmrmError::internal)?;
+                Ok(Row { key: decode_key(table, &k), version: stored.version, value: stored.value })
+            })
+            .collect()
+    }
+
+    /// The newest sequence number of append-only `table` (0 while it is empty).
+    pub async fn newest_sequence(&self, table: Table) -> Result<u64> {
+        if !self.follower_reads {
+            self.node.raft.ensure_linearizable().await.map_err(|_| self.not_leader())?;
+        }
+        let tree = super::state_machine::table_tree(&self.node.db, table).map_err(VmrmError::internal)?;
+        let last = tree.last().map_err(VmrmError::internal)?;
+        Ok(last.map_or(0, |(k, _)| decode_key(table, &k).parse().unwrap_or(0)))
+    }
 }
 
 impl HsdbAccess for LocalHsdb {

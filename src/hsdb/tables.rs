@@ -31,6 +31,8 @@ pub enum Table {
     SuCluster,
     SuAlive,
     Audit,
+    Notify,
+    Delivery,
 }
 
 fn unknown_table(s: &str) -> String {
@@ -70,6 +72,8 @@ impl Table {
             Table::Monjv => conforms::<MonjvRecord>(key, value),
             Table::SuCluster => conforms::<SuClusterRecord>(key, value),
             Table::SuAlive => conforms::<SuAliveRecord>(key, value),
+            Table::Notify => conforms::<NotifyRecord>(key, value),
+            Table::Delivery => conforms::<DeliveryRecord>(key, value),
             Table::Locked | Table::Event | Table::Audit => Err(self.written_otherwise()),
         }
     }
@@ -150,6 +154,8 @@ record!(AppRecord, Table::App, r => AppRecord::key_of(&r.vm, &r.app.name));
 record!(SuClusterRecord, Table::SuCluster, r => r.name.clone());
 record!(SuAliveRecord, Table::SuAlive, r => r.host.clone());
 record!(MonjvRecord, Table::Monjv, r => r.name.clone());
+record!(NotifyRecord, Table::Notify, r => r.user.clone());
+record!(DeliveryRecord, Table::Delivery, r => DeliveryRecord::key_of(&r.user, &r.contact));
 record!(VmHbMissedRecord, Table::VmHbMissed, r => VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid));
 
 #[cfg(test)]

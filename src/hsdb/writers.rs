@@ -5,8 +5,9 @@
 //! the cluster's configuration, take a lock or forge another host's health. Deletions name only
 //! a key: a VIOS may delete rows of its own tables, whoever's host they name.
 //!
-//! Reading is open to every node but for two tables only controllers and members read: the
-//! HMCs' (it holds their login credentials) and the audit trail.
+//! Reading is open to every node but for the tables only controllers and members read: the
+//! HMCs' (it holds their login credentials), the audit trail, and the notification contacts
+//! and their deliveries (people's addresses; a webhook URL may carry a token).
 use super::tables::Table;
 use super::types::Command;
 use crate::transport::tls::{Principal, Role};
@@ -24,7 +25,7 @@ fn kept_by(role: Role) -> &'static [(Table, bool)] {
 
 /// Whether `who` may read `table`, and if not, why.
 pub fn may_read(who: &Principal, table: Table) -> Result<(), String> {
-    let private = matches!(table, Table::Hmc | Table::Audit);
+    let private = matches!(table, Table::Hmc | Table::Audit | Table::Notify | Table::Delivery);
     match !private || who.unchecked || who.has(Role::Controller) || who.has(Role::Hsdb) {
         true => Ok(()),
         false => Err(format!("{who} may not read table {table}: only controllers do")),
@@ -81,6 +82,8 @@ mod tests {
             let host_side = node(role, "host-1");
             assert!(may_read(&host_side, Table::Hmc).unwrap_err().contains("may not read table hmc"), "{role}");
             assert!(may_read(&host_side, Table::Audit).is_err(), "{role}");
+            assert!(may_read(&host_side, Table::Notify).is_err(), "{role}");
+            assert!(may_read(&host_side, Table::Delivery).is_err(), "{role}");
             assert_eq!(may_read(&host_side, Table::HmHealth), Ok(()), "{role}");
         }
         assert_eq!(may_read(&node("controller", "x"), Table::Hmc), Ok(()));

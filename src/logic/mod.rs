@@ -7,6 +7,7 @@ pub mod event_page;
 pub mod fde;
 pub mod health;
 pub mod migration;
+pub mod notify;
 pub mod placement;
 pub mod policy;
 pub mod poll_cycle;

@@ -67,6 +67,7 @@ mirror!(domain::LparState => LparState {
 mirror!(domain::HostState => HostState { Operating, PowerOff, PoweringOff, NoConnection, Error, Initializing });
 mirror!(domain::DetectionSpeed => DetectionSpeed { Fast, Normal, Slow });
 mirror!(domain::RestartPolicy => RestartPolicy { Auto, AdvisoryMode });
+mirror!(domain::NotificationLevel => NotificationLevel { Disable, Low, Medium, High });
 mirror!(domain::RestartPhase => RestartPhase { Locked, Fenced, Completed, Failed });
 mirror!(Color => AppStatus { Green, Yellow, Red });
 mirror!(AppState => AppState {

@@ -254,6 +254,9 @@ admin_rpcs! {
     change_su_cluster(pb::SuClusterChange) -> pb::CommandReply;
     query_su_cluster(pb::QueryRequest) -> pb::SuClusterList;
     recover_vm_definition(pb::RecoverVmDefinitionRequest) -> pb::CommandReply;
+    add_notify(pb::NotifyRequest) -> pb::CommandReply;
+    delete_notify(pb::NotifyRequest) -> pb::CommandReply;
+    query_notify(pb::QueryRequest) -> pb::NotifyList;
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use crate::controller::migration::evacuation::{LpmRequest, LpmScope, Restore};
 use crate::controller::migration::lpm::LpmOut;
 use crate::controller::migration::su_cluster::SuClusterChange;
 use crate::controller::monjv::{self, MonjvChange};
-use crate::domain::AffinityKind;
 use crate::domain::names::*;
+use crate::domain::{AffinityKind, Contact};
 use crate::error::{VmrmError, quote};
 use crate::hsdb::LocalHsdb;
 use crate::logic::event_page::EventPage;
@@ -430,6 +430,32 @@ impl Admin for AdminService {
         let name = query_name(&req.get_ref().name, SuClusterName::parse)?;
         let clusters = self.reader(req.get_ref().follower_read)?.migration.query_su_cluster(name).await?;
         Ok(Response::new(pb::SuClusterList { clusters }))
+    }
+
+    async fn add_notify(&self, req: Request<pb::NotifyRequest>) -> Result<Response<pb::CommandReply>, Status> {
+        self.audited("AddNotify", req, |_, r| async move {
+            let (user, contact) = (UserName::parse(&r.user)?, Contact::parse(&r.contact)?);
+            reply(self.active()?.notify.add_notify(&user, &contact).await)
+        })
+        .await
+    }
+
+    async fn delete_notify(&self, req: Request<pb::NotifyRequest>) -> Result<Response<pb::CommandReply>, Status> {
+        self.audited("DeleteNotify", req, |_, r| async move {
+            let user = UserName::parse(&r.user)?;
+            let contact = match r.contact.is_empty() {
+                true => None,
+                false => Some(Contact::parse(&r.contact)?),
+            };
+            reply(self.active()?.notify.delete_notify(&user, contact.as_ref()).await)
+        })
+        .await
+    }
+
+    async fn query_notify(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::NotifyList>, Status> {
+        let user = UserName::optional(&req.get_ref().name)?;
+        let contacts = self.reader(req.get_ref().follower_read)?.notify.query_notify(user.as_ref()).await?;
+        Ok(Response::new(pb::NotifyList { contacts }))
     }
 
     async fn recover_vm_definition(

@@ -37,6 +37,7 @@ impl Config {
             ksysnodes,
             detection: DetectionSettings::default(),
             ha_monitor: None,
+            notification: Default::default(),
         };
         self.hsdb.put_if_version(&record, 0).await?;
         let mut lines = vec![say::cluster_node_added()];

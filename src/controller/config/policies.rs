@@ -5,6 +5,7 @@
 use crate::controller::config::Config;
 use crate::controller::detection::settings::DetectionChange;
 use crate::controller::messages as say;
+use crate::controller::notify::smtp::Relay;
 use crate::domain::names::{HostGroupName, HostName, VmName};
 use crate::domain::policy::add_names;
 use crate::domain::*;
@@ -18,7 +19,15 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The settings each level takes, in the order outputs name them.
-const SYSTEM: &[&str] = &["host_failure_detection_time", "vm_failure_detection_speed", "ha_monitor"];
+const SYSTEM: &[&str] = &[
+    "host_failure_detection_time",
+    "vm_failure_detection_speed",
+    "ha_monitor",
+    "notification_level",
+    "dup_event_processing",
+    "smtp_relay",
+    "smtp_sender",
+];
 const HOST_GROUP: &[&str] = &[
     "host_failure_detection_time",
     "vm_failure_detection_speed",
@@ -90,6 +99,11 @@ struct Changes {
     /// Hosts to add to (true) or delete from (false) the blacklist.
     blacklist: Option<(Vec<String>, bool)>,
     homehost: Option<String>,
+    notification_level: Option<NotificationLevel>,
+    dup_event_processing: Option<bool>,
+    /// A relay, or `None` to have none.
+    smtp_relay: Option<Option<Relay>>,
+    smtp_sender: Option<String>,
     /// The settings given, in output order.
     names: Vec<&'static str>,
 }
@@ -99,6 +113,22 @@ fn chosen<E: WireEnum>(field: &str, raw: i32) -> Result<Option<E>> {
     match raw {
         0 => Ok(None),
         raw => E::from_wire(field, raw).map(Some),
+    }
+}
+
+/// `smtp_relay=HOST:PORT`, or `none`.
+fn relay(raw: &str) -> Result<Option<Relay>> {
+    match raw.eq_ignore_ascii_case("none") {
+        true => Ok(None),
+        false => Relay::parse(raw).map(Some),
+    }
+}
+
+/// `smtp_sender=ADDRESS`: an e-mail address.
+fn sender(raw: &str) -> Result<String> {
+    match raw.parse::<lettre::Address>() {
+        Ok(_) if raw.len() <= 254 => Ok(raw.to_string()),
+        _ => Err(VmrmError::invalid(format!("smtp_sender={} is not an e-mail address", quote(raw)))),
     }
 }
 
@@ -126,6 +156,10 @@ impl Changes {
             cpu_capacity: capacity("cpu_capacity", s.cpu_capacity)?,
             priority: chosen("priority", s.priority)?,
             homehost: s.homehost.as_deref().map(HostName::parse).transpose()?.map(String::from),
+            notification_level: chosen("notification_level", s.notification_level)?,
+            dup_event_processing: s.dup_event_processing,
+            smtp_relay: s.smtp_relay.as_deref().map(relay).transpose()?,
+            smtp_sender: s.smtp_sender.as_deref().map(sender).transpose()?,
             ..Default::default()
         };
         if let Some(b) = &s.blacklist {
@@ -144,6 +178,10 @@ impl Changes {
             ("priority", c.priority.is_some()),
             ("blacklist_hosts", c.blacklist.is_some()),
             ("homehost", c.homehost.is_some()),
+            ("notification_level", c.notification_level.is_some()),
+            ("dup_event_processing", c.dup_event_processing.is_some()),
+            ("smtp_relay", c.smtp_relay.is_some()),
+            ("smtp_sender", c.smtp_sender.is_some()),
         ];
         let (class, allowed) = (target.class(), target.allowed());
         if let Some((key, _)) = given.iter().find(|(key, set)| *set && !allowed.contains(key)) {
@@ -178,6 +216,7 @@ impl Config {
                 let (mut cluster, version) = self.records.cluster_versioned().await?;
                 changes.detection.apply(&mut cluster.detection);
                 cluster.ha_monitor = changes.ha_monitor.or(cluster.ha_monitor);
+                self.change_notification(&mut cluster.notification, &changes).await?;
                 self.hsdb.put_if_version(&cluster, version).await?;
                 Ok(changes.names.iter().map(|n| say::ksys_setting_updated(n)).collect())
             }
@@ -209,6 +248,31 @@ impl Config {
             }
             ModifyTarget::Vms(names) => self.modify_vms(names, &changes).await,
         }
+    }
+
+    /// The notification settings `c` asks for; a relay must answer, and none can be unset
+    /// while a contact is an e-mail address.
+    async fn change_notification(&self, n: &mut NotificationSettings, c: &Changes) -> Result<()> {
+        match &c.smtp_relay {
+            Some(Some(relay)) => relay.check().await?,
+            Some(None) => {
+                let contacts = self.hsdb.list::<NotifyRecord>().await?;
+                let mail = contacts.iter().flat_map(|u| &u.contacts).find(|c| !c.contains("://"));
+                if let Some(mail) = mail {
+                    return Err(VmrmError::precondition(format!(
+                        "contact {mail} is an e-mail address: delete the e-mail contacts before smtp_relay=none"
+                    )));
+                }
+            }
+            None => {}
+        }
+        n.level = c.notification_level.unwrap_or(n.level);
+        n.dup_event_processing = c.dup_event_processing.unwrap_or(n.dup_event_processing);
+        if let Some(relay) = &c.smtp_relay {
+            n.smtp_relay = relay.as_ref().map(Relay::to_string);
+        }
+        n.smtp_sender = c.smtp_sender.clone().or(n.smtp_sender.take());
+        Ok(())
     }
 
     /// Reads every named VM (refusing unknown ones and VMs with an operation in progress).

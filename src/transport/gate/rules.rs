@@ -28,6 +28,8 @@ pub fn allowed(path: &str) -> Option<&'static [Role]> {
         // A member's status, like `etcdctl endpoint status`: for the people running it too.
         ("vmrm.v1.Hsdb", "Status") => &[Controller, Hsdb, Hmc, ServerUnit, Vios, San, Admin, Monitor],
         ("vmrm.v1.Hsdb", _) => NODES,
+        // People's addresses, and webhook URLs that may carry a token.
+        ("vmrm.v1.Admin", "QueryNotify") => &[Admin],
         ("vmrm.v1.Admin", m) if m.starts_with("Query") || m == "WatchMonjv" => PEOPLE,
         // Actions on one VM: an operator's certificate names the VMs it may act on.
         ("vmrm.v1.Admin", "RestartVm" | "Migrate" | "Manage" | "RecoverVmDefinition") => &[Admin, Operator],
@@ -78,8 +80,13 @@ mod tests {
         let m = with(Monitor);
         assert!(authorize(&m, "/vmrm.v1.Admin/QueryVm").is_ok());
         assert!(authorize(&m, "/vmrm.v1.Admin/WatchMonjv").is_ok());
-        for call in ["/vmrm.v1.Admin/RestartVm", "/vmrm.v1.Admin/Modify", "/vmrm.v1.Hsdb/Write", "/vmrm.v1.San/Preempt"]
-        {
+        for call in [
+            "/vmrm.v1.Admin/RestartVm",
+            "/vmrm.v1.Admin/Modify",
+            "/vmrm.v1.Hsdb/Write",
+            "/vmrm.v1.San/Preempt",
+            "/vmrm.v1.Admin/QueryNotify",
+        ] {
             let e = authorize(&m, call).unwrap_err();
             assert!(matches!(e, VmrmError::PermissionDenied(_)), "{call}: {e:?}");
         }
