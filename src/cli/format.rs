@@ -260,13 +260,22 @@ pub fn apps(list: &[pb::AppView]) -> String {
     out
 }
 
+/// The column heads of the event lines.
+pub fn event_header() -> String {
+    format!("{:<8}{:<26}{:<15}{:<4}{:<18}Message\n", "Seq", "Event", "Severity", "Ack", "Subject")
+}
+
+/// One event (`Ack`: `*` once acknowledged).
+pub fn event_line(e: &pb::EventView) -> String {
+    let (severity, ack) = (shown::<Severity>(e.severity), if e.acknowledged { "*" } else { "" });
+    format!("{:<8}{:<26}{:<15}{ack:<4}{:<18}{}\n", e.sequence, e.name, severity, e.subject, e.message)
+}
+
 /// One page of events; `name`: what the page was asked for, to name the next one.
 pub fn events(page: &pb::EventList, name: &str) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{:<8}{:<26}{:<15}{:<18}Message", "Seq", "Event", "Severity", "Subject");
+    let mut out = event_header();
     for e in &page.events {
-        let severity = shown::<Severity>(e.severity);
-        let _ = writeln!(out, "{:<8}{:<26}{:<15}{:<18}{}", e.sequence, e.name, severity, e.subject, e.message);
+        out.push_str(&event_line(e));
     }
     if let Some(before) = page.older_before {
         let name = if name.is_empty() { String::new() } else { format!("{name} ") };

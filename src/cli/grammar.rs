@@ -2,7 +2,7 @@
 //! `discovery` …); attributes are `key=value`, lists are comma-separated. Anything unknown is
 //! refused with the list of what is allowed.
 use super::settings::{KEYS, list as items, settings};
-use crate::domain::AffinityKind;
+use crate::domain::{AffinityKind, Severity};
 use crate::pb;
 use std::collections::BTreeMap;
 use strum::EnumString;
@@ -92,11 +92,16 @@ pub enum KsysCommand {
     },
     /// `add|modify|remove monjv NAME …`.
     ChangeMonjv(pb::MonjvChange),
-    /// `query event [NAME] [before=SEQ] [limit=N]`: one page of events, newest last.
-    QueryEvent {
-        name: String,
-        before: Option<u64>,
-        limit: Option<u32>,
+    /// `query event [NAME] [before=SEQ] [limit=N] [severity=…] [unacknowledged=yes]`: one page
+    /// of events, newest last.
+    QueryEvent(pb::EventQuery),
+    /// `query event [NAME] [severity=…] watch=yes [after=SEQ]`: the events as they come.
+    WatchEvents(pb::EventWatch),
+    /// `ack event SEQ|all`.
+    AckEvent(pb::AckRequest),
+    /// `query system status [monitor=yes]`.
+    QueryStatus {
+        monitor: bool,
     },
     /// `query audit [USER|ACTION] [before=SEQ] [limit=N]`: one page of the audit trail.
     QueryAudit {
@@ -146,7 +151,11 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] <act
   verify host_group NAME
   query system|ksyscluster|hmc|host|host_group|vios|vm [NAME]
   query vm [NAME] [state=manage|unmanage]  (only the managed, or the unmanaged, VMs)
-  query event [EVENT|SUBJECT] [before=SEQ] [limit=1-1000]   (newest last; 100 by default)
+  query event [EVENT|SUBJECT] [before=SEQ] [limit=1-1000] [severity=critical|warning|maintenance|informational]
+         [unacknowledged=yes]   (newest last; 100 by default; severity: that severe or more)
+  query event [EVENT|SUBJECT] [severity=...] watch=yes [after=SEQ]   (the events as they come, until Ctrl-C)
+  ack event SEQ|all                        (acknowledge one event, or every event so far)
+  query system status [monitor=yes]        (host groups, recoveries and migrations in progress; monitor: live lines)
   query audit [USER|ACTION] [before=SEQ] [limit=1-1000]   (who did what: Start, OK, Failed, Refused)
   query app [VM]                           (applications the VM agents report)
   modify system [host_failure_detection_time=SECONDS] [vm_failure_detection_speed=fast|normal|slow] [ha_monitor=enable|disable]
@@ -199,6 +208,7 @@ fn action(word: &str) -> Option<&'static str> {
         "restore" => "restore",
         "cleanup" => "cleanup",
         "recover" => "recover",
+        "ack" | "acknowledge" => "ack",
         _ => return None,
     })
 }
@@ -298,7 +308,7 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
     };
     let act = action(act).ok_or_else(|| {
         format!(
-            "unknown action `{act}` (add, modify, remove, query, discover, verify, restart, restore, manage, unmanage, cleanup, lpm, recover)"
+            "unknown action `{act}` (add, modify, remove, query, discover, verify, restart, restore, manage, unmanage, cleanup, lpm, recover, ack)"
         )
     })?;
     let cls = class(cls).ok_or_else(|| {
@@ -373,15 +383,64 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             }
         }
         ("query", Class::Event | Class::Audit) => {
-            let w = split(rest, &["before", "limit"], &what)?;
+            let allowed: &[&str] = match cls {
+                Class::Event => &["before", "limit", "severity", "unacknowledged", "watch", "after"],
+                _ => &["before", "limit"],
+            };
+            let w = split(rest, allowed, &what)?;
             let number = |key: &str| {
                 w.attrs.get(key).map(|v| v.parse::<u64>().map_err(|_| format!("{key}={v} is not a number"))).transpose()
             };
             let limit = number("limit")?.map(|l| u32::try_from(l).unwrap_or(u32::MAX));
             let (name, before) = (w.name.clone().unwrap_or_default(), number("before")?);
-            match cls {
-                Class::Event => KsysCommand::QueryEvent { name, before, limit },
+            let severity = match w.attrs.get("severity") {
+                None => 0,
+                Some(s) => i32::from(
+                    s.parse::<Severity>()
+                        .map_err(|_| format!("severity={s}: use critical, warning, maintenance or informational"))?,
+                ),
+            };
+            let unacknowledged = yes_no(w.attrs.get("unacknowledged"), "unacknowledged")?;
+            match (cls, yes_no(w.attrs.get("watch"), "watch")?) {
+                (Class::Event, true) if before.is_some() || limit.is_some() || unacknowledged => {
+                    return Err(format!("{what} watch=yes takes a name, severity= and after=, not pages"));
+                }
+                (Class::Event, true) => {
+                    KsysCommand::WatchEvents(pb::EventWatch { name, after: number("after")?, severity })
+                }
+                (Class::Event, false) if w.attrs.contains_key("after") => {
+                    return Err("after= goes with watch=yes (pages go back with before=)".to_string());
+                }
+                (Class::Event, false) => KsysCommand::QueryEvent(pb::EventQuery {
+                    name,
+                    before,
+                    limit,
+                    severity,
+                    unacknowledged,
+                    follower_read: false,
+                }),
                 _ => KsysCommand::QueryAudit { name, before, limit },
+            }
+        }
+        ("ack", Class::Event) => {
+            let w = split(rest, &[], &what)?;
+            let which = w.name.ok_or_else(|| format!("{what} needs an event's sequence number or `all`"))?;
+            KsysCommand::AckEvent(match which.eq_ignore_ascii_case("all") {
+                true => pb::AckRequest { sequence: 0, all: true },
+                false => match which.parse::<u64>() {
+                    Ok(sequence) if sequence > 0 => pb::AckRequest { sequence, all: false },
+                    _ => return Err(format!("`{which}` is not an event's sequence number (or `all`)")),
+                },
+            })
+        }
+        ("query", Class::System) => {
+            let w = split(rest, &["monitor"], &what)?;
+            match w.name.as_deref() {
+                None if w.attrs.is_empty() => KsysCommand::Query { class: Class::System, name: String::new() },
+                Some(s) if s.eq_ignore_ascii_case("status") => {
+                    KsysCommand::QueryStatus { monitor: yes_no(w.attrs.get("monitor"), "monitor")? }
+                }
+                _ => return Err(format!("{what} takes no name: query system, or query system status [monitor=yes]")),
             }
         }
         ("query", Class::Vm) => {
@@ -646,10 +705,33 @@ mod tests {
         assert_eq!(p("restart vm v1 host=h2").unwrap(), KsysCommand::RestartVm { vm: "v1".into(), host: "h2".into() });
         assert_eq!(
             p("query event vm-1 before=9 limit=2").unwrap(),
-            KsysCommand::QueryEvent { name: "vm-1".into(), before: Some(9), limit: Some(2) }
+            KsysCommand::QueryEvent(pb::EventQuery {
+                name: "vm-1".into(),
+                before: Some(9),
+                limit: Some(2),
+                ..Default::default()
+            })
         );
         assert!(p("query event limit=many").unwrap_err().contains("limit=many is not a number"));
-        assert!(p("query event after=3").is_err(), "only before= and limit= page events");
+        assert!(p("query event after=3").unwrap_err().contains("goes with watch=yes"), "before= pages back");
+        let critical = pb::Severity::Critical as i32;
+        assert_eq!(
+            p("query event severity=CRITICAL unacknowledged=yes").unwrap(),
+            KsysCommand::QueryEvent(pb::EventQuery { severity: critical, unacknowledged: true, ..Default::default() })
+        );
+        assert_eq!(
+            p("query event host-1 watch=yes after=40 severity=critical").unwrap(),
+            KsysCommand::WatchEvents(pb::EventWatch { name: "host-1".into(), after: Some(40), severity: critical })
+        );
+        assert!(p("query event watch=yes limit=3").unwrap_err().contains("not pages"));
+        assert!(p("query event severity=loud").unwrap_err().contains("critical, warning"));
+        assert_eq!(p("ack event 7").unwrap(), KsysCommand::AckEvent(pb::AckRequest { sequence: 7, all: false }));
+        assert_eq!(p("ack event ALL").unwrap(), KsysCommand::AckEvent(pb::AckRequest { sequence: 0, all: true }));
+        assert!(p("ack event 0").unwrap_err().contains("not an event's sequence number"));
+        assert!(p("ack event").unwrap_err().contains("needs an event's sequence number"));
+        assert_eq!(p("query system status monitor=yes").unwrap(), KsysCommand::QueryStatus { monitor: true });
+        assert_eq!(p("q sys status").unwrap(), KsysCommand::QueryStatus { monitor: false });
+        assert!(p("query system monitor=yes").unwrap_err().contains("query system status [monitor=yes]"));
         assert_eq!(
             p("query audit bob limit=5").unwrap(),
             KsysCommand::QueryAudit { name: "bob".into(), before: None, limit: Some(5) }

@@ -1,7 +1,7 @@
 //! Runs a parsed `ksysmgr` command against the active controller and renders the answer.
 use super::format;
 use super::grammar::{Class, KsysCommand};
-use crate::error::Result;
+use crate::error::{Result, unanswered};
 use crate::pb;
 use crate::transport::AdminClient;
 
@@ -50,6 +50,44 @@ async fn stream_migration(admin: &mut AdminClient, req: pb::MigrateRequest, outp
         let _ = stdout.flush();
     }
     Ok(String::new())
+}
+
+/// Prints one line (text or JSON) as soon as it comes.
+fn print_now<T: serde::Serialize>(output: Output, value: &T, text: impl FnOnce(&T) -> String) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = match output {
+        Output::Json => writeln!(stdout, "{}", serde_json::to_string(value).unwrap_or_default()),
+        Output::Text => write!(stdout, "{}", text(value)),
+    };
+    let _ = stdout.flush();
+}
+
+/// Follows the event log until Ctrl-C, at whichever controller is active.
+async fn watch_events(admin: &mut AdminClient, watch: pb::EventWatch, output: Output) -> Result<String> {
+    use futures::StreamExt;
+    print_now(output, &(), |_| format::event_header());
+    let mut events = std::pin::pin!(admin.follow_events(watch));
+    while let Some(event) = events.next().await {
+        print_now(output, &event?, format::event_line);
+    }
+    Ok(String::new())
+}
+
+/// The live status; with `monitor`, then the operations' lines until Ctrl-C, the status again
+/// from the new active controller when it changes.
+async fn watch_status(admin: &mut AdminClient, monitor: bool, output: Output) -> Result<String> {
+    loop {
+        let mut stream = admin.watch_status(pb::StatusWatch { monitor }).await?;
+        loop {
+            match stream.message().await {
+                Ok(Some(step)) => print_now(output, &step, |s| format!("{}\n", s.printed())),
+                Ok(None) => return Ok(String::new()),
+                Err(status) if monitor && unanswered(&status) => break,
+                Err(status) => return Err(status.into()),
+            }
+        }
+    }
 }
 
 /// One page of the audit trail, and how to ask for the next.
@@ -112,11 +150,13 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
             let changed = admin.watch_monjv(watch).await?;
             render!(output, changed, |v: &pb::MonjvView| format::monjvs(std::slice::from_ref(v)))
         }
-        KsysCommand::QueryEvent { name, before, limit } => {
-            events(admin, pb::EventQuery { name, follower_read, before, limit }, output).await?
-        }
+        KsysCommand::QueryEvent(query) => events(admin, pb::EventQuery { follower_read, ..query }, output).await?,
+        KsysCommand::WatchEvents(watch) => watch_events(admin, watch, output).await?,
+        KsysCommand::AckEvent(req) => lines(admin.ack_event(req).await?, output),
+        KsysCommand::QueryStatus { monitor } => watch_status(admin, monitor, output).await?,
         KsysCommand::QueryAudit { name, before, limit } => {
-            audit(admin, pb::EventQuery { name, follower_read, before, limit }, output).await?
+            let query = pb::EventQuery { name, follower_read, before, limit, ..Default::default() };
+            audit(admin, query, output).await?
         }
         KsysCommand::QueryVm { name, managed } => {
             let mut list = admin.query_vm(pb::QueryRequest { name: name.clone(), follower_read }).await?;

@@ -10,6 +10,7 @@ pub struct Lines(Arc<Mutex<Vec<Step>>>);
 impl Lines {
     pub fn push(&self, step: Step) {
         tracing::info!(target: "vmrm::ksys", "{}", step.printed());
+        super::activity::publish(&step);
         self.0.lock().expect("lines lock").push(step);
     }
 

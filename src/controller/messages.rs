@@ -219,6 +219,32 @@ pub fn host_group_restart_in_progress(group: &str) -> Step {
 pub fn vm_restart_in_progress(vm: &str) -> Step {
     say(Code::VmRestartInProgress, format!("Restart in progress for VM {vm}")).about(vm)
 }
+// The live status (seed: `query system status monitor=yes`).
+
+pub fn host_group_ready(group: &str) -> Step {
+    say(Code::HostGroupReady, format!("Host_group {group} is currently in Ready state")).about(group)
+}
+pub fn host_group_not_discovered(group: &str) -> Step {
+    let text = format!("Host_group {group} is not discovered yet: run `ksysmgr discover host_group {group}`");
+    say(Code::HostGroupReady, text).about(group)
+}
+pub fn monitoring_activity() -> Step {
+    say(Code::MonitoringActivity, "Press Ctrl-C to quit monitoring for activity".into())
+}
+pub fn lpm_in_progress(vm: &str, host: &str) -> Step {
+    say(Code::LpmInProgress, format!("LPM in progress for VM {vm} from host {host}")).about(vm).to(host)
+}
+pub fn lines_missed(count: u64) -> Step {
+    let text = format!("... {count} lines were not shown: this watcher fell behind");
+    say(Code::LinesMissed, text).counted(count as usize, count as usize)
+}
+pub fn event_acknowledged(sequence: u64) -> Step {
+    say(Code::EventAcknowledged, format!("Event {sequence} has been acknowledged")).because(sequence)
+}
+pub fn events_acknowledged(count: u64, through: u64) -> Step {
+    let text = format!("{count} events have been acknowledged (every event up to {through})");
+    say(Code::EventAcknowledged, text).counted(count as usize, count as usize).because(through)
+}
 pub fn restart_resumed(subject: &str) -> Step {
     say(Code::RestartResumed, format!("Restart in progress for {subject} (resumed)")).about(subject)
 }

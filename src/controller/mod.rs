@@ -22,7 +22,9 @@
 //! | [`notify`] | notification contacts, and the outbox that mails or POSTs each event to them |
 //! | [`apps`] | application reports from the VM agents and a critical application's escalation |
 //! | [`records`] | the configuration records every room looks up (cluster, host groups, hosts, VMs) |
+//! | [`activity`] | the lines of every operation as they happen, for the live status |
 //! | [`lines`] | the console lines an operation reports as it goes |
+pub mod activity;
 pub mod api;
 pub mod apps;
 pub mod config;

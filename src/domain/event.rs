@@ -1,6 +1,6 @@
 //! The event catalogue (seed names) and the stored event row.
 use serde::{Deserialize, Serialize};
-use strum::Display;
+use strum::{Display, EnumString};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -91,7 +91,8 @@ impl EventName {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display, EnumString)]
+#[strum(ascii_case_insensitive)]
 pub enum Severity {
     Critical,
     Warning,
@@ -110,5 +111,111 @@ pub struct EventRecord {
 impl EventRecord {
     pub fn new(name: EventName, subject: impl Into<String>, message: impl Into<String>) -> Self {
         Self { name, subject: subject.into(), message: message.into(), at_ms: crate::now_ms() }
+    }
+}
+
+impl Severity {
+    /// 0 for the most severe: an event is at least as severe as `other` when its rank is not
+    /// higher.
+    pub fn rank(self) -> u8 {
+        match self {
+            Self::Critical => 0,
+            Self::Warning => 1,
+            Self::Maintenance => 2,
+            Self::Informational => 3,
+        }
+    }
+}
+
+/// The events operators acknowledged (table `event_ack`, one row): every event up to
+/// `all_through` ("ack all"), and single ones after it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AckRecord {
+    pub all_through: u64,
+    /// Sorted, each after `all_through`.
+    pub also: Vec<u64>,
+}
+
+impl AckRecord {
+    /// The one row's key.
+    pub const KEY: &'static str = "acknowledged";
+    /// The most single acknowledgements kept after `all_through`.
+    pub const SINGLE_MAX: usize = 4096;
+
+    pub fn covers(&self, sequence: u64) -> bool {
+        sequence <= self.all_through || self.also.binary_search(&sequence).is_ok()
+    }
+
+    /// Acknowledges event `sequence` of a log whose newest is `newest`: whether it was not
+    /// acknowledged before.
+    pub fn acknowledge(&mut self, sequence: u64, newest: u64) -> crate::error::Result<bool> {
+        use crate::error::VmrmError;
+        if sequence == 0 || sequence > newest {
+            return Err(VmrmError::not_found(format!("event {sequence} does not exist (the newest is {newest})")));
+        }
+        match self.also.binary_search(&sequence) {
+            _ if sequence <= self.all_through => Ok(false),
+            Ok(_) => Ok(false),
+            Err(_) if self.also.len() >= Self::SINGLE_MAX => Err(VmrmError::precondition(format!(
+                "{} events are acknowledged one by one already: acknowledge all of them",
+                Self::SINGLE_MAX
+            ))),
+            Err(at) => {
+                self.also.insert(at, sequence);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Acknowledges every event up to `newest`: how many were not acknowledged before.
+    pub fn acknowledge_all(&mut self, newest: u64) -> u64 {
+        if newest <= self.all_through {
+            return 0;
+        }
+        let single = self.also.iter().filter(|s| **s <= newest).count() as u64;
+        let fresh = newest - self.all_through - single;
+        self.all_through = newest;
+        self.also.retain(|s| *s > newest);
+        fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_event_or_all_of_them_are_acknowledged() {
+        let mut acks = AckRecord::default();
+        assert!(acks.acknowledge(3, 10).unwrap());
+        assert!(!acks.acknowledge(3, 10).unwrap());
+        assert!(acks.covers(3) && !acks.covers(4));
+        assert!(matches!(acks.acknowledge(11, 10), Err(crate::error::VmrmError::NotFound(_))));
+        assert!(acks.acknowledge(0, 10).is_err());
+        assert_eq!(acks.acknowledge_all(10), 9);
+        assert_eq!(acks, AckRecord { all_through: 10, also: vec![] });
+        assert!(!acks.acknowledge(7, 12).unwrap());
+        assert!(acks.acknowledge(12, 12).unwrap());
+        assert_eq!(acks.acknowledge_all(11), 1);
+        assert_eq!(acks.also, [12]);
+        assert_eq!(acks.acknowledge_all(12), 0);
+        assert_eq!(acks.acknowledge_all(5), 0, "never back");
+    }
+
+    #[test]
+    fn single_acknowledgements_are_bounded() {
+        let mut acks = AckRecord::default();
+        for s in 1..=AckRecord::SINGLE_MAX as u64 {
+            acks.acknowledge(s * 2, u64::MAX).unwrap();
+        }
+        let e = acks.acknowledge(3, u64::MAX).unwrap_err();
+        assert!(e.to_string().contains("acknowledge all"), "{e}");
+        assert!(!acks.acknowledge(4, u64::MAX).unwrap());
+    }
+
+    #[test]
+    fn the_most_severe_ranks_first() {
+        assert!(Severity::Critical.rank() < Severity::Warning.rank());
+        assert!(Severity::Maintenance.rank() < Severity::Informational.rank());
     }
 }

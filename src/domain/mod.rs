@@ -19,7 +19,7 @@ pub mod su_cluster;
 pub use app::{AppRecord, AppsReply, ArTransRecord, RESYNC_APPS_COMMAND, ShortMsgRecord, decode_apps, encode_apps};
 pub use audit::{AuditRecord, AuditStage};
 pub use detection::{DetectionSettings, DetectionSpeed};
-pub use event::{EventName, EventRecord, Severity};
+pub use event::{AckRecord, EventName, EventRecord, Severity};
 pub use inventory::*;
 pub use lpar::LparDefinition;
 pub use monjv::{MonjvKind, MonjvRecord};

@@ -270,6 +270,17 @@ impl LocalHsdb {
             .collect()
     }
 
+    /// Up to `limit` events after sequence number `after`, oldest first, with their numbers.
+    pub async fn events_after(&self, after: u64, limit: usize) -> Result<Vec<(u64, EventRecord)>> {
+        let rows = self.appended_after(Table::Event, after, limit).await?;
+        rows.into_iter()
+            .map(|row| {
+                let sequence = row.key.parse().map_err(VmrmError::internal)?;
+                Ok((sequence, serde_json::from_value(row.value).map_err(VmrmError::internal)?))
+            })
+            .collect()
+    }
+
     /// The newest sequence number of append-only `table` (0 while it is empty).
     pub async fn newest_sequence(&self, table: Table) -> Result<u64> {
         if !self.follower_reads {

@@ -33,6 +33,7 @@ pub enum Table {
     Audit,
     Notify,
     Delivery,
+    EventAck,
 }
 
 fn unknown_table(s: &str) -> String {
@@ -74,6 +75,7 @@ impl Table {
             Table::SuAlive => conforms::<SuAliveRecord>(key, value),
             Table::Notify => conforms::<NotifyRecord>(key, value),
             Table::Delivery => conforms::<DeliveryRecord>(key, value),
+            Table::EventAck => conforms::<AckRecord>(key, value),
             Table::Locked | Table::Event | Table::Audit => Err(self.written_otherwise()),
         }
     }
@@ -155,6 +157,7 @@ record!(SuClusterRecord, Table::SuCluster, r => r.name.clone());
 record!(SuAliveRecord, Table::SuAlive, r => r.host.clone());
 record!(MonjvRecord, Table::Monjv, r => r.name.clone());
 record!(NotifyRecord, Table::Notify, r => r.user.clone());
+record!(AckRecord, Table::EventAck, _r => AckRecord::KEY.to_string());
 record!(DeliveryRecord, Table::Delivery, r => DeliveryRecord::key_of(&r.user, &r.contact));
 record!(VmHbMissedRecord, Table::VmHbMissed, r => VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid));
 

@@ -1,8 +1,9 @@
 //! `ksysmgr query event` and `query audit`: the records that match a name (an event's name or
 //! its subject; an audit record's principal or action), one page at a time, newest last — so a
 //! long-running cluster's log never has to fit in one reply, and an operator asks for the VM,
-//! the kind of event or the person they care about.
-use crate::domain::{AuditRecord, EventRecord};
+//! the kind of event or the person they care about — and, for events, how severe they are and
+//! whether anyone acknowledged them yet.
+use crate::domain::{AckRecord, AuditRecord, EventRecord, Severity};
 use crate::error::{Result, VmrmError, quote};
 
 /// Events a page holds when the request does not say.
@@ -37,18 +38,33 @@ impl EventPage {
         Ok(Self { name: (!name.is_empty()).then(|| name.to_string()), before, limit })
     }
 
-    fn matches<R: Named>(&self, sequence: u64, record: &R) -> bool {
+    /// Whether record `sequence` is one this page is about (its name; older than `before`).
+    pub fn admits<R: Named>(&self, sequence: u64, record: &R) -> bool {
         self.name.as_deref().is_none_or(|n| record.named(n)) && self.before.is_none_or(|b| sequence < b)
     }
 
     /// The page out of `records` (in sequence order), and the `before` of the next older page
     /// when older records match too.
     pub fn select<R: Named>(&self, records: Vec<(u64, R)>) -> (Vec<(u64, R)>, Option<u64>) {
-        let mut matching: Vec<(u64, R)> = records.into_iter().filter(|(s, r)| self.matches(*s, r)).collect();
+        let mut matching: Vec<(u64, R)> = records.into_iter().filter(|(s, r)| self.admits(*s, r)).collect();
         let older = matching.len().saturating_sub(self.limit);
         let page = matching.split_off(older);
         let older_before = (older > 0).then(|| page.first().map(|(s, _)| *s)).flatten();
         (page, older_before)
+    }
+}
+
+/// Which events by kind: at least as severe as `severity`; only those nobody acknowledged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventKinds {
+    pub severity: Option<Severity>,
+    pub unacknowledged: bool,
+}
+
+impl EventKinds {
+    pub fn keeps(&self, sequence: u64, event: &EventRecord, acks: &AckRecord) -> bool {
+        self.severity.is_none_or(|s| event.name.severity().rank() <= s.rank())
+            && !(self.unacknowledged && acks.covers(sequence))
     }
 }
 
@@ -117,6 +133,20 @@ mod tests {
         assert_eq!((sequences(&page), older), (vec![4, 6], Some(4)));
         let (page, older) = EventPage::new("vm-1", older, Some(2)).unwrap().select(events());
         assert_eq!((sequences(&page), older), (vec![2], None));
+    }
+
+    #[test]
+    fn kinds_keep_the_severe_and_the_unacknowledged() {
+        let acks = AckRecord { all_through: 4, also: vec![7] };
+        let warning = EventKinds { severity: Some(Severity::Warning), unacknowledged: false };
+        let kept: Vec<u64> =
+            events().into_iter().filter(|(s, e)| warning.keeps(*s, e, &acks)).map(|(s, _)| s).collect();
+        assert_eq!(kept, (1..=10).collect::<Vec<_>>(), "critical and warning events");
+        let critical = EventKinds { severity: Some(Severity::Critical), unacknowledged: true };
+        let kept: Vec<u64> =
+            events().into_iter().filter(|(s, e)| critical.keeps(*s, e, &acks)).map(|(s, _)| s).collect();
+        assert_eq!(kept, [6, 8, 10]);
+        assert!(EventKinds::default().keeps(1, &events()[0].1, &acks));
     }
 
     #[test]

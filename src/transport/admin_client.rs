@@ -185,6 +185,62 @@ impl AdminClient {
 }
 
 impl AdminClient {
+    /// The events as they are appended (see `WatchEvents`), for as long as the caller reads.
+    pub async fn watch_events(&mut self, msg: pb::EventWatch) -> Result<tonic::Streaming<pb::EventView>> {
+        self.call(|mut c, _| {
+            let req = request(msg.clone(), WATCH_FOR);
+            async move { c.watch_events(req).await }
+        })
+        .await
+    }
+
+    /// The live status, and with `monitor` the operations' lines after it.
+    pub async fn watch_status(&mut self, msg: pb::StatusWatch) -> Result<tonic::Streaming<pb::Step>> {
+        self.call(|mut c, _| {
+            let req = request(msg, WATCH_FOR);
+            async move { c.watch_status(req).await }
+        })
+        .await
+    }
+}
+
+impl AdminClient {
+    /// Follows the event log for as long as the caller reads: when a stream is lost (its
+    /// controller died or stopped being the active one), it watches again at the active
+    /// controller after the last event it gave — nothing lost, nothing twice. It ends with the
+    /// first error that is not a lost stream.
+    pub fn follow_events(&mut self, watch: pb::EventWatch) -> impl futures::Stream<Item = Result<pb::EventView>> + '_ {
+        let state = (self, watch, None::<tonic::Streaming<pb::EventView>>, false);
+        futures::stream::unfold(state, |(client, mut watch, mut stream, ended)| async move {
+            if ended {
+                return None;
+            }
+            loop {
+                let current = match stream.as_mut() {
+                    Some(s) => s,
+                    None => match client.watch_events(watch.clone()).await {
+                        Ok(s) => stream.insert(s),
+                        Err(e) => return Some((Err(e), (client, watch, None, true))),
+                    },
+                };
+                match current.message().await {
+                    Ok(Some(event)) => {
+                        watch.after = Some(event.sequence);
+                        return Some((Ok(event), (client, watch, stream, false)));
+                    }
+                    Ok(None) => return None,
+                    Err(status) if unanswered(&status) => stream = None,
+                    Err(status) => return Some((Err(status.into()), (client, watch, None, true))),
+                }
+            }
+        })
+    }
+}
+
+/// The longest an event or status stream is followed in one call (a day; the CLI calls again).
+pub const WATCH_FOR: Duration = Duration::from_secs(86_400);
+
+impl AdminClient {
     /// Waits until a byte range of a MONJV changes (the call's deadline is the watch's).
     pub async fn watch_monjv(&mut self, msg: pb::MonjvWatch) -> Result<pb::MonjvView> {
         let wait = match msg.timeout_ms {
@@ -257,6 +313,7 @@ admin_rpcs! {
     add_notify(pb::NotifyRequest) -> pb::CommandReply;
     delete_notify(pb::NotifyRequest) -> pb::CommandReply;
     query_notify(pb::QueryRequest) -> pb::NotifyList;
+    ack_event(pb::AckRequest) -> pb::CommandReply;
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! first makes sure this controller is the active one; a standby answers `UNAVAILABLE` with the
 //! active controller's endpoint in the `vmrm-leader` metadata.
 use crate::controller::api::audit::{Attempt, object_of};
+use crate::controller::api::{events, status};
 use crate::controller::config::affinity::AffinityChange;
 use crate::controller::config::hsdb_membership::Role;
 use crate::controller::config::policies::ModifyTarget;
@@ -11,24 +12,40 @@ use crate::controller::migration::lpm::LpmOut;
 use crate::controller::migration::su_cluster::SuClusterChange;
 use crate::controller::monjv::{self, MonjvChange};
 use crate::domain::names::*;
-use crate::domain::{AffinityKind, Contact};
+use crate::domain::{AffinityKind, Contact, Severity};
 use crate::error::{VmrmError, quote};
 use crate::hsdb::LocalHsdb;
-use crate::logic::event_page::EventPage;
+use crate::logic::event_page::{EventKinds, EventPage};
 use crate::pb::{self, admin_server::Admin, states::WireEnum};
 use crate::transport::gate::caller;
 use crate::transport::tls::{Principal, Role as CallerRole};
 use serde::Serialize;
-use tokio_stream::wrappers::UnboundedReceiverStream;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_stream::wrappers::{ReceiverStream, UnboundedReceiverStream};
 use tonic::{Request, Response, Status};
+
+/// The most event and status streams one controller serves at once.
+pub const MAX_STREAMS: usize = 64;
 
 pub struct AdminService {
     core: ControllerCore,
+    /// Places for the open event and status streams.
+    streams: Arc<Semaphore>,
 }
 
 impl AdminService {
     pub fn new(core: ControllerCore) -> Self {
-        Self { core }
+        Self { core, streams: Arc::new(Semaphore::new(MAX_STREAMS)) }
+    }
+
+    /// A place among the [`MAX_STREAMS`] streams, held until the stream ends.
+    fn stream_slot(&self) -> Result<OwnedSemaphorePermit, Status> {
+        self.streams.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "{MAX_STREAMS} event and status streams are already open on this controller; try again when one ends"
+            ))
+        })
     }
 
     /// Runs a call that changes something under the audit trail: "Start" is written before
@@ -84,6 +101,14 @@ fn node_id(id: u64) -> Result<u64, Status> {
     match id {
         0 => Err(Status::invalid_argument("an HSDB node id must be a positive number")),
         id => Ok(id),
+    }
+}
+
+/// An event filter's severity: none for UNSPECIFIED.
+fn severity(raw: i32) -> Result<Option<Severity>, Status> {
+    match raw {
+        0 => Ok(None),
+        raw => Ok(Some(Severity::from_wire("severity", raw)?)),
     }
 }
 
@@ -277,7 +302,8 @@ impl Admin for AdminService {
     async fn query_event(&self, req: Request<pb::EventQuery>) -> Result<Response<pb::EventList>, Status> {
         let q = req.into_inner();
         let page = EventPage::new(query_name(&q.name, EventFilter::parse)?, q.before, q.limit)?;
-        Ok(Response::new(self.reader(q.follower_read)?.views.query_event(&page).await?))
+        let kinds = EventKinds { severity: severity(q.severity)?, unacknowledged: q.unacknowledged };
+        Ok(Response::new(self.reader(q.follower_read)?.views.query_event(&page, kinds).await?))
     }
 
     async fn query_audit(&self, req: Request<pb::EventQuery>) -> Result<Response<pb::AuditList>, Status> {
@@ -456,6 +482,33 @@ impl Admin for AdminService {
         let user = UserName::optional(&req.get_ref().name)?;
         let contacts = self.reader(req.get_ref().follower_read)?.notify.query_notify(user.as_ref()).await?;
         Ok(Response::new(pb::NotifyList { contacts }))
+    }
+
+    type WatchEventsStream = ReceiverStream<Result<pb::EventView, Status>>;
+
+    async fn watch_events(&self, req: Request<pb::EventWatch>) -> Result<Response<Self::WatchEventsStream>, Status> {
+        let w = req.into_inner();
+        let watch = events::EventWatch {
+            names: EventPage::new(query_name(&w.name, EventFilter::parse)?, None, None)?,
+            kinds: EventKinds { severity: severity(w.severity)?, unacknowledged: false },
+            after: w.after,
+        };
+        let (core, slot) = (self.active()?.clone(), self.stream_slot()?);
+        Ok(Response::new(ReceiverStream::new(events::watch(core, watch, slot).await?)))
+    }
+
+    async fn ack_event(&self, req: Request<pb::AckRequest>) -> Result<Response<pb::CommandReply>, Status> {
+        self.audited("AckEvent", req, |_, r| async move {
+            reply(events::acknowledge(self.active()?, r.sequence, r.all).await)
+        })
+        .await
+    }
+
+    type WatchStatusStream = ReceiverStream<Result<pb::Step, Status>>;
+
+    async fn watch_status(&self, req: Request<pb::StatusWatch>) -> Result<Response<Self::WatchStatusStream>, Status> {
+        let (core, slot) = (self.active()?.clone(), self.stream_slot()?);
+        Ok(Response::new(ReceiverStream::new(status::watch(core, req.get_ref().monitor, slot).await?)))
     }
 
     async fn recover_vm_definition(

@@ -5,7 +5,7 @@
 //! or of the HSDB's membership also raises an event ([`change_event`]), as the seed's operators
 //! are told of one.
 use crate::domain::{AuditRecord, AuditStage, EventName, EventRecord};
-use crate::error::VmrmError;
+use crate::error::{DID_NOT_RUN_METADATA, LEADER_METADATA, VmrmError};
 use crate::hsdb::{HsdbAccess, RemoteHsdb, Table};
 use crate::transport::gate::Refusal;
 use crate::transport::tls::Principal;
@@ -65,13 +65,23 @@ impl<H: HsdbAccess> Attempt<H> {
         AuditRecord::new(self.who.to_string(), self.action, &self.object, stage, detail)
     }
 
-    /// Writes "Start": the call may run only if this succeeds.
+    /// Writes "Start": the call may run only if this succeeds. When it does not, the call did
+    /// not run: the caller may send it again (to the active controller, when this one lost
+    /// that role in between).
     pub async fn start(&self) -> Result<(), Status> {
         let start = self.record(AuditStage::Start, "");
         self.hsdb.append(Table::Audit, &start).await.map_err(|e| {
-            Status::from(VmrmError::unavailable(format!(
-                "the audit trail cannot record the call, so it did not run: {e}"
-            )))
+            let leader = match &e {
+                VmrmError::NotLeader { leader } => leader.clone(),
+                _ => None,
+            };
+            let why = format!("the audit trail cannot record the call, so it did not run: {e}");
+            let mut status = Status::from(VmrmError::unavailable(why));
+            status.metadata_mut().insert(DID_NOT_RUN_METADATA, tonic::metadata::MetadataValue::from_static("1"));
+            if let Some(addr) = leader.and_then(|l| l.parse().ok()) {
+                status.metadata_mut().insert(LEADER_METADATA, addr);
+            }
+            status
         })
     }
 

@@ -6,6 +6,7 @@ use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
 use crate::hsdb::LocalHsdb;
 use crate::logic::detection::{Levels, host_fdt_range};
+use crate::logic::event_page::EventKinds;
 use crate::logic::event_page::EventPage;
 use crate::logic::health::{VmMonitorState, vios_health, vm_monitor_state};
 use crate::pb;
@@ -302,21 +303,18 @@ impl Views {
     }
 
     /// One page of the events `page` asks for.
-    pub async fn query_event(&self, page: &EventPage) -> Result<pb::EventList> {
-        let events = self.appended::<EventRecord>(crate::hsdb::Table::Event).await?;
+    pub async fn query_event(&self, page: &EventPage, kinds: EventKinds) -> Result<pb::EventList> {
+        let acks = self.acknowledged().await?;
+        let mut events = self.appended::<EventRecord>(crate::hsdb::Table::Event).await?;
+        events.retain(|(sequence, e)| kinds.keeps(*sequence, e, &acks));
         let (events, older_before) = page.select(events);
-        let events = events
-            .into_iter()
-            .map(|(sequence, e)| pb::EventView {
-                sequence,
-                name: e.name.to_string(),
-                severity: e.name.severity().into(),
-                subject: e.subject,
-                message: e.message,
-                at_ms: e.at_ms,
-            })
-            .collect();
+        let events = events.into_iter().map(|(sequence, e)| event_view(sequence, e, &acks)).collect();
         Ok(pb::EventList { events, older_before })
+    }
+
+    /// The events acknowledged so far.
+    pub async fn acknowledged(&self) -> Result<AckRecord> {
+        Ok(self.hsdb.get::<AckRecord>(AckRecord::KEY).await?.map(|(a, _)| a).unwrap_or_default())
     }
 
     pub async fn query_system(&self) -> Result<pb::SystemView> {
@@ -342,4 +340,17 @@ impl Views {
 /// Flexible capacity as the view lists it: high, medium, low.
 fn percents(p: &PriorityPercent) -> Vec<u32> {
     [p.high, p.medium, p.low].into_iter().map(u32::from).collect()
+}
+
+/// Event `sequence` as the API shows it.
+pub fn event_view(sequence: u64, e: EventRecord, acks: &AckRecord) -> pb::EventView {
+    pb::EventView {
+        sequence,
+        name: e.name.to_string(),
+        severity: e.name.severity().into(),
+        subject: e.subject,
+        message: e.message,
+        at_ms: e.at_ms,
+        acknowledged: acks.covers(sequence),
+    }
 }

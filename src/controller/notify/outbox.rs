@@ -7,7 +7,7 @@ use super::Notify;
 use super::smtp::Relay;
 use super::webhook;
 use crate::domain::{ClusterRecord, Contact, DeliveryRecord, EventRecord, NotifyRecord};
-use crate::error::{Result, VmrmError};
+use crate::error::Result;
 use crate::hsdb::{HsdbAccess, Table};
 use crate::logic::notify::{self, Verdict};
 use std::collections::BTreeSet;
@@ -19,6 +19,9 @@ impl Notify {
     /// Delivers what is due; the error is the first thing that stopped the pass as a whole
     /// (a contact's failed delivery is recorded in its row instead).
     pub async fn deliver(&self) -> Result<()> {
+        if !self.anything_due().await? {
+            return Ok(());
+        }
         let Some((cluster, _)) = self.hsdb.get::<ClusterRecord>("cluster").await? else { return Ok(()) };
         let users = self.hsdb.list::<NotifyRecord>().await?;
         let mut deliveries = self.hsdb.list_versioned::<DeliveryRecord>().await?;
@@ -27,7 +30,7 @@ impl Notify {
         let now = crate::now_ms();
         deliveries.retain(|(d, _)| contacts.contains(&key(d)) && notify::due(d, now));
         let Some(oldest) = deliveries.iter().map(|(d, _)| d.delivered_through).min() else { return Ok(()) };
-        let events = self.events_after(oldest).await?;
+        let events = self.hsdb.events_after(oldest, EVENTS_PER_PASS).await?;
         if events.last().is_none_or(|(newest, _)| deliveries.iter().all(|(d, _)| d.delivered_through >= *newest)) {
             return Ok(());
         }
@@ -35,14 +38,18 @@ impl Notify {
         futures::future::join_all(passes).await.into_iter().collect()
     }
 
-    async fn events_after(&self, after: u64) -> Result<Vec<(u64, EventRecord)>> {
-        let rows = self.hsdb.appended_after(Table::Event, after, EVENTS_PER_PASS).await?;
-        rows.into_iter()
-            .map(|row| {
-                let sequence = row.key.parse().map_err(VmrmError::internal)?;
-                Ok((sequence, serde_json::from_value(row.value).map_err(VmrmError::internal)?))
-            })
-            .collect()
+    /// Whether a contact may have something to be told, by this member's own copy — no round
+    /// through Raft while nothing is (the pass itself then reads linearizably, so a controller
+    /// that is no longer the active one sends nothing).
+    async fn anything_due(&self) -> Result<bool> {
+        let own_copy = self.hsdb.follower_reads();
+        if own_copy.list::<NotifyRecord>().await?.is_empty() {
+            return Ok(false);
+        }
+        let now = crate::now_ms();
+        let newest = own_copy.newest_sequence(Table::Event).await?;
+        let deliveries = own_copy.list::<DeliveryRecord>().await?;
+        Ok(deliveries.iter().any(|d| notify::due(d, now) && d.delivered_through < newest))
     }
 
     async fn deliver_to(

@@ -30,9 +30,12 @@ pub fn allowed(path: &str) -> Option<&'static [Role]> {
         ("vmrm.v1.Hsdb", _) => NODES,
         // People's addresses, and webhook URLs that may carry a token.
         ("vmrm.v1.Admin", "QueryNotify") => &[Admin],
-        ("vmrm.v1.Admin", m) if m.starts_with("Query") || m == "WatchMonjv" => PEOPLE,
-        // Actions on one VM: an operator's certificate names the VMs it may act on.
-        ("vmrm.v1.Admin", "RestartVm" | "Migrate" | "Manage" | "RecoverVmDefinition") => &[Admin, Operator],
+        ("vmrm.v1.Admin", m) if m.starts_with("Query") || m.starts_with("Watch") => PEOPLE,
+        // Actions on one VM: an operator's certificate names the VMs it may act on; an operator
+        // also acknowledges events.
+        ("vmrm.v1.Admin", "RestartVm" | "Migrate" | "Manage" | "RecoverVmDefinition" | "AckEvent") => {
+            &[Admin, Operator]
+        }
         ("vmrm.v1.Admin", _) => &[Admin],
         ("vmrm.v1.ServerUnit", "Inventory") => &[Hmc, Controller, Admin, Monitor],
         // Fault drills: only where the node's config enables them (the service checks).
