@@ -426,3 +426,18 @@ fn hsdb_state(state: pb::HsdbMemberState) -> &'static str {
         pb::HsdbMemberState::Unspecified => "unknown",
     }
 }
+
+/// `query snapshot`: the snapshots the HSDB keeps, newest first.
+pub fn snapshots(list: &[pb::SnapshotView]) -> String {
+    let mut out = String::new();
+    for s in list {
+        field(&mut out, "Name", &s.name);
+        field(&mut out, "Taken", time(s.taken_ms));
+        field(&mut out, "Size", format!("{} bytes", s.size_bytes));
+        out.push('\n');
+    }
+    if list.is_empty() {
+        out.push_str("No configuration snapshots: take one with `ksysmgr add snapshot`\n");
+    }
+    out
+}

@@ -38,6 +38,8 @@ pub enum Class {
     VmDefinition,
     /// Notification contacts (seed: `add notify user=NAME contact=ADDRESS`).
     Notify,
+    /// Configuration snapshots (seed: `add snapshot`).
+    Snapshot,
     /// `collocation`, `anticollocation` or `workgroup`.
     #[strum(disabled)]
     Affinity(AffinityKind),
@@ -99,6 +101,15 @@ pub enum KsysCommand {
     WatchEvents(pb::EventWatch),
     /// `ack event SEQ|all`.
     AckEvent(pb::AckRequest),
+    /// `add snapshot [filepath=PATH]`: taken, kept in the HSDB, and written to PATH if given.
+    AddSnapshot {
+        filepath: Option<String>,
+    },
+    /// `restore snapshot NAME` (one the HSDB keeps) or `restore snapshot filepath=PATH`.
+    RestoreSnapshot {
+        name: String,
+        filepath: Option<String>,
+    },
     /// `query system status [monitor=yes]`.
     QueryStatus {
         monitor: bool,
@@ -188,6 +199,9 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] <act
   delete notify user=NAME [contact=ADDRESS]   (every contact of the user, or one)
   modify system [notification_level=disable|low|medium|high] [dup_event_processing=yes|no]
          [smtp_relay=HOST:PORT|none] [smtp_sender=ADDRESS]
+  add snapshot [filepath=PATH]             (the configuration and policies, <cluster>_BASIC_<time>; kept: the newest 8)
+  query snapshot [NAME]
+  restore snapshot NAME|filepath=PATH      (onto a fresh cluster: HMCs, hosts, host groups discovered, policies)
   query hsdb
   add hsdb_node ID endpoint=IP:PORT        (joins as a learner)
   modify hsdb_node ID role=voter|learner
@@ -313,7 +327,7 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
     })?;
     let cls = class(cls).ok_or_else(|| {
         format!(
-            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, audit, app, collocation, anticollocation, workgroup, hsdb, hsdb_node, monjv, su_cluster, vm_definition, notify)"
+            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, audit, app, collocation, anticollocation, workgroup, hsdb, hsdb_node, monjv, su_cluster, vm_definition, notify, snapshot)"
         )
     })?;
     let what = format!("{act} {}", words[1]);
@@ -648,6 +662,23 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             let contact = w.attrs.get("contact").cloned().unwrap_or_default();
             KsysCommand::DeleteNotify(pb::NotifyRequest { user: attr(&w, "user", &what)?, contact })
         }
+        ("add", Class::Snapshot) => {
+            let w = split(rest, &["filepath"], &what)?;
+            if let Some(word) = w.name {
+                return Err(format!("unexpected word `{word}` for {what}: use [filepath=PATH]"));
+            }
+            KsysCommand::AddSnapshot { filepath: w.attrs.get("filepath").cloned() }
+        }
+        ("restore", Class::Snapshot) => {
+            let w = split(rest, &["filepath"], &what)?;
+            match (w.name, w.attrs.get("filepath")) {
+                (Some(name), None) => KsysCommand::RestoreSnapshot { name, filepath: None },
+                (None, Some(path)) => {
+                    KsysCommand::RestoreSnapshot { name: String::new(), filepath: Some(path.clone()) }
+                }
+                _ => return Err(format!("{what} needs a snapshot's name or filepath=PATH (one of them)")),
+            }
+        }
         ("remove", Class::HsdbNode) => {
             KsysCommand::RemoveHsdbNode { node_id: node_id(&split(rest, &[], &what)?, &what)? }
         }
@@ -732,6 +763,12 @@ mod tests {
         assert_eq!(p("query system status monitor=yes").unwrap(), KsysCommand::QueryStatus { monitor: true });
         assert_eq!(p("q sys status").unwrap(), KsysCommand::QueryStatus { monitor: false });
         assert!(p("query system monitor=yes").unwrap_err().contains("query system status [monitor=yes]"));
+        assert_eq!(p("add snapshot").unwrap(), KsysCommand::AddSnapshot { filepath: None });
+        assert_eq!(
+            p("restore snapshot filepath=/tmp/s.json").unwrap(),
+            KsysCommand::RestoreSnapshot { name: String::new(), filepath: Some("/tmp/s.json".into()) }
+        );
+        assert!(p("restore snapshot a filepath=b").unwrap_err().contains("one of them"));
         assert_eq!(
             p("query audit bob limit=5").unwrap(),
             KsysCommand::QueryAudit { name: "bob".into(), before: None, limit: Some(5) }

@@ -1,7 +1,7 @@
 //! Runs a parsed `ksysmgr` command against the active controller and renders the answer.
 use super::format;
 use super::grammar::{Class, KsysCommand};
-use crate::error::{Result, unanswered};
+use crate::error::{Result, VmrmError, unanswered};
 use crate::pb;
 use crate::transport::AdminClient;
 
@@ -90,6 +90,35 @@ async fn watch_status(admin: &mut AdminClient, monitor: bool, output: Output) ->
     }
 }
 
+/// Writes a snapshot to `path` (a directory: as `NAME.json` in it); the path written.
+fn write_snapshot(path: &str, name: &str, content: &[u8]) -> Result<String> {
+    let mut path = std::path::PathBuf::from(path);
+    if path.is_dir() {
+        path.push(format!("{name}.json"));
+    }
+    // It holds the HMCs' logins: readable by its owner only.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&path).map_err(|e| VmrmError::invalid(format!("{}: {e}", path.display())))?;
+    std::io::Write::write_all(&mut file, content)
+        .map_err(|e| VmrmError::internal(format!("{}: {e}", path.display())))?;
+    Ok(path.display().to_string())
+}
+
+/// A snapshot file's bytes (the controller checks what they hold).
+fn read_snapshot(path: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| VmrmError::invalid(format!("{path}: {e}")))?;
+    let limit = crate::domain::snapshot::SNAPSHOT_MAX_BYTES as u64;
+    let mut content = Vec::new();
+    file.take(limit + 1).read_to_end(&mut content).map_err(|e| VmrmError::invalid(format!("{path}: {e}")))?;
+    if content.len() as u64 > limit {
+        return Err(VmrmError::invalid(format!("{path} is larger than a snapshot ({limit} bytes at most)")));
+    }
+    Ok(content)
+}
+
 /// One page of the audit trail, and how to ask for the next.
 async fn audit(admin: &mut AdminClient, query: pb::EventQuery, output: Output) -> Result<String> {
     let name = query.name.clone();
@@ -153,6 +182,24 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
         KsysCommand::QueryEvent(query) => events(admin, pb::EventQuery { follower_read, ..query }, output).await?,
         KsysCommand::WatchEvents(watch) => watch_events(admin, watch, output).await?,
         KsysCommand::AckEvent(req) => lines(admin.ack_event(req).await?, output),
+        KsysCommand::AddSnapshot { filepath } => {
+            let reply = admin.add_snapshot(pb::SnapshotRequest {}).await?;
+            let written = match &filepath {
+                Some(path) => Some(write_snapshot(path, &reply.name, &reply.content)?),
+                None => None,
+            };
+            render!(output, reply, |r: &pb::SnapshotReply| {
+                let created = written.as_ref().map(|p| format!("Created: {p}\n")).unwrap_or_default();
+                created + &printed(&r.steps)
+            })
+        }
+        KsysCommand::RestoreSnapshot { name, filepath } => {
+            let content = match filepath {
+                Some(path) => read_snapshot(&path)?,
+                None => Vec::new(),
+            };
+            lines(admin.restore_snapshot(pb::RestoreSnapshotRequest { content, name }).await?, output)
+        }
         KsysCommand::QueryStatus { monitor } => watch_status(admin, monitor, output).await?,
         KsysCommand::QueryAudit { name, before, limit } => {
             let query = pb::EventQuery { name, follower_read, before, limit, ..Default::default() };
@@ -195,6 +242,11 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
                     audit(admin, pb::EventQuery { name, follower_read, ..Default::default() }, output).await?
                 }
                 Class::App => render!(output, admin.query_app(q).await?, |v: &pb::AppList| format::apps(&v.apps)),
+                Class::Snapshot => {
+                    render!(output, admin.query_snapshot(q).await?, |v: &pb::SnapshotList| format::snapshots(
+                        &v.snapshots
+                    ))
+                }
                 Class::Notify => {
                     render!(output, admin.query_notify(q).await?, |v: &pb::NotifyList| format::contacts(&v.contacts))
                 }

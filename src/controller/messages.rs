@@ -219,6 +219,19 @@ pub fn host_group_restart_in_progress(group: &str) -> Step {
 pub fn vm_restart_in_progress(vm: &str) -> Step {
     say(Code::VmRestartInProgress, format!("Restart in progress for VM {vm}")).about(vm)
 }
+// Configuration snapshots (seed: `ksysmgr add snapshot`).
+
+pub fn snapshot_created(name: &str) -> Step {
+    say(Code::SnapshotCreated, format!("Successfully created a configuration snapshot: {name}")).about(name)
+}
+pub fn snapshot_restored(name: &str) -> Step {
+    say(Code::SnapshotRestored, format!("Configuration snapshot {name} has been restored")).about(name)
+}
+pub fn snapshot_vm_missing(vm: &str) -> Step {
+    let text = format!("WARNING: VM {vm} of the snapshot was not discovered; its policies were not restored");
+    say(Code::SnapshotVmMissing, text).about(vm)
+}
+
 // The live status (seed: `query system status monitor=yes`).
 
 pub fn host_group_ready(group: &str) -> Step {

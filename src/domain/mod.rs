@@ -13,6 +13,7 @@ pub mod names;
 pub mod notify;
 pub mod policy;
 pub mod recovery;
+pub mod snapshot;
 pub mod state;
 pub mod su_cluster;
 

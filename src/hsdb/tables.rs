@@ -34,6 +34,7 @@ pub enum Table {
     Notify,
     Delivery,
     EventAck,
+    Snapshot,
 }
 
 fn unknown_table(s: &str) -> String {
@@ -76,6 +77,7 @@ impl Table {
             Table::Notify => conforms::<NotifyRecord>(key, value),
             Table::Delivery => conforms::<DeliveryRecord>(key, value),
             Table::EventAck => conforms::<AckRecord>(key, value),
+            Table::Snapshot => conforms::<snapshot::SnapshotRecord>(key, value),
             Table::Locked | Table::Event | Table::Audit => Err(self.written_otherwise()),
         }
     }
@@ -158,6 +160,7 @@ record!(SuAliveRecord, Table::SuAlive, r => r.host.clone());
 record!(MonjvRecord, Table::Monjv, r => r.name.clone());
 record!(NotifyRecord, Table::Notify, r => r.user.clone());
 record!(AckRecord, Table::EventAck, _r => AckRecord::KEY.to_string());
+record!(snapshot::SnapshotRecord, Table::Snapshot, r => r.name.clone());
 record!(DeliveryRecord, Table::Delivery, r => DeliveryRecord::key_of(&r.user, &r.contact));
 record!(VmHbMissedRecord, Table::VmHbMissed, r => VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid));
 

@@ -7,7 +7,8 @@
 //!
 //! Reading is open to every node but for the tables only controllers and members read: the
 //! HMCs' (it holds their login credentials), the audit trail, and the notification contacts
-//! and their deliveries (people's addresses; a webhook URL may carry a token).
+//! and their deliveries (people's addresses; a webhook URL may carry a token), and the
+//! configuration snapshots (they hold the HMCs' logins).
 use super::tables::Table;
 use super::types::Command;
 use crate::transport::tls::{Principal, Role};
@@ -25,7 +26,7 @@ fn kept_by(role: Role) -> &'static [(Table, bool)] {
 
 /// Whether `who` may read `table`, and if not, why.
 pub fn may_read(who: &Principal, table: Table) -> Result<(), String> {
-    let private = matches!(table, Table::Hmc | Table::Audit | Table::Notify | Table::Delivery);
+    let private = matches!(table, Table::Hmc | Table::Audit | Table::Notify | Table::Delivery | Table::Snapshot);
     match !private || who.unchecked || who.has(Role::Controller) || who.has(Role::Hsdb) {
         true => Ok(()),
         false => Err(format!("{who} may not read table {table}: only controllers do")),

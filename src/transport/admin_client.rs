@@ -314,6 +314,9 @@ admin_rpcs! {
     delete_notify(pb::NotifyRequest) -> pb::CommandReply;
     query_notify(pb::QueryRequest) -> pb::NotifyList;
     ack_event(pb::AckRequest) -> pb::CommandReply;
+    add_snapshot(pb::SnapshotRequest) -> pb::SnapshotReply;
+    query_snapshot(pb::QueryRequest) -> pb::SnapshotList;
+    restore_snapshot(pb::RestoreSnapshotRequest) -> pb::CommandReply;
 }
 
 #[cfg(test)]

@@ -504,6 +504,48 @@ impl Admin for AdminService {
         .await
     }
 
+    async fn add_snapshot(&self, req: Request<pb::SnapshotRequest>) -> Result<Response<pb::SnapshotReply>, Status> {
+        self.audited("AddSnapshot", req, |_, _| async move {
+            let (record, steps) = self.active()?.config.take_snapshot().await?;
+            Ok(Response::new(pb::SnapshotReply { name: record.name, content: record.content.into_bytes(), steps }))
+        })
+        .await
+    }
+
+    async fn query_snapshot(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::SnapshotList>, Status> {
+        let name = req.get_ref().name.clone();
+        if name.len() > 128 || name.chars().any(|c| c.is_control() || c == '/') {
+            return Err(Status::invalid_argument(format!("`{}` is not a snapshot name", quote(&name))));
+        }
+        let kept = self.reader(req.get_ref().follower_read)?.config.query_snapshot(&name).await?;
+        let snapshots = kept
+            .into_iter()
+            .map(|s| pb::SnapshotView {
+                size_bytes: s.content.len() as u64,
+                content: if name.is_empty() { Vec::new() } else { s.content.into_bytes() },
+                name: s.name,
+                taken_ms: s.taken_ms,
+            })
+            .collect();
+        Ok(Response::new(pb::SnapshotList { snapshots }))
+    }
+
+    async fn restore_snapshot(
+        &self,
+        req: Request<pb::RestoreSnapshotRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        self.audited("RestoreSnapshot", req, |_, r| async move {
+            let config = &self.active()?.config;
+            let content = match (r.content.is_empty(), r.name.is_empty()) {
+                (false, true) => r.content,
+                (true, false) => config.snapshot_content(&r.name).await?,
+                _ => return Err(Status::invalid_argument("restore snapshot takes a snapshot's content or its name")),
+            };
+            reply(config.restore_snapshot(&content).await)
+        })
+        .await
+    }
+
     type WatchStatusStream = ReceiverStream<Result<pb::Step, Status>>;
 
     async fn watch_status(&self, req: Request<pb::StatusWatch>) -> Result<Response<Self::WatchStatusStream>, Status> {

@@ -13,7 +13,8 @@ use serde::Serialize;
 use tonic::Status;
 
 /// Request fields never written to the trail.
-const SECRETS: [&str; 2] = ["password", "login"];
+/// Left out of the trail: credentials, and a snapshot's document (it holds them, and is large).
+const SECRETS: [&str; 3] = ["password", "login", "content"];
 
 /// What a request asks to act on, as the trail shows it: the fields it sets, at any depth,
 /// secrets left out.

@@ -1,0 +1,93 @@
+//! Configuration snapshots on real processes: a snapshot of a configured cluster, written to a
+//! file by `ksysmgr add snapshot filepath=…`, restored by `ksysmgr restore snapshot` onto a
+//! fresh cluster, gives the same configuration and policies; a bad snapshot, or a cluster that
+//! is not fresh, is refused and changes nothing.
+mod common;
+
+use common::*;
+use std::process::Command;
+use vmrm::domain::snapshot::ConfigSnapshot;
+use vmrm::launcher::certs::ADMIN;
+use vmrm::launcher::{Datacenter, Topology};
+use vmrm::pb;
+use vmrm::transport::tls::TlsFiles;
+
+const BASE_PORT: u16 = 35600;
+
+fn ksysmgr(dc: &Datacenter, args: &[&str]) -> std::process::Output {
+    let files = TlsFiles::in_dir(&dc.topology.certs_dir(), ADMIN);
+    Command::new(env!("CARGO_BIN_EXE_ksysmgr"))
+        .env("VMRM_CA", files.ca)
+        .env("VMRM_CERT", files.cert)
+        .env("VMRM_KEY", files.key)
+        .arg("--endpoints")
+        .arg(dc.topology.controller_endpoints().join(","))
+        .args(args)
+        .output()
+        .expect("ksysmgr runs")
+}
+
+fn ok(out: std::process::Output) -> String {
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What must be equal between two clusters' snapshots: all but their names and times.
+fn configuration(content: &[u8]) -> ConfigSnapshot {
+    let mut s = ConfigSnapshot::parse(content).expect("a snapshot");
+    (s.name, s.taken_ms) = (String::new(), 0);
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_restored_on_a_fresh_cluster_gives_the_same_configuration() {
+    let _serial = one_cluster_at_a_time().await;
+    let dir = temp_dir("snapshot");
+    let mut first = start(Topology::uniform(BASE_PORT, 3, 2, dir.path().join("first"))).await;
+    for args in [
+        "modify system notification_level=high dup_event_processing=no",
+        "modify host_group HG1 restart_policy=advisory_mode",
+        "modify host_group HG1 memory_capacity=60 cpu_capacity=70 priority=medium",
+        "modify vm vm-1-1 priority=high blacklist_hosts=host-3",
+        "modify vm vm-2-2 homehost=host-3 vm_failure_detection_speed=slow",
+        "add collocation app vm=vm-1-2,vm-2-1",
+        "add notify user=bot contact=http://127.0.0.1:9/hooks/vmrm",
+        "unmanage vm vm-3-2",
+    ] {
+        ok(ksysmgr(&first, &args.split(' ').collect::<Vec<_>>()));
+    }
+    let out = ok(ksysmgr(&first, &["add", "snapshot", &format!("filepath={}", dir.path().display())]));
+    let created = out.lines().next().unwrap().strip_prefix("Created: ").expect(&out).to_string();
+    assert!(created.contains("_BASIC_") && created.ends_with(".json"), "{out}");
+    assert!(out.contains("Successfully created a configuration snapshot: "), "{out}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&created).unwrap().permissions().mode() & 0o777, 0o600);
+    let listed = ok(ksysmgr(&first, &["query", "snapshot"]));
+    assert!(listed.contains("_BASIC_") && listed.contains("bytes"), "{listed}");
+    let before = configuration(&std::fs::read(&created).unwrap());
+    assert_eq!(before.vms.iter().find(|v| v.name == "vm-1-1").unwrap().blacklist_hosts, ["host-3"]);
+
+    // Refused, changing nothing: a bad file, and restoring onto a cluster that is configured.
+    let mut admin = first.admin().unwrap();
+    let bad = pb::RestoreSnapshotRequest { content: b"{\"format\": 1}".to_vec(), name: String::new() };
+    let err = admin.restore_snapshot(bad).await.unwrap_err();
+    assert!(format!("{err:?}").starts_with("InvalidArgument") && err.to_string().contains("not a vmrm"), "{err}");
+    let out = ksysmgr(&first, &["restore", "snapshot", &format!("filepath={created}")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a fresh cluster"), "{out:?}");
+    let out = ksysmgr(&first, &["restore", "snapshot", "filepath=/nonexistent/s.json"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("/nonexistent/s.json"));
+    let again = admin.add_snapshot(pb::SnapshotRequest {}).await.unwrap();
+    assert_eq!(configuration(&again.content), before, "the refusals changed nothing");
+    first.stop();
+
+    // A fresh cluster on the same machines (the same HMCs and hosts), nothing configured.
+    let topology = Topology::uniform(BASE_PORT, 3, 2, dir.path().join("second"));
+    let mut second = Datacenter::start(topology, vmrmd()).await.expect("the second datacenter starts");
+    let out = ok(ksysmgr(&second, &["restore", "snapshot", &format!("filepath={created}")]));
+    assert!(out.contains("managed VMs have been successfully discovered"), "{out}");
+    assert!(out.trim_end().ends_with("has been restored"), "{out}");
+    let after = second.admin().unwrap().add_snapshot(pb::SnapshotRequest {}).await.unwrap();
+    assert_eq!(configuration(&after.content), before);
+    second.stop();
+}
