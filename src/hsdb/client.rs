@@ -8,6 +8,7 @@
 use super::batcher::WriteBatcher;
 use super::locks::{Acquire, LockRefusal};
 use super::raft_node::{HsdbNode, leader_endpoint};
+use super::read_barrier::ReadBarrier;
 use super::state_machine::{decode_key, encode_key};
 use super::tables::{Record, StoredRow, Table};
 use super::types::{Command, CommandResult};
@@ -226,6 +227,8 @@ pub fn read_local(db: &sled::Db, table: Table, key: Option<&str>) -> Result<Vec<
 pub struct LocalHsdb {
     node: HsdbNode,
     batcher: WriteBatcher,
+    /// Linearizable reads share their leadership rounds.
+    reads: Arc<ReadBarrier>,
     /// Reads answer from this member's own tables, without confirming leadership: they may
     /// lag, so such a handle is for queries only and refuses writes.
     follower_reads: bool,
@@ -234,7 +237,7 @@ pub struct LocalHsdb {
 impl LocalHsdb {
     pub fn new(node: HsdbNode) -> Self {
         let batcher = WriteBatcher::start(node.raft.clone());
-        Self { node, batcher, follower_reads: false }
+        Self { node, batcher, reads: Arc::default(), follower_reads: false }
     }
 
     /// A read-only handle whose reads are follower reads.
@@ -250,6 +253,13 @@ impl LocalHsdb {
         VmrmError::NotLeader { leader: leader_endpoint(&self.node.raft) }
     }
 
+    /// This member is the DBN, confirmed by a round that began after the call (shared with
+    /// the reads waiting at the same time).
+    async fn confirm_leadership(&self) -> Result<()> {
+        let raft = &self.node.raft;
+        self.reads.confirm(|| async { raft.ensure_linearizable().await.map(drop) }).await.map_err(|_| self.not_leader())
+    }
+
     /// Up to `limit` rows of append-only `table` after sequence number `after`, oldest first —
     /// the tail a reader follows without reading the whole log.
     pub async fn appended_after(&self, table: Table, after: u64, limit: usize) -> Result<Vec<Row>> {
@@ -257,7 +267,7 @@ impl LocalHsdb {
             return Err(VmrmError::internal(format!("table {table} is not append-only")));
         }
         if !self.follower_reads {
-            self.node.raft.ensure_linearizable().await.map_err(|_| self.not_leader())?;
+            self.confirm_leadership().await?;
         }
         let tree = super::state_machine::table_tree(&self.node.db, table).map_err(VmrmError::internal)?;
         tree.range(after.saturating_add(1).to_be_bytes()..)
@@ -284,7 +294,7 @@ impl LocalHsdb {
     /// The newest sequence number of append-only `table` (0 while it is empty).
     pub async fn newest_sequence(&self, table: Table) -> Result<u64> {
         if !self.follower_reads {
-            self.node.raft.ensure_linearizable().await.map_err(|_| self.not_leader())?;
+            self.confirm_leadership().await?;
         }
         let tree = super::state_machine::table_tree(&self.node.db, table).map_err(VmrmError::internal)?;
         let last = tree.last().map_err(VmrmError::internal)?;
@@ -311,7 +321,7 @@ impl HsdbAccess for LocalHsdb {
 
     async fn read(&self, table: Table, key: Option<&str>) -> Result<Vec<Row>> {
         if !self.follower_reads {
-            self.node.raft.ensure_linearizable().await.map_err(|_| self.not_leader())?;
+            self.confirm_leadership().await?;
         }
         read_local(&self.node.db, table, key)
     }

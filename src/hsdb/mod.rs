@@ -30,6 +30,7 @@ pub mod network;
 pub mod peer_service;
 pub mod raft_guard;
 pub mod raft_node;
+pub mod read_barrier;
 mod recent_entries;
 pub mod service;
 pub mod space;
