@@ -40,7 +40,14 @@ pub fn system(s: &pb::SystemView) -> String {
     let ms = |ms: u32| secs(Duration::from_millis(u64::from(ms)));
     let relay = if s.smtp_relay.is_empty() { "none" } else { s.smtp_relay.as_str() };
     format!(
-        "System-Wide Persistent Attributes\n{:<29}{}\n{:<29}{}\n{:<29}{}\n{:<29}{} seconds ({}-{} seconds)\n{:<29}{}\n{:<29}{}\n{:<29}{}\n",
+        "System-Wide Persistent Attributes\n{:<29}{} hours\n{:<29}{}\n{:<29}{}\n{:<29}{}\n{:<29}{}\n{:<29}{} seconds ({}-{} seconds)\n{:<29}{}\n{:<29}{}\n{:<29}{}\n",
+        "auto_discovery_time:",
+        s.auto_discovery_time,
+        "quick_discovery_interval:",
+        match s.quick_discovery_interval_ms {
+            0 => "none".to_string(),
+            ms => format!("{} minutes", secs(Duration::from_millis(ms) / 60)),
+        },
         "notification_level:",
         shown::<NotificationLevel>(s.notification_level),
         "dup_event_processing:",

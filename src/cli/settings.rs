@@ -22,6 +22,8 @@ pub const KEYS: &[&str] = &[
     "dup_event_processing",
     "smtp_relay",
     "smtp_sender",
+    "auto_discovery_time",
+    "quick_discovery_interval",
 ];
 
 /// `a,b,c` as its non-empty items.
@@ -36,6 +38,16 @@ fn millis(key: &str, value: &str) -> Result<u32, String> {
     let ms = (seconds * 1000.0).round();
     match ms.is_finite() && (0.0..=f64::from(u32::MAX)).contains(&ms) {
         true => Ok(ms as u32),
+        false => Err(bad()),
+    }
+}
+
+/// `quick_discovery_interval=MINUTES` (a fraction allowed; 0: none) as milliseconds.
+fn minutes(value: &str) -> Result<u64, String> {
+    let bad = || format!("quick_discovery_interval={value} is not a number of minutes (0-1440)");
+    let minutes: f64 = value.trim().parse().map_err(|_| bad())?;
+    match (0.0..=1440.0).contains(&minutes) {
+        true => Ok((minutes * 60_000.0).round() as u64),
         false => Err(bad()),
     }
 }
@@ -61,6 +73,8 @@ pub fn settings(attrs: &BTreeMap<String, String>) -> Result<pb::Settings, String
         homehost: get("homehost").map(String::from),
         smtp_relay: get("smtp_relay").map(String::from),
         smtp_sender: get("smtp_sender").map(String::from),
+        auto_discovery_time: get("auto_discovery_time").map(String::from),
+        quick_discovery_interval_ms: get("quick_discovery_interval").map(minutes).transpose()?,
         ..Default::default()
     };
     if let Some(v) = get("notification_level") {
@@ -120,6 +134,8 @@ mod tests {
         let s = of(&[("notification_level", "High"), ("dup_event_processing", "no"), ("smtp_relay", "mx:25")]).unwrap();
         assert_eq!(s.notification_level(), pb::NotificationLevel::High);
         assert_eq!((s.dup_event_processing, s.smtp_relay.as_deref()), (Some(false), Some("mx:25")));
+        let s = of(&[("quick_discovery_interval", "0.05"), ("auto_discovery_time", "02:30")]).unwrap();
+        assert_eq!((s.quick_discovery_interval_ms, s.auto_discovery_time.as_deref()), (Some(3000), Some("02:30")));
     }
 
     #[test]
@@ -134,6 +150,8 @@ mod tests {
             ("policy", "add", "goes with blacklist_hosts"),
             ("notification_level", "loud", "disable, low, medium or high"),
             ("dup_event_processing", "maybe", "yes or no"),
+            ("quick_discovery_interval", "1441", "0-1440"),
+            ("quick_discovery_interval", "-1", "0-1440"),
         ] {
             let e = of(&[(k, v)]).unwrap_err();
             assert!(e.contains(why), "{k}={v}: {e}");

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 /// How often the controller re-checks leadership and the discovered host groups.
 pub const SUPERVISE_EVERY: Duration = Duration::from_millis(250);
+/// How often the active controller looks whether a scheduled discovery is due.
+pub const DISCOVERY_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// How often the active controller looks for events to notify.
 pub const NOTIFY_EVERY: Duration = Duration::from_millis(500);
 
@@ -29,6 +31,8 @@ pub struct Controller {
     alarms_raised: BTreeMap<u64, String>,
     /// A delivery pass of the notification outbox runs.
     notifying: InFlight,
+    /// A scheduled discovery runs.
+    discovering: InFlight,
 }
 
 impl Controller {
@@ -41,6 +45,7 @@ impl Controller {
             watching_clusters: InFlight::default(),
             alarms_raised: BTreeMap::new(),
             notifying: InFlight::default(),
+            discovering: InFlight::default(),
         }
     }
 
@@ -126,6 +131,8 @@ enum Job {
     WatchSuClusters,
     /// The contacts are told of the events after their cursors.
     Notify,
+    /// The scheduled Quick and Deep discoveries.
+    AutoDiscovery,
 }
 
 impl Controller {
@@ -133,6 +140,7 @@ impl Controller {
         match job {
             Job::WatchSuClusters => &mut self.watching_clusters,
             Job::Notify => &mut self.notifying,
+            Job::AutoDiscovery => &mut self.discovering,
         }
     }
 
@@ -146,6 +154,7 @@ impl Controller {
             match job {
                 Job::WatchSuClusters => core.migration.refresh_su_clusters().await,
                 Job::Notify => core.notify.deliver().await,
+                Job::AutoDiscovery => core.config.auto_discover().await,
             }
         };
         ctx.spawn(pass.into_actor(self).map(move |done, act, _| {
@@ -154,6 +163,7 @@ impl Controller {
                 let what = match job {
                     Job::WatchSuClusters => "SU cluster status not computed",
                     Job::Notify => "notification pass stopped",
+                    Job::AutoDiscovery => "scheduled discovery stopped",
                 };
                 tracing::debug!("{what}: {e}");
             }
@@ -168,5 +178,6 @@ impl Actor for Controller {
         ctx.run_interval(SUPERVISE_EVERY, |act, ctx| act.supervise(ctx));
         ctx.run_interval(self.core.timing.su_alive, |act, ctx| act.run(Job::WatchSuClusters, ctx));
         ctx.run_interval(NOTIFY_EVERY, |act, ctx| act.run(Job::Notify, ctx));
+        ctx.run_interval(DISCOVERY_CHECK_EVERY, |act, ctx| act.run(Job::AutoDiscovery, ctx));
     }
 }

@@ -26,6 +26,12 @@ pub enum EventName {
     /// A controller that became active took over an unfinished recovery task.
     RecoveryResumed,
     DiscoveryCompleted,
+    /// A scheduled discovery found a running VM nobody recorded (created outside vmrm).
+    VmDiscovered,
+    /// A scheduled discovery found a VM running on another host of its group (moved outside vmrm).
+    VmMovedOutside,
+    /// A scheduled discovery found a VM defined on no host of its group (deleted outside vmrm).
+    VmRemovedOutside,
     /// An application is in FAILURE after its restarts inside the VM (seed:
     /// PERMANENT_APP_FAILURE); for a critical one the VM is restarted.
     PermanentAppFailure,
@@ -71,17 +77,20 @@ impl EventName {
             | Self::LpmAborted
             | Self::ClusterStateChanged
             | Self::UnitHeartbeatChanged
-            | Self::HsdbMembershipChanged => Severity::Warning,
+            | Self::HsdbMembershipChanged
+            | Self::VmRemovedOutside => Severity::Warning,
             Self::RestartStarted
             | Self::RestartCompleted
             | Self::RecoveryCompleted
             | Self::RecoveryResumed
             | Self::LpmStarted
             | Self::LpmCompleted
-            | Self::VmDefinitionRecovered => Severity::Maintenance,
+            | Self::VmDefinitionRecovered
+            | Self::VmMovedOutside => Severity::Maintenance,
             Self::ViosNodeActive
             | Self::ViosHmRespDetected
             | Self::DiscoveryCompleted
+            | Self::VmDiscovered
             | Self::VmPaused
             | Self::VmCreated
             | Self::VmDeleted

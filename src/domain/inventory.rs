@@ -20,6 +20,9 @@ pub struct ClusterRecord {
     /// Who is told of events, and how (seed: `notification_level`, `dup_event_processing`).
     #[serde(default)]
     pub notification: super::notify::NotificationSettings,
+    /// When discovery runs by itself (seed: `auto_discovery_time`).
+    #[serde(default)]
+    pub discovery: super::policy::DiscoverySchedule,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +72,12 @@ pub struct HostGroupRecord {
     /// The ViodiskID of its HA disk (seed: `ha_disk=`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ha_disk: Option<String>,
+    /// When it was last discovered deep (by hand, or at `auto_discovery_time`) and quick
+    /// (ms since the Unix epoch; 0: never).
+    #[serde(default)]
+    pub last_deep_ms: i64,
+    #[serde(default)]
+    pub last_quick_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -28,7 +28,8 @@ pub use notify::{
     Contact, ContactKind, DeliveryRecord, NotificationLevel, NotificationSettings, Notified, NotifyRecord,
 };
 pub use policy::{
-    AffinityGroupRecord, AffinityKind, FlexCapacity, HaMonitor, HaMonitorLevels, PriorityPercent, RestartPolicy,
+    AffinityGroupRecord, AffinityKind, DiscoverySchedule, FlexCapacity, HaMonitor, HaMonitorLevels, PriorityPercent,
+    RestartPolicy,
 };
 pub use recovery::{PlannedRestart, RecoveryTaskRecord, RestartCause, RestartPhase, RestartProgress};
 pub use state::{HostState, LparState, Priority, VmState, VmStatus};

@@ -23,6 +23,27 @@ fn not_a_restart_policy(s: &str) -> String {
     format!("restart_policy `{s}` is not one of auto, advisory_mode")
 }
 
+/// When the active controller discovers by itself ([`crate::logic::discovery_schedule`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscoverySchedule {
+    /// Minutes after midnight (UTC) of the daily Deep discovery (seed default 00:00).
+    #[serde(default)]
+    pub auto_discovery_time_min: u16,
+    /// Between two Quick discoveries; 0: none.
+    #[serde(default = "hourly")]
+    pub quick_every_ms: u64,
+}
+
+fn hourly() -> u64 {
+    3_600_000
+}
+
+impl Default for DiscoverySchedule {
+    fn default() -> Self {
+        Self { auto_discovery_time_min: 0, quick_every_ms: hourly() }
+    }
+}
+
 /// Percentages per priority (seed: `Memory_capacity` / `CPU_capacity`, "Priority Based
 /// Settings", default 100 each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -42,6 +42,8 @@ pub struct SystemPolicies {
     pub detection: DetectionSettings,
     pub ha_monitor: HaMonitor,
     pub notification: NotificationSettings,
+    #[serde(default)]
+    pub discovery: super::DiscoverySchedule,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,6 +180,7 @@ mod tests {
                 detection: DetectionSettings::default(),
                 ha_monitor: Some(true),
                 notification: NotificationSettings::default(),
+                discovery: Default::default(),
             },
             hmcs: vec![HmcRecord {
                 name: "hmc1".into(),

@@ -3,6 +3,8 @@
 pub mod app_engine;
 pub mod app_escalation;
 pub mod detection;
+pub mod discovery_diff;
+pub mod discovery_schedule;
 pub mod event_page;
 pub mod fde;
 pub mod health;

@@ -47,7 +47,9 @@ fn is_empty(v: &serde_json::Value) -> bool {
 pub fn change_event(action: &str) -> Option<EventName> {
     match action {
         "AddCluster" | "AddHmc" | "AddHost" | "AddHostGroup" | "Modify" | "Manage" | "ChangeAffinity"
-        | "ChangeMonjv" | "ChangeSuCluster" => Some(EventName::ConfigurationChanged),
+        | "ChangeMonjv" | "ChangeSuCluster" | "AddNotify" | "DeleteNotify" | "RestoreSnapshot" => {
+            Some(EventName::ConfigurationChanged)
+        }
         "AddHsdbNode" | "ModifyHsdbNode" | "RemoveHsdbNode" => Some(EventName::HsdbMembershipChanged),
         _ => None,
     }
@@ -196,7 +198,8 @@ mod tests {
         assert_eq!(change_event("AddHost"), Some(EventName::ConfigurationChanged));
         assert_eq!(change_event("Modify"), Some(EventName::ConfigurationChanged));
         assert_eq!(change_event("RemoveHsdbNode"), Some(EventName::HsdbMembershipChanged));
-        for operation in ["RestartVm", "Migrate", "Discover", "Cleanup", "QueryVm"] {
+        assert_eq!(change_event("RestoreSnapshot"), Some(EventName::ConfigurationChanged));
+        for operation in ["RestartVm", "Migrate", "Discover", "Cleanup", "QueryVm", "AckEvent", "AddSnapshot"] {
             assert_eq!(change_event(operation), None, "{operation}");
         }
     }

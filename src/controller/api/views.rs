@@ -323,11 +323,14 @@ impl Views {
         let levels = Levels { timing: self.timing, system, host_group: Default::default() };
         let (min, max) = host_fdt_range(&self.timing);
         let notification = cluster.as_ref().map(|c| c.notification.clone()).unwrap_or_default();
+        let discovery = cluster.as_ref().map(|c| c.discovery).unwrap_or_default();
         Ok(pb::SystemView {
             notification_level: notification.level.into(),
             dup_event_processing: notification.dup_event_processing,
             smtp_relay: notification.smtp_relay.clone().unwrap_or_default(),
             smtp_sender: notification.sender().to_string(),
+            auto_discovery_time: crate::logic::discovery_schedule::time_of_day(discovery.auto_discovery_time_min),
+            quick_discovery_interval_ms: discovery.quick_every_ms,
             host_failure_detection_time_ms: levels.host_failure_detection_time().as_millis() as u32,
             vm_failure_detection_speed: levels.speed(None).into(),
             host_failure_detection_time_min_ms: min.as_millis() as u32,

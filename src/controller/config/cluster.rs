@@ -38,6 +38,7 @@ impl Config {
             detection: DetectionSettings::default(),
             ha_monitor: None,
             notification: Default::default(),
+            discovery: Default::default(),
         };
         self.hsdb.put_if_version(&record, 0).await?;
         let mut lines = vec![say::cluster_node_added()];
@@ -180,6 +181,8 @@ impl Config {
             ha_monitor: None,
             repo_disk,
             ha_disk,
+            last_deep_ms: 0,
+            last_quick_ms: 0,
         };
         self.hsdb.put_if_version(&group, 0).await?;
         Ok(vec![say::host_group_added(name), say::run_discovery(name)])

@@ -54,6 +54,8 @@ impl Config {
             }
         }
         group.discovered = true;
+        // A discovery, by hand or scheduled, is a deep one; a quick one is not due for a while.
+        (group.last_deep_ms, group.last_quick_ms) = (crate::now_ms(), crate::now_ms());
         self.hsdb.put_if_version(&group, version).await?;
         out.push(say::discovery_finished(group_name));
         if skipped > 0 {

@@ -1,8 +1,10 @@
 //! Configuration: the cluster, HMCs, hosts and host groups ([`cluster`]), discovery and
 //! verification ([`discovery`]), policies (`modify … restart_policy|priority|blacklist_hosts …`,
 //! `manage|unmanage`: [`policies`]), collocation, anticollocation and workgroups ([`affinity`]),
-//! HSDB membership changes ([`hsdb_membership`]), and configuration snapshots ([`snapshot`]).
+//! HSDB membership changes ([`hsdb_membership`]), configuration snapshots ([`snapshot`]), and
+//! the discoveries the controller runs by itself ([`auto_discovery`]).
 pub mod affinity;
+pub mod auto_discovery;
 pub mod cluster;
 pub mod discovery;
 pub mod hsdb_membership;

@@ -27,6 +27,8 @@ const SYSTEM: &[&str] = &[
     "dup_event_processing",
     "smtp_relay",
     "smtp_sender",
+    "auto_discovery_time",
+    "quick_discovery_interval",
 ];
 const HOST_GROUP: &[&str] = &[
     "host_failure_detection_time",
@@ -104,6 +106,8 @@ struct Changes {
     /// A relay, or `None` to have none.
     smtp_relay: Option<Option<Relay>>,
     smtp_sender: Option<String>,
+    auto_discovery_time_min: Option<u16>,
+    quick_every_ms: Option<u64>,
     /// The settings given, in output order.
     names: Vec<&'static str>,
 }
@@ -121,6 +125,21 @@ fn relay(raw: &str) -> Result<Option<Relay>> {
     match raw.eq_ignore_ascii_case("none") {
         true => Ok(None),
         false => Relay::parse(raw).map(Some),
+    }
+}
+
+/// `auto_discovery_time=HH:MM` (UTC).
+fn time_of_day(raw: &str) -> Result<u16> {
+    crate::logic::discovery_schedule::parse_time_of_day(raw).ok_or_else(|| {
+        VmrmError::invalid(format!("auto_discovery_time={} is not a time of day HH:MM (UTC)", quote(raw)))
+    })
+}
+
+/// `quick_discovery_interval`: at most a day (0: none).
+fn quick_every(ms: u64) -> Result<u64> {
+    match ms <= 86_400_000 {
+        true => Ok(ms),
+        false => Err(VmrmError::invalid(format!("quick_discovery_interval of {ms} ms is over a day (1440 minutes)"))),
     }
 }
 
@@ -160,6 +179,8 @@ impl Changes {
             dup_event_processing: s.dup_event_processing,
             smtp_relay: s.smtp_relay.as_deref().map(relay).transpose()?,
             smtp_sender: s.smtp_sender.as_deref().map(sender).transpose()?,
+            auto_discovery_time_min: s.auto_discovery_time.as_deref().map(time_of_day).transpose()?,
+            quick_every_ms: s.quick_discovery_interval_ms.map(quick_every).transpose()?,
             ..Default::default()
         };
         if let Some(b) = &s.blacklist {
@@ -182,6 +203,8 @@ impl Changes {
             ("dup_event_processing", c.dup_event_processing.is_some()),
             ("smtp_relay", c.smtp_relay.is_some()),
             ("smtp_sender", c.smtp_sender.is_some()),
+            ("auto_discovery_time", c.auto_discovery_time_min.is_some()),
+            ("quick_discovery_interval", c.quick_every_ms.is_some()),
         ];
         let (class, allowed) = (target.class(), target.allowed());
         if let Some((key, _)) = given.iter().find(|(key, set)| *set && !allowed.contains(key)) {
@@ -217,6 +240,9 @@ impl Config {
                 changes.detection.apply(&mut cluster.detection);
                 cluster.ha_monitor = changes.ha_monitor.or(cluster.ha_monitor);
                 self.change_notification(&mut cluster.notification, &changes).await?;
+                let d = &mut cluster.discovery;
+                d.auto_discovery_time_min = changes.auto_discovery_time_min.unwrap_or(d.auto_discovery_time_min);
+                d.quick_every_ms = changes.quick_every_ms.unwrap_or(d.quick_every_ms);
                 self.hsdb.put_if_version(&cluster, version).await?;
                 Ok(changes.names.iter().map(|n| say::ksys_setting_updated(n)).collect())
             }

@@ -33,6 +33,7 @@ impl Config {
                 detection: cluster.detection,
                 ha_monitor: cluster.ha_monitor,
                 notification: cluster.notification.clone(),
+                discovery: cluster.discovery,
             },
             hmcs: self.hsdb.list::<HmcRecord>().await?,
             hosts: (self.hsdb.list::<HostRecord>().await?.into_iter())
@@ -146,6 +147,7 @@ impl Config {
         cluster.detection = s.system.detection;
         cluster.ha_monitor = s.system.ha_monitor;
         cluster.notification = s.system.notification.clone();
+        cluster.discovery = s.system.discovery;
         self.hsdb.put_if_version(&cluster, version).await?;
         for host in &s.hosts {
             let (mut record, version) = (self.hsdb.get::<HostRecord>(&host.name).await?)

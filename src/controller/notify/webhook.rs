@@ -41,8 +41,10 @@ async fn exchange(url: &str, notice: &Notice) -> Result<(), String> {
     let host = uri.host().ok_or_else(|| format!("{url} names no host"))?.to_string();
     let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    // The host and port only: an authority's user:password@ is not for the Host header.
+    let host_header = uri.port_u16().map_or_else(|| host.clone(), |p| format!("{host}:{p}"));
     let request = http::Request::post(path)
-        .header(http::header::HOST, uri.authority().map_or(host.as_str(), |a| a.as_str()))
+        .header(http::header::HOST, host_header)
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::USER_AGENT, concat!("vmrm/", env!("CARGO_PKG_VERSION")))
         .header("idempotency-key", notice.id.as_str())

@@ -28,8 +28,9 @@ pub fn allowed(path: &str) -> Option<&'static [Role]> {
         // A member's status, like `etcdctl endpoint status`: for the people running it too.
         ("vmrm.v1.Hsdb", "Status") => &[Controller, Hsdb, Hmc, ServerUnit, Vios, San, Admin, Monitor],
         ("vmrm.v1.Hsdb", _) => NODES,
-        // People's addresses, and webhook URLs that may carry a token.
-        ("vmrm.v1.Admin", "QueryNotify") => &[Admin],
+        // People's addresses, and webhook URLs that may carry a token; snapshots hold the HMCs'
+        // logins.
+        ("vmrm.v1.Admin", "QueryNotify" | "QuerySnapshot") => &[Admin],
         ("vmrm.v1.Admin", m) if m.starts_with("Query") || m.starts_with("Watch") => PEOPLE,
         // Actions on one VM: an operator's certificate names the VMs it may act on; an operator
         // also acknowledges events.
@@ -83,12 +84,17 @@ mod tests {
         let m = with(Monitor);
         assert!(authorize(&m, "/vmrm.v1.Admin/QueryVm").is_ok());
         assert!(authorize(&m, "/vmrm.v1.Admin/WatchMonjv").is_ok());
+        assert!(authorize(&m, "/vmrm.v1.Admin/WatchEvents").is_ok());
+        assert!(authorize(&m, "/vmrm.v1.Admin/WatchStatus").is_ok());
+        assert!(authorize(&with(Operator), "/vmrm.v1.Admin/AckEvent").is_ok());
         for call in [
             "/vmrm.v1.Admin/RestartVm",
             "/vmrm.v1.Admin/Modify",
             "/vmrm.v1.Hsdb/Write",
             "/vmrm.v1.San/Preempt",
             "/vmrm.v1.Admin/QueryNotify",
+            "/vmrm.v1.Admin/QuerySnapshot",
+            "/vmrm.v1.Admin/AckEvent",
         ] {
             let e = authorize(&m, call).unwrap_err();
             assert!(matches!(e, VmrmError::PermissionDenied(_)), "{call}: {e:?}");
