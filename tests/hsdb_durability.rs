@@ -178,7 +178,7 @@ async fn a_member_at_its_quota_raises_the_nospace_alarm() {
     let hsdb = any_member(&dc);
     let big = |i: u64| {
         let row =
-            vmrm::domain::SuAliveRecord { host: format!("big-{i}"), incarnation: "x".repeat(900 << 10), at_ms: 0 };
+            vmrm::domain::SuAliveRecord { host: format!("big-{i}"), incarnation: "x".repeat(400 << 10), at_ms: 0 };
         vmrm::hsdb::Command::Put {
             table: vmrm::hsdb::Table::SuAlive,
             key: row.host.clone(),
@@ -186,7 +186,7 @@ async fn a_member_at_its_quota_raises_the_nospace_alarm() {
         }
     };
     let mut refused = None;
-    for i in 0..80 {
+    for i in 0..120 {
         match hsdb.write(big(i)).await {
             Ok(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             Err(e) => {
@@ -195,7 +195,7 @@ async fn a_member_at_its_quota_raises_the_nospace_alarm() {
             }
         }
     }
-    let refused = refused.expect("the quota is reached within 80 writes of 900 KiB");
+    let refused = refused.expect("the quota is reached within 120 writes of 400 KiB");
     assert!(
         matches!(refused, vmrm::error::VmrmError::ResourceExhausted(ref m) if m.contains("NOSPACE alarm")),
         "{refused}"
