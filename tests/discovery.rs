@@ -56,10 +56,13 @@ async fn a_quick_discovery_picks_up_vms_created_and_deleted_outside_vmrm() {
     let events = wait_until("the quick discovery's events", Duration::from_secs(30), || async {
         let events = events(&dc).await;
         let has = |name: &str, subject: &str| events.iter().any(|e| e.name == name && e.subject == subject);
-        (has("VM_DISCOVERED", "vm-new") && has("VM_REMOVED_OUTSIDE", "vm-3-2")).then_some(events)
+        let quick =
+            events.iter().any(|e| e.name == "DISCOVERY_COMPLETED" && e.message.starts_with("Quick discovery: 2 "));
+        (has("VM_DISCOVERED", "vm-new") && has("VM_REMOVED_OUTSIDE", "vm-3-2") && quick).then_some(events)
     })
     .await;
-    assert!(events.iter().any(|e| e.name == "DISCOVERY_COMPLETED" && e.message.starts_with("Quick discovery: ")));
+    let first = |name: &str| events.iter().position(|e| e.name == name).unwrap();
+    assert!(first("VM_DISCOVERED") < first("VM_REMOVED_OUTSIDE"), "{events:#?}");
     let vms = vms(&dc).await;
     let found = vms.iter().find(|v| v.name == "vm-new").expect("vm-new is recorded");
     assert_eq!((found.host.as_str(), found.managed), ("host-2", true));
