@@ -11,22 +11,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::Code;
-use vmrm::launcher::certs::{ADMIN, MONITOR, OPERATOR};
+use vmrm::launcher::certs::{MONITOR, OPERATOR};
 use vmrm::launcher::{Datacenter, Topology};
 use vmrm::pb;
 use vmrm::transport::AdminClient;
-use vmrm::transport::tls::TlsFiles;
 
 fn ksysmgr(dc: &Datacenter, args: &[&str]) -> Command {
-    let files = TlsFiles::in_dir(&dc.topology.certs_dir(), ADMIN);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ksysmgr"));
-    cmd.env("VMRM_CA", files.ca)
-        .env("VMRM_CERT", files.cert)
-        .env("VMRM_KEY", files.key)
-        .arg("--endpoints")
-        .arg(dc.topology.controller_endpoints().join(","))
-        .args(args);
-    cmd
+    ksysmgr_as_admin(dc, args)
 }
 
 /// `ksysmgr query system status monitor=yes`, its lines collected as they come.

@@ -5,26 +5,14 @@
 mod common;
 
 use common::*;
-use std::process::Command;
 use vmrm::domain::snapshot::ConfigSnapshot;
-use vmrm::launcher::certs::ADMIN;
 use vmrm::launcher::{Datacenter, Topology};
 use vmrm::pb;
-use vmrm::transport::tls::TlsFiles;
 
 const BASE_PORT: u16 = 35600;
 
 fn ksysmgr(dc: &Datacenter, args: &[&str]) -> std::process::Output {
-    let files = TlsFiles::in_dir(&dc.topology.certs_dir(), ADMIN);
-    Command::new(env!("CARGO_BIN_EXE_ksysmgr"))
-        .env("VMRM_CA", files.ca)
-        .env("VMRM_CERT", files.cert)
-        .env("VMRM_KEY", files.key)
-        .arg("--endpoints")
-        .arg(dc.topology.controller_endpoints().join(","))
-        .args(args)
-        .output()
-        .expect("ksysmgr runs")
+    ksysmgr_as_admin(dc, args).output().expect("ksysmgr runs")
 }
 
 fn ok(out: std::process::Output) -> String {

@@ -169,3 +169,16 @@ pub async fn active_controller(dc: &Datacenter) -> String {
     })
     .await
 }
+
+/// `ksysmgr` as the datacenter's administrator, at its controllers, with `args`.
+pub fn ksysmgr_as_admin(dc: &Datacenter, args: &[&str]) -> std::process::Command {
+    let files = vmrm::transport::tls::TlsFiles::in_dir(&dc.topology.certs_dir(), vmrm::launcher::certs::ADMIN);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ksysmgr"));
+    cmd.env("VMRM_CA", files.ca)
+        .env("VMRM_CERT", files.cert)
+        .env("VMRM_KEY", files.key)
+        .arg("--endpoints")
+        .arg(dc.topology.controller_endpoints().join(","))
+        .args(args);
+    cmd
+}
