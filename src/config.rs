@@ -59,7 +59,12 @@ pub struct NodeConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields)]
-pub struct ControllerConfig {}
+pub struct ControllerConfig {
+    /// Where the controller serves its web dashboard (HTTPS with the node's certificate); none
+    /// if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard_listen: Option<String>,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -347,6 +352,21 @@ impl NodeConfig {
             };
             if addr.port() == self.listen_addr()?.port() {
                 return bad("metrics_listen", format!("port {} is the node's `listen` port too", addr.port()));
+            }
+        }
+        if let Some(d) = self.controller.as_ref().and_then(|c| c.dashboard_listen.as_ref()) {
+            let Ok(addr) = d.parse::<SocketAddr>() else {
+                return bad(
+                    "controller.dashboard_listen",
+                    format!("`{}` is not an address like 127.0.0.1:5001", quote(d)),
+                );
+            };
+            let metrics = self.metrics_listen.as_ref().and_then(|m| m.parse::<SocketAddr>().ok()).map(|m| m.port());
+            if addr.port() == self.listen_addr()?.port() || Some(addr.port()) == metrics {
+                return bad(
+                    "controller.dashboard_listen",
+                    format!("port {} is another of the node's ports", addr.port()),
+                );
             }
         }
         if let Some(a) = &self.advertise

@@ -15,7 +15,7 @@ use vmrm::pb;
 async fn a_quick_discovery_picks_up_vms_created_and_deleted_outside_vmrm() {
     let _serial = one_cluster_at_a_time().await;
     let dir = temp_dir("auto-discovery");
-    let dc = start(Topology::uniform(35800, 3, 2, dir.path().to_path_buf())).await;
+    let dc = start(Topology::uniform(16000, 3, 2, dir.path().to_path_buf())).await;
     let mut admin = dc.admin().unwrap();
     let system = admin.query_system(pb::QueryRequest::default()).await.unwrap();
     assert_eq!((system.auto_discovery_time.as_str(), system.quick_discovery_interval_ms), ("00:00", 3_600_000));

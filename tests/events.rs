@@ -84,7 +84,7 @@ async fn read_until(
 async fn the_event_stream_acknowledgements_and_the_live_status_follow_a_recovery() {
     let _serial = one_cluster_at_a_time().await;
     let dir = temp_dir("events");
-    let mut dc = start(Topology::uniform(35400, 3, 2, dir.path().to_path_buf())).await;
+    let mut dc = start(Topology::uniform(14000, 3, 2, dir.path().to_path_buf())).await;
     let mut admin = dc.admin().unwrap();
 
     // The status without monitoring: the host group, nothing in progress; then it ends.

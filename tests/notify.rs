@@ -135,7 +135,7 @@ async fn a_host_failure_reaches_every_contact_once_across_a_controller_failover(
     let sink = SmtpSink::start(dir.path(), Duration::from_millis(1500));
     let hooks = Hooks::default();
     let hook_url = hooks.serve().await;
-    let mut dc = start(Topology::uniform(35000, 3, 2, dir.path().to_path_buf())).await;
+    let mut dc = start(Topology::uniform(12000, 3, 2, dir.path().to_path_buf())).await;
     let mut admin = dc.admin().unwrap();
 
     // Bad input changes nothing.
@@ -237,7 +237,7 @@ async fn advisory_mode_advice_reaches_the_contacts() {
     let dir = temp_dir("notify-advisory");
     let hooks = Hooks::default();
     let hook_url = hooks.serve().await;
-    let mut dc = start(Topology::uniform(35200, 3, 2, dir.path().to_path_buf())).await;
+    let mut dc = start(Topology::uniform(13000, 3, 2, dir.path().to_path_buf())).await;
     let mut admin = dc.admin().unwrap();
     admin.modify(modify("host_group", "HG1", &[("restart_policy", "advisory_mode")])).await.unwrap();
     admin.add_notify(notify("bot", &hook_url)).await.unwrap();

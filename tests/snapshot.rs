@@ -9,7 +9,7 @@ use vmrm::domain::snapshot::ConfigSnapshot;
 use vmrm::launcher::{Datacenter, Topology};
 use vmrm::pb;
 
-const BASE_PORT: u16 = 35600;
+const BASE_PORT: u16 = 15000;
 
 fn ksysmgr(dc: &Datacenter, args: &[&str]) -> std::process::Output {
     ksysmgr_as_admin(dc, args).output().expect("ksysmgr runs")

@@ -31,7 +31,7 @@ fn code<T: std::fmt::Debug>(result: Result<T, vmrm::VmrmError>) -> Code {
 async fn each_caller_may_do_what_its_certificate_allows_and_the_audit_shows_every_attempt() {
     let _serial = one_cluster_at_a_time().await;
     let dir = temp_dir("trust");
-    let dc = start(Topology::uniform(33000, 2, 2, dir.path().to_path_buf())).await;
+    let dc = start(Topology::uniform(11000, 2, 2, dir.path().to_path_buf())).await;
     let ctl = dc.topology.controller_endpoints()[0].clone();
     let certs = dc.topology.certs_dir();
 

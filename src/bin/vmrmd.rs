@@ -204,6 +204,14 @@ async fn run_local(data_dir: PathBuf) -> vmrm::error::Result<()> {
         "\nCertificates (the cluster CA, every node, and the people admin, operator, monitor): {}",
         dc.topology.certs_dir().display()
     );
+    let certs = dc.topology.certs_dir();
+    println!(
+        "\nDashboard: {} (any controller; import {} into the browser as an authority, log in with {} and {})",
+        dc.topology.dashboard_urls().join(" "),
+        certs.join("ca.pem").display(),
+        certs.join("admin.pem").display(),
+        certs.join("admin.key").display()
+    );
     println!(
         "\nTry:  ksysmgr query vm        (cargo run --release --bin ksysmgr -- query vm)\n      ksysmgr query host\n      ksysmgr restart vm vm-1-1 host=host-2\nControllers: {} — press Ctrl-C to stop.",
         dc.topology.controller_endpoints().join(",")

@@ -29,6 +29,7 @@ pub mod api;
 pub mod apps;
 pub mod config;
 pub mod core;
+pub mod dashboard;
 pub mod detection;
 pub mod gateway;
 pub mod lines;

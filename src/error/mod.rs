@@ -87,6 +87,10 @@ pub enum VmrmError {
     FailedPrecondition(String),
     #[error("{0}")]
     AlreadyExists(String),
+    /// A compare-and-set lost to another writer of the same row; nothing was written, and
+    /// reading the row again and redoing the change may well succeed.
+    #[error("{0}")]
+    Aborted(String),
     /// A limit is reached (e.g. the guest application server's 30 processes).
     #[error("{0}")]
     ResourceExhausted(String),
@@ -138,6 +142,7 @@ impl VmrmError {
             Self::NotFound(_) => Code::NotFound,
             Self::FailedPrecondition(_) => Code::FailedPrecondition,
             Self::AlreadyExists(_) => Code::AlreadyExists,
+            Self::Aborted(_) => Code::Aborted,
             Self::ResourceExhausted(_) => Code::ResourceExhausted,
             Self::Unauthenticated(_) => Code::Unauthenticated,
             Self::PermissionDenied(_) => Code::PermissionDenied,
@@ -175,6 +180,7 @@ impl From<Status> for VmrmError {
             Code::NotFound => Self::NotFound(msg),
             Code::FailedPrecondition => Self::FailedPrecondition(msg),
             Code::AlreadyExists => Self::AlreadyExists(msg),
+            Code::Aborted => Self::Aborted(msg),
             Code::ResourceExhausted => Self::ResourceExhausted(msg),
             Code::Unauthenticated => Self::Unauthenticated(msg),
             Code::PermissionDenied => Self::PermissionDenied(msg),

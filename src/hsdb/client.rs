@@ -164,13 +164,35 @@ pub trait HsdbAccess: Send + Sync {
 fn cas_outcome<R: Record>(record: &R, expected_version: u64, result: CommandResult) -> Result<u64> {
     match result {
         CommandResult::Applied { version } => Ok(version),
-        CommandResult::VersionMismatch { current } => Err(VmrmError::precondition(format!(
+        CommandResult::VersionMismatch { current } => Err(VmrmError::Aborted(format!(
             "{} {} changed meanwhile (version {current}, expected {expected_version}); nothing was written",
             R::TABLE,
             record.key()
         ))),
         other => Err(unexpected(other)),
     }
+}
+
+/// Runs a read-modify-write of one row (`attempt`) again when another writer changed the row
+/// between its read and its compare-and-set, up to a few times with a growing pause: the
+/// active controller's background jobs (status refreshes, scheduled discovery) write the same
+/// rows as an administrator's change, and neither should fail for the other.
+pub async fn retry_on_conflict<T, F, Fut>(mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    const ATTEMPTS: u32 = 5;
+    let mut pause = std::time::Duration::from_millis(10);
+    for _ in 1..ATTEMPTS {
+        match attempt().await {
+            Err(VmrmError::Aborted(why)) => tracing::debug!("{why}; reading it again"),
+            outcome => return outcome,
+        }
+        tokio::time::sleep(pause).await;
+        pause *= 4;
+    }
+    attempt().await
 }
 
 /// A write of the operation holding VM `vm`'s lock at `epoch` that was refused.

@@ -26,6 +26,7 @@ pub struct Datacenter {
 impl Datacenter {
     /// Writes the configs and starts every node (not yet configured: see [`Datacenter::setup`]).
     pub async fn start(topology: Topology, binary: &Path) -> Result<Self> {
+        topology.check_ports()?;
         let config_dir = topology.data_dir.join("configs");
         let log_dir = topology.data_dir.join("logs");
         for d in [&config_dir, &log_dir] {

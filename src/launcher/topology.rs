@@ -1,6 +1,7 @@
 //! Which nodes a datacenter has and on which loopback ports. Port layout from `base_port` B:
 //! controllers B+1.. (their HSDB peer ports B+11..), HMCs B+101.., SAN B+201, host i: SU
-//! B+300+10i, VIOS a/b B+301+10i / B+302+10i; every node's metrics at its port − 1000.
+//! B+300+10i, VIOS a/b B+301+10i / B+302+10i; every node's metrics at its port − 1000, a
+//! controller's dashboard at its port − 2000.
 use crate::config::*;
 use crate::hsdb::Member;
 use crate::profile::ProfileName;
@@ -41,6 +42,13 @@ pub struct Topology {
 /// below the node's own ports rather than above, where the test clusters' ports would reach
 /// into the kernel's ephemeral range (32768 and up), which outgoing connections take.
 pub const METRICS_PORT_OFFSET: u16 = 1000;
+
+/// Every controller serves its web dashboard at its gRPC port − this (the local datacenter's
+/// ctl-1: 5001), below its metrics for the same reason.
+pub const DASHBOARD_PORT_OFFSET: u16 = 2000;
+
+/// Linux's default first ephemeral port (`net.ipv4.ip_local_port_range`).
+const EPHEMERAL_PORTS_START: u16 = 32768;
 
 /// HSDB member `i`'s peer port is the base port + this + `i`.
 const PEER_PORT_OFFSET: u16 = 10;
@@ -154,6 +162,13 @@ impl Topology {
         self.addr(&node, 300 + 10 * i as u16 + part)
     }
 
+    /// Every controller's dashboard, as a browser on this machine opens it.
+    pub fn dashboard_urls(&self) -> Vec<String> {
+        let ports =
+            (1..=self.controllers as u16).filter_map(|i| (self.base_port + i).checked_sub(DASHBOARD_PORT_OFFSET));
+        ports.map(|p| format!("https://127.0.0.1:{p}/")).collect()
+    }
+
     /// The server unit of a host, by the host's name.
     pub fn su_endpoint(&self, host: &str) -> Option<String> {
         self.hosts.iter().position(|h| h.name == host).map(|i| self.host_port(i + 1, 0))
@@ -194,6 +209,34 @@ impl Topology {
         }
     }
 
+    /// Refuses a loopback datacenter with a port in the kernel's ephemeral range (32768 and up):
+    /// an outgoing connection's local port may hold it at the moment a node binds, so the node
+    /// would fail to start now and then rather than always.
+    pub fn check_ports(&self) -> crate::error::Result<()> {
+        if self.containers {
+            return Ok(());
+        }
+        let highest = self
+            .node_configs()
+            .iter()
+            .flat_map(|n| {
+                let peer = n.hsdb.as_ref().map(|h| h.peer_listen.as_str());
+                let dashboard = n.controller.as_ref().and_then(|c| c.dashboard_listen.as_deref());
+                [Some(n.listen.as_str()), n.metrics_listen.as_deref(), peer, dashboard]
+            })
+            .flatten()
+            .filter_map(|a| a.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()))
+            .max();
+        match highest {
+            Some(port) if port >= EPHEMERAL_PORTS_START => Err(crate::error::VmrmError::invalid(format!(
+                "base port {} puts port {port} in the kernel's ephemeral range ({EPHEMERAL_PORTS_START} and up), where outgoing connections take ports; choose a base port below {}",
+                self.base_port,
+                self.base_port.saturating_sub(port - EPHEMERAL_PORTS_START + 1)
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Every node's config, in start order.
     pub fn node_configs(&self) -> Vec<NodeConfig> {
         let members: BTreeMap<u64, Member> =
@@ -201,7 +244,10 @@ impl Topology {
         let mut out = Vec::new();
         for (i, listen) in self.controller_endpoints().into_iter().enumerate() {
             let mut n = self.node(format!("ctl-{}", i + 1), listen);
-            n.controller = Some(ControllerConfig {});
+            let port = self.base_port + i as u16 + 1;
+            let host = if self.containers { "0.0.0.0" } else { "127.0.0.1" };
+            let dashboard_listen = port.checked_sub(DASHBOARD_PORT_OFFSET).map(|p| format!("{host}:{p}"));
+            n.controller = Some(ControllerConfig { dashboard_listen });
             let peer_listen = match self.containers {
                 true => format!("0.0.0.0:{}", self.peer_port(i as u16 + 1)),
                 false => members[&(i as u64 + 1)].peer.clone(),
@@ -275,6 +321,15 @@ mod tests {
                 path.display()
             );
         }
+    }
+
+    #[test]
+    fn loopback_ports_stay_below_the_ephemeral_range() {
+        let dir = PathBuf::from("/tmp/x");
+        assert!(Topology::uniform(16000, 3, 2, dir.clone()).check_ports().is_ok());
+        let err = Topology::uniform(32500, 3, 2, dir.clone()).check_ports().unwrap_err().to_string();
+        assert!(err.contains("port 32832") && err.contains("below 32435"), "{err}");
+        assert!(Topology { containers: true, ..Topology::uniform(32500, 3, 2, dir) }.check_ports().is_ok());
     }
 
     #[test]

@@ -100,6 +100,16 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         if cfg.controller.is_some() {
             let core = ControllerCore::new(local, pool.clone(), timing);
             liveness.actor("controller", Controller::new(core.clone()).start());
+            if let Some(addr) = cfg.controller.as_ref().and_then(|c| c.dashboard_listen.as_ref()) {
+                let listener = crate::controller::dashboard::bind(&cfg.name, addr).await?;
+                let dashboard = crate::controller::dashboard::Dashboard::new(&cfg.name, core.clone(), &security)?;
+                let (security, until) = (security.clone(), when_ended(ending.clone()));
+                tokio::spawn(async move {
+                    if let Err(e) = crate::controller::dashboard::serve(listener, dashboard, &security, until).await {
+                        tracing::error!("{e}");
+                    }
+                });
+            }
             router = router.add_service(pb::admin_server::AdminServer::new(AdminService::new(core)));
             serving::<pb::admin_server::AdminServer<AdminService>>(&reporter, &mut liveness).await;
         }

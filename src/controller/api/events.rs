@@ -8,6 +8,7 @@ use crate::controller::api::views::event_view;
 use crate::controller::messages as say;
 use crate::domain::AckRecord;
 use crate::error::{Result, VmrmError};
+use crate::hsdb::client::retry_on_conflict;
 use crate::hsdb::{HsdbAccess, Table};
 use crate::logic::event_page::{EventKinds, EventPage};
 use crate::pb;
@@ -75,17 +76,21 @@ pub async fn watch(
 }
 
 /// Acknowledges event `sequence`, or with `all` every event up to the newest.
+/// Two administrators acknowledging at once both get theirs in.
 pub async fn acknowledge(core: &ControllerCore, sequence: u64, all: bool) -> Result<Vec<pb::Step>> {
-    let newest = core.hsdb.newest_sequence(Table::Event).await?;
-    let (mut acks, version) = core.hsdb.get::<AckRecord>(AckRecord::KEY).await?.unwrap_or_default();
-    let step = match (all, sequence) {
-        (true, 0) => say::events_acknowledged(acks.acknowledge_all(newest), newest),
-        (false, s) if s > 0 => match acks.acknowledge(s, newest)? {
-            true => say::event_acknowledged(s),
-            false => return Err(VmrmError::AlreadyExists(format!("event {s} is acknowledged already"))),
-        },
-        _ => return Err(VmrmError::invalid("acknowledge one event (its sequence number) or all, not both")),
-    };
-    core.hsdb.put_if_version(&acks, version).await?;
-    Ok(vec![step])
+    retry_on_conflict(|| async {
+        let newest = core.hsdb.newest_sequence(Table::Event).await?;
+        let (mut acks, version) = core.hsdb.get::<AckRecord>(AckRecord::KEY).await?.unwrap_or_default();
+        let step = match (all, sequence) {
+            (true, 0) => say::events_acknowledged(acks.acknowledge_all(newest), newest),
+            (false, s) if s > 0 => match acks.acknowledge(s, newest)? {
+                true => say::event_acknowledged(s),
+                false => return Err(VmrmError::AlreadyExists(format!("event {s} is acknowledged already"))),
+            },
+            _ => return Err(VmrmError::invalid("acknowledge one event (its sequence number) or all, not both")),
+        };
+        core.hsdb.put_if_version(&acks, version).await?;
+        Ok(vec![step])
+    })
+    .await
 }

@@ -5,8 +5,9 @@
 //! the full discovery and verification) daily at `auto_discovery_time`.
 use crate::controller::config::Config;
 use crate::domain::*;
-use crate::error::{Result, VmrmError};
+use crate::error::Result;
 use crate::hsdb::HsdbAccess;
+use crate::hsdb::client::retry_on_conflict;
 use crate::logic::discovery_diff::{Change, Seen, changes};
 use crate::logic::discovery_schedule::{DiscoveryKind, due};
 use crate::pb;
@@ -92,14 +93,12 @@ impl Config {
 
     /// Notes a Quick discovery of the group (`changed` VMs), with its event.
     async fn quick_discovered(&self, group_name: &str, changed: usize) -> Result<()> {
-        let (mut group, version) = self.records.host_group(group_name).await?;
-        group.last_quick_ms = crate::now_ms();
-        self.hsdb.put_if_version(&group, version).await.map_err(|e| match e {
-            VmrmError::FailedPrecondition(_) => {
-                VmrmError::unavailable(format!("host_group {group_name} changed meanwhile"))
-            }
-            e => e,
-        })?;
+        retry_on_conflict(|| async {
+            let (mut group, version) = self.records.host_group(group_name).await?;
+            group.last_quick_ms = crate::now_ms();
+            self.hsdb.put_if_version(&group, version).await
+        })
+        .await?;
         let message = format!("Quick discovery: {changed} VMs changed outside vmrm");
         self.hsdb.append_event(&EventRecord::new(EventName::DiscoveryCompleted, group_name, message)).await
     }

@@ -11,6 +11,7 @@ use crate::domain::policy::add_names;
 use crate::domain::*;
 use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
+use crate::hsdb::client::retry_on_conflict;
 use crate::logic::detection::check_host_fdt;
 use crate::logic::policy::check_affinity;
 use crate::pb::{self, Settings, states::WireEnum};
@@ -235,42 +236,51 @@ impl Config {
     pub async fn modify(&self, target: &ModifyTarget, settings: &Settings) -> Result<Vec<pb::Step>> {
         let changes = Changes::of(&self.timing, target, settings)?;
         match target {
+            // One row each, read again if a background job wrote it meanwhile.
             ModifyTarget::System => {
-                let (mut cluster, version) = self.records.cluster_versioned().await?;
-                changes.detection.apply(&mut cluster.detection);
-                cluster.ha_monitor = changes.ha_monitor.or(cluster.ha_monitor);
-                self.change_notification(&mut cluster.notification, &changes).await?;
-                let d = &mut cluster.discovery;
-                d.auto_discovery_time_min = changes.auto_discovery_time_min.unwrap_or(d.auto_discovery_time_min);
-                d.quick_every_ms = changes.quick_every_ms.unwrap_or(d.quick_every_ms);
-                self.hsdb.put_if_version(&cluster, version).await?;
-                Ok(changes.names.iter().map(|n| say::ksys_setting_updated(n)).collect())
+                retry_on_conflict(|| async {
+                    let (mut cluster, version) = self.records.cluster_versioned().await?;
+                    changes.detection.apply(&mut cluster.detection);
+                    cluster.ha_monitor = changes.ha_monitor.or(cluster.ha_monitor);
+                    self.change_notification(&mut cluster.notification, &changes).await?;
+                    let d = &mut cluster.discovery;
+                    d.auto_discovery_time_min = changes.auto_discovery_time_min.unwrap_or(d.auto_discovery_time_min);
+                    d.quick_every_ms = changes.quick_every_ms.unwrap_or(d.quick_every_ms);
+                    self.hsdb.put_if_version(&cluster, version).await?;
+                    Ok(changes.names.iter().map(|n| say::ksys_setting_updated(n)).collect())
+                })
+                .await
             }
             ModifyTarget::HostGroup(name) => {
-                let (mut group, version) = self.records.host_group(name.as_str()).await?;
-                changes.detection.apply(&mut group.detection);
-                group.ha_monitor = changes.ha_monitor.or(group.ha_monitor);
-                group.restart_policy = changes.restart_policy.unwrap_or(group.restart_policy);
-                if let Some(p) = changes.priority {
-                    if let Some(m) = changes.memory_capacity {
-                        group.capacity.memory.set(p, m);
+                retry_on_conflict(|| async {
+                    let (mut group, version) = self.records.host_group(name.as_str()).await?;
+                    changes.detection.apply(&mut group.detection);
+                    group.ha_monitor = changes.ha_monitor.or(group.ha_monitor);
+                    group.restart_policy = changes.restart_policy.unwrap_or(group.restart_policy);
+                    if let Some(p) = changes.priority {
+                        if let Some(m) = changes.memory_capacity {
+                            group.capacity.memory.set(p, m);
+                        }
+                        if let Some(c) = changes.cpu_capacity {
+                            group.capacity.cpu.set(p, c);
+                        }
                     }
-                    if let Some(c) = changes.cpu_capacity {
-                        group.capacity.cpu.set(p, c);
-                    }
-                }
-                self.hsdb.put_if_version(&group, version).await?;
-                Ok(vec![say::host_group_modified(name.as_str(), &changes.quoted())])
+                    self.hsdb.put_if_version(&group, version).await?;
+                    Ok(vec![say::host_group_modified(name.as_str(), &changes.quoted())])
+                })
+                .await
             }
             ModifyTarget::Host(name) => {
-                let (mut host, version) = self
-                    .hsdb
-                    .get::<HostRecord>(name.as_str())
-                    .await?
-                    .ok_or_else(|| VmrmError::not_found(format!("host {} is not added", quote(name.as_str()))))?;
-                host.ha_monitor = changes.ha_monitor.or(host.ha_monitor);
-                self.hsdb.put_if_version(&host, version).await?;
-                Ok(vec![say::host_modified(name.as_str(), &changes.quoted())])
+                retry_on_conflict(|| async {
+                    let (mut host, version) =
+                        self.hsdb.get::<HostRecord>(name.as_str()).await?.ok_or_else(|| {
+                            VmrmError::not_found(format!("host {} is not added", quote(name.as_str())))
+                        })?;
+                    host.ha_monitor = changes.ha_monitor.or(host.ha_monitor);
+                    self.hsdb.put_if_version(&host, version).await?;
+                    Ok(vec![say::host_modified(name.as_str(), &changes.quoted())])
+                })
+                .await
             }
             ModifyTarget::Vms(names) => self.modify_vms(names, &changes).await,
         }

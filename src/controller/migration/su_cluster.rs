@@ -13,6 +13,7 @@ use crate::domain::names::{HostName, SuClusterName};
 use crate::domain::*;
 use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
+use crate::hsdb::client::retry_on_conflict;
 use crate::logic::migration::precheck::ClusterState;
 use crate::logic::su_cluster::{self, UnitFacts};
 use crate::pb;
@@ -87,9 +88,12 @@ impl Migration {
         match change {
             SuClusterChange::Add(hosts) => self.add_su_cluster(name, &crate::domain::names::strings(hosts)).await,
             SuClusterChange::Activate(active) => {
-                let (mut cluster, version) = self.su_cluster(name).await?;
-                cluster.active = active;
-                self.hsdb.put_if_version(&cluster, version).await?;
+                retry_on_conflict(|| async {
+                    let (mut cluster, version) = self.su_cluster(name).await?;
+                    cluster.active = active;
+                    self.hsdb.put_if_version(&cluster, version).await
+                })
+                .await?;
                 self.refresh_su_cluster(name).await?;
                 let (cluster, _) = self.su_cluster(name).await?;
                 Ok(vec![say::su_cluster_status(name, &cluster.status.to_string())])
@@ -154,8 +158,14 @@ impl Migration {
         Ok(vec![say::su_cluster_added(name, (&cluster.hosts[0], &cluster.hosts[1]), &status)])
     }
 
-    /// Computes one cluster's status now; a change is stored and raises the seed's events.
+    /// Computes one cluster's status now; a change is stored and raises the seed's events (once:
+    /// when another refresh or an administrator's change wrote the cluster meanwhile, it is
+    /// computed again from what was written).
     pub async fn refresh_su_cluster(&self, name: &str) -> Result<SuClusterStatus> {
+        retry_on_conflict(|| self.refresh_su_cluster_once(name)).await
+    }
+
+    async fn refresh_su_cluster_once(&self, name: &str) -> Result<SuClusterStatus> {
         let (mut cluster, version) = self.su_cluster(name).await?;
         let units = self.su_units(&cluster).await?;
         let lease = self.timing.su_alive_lease;

@@ -9,6 +9,7 @@ pub mod issue;
 pub mod principal;
 
 pub use principal::{Principal, Role};
+use tokio_rustls::rustls::pki_types::CertificateDer;
 
 use crate::error::{Result, VmrmError};
 use serde::{Deserialize, Serialize};
@@ -65,6 +66,23 @@ impl Security {
             cert_pem: read("certificate", &files.cert)?,
             key_pem: read("key", &files.key)?,
         })))
+    }
+
+    /// The cluster CA's certificate (PEM), when serving with TLS.
+    pub fn ca_pem(&self) -> Option<&[u8]> {
+        match self {
+            Self::Mutual(c) => Some(&c.ca_pem),
+            Self::Plaintext => None,
+        }
+    }
+
+    /// A rustls server config with this node's certificate (no client certificates asked:
+    /// for HTTPS to browsers), when serving with TLS.
+    pub fn rustls_server(&self) -> Result<Option<tokio_rustls::rustls::ServerConfig>> {
+        match self {
+            Self::Mutual(c) => https_server(&c.cert_pem, &c.key_pem).map(Some),
+            Self::Plaintext => Ok(None),
+        }
     }
 
     /// `files`, or plaintext when `insecure` (both or neither given is an error).
@@ -134,6 +152,31 @@ pub fn chosen(files: Option<&TlsFiles>, insecure: bool) -> Result<Option<&TlsFil
              explicitly with insecure",
         )),
     }
+}
+
+/// The certificates of a PEM text.
+pub fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| VmrmError::invalid(format!("not a PEM certificate: {e}")))
+}
+
+/// An HTTP/1.1 server's TLS: the node's certificate, no client certificate asked.
+fn https_server(cert_pem: &[u8], key_pem: &[u8]) -> Result<tokio_rustls::rustls::ServerConfig> {
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, pem::PemObject};
+    let chain = pem_certificates(cert_pem)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| VmrmError::invalid(format!("the node's key: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(VmrmError::internal)?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| VmrmError::invalid(format!("the node's certificate: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// The principal a verified client certificate (DER) names.
