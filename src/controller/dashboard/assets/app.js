@@ -3,7 +3,7 @@
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const state = { me: null, tree: null, selected: null, refreshing: false, again: false };
+const state = { me: null, tree: null, drawn: "", selected: null, shown: "", refreshing: false, again: false };
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -94,6 +94,10 @@ function vmClass(vm, hostsByName) {
 
 function renderTree() {
   const t = state.tree;
+  // Redrawn only when something changed (or the selection did).
+  const drawn = JSON.stringify([t, state.selected]);
+  if (drawn === state.drawn) return;
+  state.drawn = drawn;
   const hostsByName = Object.fromEntries(t.hosts.map((h) => [h.name, h]));
   const vmsByHost = {};
   for (const vm of t.vms) (vmsByHost[vm.host] ||= []).push(vm);
@@ -186,10 +190,20 @@ function policyForm(level, name, current) {
   return form;
 }
 
+function selectedItem() {
+  const sel = state.selected, t = state.tree;
+  const list = { vm: t.vms, host: t.hosts, host_group: t.host_groups }[sel.kind];
+  return list.find((x) => x.name === sel.name) || null;
+}
+
 function renderDetails() {
   const box = $("#details");
   const sel = state.selected, t = state.tree;
   if (!sel || !t) return;
+  // Redrawn only when the selected object changed: a choice being made in its form stays.
+  const shown = JSON.stringify([sel, selectedItem()]);
+  if (shown === state.shown) return;
+  state.shown = shown;
   box.replaceChildren();
   if (sel.kind === "vm") {
     const vm = t.vms.find((v) => v.name === sel.name);
@@ -198,7 +212,7 @@ function renderDetails() {
       ["Host", vm.host], ["Home host", vm.homehost], ["State", vm.state], ["Status", vm.vm_status],
       ["LPAR state", vm.lpar_state], ["Managed", vm.managed], ["Priority", vm.priority], ["HA monitoring", vm.ha_monitor],
       ["CPU / memory", `${vm.cpu} / ${vm.memory_mb} MB`], ["Lock epoch", vm.epoch],
-      ["Last restart", vm.restart ? `${vm.restart.source || "?"} → ${vm.restart.target || "?"}` : "never"],
+      ["Last restart", vm.restart ? `to ${vm.restart.target} (${vm.restart.phase.toLowerCase()}, task ${vm.restart.task})` : "never"],
     ]));
     if (mayActOn(vm.name)) {
       const group = t.host_groups.find((g) => g.hosts.includes(vm.host));
@@ -243,7 +257,7 @@ async function loadEvents() {
   const list = await call("GET", "/api/events?" + q);
   const body = $("#events tbody");
   body.replaceChildren();
-  for (const e of list.events) {
+  for (const e of list.events.slice().reverse()) {
     const ack = e.acknowledged ? "yes" : mayAck()
       ? actionButton("Ack", "ack", async () => { await call("POST", "/api/ack", { sequence: e.sequence }); loadEvents(); })
       : "no";
@@ -283,6 +297,7 @@ function live() {
   source.addEventListener("event", () => refresh());
   source.addEventListener("status", (m) => {
     const step = JSON.parse(m.data);
+    if (step.code === "MONITORING_ACTIVITY") return; // ksysmgr's "Press Ctrl-C" line
     activity.append(el("li", {}, (step.nested ? "    " : "") + step.text));
     while (activity.children.length > 200) activity.firstChild.remove();
     activity.scrollTop = activity.scrollHeight;
