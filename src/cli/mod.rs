@@ -8,6 +8,7 @@ pub mod certs;
 pub mod format;
 pub mod grammar;
 pub mod identity;
+pub mod progress;
 pub mod run;
 pub mod settings;
 pub mod vmm;

@@ -1,6 +1,7 @@
 //! Runs a parsed `ksysmgr` command against the active controller and renders the answer.
 use super::format;
 use super::grammar::{Class, KsysCommand};
+use super::progress;
 use crate::error::{Result, VmrmError, unanswered};
 use crate::pb;
 use crate::transport::AdminClient;
@@ -41,6 +42,16 @@ macro_rules! render {
 async fn stream_migration(admin: &mut AdminClient, req: pb::MigrateRequest, output: Output) -> Result<String> {
     use std::io::Write;
     let mut stream = admin.migrate(req).await?;
+    if progress::on_terminal(output) {
+        let mut bars = progress::MigrationBars::default();
+        while let Some(reply) = stream.message().await? {
+            reply.steps.iter().for_each(|s| bars.line(&s.printed()));
+            if let Some(p) = &reply.progress {
+                bars.progress(&reply.vm, p);
+            }
+        }
+        return Ok(String::new());
+    }
     while let Some(reply) = stream.message().await? {
         let mut stdout = std::io::stdout().lock();
         let _ = match output {
@@ -50,6 +61,22 @@ async fn stream_migration(admin: &mut AdminClient, req: pb::MigrateRequest, outp
         let _ = stdout.flush();
     }
     Ok(String::new())
+}
+
+/// A call that answers when its operation is done: under a spinner on a terminal.
+async fn long<T>(
+    admin: &mut AdminClient,
+    output: Output,
+    label: &str,
+    call: impl AsyncFnOnce(&mut AdminClient) -> Result<T>,
+) -> Result<T> {
+    match progress::on_terminal(output) {
+        true => {
+            let watcher = admin.clone();
+            progress::spinning(&watcher, label, call(admin)).await
+        }
+        false => call(admin).await,
+    }
 }
 
 /// Prints one line (text or JSON) as soon as it comes.
@@ -143,7 +170,9 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
             lines(admin.add_host_group(pb::AddHostGroupRequest { name, hosts, repo_disk, ha_disk }).await?, output)
         }
         KsysCommand::Discover { host_group, verify } => {
-            lines(admin.discover(pb::DiscoverRequest { host_group, verify }).await?, output)
+            let label = format!("Discovering host_group {host_group}");
+            let req = pb::DiscoverRequest { host_group, verify };
+            lines(long(admin, output, &label, async |a: &mut AdminClient| a.discover(req).await).await?, output)
         }
         KsysCommand::Verify { host_group } => lines(admin.verify(pb::VerifyRequest { host_group }).await?, output),
         KsysCommand::RestartVm { vm, host } => {
@@ -160,7 +189,10 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
         KsysCommand::Modify(req) => lines(admin.modify(req).await?, output),
         KsysCommand::Manage(req) => lines(admin.manage(req).await?, output),
         KsysCommand::Affinity(req) => lines(admin.change_affinity(req).await?, output),
-        KsysCommand::Restore(req) => lines(admin.restore(req).await?, output),
+        KsysCommand::Restore(req) => {
+            let label = format!("Restoring {}", req.name);
+            lines(long(admin, output, &label, async |a: &mut AdminClient| a.restore(req).await).await?, output)
+        }
         KsysCommand::Cleanup { host_group } => lines(admin.cleanup(pb::CleanupRequest { host_group }).await?, output),
         KsysCommand::AddNotify(req) => lines(admin.add_notify(req).await?, output),
         KsysCommand::DeleteNotify(req) => lines(admin.delete_notify(req).await?, output),

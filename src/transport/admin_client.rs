@@ -23,6 +23,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 /// another endpoint is left to try: a paused controller costs one probe, not one per round.
 const QUIET_FOR: Duration = Duration::from_secs(2);
 
+#[derive(Clone)]
 pub struct AdminClient {
     endpoints: Vec<String>,
     current: usize,
