@@ -48,6 +48,12 @@ async fn the_dashboard_follows_a_host_failure_and_acts_for_its_user_only() {
     let seen: serde_json::Value = serde_json::from_str(&last).unwrap_or_else(|e| panic!("{e}: {last}"));
     assert!(seen.get("error").is_none(), "the browser failed (screenshots in {}): {seen:#}", shots.display());
 
+    // Before a login only the page and the login are served; a bad login is refused.
+    assert_eq!(seen["anonymous_topology"]["status"], 401, "{seen:#}");
+    assert_eq!(seen["bad_challenge"]["status"], 401, "{seen:#}");
+    assert!(seen["bad_challenge"]["error"].as_str().unwrap().contains("challenge"), "{seen:#}");
+    assert!(seen["not_json"]["status"].as_u64().unwrap() / 100 == 4, "{seen:#}");
+
     // The killed host's VMs were red while they restarted, and are shown on their new hosts.
     let victims: Vec<&vmrm::pb::VmView> = before.iter().filter(|v| v.host == "host-1").collect();
     assert_eq!(victims.len(), 2);

@@ -1,7 +1,8 @@
 //! Configuration snapshots on real processes: a snapshot of a configured cluster, written to a
 //! file by `ksysmgr add snapshot filepath=…`, restored by `ksysmgr restore snapshot` onto a
 //! fresh cluster, gives the same configuration and policies; a bad snapshot, or a cluster that
-//! is not fresh, is refused and changes nothing.
+//! is not fresh, is refused and changes nothing. `remove ksyscluster` offers a snapshot, asks,
+//! removes the configuration, and the backup it took brings it back.
 mod common;
 
 use common::*;
@@ -13,6 +14,19 @@ const BASE_PORT: u16 = 15000;
 
 fn ksysmgr(dc: &Datacenter, args: &[&str]) -> std::process::Output {
     ksysmgr_as_admin(dc, args).output().expect("ksysmgr runs")
+}
+
+/// `ksysmgr` answering its questions with `answers` on stdin.
+fn ksysmgr_answering(dc: &Datacenter, args: &[&str], answers: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = ksysmgr_as_admin(dc, args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ksysmgr runs");
+    child.stdin.take().unwrap().write_all(answers.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 fn ok(out: std::process::Output) -> String {
@@ -77,5 +91,52 @@ async fn a_snapshot_restored_on_a_fresh_cluster_gives_the_same_configuration() {
     assert!(out.trim_end().ends_with("has been restored"), "{out}");
     let after = second.admin().unwrap().add_snapshot(pb::SnapshotRequest {}).await.unwrap();
     assert_eq!(configuration(&after.content), before);
+
+    // remove ksyscluster: a snapshot is offered first, then the removal is confirmed.
+    let out = ksysmgr_answering(&second, &["remove", "ksyscluster", "vmrm_local"], "y\nn\n");
+    let (stdout, stderr) = (ok(out.clone()), String::from_utf8_lossy(&out.stderr).into_owned());
+    assert!(
+        stderr.contains("WARNING: This action will remove all configuration")
+            && stderr.contains("Do you wish to proceed? [y|n]"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("Successfully created a configuration snapshot") && stdout.contains("was not removed"),
+        "{stdout}"
+    );
+    let out = ksysmgr_answering(&second, &["remove", "ksyscluster", "vmrm_local"], "n\nmaybe\n");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("is not y or n"), "{out:?}");
+    let mut admin = second.admin().unwrap();
+    let unconfirmed = pb::RemoveClusterRequest { name: "vmrm_local".into(), confirm: false };
+    let err = admin.remove_cluster(unconfirmed).await.unwrap_err();
+    assert!(format!("{err:?}").starts_with("FailedPrecondition") && err.to_string().contains("confirm"), "{err}");
+    let other = pb::RemoveClusterRequest { name: "other".into(), confirm: true };
+    let err = admin.remove_cluster(other).await.unwrap_err();
+    assert!(format!("{err:?}").starts_with("NotFound"), "{err}");
+    let kept = admin.add_snapshot(pb::SnapshotRequest {}).await.unwrap();
+    assert_eq!(configuration(&kept.content), before, "nothing was removed yet");
+
+    let backup = dir.path().join("backup");
+    std::fs::create_dir_all(&backup).unwrap();
+    let out =
+        ok(ksysmgr(&second, &["-y", "remove", "ksyscluster", "vmrm_local", &format!("filepath={}", backup.display())]));
+    for line in [
+        "Created: ",
+        "This may take a few minutes to safely remove the ksyscluster",
+        "Host_groups have been deleted",
+        "Hosts have been deleted",
+        "HMCs have been deleted",
+        "Ksyscluster vmrm_local has been removed",
+    ] {
+        assert!(out.contains(line), "{line:?} missing: {out}");
+    }
+    assert!(admin.query_host(pb::QueryRequest::default()).await.map(|l| l.hosts).unwrap_or_default().is_empty());
+    assert!(admin.query_cluster(pb::QueryRequest::default()).await.map(|l| l.clusters).unwrap_or_default().is_empty());
+    // The backup it took brings everything back.
+    let taken = out.lines().find_map(|l| l.strip_prefix("Created: ")).unwrap().to_string();
+    let out = ok(ksysmgr(&second, &["restore", "snapshot", &format!("filepath={taken}")]));
+    assert!(out.trim_end().ends_with("has been restored"), "{out}");
+    let back = admin.add_snapshot(pb::SnapshotRequest {}).await.unwrap();
+    assert_eq!(configuration(&back.content), before, "the removed cluster came back from its backup");
     second.stop();
 }

@@ -17,6 +17,9 @@ struct Args {
     /// DBN or a quorum; may lag the latest changes).
     #[arg(long)]
     follower_read: bool,
+    /// Answer yes to every question (remove ksyscluster: take the snapshot, and go on).
+    #[arg(short = 'y', long)]
+    yes: bool,
     #[command(flatten)]
     identity: cli::Identity,
     /// <action> <class> [name] [attribute=value ...]
@@ -40,7 +43,7 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
     let result = runtime.block_on(async {
         let mut admin = AdminClient::new(endpoints, args.identity.security()?)?;
-        cli::run::execute(&mut admin, cmd, args.output, args.follower_read).await
+        cli::run::execute(&mut admin, cmd, args.output, args.follower_read, args.yes).await
     });
     match result {
         Ok(text) => print!("{text}"),

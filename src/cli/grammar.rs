@@ -101,6 +101,12 @@ pub enum KsysCommand {
     WatchEvents(pb::EventWatch),
     /// `ack event SEQ|all`.
     AckEvent(pb::AckRequest),
+    /// `remove ksyscluster NAME [filepath=PATH]`: asks whether to take a snapshot first (written
+    /// to PATH if given), then for confirmation.
+    RemoveCluster {
+        name: String,
+        filepath: Option<String>,
+    },
     /// `add snapshot [filepath=PATH]`: taken, kept in the HSDB, and written to PATH if given.
     AddSnapshot {
         filepath: Option<String>,
@@ -153,8 +159,9 @@ pub enum KsysCommand {
 }
 
 pub const USAGE: &str = "\
-Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] <action> <class> [name] [attribute=value ...]
+Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] [-y] <action> <class> [name] [attribute=value ...]
   add ksyscluster NAME [type=HA] [ksysnodes=N1,...] [sync=yes|no]
+  remove ksyscluster NAME [filepath=PATH]  (offers a snapshot, then asks; -y: takes it and goes on)
   add hmc NAME login=USER password=PASSWORD ip=IP[:PORT]
   add host NAME
   add host_group NAME hosts=HOST1,HOST2,... [repo_disk=VIODISKID ha_disk=VIODISKID]
@@ -345,6 +352,10 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
                 ksysnodes: list(w.attrs.get("ksysnodes")),
                 sync: yes_no(w.attrs.get("sync"), "sync")?,
             })
+        }
+        ("remove", Class::Cluster) => {
+            let w = split(rest, &["filepath"], &what)?;
+            KsysCommand::RemoveCluster { name: required(&w, &what)?, filepath: w.attrs.get("filepath").cloned() }
         }
         ("add", Class::Hmc) => {
             let w = split(rest, &["login", "password", "ip"], &what)?;
@@ -764,6 +775,11 @@ mod tests {
         assert_eq!(p("q sys status").unwrap(), KsysCommand::QueryStatus { monitor: false });
         assert!(p("query system monitor=yes").unwrap_err().contains("query system status [monitor=yes]"));
         assert_eq!(p("add snapshot").unwrap(), KsysCommand::AddSnapshot { filepath: None });
+        assert_eq!(
+            p("delete ksyscluster ITSO_HA").unwrap(),
+            KsysCommand::RemoveCluster { name: "ITSO_HA".into(), filepath: None }
+        );
+        assert!(p("remove ksyscluster").unwrap_err().contains("needs"), "{:?}", p("remove ksyscluster"));
         assert_eq!(
             p("restore snapshot filepath=/tmp/s.json").unwrap(),
             KsysCommand::RestoreSnapshot { name: String::new(), filepath: Some("/tmp/s.json".into()) }

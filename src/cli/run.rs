@@ -146,6 +146,52 @@ fn read_snapshot(path: &str) -> Result<Vec<u8>> {
     Ok(content)
 }
 
+/// Asks `question` on the terminal (stderr), reading the answer from stdin (`y` or `n`); `yes`
+/// answers yes without asking (`-y`, for scripts).
+fn confirm(question: &str, yes: bool) -> Result<bool> {
+    eprintln!("{question}");
+    if yes {
+        eprintln!("y (-y)");
+        return Ok(true);
+    }
+    let mut answer = String::new();
+    let read = std::io::stdin().read_line(&mut answer).map_err(|e| VmrmError::invalid(format!("no answer: {e}")))?;
+    match answer.trim().to_ascii_lowercase().as_str() {
+        _ if read == 0 => Err(VmrmError::invalid("no answer (stdin is closed): answer y or n, or pass -y")),
+        "y" | "yes" => Ok(true),
+        "n" | "no" => Ok(false),
+        other => Err(VmrmError::invalid(format!("`{}` is not y or n; nothing was done", crate::error::quote(other)))),
+    }
+}
+
+/// `remove ksyscluster` as the seed runs it: the warning, a snapshot first if wanted (kept in
+/// the HSDB, which the removal leaves; written to `filepath` too), then the confirmation.
+async fn remove_cluster(
+    admin: &mut AdminClient,
+    name: String,
+    filepath: Option<String>,
+    yes: bool,
+    output: Output,
+) -> Result<String> {
+    eprintln!(
+        "WARNING: This action will remove all configuration and destroy the KSYS setup, its recommended to create a backup \"ksysmgr add snapshot -h\""
+    );
+    let mut out = String::new();
+    if confirm("Do you want to a backup to be created now ? [y|n]", yes)? {
+        let reply = admin.add_snapshot(pb::SnapshotRequest {}).await?;
+        if let Some(path) = &filepath {
+            out += &format!("Created: {}\n", write_snapshot(path, &reply.name, &reply.content)?);
+        }
+        out += &printed(&reply.steps);
+        print!("{out}");
+        out.clear();
+    }
+    if !confirm("Do you wish to proceed? [y|n]", yes)? {
+        return Ok(format!("ksyscluster {name} was not removed\n"));
+    }
+    Ok(lines(admin.remove_cluster(pb::RemoveClusterRequest { name, confirm: true }).await?, output))
+}
+
 /// One page of the audit trail, and how to ask for the next.
 async fn audit(admin: &mut AdminClient, query: pb::EventQuery, output: Output) -> Result<String> {
     let name = query.name.clone();
@@ -158,8 +204,15 @@ async fn events(admin: &mut AdminClient, query: pb::EventQuery, output: Output) 
     Ok(render!(output, admin.query_event(query).await?, |v: &pb::EventList| format::events(v, &name)))
 }
 
-/// Runs `cmd`; `follower_read` lets queries be answered by any controller from its own copy.
-pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, follower_read: bool) -> Result<String> {
+/// Runs `cmd`; `follower_read` lets queries be answered by any controller from its own copy;
+/// `yes` answers every question with yes.
+pub async fn execute(
+    admin: &mut AdminClient,
+    cmd: KsysCommand,
+    output: Output,
+    follower_read: bool,
+    yes: bool,
+) -> Result<String> {
     Ok(match cmd {
         KsysCommand::AddCluster(req) => lines(admin.add_cluster(req).await?, output),
         KsysCommand::AddHmc { name, login, password, ip } => {
@@ -214,6 +267,7 @@ pub async fn execute(admin: &mut AdminClient, cmd: KsysCommand, output: Output, 
         KsysCommand::QueryEvent(query) => events(admin, pb::EventQuery { follower_read, ..query }, output).await?,
         KsysCommand::WatchEvents(watch) => watch_events(admin, watch, output).await?,
         KsysCommand::AckEvent(req) => lines(admin.ack_event(req).await?, output),
+        KsysCommand::RemoveCluster { name, filepath } => remove_cluster(admin, name, filepath, yes, output).await?,
         KsysCommand::AddSnapshot { filepath } => {
             let reply = admin.add_snapshot(pb::SnapshotRequest {}).await?;
             let written = match &filepath {

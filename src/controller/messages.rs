@@ -232,6 +232,24 @@ pub fn snapshot_vm_missing(vm: &str) -> Step {
     say(Code::SnapshotVmMissing, text).about(vm)
 }
 
+// remove ksyscluster (seed Example 3-89).
+
+pub fn cluster_removing() -> Step {
+    say(Code::ClusterRemoving, "This may take a few minutes to safely remove the ksyscluster".into())
+}
+pub fn host_groups_deleted() -> Step {
+    say(Code::HostGroupsDeleted, "Host_groups have been deleted".into())
+}
+pub fn hosts_deleted() -> Step {
+    say(Code::HostsDeleted, "Hosts have been deleted".into())
+}
+pub fn hmcs_deleted() -> Step {
+    say(Code::HmcsDeleted, "HMCs have been deleted".into())
+}
+pub fn cluster_removed(name: &str) -> Step {
+    say(Code::ClusterRemoved, format!("Ksyscluster {name} has been removed")).about(name)
+}
+
 // The live status (seed: `query system status monitor=yes`).
 
 pub fn host_group_ready(group: &str) -> Step {

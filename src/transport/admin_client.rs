@@ -318,6 +318,7 @@ admin_rpcs! {
     add_snapshot(pb::SnapshotRequest) -> pb::SnapshotReply;
     query_snapshot(pb::QueryRequest) -> pb::SnapshotList;
     restore_snapshot(pb::RestoreSnapshotRequest) -> pb::CommandReply;
+    remove_cluster(pb::RemoveClusterRequest) -> pb::CommandReply;
 }
 
 #[cfg(test)]

@@ -146,6 +146,17 @@ impl Admin for AdminService {
         .await
     }
 
+    async fn remove_cluster(
+        &self,
+        req: Request<pb::RemoveClusterRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        self.audited("RemoveCluster", req, |_, r| async move {
+            let name = ClusterName::parse(&r.name)?;
+            reply(self.active()?.config.remove_cluster(&name, r.confirm).await)
+        })
+        .await
+    }
+
     async fn add_hmc(&self, req: Request<pb::AddHmcRequest>) -> Result<Response<pb::CommandReply>, Status> {
         self.audited("AddHmc", req, |_, r| async move {
             reply(self.active()?.config.add_hmc(&HmcName::parse(&r.name)?, &r.login, &r.password, &r.ip).await)

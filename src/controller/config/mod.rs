@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod discovery;
 pub mod hsdb_membership;
 pub mod policies;
+pub mod removal;
 pub mod snapshot;
 
 use crate::controller::gateway::HmcGateway;
