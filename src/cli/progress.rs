@@ -31,12 +31,13 @@ impl Default for MigrationBars {
     }
 }
 
-/// How far a migration is, in bytes of guest memory: none before the first round, what is no
+/// How far a migration is, in bytes of guest memory: what the first pass sent, then what is no
 /// longer dirty while pages go, all of it once done.
 fn position(p: &pb::MigrationProgress, phase: MigrationPhase) -> u64 {
     match phase {
         MigrationPhase::Unspecified | MigrationPhase::Setup => 0,
-        MigrationPhase::Precopy if p.round == 0 => 0,
+        // The first pass copies every page once.
+        MigrationPhase::Precopy if p.sent_bytes < p.memory_bytes => p.sent_bytes,
         MigrationPhase::Precopy | MigrationPhase::Switchover => p.memory_bytes.saturating_sub(p.dirty_bytes),
         MigrationPhase::Completed | MigrationPhase::Aborted => p.memory_bytes,
     }
@@ -65,7 +66,10 @@ impl MigrationBars {
                 bar.finish_with_message(format!("completed, {sent:.1} MiB sent, paused {} ms", p.downtime_us / 1000))
             }
             MigrationPhase::Aborted => bar.abandon_with_message(format!("aborted: {}", p.error)),
-            _ => bar.set_message(format!("{} round {}, {sent:.1} MiB sent", phase.as_str_name(), p.round)),
+            _ => {
+                let phase = phase.as_str_name().trim_start_matches("MIGRATION_PHASE_").to_ascii_lowercase();
+                bar.set_message(format!("{phase} round {}, {sent:.1} MiB sent", p.round))
+            }
         }
     }
 }
@@ -81,7 +85,11 @@ pub async fn spinning<T>(admin: &AdminClient, label: &str, work: impl Future<Out
     let follow = async {
         if let Ok(mut lines) = watcher.watch_status(pb::StatusWatch { monitor: true }).await {
             while let Ok(Some(step)) = lines.message().await {
-                spinner.set_message(format!("{label}: {}", step.text.trim()));
+                // The status the stream starts with is not news.
+                let code = pb::StepCode::try_from(step.code);
+                if !matches!(code, Ok(pb::StepCode::HostGroupReady | pb::StepCode::MonitoringActivity)) {
+                    spinner.set_message(format!("{label}: {}", step.text.trim()));
+                }
             }
         }
         // Following never ends by itself: the work does.
@@ -109,9 +117,12 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(position(&p(MigrationPhase::Setup, 0, 0), MigrationPhase::Setup), 0);
-        assert_eq!(position(&p(MigrationPhase::Precopy, 0, 0), MigrationPhase::Precopy), 0);
-        assert_eq!(position(&p(MigrationPhase::Precopy, 2, 300), MigrationPhase::Precopy), 700);
-        assert_eq!(position(&p(MigrationPhase::Switchover, 3, 20), MigrationPhase::Switchover), 980);
+        let first_pass = pb::MigrationProgress { sent_bytes: 400, ..p(MigrationPhase::Precopy, 0, 0) };
+        assert_eq!(position(&first_pass, MigrationPhase::Precopy), 400);
+        let later = pb::MigrationProgress { sent_bytes: 1500, ..p(MigrationPhase::Precopy, 2, 300) };
+        assert_eq!(position(&later, MigrationPhase::Precopy), 700);
+        let pausing = pb::MigrationProgress { sent_bytes: 1600, ..p(MigrationPhase::Switchover, 3, 20) };
+        assert_eq!(position(&pausing, MigrationPhase::Switchover), 980);
         assert_eq!(position(&p(MigrationPhase::Completed, 3, 0), MigrationPhase::Completed), 1000);
     }
 }
