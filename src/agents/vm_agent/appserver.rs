@@ -27,9 +27,20 @@ struct Shared {
     session: String,
     table: Arc<Mutex<ProcessTable>>,
     groups: ProcessGroups,
+    /// Set when the agent stops, before its processes are killed: from then on the server
+    /// answers nothing, so no manager takes a process killed by the stop for one that ended
+    /// (it reconnects, finds the next session, and launches again).
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Shared {
+    fn serving(&self) -> Result<(), Status> {
+        match self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            true => Err(Status::unavailable(format!("the application server of VM {} is stopping", self.vm))),
+            false => Ok(()),
+        }
+    }
+
     fn table(&self) -> MutexGuard<'_, ProcessTable> {
         self.table.lock().expect("process table lock")
     }
@@ -38,6 +49,7 @@ impl Shared {
 #[tonic::async_trait]
 impl pb::app_server_server::AppServer for Shared {
     async fn launch(&self, req: Request<pb::LaunchRequest>) -> Result<Response<pb::LaunchReply>, Status> {
+        self.serving()?;
         let command = req.into_inner().command;
         let Some((program, args)) = command.split_first().filter(|(p, _)| !p.is_empty()) else {
             return Err(VmrmError::invalid("a launch needs a command: the program, then its arguments").into());
@@ -68,6 +80,7 @@ impl pb::app_server_server::AppServer for Shared {
     }
 
     async fn poll(&self, req: Request<pb::PollRequest>) -> Result<Response<pb::ProcessStatus>, Status> {
+        self.serving()?;
         let session = self.session.clone();
         let status = match self.table().status(req.into_inner().id)? {
             ProcessState::Running { .. } => pb::ProcessStatus { running: true, exit_code: 0, session },
@@ -108,6 +121,7 @@ impl AppServer {
             session: format!("{}.{}", now.as_secs(), now.subsec_nanos()),
             table: Arc::default(),
             groups,
+            stopping: Arc::default(),
         };
         let checks_managers = managers.is_some();
         let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
@@ -133,8 +147,9 @@ impl AppServer {
         Ok(Self { shared, endpoint, shutdown: Some(shutdown) })
     }
 
-    /// The agent stops: so do the processes the server launched.
+    /// The agent stops: so do the server and the processes it launched.
     pub fn kill_processes(&self) {
+        self.shared.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
         for group in self.shared.table().running_groups() {
             scripts::kill_group(group);
         }
