@@ -257,6 +257,15 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
     cases.refused("san: a write without a copy stamp", san.write(unstamped).await, Code::InvalidArgument, "copy stamp");
     let record = pb::RecordRequest { disk: "../x".into() };
     cases.refused("san: a record of a path", san.record(record).await, Code::InvalidArgument, "not a VM's disk");
+    let peek = pb::HeadRequest { disk: disk_for_vm("vm-1-1"), key: 3 };
+    cases.refused(
+        "san: a log head read by a non-holder",
+        san.head(peek).await,
+        Code::FailedPrecondition,
+        "cannot read it",
+    );
+    let path = pb::HeadRequest { disk: "/etc/passwd".into(), key: 3 };
+    cases.refused("san: a log head of a path", san.head(path).await, Code::InvalidArgument, "not a VM's disk");
 
     // ---- Server unit ----
     let mut unit = pb::server_unit_client::ServerUnitClient::new(channel(&node, &su));

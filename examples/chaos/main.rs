@@ -26,7 +26,7 @@ use strum::{Display, VariantArray};
 use vmrm::launcher::Topology;
 use vmrm::launcher::compose::published;
 use vmrm::pb;
-use vmrm::testing::chaos::{KindResult, Running, double_runs, exactly_once, moved, table};
+use vmrm::testing::chaos::{KindResult, Running, double_runs, exactly_once, log_breaks, moved, table};
 use vmrm::transport::{AdminClient, Security};
 
 #[derive(Parser)]
@@ -404,7 +404,9 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
     }
     let record = c.san_record().await?;
     for vm in &c.managed {
-        violations.extend(double_runs(&vmrm::domain::identity::disk_for_vm(vm), &record));
+        let disk = vmrm::domain::identity::disk_for_vm(vm);
+        violations.extend(double_runs(&disk, &record));
+        violations.extend(log_breaks(&disk, &record));
     }
     violations.extend(c.acked_write_kept().await?);
     if fault.moves_nothing() {

@@ -38,6 +38,31 @@ pub fn double_runs(disk: &str, record: &[SanOperation]) -> Vec<String> {
     out
 }
 
+/// Reads a VM's disk log back (its workload writes record N into block N): every run of
+/// accepted writes must start at the block after the last one, whichever copy wrote it — a gap
+/// is data lost, a repeat data written twice. The record may have lost its oldest rows (it is
+/// bounded): the check starts at its first write.
+pub fn log_breaks(disk: &str, record: &[SanOperation]) -> Vec<String> {
+    let mut head: Option<u64> = None;
+    let mut out = Vec::new();
+    for op in record.iter().filter(|op| op.disk == disk && op.kind == "WRITE") {
+        if let Some(head) = head
+            && op.first_block != head + 1
+        {
+            let what = if op.first_block > head + 1 { "skips to" } else { "goes back to" };
+            out.push(format!(
+                "disk {disk}: the log {what} block {} after block {head} (write #{}, copy {}): data {}",
+                op.first_block,
+                op.sequence,
+                op.writer,
+                if op.first_block > head + 1 { "lost" } else { "written twice" }
+            ));
+        }
+        head = Some(op.last_block);
+    }
+    out
+}
+
 /// VM → the hosts whose hypervisor runs it.
 pub type Running = BTreeMap<String, Vec<String>>;
 
@@ -105,6 +130,23 @@ mod tests {
 
     fn op(sequence: u64, kind: &str) -> SanOperation {
         SanOperation { sequence, disk: "d".into(), kind: kind.into(), ..Default::default() }
+    }
+
+    fn blocks(sequence: u64, writer: &str, first: u64, last: u64) -> SanOperation {
+        SanOperation { first_block: first, last_block: last, ..write(sequence, writer) }
+    }
+
+    #[test]
+    fn a_log_that_goes_on_across_copies_is_whole_and_a_gap_or_repeat_is_caught() {
+        let whole = [blocks(7, "h1#1", 4, 9), op(8, "PREEMPT"), blocks(9, "h2#2", 10, 12)];
+        assert!(log_breaks("d", &whole).is_empty());
+        let gap = [blocks(1, "h1#1", 1, 9), blocks(2, "h2#2", 11, 12)];
+        assert_eq!(
+            log_breaks("d", &gap),
+            ["disk d: the log skips to block 11 after block 9 (write #2, copy h2#2): data lost"]
+        );
+        let repeat = [blocks(1, "h1#1", 1, 9), blocks(2, "h2#2", 9, 12)];
+        assert!(log_breaks("d", &repeat)[0].contains("goes back to block 9 after block 9"));
     }
 
     #[test]

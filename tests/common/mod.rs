@@ -124,7 +124,9 @@ pub async fn running_vms(dc: &Datacenter) -> std::collections::BTreeMap<String, 
 }
 
 /// Checks a disk's SAN record: the accepted writes come from one host after another, never
-/// back and forth — a VM restarted twice, or running on two hosts, would show a key twice.
+/// back and forth — a VM restarted twice, or running on two hosts, would show a key twice —
+/// and the guest's log on it has no gap and no repeat: every run of accepted writes starts at
+/// the block after the last one, whichever copy of the VM wrote it.
 pub fn assert_single_writer(disk: &str, record: &[pb::SanOperation]) {
     let mut runs: Vec<u64> = Vec::new();
     for op in record.iter().filter(|op| op.kind == "WRITE") {
@@ -133,6 +135,10 @@ pub fn assert_single_writer(disk: &str, record: &[pb::SanOperation]) {
             runs.push(op.key);
         }
     }
+    let Some(first) = record.iter().find(|op| op.kind == "WRITE") else { return };
+    assert_eq!(first.first_block, 1, "{disk}: the log does not start at block 1: {record:#?}");
+    let breaks = vmrm::testing::chaos::log_breaks(&first.disk, record);
+    assert!(breaks.is_empty(), "{breaks:#?}\n{record:#?}");
 }
 
 /// What node `name` of `dc` serves at `GET /metrics` (its `metrics_listen`), as text.

@@ -32,6 +32,8 @@ pub struct San {
     last_ops: HashMap<String, pb::SanOperation>,
     last_sequence: u64,
     records: u64,
+    /// Each disk's newest written block, and the copy that wrote it.
+    heads: HashMap<String, (u64, String)>,
 }
 
 impl Actor for San {
@@ -49,6 +51,7 @@ impl San {
             last_ops: loaded.last_ops,
             last_sequence: loaded.last_sequence,
             records: loaded.records,
+            heads: loaded.heads,
         })
     }
 
@@ -58,9 +61,11 @@ impl San {
     }
 
     fn log(&mut self, disk: &str, kind: &str, key: u64, owner: &str, previous_key: u64) -> Result<()> {
-        self.log_write(disk, kind, key, owner, previous_key, "")
+        self.log_write(disk, kind, key, owner, previous_key, ("", 0))
     }
 
+    /// Records an operation; an accepted write that follows the disk's newest row (same key,
+    /// same copy, the next block) folds into it.
     fn log_write(
         &mut self,
         disk: &str,
@@ -68,7 +73,7 @@ impl San {
         key: u64,
         owner: &str,
         previous_key: u64,
-        writer: &str,
+        (writer, block): (&str, u64),
     ) -> Result<()> {
         let now = crate::now_ms();
         if let Some(last) = self.last_ops.get_mut(disk)
@@ -76,9 +81,11 @@ impl San {
             && last.kind == "WRITE"
             && last.key == key
             && last.writer == writer
+            && last.last_block.checked_add(1) == Some(block)
         {
             last.count += 1;
             last.last_at_ms = now;
+            last.last_block = block;
             return self.store.put_op(last);
         }
         self.last_sequence += 1;
@@ -93,6 +100,8 @@ impl San {
             count: 1,
             last_at_ms: now,
             writer: writer.to_string(),
+            first_block: block,
+            last_block: block,
         };
         self.store.put_op(&op)?;
         self.last_ops.insert(disk.to_string(), op);
@@ -105,14 +114,37 @@ impl San {
     }
 
     /// Accepts the write only from the disk's holder. A disk nobody ever reserved has nothing
-    /// to protect and leaves no record.
+    /// to protect and leaves no record. The newest block written again by the same copy is a
+    /// retry of a write whose answer was lost: accepted, and nothing changes.
     fn write(&mut self, w: &pb::WriteRequest) -> Result<bool> {
         let Some(holder) = self.holders.get(&w.disk) else { return Ok(false) };
         let accepted = holder.key == w.key;
         let owner = if accepted { holder.owner.clone() } else { String::new() };
+        if accepted {
+            if self.heads.get(&w.disk).is_some_and(|(block, writer)| *block == w.block && *writer == w.writer) {
+                return Ok(true);
+            }
+            self.store.set_head(&w.disk, w.block, &w.writer)?;
+            self.heads.insert(w.disk.clone(), (w.block, w.writer.clone()));
+        }
         let kind = if accepted { "WRITE" } else { "WRITE_REJECTED" };
-        self.log_write(&w.disk, kind, w.key, &owner, 0, &w.writer)?;
+        self.log_write(&w.disk, kind, w.key, &owner, 0, (&w.writer, w.block))?;
         Ok(accepted)
+    }
+
+    /// The disk's newest written block, for its reservation's holder.
+    fn head(&self, r: &pb::HeadRequest) -> Result<pb::HeadReply> {
+        match self.holders.get(&r.disk) {
+            Some(holder) if holder.key == r.key => {
+                let (block, writer) = self.heads.get(&r.disk).cloned().unwrap_or_default();
+                Ok(pb::HeadReply { block, writer })
+            }
+            Some(holder) => Err(VmrmError::precondition(format!(
+                "disk {} is reserved by {} (key {:#x}); key {:#x} cannot read it",
+                r.disk, holder.owner, holder.key, r.key
+            ))),
+            None => Err(VmrmError::precondition(format!("disk {} is not reserved; nobody reads it", r.disk))),
+        }
     }
 
     fn room_for(&self, disk: &str) -> Result<()> {
@@ -199,6 +231,17 @@ impl Handler<Write> for San {
     }
 }
 
+#[derive(Message)]
+#[rtype(result = "Result<pb::HeadReply>")]
+pub struct Head(pub pb::HeadRequest);
+
+impl Handler<Head> for San {
+    type Result = Result<pb::HeadReply>;
+    fn handle(&mut self, Head(r): Head, _: &mut Context<Self>) -> Self::Result {
+        self.head(&r)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,8 +265,18 @@ mod tests {
         stamped(san, key, &format!("host-{key}#00000001"))
     }
 
+    /// The next block of the disk's log, stamped by `writer`.
     fn stamped(san: &mut San, key: u64, writer: &str) -> bool {
-        san.write(&pb::WriteRequest { disk: "d".into(), key, block: 0, writer: writer.into() }).unwrap()
+        let block = san.heads.get("d").map_or(1, |(b, _)| b + 1);
+        at(san, key, writer, block)
+    }
+
+    fn at(san: &mut San, key: u64, writer: &str, block: u64) -> bool {
+        san.write(&pb::WriteRequest { disk: "d".into(), key, block, writer: writer.into() }).unwrap()
+    }
+
+    fn head(san: &San, key: u64) -> Result<u64> {
+        san.head(&pb::HeadRequest { disk: "d".into(), key }).map(|h| h.block)
     }
 
     fn preempt(key: u64, fence: u64) -> pb::PreemptRequest {
@@ -284,6 +337,30 @@ mod tests {
         assert!(write(&mut san, 3));
     }
 
+    /// The disk's log: a retried write changes nothing, a gap or a repeat shows as a new row,
+    /// and only the holder reads where the log is.
+    #[test]
+    fn the_log_head_moves_with_each_new_block_and_only_its_holder_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut san = san(dir.path());
+        assert!(head(&san, 1).unwrap_err().to_string().contains("not reserved"));
+        san.reserve(&reserve(1)).unwrap();
+        assert_eq!(head(&san, 1).unwrap(), 0, "nothing written yet");
+        let w = "host-1#00000001";
+        for block in [1, 2, 2, 3] {
+            assert!(at(&mut san, 1, w, block));
+        }
+        assert_eq!(head(&san, 1).unwrap(), 3);
+        assert!(head(&san, 2).unwrap_err().to_string().contains("cannot read it"));
+        assert!(at(&mut san, 1, w, 5), "a gap is written, and shows");
+        assert!(at(&mut san, 1, w, 5), "the same block again: a retry");
+        assert!(at(&mut san, 1, w, 4), "a step back is written, and shows");
+        let rows: Vec<_> =
+            san.store.ops("d").unwrap().into_iter().skip(1).map(|o| (o.first_block, o.last_block, o.count)).collect();
+        assert_eq!(rows, [(1, 3, 3), (5, 5, 1), (4, 4, 1)]);
+        assert_eq!(head(&san, 1).unwrap(), 4);
+    }
+
     /// A restarted SAN holds what it held: the holder's writes go on, the fence still refuses an
     /// older token, a stale host cannot reserve the disk, and the record continues.
     #[test]
@@ -300,6 +377,7 @@ mod tests {
         assert!(again.preempt(&preempt(1, 6)).is_err(), "nor preempt with an older token");
         let kinds = kinds(&again);
         assert_eq!(kinds[2], ("WRITE".to_string(), 2, 2), "the write folded into the row before the restart");
+        assert_eq!(head(&again, 2).unwrap(), 2, "the log head survived the restart");
         assert_eq!(again.store.ops("d").unwrap().last().unwrap().sequence, 5);
     }
 }

@@ -2,10 +2,10 @@
 //! is not zero, an owner is a host name, a write's stamp names a host and an activation. A preempt's fencing token must be one the HSDB issued
 //! for an operation on the VM that still holds its lock (read linearizably from the DBN) — the
 //! SAN never trusts a caller's number, so nobody can take a disk with a large token of their
-//! own and block every later recovery. A reservation change is on the SAN's disk before it is
-//! answered.
+//! own and block every later recovery. A reservation change, and an accepted write, is on the
+//! SAN's disk before it is answered.
 use super::store::SanStore;
-use super::{Preempt, Reserve, San, Write};
+use super::{Head, Preempt, Reserve, San, Write};
 use crate::domain::identity::{check_copy_stamp, vm_of_disk};
 use crate::domain::names::HostName;
 use crate::error::{Result, VmrmError};
@@ -73,7 +73,18 @@ impl SanRpc for SanService {
         vm_of_disk(&w.disk)?;
         check_copy_stamp(&w.writer)?;
         let accepted = self.san.send(Write(w)).await.map_err(VmrmError::from)??;
+        // An acknowledged write is on the SAN's disk: a guest that boots after a SAN restart
+        // reads its log where it really ends.
+        if accepted {
+            self.store.flush().await?;
+        }
         Ok(Response::new(pb::WriteReply { accepted }))
+    }
+
+    async fn head(&self, req: Request<pb::HeadRequest>) -> Result<Response<pb::HeadReply>, Status> {
+        let r = req.into_inner();
+        vm_of_disk(&r.disk)?;
+        Ok(Response::new(self.san.send(Head(r)).await.map_err(VmrmError::from)??))
     }
 
     async fn record(&self, req: Request<pb::RecordRequest>) -> Result<Response<pb::RecordReply>, Status> {

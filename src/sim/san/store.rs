@@ -1,8 +1,8 @@
 //! What the SAN keeps on its disk, in sled: each disk's reservation (key and owner), the highest
-//! fencing token it has seen, and its record of operations. A SAN restart forgets nothing: the
+//! fencing token it has seen, its newest written block, and its record of operations. A SAN restart forgets nothing: the
 //! VMs' writes go on being accepted, and a host coming back with a stale boot list still finds
-//! the disk reserved by the host that runs the VM now. A reservation change is on the disk
-//! (fdatasync) before it is answered; the folding of accepted writes is not waited for.
+//! the disk reserved by the host that runs the VM now. A reservation change or an accepted write
+//! is on the disk (fdatasync, shared by the changes made meanwhile) before it is answered.
 use crate::disk_sync::DiskSync;
 use crate::error::{Result, VmrmError};
 use crate::pb::SanOperation;
@@ -27,6 +27,8 @@ pub struct Loaded {
     pub last_ops: HashMap<String, SanOperation>,
     pub last_sequence: u64,
     pub records: u64,
+    /// Each disk's newest written block and the copy that wrote it.
+    pub heads: HashMap<String, (u64, String)>,
 }
 
 #[derive(Clone)]
@@ -36,6 +38,8 @@ pub struct SanStore {
     fences: sled::Tree,
     /// Sequence number (big-endian) → operation (protobuf).
     record: sled::Tree,
+    /// Disk → its newest written block (big-endian) and the writer's stamp.
+    heads: sled::Tree,
 }
 
 fn io(e: impl std::fmt::Display) -> VmrmError {
@@ -52,6 +56,7 @@ impl SanStore {
             holders: db.open_tree("holders").map_err(io)?,
             fences: db.open_tree("fences").map_err(io)?,
             record: db.open_tree("record").map_err(io)?,
+            heads: db.open_tree("heads").map_err(io)?,
             disk,
         })
     }
@@ -75,7 +80,22 @@ impl SanStore {
             loaded.records += 1;
             loaded.last_ops.insert(op.disk.clone(), op);
         }
+        for item in self.heads.iter() {
+            let (disk, head) = item.map_err(io)?;
+            let (block, writer) = head.split_at_checked(8).ok_or_else(|| io("a disk's head is cut short"))?;
+            let block = u64::from_be_bytes(block.try_into().map_err(io)?);
+            let head = (block, String::from_utf8_lossy(writer).into_owned());
+            loaded.heads.insert(String::from_utf8_lossy(&disk).into_owned(), head);
+        }
         Ok(loaded)
+    }
+
+    /// A disk's newest written block (on the disk at the next [`Self::flush`]).
+    pub fn set_head(&self, disk: &str, block: u64, writer: &str) -> Result<()> {
+        let mut value = block.to_be_bytes().to_vec();
+        value.extend_from_slice(writer.as_bytes());
+        self.heads.insert(disk, value).map_err(io)?;
+        Ok(())
     }
 
     pub fn set_holder(&self, disk: &str, holder: &Holder) -> Result<()> {

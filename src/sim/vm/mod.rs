@@ -19,7 +19,7 @@ use crate::domain::LparDefinition;
 use crate::domain::identity::copy_stamp;
 use crate::error::{Result, VmrmError};
 use crate::in_flight::InFlight;
-use crate::pb::{WriteRequest, san_client::SanClient};
+use crate::pb::{HeadRequest, WriteRequest, san_client::SanClient};
 use crate::profile::Timing;
 use crate::sim::guest_memory::SharedMemory;
 use crate::sim::hypervisor::{PartitionStopped, VmFault};
@@ -63,8 +63,9 @@ struct VmActor {
     network: Option<std::net::TcpListener>,
     answering_ping: Option<SpawnHandle>,
     os_hung: bool,
-    /// The block the next disk write goes to.
-    block: u64,
+    /// The newest block of the VM's disk log, once read from the SAN at boot: the next write
+    /// goes to the block after it.
+    head: Option<u64>,
     /// The stamp this copy puts on what it writes (its host and this activation).
     stamp: String,
     write: InFlight,
@@ -87,7 +88,7 @@ impl VmActor {
             workload_log: None,
             answering_ping: None,
             os_hung: false,
-            block: 0,
+            head: None,
             stamp: copy_stamp(&host.name, rand::random()),
             write: InFlight::default(),
             clean_stop: false,
@@ -113,6 +114,9 @@ impl VmActor {
         }
     }
 
+    /// Writes the next block of the disk's log; until the VM knows where its log is (it just
+    /// booted, here or after a move), it reads that first. A write that failed is retried with
+    /// the same block, so the log has neither gaps nor repeats.
     fn write_disk(&mut self, ctx: &mut Context<Self>) {
         let Ok(channel) = self.host.pool.get(&self.host.san) else {
             return;
@@ -120,29 +124,43 @@ impl VmActor {
         if !self.write.start() {
             return;
         }
-        let req = deadline(
-            WriteRequest {
-                disk: self.def.disk.clone(),
-                key: self.host.san_key,
-                block: self.block,
-                writer: self.stamp.clone(),
-            },
-            self.host.timing.rpc_deadline,
-        );
+        let (disk, key, timeout) = (self.def.disk.clone(), self.host.san_key, self.host.timing.rpc_deadline);
+        let Some(head) = self.head else {
+            let read = async move {
+                SanClient::new(channel).head(deadline(HeadRequest { disk, key }, timeout)).await.map(|r| r.into_inner())
+            };
+            ctx.spawn(read.into_actor(self).map(|result, act, ctx| {
+                act.write.end();
+                match result {
+                    Ok(head) => act.head = Some(head.block),
+                    Err(e) if e.code() == tonic::Code::FailedPrecondition => {
+                        act.fenced(format!("the SAN refused to read {}: {}", act.def.disk, e.message()), ctx)
+                    }
+                    Err(_) => {}
+                }
+            }));
+            return;
+        };
+        let block = head + 1;
+        let req = deadline(WriteRequest { disk, key, block, writer: self.stamp.clone() }, timeout);
         let call = async move { SanClient::new(channel).write(req).await.map(|r| r.into_inner().accepted) };
-        ctx.spawn(call.into_actor(self).map(|result, act, ctx| {
+        ctx.spawn(call.into_actor(self).map(move |result, act, ctx| {
             act.write.end();
-            if let Ok(false) = result {
-                act.host.su.do_send(PartitionStopped {
-                    name: act.def.name.clone(),
-                    reason: format!(
-                        "the SAN rejected a write to {}: this host's reservation was preempted",
-                        act.def.disk
-                    ),
-                });
-                ctx.stop();
+            match result {
+                Ok(true) => act.head = Some(block),
+                Ok(false) => act.fenced(
+                    format!("the SAN rejected a write to {}: this host's reservation was preempted", act.def.disk),
+                    ctx,
+                ),
+                Err(_) => {}
             }
         }));
+    }
+
+    /// The VM lost its storage: it stops at once, and its server unit is told why.
+    fn fenced(&mut self, reason: String, ctx: &mut Context<Self>) {
+        self.host.su.do_send(PartitionStopped { name: self.def.name.clone(), reason });
+        ctx.stop();
     }
 
     /// Accepts (and drops) every connection while the OS runs: that is its answer to ping.
@@ -162,7 +180,6 @@ impl VmActor {
         if !self.cpu.runs() {
             return;
         }
-        self.block += 1;
         self.write_disk(ctx);
     }
 }
