@@ -138,5 +138,14 @@ async fn a_snapshot_restored_on_a_fresh_cluster_gives_the_same_configuration() {
     assert!(out.trim_end().ends_with("has been restored"), "{out}");
     let back = admin.add_snapshot(pb::SnapshotRequest {}).await.unwrap();
     assert_eq!(configuration(&back.content), before, "the removed cluster came back from its backup");
+
+    // An HMC's password need not be on the command line: without password=, it is read from stdin.
+    let ip = format!("ip={}", second.topology.hmc_endpoint(1));
+    let none = ksysmgr_answering(&second, &["add", "hmc", "hmc-9", "login=hscroot", &ip], "");
+    assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("no password"), "{none:?}");
+    let piped = ok(ksysmgr_answering(&second, &["add", "hmc", "hmc-9", "login=hscroot", &ip], "s3cret\n"));
+    assert!(piped.contains("hmc-9"), "{piped}");
+    let snapshot = ConfigSnapshot::parse(&admin.add_snapshot(pb::SnapshotRequest {}).await.unwrap().content).unwrap();
+    assert_eq!(snapshot.hmcs.iter().find(|h| h.name == "hmc-9").map(|h| h.password.as_str()), Some("s3cret"));
     second.stop();
 }

@@ -48,10 +48,13 @@ pub enum Class {
 #[derive(Debug, Clone, PartialEq)]
 pub enum KsysCommand {
     AddCluster(pb::AddClusterRequest),
+    /// `add hmc NAME login=USER [password=PASSWORD] ip=IP`: without `password=`, ksysmgr asks
+    /// for it (no echo on a terminal; one line from a pipe), keeping it out of the process list
+    /// and the shell's history.
     AddHmc {
         name: String,
         login: String,
-        password: String,
+        password: Option<String>,
         ip: String,
     },
     AddHost {
@@ -162,7 +165,7 @@ pub const USAGE: &str = "\
 Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] [-y] <action> <class> [name] [attribute=value ...]
   add ksyscluster NAME [type=HA] [ksysnodes=N1,...] [sync=yes|no]
   remove ksyscluster NAME [filepath=PATH]  (offers a snapshot, then asks; -y: takes it and goes on)
-  add hmc NAME login=USER password=PASSWORD ip=IP[:PORT]
+  add hmc NAME login=USER [password=PASSWORD] ip=IP[:PORT]   (without password=: asked for, not echoed)
   add host NAME
   add host_group NAME hosts=HOST1,HOST2,... [repo_disk=VIODISKID ha_disk=VIODISKID]
   discover host_group NAME [verify=yes]
@@ -362,7 +365,7 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             KsysCommand::AddHmc {
                 name: required(&w, &what)?,
                 login: attr(&w, "login", &what)?,
-                password: attr(&w, "password", &what)?,
+                password: w.attrs.get("password").cloned(),
                 ip: attr(&w, "ip", &what)?,
             }
         }
@@ -717,7 +720,7 @@ mod tests {
             KsysCommand::AddHmc {
                 name: "rthmc3".into(),
                 login: "hscroot".into(),
-                password: "abc123".into(),
+                password: Some("abc123".into()),
                 ip: "9.3.18.159".into()
             }
         );
@@ -796,6 +799,8 @@ mod tests {
         assert!(p("frobnicate vm").unwrap_err().contains("unknown action"));
         assert!(p("query widget").unwrap_err().contains("unknown class"));
         assert!(p("add hmc h1 login=a password=b").unwrap_err().contains("ip="));
+        let asked = p("add hmc h1 login=a ip=10.0.0.1").unwrap();
+        assert!(matches!(asked, KsysCommand::AddHmc { password: None, .. }), "{asked:?}");
         assert!(p("restart vm v1 color=red").unwrap_err().contains("unknown attribute `color`"));
         assert!(p("discover host_group HG verify=maybe").unwrap_err().contains("yes or no"));
         assert!(p("add host_group HG").unwrap_err().contains("hosts="));

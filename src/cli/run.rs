@@ -164,6 +164,34 @@ fn confirm(question: &str, yes: bool) -> Result<bool> {
     }
 }
 
+/// A password read from the terminal without echo (or one line from a pipe): never in the
+/// command line, where every user of the machine could read it.
+fn ask_password(prompt: &str) -> Result<String> {
+    use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    let unread = |e: std::io::Error| VmrmError::invalid(format!("the password could not be read: {e}"));
+    let mut line = String::new();
+    if stdin.is_terminal() {
+        eprint!("{prompt}");
+        let saved = tcgetattr(&stdin).map_err(|e| unread(e.into()))?;
+        let mut quiet = saved.clone();
+        quiet.local_flags.remove(LocalFlags::ECHO);
+        tcsetattr(&stdin, SetArg::TCSANOW, &quiet).map_err(|e| unread(e.into()))?;
+        let read = stdin.read_line(&mut line);
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+        eprintln!();
+        read.map_err(unread)?;
+    } else {
+        stdin.read_line(&mut line).map_err(unread)?;
+    }
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    match password.is_empty() {
+        true => Err(VmrmError::invalid("no password was given (password=, or one line on stdin)")),
+        false => Ok(password),
+    }
+}
+
 /// `remove ksyscluster` as the seed runs it: the warning, a snapshot first if wanted (kept in
 /// the HSDB, which the removal leaves; written to `filepath` too), then the confirmation.
 async fn remove_cluster(
@@ -216,6 +244,10 @@ pub async fn execute(
     Ok(match cmd {
         KsysCommand::AddCluster(req) => lines(admin.add_cluster(req).await?, output),
         KsysCommand::AddHmc { name, login, password, ip } => {
+            let password = match password {
+                Some(password) => password,
+                None => ask_password(&format!("Password of {login} on HMC {name}: "))?,
+            };
             lines(admin.add_hmc(pb::AddHmcRequest { name, login, password, ip }).await?, output)
         }
         KsysCommand::AddHost { name } => lines(admin.add_host(pb::AddHostRequest { name }).await?, output),

@@ -4,6 +4,7 @@ pub mod app;
 pub mod audit;
 pub mod detection;
 pub mod event;
+pub mod hex;
 pub mod identity;
 pub mod inventory;
 pub mod lpar;

@@ -44,7 +44,7 @@ pub struct MonjvRecord {
     pub vm: String,
     pub kind: MonjvKind,
     /// A hash of the password, if one was set (the password itself is never stored).
-    pub password: Option<u64>,
+    pub password: Option<PasswordHash>,
     /// 256 bytes.
     pub bytes: Vec<u8>,
     /// The system still updates it; its system part and the record itself are protected.
@@ -138,8 +138,50 @@ pub fn fields(bytes: &[u8]) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The password's hash as stored (keyed by the MONJV's name, so equal passwords differ).
-pub fn password_hash(name: &str, password: &str) -> u64 {
+/// How a MONJV's password is kept: PBKDF2-HMAC-SHA256 with a random salt of its own, slow
+/// enough that a copy of the HSDB does not give the passwords away. Rows written before it kept
+/// a fast 64-bit hash keyed by the MONJV's name; they are still checked (and replaced when the
+/// password is set again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum PasswordHash {
+    Pbkdf2 { salt: String, iterations: u32, hash: String },
+    Legacy(u64),
+}
+
+/// PBKDF2 rounds (OWASP's 2023 figure for PBKDF2-HMAC-SHA256 is 600,000 for login passwords; a
+/// MONJV is checked on every watch and query, and its password guards job status, not an account).
+const PBKDF2_ROUNDS: u32 = 100_000;
+
+impl PasswordHash {
+    /// A new hash of `password`, with a fresh salt.
+    pub fn new(password: &str) -> Self {
+        let salt: [u8; 16] = rand::random();
+        let mut hash = [0u8; 32];
+        let rounds = std::num::NonZeroU32::new(PBKDF2_ROUNDS).expect("a positive count");
+        ring::pbkdf2::derive(ring::pbkdf2::PBKDF2_HMAC_SHA256, rounds, &salt, password.as_bytes(), &mut hash);
+        Self::Pbkdf2 { salt: super::hex::encode(&salt), iterations: PBKDF2_ROUNDS, hash: super::hex::encode(&hash) }
+    }
+
+    /// Whether `password` is the one hashed (MONJV `name` keyed the old hashes).
+    pub fn matches(&self, name: &str, password: &str) -> bool {
+        match self {
+            Self::Pbkdf2 { salt, iterations, hash } => {
+                let (Some(salt), Some(hash), Some(rounds)) =
+                    (super::hex::decode(salt), super::hex::decode(hash), std::num::NonZeroU32::new(*iterations))
+                else {
+                    return false;
+                };
+                let algorithm = ring::pbkdf2::PBKDF2_HMAC_SHA256;
+                ring::pbkdf2::verify(algorithm, rounds, &salt, password.as_bytes(), &hash).is_ok()
+            }
+            Self::Legacy(hash) => legacy_hash(name, password) == *hash,
+        }
+    }
+}
+
+/// The hash rows kept before [`PasswordHash::Pbkdf2`].
+fn legacy_hash(name: &str, password: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(password.as_bytes(), xxhash_rust::xxh3::xxh3_64(name.as_bytes()))
 }
 
@@ -151,7 +193,7 @@ impl MonjvRecord {
             name: name.into(),
             vm: vm.into(),
             kind,
-            password: password.filter(|p| !p.is_empty()).map(|p| password_hash(name, p)),
+            password: password.filter(|p| !p.is_empty()).map(PasswordHash::new),
             bytes,
             monitoring: true,
             changed_ms: crate::now_ms(),
@@ -160,8 +202,8 @@ impl MonjvRecord {
 
     /// Access with `password` (none needed when the MONJV has none).
     pub fn check_password(&self, password: &str) -> Result<()> {
-        match self.password {
-            Some(hash) if password_hash(&self.name, password) != hash => Err(VmrmError::precondition(format!(
+        match &self.password {
+            Some(hash) if !hash.matches(&self.name, password) => Err(VmrmError::precondition(format!(
                 "MONJV {}: the password is missing or wrong (give it with password=)",
                 self.name
             ))),
@@ -272,8 +314,22 @@ mod tests {
         assert!(jv.write_user(&"x".repeat(129)).is_err());
         assert!(jv.check_password("secret").is_ok());
         assert!(jv.check_password("guess").is_err());
-        assert_ne!(jv.password, Some(password_hash("OTHER", "secret")), "the name salts the hash");
+        let again = MonjvRecord::new("MONJV.VM12", "VM12PROD", MonjvKind::Vm, Some("secret"), &running());
+        assert_ne!(jv.password, again.password, "each hash has a salt of its own");
+        let stored = serde_json::to_string(&jv.password).unwrap();
+        assert!(!stored.contains("secret") && stored.contains("\"iterations\":100000"), "{stored}");
         assert_eq!(status(&jv.bytes), "$R");
+    }
+
+    /// A row written with the old 64-bit hash still decodes, and its password still works.
+    #[test]
+    fn an_old_rows_password_is_still_checked() {
+        let mut jv = MonjvRecord::new("MONJV.OLD", "VM1", MonjvKind::Vm, None, &running());
+        jv.password = Some(PasswordHash::Legacy(legacy_hash("MONJV.OLD", "secret")));
+        let row: MonjvRecord = serde_json::from_str(&serde_json::to_string(&jv).unwrap()).unwrap();
+        assert_eq!(row.password, jv.password);
+        assert!(row.check_password("secret").is_ok());
+        assert!(row.check_password("guess").is_err());
     }
 
     #[test]

@@ -45,14 +45,7 @@ pub struct Logins {
 /// 32 random bytes, hex.
 fn random_hex() -> String {
     let bytes: [u8; 32] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+    crate::domain::hex::encode(&bytes)
 }
 
 /// Keeps `map` under `most` entries by dropping expired ones; false if it is still full.
@@ -113,7 +106,8 @@ impl Logins {
                 "{who} is not a person: the dashboard is for people's certificates"
             )));
         }
-        let signature = unhex(&req.signature).ok_or_else(|| refused("the signature is not hex"))?;
+        let signature =
+            crate::domain::hex::decode(&req.signature).ok_or_else(|| refused("the signature is not hex"))?;
         let key = public_key(&der)?;
         let signed = format!("{SIGNED_PREFIX}{}", req.challenge);
         ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, key)
@@ -170,7 +164,7 @@ mod tests {
         let signing = &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING;
         let pair = ring::signature::EcdsaKeyPair::from_pkcs8(signing, der.secret_pkcs8_der(), &rng).unwrap();
         let sig = pair.sign(&rng, format!("{SIGNED_PREFIX}{challenge}").as_bytes()).unwrap();
-        sig.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+        crate::domain::hex::encode(sig.as_ref())
     }
 
     #[test]
