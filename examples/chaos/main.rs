@@ -473,6 +473,50 @@ async fn lose_migration_target(c: &Cluster, vm: &str, host: &str, target: &str) 
     let su = published(&c.topology.su_endpoint(host).context("the source's SU")?);
     let workload = |resident_mb| pb::LparWorkload { name: vm.into(), resident_mb, dirty_kb_s: 2000, log: false };
     vmrm::launcher::set_workload(&su, workload(128), &c.security).await?;
+    let mut copying = until_precopy(c, vm, target).await?;
+    if let Err(why) = &copying {
+        // A target an earlier round cut off or killed may still be reconnecting to the HSDB:
+        // it cannot confirm the migration's token in time, and the VM rightly stays where it
+        // is. The round needs a migration that starts: once more, a little later.
+        println!("    the migration of {vm} to {target} did not start ({why}); once more in 3 s");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        copying = until_precopy(c, vm, target).await?;
+    }
+    let mut stream = match copying {
+        Ok(stream) => stream,
+        Err(why) => {
+            vmrm::launcher::set_workload(&su, workload(16), &c.security).await?;
+            return Ok((None, vec![format!("the migration of {vm} to {target} never reached pre-copy ({why})")]));
+        }
+    };
+    let node = container(&format!("{target}-su"));
+    // From the fault's start: `docker kill` returns only after the container died, and the
+    // migration may be rolled back by then.
+    let lost = Instant::now();
+    docker(&["kill", &node])?;
+    let ended = tokio::time::timeout(BOUND, async { while stream.message().await.ok().flatten().is_some() {} }).await;
+    let mut problems = Vec::new();
+    if ended.is_err() {
+        problems.push(format!("the migration of {vm} did not end within {BOUND:?} after its target was lost"));
+    }
+    let took = lost.elapsed().as_millis() as u64;
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(lost.elapsed())).await;
+    docker(&["start", &node])?;
+    let running = c.running().await;
+    if running.get(vm).is_some_and(|on| on.iter().any(|h| h != host)) {
+        problems.push(format!("{vm} left {host} although its migration's target was lost: {running:?}"));
+    }
+    vmrm::launcher::set_workload(&su, workload(16), &c.security).await?;
+    Ok((Some(took), problems))
+}
+
+/// Starts migrating `vm` to `target` slowly enough to copy for seconds: the migration's stream
+/// once it is in pre-copy, or why it did not get there (with what it said).
+async fn until_precopy(
+    c: &Cluster,
+    vm: &str,
+    target: &str,
+) -> Result<std::result::Result<tonic::Streaming<pb::MigrateReply>, String>> {
     let limits = pb::MigrationLimits { bandwidth_mb_s: 20, ..Default::default() };
     let req = pb::MigrateRequest {
         scope: pb::Scope::Vm as i32,
@@ -493,35 +537,13 @@ async fn lose_migration_target(c: &Cluster, vm: &str, host: &str, target: &str) 
         Ok::<_, tonic::Status>(false)
     })
     .await;
-    if !matches!(copying, Ok(Ok(true))) {
-        vmrm::launcher::set_workload(&su, workload(16), &c.security).await?;
-        let why = match copying {
-            Err(_) => format!("no pre-copy within {BOUND:?}"),
-            Ok(Err(status)) => status.message().to_string(),
-            Ok(Ok(_)) => "the stream ended".into(),
-        };
-        let said = said.join(" | ");
-        return Ok((None, vec![format!("the migration of {vm} to {target} never reached pre-copy ({why}): {said}")]));
-    }
-    let node = container(&format!("{target}-su"));
-    // From the fault's start: `docker kill` returns only after the container died, and the
-    // migration may be rolled back by then.
-    let lost = Instant::now();
-    docker(&["kill", &node])?;
-    let ended = tokio::time::timeout(BOUND, async { while stream.message().await.ok().flatten().is_some() {} }).await;
-    let mut problems = Vec::new();
-    if ended.is_err() {
-        problems.push(format!("the migration of {vm} did not end within {BOUND:?} after its target was lost"));
-    }
-    let took = lost.elapsed().as_millis() as u64;
-    tokio::time::sleep(Duration::from_secs(3).saturating_sub(lost.elapsed())).await;
-    docker(&["start", &node])?;
-    let running = c.running().await;
-    if running.get(vm).is_some_and(|on| on.iter().any(|h| h != host)) {
-        problems.push(format!("{vm} left {host} although its migration's target was lost: {running:?}"));
-    }
-    vmrm::launcher::set_workload(&su, workload(16), &c.security).await?;
-    Ok((Some(took), problems))
+    let why = match copying {
+        Ok(Ok(true)) => return Ok(Ok(stream)),
+        Err(_) => format!("no pre-copy within {BOUND:?}"),
+        Ok(Err(status)) => status.message().to_string(),
+        Ok(Ok(false)) => "the stream ended".into(),
+    };
+    Ok(Err(format!("{why}: {}", said.join(" | "))))
 }
 
 /// The controllers' warnings and errors, to diagnose a violation after the cluster is gone.

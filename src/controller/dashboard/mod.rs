@@ -32,8 +32,9 @@ use std::time::Duration;
 const BODY_LIMIT: usize = 64 * 1024;
 /// Connections served at once; more wait in the listen backlog.
 const MOST_CONNECTIONS: usize = 128;
-/// A TLS handshake that takes longer is dropped.
+/// A TLS handshake, or a request's head, that takes longer is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// The session cookie.
 const COOKIE: &str = "vmrm_session";
 /// The header every action carries (a form on another site cannot set it).
@@ -155,7 +156,9 @@ pub async fn serve(
         tokio::spawn(async move {
             let _permit = permit;
             let service = hyper_util::service::TowerToHyperService::new(app);
-            let http = hyper::server::conn::http1::Builder::new();
+            let mut http = hyper::server::conn::http1::Builder::new();
+            // A client that sends its request's head slowly holds a connection: not for long.
+            http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
             let served = match tls {
                 Some(tls) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(tcp)).await {
                     Ok(Ok(stream)) => http.serve_connection(TokioIo::new(stream), service).await,
