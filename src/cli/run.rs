@@ -204,15 +204,12 @@ async fn remove_cluster(
     eprintln!(
         "WARNING: This action will remove all configuration and destroy the KSYS setup, its recommended to create a backup \"ksysmgr add snapshot -h\""
     );
-    let mut out = String::new();
     if confirm("Do you want to a backup to be created now ? [y|n]", yes)? {
         let reply = admin.add_snapshot(pb::SnapshotRequest {}).await?;
         if let Some(path) = &filepath {
-            out += &format!("Created: {}\n", write_snapshot(path, &reply.name, &reply.content)?);
+            println!("Created: {}", write_snapshot(path, &reply.name, &reply.content)?);
         }
-        out += &printed(&reply.steps);
-        print!("{out}");
-        out.clear();
+        print!("{}", printed(&reply.steps));
     }
     if !confirm("Do you wish to proceed? [y|n]", yes)? {
         return Ok(format!("ksyscluster {name} was not removed\n"));

@@ -105,13 +105,14 @@ fn whoami_of(d: &Dashboard, who: &Principal) -> WhoAmI {
         true => vec![Role::Admin.to_string()],
         false => who.roles.iter().map(ToString::to_string).collect(),
     };
+    let active = d.core.ensure_active().is_ok();
     WhoAmI {
         name: who.name.clone(),
         roles,
         vms: who.vms.iter().map(ToString::to_string).collect(),
         controller: d.node.clone(),
-        active: d.core.ensure_active().is_ok(),
-        active_controller: d.core.hsdb.node().leader_endpoint(),
+        active,
+        active_controller: (!active).then(|| d.core.hsdb.node().leader_endpoint()).flatten(),
     }
 }
 
@@ -134,25 +135,21 @@ pub async fn topology(State(d): State<Dashboard>, headers: HeaderMap) -> Answer<
     let host_groups = d.admin.query_host_group(request(&who, "QueryHostGroup", everything())?).await;
     let hosts = d.admin.query_host(request(&who, "QueryHost", everything())?).await;
     let vms = d.admin.query_vm(request(&who, "QueryVm", everything())?).await;
-    // No host group yet is an empty tree, not an error.
-    let empty_if_none = |e: Status| match e.code() {
-        Code::NotFound | Code::FailedPrecondition => Ok(()),
-        _ => Err(e),
-    };
-    let mut tree = Topology { host_groups: Vec::new(), hosts: Vec::new(), vms: Vec::new() };
-    match host_groups {
-        Ok(r) => tree.host_groups = r.into_inner().host_groups,
-        Err(e) => empty_if_none(e)?,
+    Ok(Json(Topology {
+        host_groups: or_empty(host_groups)?.host_groups,
+        hosts: or_empty(hosts)?.hosts,
+        vms: or_empty(vms)?.vms,
+    }))
+}
+
+/// A query's answer, or an empty one when there is nothing to list yet (no cluster or no host
+/// group is an empty tree, not an error).
+fn or_empty<T: Default>(answer: Result<tonic::Response<T>, Status>) -> Result<T, ApiError> {
+    match answer {
+        Ok(r) => Ok(r.into_inner()),
+        Err(e) if matches!(e.code(), Code::NotFound | Code::FailedPrecondition) => Ok(T::default()),
+        Err(e) => Err(e.into()),
     }
-    match hosts {
-        Ok(r) => tree.hosts = r.into_inner().hosts,
-        Err(e) => empty_if_none(e)?,
-    }
-    match vms {
-        Ok(r) => tree.vms = r.into_inner().vms,
-        Err(e) => empty_if_none(e)?,
-    }
-    Ok(Json(tree))
 }
 
 #[derive(Deserialize)]

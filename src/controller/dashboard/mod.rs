@@ -140,7 +140,11 @@ pub async fn serve(
     let slots = Arc::new(tokio::sync::Semaphore::new(MOST_CONNECTIONS));
     let mut until = std::pin::pin!(until);
     loop {
-        let permit = slots.clone().acquire_owned().await.map_err(VmrmError::internal)?;
+        // Shutdown is heard also while every connection slot is taken.
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.map_err(VmrmError::internal)?,
+            _ = &mut until => return Ok(()),
+        };
         let (tcp, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
