@@ -48,6 +48,10 @@ pub struct Timing {
     /// After a VM's relocation failed, the FDE tries again after this, then after twice as long
     /// each time (vSphere HA's restart retries: +2 min, then doubling; not in the seeds).
     pub relocation_retry: Duration,
+    /// A DR primary SAN accepts its consistency group's writes only while its role was
+    /// confirmed (by its peer SAN or the HSDB) this recently; an unplanned move waits this long
+    /// before the new primary accepts writes (not in the seeds).
+    pub replication_lease: Duration,
 }
 
 impl Timing {
@@ -68,6 +72,7 @@ impl Timing {
                 su_alive: Duration::from_secs(30),
                 su_alive_lease: Duration::from_secs(90),
                 relocation_retry: Duration::from_secs(120),
+                replication_lease: Duration::from_secs(30),
             },
             ProfileName::Fast => Self {
                 vm_heartbeat: Duration::from_millis(200),
@@ -84,6 +89,7 @@ impl Timing {
                 su_alive: Duration::from_millis(300),
                 su_alive_lease: Duration::from_millis(1500),
                 relocation_retry: Duration::from_secs(1),
+                replication_lease: Duration::from_secs(2),
             },
         }
     }

@@ -14,6 +14,7 @@ pub mod names;
 pub mod notify;
 pub mod policy;
 pub mod recovery;
+pub mod site;
 pub mod snapshot;
 pub mod state;
 pub mod su_cluster;
@@ -33,5 +34,6 @@ pub use policy::{
     RestartPolicy,
 };
 pub use recovery::{PlannedRestart, RecoveryTaskRecord, RestartCause, RestartPhase, RestartProgress};
+pub use site::{ConsistencyGroupRecord, SiteRecord, SiteType, StorageAgentRecord};
 pub use state::{HostState, LparState, Priority, VmState, VmStatus};
 pub use su_cluster::{SuAliveRecord, SuClusterRecord, SuClusterStatus, UnitHeartbeat};

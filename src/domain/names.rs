@@ -96,6 +96,16 @@ object_name!(
 );
 object_name!(SuClusterName, "SU cluster");
 object_name!(
+    /// A data centre of a DR cluster (seed: `ksysmgr add site`).
+    SiteName,
+    "site"
+);
+object_name!(
+    /// A site's SAN as the cluster knows it (seed: a storage agent): its node name.
+    StorageAgentName,
+    "storage_agent"
+);
+object_name!(
     /// A `vmrmd` process (its config's `name`): names its log and data files.
     NodeName,
     "node"

@@ -35,6 +35,9 @@ pub enum Table {
     Delivery,
     EventAck,
     Snapshot,
+    Site,
+    StorageAgent,
+    ConsistencyGroup,
 }
 
 fn unknown_table(s: &str) -> String {
@@ -78,6 +81,9 @@ impl Table {
             Table::Delivery => conforms::<DeliveryRecord>(key, value),
             Table::EventAck => conforms::<AckRecord>(key, value),
             Table::Snapshot => conforms::<snapshot::SnapshotRecord>(key, value),
+            Table::Site => conforms::<SiteRecord>(key, value),
+            Table::StorageAgent => conforms::<StorageAgentRecord>(key, value),
+            Table::ConsistencyGroup => conforms::<ConsistencyGroupRecord>(key, value),
             Table::Locked | Table::Event | Table::Audit => Err(self.written_otherwise()),
         }
     }
@@ -161,6 +167,9 @@ record!(MonjvRecord, Table::Monjv, r => r.name.clone());
 record!(NotifyRecord, Table::Notify, r => r.user.clone());
 record!(AckRecord, Table::EventAck, _r => AckRecord::KEY.to_string());
 record!(snapshot::SnapshotRecord, Table::Snapshot, r => r.name.clone());
+record!(SiteRecord, Table::Site, r => r.name.clone());
+record!(StorageAgentRecord, Table::StorageAgent, r => r.name.clone());
+record!(ConsistencyGroupRecord, Table::ConsistencyGroup, r => r.host_group.clone());
 record!(DeliveryRecord, Table::Delivery, r => DeliveryRecord::key_of(&r.user, &r.contact));
 record!(VmHbMissedRecord, Table::VmHbMissed, r => VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid));
 

@@ -120,11 +120,18 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     }
     if cfg.san.is_some() {
         let store = san::store::SanStore::open(&cfg.data_dir.join("san"))?;
-        let san = san::San::open(store.clone())?.start();
-        liveness.actor("SAN", san.clone());
         // A preempt's caller waits one RPC deadline, the lock's read inside it included: each
         // member gets a quarter of it, so a paused member still leaves time for the others.
         let hsdb = RemoteHsdb::new(cfg.hsdb_client_endpoints(), pool.clone(), timing.rpc_deadline / 4);
+        let links = san::Links {
+            name: cfg.name.clone(),
+            pool: pool.clone(),
+            hsdb: hsdb.clone(),
+            lease: timing.replication_lease,
+            rpc_deadline: timing.rpc_deadline,
+        };
+        let san = san::San::open(store.clone())?.replicating(links).start();
+        liveness.actor("SAN", san.clone());
         router = router.add_service(pb::san_server::SanServer::new(san::SanService::new(san, store, hsdb)));
         serving::<pb::san_server::SanServer<san::SanService>>(&reporter, &mut liveness).await;
     }

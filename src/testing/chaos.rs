@@ -41,11 +41,20 @@ pub fn double_runs(disk: &str, record: &[SanOperation]) -> Vec<String> {
 /// Reads a VM's disk log back (its workload writes record N into block N): every run of
 /// accepted writes must start at the block after the last one, whichever copy wrote it — a gap
 /// is data lost, a repeat data written twice. The record may have lost its oldest rows (it is
-/// bounded): the check starts at its first write.
+/// bounded): the check starts at its first write. On a DR site's SAN the writes replicated from
+/// the other site (REPLICA) continue the log too, and a full copy (RESYNC) sets where it ends.
 pub fn log_breaks(disk: &str, record: &[SanOperation]) -> Vec<String> {
     let mut head: Option<u64> = None;
     let mut out = Vec::new();
-    for op in record.iter().filter(|op| op.disk == disk && op.kind == "WRITE") {
+    for op in record.iter().filter(|op| op.disk == disk) {
+        match op.kind.as_str() {
+            "RESYNC" => {
+                head = Some(op.last_block);
+                continue;
+            }
+            "WRITE" | "REPLICA" => {}
+            _ => continue,
+        }
         if let Some(head) = head
             && op.first_block != head + 1
         {

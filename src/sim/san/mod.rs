@@ -6,16 +6,24 @@
 //! Everything is kept on the SAN's disk ([`store`]) and survives its restart. A preempt moves a
 //! reservation only under the fencing token of the VM's lock as the HSDB holds it ([`service`]):
 //! no caller can choose its own number.
+//!
+//! In a DR cluster each site has its SAN, and a host group's disks are replicated from the
+//! SAN of the site the group runs at to the other ([`replication`], [`replicating`]): a disk
+//! held as a replica can be neither reserved, read nor written by this site's hosts.
+pub mod replicating;
+pub mod replication;
 pub mod service;
 pub mod store;
 
 use crate::error::{Result, VmrmError};
 use crate::pb;
 use actix::prelude::*;
-use std::collections::HashMap;
+use replication::Group;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use store::{Holder, SanStore};
 
+pub use replicating::Links;
 pub use service::SanService;
 
 /// Most disks the SAN holds reservations for; a reservation of one more is refused.
@@ -34,10 +42,25 @@ pub struct San {
     records: u64,
     /// Each disk's newest written block, and the copy that wrote it.
     heads: HashMap<String, (u64, String)>,
+    /// This SAN's part in each consistency group, and which group holds each replicated disk.
+    groups: BTreeMap<String, Group>,
+    disk_groups: HashMap<String, String>,
+    shipping: HashMap<String, replicating::Shipping>,
+    /// How to reach the peer SANs and the HSDB; none: nothing is shipped (unit tests).
+    links: Option<Links>,
+    /// How long a confirmation of a primary role lasts (the links' lease once replicating).
+    lease: std::time::Duration,
 }
 
 impl Actor for San {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if let Some(links) = &self.links {
+            ctx.run_interval(replicating::SHIP_TICK, |act, ctx| act.ship(ctx));
+            ctx.run_interval(links.lease / 4, |act, ctx| act.confirm(ctx));
+        }
+    }
 }
 
 impl San {
@@ -52,7 +75,27 @@ impl San {
             last_sequence: loaded.last_sequence,
             records: loaded.records,
             heads: loaded.heads,
+            disk_groups: loaded
+                .groups
+                .iter()
+                .flat_map(|g| g.disks.iter().map(|d| (d.clone(), g.name.clone())))
+                .collect(),
+            groups: loaded.groups.into_iter().map(|g| (g.name.clone(), g)).collect(),
+            shipping: HashMap::new(),
+            links: None,
+            lease: crate::profile::Timing::of(crate::profile::ProfileName::Fast).replication_lease,
         })
+    }
+
+    /// Replicates the consistency groups it holds, through `links`.
+    pub fn replicating(self, links: Links) -> Self {
+        Self { lease: links.lease, links: Some(links), ..self }
+    }
+
+    fn set_head(&mut self, disk: &str, block: u64, writer: &str) -> Result<()> {
+        self.store.set_head(disk, block, writer)?;
+        self.heads.insert(disk.to_string(), (block, writer.to_string()));
+        Ok(())
     }
 
     /// Opens (or creates) the SAN's store in `dir`.
@@ -64,8 +107,8 @@ impl San {
         self.log_write(disk, kind, key, owner, previous_key, ("", 0))
     }
 
-    /// Records an operation; an accepted write that follows the disk's newest row (same key,
-    /// same copy, the next block) folds into it.
+    /// Records an operation; an accepted (or replicated) write that follows the disk's newest
+    /// row (same kind, key and copy, the next block) folds into it.
     fn log_write(
         &mut self,
         disk: &str,
@@ -77,8 +120,8 @@ impl San {
     ) -> Result<()> {
         let now = crate::now_ms();
         if let Some(last) = self.last_ops.get_mut(disk)
-            && kind == "WRITE"
-            && last.kind == "WRITE"
+            && matches!(kind, "WRITE" | "REPLICA")
+            && last.kind == kind
             && last.key == key
             && last.writer == writer
             && last.last_block.checked_add(1) == Some(block)
@@ -116,16 +159,25 @@ impl San {
     /// Accepts the write only from the disk's holder. A disk nobody ever reserved has nothing
     /// to protect and leaves no record. The newest block written again by the same copy is a
     /// retry of a write whose answer was lost: accepted, and nothing changes.
+    ///
+    /// A replicated disk takes writes only as its group's primary, while its role is confirmed
+    /// (a write that must wait is answered UNAVAILABLE, and retried); on a replica every write
+    /// is rejected.
     fn write(&mut self, w: &pb::WriteRequest) -> Result<bool> {
         let Some(holder) = self.holders.get(&w.disk) else { return Ok(false) };
-        let accepted = holder.key == w.key;
+        let mut accepted = holder.key == w.key;
         let owner = if accepted { holder.owner.clone() } else { String::new() };
+        match self.admits_write(&w.disk) {
+            Err(VmrmError::FailedPrecondition(_)) => accepted = false,
+            Err(wait) => return Err(wait),
+            Ok(()) => {}
+        }
         if accepted {
             if self.heads.get(&w.disk).is_some_and(|(block, writer)| *block == w.block && *writer == w.writer) {
                 return Ok(true);
             }
-            self.store.set_head(&w.disk, w.block, &w.writer)?;
-            self.heads.insert(w.disk.clone(), (w.block, w.writer.clone()));
+            self.set_head(&w.disk, w.block, &w.writer)?;
+            self.journal(w)?;
         }
         let kind = if accepted { "WRITE" } else { "WRITE_REJECTED" };
         self.log_write(&w.disk, kind, w.key, &owner, 0, (&w.writer, w.block))?;
@@ -134,6 +186,7 @@ impl San {
 
     /// The disk's newest written block, for its reservation's holder.
     fn head(&self, r: &pb::HeadRequest) -> Result<pb::HeadReply> {
+        self.check_not_replica(&r.disk)?;
         match self.holders.get(&r.disk) {
             Some(holder) if holder.key == r.key => {
                 let (block, writer) = self.heads.get(&r.disk).cloned().unwrap_or_default();
@@ -158,6 +211,7 @@ impl San {
 
     fn reserve(&mut self, r: &pb::ReserveRequest) -> Result<pb::ReservationReply> {
         self.room_for(&r.disk)?;
+        self.check_not_replica(&r.disk)?;
         if let Some(held) = self.holders.get(&r.disk).filter(|h| h.key != r.key).cloned() {
             self.log(&r.disk, "RESERVE_REFUSED", r.key, &r.owner, held.key)?;
             return Err(VmrmError::precondition(format!(
@@ -174,6 +228,7 @@ impl San {
     /// the VM's lock): a token older than one the disk has seen is refused.
     fn preempt(&mut self, r: &pb::PreemptRequest) -> Result<pb::ReservationReply> {
         self.room_for(&r.disk)?;
+        self.check_not_replica(&r.disk)?;
         let seen = self.fences.get(&r.disk).copied().unwrap_or(0);
         let previous = self.holders.get(&r.disk).map_or(0, |h| h.key);
         if r.fence < seen {
@@ -239,6 +294,39 @@ impl Handler<Head> for San {
     type Result = Result<pb::HeadReply>;
     fn handle(&mut self, Head(r): Head, _: &mut Context<Self>) -> Self::Result {
         self.head(&r)
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<pb::GroupStatus>")]
+pub struct ConfigureGroup(pub pb::ConsistencyGroup);
+
+impl Handler<ConfigureGroup> for San {
+    type Result = Result<pb::GroupStatus>;
+    fn handle(&mut self, ConfigureGroup(r): ConfigureGroup, _: &mut Context<Self>) -> Self::Result {
+        self.configure(&r)
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<pb::ReplicationAck>")]
+pub struct Replicate(pub pb::ReplicationBatch);
+
+impl Handler<Replicate> for San {
+    type Result = Result<pb::ReplicationAck>;
+    fn handle(&mut self, Replicate(b): Replicate, _: &mut Context<Self>) -> Self::Result {
+        self.receive(&b)
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<pb::GroupStatus>")]
+pub struct QueryGroup(pub String);
+
+impl Handler<QueryGroup> for San {
+    type Result = Result<pb::GroupStatus>;
+    fn handle(&mut self, QueryGroup(name): QueryGroup, _: &mut Context<Self>) -> Self::Result {
+        self.status(&name)
     }
 }
 
@@ -359,6 +447,50 @@ mod tests {
             san.store.ops("d").unwrap().into_iter().skip(1).map(|o| (o.first_block, o.last_block, o.count)).collect();
         assert_eq!(rows, [(1, 3, 3), (5, 5, 1), (4, 4, 1)]);
         assert_eq!(head(&san, 1).unwrap(), 4);
+    }
+
+    fn group(role: pb::ReplicationRole) -> pb::ConsistencyGroup {
+        pb::ConsistencyGroup {
+            name: "HG1".into(),
+            generation: 1,
+            role: role as i32,
+            peer: "127.0.0.1:1".into(),
+            disks: vec!["d".into()],
+            ..Default::default()
+        }
+    }
+
+    /// A primary journals its writes and ships them; the secondary applies them in order, keeps
+    /// each writer's stamp, and lets no host of its own site touch the disk. A restarted primary
+    /// numbers on from its journal.
+    #[test]
+    fn a_primary_ships_its_writes_and_the_replica_refuses_its_own_hosts() {
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (mut a, mut b) = (san(a_dir.path()), san(b_dir.path()));
+        a.configure(&group(pb::ReplicationRole::Primary)).unwrap();
+        b.configure(&group(pb::ReplicationRole::Secondary)).unwrap();
+        a.reserve(&reserve(1)).unwrap();
+        assert!(at(&mut a, 1, "host-1#00000001", 1));
+        let full = a.batch("HG1").unwrap();
+        assert!(full.full && full.heads.len() == 1 && full.written == 1);
+        let ack = b.receive(&full).unwrap();
+        assert_eq!(ack.applied, 1);
+        for block in 2..=4 {
+            assert!(at(&mut a, 1, "host-1#00000001", block));
+        }
+        a.groups.get_mut("HG1").unwrap().acked_by_peer(1, true, &ack);
+        let batch = a.batch("HG1").unwrap();
+        assert_eq!(batch.writes.iter().map(|w| w.block).collect::<Vec<_>>(), [2, 3, 4]);
+        assert_eq!(b.receive(&batch).unwrap().applied, 4);
+        assert_eq!(b.heads["d"], (4, "host-1#00000001".to_string()));
+        let rows: Vec<_> =
+            b.store.ops("d").unwrap().into_iter().map(|o| (o.kind, o.first_block, o.last_block)).collect();
+        assert_eq!(rows, [("RESYNC".to_string(), 1, 1), ("REPLICA".to_string(), 2, 4)]);
+        assert!(b.reserve(&reserve(2)).unwrap_err().to_string().contains("is a replica"));
+        assert!(b.head(&pb::HeadRequest { disk: "d".into(), key: 2 }).is_err());
+        drop(a);
+        let again = reopen(a_dir.path());
+        assert_eq!(again.groups["HG1"].sequence, 4, "the journal says how far the primary numbered");
     }
 
     /// A restarted SAN holds what it held: the holder's writes go on, the fence still refuses an

@@ -4,10 +4,11 @@
 //! SAN never trusts a caller's number, so nobody can take a disk with a large token of their
 //! own and block every later recovery. A reservation change, and an accepted write, is on the
 //! SAN's disk before it is answered.
+use super::replication::{BATCH, MAX_GROUP_DISKS};
 use super::store::SanStore;
-use super::{Head, Preempt, Reserve, San, Write};
+use super::{ConfigureGroup, Head, Preempt, QueryGroup, Replicate, Reserve, San, Write};
 use crate::domain::identity::{check_copy_stamp, vm_of_disk};
-use crate::domain::names::HostName;
+use crate::domain::names::{HostGroupName, HostName};
 use crate::error::{Result, VmrmError};
 use crate::hsdb::locks::{VmLock, issued};
 use crate::hsdb::{HsdbAccess, RemoteHsdb};
@@ -49,6 +50,30 @@ fn check_holder(disk: &str, key: u64, owner: &str) -> Result<()> {
     }
 }
 
+/// A consistency group's name is its host group's.
+fn check_group(name: &str) -> Result<()> {
+    HostGroupName::parse(name).map(drop)
+}
+
+/// A batch from a peer: its group, disks, stamps and size.
+fn check_batch(b: &pb::ReplicationBatch) -> Result<()> {
+    check_group(&b.group)?;
+    if b.writes.len() as u64 > BATCH || b.heads.len() > MAX_GROUP_DISKS {
+        return Err(VmrmError::invalid(format!(
+            "a replication batch carries at most {BATCH} writes or {MAX_GROUP_DISKS} disks' heads"
+        )));
+    }
+    for (disk, writer) in
+        b.writes.iter().map(|w| (&w.disk, &w.writer)).chain(b.heads.iter().map(|h| (&h.disk, &h.writer)))
+    {
+        vm_of_disk(disk)?;
+        if !writer.is_empty() {
+            check_copy_stamp(writer)?;
+        }
+    }
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl SanRpc for SanService {
     async fn reserve(&self, req: Request<pb::ReserveRequest>) -> Result<Response<pb::ReservationReply>, Status> {
@@ -85,6 +110,37 @@ impl SanRpc for SanService {
         let r = req.into_inner();
         vm_of_disk(&r.disk)?;
         Ok(Response::new(self.san.send(Head(r)).await.map_err(VmrmError::from)??))
+    }
+
+    async fn configure_group(&self, req: Request<pb::ConsistencyGroup>) -> Result<Response<pb::GroupStatus>, Status> {
+        let r = req.into_inner();
+        check_group(&r.name)?;
+        if !crate::transport::is_endpoint(&r.peer) {
+            return Err(
+                VmrmError::invalid(format!("peer `{}` is not a SAN's address", crate::error::quote(&r.peer))).into()
+            );
+        }
+        r.disks.iter().try_for_each(|d| vm_of_disk(d).map(drop))?;
+        let status = self.san.send(ConfigureGroup(r)).await.map_err(VmrmError::from)??;
+        self.store.flush().await?;
+        Ok(Response::new(status))
+    }
+
+    async fn replicate(&self, req: Request<pb::ReplicationBatch>) -> Result<Response<pb::ReplicationAck>, Status> {
+        let b = req.into_inner();
+        check_batch(&b)?;
+        let ack = self.san.send(Replicate(b)).await.map_err(VmrmError::from)??;
+        // What is acknowledged as applied is on this SAN's disk.
+        self.store.flush().await?;
+        Ok(Response::new(ack))
+    }
+
+    async fn query_group(&self, req: Request<pb::GroupRef>) -> Result<Response<pb::GroupStatus>, Status> {
+        let name = req.into_inner().name;
+        if !name.is_empty() {
+            check_group(&name)?;
+        }
+        Ok(Response::new(self.san.send(QueryGroup(name)).await.map_err(VmrmError::from)??))
     }
 
     async fn record(&self, req: Request<pb::RecordRequest>) -> Result<Response<pb::RecordReply>, Status> {

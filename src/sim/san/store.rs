@@ -1,8 +1,11 @@
 //! What the SAN keeps on its disk, in sled: each disk's reservation (key and owner), the highest
-//! fencing token it has seen, its newest written block, and its record of operations. A SAN restart forgets nothing: the
+//! fencing token it has seen, its newest written block, its record of operations, and its part
+//! in each consistency group with the journal of writes its secondary has not applied yet
+//! (DR replication, [`super::replication`]). A SAN restart forgets nothing: the
 //! VMs' writes go on being accepted, and a host coming back with a stale boot list still finds
 //! the disk reserved by the host that runs the VM now. A reservation change or an accepted write
 //! is on the disk (fdatasync, shared by the changes made meanwhile) before it is answered.
+use super::replication::{Group, Journaled};
 use crate::disk_sync::DiskSync;
 use crate::error::{Result, VmrmError};
 use crate::pb::SanOperation;
@@ -29,6 +32,7 @@ pub struct Loaded {
     pub records: u64,
     /// Each disk's newest written block and the copy that wrote it.
     pub heads: HashMap<String, (u64, String)>,
+    pub groups: Vec<Group>,
 }
 
 #[derive(Clone)]
@@ -40,6 +44,18 @@ pub struct SanStore {
     record: sled::Tree,
     /// Disk → its newest written block (big-endian) and the writer's stamp.
     heads: sled::Tree,
+    /// Consistency group name → this SAN's part in it (JSON).
+    groups: sled::Tree,
+    /// Group name, 0, sequence (big-endian) → a write its secondary has not applied (protobuf).
+    journal: sled::Tree,
+}
+
+/// The journal key of `group`'s write `sequence` (group names hold no NUL).
+fn journal_key(group: &str, sequence: u64) -> Vec<u8> {
+    let mut key = group.as_bytes().to_vec();
+    key.push(0);
+    key.extend_from_slice(&sequence.to_be_bytes());
+    key
 }
 
 fn io(e: impl std::fmt::Display) -> VmrmError {
@@ -57,6 +73,8 @@ impl SanStore {
             fences: db.open_tree("fences").map_err(io)?,
             record: db.open_tree("record").map_err(io)?,
             heads: db.open_tree("heads").map_err(io)?,
+            groups: db.open_tree("groups").map_err(io)?,
+            journal: db.open_tree("journal").map_err(io)?,
             disk,
         })
     }
@@ -87,7 +105,43 @@ impl SanStore {
             let head = (block, String::from_utf8_lossy(writer).into_owned());
             loaded.heads.insert(String::from_utf8_lossy(&disk).into_owned(), head);
         }
+        for item in self.groups.iter() {
+            let (_, group) = item.map_err(io)?;
+            let mut group: Group = serde_json::from_slice(&group).map_err(io)?;
+            // The row is rewritten at each answer of the peer; the writes since are journaled.
+            let range = journal_key(&group.name, 0)..=journal_key(&group.name, u64::MAX);
+            if let Some(item) = self.journal.range(range).next_back() {
+                let newest = Journaled::decode(item.map_err(io)?.1.as_ref()).map_err(io)?;
+                group.sequence = group.sequence.max(newest.sequence);
+            }
+            loaded.groups.push(group);
+        }
         Ok(loaded)
+    }
+
+    pub fn put_group(&self, group: &Group) -> Result<()> {
+        self.groups.insert(group.name.as_bytes(), serde_json::to_vec(group).map_err(io)?).map_err(io)?;
+        Ok(())
+    }
+
+    pub fn journal_append(&self, group: &str, write: &Journaled) -> Result<()> {
+        self.journal.insert(journal_key(group, write.sequence), write.encode_to_vec()).map_err(io)?;
+        Ok(())
+    }
+
+    /// Up to `limit` of `group`'s journaled writes after sequence `after`, oldest first.
+    pub fn journal_after(&self, group: &str, after: u64, limit: u64) -> Result<Vec<Journaled>> {
+        let range = journal_key(group, after.saturating_add(1))..journal_key(group, u64::MAX);
+        let rows = self.journal.range(range).take(limit as usize);
+        rows.map(|item| Journaled::decode(item.map_err(io)?.1.as_ref()).map_err(io)).collect()
+    }
+
+    /// Drops `group`'s journaled writes up to sequence `upto` (all of them: `u64::MAX`).
+    pub fn journal_trim(&self, group: &str, upto: u64) -> Result<()> {
+        for item in self.journal.range(journal_key(group, 0)..=journal_key(group, upto)).keys() {
+            self.journal.remove(item.map_err(io)?).map_err(io)?;
+        }
+        Ok(())
     }
 
     /// A disk's newest written block (on the disk at the next [`Self::flush`]).
