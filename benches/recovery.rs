@@ -137,6 +137,7 @@ fn topology(base_port: u16, dir: &Path) -> Topology {
             .map(|j| VmConfig { name: format!("vm-1-{j}"), cpu: 1, memory_mb: 1024, permanent_index: None })
             .collect(),
         max_definitions: 100,
+        site: 0,
     };
     t
 }

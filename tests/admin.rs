@@ -128,6 +128,7 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
         memory_mb: 8192,
         vms: vec![vm("vm-2-1"), vm("vm-2-2")],
         max_definitions: 100,
+        site: 0,
     };
     let mut dc = start(topology).await;
     let mut admin = dc.admin().unwrap();
@@ -152,8 +153,13 @@ async fn bad_admin_input_gets_clear_errors_and_changes_nothing() {
         "NotFound",
         "not managed by any added HMC",
     );
-    let bad_hmc =
-        pb::AddHmcRequest { name: "h3".into(), login: "a".into(), password: "b".into(), ip: "10.0.0.1:port".into() };
+    let bad_hmc = pb::AddHmcRequest {
+        name: "h3".into(),
+        login: "a".into(),
+        password: "b".into(),
+        ip: "10.0.0.1:port".into(),
+        site: String::new(),
+    };
     assert_code(admin.add_hmc(bad_hmc).await, "InvalidArgument", "is not an IP address or host name");
     let dup_group = pb::AddHostGroupRequest { name: "HG2".into(), hosts: vec!["host-1".into()], ..Default::default() };
     assert_code(admin.add_host_group(dup_group).await, "FailedPrecondition", "already belongs to host_group");
@@ -325,8 +331,13 @@ async fn refused_at_every_rpc(admin: &mut vmrm::transport::AdminClient) {
             "AddCluster",
             why,
         );
-        let hmc =
-            pb::AddHmcRequest { name: bad.into(), login: "a".into(), password: "b".into(), ip: "127.0.0.1".into() };
+        let hmc = pb::AddHmcRequest {
+            name: bad.into(),
+            login: "a".into(),
+            password: "b".into(),
+            ip: "127.0.0.1".into(),
+            site: String::new(),
+        };
         invalid(text(admin.add_hmc(hmc).await), "AddHmc", why);
         invalid(text(admin.add_host(pb::AddHostRequest { name: bad.into() }).await), "AddHost", why);
         let group = pb::AddHostGroupRequest { name: "HG3".into(), hosts: vec![bad.into()], ..Default::default() };

@@ -87,8 +87,13 @@ async fn hostile_input_is_refused_everywhere_and_harms_nothing() {
     cases.refused("admin: restart an unknown VM", admin.restart_vm(unknown).await, Code::NotFound, "vm-9-9");
     let long = pb::QueryRequest { name: "x".repeat(65), ..Default::default() };
     cases.refused("admin: a 65-byte name", admin.query_vm(long).await, Code::InvalidArgument, "not a valid VM name");
-    let hmc =
-        pb::AddHmcRequest { name: "hmc-x".into(), ip: "no where".into(), login: "a".into(), password: "b".into() };
+    let hmc = pb::AddHmcRequest {
+        name: "hmc-x".into(),
+        ip: "no where".into(),
+        login: "a".into(),
+        password: "b".into(),
+        site: String::new(),
+    };
     cases.refused("admin: an HMC at no address", admin.add_hmc(hmc).await, Code::InvalidArgument, "no where");
     let member = pb::AddHsdbNodeRequest { node_id: 0, endpoint: "127.0.0.1:1".into() };
     cases.refused("admin: HSDB member 0", admin.add_hsdb_node(member).await, Code::InvalidArgument, "");

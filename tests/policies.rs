@@ -140,6 +140,7 @@ async fn twelve_vm_recovery_under_way(
             .map(|n| VmConfig { name: n.clone(), cpu: 1, memory_mb: 2048, permanent_index: None })
             .collect(),
         max_definitions: 100,
+        site: 0,
     };
     let mut dc = start(topology).await;
     dc.kill_host("host-1");

@@ -165,7 +165,64 @@ pub fn host_groups(list: &[pb::HostGroupView]) -> String {
         let _ =
             writeln!(out, "VM_failure_detection_speed:    {}", shown::<DetectionSpeed>(g.vm_failure_detection_speed));
         let secs = f64::from(g.host_failure_detection_time_ms) / 1000.0;
-        let _ = writeln!(out, "Host_failure_detection_time:   {secs}\n");
+        let _ = writeln!(out, "Host_failure_detection_time:   {secs}");
+        if !g.site.is_empty() {
+            field(&mut out, "Site", &g.site);
+        }
+        if let Some(r) = &g.replication {
+            replication(&mut out, r);
+        }
+        let _ = writeln!(out);
+    }
+    out
+}
+
+/// A host group's replication across the sites (DR).
+fn replication(out: &mut String, r: &pb::ReplicationView) {
+    field(out, "Replication", format!("{} -> {} (generation {})", r.primary_san, r.secondary_san, r.generation));
+    field(out, "Replication_lag", format!("{} writes, {} ms", r.lag_writes, r.lag_ms));
+    let point = if r.consistent_at_ms > 0 { time(r.consistent_at_ms) } else { "none yet".into() };
+    field(out, "Consistent_point", point);
+    field(out, "Primary_writable", if r.writable { "Yes" } else { "No" });
+    if r.lost_writes > 0 {
+        field(out, "Lost_writes", r.lost_writes);
+    }
+    if !r.moving.is_empty() {
+        field(out, "Moving_to", &r.moving);
+    }
+    if !r.error.is_empty() {
+        field(out, "Replication_error", &r.error);
+    }
+}
+
+pub fn sites(list: &[pb::SiteView]) -> String {
+    let mut out = String::new();
+    for s in list {
+        field(&mut out, "Name", &s.name);
+        let kind = match pb::SiteType::try_from(s.site_type) {
+            Ok(pb::SiteType::Home) => "home",
+            Ok(pb::SiteType::Backup) => "backup",
+            _ => "unknown",
+        };
+        field(&mut out, "Sitetype", kind);
+        list_field(&mut out, "HMCs", &s.hmcs);
+        list_field(&mut out, "Hosts", &s.hosts);
+        list_field(&mut out, "Storage_agents", &s.storage_agents);
+        list_field(&mut out, "Active_host_groups", &s.active_host_groups);
+        let _ = writeln!(out);
+    }
+    out
+}
+
+/// Each site's storage agents (SANs).
+pub fn storage_agents(list: &[pb::SiteView]) -> String {
+    let mut out = String::new();
+    for s in list {
+        for agent in &s.storage_agents {
+            field(&mut out, "Name", agent);
+            field(&mut out, "Site", &s.name);
+            let _ = writeln!(out);
+        }
     }
     out
 }

@@ -40,6 +40,9 @@ pub enum Class {
     Notify,
     /// Configuration snapshots (seed: `add snapshot`).
     Snapshot,
+    /// A DR cluster's sites, and each site's SAN.
+    Site,
+    StorageAgent,
     /// `collocation`, `anticollocation` or `workgroup`.
     #[strum(disabled)]
     Affinity(AffinityKind),
@@ -56,7 +59,14 @@ pub enum KsysCommand {
         login: String,
         password: Option<String>,
         ip: String,
+        site: String,
     },
+    AddSite(pb::AddSiteRequest),
+    AddStorageAgent(pb::AddStorageAgentRequest),
+    PairHost(pb::PairHostRequest),
+    DiscoverSite(pb::DiscoverSiteRequest),
+    /// `move host_group NAME to=SITE [dr_type=planned|unplanned]`: asks for confirmation first.
+    Move(pb::MoveRequest),
     AddHost {
         name: String,
     },
@@ -163,14 +173,20 @@ pub enum KsysCommand {
 
 pub const USAGE: &str = "\
 Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] [-y] <action> <class> [name] [attribute=value ...]
-  add ksyscluster NAME [type=HA] [ksysnodes=N1,...] [sync=yes|no]
+  add ksyscluster NAME [type=HA|DR] [ksysnodes=N1,...] [sync=yes|no]
   remove ksyscluster NAME [filepath=PATH]  (offers a snapshot, then asks; -y: takes it and goes on)
-  add hmc NAME login=USER [password=PASSWORD] ip=IP[:PORT]   (without password=: asked for, not echoed)
+  add hmc NAME login=USER [password=PASSWORD] ip=IP[:PORT] [site=SITE]   (without password=: asked for, not echoed;
+         site=: in a DR cluster, the HMC's site and its hosts')
+  add site NAME sitetype=home|backup       (a DR cluster's two sites)
+  add storage_agent NAME site=SITE ip=IP:PORT   (the site's SAN, by its node name)
+  pair host HOST pair=HOST                 (hosts of the two sites: a moved host group's VMs restart on the pair)
+  discover site NAME [verify=yes]          (its host groups discovered, their storage replicated to the other site)
+  move host_group NAME to=SITE [dr_type=planned|unplanned]   (asks first; -y: goes on)
   add host NAME
   add host_group NAME hosts=HOST1,HOST2,... [repo_disk=VIODISKID ha_disk=VIODISKID]
   discover host_group NAME [verify=yes]
   verify host_group NAME
-  query system|ksyscluster|hmc|host|host_group|vios|vm [NAME]
+  query system|ksyscluster|hmc|host|host_group|vios|vm|site [NAME]
   query vm [NAME] [state=manage|unmanage]  (only the managed, or the unmanaged, VMs)
   query event [EVENT|SUBJECT] [before=SEQ] [limit=1-1000] [severity=critical|warning|maintenance|informational]
          [unacknowledged=yes]   (newest last; 100 by default; severity: that severe or more)
@@ -233,6 +249,8 @@ fn action(word: &str) -> Option<&'static str> {
         "cleanup" => "cleanup",
         "recover" => "recover",
         "ack" | "acknowledge" => "ack",
+        "pair" => "pair",
+        "move" | "mv" => "move",
         _ => return None,
     })
 }
@@ -332,12 +350,12 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
     };
     let act = action(act).ok_or_else(|| {
         format!(
-            "unknown action `{act}` (add, modify, remove, query, discover, verify, restart, restore, manage, unmanage, cleanup, lpm, recover, ack)"
+            "unknown action `{act}` (add, modify, remove, query, discover, verify, restart, restore, manage, unmanage, cleanup, lpm, recover, ack, pair, move)"
         )
     })?;
     let cls = class(cls).ok_or_else(|| {
         format!(
-            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, audit, app, collocation, anticollocation, workgroup, hsdb, hsdb_node, monjv, su_cluster, vm_definition, notify, snapshot)"
+            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, audit, app, collocation, anticollocation, workgroup, hsdb, hsdb_node, monjv, su_cluster, vm_definition, notify, snapshot, site, storage_agent)"
         )
     })?;
     let what = format!("{act} {}", words[1]);
@@ -361,13 +379,54 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             KsysCommand::RemoveCluster { name: required(&w, &what)?, filepath: w.attrs.get("filepath").cloned() }
         }
         ("add", Class::Hmc) => {
-            let w = split(rest, &["login", "password", "ip"], &what)?;
+            let w = split(rest, &["login", "password", "ip", "site"], &what)?;
             KsysCommand::AddHmc {
                 name: required(&w, &what)?,
                 login: attr(&w, "login", &what)?,
                 password: w.attrs.get("password").cloned(),
                 ip: attr(&w, "ip", &what)?,
+                site: w.attrs.get("site").cloned().unwrap_or_default(),
             }
+        }
+        ("add", Class::Site) => {
+            let w = split(rest, &["sitetype"], &what)?;
+            let site_type = match attr(&w, "sitetype", &what)?.to_ascii_lowercase().as_str() {
+                "home" => pb::SiteType::Home,
+                "backup" => pb::SiteType::Backup,
+                other => return Err(format!("sitetype={other}: use home or backup")),
+            };
+            KsysCommand::AddSite(pb::AddSiteRequest { name: required(&w, &what)?, site_type: site_type as i32 })
+        }
+        ("add", Class::StorageAgent) => {
+            let w = split(rest, &["site", "ip"], &what)?;
+            KsysCommand::AddStorageAgent(pb::AddStorageAgentRequest {
+                name: required(&w, &what)?,
+                site: attr(&w, "site", &what)?,
+                ip: attr(&w, "ip", &what)?,
+            })
+        }
+        ("pair", Class::Host) => {
+            let w = split(rest, &["pair"], &what)?;
+            KsysCommand::PairHost(pb::PairHostRequest { host: required(&w, &what)?, pair: attr(&w, "pair", &what)? })
+        }
+        ("discover", Class::Site) => {
+            let w = split(rest, &["verify"], &what)?;
+            let verify = yes_no(w.attrs.get("verify"), "verify")?;
+            KsysCommand::DiscoverSite(pb::DiscoverSiteRequest { site: required(&w, &what)?, verify })
+        }
+        ("move", Class::HostGroup) => {
+            let w = split(rest, &["to", "dr_type"], &what)?;
+            let dr_type = match w.attrs.get("dr_type").map(|t| t.to_ascii_lowercase()).as_deref() {
+                None | Some("planned") => pb::DrType::Planned,
+                Some("unplanned") => pb::DrType::Unplanned,
+                Some(other) => return Err(format!("dr_type={other}: use planned or unplanned")),
+            };
+            KsysCommand::Move(pb::MoveRequest {
+                host_group: required(&w, &what)?,
+                to: attr(&w, "to", &what)?,
+                dr_type: dr_type as i32,
+                confirm: false,
+            })
         }
         ("add", Class::Host) => KsysCommand::AddHost { name: required(&split(rest, &[], &what)?, &what)? },
         ("add", Class::HostGroup) => {
@@ -721,8 +780,22 @@ mod tests {
                 name: "rthmc3".into(),
                 login: "hscroot".into(),
                 password: Some("abc123".into()),
-                ip: "9.3.18.159".into()
+                ip: "9.3.18.159".into(),
+                site: String::new(),
             }
+        );
+        assert_eq!(
+            p("move host_group Default_HG to=sitert12").unwrap(),
+            KsysCommand::Move(pb::MoveRequest {
+                host_group: "Default_HG".into(),
+                to: "sitert12".into(),
+                dr_type: pb::DrType::Planned as i32,
+                confirm: false,
+            })
+        );
+        assert_eq!(
+            p("discover site sitert11 verify=yes").unwrap(),
+            KsysCommand::DiscoverSite(pb::DiscoverSiteRequest { site: "sitert11".into(), verify: true })
         );
         assert_eq!(
             p("discovery host_group ITSO_HG verify=yes").unwrap(),
@@ -811,6 +884,10 @@ mod tests {
         assert!(p("add hsdb_node four endpoint=127.0.0.1:7004").unwrap_err().contains("not an HSDB node id"));
         assert!(p("add hsdb_node 4").unwrap_err().contains("endpoint="));
         assert!(p("remove hsdb_node").unwrap_err().contains("needs a node id"));
+        assert!(p("move host_group HG").unwrap_err().contains("to="));
+        assert!(p("move host_group HG to=B dr_type=sometimes").unwrap_err().contains("planned or unplanned"));
+        assert!(p("add site S sitetype=spare").unwrap_err().contains("home or backup"));
+        assert!(p("pair host h1").unwrap_err().contains("pair="));
     }
 
     #[test]

@@ -240,12 +240,28 @@ pub async fn execute(
 ) -> Result<String> {
     Ok(match cmd {
         KsysCommand::AddCluster(req) => lines(admin.add_cluster(req).await?, output),
-        KsysCommand::AddHmc { name, login, password, ip } => {
+        KsysCommand::AddHmc { name, login, password, ip, site } => {
             let password = match password {
                 Some(password) => password,
                 None => ask_password(&format!("Password of {login} on HMC {name}: "))?,
             };
-            lines(admin.add_hmc(pb::AddHmcRequest { name, login, password, ip }).await?, output)
+            lines(admin.add_hmc(pb::AddHmcRequest { name, login, password, ip, site }).await?, output)
+        }
+        KsysCommand::AddSite(req) => lines(admin.add_site(req).await?, output),
+        KsysCommand::AddStorageAgent(req) => lines(admin.add_storage_agent(req).await?, output),
+        KsysCommand::PairHost(req) => lines(admin.pair_host(req).await?, output),
+        KsysCommand::DiscoverSite(req) => {
+            let label = format!("Discovering site {}", req.site);
+            lines(long(admin, output, &label, async |a: &mut AdminClient| a.discover_site(req).await).await?, output)
+        }
+        KsysCommand::Move(req) => {
+            eprintln!("You are initiating a failover across sites");
+            if !confirm("Do you wish to proceed? [y|n]", yes)? {
+                return Ok(format!("host_group {} was not moved\n", req.host_group));
+            }
+            let req = pb::MoveRequest { confirm: true, ..req };
+            let label = format!("Moving host_group {} to {}", req.host_group, req.to);
+            lines(long(admin, output, &label, async |a: &mut AdminClient| a.move_host_group(req).await).await?, output)
         }
         KsysCommand::AddHost { name } => lines(admin.add_host(pb::AddHostRequest { name }).await?, output),
         KsysCommand::AddHostGroup { name, hosts, repo_disk, ha_disk } => {
@@ -373,6 +389,11 @@ pub async fn execute(
                     render!(output, admin.query_su_cluster(q).await?, |v: &pb::SuClusterList| format::su_clusters(
                         &v.clusters
                     ))
+                }
+                Class::Site => render!(output, admin.query_site(q).await?, |v: &pb::SiteList| format::sites(&v.sites)),
+                Class::StorageAgent => {
+                    let q = pb::QueryRequest { name: String::new(), follower_read };
+                    render!(output, admin.query_site(q).await?, |v: &pb::SiteList| format::storage_agents(&v.sites))
                 }
                 Class::Vm | Class::VmDefinition => render!(output, admin.query_vm(q).await?, |v: &pb::VmList| {
                     format::vms(&v.vms, !name.is_empty())

@@ -5,6 +5,7 @@
 use crate::controller::api::views::Views;
 use crate::controller::apps::Apps;
 use crate::controller::config::Config;
+use crate::controller::dr::Dr;
 use crate::controller::gateway::{HmcGateway, Reach, SanGateway};
 use crate::controller::migration::Migration;
 use crate::controller::monjv::Monjvs;
@@ -29,6 +30,7 @@ pub struct ControllerCore {
     pub recovery: Recovery,
     pub migration: Migration,
     pub config: Config,
+    pub dr: Dr,
     pub apps: Apps,
     pub views: Views,
     pub notify: Notify,
@@ -68,13 +70,22 @@ impl ControllerCore {
         let reach = Reach::new(pool.clone(), timing.rpc_deadline);
         let records = Records::new(hsdb.clone(), timing);
         let monjvs = Monjvs::new(hsdb.clone(), timing, hmc.clone(), records.clone());
-        let recovery = Recovery::new(hsdb.clone(), hmc.clone(), san, records.clone(), monjvs.clone());
+        let recovery = Recovery::new(hsdb.clone(), hmc.clone(), san.clone(), records.clone(), monjvs.clone());
         let migration =
             Migration::new(hsdb.clone(), timing, hmc.clone(), records.clone(), recovery.clone(), monjvs.clone());
+        let gateways = (hmc.clone(), san.clone());
         let config =
-            Config::new(hsdb.clone(), timing, hmc.clone(), records.clone(), recovery.clone(), pool.security().clone());
+            Config::new(hsdb.clone(), timing, gateways, records.clone(), recovery.clone(), pool.security().clone());
+        let dr = Dr::new(
+            hsdb.clone(),
+            timing,
+            (hmc.clone(), san.clone()),
+            records.clone(),
+            recovery.clone(),
+            config.clone(),
+        );
         let apps = Apps::new(hsdb.clone(), pool.clone(), timing, records.clone(), recovery.clone());
-        let views = Views::new(hsdb.clone(), timing, hmc.clone(), records.clone());
+        let views = Views::new(hsdb.clone(), timing, (hmc.clone(), san.clone()), records.clone());
         let notify = Notify::new(hsdb.clone(), records.clone());
         Self {
             hsdb,
@@ -87,6 +98,7 @@ impl ControllerCore {
             recovery,
             migration,
             config,
+            dr,
             apps,
             views,
             notify,

@@ -17,6 +17,7 @@
 //! | [`config`] | cluster, HMCs, hosts, host groups, discovery, policies, affinity groups, HSDB membership |
 //! | [`detection`] | the FDE actor, its VM checks, detection settings per level |
 //! | [`recovery`] | mapper inputs, recovery tasks, the fenced restart, resumption, restarts by hand, cleanup |
+//! | [`dr`] | a DR cluster's replication per host group, site discovery, the move to the other site |
 //! | [`migration`] | live migration, its pre-check, evacuation and restore, takeover, MONJVs, SU clusters |
 //! | [`monjv`] | monitoring job variables (seed 004), kept by the system as VMs run, restart and migrate |
 //! | [`notify`] | notification contacts, and the outbox that mails or POSTs each event to them |
@@ -31,6 +32,7 @@ pub mod config;
 pub mod core;
 pub mod dashboard;
 pub mod detection;
+pub mod dr;
 pub mod gateway;
 pub mod lines;
 pub mod messages;

@@ -26,6 +26,8 @@ pub enum EventName {
     /// A controller that became active took over an unfinished recovery task.
     RecoveryResumed,
     DiscoveryCompleted,
+    /// A host group was moved to the other site (seed: `ksysmgr move host_group`).
+    HostGroupMoved,
     /// A scheduled discovery found a running VM nobody recorded (created outside vmrm).
     VmDiscovered,
     /// A scheduled discovery found a VM running on another host of its group (moved outside vmrm).
@@ -86,6 +88,7 @@ impl EventName {
             | Self::LpmStarted
             | Self::LpmCompleted
             | Self::VmDefinitionRecovered
+            | Self::HostGroupMoved
             | Self::VmMovedOutside => Severity::Maintenance,
             Self::ViosNodeActive
             | Self::ViosHmRespDetected

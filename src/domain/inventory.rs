@@ -33,6 +33,9 @@ pub struct HmcRecord {
     pub login: String,
     /// Kept for the HMC session; never printed or logged.
     pub password: String,
+    /// Its site in a DR cluster (the hosts it manages are there too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +53,12 @@ pub struct HostRecord {
     pub san: String,
     #[serde(default)]
     pub ha_monitor: HaMonitor,
+    /// Its site in a DR cluster (its HMCs'), and its pair at the other site: where its VMs
+    /// restart when their host group moves there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pair: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +87,10 @@ pub struct HostGroupRecord {
     pub last_deep_ms: i64,
     #[serde(default)]
     pub last_quick_ms: i64,
+    /// In a DR cluster: the site it runs at now (its `hosts` are there; their pairs at the
+    /// other site take its VMs when it moves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

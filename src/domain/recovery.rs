@@ -21,6 +21,9 @@ pub enum RestartCause {
     /// A critical application stayed in FAILURE through its VM's restarts on the same host.
     #[strum(to_string = "critical application failure")]
     AppFailure,
+    /// `ksysmgr move host_group … to=SITE`: each VM restarts on its host's pair at the other site.
+    #[strum(to_string = "move to another site")]
+    SiteMove,
 }
 
 /// One VM of a task's plan.

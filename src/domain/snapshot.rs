@@ -187,6 +187,7 @@ mod tests {
                 ip: "127.0.0.1:7201".into(),
                 login: "u".into(),
                 password: "p".into(),
+                site: None,
             }],
             hosts: vec![HostPolicies { name: "host-1".into(), ha_monitor: None }],
             host_groups: vec![HostGroupPolicies {

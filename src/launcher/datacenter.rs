@@ -323,31 +323,46 @@ pub async fn set_workload(su: &str, w: pb::LparWorkload, security: &Security) ->
 pub async fn configure(t: &Topology, security: &Security) -> Result<Vec<String>> {
     let mut admin = AdminClient::new(t.controller_endpoints(), security.clone())?;
     let mut out = Vec::new();
+    let dr = !t.sites.is_empty();
     let cluster = pb::AddClusterRequest {
         name: t.cluster_name.clone(),
-        r#type: pb::ClusterType::Ha as i32,
+        r#type: if dr { pb::ClusterType::Dr } else { pb::ClusterType::Ha } as i32,
         ksysnodes: (1..=t.controllers).map(|i| format!("ctl-{i}")).collect(),
         sync: true,
     };
     out.extend(admin.add_cluster(cluster.clone()).await?.printed());
+    for (i, site) in t.sites.iter().enumerate() {
+        let site_type = if i == 0 { pb::SiteType::Home } else { pb::SiteType::Backup };
+        let req = pb::AddSiteRequest { name: site.clone(), site_type: site_type as i32 };
+        out.extend(admin.add_site(req).await?.printed());
+    }
     for i in 1..=t.hmcs {
         let hmc = pb::AddHmcRequest {
             name: format!("hmc-{i}"),
             login: "hscroot".into(),
             password: "abc123".into(),
             ip: t.hmc_endpoint(i),
+            site: t.hmc_site(i).map(|s| t.sites[s].clone()).unwrap_or_default(),
         };
         out.extend(admin.add_hmc(hmc.clone()).await?.printed());
+    }
+    for (i, site) in t.sites.iter().enumerate() {
+        let req =
+            pb::AddStorageAgentRequest { name: Topology::san_name(i), site: site.clone(), ip: t.san_endpoint_of(i) };
+        out.extend(admin.add_storage_agent(req).await?.printed());
     }
     for h in &t.hosts {
         let host = pb::AddHostRequest { name: h.name.clone() };
         out.extend(admin.add_host(host.clone()).await?.printed());
     }
+    for (host, pair) in t.host_pairs() {
+        out.extend(admin.pair_host(pb::PairHostRequest { host, pair }).await?.printed());
+    }
     // As the seed's Example 3-32: the group's repository and HA disks by their ViodiskIDs.
     let disk_id = |kind: &str| crate::domain::identity::uuid_for(kind, &t.host_group).replace('-', "");
     let group = pb::AddHostGroupRequest {
         name: t.host_group.clone(),
-        hosts: t.hosts.iter().map(|h| h.name.clone()).collect(),
+        hosts: t.hosts.iter().filter(|h| h.site == 0).map(|h| h.name.clone()).collect(),
         repo_disk: Some(disk_id("repo_disk")),
         ha_disk: Some(disk_id("ha_disk")),
     };
@@ -358,8 +373,16 @@ pub async fn configure(t: &Topology, security: &Security) -> Result<Vec<String>>
         settings: Some(pb::Settings { ha_monitor: Some(true), ..Default::default() }),
     };
     out.extend(admin.modify(enable).await?.printed());
-    let discover = pb::DiscoverRequest { host_group: t.host_group.clone(), verify: true };
-    out.extend(admin.discover(discover.clone()).await?.printed());
+    match t.sites.first() {
+        Some(home) => {
+            let discover = pb::DiscoverSiteRequest { site: home.clone(), verify: true };
+            out.extend(admin.discover_site(discover).await?.printed());
+        }
+        None => {
+            let discover = pb::DiscoverRequest { host_group: t.host_group.clone(), verify: true };
+            out.extend(admin.discover(discover.clone()).await?.printed());
+        }
+    }
     Ok(out)
 }
 

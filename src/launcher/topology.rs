@@ -1,7 +1,10 @@
 //! Which nodes a datacenter has and on which loopback ports. Port layout from `base_port` B:
-//! controllers B+1.. (their HSDB peer ports B+11..), HMCs B+101.., SAN B+201, host i: SU
-//! B+300+10i, VIOS a/b B+301+10i / B+302+10i; every node's metrics at its port − 1000, a
-//! controller's dashboard at its port − 2000.
+//! controllers B+1.. (their HSDB peer ports B+11..), HMCs B+101.., the SAN of site s B+201+s,
+//! host i: SU B+300+10i, VIOS a/b B+301+10i / B+302+10i; every node's metrics at its port −
+//! 1000, a controller's dashboard at its port − 2000.
+//!
+//! A DR datacenter ([`Topology::two_sites`]) has two sites, each with its SAN, its HMC and its
+//! hosts; the VMs run at the first, and each host there is paired with one at the second.
 use crate::config::*;
 use crate::hsdb::Member;
 use crate::profile::ProfileName;
@@ -17,6 +20,8 @@ pub struct HostSpec {
     pub vms: Vec<VmConfig>,
     /// The hypervisor's limit of partition definitions.
     pub max_definitions: u32,
+    /// Its site (an index into [`Topology::sites`]; 0 in an HA datacenter).
+    pub site: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +41,8 @@ pub struct Topology {
     /// One container per node on the compose network, each at a fixed address and listening
     /// on all interfaces, instead of loopback ports.
     pub containers: bool,
+    /// A DR datacenter's two sites (home first); none in an HA one.
+    pub sites: Vec<String>,
 }
 
 /// Every node serves its metrics at its gRPC port − this (the local datacenter's ctl-1: 6001):
@@ -73,6 +80,7 @@ impl Topology {
                     .map(|j| VmConfig { name: format!("vm-{i}-{j}"), cpu: 2, memory_mb: 4096, permanent_index: None })
                     .collect(),
                 max_definitions: 100,
+                site: 0,
             })
             .collect();
         Self {
@@ -87,7 +95,43 @@ impl Topology {
             hsdb_snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             hsdb_quota_bytes: crate::hsdb::space::DEFAULT_QUOTA_BYTES,
             containers: false,
+            sites: Vec::new(),
         }
+    }
+
+    /// A DR datacenter: sites Austin (home) and Dallas (backup), `hosts_per_site` hosts at each
+    /// (host-1.. at Austin with `vms_per_host` VMs each, their pairs at Dallas with none: no
+    /// backup VM is deployed in advance), a SAN and an HMC per site.
+    pub fn two_sites(base_port: u16, hosts_per_site: usize, vms_per_host: usize, data_dir: PathBuf) -> Self {
+        let mut t = Self::uniform(base_port, 2 * hosts_per_site, vms_per_host, data_dir);
+        for (i, host) in t.hosts.iter_mut().enumerate().skip(hosts_per_site) {
+            host.site = 1;
+            host.vms.clear();
+            host.name = format!("host-{}", i + 1);
+        }
+        t.sites = vec!["Austin".into(), "Dallas".into()];
+        t.cluster_name = "vmrm_dr".into();
+        t
+    }
+
+    /// Each host of the home site with its pair at the backup site.
+    pub fn host_pairs(&self) -> Vec<(String, String)> {
+        let (home, backup): (Vec<&HostSpec>, Vec<&HostSpec>) = self.hosts.iter().partition(|h| h.site == 0);
+        home.iter().zip(backup).map(|(a, b)| (a.name.clone(), b.name.clone())).collect()
+    }
+
+    /// The SAN of site `site`: `san` (and `san-2` for a DR datacenter's second site).
+    pub fn san_name(site: usize) -> String {
+        match site {
+            0 => "san".into(),
+            s => format!("san-{}", s + 1),
+        }
+    }
+
+    /// The site of HMC `i` (1-based): in a DR datacenter HMC i manages site i−1's hosts; in an
+    /// HA one every HMC manages every host.
+    pub fn hmc_site(&self, i: usize) -> Option<usize> {
+        (!self.sites.is_empty()).then(|| (i - 1) % self.sites.len())
     }
 
     /// The container cluster (`docker-compose.yml`): the local datacenter's nodes, each in its
@@ -148,7 +192,12 @@ impl Topology {
     }
 
     pub fn san_endpoint(&self) -> String {
-        self.addr("san", 201)
+        self.san_endpoint_of(0)
+    }
+
+    /// The SAN of site `site`.
+    pub fn san_endpoint_of(&self, site: usize) -> String {
+        self.addr(&Self::san_name(site), 201 + site as u16)
     }
 
     /// Host `i`'s SU (part 0) or VIOS a/b (parts 1, 2).
@@ -259,15 +308,19 @@ impl Topology {
             n.hsdb = Some(hsdb);
             out.push(n);
         }
-        let mut san = self.node("san".into(), self.san_endpoint());
-        san.hsdb_endpoints = self.controller_endpoints();
-        san.san = Some(SanConfig {});
-        out.push(san);
-        let su_endpoints: Vec<String> = (1..=self.hosts.len()).map(|i| self.host_port(i, 0)).collect();
+        for site in 0..self.sites.len().max(1) {
+            let mut san = self.node(Self::san_name(site), self.san_endpoint_of(site));
+            san.hsdb_endpoints = self.controller_endpoints();
+            san.san = Some(SanConfig {});
+            out.push(san);
+        }
         for i in 1..=self.hmcs {
+            let site = self.hmc_site(i);
+            let managed = self.hosts.iter().enumerate().filter(|(_, h)| site.is_none_or(|s| h.site == s));
+            let su_endpoints = managed.map(|(j, _)| self.host_port(j + 1, 0)).collect();
             let name = format!("hmc-{i}");
             let mut n = self.node(name.clone(), self.hmc_endpoint(i));
-            n.hmc = vec![HmcConfig { name, managed_hosts: su_endpoints.clone() }];
+            n.hmc = vec![HmcConfig { name, managed_hosts: su_endpoints }];
             out.push(n);
         }
         for (i, h) in self.hosts.iter().enumerate() {
@@ -285,7 +338,7 @@ impl Topology {
                 host: h.name.clone(),
                 cpu: h.cpu,
                 memory_mb: h.memory_mb,
-                san: self.san_endpoint(),
+                san: self.san_endpoint_of(h.site),
                 vios: vec![
                     ViosRef { name: va, endpoint: self.host_port(i, 1) },
                     ViosRef { name: vb, endpoint: self.host_port(i, 2) },

@@ -319,6 +319,12 @@ admin_rpcs! {
     query_snapshot(pb::QueryRequest) -> pb::SnapshotList;
     restore_snapshot(pb::RestoreSnapshotRequest) -> pb::CommandReply;
     remove_cluster(pb::RemoveClusterRequest) -> pb::CommandReply;
+    add_site(pb::AddSiteRequest) -> pb::CommandReply;
+    add_storage_agent(pb::AddStorageAgentRequest) -> pb::CommandReply;
+    pair_host(pb::PairHostRequest) -> pb::CommandReply;
+    query_site(pb::QueryRequest) -> pb::SiteList;
+    discover_site(pb::DiscoverSiteRequest) -> pb::CommandReply;
+    move_host_group(pb::MoveRequest) -> pb::CommandReply;
 }
 
 #[cfg(test)]

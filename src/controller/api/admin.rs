@@ -12,7 +12,7 @@ use crate::controller::migration::lpm::LpmOut;
 use crate::controller::migration::su_cluster::SuClusterChange;
 use crate::controller::monjv::{self, MonjvChange};
 use crate::domain::names::*;
-use crate::domain::{AffinityKind, Contact, Severity};
+use crate::domain::{AffinityKind, Contact, Severity, SiteType};
 use crate::error::{VmrmError, quote};
 use crate::hsdb::LocalHsdb;
 use crate::logic::event_page::{EventKinds, EventPage};
@@ -133,15 +133,69 @@ impl Admin for AdminService {
     async fn add_cluster(&self, req: Request<pb::AddClusterRequest>) -> Result<Response<pb::CommandReply>, Status> {
         self.audited("AddCluster", req, |_, r| async move {
             let name = ClusterName::parse(&r.name)?;
-            match pb::ClusterType::try_from(r.r#type) {
-                Ok(pb::ClusterType::Unspecified | pb::ClusterType::Ha) => {}
-                Ok(pb::ClusterType::Dr) => {
-                    return Err(Status::invalid_argument("type DR is not supported yet: use type HA"));
-                }
+            let dr = match pb::ClusterType::try_from(r.r#type) {
+                Ok(pb::ClusterType::Unspecified | pb::ClusterType::Ha) => false,
+                Ok(pb::ClusterType::Dr) => true,
                 Err(_) => return Err(Status::invalid_argument(format!("type {} is not one of HA, DR", r.r#type))),
-            }
+            };
             let ksysnodes = HostName::all(&r.ksysnodes)?;
-            reply(self.active()?.config.add_cluster(&name, ksysnodes, r.sync).await)
+            reply(self.active()?.config.add_cluster(&name, dr, ksysnodes, r.sync).await)
+        })
+        .await
+    }
+
+    async fn add_site(&self, req: Request<pb::AddSiteRequest>) -> Result<Response<pb::CommandReply>, Status> {
+        self.audited("AddSite", req, |_, r| async move {
+            let site_type = match pb::SiteType::try_from(r.site_type) {
+                Ok(pb::SiteType::Home) => SiteType::Home,
+                Ok(pb::SiteType::Backup) => SiteType::Backup,
+                _ => return Err(Status::invalid_argument("a site's type is home or backup")),
+            };
+            reply(self.active()?.config.add_site(&SiteName::parse(&r.name)?, site_type).await)
+        })
+        .await
+    }
+
+    async fn add_storage_agent(
+        &self,
+        req: Request<pb::AddStorageAgentRequest>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        self.audited("AddStorageAgent", req, |_, r| async move {
+            let (name, site) = (StorageAgentName::parse(&r.name)?, SiteName::parse(&r.site)?);
+            reply(self.active()?.config.add_storage_agent(&name, &site, &r.ip).await)
+        })
+        .await
+    }
+
+    async fn pair_host(&self, req: Request<pb::PairHostRequest>) -> Result<Response<pb::CommandReply>, Status> {
+        self.audited("PairHost", req, |_, r| async move {
+            let (host, pair) = (HostName::parse(&r.host)?, HostName::parse(&r.pair)?);
+            reply(self.active()?.config.pair_host(&host, &pair).await)
+        })
+        .await
+    }
+
+    async fn query_site(&self, req: Request<pb::QueryRequest>) -> Result<Response<pb::SiteList>, Status> {
+        let name = query_name(&req.get_ref().name, SiteName::parse)?;
+        Ok(Response::new(self.reader(req.get_ref().follower_read)?.config.query_site(name).await?))
+    }
+
+    async fn discover_site(&self, req: Request<pb::DiscoverSiteRequest>) -> Result<Response<pb::CommandReply>, Status> {
+        self.audited("DiscoverSite", req, |_, r| async move {
+            reply(self.active()?.dr.discover_site(&SiteName::parse(&r.site)?, r.verify).await)
+        })
+        .await
+    }
+
+    async fn move_host_group(&self, req: Request<pb::MoveRequest>) -> Result<Response<pb::CommandReply>, Status> {
+        self.audited("MoveHostGroup", req, |_, r| async move {
+            let (group, to) = (HostGroupName::parse(&r.host_group)?, SiteName::parse(&r.to)?);
+            let unplanned = match pb::DrType::try_from(r.dr_type) {
+                Ok(pb::DrType::Unspecified | pb::DrType::Planned) => false,
+                Ok(pb::DrType::Unplanned) => true,
+                Err(_) => return Err(Status::invalid_argument("dr_type is planned or unplanned")),
+            };
+            reply(self.active()?.dr.move_host_group(&group, &to, unplanned, r.confirm).await)
         })
         .await
     }
@@ -159,7 +213,9 @@ impl Admin for AdminService {
 
     async fn add_hmc(&self, req: Request<pb::AddHmcRequest>) -> Result<Response<pb::CommandReply>, Status> {
         self.audited("AddHmc", req, |_, r| async move {
-            reply(self.active()?.config.add_hmc(&HmcName::parse(&r.name)?, &r.login, &r.password, &r.ip).await)
+            let site = SiteName::optional(&r.site)?;
+            let name = HmcName::parse(&r.name)?;
+            reply(self.active()?.config.add_hmc(&name, (&r.login, &r.password), &r.ip, site.as_ref()).await)
         })
         .await
     }

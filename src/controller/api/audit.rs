@@ -167,6 +167,7 @@ mod tests {
             login: "hscroot".into(),
             password: "abc123".into(),
             ip: "127.0.0.1:7101".into(),
+            site: String::new(),
         };
         let object = object_of(&hmc);
         assert!(object.contains("hmc-1") && object.contains("127.0.0.1:7101"), "{object}");

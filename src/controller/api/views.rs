@@ -1,5 +1,5 @@
 //! Records → the admin API's query replies (field names follow the seed's `ksysmgr query`).
-use crate::controller::gateway::HmcGateway;
+use crate::controller::gateway::{HmcGateway, SanGateway};
 use crate::controller::records::Records;
 use crate::domain::*;
 use crate::error::{Result, VmrmError, quote};
@@ -32,12 +32,46 @@ pub struct Views {
     hsdb: LocalHsdb,
     timing: Timing,
     hmc: HmcGateway,
+    san: SanGateway,
     records: Records,
 }
 
 impl Views {
-    pub fn new(hsdb: LocalHsdb, timing: Timing, hmc: HmcGateway, records: Records) -> Self {
-        Self { hsdb, timing, hmc, records }
+    pub fn new(hsdb: LocalHsdb, timing: Timing, (hmc, san): (HmcGateway, SanGateway), records: Records) -> Self {
+        Self { hsdb, timing, hmc, san, records }
+    }
+
+    /// A host group's replication, as its record and both SANs tell it.
+    async fn replication(&self, group: &str) -> Result<Option<pb::ReplicationView>> {
+        let Some((record, _)) = self.hsdb.get::<ConsistencyGroupRecord>(group).await? else { return Ok(None) };
+        let endpoint = |name: String| async move {
+            let agent = self.hsdb.get::<StorageAgentRecord>(&name).await?;
+            agent.map(|(a, _)| a.endpoint).ok_or_else(|| VmrmError::not_found(format!("storage_agent {name} is gone")))
+        };
+        let mut view = pb::ReplicationView {
+            generation: record.generation,
+            primary_san: record.primary_san.clone(),
+            secondary_san: record.secondary_san.clone(),
+            moving: record.moving.clone().unwrap_or_default(),
+            ..Default::default()
+        };
+        let mut errors = Vec::new();
+        match self.san.query_group(&endpoint(record.primary_san.clone()).await?, group).await {
+            Ok(p) => {
+                (view.lag_writes, view.lag_ms, view.writable) = (p.lag_writes, p.lag_ms, p.writable);
+                view.lost_writes = view.lost_writes.max(p.lost_writes);
+            }
+            Err(e) => errors.push(format!("{}: {e}", record.primary_san)),
+        }
+        match self.san.query_group(&endpoint(record.secondary_san.clone()).await?, group).await {
+            Ok(s) => {
+                view.consistent_at_ms = s.consistent_at_ms;
+                view.lost_writes = view.lost_writes.max(s.lost_writes);
+            }
+            Err(e) => errors.push(format!("{}: {e}", record.secondary_san)),
+        }
+        view.error = errors.join("; ");
+        Ok(Some(view))
     }
 
     pub async fn query_cluster(&self) -> Result<Vec<pb::ClusterView>> {
@@ -115,7 +149,10 @@ impl Views {
         let mut out = Vec::with_capacity(groups.len());
         for g in groups {
             let levels = self.records.detection_levels(&g).await?;
+            let replication = self.replication(&g.name).await?;
             out.push(pb::HostGroupView {
+                site: g.site.clone().unwrap_or_default(),
+                replication,
                 repo_disk: g.repo_disk.clone(),
                 ha_disk: g.ha_disk.clone(),
                 name: g.name,

@@ -3,7 +3,7 @@
 //! nothing. Outputs use the seed's wording.
 use crate::controller::config::Config;
 use crate::controller::messages as say;
-use crate::domain::names::{ClusterName, HmcName, HostGroupName, HostName};
+use crate::domain::names::{ClusterName, HmcName, HostGroupName, HostName, SiteName};
 use crate::domain::*;
 use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
@@ -25,15 +25,21 @@ fn check_disk_id(kind: &str, id: &str) -> Result<()> {
 }
 
 impl Config {
-    /// An HA ksyscluster (the only type there is yet) of the KSYS nodes `ksysnodes`.
-    pub async fn add_cluster(&self, name: &ClusterName, ksysnodes: Vec<HostName>, sync: bool) -> Result<Vec<Step>> {
+    /// A ksyscluster of the KSYS nodes `ksysnodes`: HA (inside one site) or DR (across two).
+    pub async fn add_cluster(
+        &self,
+        name: &ClusterName,
+        dr: bool,
+        ksysnodes: Vec<HostName>,
+        sync: bool,
+    ) -> Result<Vec<Step>> {
         let (name, ksysnodes) = (name.as_str(), crate::domain::names::strings(ksysnodes));
         if let Some((existing, _)) = self.hsdb.get::<ClusterRecord>("cluster").await? {
             return Err(VmrmError::AlreadyExists(format!("ksyscluster {} already exists", existing.name)));
         }
         let record = ClusterRecord {
             name: name.into(),
-            cluster_type: "HA".into(),
+            cluster_type: if dr { "DR" } else { "HA" }.into(),
             ksysnodes,
             detection: DetectionSettings::default(),
             ha_monitor: None,
@@ -59,7 +65,13 @@ impl Config {
         vec![say::cluster_verifying(name), say::cluster_verified(name, voters), say::ksys_running(&active)]
     }
 
-    pub async fn add_hmc(&self, name: &HmcName, login: &str, password: &str, ip: &str) -> Result<Vec<Step>> {
+    pub async fn add_hmc(
+        &self,
+        name: &HmcName,
+        (login, password): (&str, &str),
+        ip: &str,
+        site: Option<&SiteName>,
+    ) -> Result<Vec<Step>> {
         let name = name.as_str();
         if login.is_empty() || password.is_empty() || ip.is_empty() {
             return Err(VmrmError::invalid("add hmc needs login=, password= and ip="));
@@ -70,12 +82,12 @@ impl Config {
                 "ip `{ip}` is not an IP address or host name (optionally with :port)"
             )));
         }
-        self.records.cluster().await?;
+        let site = self.hmc_site(site).await?;
         if self.hsdb.get::<HmcRecord>(name).await?.is_some() {
             return Err(VmrmError::AlreadyExists(format!("HMC {name} is already added")));
         }
         let record =
-            HmcRecord { name: name.into(), ip: endpoint.clone(), login: login.into(), password: password.into() };
+            HmcRecord { name: name.into(), ip: endpoint.clone(), login: login.into(), password: password.into(), site };
         self.hmc.inventory(&record, "").await.map_err(|e| {
             VmrmError::unavailable(format!("HMC {name} at {endpoint} cannot be reached: {e}; nothing was added"))
         })?;
@@ -101,10 +113,12 @@ impl Config {
             if let Ok(reply) = self.hmc.inventory(hmc, name).await
                 && let Some(inv) = reply.hosts.into_iter().find(|h| h.name == name)
             {
-                managing.push(hmc.name.clone());
+                managing.push(hmc);
                 inventory = Some(inv);
             }
         }
+        let site = Self::host_site(name, &managing)?;
+        let managing: Vec<String> = managing.iter().map(|h| h.name.clone()).collect();
         let inv = inventory.ok_or_else(|| {
             VmrmError::not_found(format!(
                 "host {name} is not managed by any added HMC ({})",
@@ -122,6 +136,8 @@ impl Config {
             san_key: inv.san_key,
             san: inv.san,
             ha_monitor: None,
+            site,
+            pair: None,
         };
         for v in inv.vios {
             let vios =
@@ -167,6 +183,16 @@ impl Config {
             }
             records.push((host, version));
         }
+        let mut sites: Vec<Option<String>> = records.iter().map(|(h, _)| h.site.clone()).collect();
+        sites.dedup();
+        let site = match sites.as_slice() {
+            [one] => one.clone(),
+            _ => {
+                return Err(VmrmError::precondition(
+                    "a host group's hosts are at one site; hosts= names hosts of both",
+                ));
+            }
+        };
         for (mut host, version) in records {
             host.host_group = Some(name.into());
             self.hsdb.put_if_version(&host, version).await?;
@@ -183,6 +209,7 @@ impl Config {
             ha_disk,
             last_deep_ms: 0,
             last_quick_ms: 0,
+            site,
         };
         self.hsdb.put_if_version(&group, 0).await?;
         Ok(vec![say::host_group_added(name), say::run_discovery(name)])

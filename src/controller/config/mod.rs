@@ -2,7 +2,8 @@
 //! verification ([`discovery`]), policies (`modify … restart_policy|priority|blacklist_hosts …`,
 //! `manage|unmanage`: [`policies`]), collocation, anticollocation and workgroups ([`affinity`]),
 //! HSDB membership changes ([`hsdb_membership`]), configuration snapshots ([`snapshot`]), and
-//! the discoveries the controller runs by itself ([`auto_discovery`]).
+//! the discoveries the controller runs by itself ([`auto_discovery`]); a DR cluster's sites,
+//! storage agents and host pairs ([`sites`]).
 pub mod affinity;
 pub mod auto_discovery;
 pub mod cluster;
@@ -10,9 +11,10 @@ pub mod discovery;
 pub mod hsdb_membership;
 pub mod policies;
 pub mod removal;
+pub mod sites;
 pub mod snapshot;
 
-use crate::controller::gateway::HmcGateway;
+use crate::controller::gateway::{HmcGateway, SanGateway};
 use crate::controller::records::Records;
 use crate::controller::recovery::Recovery;
 use crate::hsdb::LocalHsdb;
@@ -26,6 +28,7 @@ pub struct Config {
     hsdb: LocalHsdb,
     timing: Timing,
     hmc: HmcGateway,
+    san: SanGateway,
     records: Records,
     recovery: Recovery,
     /// How this controller dials a would-be HSDB member it probes.
@@ -36,11 +39,11 @@ impl Config {
     pub fn new(
         hsdb: LocalHsdb,
         timing: Timing,
-        hmc: HmcGateway,
+        (hmc, san): (HmcGateway, SanGateway),
         records: Records,
         recovery: Recovery,
         security: Security,
     ) -> Self {
-        Self { hsdb, timing, hmc, records, recovery, security }
+        Self { hsdb, timing, hmc, san, records, recovery, security }
     }
 }

@@ -22,6 +22,11 @@ impl Config {
     /// The configuration as it is now, named and kept in the HSDB.
     pub async fn take_snapshot(&self) -> Result<(SnapshotRecord, Vec<pb::Step>)> {
         let cluster = self.records.cluster().await?;
+        if cluster.cluster_type == "DR" {
+            return Err(VmrmError::precondition(
+                "snapshots hold an HA ksyscluster's configuration; a DR one's sites, storage agents and host pairs would be lost, so none is taken",
+            ));
+        }
         let taken_ms = crate::now_ms();
         let snapshot = ConfigSnapshot {
             format: FORMAT.into(),
@@ -123,10 +128,10 @@ impl Config {
         let mut lines = Vec::new();
         if self.hsdb.get::<ClusterRecord>("cluster").await?.is_none() {
             let nodes = HostName::all(&snapshot.ksysnodes)?;
-            lines.extend(self.add_cluster(&ClusterName::parse(&snapshot.cluster)?, nodes, false).await?);
+            lines.extend(self.add_cluster(&ClusterName::parse(&snapshot.cluster)?, false, nodes, false).await?);
         }
         for hmc in &snapshot.hmcs {
-            lines.extend(self.add_hmc(&HmcName::parse(&hmc.name)?, &hmc.login, &hmc.password, &hmc.ip).await?);
+            lines.extend(self.add_hmc(&HmcName::parse(&hmc.name)?, (&hmc.login, &hmc.password), &hmc.ip, None).await?);
         }
         for host in &snapshot.hosts {
             lines.extend(self.add_host(&HostName::parse(&host.name)?).await?);

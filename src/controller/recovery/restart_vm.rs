@@ -126,11 +126,19 @@ impl Recovery {
             let message = format!("from {} to {} ({})", source.name, target.name, task.cause);
             self.hsdb.append_event(&EventRecord::new(EventName::RestartStarted, &name, message)).await?;
         }
+        // A move to another site shut its VMs down before the replication was handed over
+        // (planned), or lost them with their site (unplanned): it speaks the seed's move lines.
+        let site_move = (task.cause == RestartCause::SiteMove).then(|| target.site.clone().unwrap_or_default());
         if phase == RestartPhase::Locked {
-            out.step(say::ha_monitoring_stopping(&name));
-            self.stop_ha_monitoring(&vm, &source.name).await?;
-            out.step(say::ha_monitoring_stopped(&name));
-            self.shut_source_down(&name, &source, epoch, out).await;
+            match &site_move {
+                None => {
+                    out.step(say::ha_monitoring_stopping(&name));
+                    self.stop_ha_monitoring(&vm, &source.name).await?;
+                    out.step(say::ha_monitoring_stopped(&name));
+                    self.shut_source_down(&name, &source, epoch, out).await;
+                }
+                Some(_) => self.stop_ha_monitoring(&vm, &source.name).await?,
+            }
         }
         self.san.preempt_disk(&target.san, &vm.disk, &target, epoch).await.map_err(|e| {
             VmrmError::unavailable(format!(
@@ -147,13 +155,18 @@ impl Recovery {
             version = self.put_fenced(&vm, epoch, version).await?;
         }
         if !self.runs_on(&target, &name).await {
-            out.step(say::restart_started(&name));
+            out.step(match &site_move {
+                None => say::restart_started(&name),
+                Some(site) => say::move_restart_started(site, &name),
+            });
             let definition = vm.definition(step.cpu, step.memory_mb, epoch);
             let activate =
                 Job::Activate(ActivateLpar { host: target.name.clone(), definition: Some(definition.into()) });
             self.hmc.run_job(&target, activate).await?;
         }
-        out.step(say::ha_monitoring_starting(&name));
+        if site_move.is_none() {
+            out.step(say::ha_monitoring_starting(&name));
+        }
         vm.host = target.name.clone();
         vm.state = VmState::ReadyToMove;
         vm.vm_status = VmStatus::NoOperationInProgress;
@@ -161,11 +174,21 @@ impl Recovery {
         // before then resumes from here (the VM already runs on the target) and finishes the
         // cleanup and the unlock, instead of counting the VM done under a lock nobody frees.
         let version = self.put_fenced(&vm, epoch, version).await?;
-        out.step(say::ha_monitoring_started(&name));
-        out.step(say::restart_completed(&name, &target.name));
+        let cleanup = match &site_move {
+            None => {
+                out.step(say::ha_monitoring_started(&name));
+                out.step(say::restart_completed(&name, &target.name));
+                say::configuration_cleanup_started(&name)
+            }
+            Some(site) => {
+                out.step(say::move_restart_completed(site, &name));
+                out.step(say::move_vm_completed(&name));
+                say::move_cleanup_started(&task.host_group, &name)
+            }
+        };
         // The source's leftovers go while the lock is still held, under its epoch: a controller
         // that wakes up late can never remove what a successor has placed there since.
-        let cleaned = self.clean_source(&vm, &source, epoch, out).await;
+        let cleaned = self.clean_source(&vm, &source, epoch, (cleanup, out)).await;
         vm.restart = Some(RestartProgress {
             task: task.id.clone(),
             target: step.target.clone(),
@@ -209,8 +232,14 @@ impl Recovery {
 
     /// Removes the definition left on the source, under the restart's `epoch`; errors are
     /// reported, not fatal.
-    async fn clean_source(&self, vm: &VmRecord, source: &HostRecord, epoch: u64, out: &Lines) -> Result<()> {
-        out.step(say::configuration_cleanup_started(&vm.name));
+    async fn clean_source(
+        &self,
+        vm: &VmRecord,
+        source: &HostRecord,
+        epoch: u64,
+        (heading, out): (pb::Step, &Lines),
+    ) -> Result<()> {
+        out.step(heading);
         let cleanup = Job::Remove(RemoveLpar { host: source.name.clone(), lpar: vm.name.clone(), fence: epoch });
         if let Err(e) = self.hmc.run_job(source, cleanup).await {
             tracing::info!(vm = %vm.name, "source cleanup failed: {e}");

@@ -124,7 +124,10 @@ impl Recovery {
         self.hsdb.put_if_version(&task, version).await?;
         let summary = say::restart_summary(task.restarted as usize, task.total());
         let message = summary.text.clone();
-        out.push(summary);
+        // A move to another site sums up in its own words.
+        if task.cause != RestartCause::SiteMove {
+            out.push(summary);
+        }
         self.hsdb.append_event(&EventRecord::new(EventName::RecoveryCompleted, &task.subject, message)).await?;
         let took_ms = crate::now_ms().saturating_sub(task.created_ms).max(0);
         crate::metrics::metrics().recovery_seconds.observe(took_ms as f64 / 1000.0);

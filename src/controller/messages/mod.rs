@@ -1,6 +1,10 @@
 //! Every step the controller reports to an administrator, in one place: for each, the code a
 //! program switches on, the objects it names, and the line a person reads in the seed's wording
 //! (seed 000's `ksysmgr` outputs, as the README's tour shows them). Nothing else writes a line.
+mod dr;
+
+pub use dr::*;
+
 use crate::hsdb::Member;
 use crate::pb::{Step, StepCode as Code};
 
