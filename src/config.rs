@@ -243,6 +243,7 @@ impl VmConfig {
             memory_mb: self.memory_mb,
             disk: identity::disk_for_vm(&self.name),
             permanent_index: self.permanent_index,
+            isolated: false,
         }
     }
 }

@@ -348,7 +348,11 @@ async fn refused_at_every_rpc(admin: &mut vmrm::transport::AdminClient) {
             why,
         );
         invalid(text(admin.verify(pb::VerifyRequest { host_group: bad.into() }).await), "Verify", why);
-        invalid(text(admin.cleanup(pb::CleanupRequest { host_group: bad.into() }).await), "Cleanup", why);
+        invalid(
+            text(admin.cleanup(pb::CleanupRequest { host_group: bad.into(), dr_test: false }).await),
+            "Cleanup",
+            why,
+        );
         let restart = pb::RestartVmRequest { vm: bad.into(), host: String::new() };
         invalid(debug(admin.restart_vm(restart).await.map(|r| Box::new(r) as _)), "RestartVm", why);
         let restart = pb::RestartVmRequest { vm: "vm-1-2".into(), host: format!("{bad}x/") };

@@ -43,6 +43,7 @@ async fn a_quick_discovery_picks_up_vms_created_and_deleted_outside_vmrm() {
         disk: disk_for_vm("vm-new"),
         permanent_index: None,
         fence: 0,
+        isolated: false,
     };
     host2.activate(new).await.expect("a partition started outside vmrm");
     let mut host3 =

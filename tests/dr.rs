@@ -38,7 +38,13 @@ async fn caught_up(dc: &Datacenter) -> pb::ReplicationView {
 }
 
 fn move_to(site: &str, dr_type: pb::DrType) -> pb::MoveRequest {
-    pb::MoveRequest { host_group: "HG1".into(), to: site.into(), dr_type: dr_type as i32, confirm: true }
+    pb::MoveRequest {
+        host_group: "HG1".into(),
+        to: site.into(),
+        dr_type: dr_type as i32,
+        confirm: true,
+        dr_test: false,
+    }
 }
 
 /// Where each VM runs, checked to be exactly one host of `hosts`.
@@ -120,6 +126,9 @@ async fn a_planned_move_and_back_keeps_every_log_whole_and_bad_moves_change_noth
     assert_eq!(placed_on(&dc, &vms, &["host-1", "host-2"]).await, home, "a refused move moved nothing");
     assert_eq!(replication(&dc).await.generation, 1);
 
+    // A DR test: copies at Dallas from a point-in-time copy, production untouched.
+    dr_test(&dc, &vms, &home).await;
+
     // The planned move, and a second move while it runs.
     let mover = admin.clone();
     let moving = tokio::spawn(async move {
@@ -188,6 +197,57 @@ async fn a_planned_move_and_back_keeps_every_log_whole_and_bad_moves_change_noth
             home_record.iter().filter(|op| op.kind != "RESERVE").map(|op| op.kind.as_str()).collect();
         assert!(writers.contains(&"REPLICA"), "{vm}: Dallas's writes came back to Austin: {home_record:#?}");
     }
+}
+
+/// Starts a DR test at Dallas, checks it leaves production alone, and cleans it up.
+async fn dr_test(dc: &Datacenter, vms: &[String], home: &BTreeMap<String, String>) {
+    let mut admin = dc.admin().unwrap();
+    let test = pb::MoveRequest { dr_test: true, confirm: false, ..move_to("Dallas", pb::DrType::Planned) };
+    let lines = admin.move_host_group(test.clone()).await.expect("the DR test starts").printed();
+    assert!(lines.iter().any(|l| l == "4 out of 4 VMs of HG1 run as DR test copies at Dallas"), "{lines:#?}");
+    let copies: Vec<String> = vms.iter().map(|vm| format!("{vm}.drtest")).collect();
+    let pairs = BTreeMap::from([("host-1", "host-3"), ("host-2", "host-4")]);
+    let tested = placed_on(dc, &copies, &["host-3", "host-4"]).await;
+    for vm in vms {
+        assert_eq!(tested[&format!("{vm}.drtest")], pairs[home[vm].as_str()], "{vm}'s copy on its host's pair");
+    }
+    let r = replication(dc).await;
+    assert_eq!(r.dr_test_site, "Dallas", "{r:?}");
+    let again = admin.move_host_group(test).await.expect_err("one DR test at a time");
+    assert!(tonic::Status::from(again).message().contains("runs at Dallas already"));
+    let moving =
+        admin.move_host_group(move_to("Dallas", pb::DrType::Planned)).await.expect_err("no move during a test");
+    assert!(tonic::Status::from(moving).message().contains("end it first"));
+    // The copies write their own disks from the copy's point on; production goes on writing at
+    // home, and its replica at Dallas keeps receiving it.
+    let mut replica_at: BTreeMap<String, u64> = BTreeMap::new();
+    for vm in vms {
+        replica_at.insert(vm.clone(), head(&record_at(dc, 1, &disk_for_vm(vm)).await));
+        let test_disk = disk_for_vm(&format!("{vm}.drtest"));
+        wait_until(&format!("{vm}'s test copy writing"), Duration::from_secs(20), || async {
+            let record = record_at(dc, 1, &test_disk).await;
+            record.iter().any(|op| op.kind == "WRITE").then_some(())
+        })
+        .await;
+        let record = record_at(dc, 1, &test_disk).await;
+        assert!(log_breaks(&test_disk, &record).is_empty(), "the copy's log goes on from the copy: {record:#?}");
+    }
+    writing_past(dc, 1, vms, &replica_at).await;
+    assert_eq!(placed_on(dc, vms, &["host-1", "host-2"]).await, *home, "production stays where it runs");
+
+    let mut cleanup = pb::CleanupRequest { host_group: "HG1".into(), dr_test: true };
+    let lines = admin.cleanup(cleanup.clone()).await.expect("the DR test ends").printed();
+    assert!(lines.iter().any(|l| l.starts_with("DR test of Host_group HG1 has been cleaned up")), "{lines:#?}");
+    let running = running_vms(dc).await;
+    assert!(copies.iter().all(|c| !running.contains_key(c)), "no test copy runs: {running:?}");
+    assert!(replication(dc).await.dr_test_site.is_empty());
+    for copy in &copies {
+        let record = record_at(dc, 1, &disk_for_vm(copy)).await;
+        assert_eq!(record.last().map(|op| op.kind.as_str()), Some("DISCARD"), "{record:#?}");
+    }
+    cleanup.dr_test = true;
+    let none = admin.cleanup(cleanup).await.expect_err("no test runs any more");
+    assert!(tonic::Status::from(none).message().contains("no DR test"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -262,5 +322,24 @@ async fn an_unplanned_move_starts_from_the_consistent_point_and_the_lost_site_ne
         assert!(late.is_empty(), "{vm}: the lost site wrote after it returned: {late:#?}");
     }
     placed_on(&dc, &vms, &["host-3", "host-4"]).await;
+
+    // `cleanup` removes what the returned site's boot lists restarted.
+    let mut admin = dc.admin().unwrap();
+    let lines = admin.cleanup(pb::CleanupRequest { host_group: "HG1".into(), dr_test: false }).await.unwrap().printed();
+    assert!(lines.iter().any(|l| l.contains("host-1")), "{lines:#?}");
+    for host in ["host-1", "host-2"] {
+        let su = dc.topology.su_endpoint(host).unwrap();
+        let inv = vmrm::launcher::datacenter::su_inventory(&su, Duration::from_secs(2), dc.security()).await.unwrap();
+        let left: Vec<_> = inv.lpars.iter().filter_map(|l| l.definition.as_ref().map(|d| d.name.clone())).collect();
+        assert!(left.is_empty(), "{host} keeps stale definitions: {left:?}");
+    }
+
+    // A host group that is not replicated has no DR test.
+    let group = pb::AddHostGroupRequest { name: "HG2".into(), hosts: vec!["host-1".into()], ..Default::default() };
+    admin.add_host_group(group).await.expect("HG2 at Austin");
+    let test = pb::MoveRequest { host_group: "HG2".into(), dr_test: true, ..move_to("Dallas", pb::DrType::Planned) };
+    let err = tonic::Status::from(admin.move_host_group(test).await.expect_err("HG2 is not replicated"));
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("not replicated"), "{}", err.message());
     dc.stop();
 }

@@ -46,6 +46,7 @@ fn definition(name: &str) -> pb::LparDefinition {
         disk: disk_for_vm(name),
         permanent_index: None,
         fence: 0,
+        isolated: false,
     }
 }
 

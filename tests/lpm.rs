@@ -542,6 +542,7 @@ async fn any_grpc_client_speaks_to_the_migration_lane() {
         disk: vmrm::domain::identity::disk_for_vm("vm-wire"),
         permanent_index: None,
         fence: 0,
+        isolated: false,
     };
     let setup = pb::MigrationSetup {
         definition: Some(definition),

@@ -276,7 +276,7 @@ async fn flexible_capacity_away_stale_definitions_cleaned_on_return_and_full_siz
     })
     .await;
     assert!(!running_vms(&dc).await.values().any(|hosts| hosts.len() > 1), "a VM runs twice");
-    let lines = admin.cleanup(pb::CleanupRequest { host_group: "HG1".into() }).await.unwrap().printed();
+    let lines = admin.cleanup(pb::CleanupRequest { host_group: "HG1".into(), dr_test: false }).await.unwrap().printed();
     assert_eq!(lines.last().map(String::as_str), Some("Cleanup has finished for HG1: 0 stale definition(s) removed"));
 
     let lines = wait_until("host-1 able to take its VMs back", Duration::from_secs(30), || async {

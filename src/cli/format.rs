@@ -190,6 +190,10 @@ fn replication(out: &mut String, r: &pb::ReplicationView) {
     if !r.moving.is_empty() {
         field(out, "Moving_to", &r.moving);
     }
+    if !r.dr_test_site.is_empty() {
+        field(out, "Dr_test_state", format!("RUNNING at {} since {}", r.dr_test_site, time(r.dr_test_started_ms)));
+        list_field(out, "Dr_test_copies", &r.dr_test_copies);
+    }
     if !r.error.is_empty() {
         field(out, "Replication_error", &r.error);
     }

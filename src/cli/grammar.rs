@@ -164,6 +164,8 @@ pub enum KsysCommand {
     Restore(pb::RestoreRequest),
     Cleanup {
         host_group: String,
+        /// `dr_test=yes`: end the host group's DR test.
+        dr_test: bool,
     },
     /// `add notify user=NAME contact=ADDRESS`.
     AddNotify(pb::NotifyRequest),
@@ -182,6 +184,9 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] [-y]
   pair host HOST pair=HOST                 (hosts of the two sites: a moved host group's VMs restart on the pair)
   discover site NAME [verify=yes]          (its host groups discovered, their storage replicated to the other site)
   move host_group NAME to=SITE [dr_type=planned|unplanned]   (asks first; -y: goes on)
+  move host_group NAME to=SITE dr_test=yes   (DR test: test copies at SITE from a point-in-time copy, isolated;
+         production runs on)
+  cleanup host_group NAME dr_test=yes      (ends the DR test: its copies and their disks go)
   add host NAME
   add host_group NAME hosts=HOST1,HOST2,... [repo_disk=VIODISKID ha_disk=VIODISKID]
   discover host_group NAME [verify=yes]
@@ -207,7 +212,7 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] [-y]
   query|delete collocation|anticollocation|workgroup [NAME]
   restart vm NAME [host=TARGET]
   restore vm|host NAME                     (move back to the home host)
-  cleanup host_group NAME                  (stale definitions on a host that came back)
+  cleanup host_group NAME                  (stale definitions on a host that came back, at either site)
   lpm vm NAME[,NAME...] [to=HOST] [action=validate|cancel]   (live partition mobility; no to=:
          the system picks the host) [max_downtime=MS] [policy=abort|force] [bandwidth=MB/s] [max_rounds=N]
          [monjv=NAME [monjv_password=PW]]   (a MONJV that follows the migration: $S $R $T $TW $AE $AF)
@@ -415,7 +420,7 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             KsysCommand::DiscoverSite(pb::DiscoverSiteRequest { site: required(&w, &what)?, verify })
         }
         ("move", Class::HostGroup) => {
-            let w = split(rest, &["to", "dr_type"], &what)?;
+            let w = split(rest, &["to", "dr_type", "dr_test"], &what)?;
             let dr_type = match w.attrs.get("dr_type").map(|t| t.to_ascii_lowercase()).as_deref() {
                 None | Some("planned") => pb::DrType::Planned,
                 Some("unplanned") => pb::DrType::Unplanned,
@@ -426,6 +431,7 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
                 to: attr(&w, "to", &what)?,
                 dr_type: dr_type as i32,
                 confirm: false,
+                dr_test: yes_no(w.attrs.get("dr_test"), "dr_test")?,
             })
         }
         ("add", Class::Host) => KsysCommand::AddHost { name: required(&split(rest, &[], &what)?, &what)? },
@@ -715,7 +721,11 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             name: required(&split(rest, &[], &what)?, &what)?,
         }),
         ("cleanup", Class::HostGroup) => {
-            KsysCommand::Cleanup { host_group: required(&split(rest, &[], &what)?, &what)? }
+            let w = split(rest, &["dr_test"], &what)?;
+            KsysCommand::Cleanup {
+                host_group: required(&w, &what)?,
+                dr_test: yes_no(w.attrs.get("dr_test"), "dr_test")?,
+            }
         }
         ("add", Class::Notify) => {
             let w = split(rest, &["user", "contact"], &what)?;
@@ -791,6 +801,7 @@ mod tests {
                 to: "sitert12".into(),
                 dr_type: pb::DrType::Planned as i32,
                 confirm: false,
+                dr_test: false,
             })
         );
         assert_eq!(
@@ -1066,7 +1077,14 @@ mod tests {
             p("restore host h1").unwrap(),
             KsysCommand::Restore(pb::RestoreRequest { scope: pb::Scope::Host as i32, name: "h1".into() })
         );
-        assert_eq!(p("cleanup host_group HG").unwrap(), KsysCommand::Cleanup { host_group: "HG".into() });
+        assert_eq!(
+            p("cleanup host_group HG").unwrap(),
+            KsysCommand::Cleanup { host_group: "HG".into(), dr_test: false }
+        );
+        assert_eq!(
+            p("cleanup host_group HG dr_test=yes").unwrap(),
+            KsysCommand::Cleanup { host_group: "HG".into(), dr_test: true }
+        );
         assert!(p("add collocation c1").unwrap_err().contains("vm="));
         assert!(p("modify collocation c1 vm=a").unwrap_err().contains("policy=add|delete"));
         assert!(p("restore hmc x").unwrap_err().contains("not a supported command"));

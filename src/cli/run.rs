@@ -254,6 +254,10 @@ pub async fn execute(
             let label = format!("Discovering site {}", req.site);
             lines(long(admin, output, &label, async |a: &mut AdminClient| a.discover_site(req).await).await?, output)
         }
+        KsysCommand::Move(req) if req.dr_test => {
+            let label = format!("Starting a DR test of host_group {} at {}", req.host_group, req.to);
+            lines(long(admin, output, &label, async |a: &mut AdminClient| a.move_host_group(req).await).await?, output)
+        }
         KsysCommand::Move(req) => {
             eprintln!("You are initiating a failover across sites");
             if !confirm("Do you wish to proceed? [y|n]", yes)? {
@@ -291,7 +295,9 @@ pub async fn execute(
             let label = format!("Restoring {}", req.name);
             lines(long(admin, output, &label, async |a: &mut AdminClient| a.restore(req).await).await?, output)
         }
-        KsysCommand::Cleanup { host_group } => lines(admin.cleanup(pb::CleanupRequest { host_group }).await?, output),
+        KsysCommand::Cleanup { host_group, dr_test } => {
+            lines(admin.cleanup(pb::CleanupRequest { host_group, dr_test }).await?, output)
+        }
         KsysCommand::AddNotify(req) => lines(admin.add_notify(req).await?, output),
         KsysCommand::DeleteNotify(req) => lines(admin.delete_notify(req).await?, output),
         KsysCommand::Lpm(req) => stream_migration(admin, req, output).await?,

@@ -187,6 +187,7 @@ impl VmRecord {
             disk: self.disk.clone(),
             permanent_index: self.permanent_index,
             fence,
+            isolated: false,
         }
     }
 
@@ -201,6 +202,7 @@ impl VmRecord {
             disk: format!("{name}-rootvg"),
             permanent_index: None,
             fence: 0,
+            isolated: false,
         };
         Self { state: VmState::ReadyToMove, epoch: 1, ..Self::discovered(&def, host) }
     }

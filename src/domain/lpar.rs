@@ -17,6 +17,10 @@ pub struct LparDefinition {
     /// The fencing epoch of the operation that activated it (0: the host's own boot).
     #[serde(default)]
     pub fence: u64,
+    /// A DR test copy: on an isolated network, no host monitor hears it and no discovery
+    /// takes it for a production VM.
+    #[serde(default)]
+    pub isolated: bool,
 }
 
 impl From<LparDefinition> for pb::LparDefinition {
@@ -29,6 +33,7 @@ impl From<LparDefinition> for pb::LparDefinition {
             disk: d.disk,
             permanent_index: d.permanent_index,
             fence: d.fence,
+            isolated: d.isolated,
         }
     }
 }
@@ -86,6 +91,7 @@ impl TryFrom<pb::LparDefinition> for LparDefinition {
             disk: d.disk,
             permanent_index: d.permanent_index,
             fence: d.fence,
+            isolated: d.isolated,
         };
         def.check()?;
         Ok(def)
@@ -106,6 +112,7 @@ mod tests {
             disk: disk_for_vm(name),
             permanent_index: None,
             fence: 0,
+            isolated: false,
         }
     }
 

@@ -34,6 +34,6 @@ pub use policy::{
     RestartPolicy,
 };
 pub use recovery::{PlannedRestart, RecoveryTaskRecord, RestartCause, RestartPhase, RestartProgress};
-pub use site::{ConsistencyGroupRecord, SiteRecord, SiteType, StorageAgentRecord};
+pub use site::{ConsistencyGroupRecord, DrTest, SiteRecord, SiteType, StorageAgentRecord, test_copy_of};
 pub use state::{HostState, LparState, Priority, VmState, VmStatus};
 pub use su_cluster::{SuAliveRecord, SuClusterRecord, SuClusterStatus, UnitHeartbeat};

@@ -50,4 +50,22 @@ pub struct ConsistencyGroupRecord {
     /// The move under way (its target site): a second one is refused meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub moving: Option<String>,
+    /// The DR test running, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dr_test: Option<DrTest>,
+}
+
+/// A DR test (seed: Dr Test State): test copies of the host group's VMs running at the other
+/// site from a point-in-time copy of its replica.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrTest {
+    pub site: String,
+    pub started_ms: i64,
+    /// Each test copy and the host it runs on.
+    pub copies: Vec<(String, String)>,
+}
+
+/// What a DR test copy of a VM is called (its disk follows: `VM.drtest-rootvg`).
+pub fn test_copy_of(vm: &str) -> String {
+    format!("{vm}.drtest")
 }

@@ -190,6 +190,9 @@ impl Admin for AdminService {
     async fn move_host_group(&self, req: Request<pb::MoveRequest>) -> Result<Response<pb::CommandReply>, Status> {
         self.audited("MoveHostGroup", req, |_, r| async move {
             let (group, to) = (HostGroupName::parse(&r.host_group)?, SiteName::parse(&r.to)?);
+            if r.dr_test {
+                return reply(self.active()?.dr.start_test(&group, &to).await);
+            }
             let unplanned = match pb::DrType::try_from(r.dr_type) {
                 Ok(pb::DrType::Unspecified | pb::DrType::Planned) => false,
                 Ok(pb::DrType::Unplanned) => true,
@@ -482,7 +485,11 @@ impl Admin for AdminService {
 
     async fn cleanup(&self, req: Request<pb::CleanupRequest>) -> Result<Response<pb::CommandReply>, Status> {
         self.audited("Cleanup", req, |_, r| async move {
-            reply(self.active()?.recovery.cleanup(HostGroupName::parse(&r.host_group)?.as_str()).await)
+            let group = HostGroupName::parse(&r.host_group)?;
+            match r.dr_test {
+                true => reply(self.active()?.dr.end_test(&group).await),
+                false => reply(self.active()?.recovery.cleanup(group.as_str()).await),
+            }
         })
         .await
     }

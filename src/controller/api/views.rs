@@ -53,6 +53,13 @@ impl Views {
             primary_san: record.primary_san.clone(),
             secondary_san: record.secondary_san.clone(),
             moving: record.moving.clone().unwrap_or_default(),
+            dr_test_site: record.dr_test.as_ref().map(|t| t.site.clone()).unwrap_or_default(),
+            dr_test_started_ms: record.dr_test.as_ref().map_or(0, |t| t.started_ms),
+            dr_test_copies: record
+                .dr_test
+                .iter()
+                .flat_map(|t| t.copies.iter().map(|(c, h)| format!("{c} on {h}")))
+                .collect(),
             ..Default::default()
         };
         let mut errors = Vec::new();

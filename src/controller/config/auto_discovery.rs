@@ -43,8 +43,9 @@ impl Config {
             let host = self.records.host(host_name).await?;
             let seen = match self.hmc.host_inventory(&host).await {
                 Ok(inv) if inv.state() == pb::HostState::Operating => {
+                    // A DR test copy is no production VM.
                     let seen = inv.lpars.iter().filter_map(|l| {
-                        let def = l.definition.as_ref()?;
+                        let def = l.definition.as_ref().filter(|d| !d.isolated)?;
                         Some(Seen { name: def.name.clone(), running: l.state() == pb::LparState::Running })
                     });
                     let seen = seen.collect();

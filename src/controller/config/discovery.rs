@@ -77,7 +77,8 @@ impl Config {
     }
 
     async fn discover_lpar(&self, host: &HostRecord, lpar: &pb::Lpar, out: &Lines) -> Result<LparOutcome> {
-        let Some(def) = &lpar.definition else {
+        // A DR test copy is no production VM.
+        let Some(def) = lpar.definition.as_ref().filter(|d| !d.isolated) else {
             return Ok(LparOutcome::Ignored);
         };
         let running = lpar.state() == pb::LparState::Running;

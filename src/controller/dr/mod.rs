@@ -1,7 +1,9 @@
 //! Disaster recovery across sites (seed 000 §2.4): the storage state synchronization that
 //! replicates a host group's disks to the other site ([`storage_sync`]), the discovery and
 //! verification of a whole site ([`site_discovery`]), and the administrator's move of a host
-//! group to the other site, planned or unplanned ([`site_move`]).
+//! group to the other site, planned or unplanned ([`site_move`]), and the DR test that starts test
+//! copies at the other site while production runs on ([`dr_test`]).
+pub mod dr_test;
 pub mod site_discovery;
 pub mod site_move;
 pub mod storage_sync;

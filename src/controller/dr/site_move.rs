@@ -68,6 +68,12 @@ impl Dr {
             }
             None => false,
         };
+        if let Some(test) = &sides.record.dr_test {
+            return Err(VmrmError::precondition(format!(
+                "a DR test of host_group {name} runs at {}: end it first (`ksysmgr cleanup host_group {name} dr_test=yes`)",
+                test.site
+            )));
+        }
         if !resumed {
             self.check_quiet(&group).await?;
         }

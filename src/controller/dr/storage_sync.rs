@@ -107,6 +107,7 @@ impl Dr {
                     secondary_san: secondary.name.clone(),
                     consistent_point: 0,
                     moving: None,
+                    dr_test: None,
                 };
                 let version = self.hsdb.put_if_version(&record, 0).await?;
                 Sides { record, version, primary, secondary }

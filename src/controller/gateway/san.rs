@@ -38,4 +38,11 @@ impl SanGateway {
         let req = deadline(pb::GroupRef { name: name.to_string() }, self.rpc_deadline);
         Ok(client.query_group(req).await?.into_inner())
     }
+
+    /// Takes (or, with `discard`, drops) a DR test's point-in-time copy at a group's secondary.
+    pub async fn test_copy(&self, san: &str, group: &str, discard: bool) -> Result<pb::TestCopyReply> {
+        let mut client = pb::san_client::SanClient::new(self.pool.get(san)?);
+        let req = deadline(pb::TestCopyRequest { group: group.to_string(), discard }, self.rpc_deadline);
+        Ok(client.test_copy(req).await?.into_inner())
+    }
 }

@@ -99,3 +99,36 @@ pub fn move_failed(group: &str, why: impl ToString) -> Step {
     let why = why.to_string();
     say(Code::MoveFailed, format!("ERROR: Host_group move failed for {group}: {why}")).about(group).because(why)
 }
+pub fn dr_test_started(group: &str, site: &str) -> Step {
+    say(Code::DrTestStarted, format!("DR test started for Host_group {group} at {site}")).about(group).to(site)
+}
+/// The point the test copies start from.
+pub fn dr_test_copy(group: &str, san: &str, at_ms: i64) -> Step {
+    let at = chrono::DateTime::from_timestamp_millis(at_ms)
+        .map_or_else(|| at_ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string());
+    let text = format!("Point-in-time copy of Host_group {group} taken on storage agent {san}, consistent as of {at}");
+    say(Code::DrTestCopy, text).about(group).to(san)
+}
+pub fn dr_test_vm_started(copy: &str, vm: &str, host: &str) -> Step {
+    let text = format!("DR test copy {copy} of VM {vm} has started on {host}, on an isolated network");
+    say(Code::DrTestVmStarted, text).about(copy).to(host)
+}
+pub fn dr_test_vm_error(copy: &str, why: impl ToString) -> Step {
+    let why = why.to_string();
+    say(Code::DrTestVmError, format!("ERROR: DR test copy {copy} did not start: {why}")).about(copy).because(why)
+}
+pub fn dr_test_running(started: usize, total: usize, group: &str, site: &str) -> Step {
+    out_of(Code::DrTestRunning, started, total, &format!("VMs of {group} run as DR test copies at {site}"))
+        .about(group)
+        .to(site)
+}
+pub fn dr_test_vm_removed(copy: &str, host: &str) -> Step {
+    say(Code::DrTestVmRemoved, format!("DR test copy {copy} has been removed from {host}")).about(copy).to(host)
+}
+pub fn dr_test_ended(group: &str) -> Step {
+    say(
+        Code::DrTestEnded,
+        format!("DR test of Host_group {group} has been cleaned up: its test copies and their disks are gone"),
+    )
+    .about(group)
+}

@@ -153,6 +153,7 @@ mod tests {
                 disk: format!("{name}-rootvg"),
                 permanent_index: None,
                 fence: 0,
+                isolated: false,
             }),
             state: state as i32,
             lpar_id: id,

@@ -5,7 +5,9 @@
 //! host is shut down and removed, so no VM runs twice and the host's capacity is free again.
 //!
 //! The FDE runs it by itself when a host's VIOS comes back (seed: "CEC IS UP, READY FOR
-//! RELOCATION"); `ksysmgr cleanup host_group NAME` runs it on every host of a group.
+//! RELOCATION"); `ksysmgr cleanup host_group NAME` runs it on every host of a group, and in a
+//! DR cluster on their pairs too: a site that was lost and returned after the group moved away
+//! holds the stale definitions its boot lists restarted.
 use crate::controller::lines::Lines;
 use crate::controller::messages as say;
 use crate::controller::recovery::Recovery;
@@ -28,7 +30,11 @@ impl Recovery {
         let out = Lines::default();
         out.push(say::cleanup_started(group_name));
         let mut removed = 0;
+        let mut hosts = group.hosts.clone();
         for name in &group.hosts {
+            hosts.extend(self.records.host(name).await?.pair);
+        }
+        for name in &hosts {
             match self.clean_lpars(name, &out).await {
                 Ok(n) => removed += n,
                 Err(e) => out.step(say::cleanup_host_skipped(name, e)),

@@ -14,6 +14,7 @@ pub mod replicating;
 pub mod replication;
 pub mod service;
 pub mod store;
+mod test_copy;
 
 use crate::error::{Result, VmrmError};
 use crate::pb;
@@ -316,6 +317,17 @@ impl Handler<Replicate> for San {
     type Result = Result<pb::ReplicationAck>;
     fn handle(&mut self, Replicate(b): Replicate, _: &mut Context<Self>) -> Self::Result {
         self.receive(&b)
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<pb::TestCopyReply>")]
+pub struct TestCopy(pub pb::TestCopyRequest);
+
+impl Handler<TestCopy> for San {
+    type Result = Result<pb::TestCopyReply>;
+    fn handle(&mut self, TestCopy(r): TestCopy, _: &mut Context<Self>) -> Self::Result {
+        self.test_copy(&r)
     }
 }
 

@@ -6,7 +6,7 @@
 //! SAN's disk before it is answered.
 use super::replication::{BATCH, MAX_GROUP_DISKS};
 use super::store::SanStore;
-use super::{ConfigureGroup, Head, Preempt, QueryGroup, Replicate, Reserve, San, Write};
+use super::{ConfigureGroup, Head, Preempt, QueryGroup, Replicate, Reserve, San, TestCopy, Write};
 use crate::domain::identity::{check_copy_stamp, vm_of_disk};
 use crate::domain::names::{HostGroupName, HostName};
 use crate::error::{Result, VmrmError};
@@ -141,6 +141,14 @@ impl SanRpc for SanService {
             check_group(&name)?;
         }
         Ok(Response::new(self.san.send(QueryGroup(name)).await.map_err(VmrmError::from)??))
+    }
+
+    async fn test_copy(&self, req: Request<pb::TestCopyRequest>) -> Result<Response<pb::TestCopyReply>, Status> {
+        let r = req.into_inner();
+        check_group(&r.group)?;
+        let reply = self.san.send(TestCopy(r)).await.map_err(VmrmError::from)??;
+        self.store.flush().await?;
+        Ok(Response::new(reply))
     }
 
     async fn record(&self, req: Request<pb::RecordRequest>) -> Result<Response<pb::RecordReply>, Status> {

@@ -152,6 +152,14 @@ impl SanStore {
         Ok(())
     }
 
+    /// Forgets a disk's reservation, fence and head.
+    pub fn forget(&self, disk: &str) -> Result<()> {
+        for tree in [&self.holders, &self.fences, &self.heads] {
+            tree.remove(disk).map_err(io)?;
+        }
+        Ok(())
+    }
+
     pub fn set_holder(&self, disk: &str, holder: &Holder) -> Result<()> {
         self.holders.insert(disk, serde_json::to_vec(holder).map_err(io)?).map_err(io)?;
         Ok(())

@@ -81,7 +81,12 @@ impl Hypervisor for SimulatedHypervisor {
             None => self.boot_memory(&guest.def)?,
         };
         let (network, address) = bind_network(&self.ip)?;
-        let vm = VmActor::new(guest.def.clone(), self.host.clone(), network, memory.clone()).start();
+        // A DR test copy's network is isolated: its agent reaches none of the host's monitors.
+        let host = match guest.def.isolated {
+            true => VmHost { vios: Vec::new(), ..self.host.clone() },
+            false => self.host.clone(),
+        };
+        let vm = VmActor::new(guest.def.clone(), host, network, memory.clone()).start();
         let guest = self.guests.get_mut(name).expect("looked up above");
         (guest.vm, guest.memory, guest.hung) = (Some(vm), Some(memory), false);
         Ok(address)

@@ -46,7 +46,7 @@ pub fn allowed(path: &str) -> Option<&'static [Role]> {
         ("vmrm.v1.San", "Record" | "QueryGroup") => &[Admin, Monitor, Controller],
         // Replication between the sites' SANs; the controller sets each SAN's part.
         ("vmrm.v1.San", "Replicate") => &[San],
-        ("vmrm.v1.San", "ConfigureGroup") => &[Controller],
+        ("vmrm.v1.San", "ConfigureGroup" | "TestCopy") => &[Controller],
         ("vmrm.v1.San", _) => &[ServerUnit, Controller],
         // The VM agents of a host speak through its server unit.
         ("vmrm.v1.HostMonitor", _) => &[ServerUnit],
