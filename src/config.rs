@@ -244,6 +244,7 @@ impl VmConfig {
             disk: identity::disk_for_vm(&self.name),
             permanent_index: self.permanent_index,
             isolated: false,
+            identities: Vec::new(),
         }
     }
 }

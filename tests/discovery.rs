@@ -44,6 +44,7 @@ async fn a_quick_discovery_picks_up_vms_created_and_deleted_outside_vmrm() {
         permanent_index: None,
         fence: 0,
         isolated: false,
+        identities: Vec::new(),
     };
     host2.activate(new).await.expect("a partition started outside vmrm");
     let mut host3 =

@@ -90,6 +90,9 @@ async fn a_planned_move_and_back_keeps_every_log_whole_and_bad_moves_change_noth
     let home = placed_on(&dc, &vms, &["host-1", "host-2"]).await;
     let r = caught_up(&dc).await;
     assert_eq!((r.primary_san.as_str(), r.secondary_san.as_str(), r.generation), ("san", "san-2", 1), "{r:?}");
+    let metrics = scrape(&dc, "san").await;
+    assert_eq!(sample(&metrics, "vmrm_replication_writable_primary{group=\"HG1\"}"), Some(1.0), "{metrics}");
+    assert!(sample(&metrics, "vmrm_replication_lag_writes{group=\"HG1\"}").is_some(), "{metrics}");
     let sites = admin.query_site(pb::QueryRequest::default()).await.unwrap().sites;
     let austin = sites.iter().find(|s| s.name == "Austin").expect("site Austin");
     assert_eq!(
@@ -129,6 +132,30 @@ async fn a_planned_move_and_back_keeps_every_log_whole_and_bad_moves_change_noth
     // A DR test: copies at Dallas from a point-in-time copy, production untouched.
     dr_test(&dc, &vms, &home).await;
 
+    // vm-1-1 takes another network identity at Dallas (the seed's vmr_dr_ip_conf); bad ones
+    // are refused.
+    let identity = |ip: &str, site: &str| pb::DrIdentityChange {
+        action: pb::ChangeAction::Add as i32,
+        vm: "vm-1-1".into(),
+        site: site.into(),
+        hostname: "vm11-dallas".into(),
+        ip: ip.into(),
+        netmask: "255.255.255.0".into(),
+        gateway: "10.2.0.1".into(),
+    };
+    for (req, code) in [
+        (identity("10.2.0.300", "Dallas"), tonic::Code::InvalidArgument),
+        (identity("10.2.0.11", "Boston"), tonic::Code::NotFound),
+    ] {
+        let err = tonic::Status::from(admin.change_dr_identity(req).await.expect_err("refused"));
+        assert_eq!(err.code(), code, "{err:?}");
+    }
+    let lines =
+        admin.change_dr_identity(identity("10.2.0.11", "Dallas")).await.expect("an identity at Dallas").printed();
+    assert!(lines[0].contains("on the 2 hosts of site Dallas"), "{lines:#?}");
+    let applied = dir.path().join("guests/vm-1-1/etc/vmr_dr_ip.conf");
+    assert!(!applied.exists(), "nothing applied at home");
+
     // The planned move, and a second move while it runs.
     let mover = admin.clone();
     let moving = tokio::spawn(async move {
@@ -161,6 +188,8 @@ async fn a_planned_move_and_back_keeps_every_log_whole_and_bad_moves_change_noth
     }
     let r = caught_up(&dc).await;
     assert_eq!((r.primary_san.as_str(), r.generation), ("san-2", 2), "the replication runs the other way: {r:?}");
+    let conf = std::fs::read_to_string(&applied).expect("vm-1-1 took its Dallas identity at boot");
+    assert!(conf.contains("HOSTNAME=vm11-dallas") && conf.contains("IPADDR=10.2.0.11"), "{conf}");
     let at_dallas: BTreeMap<String, u64> = futures::future::join_all(
         vms.iter().map(|vm| async { (vm.clone(), head(&record_at(&dc, 1, &disk_for_vm(vm)).await)) }),
     )
@@ -173,6 +202,7 @@ async fn a_planned_move_and_back_keeps_every_log_whole_and_bad_moves_change_noth
     let lines = admin.move_host_group(move_to("Austin", pb::DrType::Planned)).await.expect("the move back").printed();
     assert!(lines.iter().any(|l| l == "4 out of 4 VMs have been successfully moved for HG1 to Austin"), "{lines:#?}");
     assert_eq!(placed_on(&dc, &vms, &["host-1", "host-2"]).await, home, "every VM back on its own host");
+    assert!(!applied.exists(), "at home vm-1-1 has its own identity again");
     let at_austin: BTreeMap<String, u64> = futures::future::join_all(
         vms.iter().map(|vm| async { (vm.clone(), head(&record_at(&dc, 0, &disk_for_vm(vm)).await)) }),
     )

@@ -47,6 +47,7 @@ fn definition(name: &str) -> pb::LparDefinition {
         permanent_index: None,
         fence: 0,
         isolated: false,
+        identities: Vec::new(),
     }
 }
 

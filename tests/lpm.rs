@@ -543,6 +543,7 @@ async fn any_grpc_client_speaks_to_the_migration_lane() {
         permanent_index: None,
         fence: 0,
         isolated: false,
+        identities: Vec::new(),
     };
     let setup = pb::MigrationSetup {
         definition: Some(definition),

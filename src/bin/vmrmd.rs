@@ -29,6 +29,10 @@ enum Cmd {
         /// Where node data and logs go (emptied first).
         #[arg(long, default_value_os_t = vmrm::cli::identity::local_data_dir())]
         data_dir: PathBuf,
+        /// A DR datacenter instead: sites Austin and Dallas, each with a SAN, an HMC and 2 hosts;
+        /// 6 VMs at Austin, replicated to Dallas.
+        #[arg(long)]
+        dr: bool,
     },
     /// Inject a fault into a running VM (drills and tests): kill-agent, stop-agent, start-agent,
     /// hang-os; or, with an empty VM name (""), into the server unit itself:
@@ -114,9 +118,9 @@ fn main() {
                 fail(e);
             }
         }
-        (None, Some(Cmd::Local { data_dir })) => {
+        (None, Some(Cmd::Local { data_dir, dr })) => {
             init_tracing();
-            if let Err(e) = node::with_runtime(run_local(data_dir)) {
+            if let Err(e) = node::with_runtime(run_local(data_dir, dr)) {
                 fail(e);
             }
         }
@@ -187,10 +191,13 @@ async fn setup_compose() -> vmrm::error::Result<Vec<String>> {
     }
 }
 
-async fn run_local(data_dir: PathBuf) -> vmrm::error::Result<()> {
+async fn run_local(data_dir: PathBuf, dr: bool) -> vmrm::error::Result<()> {
     prepare_data_dir(&data_dir)?;
     let binary = std::env::current_exe().map_err(vmrm::VmrmError::internal)?;
-    let topology = Topology::local(data_dir.clone());
+    let topology = match dr {
+        true => Topology::local_two_sites(data_dir.clone()),
+        false => Topology::local(data_dir.clone()),
+    };
     println!("Starting the local datacenter in {} ...", data_dir.display());
     let mut dc = Datacenter::start(topology, &binary).await?;
     for line in dc.setup().await? {
@@ -212,8 +219,12 @@ async fn run_local(data_dir: PathBuf) -> vmrm::error::Result<()> {
         certs.join("admin.pem").display(),
         certs.join("admin.key").display()
     );
+    let tries = match dr {
+        true => "ksysmgr query site\n      ksysmgr query host_group HG1\n      ksysmgr move host_group HG1 to=Dallas",
+        false => "ksysmgr query host\n      ksysmgr restart vm vm-1-1 host=host-2",
+    };
     println!(
-        "\nTry:  ksysmgr query vm        (cargo run --release --bin ksysmgr -- query vm)\n      ksysmgr query host\n      ksysmgr restart vm vm-1-1 host=host-2\nControllers: {} — press Ctrl-C to stop.",
+        "\nTry:  ksysmgr query vm        (cargo run --release --bin ksysmgr -- query vm)\n      {tries}\nControllers: {} — press Ctrl-C to stop.",
         dc.topology.controller_endpoints().join(",")
     );
     node::shutdown_signal().await;

@@ -273,6 +273,9 @@ pub fn vms(list: &[pb::VmView], detailed: bool) -> String {
             field(&mut out, "Last_response", format!("{} seconds", v.missed_hb_ms / 1000));
             field(&mut out, "VM_restart_count", v.vm_restart_count);
             field(&mut out, "VM_max_restart_count", crate::logic::app_escalation::VM_MAX_RESTART_COUNT);
+            if !v.dr_identities.is_empty() {
+                list_field(&mut out, "DR_identity", &v.dr_identities);
+            }
             if let Some(r) = &v.restart {
                 let phase = shown::<RestartPhase>(r.phase);
                 field(&mut out, "Last_restart", format!("{}: {phase} on host {}", r.task, r.target));

@@ -43,6 +43,8 @@ pub enum Class {
     /// A DR cluster's sites, and each site's SAN.
     Site,
     StorageAgent,
+    /// A VM's network identity at one site.
+    DrIdentity,
     /// `collocation`, `anticollocation` or `workgroup`.
     #[strum(disabled)]
     Affinity(AffinityKind),
@@ -65,6 +67,8 @@ pub enum KsysCommand {
     AddStorageAgent(pb::AddStorageAgentRequest),
     PairHost(pb::PairHostRequest),
     DiscoverSite(pb::DiscoverSiteRequest),
+    /// `add|remove dr_identity vm=VM site=SITE …`.
+    ChangeDrIdentity(pb::DrIdentityChange),
     /// `move host_group NAME to=SITE [dr_type=planned|unplanned]`: asks for confirmation first.
     Move(pb::MoveRequest),
     AddHost {
@@ -182,6 +186,8 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] [-y]
   add site NAME sitetype=home|backup       (a DR cluster's two sites)
   add storage_agent NAME site=SITE ip=IP:PORT   (the site's SAN, by its node name)
   pair host HOST pair=HOST                 (hosts of the two sites: a moved host group's VMs restart on the pair)
+  add dr_identity vm=VM site=SITE hostname=NAME ip=IP netmask=MASK gateway=IP   (the VM's network at that site,
+         applied inside the guest at boot; remove dr_identity vm=VM site=SITE: it keeps its own there)
   discover site NAME [verify=yes]          (its host groups discovered, their storage replicated to the other site)
   move host_group NAME to=SITE [dr_type=planned|unplanned]   (asks first; -y: goes on)
   move host_group NAME to=SITE dr_test=yes   (DR test: test copies at SITE from a point-in-time copy, isolated;
@@ -360,7 +366,7 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
     })?;
     let cls = class(cls).ok_or_else(|| {
         format!(
-            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, audit, app, collocation, anticollocation, workgroup, hsdb, hsdb_node, monjv, su_cluster, vm_definition, notify, snapshot, site, storage_agent)"
+            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, audit, app, collocation, anticollocation, workgroup, hsdb, hsdb_node, monjv, su_cluster, vm_definition, notify, snapshot, site, storage_agent, dr_identity)"
         )
     })?;
     let what = format!("{act} {}", words[1]);
@@ -408,6 +414,23 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
                 name: required(&w, &what)?,
                 site: attr(&w, "site", &what)?,
                 ip: attr(&w, "ip", &what)?,
+            })
+        }
+        ("add" | "remove", Class::DrIdentity) => {
+            let w = split(rest, &["vm", "site", "hostname", "ip", "netmask", "gateway"], &what)?;
+            let adding = act == "add";
+            let get = |key: &str| match adding {
+                true => attr(&w, key, &what),
+                false => Ok(String::new()),
+            };
+            KsysCommand::ChangeDrIdentity(pb::DrIdentityChange {
+                action: change_action(act),
+                vm: attr(&w, "vm", &what)?,
+                site: attr(&w, "site", &what)?,
+                hostname: get("hostname")?,
+                ip: get("ip")?,
+                netmask: get("netmask")?,
+                gateway: get("gateway")?,
             })
         }
         ("pair", Class::Host) => {

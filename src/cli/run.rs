@@ -250,6 +250,7 @@ pub async fn execute(
         KsysCommand::AddSite(req) => lines(admin.add_site(req).await?, output),
         KsysCommand::AddStorageAgent(req) => lines(admin.add_storage_agent(req).await?, output),
         KsysCommand::PairHost(req) => lines(admin.pair_host(req).await?, output),
+        KsysCommand::ChangeDrIdentity(req) => lines(admin.change_dr_identity(req).await?, output),
         KsysCommand::DiscoverSite(req) => {
             let label = format!("Discovering site {}", req.site);
             lines(long(admin, output, &label, async |a: &mut AdminClient| a.discover_site(req).await).await?, output)
@@ -397,6 +398,9 @@ pub async fn execute(
                     ))
                 }
                 Class::Site => render!(output, admin.query_site(q).await?, |v: &pb::SiteList| format::sites(&v.sites)),
+                Class::DrIdentity => {
+                    render!(output, admin.query_vm(q).await?, |v: &pb::VmList| format::vms(&v.vms, true))
+                }
                 Class::StorageAgent => {
                     let q = pb::QueryRequest { name: String::new(), follower_read };
                     render!(output, admin.query_site(q).await?, |v: &pb::SiteList| format::storage_agents(&v.sites))

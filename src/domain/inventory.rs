@@ -5,6 +5,7 @@ use super::policy::{FlexCapacity, HaMonitor, RestartPolicy};
 use super::recovery::RestartProgress;
 use super::state::{Priority, VmState, VmStatus};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClusterRecord {
@@ -139,6 +140,12 @@ pub struct VmRecord {
     /// Its permanent VM index, as discovery found its definition (`None`: any free id).
     #[serde(default)]
     pub permanent_index: Option<u32>,
+    /// Its network identity at each site as the administrator set it (DR, seed:
+    /// `vmr_dr_ip_conf`), and the map from host serial to identity its definition carries.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub site_identities: BTreeMap<String, super::NetworkIdentity>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identities: Vec<super::GuestIdentity>,
 }
 
 /// A live migration in progress, as the controller that started it recorded it.
@@ -173,6 +180,8 @@ impl VmRecord {
             vm_restart_count: 0,
             lpm: None,
             permanent_index: def.permanent_index,
+            site_identities: BTreeMap::new(),
+            identities: def.identities.clone(),
         }
     }
 
@@ -188,6 +197,7 @@ impl VmRecord {
             permanent_index: self.permanent_index,
             fence,
             isolated: false,
+            identities: self.identities.clone(),
         }
     }
 
@@ -203,6 +213,7 @@ impl VmRecord {
             permanent_index: None,
             fence: 0,
             isolated: false,
+            identities: Vec::new(),
         };
         Self { state: VmState::ReadyToMove, epoch: 1, ..Self::discovered(&def, host) }
     }

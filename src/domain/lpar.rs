@@ -21,6 +21,9 @@ pub struct LparDefinition {
     /// takes it for a production VM.
     #[serde(default)]
     pub isolated: bool,
+    /// The guest's network identity per host serial (DR: each site's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identities: Vec<super::GuestIdentity>,
 }
 
 impl From<LparDefinition> for pb::LparDefinition {
@@ -34,6 +37,7 @@ impl From<LparDefinition> for pb::LparDefinition {
             permanent_index: d.permanent_index,
             fence: d.fence,
             isolated: d.isolated,
+            identities: d.identities.iter().map(Into::into).collect(),
         }
     }
 }
@@ -83,6 +87,14 @@ impl LparDefinition {
 impl TryFrom<pb::LparDefinition> for LparDefinition {
     type Error = VmrmError;
     fn try_from(d: pb::LparDefinition) -> Result<Self> {
+        if d.identities.len() > super::guest_identity::MAX_IDENTITIES {
+            return Err(VmrmError::invalid(format!(
+                "LPAR {}: at most {} identities",
+                quote(&d.name),
+                super::guest_identity::MAX_IDENTITIES
+            )));
+        }
+        let identities = d.identities.iter().map(super::GuestIdentity::try_from).collect::<Result<_>>()?;
         let def = Self {
             name: d.name,
             uuid: d.uuid,
@@ -92,6 +104,7 @@ impl TryFrom<pb::LparDefinition> for LparDefinition {
             permanent_index: d.permanent_index,
             fence: d.fence,
             isolated: d.isolated,
+            identities,
         };
         def.check()?;
         Ok(def)
@@ -113,6 +126,7 @@ mod tests {
             permanent_index: None,
             fence: 0,
             isolated: false,
+            identities: Vec::new(),
         }
     }
 

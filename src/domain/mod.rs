@@ -4,6 +4,7 @@ pub mod app;
 pub mod audit;
 pub mod detection;
 pub mod event;
+pub mod guest_identity;
 pub mod hex;
 pub mod identity;
 pub mod inventory;
@@ -23,6 +24,7 @@ pub use app::{AppRecord, AppsReply, ArTransRecord, RESYNC_APPS_COMMAND, ShortMsg
 pub use audit::{AuditRecord, AuditStage};
 pub use detection::{DetectionSettings, DetectionSpeed};
 pub use event::{AckRecord, EventName, EventRecord, Severity};
+pub use guest_identity::{GuestIdentity, NetworkIdentity};
 pub use inventory::*;
 pub use lpar::LparDefinition;
 pub use monjv::{MonjvKind, MonjvRecord};

@@ -69,6 +69,12 @@ impl Topology {
         Self::uniform(LOCAL_BASE_PORT, 4, 3, data_dir)
     }
 
+    /// The local DR datacenter (`vmrmd local --dr`): the local datacenter's ports, its 4 hosts
+    /// split over sites Austin and Dallas, 3 VMs on each host at Austin.
+    pub fn local_two_sites(data_dir: PathBuf) -> Self {
+        Self::two_sites(LOCAL_BASE_PORT, 2, 3, data_dir)
+    }
+
     /// `hosts` hosts of 16 CPU / 32 GiB, each with `vms_per_host` VMs of 2 CPU / 4 GiB.
     pub fn uniform(base_port: u16, hosts: usize, vms_per_host: usize, data_dir: PathBuf) -> Self {
         let hosts = (1..=hosts)

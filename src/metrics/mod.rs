@@ -13,6 +13,8 @@
 //!   stopped, or while the HSDB's NOSPACE alarm holds it NOT_SERVING).
 //! * `vmrm_hsdb_*`: the member's Raft view — leader or not, term, applied index, apply lag,
 //!   leader changes seen, database size and the NOSPACE alarm.
+//! * `vmrm_replication_*{group}` (a DR site's SAN): writes its secondary still lacks and how
+//!   old the oldest is, and whether this SAN is the consistency group's writable primary.
 //! * `vmrm_node_info{node, roles}`: which node this is and the roles it plays.
 pub mod endpoint;
 
@@ -28,6 +30,11 @@ use std::sync::{LazyLock, OnceLock};
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {
     pub event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GroupLabels {
+    pub group: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -49,6 +56,9 @@ pub struct Metrics {
     pub hsdb_leader_changes: Counter,
     pub hsdb_size_bytes: Gauge,
     pub hsdb_nospace: Gauge,
+    pub replication_lag_writes: Family<GroupLabels, Gauge>,
+    pub replication_lag_ms: Family<GroupLabels, Gauge>,
+    pub replication_writable_primary: Family<GroupLabels, Gauge>,
     node_info: OnceLock<Vec<(String, String)>>,
 }
 
@@ -72,6 +82,9 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     hsdb_leader_changes: Counter::default(),
     hsdb_size_bytes: Gauge::default(),
     hsdb_nospace: Gauge::default(),
+    replication_lag_writes: Family::default(),
+    replication_lag_ms: Family::default(),
+    replication_writable_primary: Family::default(),
     node_info: OnceLock::new(),
 });
 
@@ -89,6 +102,14 @@ impl Metrics {
     /// Notes whether gRPC service `service` serves.
     pub fn serving(&self, service: &str, serving: bool) {
         self.service_serving.get_or_create(&ServiceLabels { service: service.into() }).set(i64::from(serving));
+    }
+
+    /// Notes a consistency group's replication as this SAN sees it.
+    pub fn replication(&self, group: &str, (lag_writes, lag_ms): (u64, u64), writable_primary: bool) {
+        let labels = GroupLabels { group: group.into() };
+        self.replication_lag_writes.get_or_create(&labels).set(lag_writes.min(i64::MAX as u64) as i64);
+        self.replication_lag_ms.get_or_create(&labels).set(lag_ms.min(i64::MAX as u64) as i64);
+        self.replication_writable_primary.get_or_create(&labels).set(i64::from(writable_primary));
     }
 
     /// Names the node and its roles (once; later calls change nothing).
@@ -115,6 +136,17 @@ impl Metrics {
         r.register("hsdb_leader_changes", "DBN changes the member saw", self.hsdb_leader_changes.clone());
         r.register("hsdb_size_bytes", "The member's database on disk", self.hsdb_size_bytes.clone());
         r.register("hsdb_nospace", "1 while the member's NOSPACE alarm is raised", self.hsdb_nospace.clone());
+        r.register("replication_lag_writes", "Writes the secondary SAN lacks", self.replication_lag_writes.clone());
+        r.register(
+            "replication_lag_ms",
+            "Age of the oldest write the secondary lacks",
+            self.replication_lag_ms.clone(),
+        );
+        r.register(
+            "replication_writable_primary",
+            "1 while this SAN is the group's primary and accepts writes",
+            self.replication_writable_primary.clone(),
+        );
         if let Some(labels) = self.node_info.get() {
             r.register("node", "This node and its roles", Info::new(labels.clone()));
         }

@@ -325,6 +325,7 @@ admin_rpcs! {
     query_site(pb::QueryRequest) -> pb::SiteList;
     discover_site(pb::DiscoverSiteRequest) -> pb::CommandReply;
     move_host_group(pb::MoveRequest) -> pb::CommandReply;
+    change_dr_identity(pb::DrIdentityChange) -> pb::CommandReply;
 }
 
 #[cfg(test)]

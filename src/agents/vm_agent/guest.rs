@@ -57,6 +57,12 @@ impl GuestDir {
     }
 
     /// The guest workload's counter log, one `counter host` line per step when enabled.
+    /// The network identity the agent applied for the host the guest runs on (seed:
+    /// `vmr_dr_ip_conf`'s `ifcfg-net0` and `hostname`).
+    pub fn dr_ip_conf_path(&self) -> PathBuf {
+        self.0.join("etc/vmr_dr_ip.conf")
+    }
+
     pub fn workload_log_path(&self) -> PathBuf {
         self.0.join("var/ksys/log/workload.log")
     }

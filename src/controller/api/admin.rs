@@ -12,7 +12,7 @@ use crate::controller::migration::lpm::LpmOut;
 use crate::controller::migration::su_cluster::SuClusterChange;
 use crate::controller::monjv::{self, MonjvChange};
 use crate::domain::names::*;
-use crate::domain::{AffinityKind, Contact, Severity, SiteType};
+use crate::domain::{AffinityKind, Contact, NetworkIdentity, Severity, SiteType};
 use crate::error::{VmrmError, quote};
 use crate::hsdb::LocalHsdb;
 use crate::logic::event_page::{EventKinds, EventPage};
@@ -199,6 +199,22 @@ impl Admin for AdminService {
                 Err(_) => return Err(Status::invalid_argument("dr_type is planned or unplanned")),
             };
             reply(self.active()?.dr.move_host_group(&group, &to, unplanned, r.confirm).await)
+        })
+        .await
+    }
+
+    async fn change_dr_identity(
+        &self,
+        req: Request<pb::DrIdentityChange>,
+    ) -> Result<Response<pb::CommandReply>, Status> {
+        self.audited("ChangeDrIdentity", req, |_, r| async move {
+            let (vm, site) = (VmName::parse(&r.vm)?, SiteName::parse(&r.site)?);
+            let identity = match pb::ChangeAction::try_from(r.action) {
+                Ok(pb::ChangeAction::Add) => Some(NetworkIdentity::parse(&r.hostname, &r.ip, &r.netmask, &r.gateway)?),
+                Ok(pb::ChangeAction::Remove) => None,
+                _ => return Err(Status::invalid_argument("a DR identity is added or removed")),
+            };
+            reply(self.active()?.config.change_dr_identity(&vm, &site, identity).await)
         })
         .await
     }

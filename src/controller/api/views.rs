@@ -277,6 +277,11 @@ impl Views {
                     ha_monitor_state: ha_monitor_state as i32,
                     missed_hb_ms,
                     vm_restart_count: v.vm_restart_count,
+                    dr_identities: v
+                        .site_identities
+                        .iter()
+                        .map(|(site, i)| format!("{site}: {} {}/{} via {}", i.hostname, i.ip, i.netmask, i.gateway))
+                        .collect(),
                 }
             })
             .collect())

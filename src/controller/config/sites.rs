@@ -4,7 +4,7 @@
 //! host's VMs on its pair. HMCs belong to a site (`add hmc … site=`), hosts to their HMCs'.
 use crate::controller::config::Config;
 use crate::controller::messages as say;
-use crate::domain::names::{HostName, SiteName, StorageAgentName};
+use crate::domain::names::{HostName, SiteName, StorageAgentName, VmName};
 use crate::domain::*;
 use crate::error::{Result, VmrmError, quote};
 use crate::hsdb::HsdbAccess;
@@ -122,6 +122,40 @@ impl Config {
         self.hsdb.put_if_version(&a, va).await?;
         self.hsdb.put_if_version(&b, vb).await?;
         Ok(vec![say::hosts_paired(host, pair)])
+    }
+
+    /// Sets (`Some`) or removes a VM's network identity at `site`, and expands every identity
+    /// the VM has into the map its definition carries: each host of the site by its serial.
+    /// The guest takes it on at its next boot there.
+    pub async fn change_dr_identity(
+        &self,
+        vm: &VmName,
+        site: &SiteName,
+        identity: Option<NetworkIdentity>,
+    ) -> Result<Vec<Step>> {
+        let (vm, site) = (vm.as_str(), site.as_str());
+        self.dr_cluster("a DR network identity").await?;
+        self.site(site).await?;
+        let hosts = self.hsdb.list::<HostRecord>().await?;
+        let at = |s: &str| hosts.iter().filter(|h| h.site.as_deref() == Some(s)).cloned().collect::<Vec<_>>();
+        crate::hsdb::client::retry_on_conflict(|| async {
+            let (mut record, version) = self.records.vm(vm).await?;
+            match &identity {
+                Some(id) => record.site_identities.insert(site.to_string(), id.clone()),
+                None => record.site_identities.remove(site),
+            };
+            record.identities = record
+                .site_identities
+                .iter()
+                .flat_map(|(s, id)| at(s).into_iter().map(|h| GuestIdentity { serial: h.uuid, identity: id.clone() }))
+                .collect();
+            self.hsdb.put_if_version(&record, version).await.map(drop)
+        })
+        .await?;
+        Ok(vec![match &identity {
+            Some(id) => say::dr_identity_set(vm, site, id, at(site).len()),
+            None => say::dr_identity_removed(vm, site),
+        }])
     }
 
     /// Every site (or one), with what belongs to it.

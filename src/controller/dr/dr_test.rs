@@ -16,15 +16,7 @@ use crate::pb::{self, ActivateLpar, RemoveLpar, ShutdownLpar, submit_job_request
 impl Dr {
     pub async fn start_test(&self, group: &HostGroupName, site: &SiteName) -> Result<Vec<pb::Step>> {
         let (name, site) = (group.as_str(), site.as_str());
-        self.config.dr_cluster("a DR test").await?;
-        self.config.site(site).await?;
-        let (group, _) = self.records.host_group(name).await?;
-        let sides = self.sides(name).await?.ok_or_else(|| {
-            VmrmError::precondition(format!(
-                "host_group {name} is not replicated to another site: a DR test starts from its replica (run `ksysmgr discover site {}` first)",
-                group.site.as_deref().unwrap_or("SITE")
-            ))
-        })?;
+        let (group, sides) = self.replicated(name, site, "a DR test").await?;
         if group.site.as_deref() == Some(site) {
             return Err(VmrmError::precondition(format!(
                 "host_group {name} runs at site {site}: its DR test runs at the other site"
@@ -78,6 +70,7 @@ impl Dr {
                 permanent_index: None,
                 fence: 0,
                 isolated: true,
+                identities: Vec::new(),
             };
             let run = async {
                 let target = self.records.host(host).await?;

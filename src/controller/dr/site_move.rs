@@ -49,15 +49,7 @@ impl Dr {
                 "a move across sites is an administrator's decision: confirm it (ksysmgr asks, or takes -y; over gRPC confirm=true)",
             ));
         }
-        self.config.dr_cluster("move host_group").await?;
-        self.config.site(to).await?;
-        let (group, _) = self.records.host_group(name).await?;
-        let sides = self.sides(name).await?.ok_or_else(|| {
-            VmrmError::precondition(format!(
-                "host_group {name} is not replicated to another site: run `ksysmgr discover site {}` first",
-                group.site.as_deref().unwrap_or("SITE")
-            ))
-        })?;
+        let (group, sides) = self.replicated(name, to, "a move").await?;
         let resumed = match sides.record.moving.as_deref() {
             Some(target) if target == to && !self.moving.lock().expect("moves").contains(name) => true,
             Some(target) => {

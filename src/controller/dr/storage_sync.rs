@@ -72,6 +72,21 @@ impl Dr {
         Ok(Some(Sides { record, version, primary, secondary }))
     }
 
+    /// What a move or a DR test of `group` to `site` starts from: a DR cluster, the site, the
+    /// group and its replication (`what` names the command in the refusals).
+    pub(super) async fn replicated(&self, group: &str, site: &str, what: &str) -> Result<(HostGroupRecord, Sides)> {
+        self.config.dr_cluster(what).await?;
+        self.config.site(site).await?;
+        let (record, _) = self.records.host_group(group).await?;
+        let sides = self.sides(group).await?.ok_or_else(|| {
+            VmrmError::precondition(format!(
+                "host_group {group} is not replicated to another site, which {what} starts from: run `ksysmgr discover site {}` first",
+                record.site.as_deref().unwrap_or("SITE")
+            ))
+        })?;
+        Ok((record, sides))
+    }
+
     /// Replicates `group` (running at its site) to the other site, and waits for the first copy.
     pub async fn synchronize(&self, group: &HostGroupRecord) -> Result<()> {
         let site = group.site.clone().ok_or_else(|| {

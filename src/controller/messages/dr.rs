@@ -132,3 +132,13 @@ pub fn dr_test_ended(group: &str) -> Step {
     )
     .about(group)
 }
+pub fn dr_identity_set(vm: &str, site: &str, identity: &crate::domain::NetworkIdentity, hosts: usize) -> Step {
+    let text = format!(
+        "VM {vm} takes the network identity {} {}/{} via {} on the {hosts} hosts of site {site}",
+        identity.hostname, identity.ip, identity.netmask, identity.gateway
+    );
+    say(Code::DrIdentitySet, text).about(vm).to(site).counted(hosts, hosts)
+}
+pub fn dr_identity_removed(vm: &str, site: &str) -> Step {
+    say(Code::DrIdentityRemoved, format!("VM {vm} keeps its own network identity at site {site}")).about(vm).to(site)
+}

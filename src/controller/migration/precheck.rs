@@ -154,6 +154,7 @@ mod tests {
                 permanent_index: None,
                 fence: 0,
                 isolated: false,
+                identities: Vec::new(),
             }),
             state: state as i32,
             lpar_id: id,

@@ -210,6 +210,7 @@ impl San {
     /// Ships what each group owes its peer, one batch in flight per group.
     pub(super) fn ship(&mut self, ctx: &mut Context<Self>) {
         let Some(links) = self.links.clone() else { return };
+        self.publish();
         let heartbeat = links.lease / 4;
         let now = Instant::now();
         let names: Vec<String> = self.groups.keys().cloned().collect();
@@ -241,6 +242,15 @@ impl San {
             ctx.spawn(send.into_actor(self).map(move |answer, act, _| {
                 act.shipped(&name, (generation, full, now), answer);
             }));
+        }
+    }
+
+    /// Each group's lag and role, for the node's metrics.
+    fn publish(&self) {
+        for name in self.groups.keys() {
+            if let Ok(s) = self.status(name) {
+                crate::metrics::metrics().replication(name, (s.lag_writes, s.lag_ms), s.writable);
+            }
         }
     }
 

@@ -107,7 +107,12 @@ impl VmActor {
             .as_ref()
             .and_then(|n| n.local_addr().ok())
             .map_or(std::net::Ipv4Addr::LOCALHOST.into(), |a| a.ip());
-        let links = AgentLinks { vios: self.host.vios.clone(), timing: self.host.timing, pool: self.host.pool.clone() };
+        let links = AgentLinks {
+            vios: self.host.vios.clone(),
+            serial: crate::domain::identity::uuid_for("host", &self.host.name),
+            timing: self.host.timing,
+            pool: self.host.pool.clone(),
+        };
         match VmAgent::new(self.def.clone(), links, &self.host.guests, ip, self.cpu.clone()) {
             Ok(agent) => self.agent = Some(agent.start()),
             Err(e) => tracing::error!(vm = %self.def.name, "the VM agent did not start: {e}"),

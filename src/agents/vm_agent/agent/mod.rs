@@ -52,6 +52,9 @@ impl GuestCpu {
 pub struct AgentLinks {
     /// The VIOSs of the host the guest runs on, each with a host monitor.
     pub vios: Vec<ViosRef>,
+    /// The serial of the host it runs on, as the hardware tells the guest (seed: the
+    /// partition's `/proc/device-tree/system-id`).
+    pub serial: String,
     pub timing: Timing,
     pub pool: ChannelPool,
 }
@@ -132,6 +135,27 @@ impl VmAgent {
             ip,
             appserver: None,
         })
+    }
+
+    /// Takes on the identity the guest's map gives the host it boots on; on a host the map has
+    /// no entry for, the guest's own configuration stands (a file applied elsewhere goes).
+    fn apply_identity(&self) -> Result<()> {
+        let path = self.guest.dr_ip_conf_path();
+        match self.def.identities.iter().find(|g| g.serial == self.links.serial) {
+            Some(entry) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(crate::error::VmrmError::internal)?;
+                }
+                std::fs::write(&path, entry.identity.config_file()).map_err(crate::error::VmrmError::internal)?;
+                tracing::info!(vm = %self.def.name, serial = %self.links.serial, "network identity {} ({}) applied", entry.identity.hostname, entry.identity.ip);
+            }
+            None if path.exists() => {
+                std::fs::remove_file(&path).map_err(crate::error::VmrmError::internal)?;
+                tracing::info!(vm = %self.def.name, serial = %self.links.serial, "no network identity for this host: the guest's own stands");
+            }
+            None => {}
+        }
+        Ok(())
     }
 
     /// The guest's files and the socket `ksysvmmgr` reaches the agent through.
@@ -242,6 +266,11 @@ impl Actor for VmAgent {
         tracing::info!(vm = %self.def.name, "VM started; agent heartbeating to {} host monitors", self.links.vios.len());
         if let Err(e) = self.open_guest(ctx) {
             tracing::warn!(vm = %self.def.name, "the VM's files are not reachable, no application monitoring: {e}");
+        }
+        // The network identity comes before the applications (seed: `vmr_dr_ip_conf.service`
+        // runs before network-pre.target).
+        if let Err(e) = self.apply_identity() {
+            tracing::warn!(vm = %self.def.name, "the network identity was not applied: {e}");
         }
         self.launch(true, ctx);
         ctx.run_interval(self.links.timing.vm_heartbeat, |act, ctx| act.tick(ctx));
