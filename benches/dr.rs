@@ -192,5 +192,6 @@ async fn run(args: Args) -> Result<()> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    run(Args::parse()).await
+    // `cargo bench` appends `--bench` for harness-less benches.
+    run(Args::parse_from(std::env::args().filter(|a| a != "--bench"))).await
 }

@@ -25,12 +25,12 @@ impl Dr {
         let mut out = vec![say::site_discovery_started(site)];
         for group in &groups {
             out.extend(self.config.discover(&group.name, false).await?);
-            out.push(say::storage_sync_started(&group.name));
+            out.push(nested(say::storage_sync_started(&group.name)));
             let (group, _) = self.records.host_group(&group.name).await?;
-            out.push(match self.synchronize(&group).await {
+            out.push(nested(match self.synchronize(&group).await {
                 Ok(()) => say::storage_sync_completed(&group.name),
                 Err(e) => say::storage_sync_failed(&group.name, e),
-            });
+            }));
         }
         out.push(say::site_discovery_finished(site));
         if verify {
@@ -42,4 +42,9 @@ impl Dr {
         }
         Ok(out)
     }
+}
+
+/// A step under the site's heading, as the seed indents the storage state synchronization.
+fn nested(step: Step) -> Step {
+    Step { nested: true, ..step }
 }
