@@ -12,7 +12,15 @@
 //! a single VIOS, HMC, controller or SAN fault. Prints a table per fault kind and exits 1 on any
 //! violation. Every wait is bounded; the whole suite stops by itself.
 //!
-//! `bash docker/build-image.sh && cargo run --release --example chaos -- --rounds 21 [--seed N]`
+//! With `--dr` it drives the two-site DR cluster (`docker-compose.dr.yml`) instead: the site the
+//! host group runs at lost (SAN, HMC and hosts killed; an unplanned move to the other site, the
+//! lost site back, its stale copies cleaned up, the replication caught up again), the
+//! replication link cut (the backup SAN off the network: production moves nothing, and the
+//! backup catches up once back), a planned move to the other site, and a host killed at the
+//! site the group runs at (HA inside the site). The same checks, on the SAN of the site the
+//! group runs at (double runs on both).
+//!
+//! `bash docker/build-image.sh && cargo run --release --example chaos -- --rounds 21 [--seed N] [--dr]`
 mod disks;
 
 use anyhow::{Context, Result, bail};
@@ -24,7 +32,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 use strum::{Display, VariantArray};
 use vmrm::launcher::Topology;
-use vmrm::launcher::compose::published;
+use vmrm::launcher::compose::{Profile, published};
 use vmrm::pb;
 use vmrm::testing::chaos::{KindResult, Running, double_runs, exactly_once, log_breaks, moved, table};
 use vmrm::transport::{AdminClient, Security};
@@ -41,9 +49,12 @@ struct Args {
     /// Leave the cluster running at the end.
     #[arg(long)]
     keep: bool,
-    /// Only these fault kinds (repeatable; all of them by default).
+    /// Only these fault kinds (repeatable; all of the cluster's by default).
     #[arg(long, value_enum)]
     only: Vec<Fault>,
+    /// The two-site DR cluster and its fault kinds.
+    #[arg(long)]
+    dr: bool,
 }
 
 const PROJECT: &str = "vmrmchaos";
@@ -74,9 +85,27 @@ enum Fault {
     ControllerPartition,
     #[strum(to_string = "one HSDB member's disk full")]
     HsdbDiskFull,
+    #[strum(to_string = "DR: the active site lost")]
+    SiteLost,
+    #[strum(to_string = "DR: replication link cut")]
+    ReplicationCut,
+    #[strum(to_string = "DR: planned move")]
+    PlannedMove,
 }
 
 impl Fault {
+    /// The fault kinds of the HA cluster, or of the DR cluster (whose HA inside a site is
+    /// tried by killing a host).
+    fn of(dr: bool) -> Vec<Fault> {
+        let kinds = Fault::VARIANTS.iter().copied();
+        match dr {
+            true => vec![Fault::SiteLost, Fault::ReplicationCut, Fault::PlannedMove, Fault::HostKill],
+            false => {
+                kinds.filter(|f| !matches!(f, Fault::SiteLost | Fault::ReplicationCut | Fault::PlannedMove)).collect()
+            }
+        }
+    }
+
     /// Faults after which no VM may move.
     fn moves_nothing(self) -> bool {
         matches!(
@@ -88,6 +117,7 @@ impl Fault {
                 | Fault::HmcKill
                 | Fault::SanRestart
                 | Fault::HsdbDiskFull
+                | Fault::ReplicationCut
         )
     }
 }
@@ -106,13 +136,17 @@ fn docker(args: &[&str]) -> Result<String> {
 
 /// The compose file that gives the HSDB members file systems of their own ([`disks`]).
 static OVERRIDE: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+/// The cluster the suite drives.
+static PROFILE: std::sync::OnceLock<Profile> = std::sync::OnceLock::new();
 
 fn compose(args: &[&str]) -> Result<()> {
     let mut command = Command::new("docker-compose");
     command.args(["-p", PROJECT]);
+    let profile = PROFILE.get().copied().unwrap_or(Profile::Ha);
+    let main = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(profile.file());
+    command.arg("-f").arg(main);
     if let Some(file) = OVERRIDE.get() {
-        let main = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docker-compose.yml");
-        command.arg("-f").arg(main).arg("-f").arg(file);
+        command.arg("-f").arg(file);
     }
     let status = command.args(args).status().context("docker-compose")?;
     if !status.success() {
@@ -129,7 +163,10 @@ struct Cluster {
     writes: u32,
     /// The administrator's credentials (issued with the cluster's certificates by the image build).
     security: Security,
-    disks: disks::Disks,
+    /// The HSDB members' own file systems (the HA cluster's disk-full rounds).
+    disks: Option<disks::Disks>,
+    /// The DR cluster's site the host group runs at now (0 in the HA cluster).
+    active_site: usize,
 }
 
 impl Cluster {
@@ -227,8 +264,9 @@ impl Cluster {
         vmrm::launcher::running_vms(&self.topology, published, &self.security).await
     }
 
-    async fn san_record(&self) -> Result<Vec<pb::SanOperation>> {
-        let san = published(&self.topology.san_endpoint());
+    /// The record of the SAN of `site`.
+    async fn san_record(&self, site: usize) -> Result<Vec<pb::SanOperation>> {
+        let san = published(&self.topology.san_endpoint_of(site));
         let channel = vmrm::transport::channel::lazy_channel(&san, Duration::from_secs(1), &self.security)?;
         let req = vmrm::transport::deadline(pb::RecordRequest { disk: String::new() }, Duration::from_secs(5));
         Ok(pb::san_client::SanClient::new(channel).record(req).await?.into_inner().operations)
@@ -377,16 +415,38 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
         Fault::HsdbDiskFull => {
             let member = format!("ctl-{}", rng.random_range(1..=c.topology.hsdb_members().len()));
             println!("    filling {member}'s disk");
-            c.disks.fill(&member)?;
+            c.disks.as_ref().context("the HSDB members' own disks")?.fill(&member)?;
             // The member raises its NOSPACE alarm within its next looks (each second), and the
             // HSDB then takes only what frees space.
             if let Err(last) = c.refused_for_space(Instant::now() + Duration::from_secs(10)).await {
                 violations.push(format!("{member}'s disk is full, but no write was refused for it: {last}"));
             }
             let freed = Instant::now();
-            c.disks.free(&member)?;
+            c.disks.as_ref().context("the HSDB members' own disks")?.free(&member)?;
             let accepted = c.admin_write(None).await?;
             Some((accepted - freed).as_millis() as u64)
+        }
+        Fault::SiteLost => {
+            let (recovered, problems) = lose_site(c).await?;
+            violations.extend(problems);
+            recovered
+        }
+        Fault::ReplicationCut => {
+            violations.extend(cut_replication(c).await?);
+            None
+        }
+        Fault::PlannedMove => {
+            let to = 1 - c.active_site;
+            match move_group(c, to, pb::DrType::Planned).await {
+                Ok(()) => {
+                    c.active_site = to;
+                    Some(started.elapsed().as_millis() as u64)
+                }
+                Err(e) => {
+                    violations.push(format!("the planned move to {} failed: {e}", c.topology.sites[to]));
+                    None
+                }
+            }
         }
         Fault::HmcKill => {
             let hmc = format!("hmc-{}", rng.random_range(1..=c.topology.hmcs));
@@ -402,10 +462,15 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
     if let Err(problems) = c.settled(Instant::now() + BOUND).await {
         violations.extend(problems);
     }
-    let record = c.san_record().await?;
+    let record = c.san_record(c.active_site).await?;
+    let other = match c.topology.sites.len() > 1 {
+        true => c.san_record(1 - c.active_site).await?,
+        false => Vec::new(),
+    };
     for vm in &c.managed {
         let disk = vmrm::domain::identity::disk_for_vm(vm);
         violations.extend(double_runs(&disk, &record));
+        violations.extend(double_runs(&disk, &other));
         violations.extend(log_breaks(&disk, &record));
     }
     violations.extend(c.acked_write_kept().await?);
@@ -419,6 +484,9 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
         | Fault::HmcKill
         | Fault::SanRestart
         | Fault::HsdbDiskFull => String::new(),
+        Fault::SiteLost | Fault::ReplicationCut | Fault::PlannedMove => {
+            format!(" (now {})", c.topology.sites[c.active_site])
+        }
         _ => format!(" ({host})"),
     };
     println!(
@@ -433,6 +501,133 @@ async fn round(c: &mut Cluster, fault: Fault, rng: &mut rand::rngs::StdRng) -> R
         print_controller_logs(&c.topology);
     }
     Ok((recovery, violations))
+}
+
+/// Moves the host group to site `to`, retrying (bounded) while the controller refuses — an
+/// unplanned move waits until the FDE is done with the lost hosts.
+async fn move_group(c: &Cluster, to: usize, dr_type: pb::DrType) -> Result<()> {
+    let site = c.topology.sites[to].clone();
+    let req = pb::MoveRequest {
+        host_group: "HG1".into(),
+        to: site.clone(),
+        dr_type: dr_type as i32,
+        confirm: true,
+        dr_test: false,
+    };
+    let give_up = Instant::now() + BOUND;
+    loop {
+        let mut admin = c.admin(None)?;
+        admin.call_timeout = BOUND;
+        match admin.move_host_group(req.clone()).await {
+            Ok(reply) => {
+                let summary = reply.steps.last().map(|s| s.text.clone()).unwrap_or_default();
+                let all = format!("{n} out of {n} VMs have been successfully moved", n = c.managed.len());
+                return match summary.starts_with(&all) {
+                    true => Ok(()),
+                    false => bail!("{summary}"),
+                };
+            }
+            Err(e) if Instant::now() > give_up => bail!("no move to {site} within {BOUND:?}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+}
+
+/// The nodes of site `site`: its SAN, its HMC and its hosts.
+fn site_nodes(t: &Topology, site: usize) -> Vec<String> {
+    let mut nodes = vec![Topology::san_name(site), format!("hmc-{}", site + 1)];
+    nodes.extend(t.hosts.iter().filter(|h| h.site == site).flat_map(|h| Topology::host_nodes(&h.name)));
+    nodes
+}
+
+/// The host group's replication as the controller reports it.
+async fn replication(c: &Cluster) -> Result<pb::ReplicationView> {
+    let q = pb::QueryRequest { name: "HG1".into(), follower_read: false };
+    let groups = c.admin(None)?.query_host_group(q).await?.host_groups;
+    groups.first().and_then(|g| g.replication.clone()).context("HG1 is not replicated")
+}
+
+/// Waits (bounded) until the backup site holds everything the active one wrote.
+async fn caught_up(c: &Cluster) -> std::result::Result<(), String> {
+    let give_up = Instant::now() + BOUND;
+    let mut last = String::new();
+    while Instant::now() < give_up {
+        match replication(c).await {
+            Ok(r) if r.error.is_empty() && r.lag_writes == 0 && r.writable && r.moving.is_empty() => return Ok(()),
+            Ok(r) => last = format!("{r:?}"),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Err(format!("the replication did not catch up within {BOUND:?}: {last}"))
+}
+
+/// The site the host group runs at is lost: an unplanned move to the other site, then the
+/// lost site comes back, its stale copies are cleaned up and the replication catches up.
+/// Returns the time from the loss to every VM running once at the other site.
+async fn lose_site(c: &mut Cluster) -> Result<(Option<u64>, Vec<String>)> {
+    let (lost, to) = (c.active_site, 1 - c.active_site);
+    let nodes = site_nodes(&c.topology, lost);
+    let started = Instant::now();
+    for n in &nodes {
+        docker(&["kill", &container(n)])?;
+    }
+    let mut problems = Vec::new();
+    let mut recovered = None;
+    match move_group(c, to, pb::DrType::Unplanned).await {
+        Ok(()) => c.active_site = to,
+        Err(e) => problems.push(format!("the unplanned move to {} failed: {e}", c.topology.sites[to])),
+    }
+    let at_target: Vec<String> = c.topology.hosts.iter().filter(|h| h.site == to).map(|h| h.name.clone()).collect();
+    let deadline = started + BOUND;
+    while problems.is_empty() {
+        let now = c.running().await;
+        if c.managed.iter().all(|vm| now.get(vm).is_some_and(|h| h.len() == 1 && at_target.contains(&h[0]))) {
+            recovered = Some(started.elapsed().as_millis() as u64);
+            break;
+        }
+        if Instant::now() > deadline {
+            problems.push(format!("not every VM runs once at {} within {BOUND:?}", c.topology.sites[to]));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for n in &nodes {
+        docker(&["start", &container(n)])?;
+    }
+    c.healthy().await?;
+    // The lost site's boot lists restarted stale copies, which its SAN refused: cleanup removes them.
+    let cleanup = pb::CleanupRequest { host_group: "HG1".into(), dr_test: false };
+    let give_up = Instant::now() + BOUND;
+    loop {
+        match c.admin(None)?.cleanup(cleanup.clone()).await {
+            Ok(_) => break,
+            Err(e) if Instant::now() > give_up => {
+                problems.push(format!("cleanup after the lost site returned: {e}"));
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    }
+    problems.extend(caught_up(c).await.err());
+    Ok((recovered, problems))
+}
+
+/// The backup SAN is cut off the network: the active site writes on (the lag shows it), and
+/// once back the backup catches up.
+async fn cut_replication(c: &Cluster) -> Result<Vec<String>> {
+    let backup = Topology::san_name(1 - c.active_site);
+    let mut problems = Vec::new();
+    docker(&["network", "disconnect", &format!("{PROJECT}_dc"), &container(&backup)])?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    match replication(c).await {
+        Ok(r) if r.lag_writes > 0 && r.writable => {}
+        Ok(r) => problems.push(format!("with {backup} cut off the writes did not go on lagging: {r:?}")),
+        Err(e) => problems.push(format!("no replication view while {backup} was cut off: {e}")),
+    }
+    c.reconnect(&backup)?;
+    problems.extend(caught_up(c).await.err());
+    Ok(problems)
 }
 
 /// The hosts other than `host` with free memory for `vm` (what the partitions that do not sit
@@ -564,7 +759,9 @@ async fn run(args: Args) -> Result<bool> {
     let seed = args.seed.unwrap_or_else(|| rand::rng().random());
     println!("chaos: {} rounds, seed {seed}", args.rounds);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let topology = Topology::compose();
+    let profile = if args.dr { Profile::Dr } else { Profile::Ha };
+    let _ = PROFILE.set(profile);
+    let topology = profile.topology();
     let managed = topology.hosts.iter().flat_map(|h| h.vms.iter().map(|v| v.name.clone())).collect();
     let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(vmrm::launcher::compose::CERTS);
     let security = vmrm::launcher::certs::security_of(&certs, vmrm::launcher::certs::ADMIN)
@@ -572,9 +769,15 @@ async fn run(args: Args) -> Result<bool> {
     let _ = compose(&["down", "-v", "-t", "1"]);
     let members: Vec<String> = (1..=topology.hsdb_members().len()).map(|i| format!("ctl-{i}")).collect();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/chaos-disks");
-    let disks = disks::Disks::create(&root, &members)?;
-    let _ = OVERRIDE.set(disks.override_file());
-    let mut c = Cluster { topology, managed, acked: None, writes: 0, security, disks };
+    // The disk-full rounds need the members' own file systems; the DR cluster has none.
+    let disks = match profile {
+        Profile::Ha => Some(disks::Disks::create(&root, &members)?),
+        Profile::Dr => None,
+    };
+    if let Some(d) = &disks {
+        let _ = OVERRIDE.set(d.override_file());
+    }
+    let mut c = Cluster { topology, managed, acked: None, writes: 0, security, disks, active_site: 0 };
     compose(&["up", "-d"])?;
     let setup = docker(&["wait", &container("setup")])?;
     if setup.trim() != "0" {
@@ -589,7 +792,7 @@ async fn run(args: Args) -> Result<bool> {
     let mut order: Vec<Fault> = Vec::new();
     while order.len() < args.rounds {
         let mut cycle = match args.only.is_empty() {
-            true => Fault::VARIANTS.to_vec(),
+            true => Fault::of(args.dr),
             false => args.only.clone(),
         };
         cycle.shuffle(&mut rng);
@@ -608,7 +811,9 @@ async fn run(args: Args) -> Result<bool> {
     println!("{}", table(&results));
     if !args.keep {
         tear_down().await?;
-        c.disks.remove(&c.disks.members())?;
+        if let Some(d) = &c.disks {
+            d.remove(&d.members())?;
+        }
     }
     Ok(results.values().all(|r| r.violations.is_empty()))
 }

@@ -69,12 +69,15 @@ enum Cmd {
         identity: Identity,
     },
     /// Write the local datacenter's node configs into a directory (e.g. cluster-configs/local);
-    /// with --compose the container cluster's, and docker-compose.yml in the current directory.
+    /// with --compose the container cluster's, and docker-compose.yml in the current directory
+    /// (with --dr the two-site cluster's, and docker-compose.dr.yml).
     GenConfigs {
         #[arg(long)]
         out: PathBuf,
         #[arg(long)]
         compose: bool,
+        #[arg(long, requires = "compose")]
+        dr: bool,
     },
     /// Exit 0 when the node at ENDPOINT serves (a container health check).
     Probe {
@@ -92,6 +95,9 @@ enum Cmd {
     Setup {
         #[arg(long, required = true)]
         compose: bool,
+        /// The two-site DR container cluster (`docker-compose.dr.yml`).
+        #[arg(long)]
+        dr: bool,
     },
 }
 
@@ -140,18 +146,19 @@ fn main() {
                 Err(e) => fail(e),
             }
         }
-        (None, Some(Cmd::GenConfigs { out, compose })) => {
+        (None, Some(Cmd::GenConfigs { out, compose, dr })) => {
+            use vmrm::launcher::compose::{Profile, compose_file};
             std::fs::create_dir_all(&out).unwrap_or_else(|e| fail(e));
-            let topology = match compose {
-                true => Topology::compose(),
-                false => Topology::local(PathBuf::from("/tmp/vmrm-local")),
+            let profile = compose.then_some(if dr { Profile::Dr } else { Profile::Ha });
+            let topology = match profile {
+                Some(p) => p.topology(),
+                None => Topology::local(PathBuf::from("/tmp/vmrm-local")),
             };
             for cfg in topology.node_configs() {
                 std::fs::write(out.join(format!("{}.toml", cfg.name)), cfg.to_toml()).unwrap_or_else(|e| fail(e));
             }
-            if compose {
-                let file = vmrm::launcher::compose::compose_file(&topology);
-                std::fs::write("docker-compose.yml", file).unwrap_or_else(|e| fail(e));
+            if let Some(p) = profile {
+                std::fs::write(p.file(), compose_file(p)).unwrap_or_else(|e| fail(e));
             }
         }
         (None, Some(Cmd::Probe { endpoint, identity })) => {
@@ -164,9 +171,9 @@ fn main() {
             Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
             Err(e) => fail(e),
         },
-        (None, Some(Cmd::Setup { .. })) => {
+        (None, Some(Cmd::Setup { dr, .. })) => {
             init_tracing();
-            match node::with_runtime(setup_compose()) {
+            match node::with_runtime(setup_compose(dr)) {
                 Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
                 Err(e) => fail(e),
             }
@@ -178,8 +185,11 @@ fn main() {
 }
 
 /// The compose file's one-shot setup: configure the cluster unless it already is.
-async fn setup_compose() -> vmrm::error::Result<Vec<String>> {
-    let topology = Topology::compose();
+async fn setup_compose(dr: bool) -> vmrm::error::Result<Vec<String>> {
+    let topology = match dr {
+        true => Topology::compose_two_sites(),
+        false => Topology::compose(),
+    };
     let security = vmrm::launcher::certs::security_of(&topology.certs_dir(), vmrm::launcher::certs::ADMIN)?;
     let mut admin = vmrm::transport::AdminClient::new(topology.controller_endpoints(), security.clone())?;
     match admin.query_cluster(vmrm::pb::QueryRequest::default()).await {

@@ -38,7 +38,8 @@ pub enum CertsCmd {
         #[arg(long)]
         dir: PathBuf,
     },
-    /// Issue every certificate of the container cluster into DIR (once: an existing CA is kept).
+    /// Issue every certificate of the container clusters (HA and DR) into DIR (an existing CA is
+    /// kept; only the certificates it lacks are issued).
     Compose {
         #[arg(long)]
         out: PathBuf,
@@ -75,7 +76,8 @@ pub fn run(cmd: CertsCmd) -> Result<Vec<String>> {
         }
         CertsCmd::Compose { out } => {
             certs::issue_all(&Topology::compose(), &out)?;
-            Ok(vec![format!("the container cluster's certificates are in {}", out.display())])
+            certs::issue_missing(&Authority::load(&out)?, &Topology::compose_two_sites(), &out)?;
+            Ok(vec![format!("the container clusters' certificates (HA and DR) are in {}", out.display())])
         }
     }
 }

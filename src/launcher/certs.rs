@@ -36,10 +36,17 @@ pub fn issue_all(t: &Topology, out: &Path) -> Result<()> {
     }
     let ca = Authority::create(&t.cluster_name)?;
     ca.save(out)?;
-    for cfg in t.node_configs() {
+    issue_missing(&ca, t, out)
+}
+
+/// Issues, under the CA `out` holds, the certificates of `t`'s nodes and people that `out` has
+/// none of yet (the DR container cluster beside the HA one: the same people, one more SAN).
+pub fn issue_missing(ca: &Authority, t: &Topology, out: &Path) -> Result<()> {
+    let missing = |name: &str| !TlsFiles::in_dir(out, name).cert.exists();
+    for cfg in t.node_configs().into_iter().filter(|c| missing(&c.name)) {
         ca.issue_into(out, &cfg.principal(), &cfg.reached_at())?;
     }
-    for who in people(t) {
+    for who in people(t).into_iter().filter(|p| missing(&p.name)) {
         ca.issue_into(out, &who, &[])?;
     }
     Ok(())

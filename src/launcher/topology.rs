@@ -146,6 +146,12 @@ impl Topology {
         Self { containers: true, ..Self::local(PathBuf::from("/data")) }
     }
 
+    /// The DR container cluster (`docker-compose.dr.yml`): the local DR datacenter's nodes, each
+    /// in its own container.
+    pub fn compose_two_sites() -> Self {
+        Self { containers: true, ..Self::local_two_sites(PathBuf::from("/data")) }
+    }
+
     /// Where the node at port offset `offset` is reached: its container's name, or loopback.
     fn addr(&self, node: &str, offset: u16) -> String {
         match self.containers {
