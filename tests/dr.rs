@@ -132,6 +132,42 @@ async fn a_planned_move_and_back_keeps_every_log_whole_and_bad_moves_change_noth
     // A DR test: copies at Dallas from a point-in-time copy, production untouched.
     dr_test(&dc, &vms, &home).await;
 
+    // Only the group's peer SAN may ship to a replica, only a controller set a SAN's part, and a
+    // batch is checked before anything is applied.
+    let mut replica = pb::san_client::SanClient::new(
+        node_pool(&dc, Duration::from_secs(1)).get(&dc.topology.san_endpoint_of(1)).unwrap(),
+    );
+    let forged = pb::ReplicatedWrite {
+        sequence: 1_000_000,
+        disk: disk_for_vm("vm-1-1"),
+        block: 1,
+        writer: "host-9#00000001".into(),
+        at_ms: 0,
+    };
+    let batch = pb::ReplicationBatch {
+        group: "HG1".into(),
+        generation: 1,
+        writes: vec![forged.clone()],
+        written: 1_000_000,
+        ..Default::default()
+    };
+    let err = replica.replicate(batch.clone()).await.expect_err("the harness is no peer of HG1");
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+    let flood = pb::ReplicationBatch { writes: vec![forged; 513], ..batch };
+    assert_eq!(replica.replicate(flood).await.expect_err("too big").code(), tonic::Code::InvalidArgument);
+    let mut as_admin = pb::san_client::SanClient::new(dc.channel(&dc.topology.san_endpoint_of(1)).unwrap());
+    let takeover = pb::ConsistencyGroup {
+        name: "HG1".into(),
+        generation: 9,
+        role: pb::ReplicationRole::Primary as i32,
+        ..Default::default()
+    };
+    assert_eq!(
+        as_admin.configure_group(takeover).await.expect_err("admins do not set roles").code(),
+        tonic::Code::PermissionDenied
+    );
+    assert_eq!(replication(&dc).await.generation, 1, "nothing changed");
+
     // vm-1-1 takes another network identity at Dallas (the seed's vmr_dr_ip_conf); bad ones
     // are refused.
     let identity = |ip: &str, site: &str| pb::DrIdentityChange {

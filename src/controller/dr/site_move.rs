@@ -239,6 +239,7 @@ impl Dr {
             generation,
             role: role as i32,
             peer: peer.endpoint.clone(),
+            peer_name: peer.name.clone(),
             disks: Vec::new(),
             ..Default::default()
         };
@@ -271,6 +272,7 @@ impl Dr {
             generation,
             role: pb::ReplicationRole::Primary as i32,
             peer: a.endpoint.clone(),
+            peer_name: a.name.clone(),
             disks: disks.clone(),
             peer_lost: true,
             consistent_point: 0,
@@ -281,6 +283,7 @@ impl Dr {
             generation,
             role: pb::ReplicationRole::Secondary as i32,
             peer: b.endpoint.clone(),
+            peer_name: b.name.clone(),
             disks,
             peer_lost: false,
             consistent_point: point,

@@ -133,6 +133,7 @@ impl Dr {
             generation: sides.record.generation,
             role: role as i32,
             peer: peer.endpoint.clone(),
+            peer_name: peer.name.clone(),
             disks: disks.clone(),
             ..Default::default()
         };

@@ -309,14 +309,15 @@ impl Handler<ConfigureGroup> for San {
     }
 }
 
+/// A batch from a peer SAN, and who sent it (`None` on a node serving without TLS).
 #[derive(Message)]
 #[rtype(result = "Result<pb::ReplicationAck>")]
-pub struct Replicate(pub pb::ReplicationBatch);
+pub struct Replicate(pub pb::ReplicationBatch, pub Option<String>);
 
 impl Handler<Replicate> for San {
     type Result = Result<pb::ReplicationAck>;
-    fn handle(&mut self, Replicate(b): Replicate, _: &mut Context<Self>) -> Self::Result {
-        self.receive(&b)
+    fn handle(&mut self, Replicate(b, from): Replicate, _: &mut Context<Self>) -> Self::Result {
+        self.receive(&b, from.as_deref())
     }
 }
 
@@ -485,7 +486,7 @@ mod tests {
         assert!(at(&mut a, 1, "host-1#00000001", 1));
         let full = a.batch("HG1").unwrap();
         assert!(full.full && full.heads.len() == 1 && full.written == 1);
-        let ack = b.receive(&full).unwrap();
+        let ack = b.receive(&full, None).unwrap();
         assert_eq!(ack.applied, 1);
         for block in 2..=4 {
             assert!(at(&mut a, 1, "host-1#00000001", block));
@@ -493,7 +494,7 @@ mod tests {
         a.groups.get_mut("HG1").unwrap().acked_by_peer(1, true, &ack);
         let batch = a.batch("HG1").unwrap();
         assert_eq!(batch.writes.iter().map(|w| w.block).collect::<Vec<_>>(), [2, 3, 4]);
-        assert_eq!(b.receive(&batch).unwrap().applied, 4);
+        assert_eq!(b.receive(&batch, None).unwrap().applied, 4);
         assert_eq!(b.heads["d"], (4, "host-1#00000001".to_string()));
         let rows: Vec<_> =
             b.store.ops("d").unwrap().into_iter().map(|o| (o.kind, o.first_block, o.last_block)).collect();

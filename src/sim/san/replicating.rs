@@ -172,13 +172,20 @@ impl San {
         Ok(group.status(san, lag_ms, writable))
     }
 
-    /// A batch from the peer: applied in order, answered with how far this copy is.
-    pub(super) fn receive(&mut self, batch: &pb::ReplicationBatch) -> Result<pb::ReplicationAck> {
+    /// A batch from the peer (`from`: its name, when known): applied in order, answered with
+    /// how far this copy is. Only the group's peer may send one.
+    pub(super) fn receive(&mut self, batch: &pb::ReplicationBatch, from: Option<&str>) -> Result<pb::ReplicationAck> {
         let mut group = self
             .groups
             .get(&batch.group)
             .cloned()
             .ok_or_else(|| VmrmError::not_found(format!("this SAN holds no consistency group {}", batch.group)))?;
+        if let Some(from) = from.filter(|f| !group.peer_name.is_empty() && *f != group.peer_name) {
+            return Err(VmrmError::denied(format!(
+                "SAN {from} is not the peer of consistency group {} ({}): its batch was refused",
+                group.name, group.peer_name
+            )));
+        }
         let was = group.role;
         let apply = replication::receive(&mut group, batch)?;
         let writes = match apply {

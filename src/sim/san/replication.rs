@@ -56,7 +56,10 @@ pub struct Group {
     pub name: String,
     pub generation: u64,
     pub role: Role,
+    /// The other site's SAN, and its node name (the only caller whose batches are taken).
     pub peer: String,
+    #[serde(default)]
+    pub peer_name: String,
     pub disks: BTreeSet<String>,
     /// Primary: the newest sequence accepted here. Secondary: the newest applied here.
     pub sequence: u64,
@@ -110,6 +113,7 @@ pub fn configure(current: Option<&Group>, req: &pb::ConsistencyGroup, now_ms: i6
             generation: req.generation,
             role,
             peer: req.peer.clone(),
+            peer_name: req.peer_name.clone(),
             disks,
             sequence: 0,
             acked: 0,
@@ -129,8 +133,12 @@ pub fn configure(current: Option<&Group>, req: &pb::ConsistencyGroup, now_ms: i6
             current.name, current.generation, req.generation
         )));
     }
-    let mut group = Group { generation: req.generation, peer: req.peer.clone(), disks, ..current.clone() };
+    let grown = !disks.is_subset(&current.disks);
+    let peer_name = req.peer_name.clone();
+    let mut group = Group { generation: req.generation, peer: req.peer.clone(), peer_name, disks, ..current.clone() };
     if req.generation == current.generation {
+        // A disk new to the group has data the secondary never received: a full copy brings it.
+        group.needs_full |= grown && role == Role::Primary;
         return match role == current.role {
             true => Ok(Change { group, drop_journal: false }),
             false => Err(VmrmError::precondition(format!(
@@ -242,9 +250,16 @@ impl Group {
     /// The peer's answer to a batch sent under `generation`: `true` when it confirms this SAN's
     /// primary role.
     pub fn acked_by_peer(&mut self, generation: u64, full: bool, ack: &pb::ReplicationAck) -> bool {
-        if ack.superseded || ack.generation > self.generation && self.role == Role::Primary {
-            if self.role == Role::Primary {
-                *self = demoted(self, ack.generation, ack.applied);
+        if ack.superseded || (ack.generation > self.generation && self.role == Role::Primary) {
+            match self.role {
+                Role::Primary => *self = demoted(self, ack.generation, ack.applied),
+                // A drained journal whose answer was lost: the successor took over from
+                // `ack.applied`; what it lacks is lost, and nothing is shipped any more.
+                Role::Secondary => {
+                    self.lost += self.sequence.saturating_sub(ack.applied.max(self.acked));
+                    self.acked = self.sequence;
+                    self.shipping_generation = self.generation;
+                }
             }
             return false;
         }
@@ -354,6 +369,7 @@ mod tests {
             disks: vec!["vm-1-rootvg".into()],
             peer_lost: false,
             consistent_point: 0,
+            peer_name: "san-b".into(),
         }
     }
 
@@ -482,6 +498,24 @@ mod tests {
         assert_eq!((a.role, a.generation, a.lost, a.sequence), (Role::Secondary, 2, 5, 7));
         let stale = receive(&mut a, &batch(1, vec![], 12)).unwrap();
         assert!(matches!(stale, Apply::Superseded(ack) if ack.superseded && ack.generation == 2));
+    }
+
+    /// A disk added to a primary's group brings a full copy; a demoted primary whose last
+    /// batch's answer was lost stops shipping once the successor says it took over.
+    #[test]
+    fn a_new_disk_brings_a_full_copy_and_a_drained_journal_stops_on_the_successors_word() {
+        let mut g = primary();
+        g.needs_full = false;
+        let mut more = req(1, pb::ReplicationRole::Primary);
+        more.disks.push("vm-2-rootvg".into());
+        assert!(configure(Some(&g), &more, 0, LEASE).unwrap().group.needs_full);
+        g.sequence = 10;
+        g.acked = 8;
+        let mut a = configure(Some(&g), &req(2, pb::ReplicationRole::Secondary), 0, LEASE).unwrap().group;
+        assert!(a.has_unshipped());
+        let ack = pb::ReplicationAck { applied: 10, generation: 2, superseded: true };
+        assert!(!a.acked_by_peer(1, false, &ack));
+        assert!(!a.has_unshipped() && a.lost == 0, "{a:?}");
     }
 
     /// The old primary learns it was taken over from its peer's answer, with the sequence the

@@ -127,9 +127,11 @@ impl SanRpc for SanService {
     }
 
     async fn replicate(&self, req: Request<pb::ReplicationBatch>) -> Result<Response<pb::ReplicationAck>, Status> {
+        let who = crate::transport::gate::caller(&req)?;
+        let from = (!who.unchecked).then(|| who.name.clone());
         let b = req.into_inner();
         check_batch(&b)?;
-        let ack = self.san.send(Replicate(b)).await.map_err(VmrmError::from)??;
+        let ack = self.san.send(Replicate(b, from)).await.map_err(VmrmError::from)??;
         // What is acknowledged as applied is on this SAN's disk.
         self.store.flush().await?;
         Ok(Response::new(ack))
