@@ -358,7 +358,8 @@ async fn an_unplanned_move_starts_from_the_consistent_point_and_the_lost_site_ne
     }
     writing_past(&dc, 1, &vms, &promoted).await;
 
-    // The home site returns: its hosts boot their stale boot lists, and nothing they write lands.
+    // The home site returns: its hosts' boot lists try their stale copies, which its SAN does
+    // not let take their disks, and nothing lands.
     let returned_at = vmrm::now_ms();
     dc.restart("san").await.expect("the home SAN restarts");
     dc.restart("hmc-1").await.expect("the home HMC restarts");
@@ -386,6 +387,9 @@ async fn an_unplanned_move_starts_from_the_consistent_point_and_the_lost_site_ne
         let record = record_at(&dc, 0, &disk_for_vm(vm)).await;
         let late = record.iter().filter(|op| op.kind == "WRITE" && op.last_at_ms >= returned_at).collect::<Vec<_>>();
         assert!(late.is_empty(), "{vm}: the lost site wrote after it returned: {late:#?}");
+        // Its hosts' boot lists could not even take the disks back: no stale copy started.
+        let taken = record.iter().filter(|op| op.kind == "RESERVE" && op.at_ms >= returned_at).collect::<Vec<_>>();
+        assert!(taken.is_empty(), "{vm}: a returning host reserved its disk again: {taken:#?}");
     }
     placed_on(&dc, &vms, &["host-3", "host-4"]).await;
 

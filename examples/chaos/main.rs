@@ -13,7 +13,7 @@
 //! violation. Every wait is bounded; the whole suite stops by itself.
 //!
 //! With `--dr` it drives the two-site DR cluster (`docker-compose.dr.yml`) instead: the site the
-//! host group runs at lost (SAN, HMC and hosts killed; an unplanned move to the other site, the
+//! host group runs at lost (SAN, HMC, hosts and that site's controller killed; an unplanned move to the other site, the
 //! lost site back, its stale copies cleaned up, the replication caught up again), the
 //! replication link cut (the backup SAN off the network: production moves nothing, and the
 //! backup catches up once back), a planned move to the other site, and a host killed at the
@@ -533,9 +533,11 @@ async fn move_group(c: &Cluster, to: usize, dr_type: pb::DrType) -> Result<()> {
     }
 }
 
-/// The nodes of site `site`: its SAN, its HMC and its hosts.
+/// The nodes of site `site`: its SAN, its HMC, its hosts and its controller — the controllers
+/// are spread over the sites (ctl-1 at the first, ctl-2 at the second) with ctl-3 as the
+/// tie-breaker, so the HSDB keeps its majority when a site is lost.
 fn site_nodes(t: &Topology, site: usize) -> Vec<String> {
-    let mut nodes = vec![Topology::san_name(site), format!("hmc-{}", site + 1)];
+    let mut nodes = vec![Topology::san_name(site), format!("hmc-{}", site + 1), format!("ctl-{}", site + 1)];
     nodes.extend(t.hosts.iter().filter(|h| h.site == site).flat_map(|h| Topology::host_nodes(&h.name)));
     nodes
 }

@@ -187,7 +187,7 @@ impl San {
 
     /// The disk's newest written block, for its reservation's holder.
     fn head(&self, r: &pb::HeadRequest) -> Result<pb::HeadReply> {
-        self.check_not_replica(&r.disk)?;
+        self.admits_reservation(&r.disk)?;
         match self.holders.get(&r.disk) {
             Some(holder) if holder.key == r.key => {
                 let (block, writer) = self.heads.get(&r.disk).cloned().unwrap_or_default();
@@ -212,7 +212,7 @@ impl San {
 
     fn reserve(&mut self, r: &pb::ReserveRequest) -> Result<pb::ReservationReply> {
         self.room_for(&r.disk)?;
-        self.check_not_replica(&r.disk)?;
+        self.admits_reservation(&r.disk)?;
         if let Some(held) = self.holders.get(&r.disk).filter(|h| h.key != r.key).cloned() {
             self.log(&r.disk, "RESERVE_REFUSED", r.key, &r.owner, held.key)?;
             return Err(VmrmError::precondition(format!(
@@ -229,7 +229,7 @@ impl San {
     /// the VM's lock): a token older than one the disk has seen is refused.
     fn preempt(&mut self, r: &pb::PreemptRequest) -> Result<pb::ReservationReply> {
         self.room_for(&r.disk)?;
-        self.check_not_replica(&r.disk)?;
+        self.admits_reservation(&r.disk)?;
         let seen = self.fences.get(&r.disk).copied().unwrap_or(0);
         let previous = self.holders.get(&r.disk).map_or(0, |h| h.key);
         if r.fence < seen {

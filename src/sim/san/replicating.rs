@@ -67,11 +67,12 @@ impl San {
         self.disk_groups.get(disk).and_then(|g| self.groups.get(g))
     }
 
-    /// Refuses a reservation change or a read on a disk this SAN holds as a replica.
-    pub(super) fn check_not_replica(&self, disk: &str) -> Result<()> {
+    /// Refuses a reservation change or a read of `disk` unless this site may use it (see
+    /// [`Group::admits_reservations`]).
+    pub(super) fn admits_reservation(&self, disk: &str) -> Result<()> {
         match self.group_of(disk) {
-            Some(g) if g.role == Role::Secondary => Err(g.replica(disk)),
-            _ => Ok(()),
+            Some(g) => g.admits_reservations(disk, self.confirmed(&g.name)),
+            None => Ok(()),
         }
     }
 

@@ -195,15 +195,25 @@ impl Group {
     /// Whether this SAN's hosts may write the group's disks now; `confirmed` says whether the
     /// primary role was confirmed within the lease.
     pub fn admits_writes(&self, disk: &str, now_ms: i64, confirmed: bool) -> Result<()> {
-        match self.role {
-            Role::Secondary => Err(self.replica(disk)),
-            Role::Primary if now_ms < self.writable_after_ms => Err(VmrmError::unavailable(format!(
+        self.admits_reservations(disk, confirmed)?;
+        match now_ms < self.writable_after_ms {
+            true => Err(VmrmError::unavailable(format!(
                 "disk {disk}: consistency group {} was promoted without its old primary; writes wait {} ms more for the old primary's lease to lapse",
                 self.name,
                 self.writable_after_ms - now_ms
             ))),
+            false => Ok(()),
+        }
+    }
+
+    /// Whether this SAN's hosts may reserve and read the group's disks: never on a replica, and
+    /// on a primary only while its role is confirmed — a SAN back from a lost site waits to learn
+    /// it was taken over, so its hosts' boot lists start no stale copy meanwhile.
+    pub fn admits_reservations(&self, disk: &str, confirmed: bool) -> Result<()> {
+        match self.role {
+            Role::Secondary => Err(self.replica(disk)),
             Role::Primary if !confirmed => Err(VmrmError::unavailable(format!(
-                "disk {disk}: consistency group {}'s primary role is not confirmed (neither its peer {} nor the HSDB answered within the lease); writes wait",
+                "disk {disk}: consistency group {}'s primary role is not confirmed (neither its peer {} nor the HSDB answered within the lease); it waits",
                 self.name, self.peer
             ))),
             Role::Primary => Ok(()),
@@ -410,6 +420,7 @@ mod tests {
         assert!(g.admits_writes("vm-1-rootvg", 0, true).is_ok());
         let unconfirmed = g.admits_writes("vm-1-rootvg", 0, false).unwrap_err();
         assert!(matches!(unconfirmed, VmrmError::Unavailable(_)), "{unconfirmed:?}");
+        assert!(matches!(g.admits_reservations("vm-1-rootvg", false), Err(VmrmError::Unavailable(_))));
     }
 
     #[test]
@@ -487,6 +498,7 @@ mod tests {
         let b2 = configure(Some(&b), &promote, 5_000, LEASE).unwrap().group;
         assert!(b2.needs_full);
         assert!(matches!(b2.admits_writes("d", 6_999, true), Err(VmrmError::Unavailable(_))));
+        assert!(b2.admits_reservations("d", true).is_ok(), "the VMs' restarts take their disks meanwhile");
         assert!(b2.admits_writes("d", 7_000, true).is_ok());
         let mut a = primary();
         a.needs_full = false;
