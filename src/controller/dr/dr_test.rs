@@ -9,8 +9,6 @@ use crate::domain::identity::{disk_for_vm, uuid_for};
 use crate::domain::names::{HostGroupName, SiteName};
 use crate::domain::*;
 use crate::error::{Result, VmrmError};
-use crate::hsdb::HsdbAccess;
-use crate::hsdb::client::retry_on_conflict;
 use crate::pb::{self, ActivateLpar, RemoveLpar, ShutdownLpar, submit_job_request::Job};
 
 impl Dr {
@@ -127,15 +125,6 @@ impl Dr {
     }
 
     async fn set_test(&self, group: &str, test: Option<DrTest>) -> Result<()> {
-        retry_on_conflict(|| async {
-            let (mut record, version) = self
-                .hsdb
-                .get::<ConsistencyGroupRecord>(group)
-                .await?
-                .ok_or_else(|| VmrmError::not_found(format!("host_group {group}'s replication record is gone")))?;
-            record.dr_test = test.clone();
-            self.hsdb.put_if_version(&record, version).await.map(drop)
-        })
-        .await
+        self.change_record(group, |r| r.dr_test = test.clone()).await
     }
 }

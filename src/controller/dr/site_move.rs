@@ -108,16 +108,7 @@ impl Dr {
     }
 
     async fn set_moving(&self, group: &str, to: Option<&str>) -> Result<()> {
-        retry_on_conflict(|| async {
-            let (mut record, version) = self
-                .hsdb
-                .get::<ConsistencyGroupRecord>(group)
-                .await?
-                .ok_or_else(|| VmrmError::not_found(format!("host_group {group}'s replication record is gone")))?;
-            record.moving = to.map(str::to_string);
-            self.hsdb.put_if_version(&record, version).await.map(drop)
-        })
-        .await
+        self.change_record(group, |r| r.moving = to.map(str::to_string)).await
     }
 
     async fn moved(

@@ -87,6 +87,21 @@ impl Dr {
         Ok((record, sides))
     }
 
+    /// Changes `group`'s consistency group record by `change`, read again and redone when a
+    /// concurrent write won.
+    pub(super) async fn change_record(&self, group: &str, change: impl Fn(&mut ConsistencyGroupRecord)) -> Result<()> {
+        crate::hsdb::client::retry_on_conflict(|| async {
+            let (mut record, version) = self
+                .hsdb
+                .get::<ConsistencyGroupRecord>(group)
+                .await?
+                .ok_or_else(|| VmrmError::not_found(format!("host_group {group}'s replication record is gone")))?;
+            change(&mut record);
+            self.hsdb.put_if_version(&record, version).await.map(drop)
+        })
+        .await
+    }
+
     /// Replicates `group` (running at its site) to the other site, and waits for the first copy.
     pub async fn synchronize(&self, group: &HostGroupRecord) -> Result<()> {
         let site = group.site.clone().ok_or_else(|| {
