@@ -21,6 +21,7 @@
 //! | [`agents`] | the product's agents beside the hardware: host monitor + AR gateway (VIOS), VM agent (in each VM) |
 //! | [`sim`] | the simulated hardware only: HMC, server unit, the hypervisor boundary to its partitions (simulated ones its first backend), guest memory, SAN |
 //! | [`metrics`] | the node's Prometheus metrics and its `/metrics` endpoint |
+//! | [`ffdc`] | first-failure data capture across the cluster: triggers, coordinated capture, delegation, retrieval, trace logs |
 //! | [`in_flight`] | the "one request in flight" flag of actors that poll or fetch on a timer |
 //! | [`transport`] | gRPC channels with deadlines, the leader-following admin client, the SAN client |
 //! | [`node`] | one `vmrmd` process: roles from config, serving, crash-only supervision, ordered shutdown |
@@ -35,6 +36,7 @@ pub mod controller;
 pub mod disk_sync;
 pub mod domain;
 pub mod error;
+pub mod ffdc;
 pub mod hsdb;
 pub mod in_flight;
 pub mod launcher;

@@ -2,6 +2,7 @@
 //! simulated datacenter on loopback, one process per node.
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
+use tracing_subscriber::{Layer as _, layer::SubscriberExt as _, util::SubscriberInitExt as _};
 use vmrm::cli::{Identity, certs::CertsCmd};
 use vmrm::config::NodeConfig;
 use vmrm::launcher::{Datacenter, Topology};
@@ -105,7 +106,10 @@ fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,openraft=error,sled=warn,h2=warn,tower=warn,hyper=warn".into());
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).init();
+    // The console shows what the filter lets through; the named trace logs (`ksysmgr trace`,
+    // FFDC bundles) keep their own lines whatever it is.
+    let console = tracing_subscriber::fmt::layer().with_target(false).with_ansi(ansi).with_filter(filter);
+    tracing_subscriber::registry().with(console).with(vmrm::ffdc::trace_log::layer()).init();
 }
 
 fn fail(msg: impl std::fmt::Display) -> ! {

@@ -45,6 +45,8 @@ pub enum Class {
     StorageAgent,
     /// A VM's network identity at one site.
     DrIdentity,
+    /// First-failure data capture incidents (seed 003).
+    Ffdc,
     /// `collocation`, `anticollocation` or `workgroup`.
     #[strum(disabled)]
     Affinity(AffinityKind),
@@ -171,6 +173,28 @@ pub enum KsysCommand {
         /// `dr_test=yes`: end the host group's DR test.
         dr_test: bool,
     },
+    /// `add ffdc [detail=TEXT]`: a cluster dump by hand; ksysmgr waits for it to settle.
+    AddFfdc {
+        detail: String,
+    },
+    /// `query ffdc [ID] [node=NODE]`: from the active controller, or straight from that node.
+    QueryFfdc {
+        id: String,
+        node: Option<String>,
+    },
+    /// `snap ffdc ID filepath=PATH [node=NODE]`: the incident's archive written to PATH.
+    SnapFfdc {
+        id: String,
+        filepath: String,
+        node: Option<String>,
+    },
+    /// `modify ffdc …`.
+    ModifyFfdc(pb::FfdcSettingsChange),
+    /// `trace log=NAME [node=NODE] [lines=N] [filepath=PATH]` (seed: `ksysmgr trace log=fde`).
+    Trace {
+        request: pb::TraceRequest,
+        filepath: Option<String>,
+    },
     /// `add notify user=NAME contact=ADDRESS`.
     AddNotify(pb::NotifyRequest),
     /// `delete notify user=NAME [contact=ADDRESS]`.
@@ -239,6 +263,13 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] [-y]
   add snapshot [filepath=PATH]             (the configuration and policies, <cluster>_BASIC_<time>; kept: the newest 8)
   query snapshot [NAME]
   restore snapshot NAME|filepath=PATH      (onto a fresh cluster: HMCs, hosts, host groups discovered, policies)
+  add ffdc [detail=TEXT]                   (a cluster-wide FFDC dump now: every node captures into one incident)
+  query ffdc [ID] [node=NODE]              (incidents by time, one with each node's bundle; node=: as that node reads them)
+  snap ffdc ID filepath=PATH [node=NODE]   (the incident as one tar.gz with checksums; the same bytes from every node)
+  modify ffdc [triggers=all|none|T1,T2,...] [periodic=SECONDS|0] [hsdb_threshold=PCT] [hysteresis=PCT]
+         [coalesce=SECONDS] [deadline=SECONDS] [quota=MIB] [node_cap=KIB]
+  trace log=user|ksys|fde|fdelong|krest|krestlong [node=NODE] [lines=N] [filepath=PATH]
+         (a node's named trace log: the active controller's unless node= names another)
   query hsdb
   add hsdb_node ID endpoint=IP:PORT        (joins as a learner)
   modify hsdb_node ID role=voter|learner
@@ -262,6 +293,7 @@ fn action(word: &str) -> Option<&'static str> {
         "ack" | "acknowledge" => "ack",
         "pair" => "pair",
         "move" | "mv" => "move",
+        "snap" => "snap",
         _ => return None,
     })
 }
@@ -354,19 +386,43 @@ fn yes_no(value: Option<&String>, key: &str) -> Result<bool, String> {
     }
 }
 
+/// A number attribute, if given.
+fn number<T: std::str::FromStr>(w: &Words, key: &str) -> Result<Option<T>, String> {
+    w.attrs.get(key).map(|v| v.parse().map_err(|_| format!("{key}={v} is not a number"))).transpose()
+}
+
+/// `trace log=NAME [node=NODE] [lines=N] [filepath=PATH]` (an action without a class).
+fn trace(rest: &[String]) -> Result<KsysCommand, String> {
+    let w = split(rest, &["log", "node", "lines", "filepath"], "trace")?;
+    if let Some(word) = w.name {
+        return Err(format!("unexpected word `{word}` for trace: use log=NAME"));
+    }
+    let request = pb::TraceRequest {
+        log: attr(&w, "log", "trace")?,
+        node: w.attrs.get("node").cloned().unwrap_or_default(),
+        lines: number(&w, "lines")?.unwrap_or(0),
+    };
+    Ok(KsysCommand::Trace { request, filepath: w.attrs.get("filepath").cloned() })
+}
+
 /// Parses the words after the options.
 pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
+    if let [act, rest @ ..] = words
+        && act.eq_ignore_ascii_case("trace")
+    {
+        return trace(rest);
+    }
     let [act, cls, rest @ ..] = words else {
         return Err("an action and a class are required".into());
     };
     let act = action(act).ok_or_else(|| {
         format!(
-            "unknown action `{act}` (add, modify, remove, query, discover, verify, restart, restore, manage, unmanage, cleanup, lpm, recover, ack, pair, move)"
+            "unknown action `{act}` (add, modify, remove, query, discover, verify, restart, restore, manage, unmanage, cleanup, lpm, recover, ack, pair, move, snap, trace)"
         )
     })?;
     let cls = class(cls).ok_or_else(|| {
         format!(
-            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, audit, app, collocation, anticollocation, workgroup, hsdb, hsdb_node, monjv, su_cluster, vm_definition, notify, snapshot, site, storage_agent, dr_identity)"
+            "unknown class `{cls}` (system, ksyscluster, hmc, host, host_group, vios, vm, event, audit, app, collocation, anticollocation, workgroup, hsdb, hsdb_node, monjv, su_cluster, vm_definition, notify, snapshot, site, storage_agent, dr_identity, ffdc)"
         )
     })?;
     let what = format!("{act} {}", words[1]);
@@ -575,6 +631,10 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             let name = w.name.filter(|n| !n.eq_ignore_ascii_case("contact")).unwrap_or_default();
             KsysCommand::Query { class: Class::Notify, name }
         }
+        ("query", Class::Ffdc) => {
+            let w = split(rest, &["node"], &what)?;
+            KsysCommand::QueryFfdc { id: w.name.unwrap_or_default(), node: w.attrs.get("node").cloned() }
+        }
         ("query", class) => {
             let w = split(rest, &[], &what)?;
             KsysCommand::Query { class, name: w.name.unwrap_or_default() }
@@ -768,6 +828,45 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             let contact = w.attrs.get("contact").cloned().unwrap_or_default();
             KsysCommand::DeleteNotify(pb::NotifyRequest { user: attr(&w, "user", &what)?, contact })
         }
+        ("add", Class::Ffdc) => {
+            let w = split(rest, &["detail"], &what)?;
+            if let Some(word) = w.name {
+                return Err(format!("unexpected word `{word}` for {what}: use [detail=TEXT]"));
+            }
+            KsysCommand::AddFfdc { detail: w.attrs.get("detail").cloned().unwrap_or_default() }
+        }
+        ("snap", Class::Ffdc) => {
+            let w = split(rest, &["filepath", "node"], &what)?;
+            KsysCommand::SnapFfdc {
+                id: w
+                    .name
+                    .clone()
+                    .ok_or_else(|| format!("{what} needs an incident id (`ksysmgr query ffdc` lists them)"))?,
+                filepath: attr(&w, "filepath", &what)?,
+                node: w.attrs.get("node").cloned(),
+            }
+        }
+        ("modify", Class::Ffdc) => {
+            let keys =
+                ["triggers", "periodic", "hsdb_threshold", "hysteresis", "coalesce", "deadline", "quota", "node_cap"];
+            let w = split(rest, &keys, &what)?;
+            if let Some(word) = w.name {
+                return Err(format!("unexpected word `{word}` for {what}: attributes are key=value"));
+            }
+            if w.attrs.is_empty() {
+                return Err(format!("{what} needs at least one of {}=", keys.join("=, ")));
+            }
+            KsysCommand::ModifyFfdc(pb::FfdcSettingsChange {
+                triggers: list(w.attrs.get("triggers")),
+                periodic_secs: number(&w, "periodic")?,
+                hsdb_threshold_pct: number(&w, "hsdb_threshold")?,
+                hysteresis_pct: number(&w, "hysteresis")?,
+                coalesce_secs: number(&w, "coalesce")?,
+                deadline_secs: number(&w, "deadline")?,
+                quota_mib: number(&w, "quota")?,
+                node_cap_kib: number(&w, "node_cap")?,
+            })
+        }
         ("add", Class::Snapshot) => {
             let w = split(rest, &["filepath"], &what)?;
             if let Some(word) = w.name {
@@ -885,6 +984,21 @@ mod tests {
         assert_eq!(p("q sys status").unwrap(), KsysCommand::QueryStatus { monitor: false });
         assert!(p("query system monitor=yes").unwrap_err().contains("query system status [monitor=yes]"));
         assert_eq!(p("add snapshot").unwrap(), KsysCommand::AddSnapshot { filepath: None });
+        assert_eq!(p("add ffdc detail=why").unwrap(), KsysCommand::AddFfdc { detail: "why".into() });
+        assert_eq!(
+            p("snap ffdc X filepath=/tmp/a.tgz node=ctl-2").unwrap(),
+            KsysCommand::SnapFfdc { id: "X".into(), filepath: "/tmp/a.tgz".into(), node: Some("ctl-2".into()) }
+        );
+        assert!(p("snap ffdc filepath=/tmp/a").unwrap_err().contains("needs an incident id"));
+        assert!(p("snap ffdc X").unwrap_err().contains("needs filepath="));
+        let modify = p("modify ffdc triggers=manual,node_failed quota=8").unwrap();
+        let KsysCommand::ModifyFfdc(change) = modify else { panic!("{modify:?}") };
+        assert_eq!((change.triggers.len(), change.quota_mib, change.periodic_secs), (2, Some(8), None));
+        assert!(p("modify ffdc quota=lots").unwrap_err().contains("quota=lots is not a number"));
+        assert!(p("modify ffdc").unwrap_err().contains("needs at least one"));
+        let KsysCommand::Trace { request, filepath } = p("trace log=fde lines=20").unwrap() else { panic!() };
+        assert_eq!((request.log.as_str(), request.lines, filepath), ("fde", 20, None));
+        assert!(p("trace").unwrap_err().contains("trace needs log="));
         assert_eq!(
             p("delete ksyscluster ITSO_HA").unwrap(),
             KsysCommand::RemoveCluster { name: "ITSO_HA".into(), filepath: None }

@@ -5,6 +5,7 @@
 //! guest application server; `vmrmd certs` ([`certs`]), the cluster's certificate authority.
 pub mod appmgr;
 pub mod certs;
+pub mod ffdc;
 pub mod format;
 pub mod grammar;
 pub mod identity;

@@ -299,6 +299,11 @@ pub async fn execute(
         KsysCommand::Cleanup { host_group, dr_test } => {
             lines(admin.cleanup(pb::CleanupRequest { host_group, dr_test }).await?, output)
         }
+        cmd @ (KsysCommand::AddFfdc { .. }
+        | KsysCommand::QueryFfdc { .. }
+        | KsysCommand::SnapFfdc { .. }
+        | KsysCommand::ModifyFfdc(_)
+        | KsysCommand::Trace { .. }) => super::ffdc::execute(admin, cmd, output).await?,
         KsysCommand::AddNotify(req) => lines(admin.add_notify(req).await?, output),
         KsysCommand::DeleteNotify(req) => lines(admin.delete_notify(req).await?, output),
         KsysCommand::Lpm(req) => stream_migration(admin, req, output).await?,
@@ -404,6 +409,9 @@ pub async fn execute(
                 Class::StorageAgent => {
                     let q = pb::QueryRequest { name: String::new(), follower_read };
                     render!(output, admin.query_site(q).await?, |v: &pb::SiteList| format::storage_agents(&v.sites))
+                }
+                Class::Ffdc => {
+                    super::ffdc::execute(admin, KsysCommand::QueryFfdc { id: name, node: None }, output).await?
                 }
                 Class::Vm | Class::VmDefinition => render!(output, admin.query_vm(q).await?, |v: &pb::VmList| {
                     format::vms(&v.vms, !name.is_empty())

@@ -13,6 +13,7 @@ use crate::controller::notify::Notify;
 use crate::controller::records::Records;
 use crate::controller::recovery::Recovery;
 use crate::error::{Result, VmrmError};
+use crate::ffdc::FfdcModule;
 use crate::hsdb::LocalHsdb;
 use crate::profile::Timing;
 use crate::transport::ChannelPool;
@@ -34,6 +35,8 @@ pub struct ControllerCore {
     pub apps: Apps,
     pub views: Views,
     pub notify: Notify,
+    /// This controller node's FFDC module (seed 003): a cluster dump asked by hand starts here.
+    pub ffdc: FfdcModule,
     active: Activity,
 }
 
@@ -59,12 +62,12 @@ impl Activity {
 }
 
 impl ControllerCore {
-    pub fn new(hsdb: LocalHsdb, pool: ChannelPool, timing: Timing) -> Self {
-        Self::wire(hsdb, pool, timing, Activity::default())
+    pub fn new(hsdb: LocalHsdb, pool: ChannelPool, timing: Timing, ffdc: FfdcModule) -> Self {
+        Self::wire(hsdb, pool, timing, Activity::default(), ffdc)
     }
 
     /// Every room, each given only what it needs; the rooms below are handed to those above.
-    fn wire(hsdb: LocalHsdb, pool: ChannelPool, timing: Timing, active: Activity) -> Self {
+    fn wire(hsdb: LocalHsdb, pool: ChannelPool, timing: Timing, active: Activity, ffdc: FfdcModule) -> Self {
         let hmc = HmcGateway::new(hsdb.clone(), pool.clone(), timing.rpc_deadline, timing.job_poll);
         let san = SanGateway::new(pool.clone(), timing.rpc_deadline);
         let reach = Reach::new(pool.clone(), timing.rpc_deadline);
@@ -102,13 +105,14 @@ impl ControllerCore {
             apps,
             views,
             notify,
+            ffdc,
             active,
         }
     }
 
     /// This controller answering queries from its own copy of the HSDB (follower reads).
     pub fn follower_reads(&self) -> Self {
-        Self::wire(self.hsdb.follower_reads(), self.pool.clone(), self.timing, self.active.clone())
+        Self::wire(self.hsdb.follower_reads(), self.pool.clone(), self.timing, self.active.clone(), self.ffdc.clone())
     }
 
     /// Refuses to act unless this controller is on the DBN.

@@ -63,6 +63,10 @@ pub enum EventName {
     ConfigurationChanged,
     /// An HSDB member was added, promoted, demoted or removed.
     HsdbMembershipChanged,
+    /// An FFDC incident holds every expected node's bundle (seed 003).
+    FfdcIncidentCompleted,
+    /// An FFDC incident's capture deadline passed with nodes missing.
+    FfdcIncidentPartial,
 }
 
 impl EventName {
@@ -80,6 +84,7 @@ impl EventName {
             | Self::ClusterStateChanged
             | Self::UnitHeartbeatChanged
             | Self::HsdbMembershipChanged
+            | Self::FfdcIncidentPartial
             | Self::VmRemovedOutside => Severity::Warning,
             Self::RestartStarted
             | Self::RestartCompleted
@@ -98,6 +103,7 @@ impl EventName {
             | Self::VmCreated
             | Self::VmDeleted
             | Self::HsdbNospaceCleared
+            | Self::FfdcIncidentCompleted
             | Self::ConfigurationChanged => Severity::Informational,
         }
     }

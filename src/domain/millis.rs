@@ -4,6 +4,12 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::time::Duration;
 
+/// A timestamp in milliseconds as people read it: `2026-12-05 03:45:01.123 UTC`.
+pub fn utc(at_ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(at_ms)
+        .map_or_else(|| at_ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string())
+}
+
 /// `Option<Duration>` as an optional number of milliseconds.
 pub mod option {
     use super::*;

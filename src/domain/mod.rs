@@ -4,6 +4,7 @@ pub mod app;
 pub mod audit;
 pub mod detection;
 pub mod event;
+pub mod ffdc;
 pub mod guest_identity;
 pub mod hex;
 pub mod identity;
@@ -24,6 +25,9 @@ pub use app::{AppRecord, AppsReply, ArTransRecord, RESYNC_APPS_COMMAND, ShortMsg
 pub use audit::{AuditRecord, AuditStage};
 pub use detection::{DetectionSettings, DetectionSpeed};
 pub use event::{AckRecord, EventName, EventRecord, Severity};
+pub use ffdc::{
+    FfdcBundleRecord, FfdcChunkRecord, FfdcIncidentRecord, FfdcNodeRecord, FfdcSettings, FfdcTrigger, IncidentState,
+};
 pub use guest_identity::{GuestIdentity, NetworkIdentity};
 pub use inventory::*;
 pub use lpar::LparDefinition;

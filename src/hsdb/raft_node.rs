@@ -56,6 +56,8 @@ pub struct HsdbNode {
     pub heard: Heard,
     /// NOSPACE alarms ([`space`]): this member's own, and while it leads, its peers'.
     alarms: Arc<Mutex<BTreeMap<u64, String>>>,
+    /// This member's database size and quota as last measured (FFDC's resource threshold).
+    usage: Arc<Mutex<Option<(u64, u64)>>>,
 }
 
 /// How often a member measures its disk (and a leader asks its peers for their alarms).
@@ -199,7 +201,7 @@ impl HsdbNode {
         {
             tracing::info!("HSDB already initialized: {e}");
         }
-        Ok(Self { node_id, peer_endpoint, raft, db, heard, alarms: Arc::default() })
+        Ok(Self { node_id, peer_endpoint, raft, db, heard, alarms: Arc::default(), usage: Arc::default() })
     }
 
     /// Measures this member's space every [`SPACE_EVERY`] and keeps its alarm; while it leads,
@@ -218,6 +220,7 @@ impl HsdbNode {
             match measured.map_err(std::io::Error::other).and_then(|m| m) {
                 Ok(used) => {
                     crate::metrics::metrics().hsdb_size_bytes.set(i64::try_from(used.used).unwrap_or(i64::MAX));
+                    *self.usage.lock().unwrap_or_else(|p| p.into_inner()) = Some((used.used, quota));
                     self.set_alarm(self.node_id, space::alarm(raised, used, quota));
                 }
                 Err(e) => tracing::warn!("HSDB space not measured: {e}"),
@@ -267,6 +270,12 @@ impl HsdbNode {
                 }
             }
         }
+    }
+
+    /// The percentage of its quota this member's database used when last measured.
+    pub fn used_pct(&self) -> Option<f64> {
+        let usage = *self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        usage.filter(|(_, quota)| *quota > 0).map(|(used, quota)| used as f64 * 100.0 / quota as f64)
     }
 
     /// This member's own NOSPACE alarm.

@@ -38,6 +38,11 @@ pub enum Table {
     Site,
     StorageAgent,
     ConsistencyGroup,
+    FfdcIncident,
+    FfdcBundle,
+    FfdcChunk,
+    FfdcNode,
+    FfdcSettings,
 }
 
 fn unknown_table(s: &str) -> String {
@@ -84,6 +89,11 @@ impl Table {
             Table::Site => conforms::<SiteRecord>(key, value),
             Table::StorageAgent => conforms::<StorageAgentRecord>(key, value),
             Table::ConsistencyGroup => conforms::<ConsistencyGroupRecord>(key, value),
+            Table::FfdcIncident => conforms::<FfdcIncidentRecord>(key, value),
+            Table::FfdcBundle => conforms::<FfdcBundleRecord>(key, value),
+            Table::FfdcChunk => conforms::<FfdcChunkRecord>(key, value),
+            Table::FfdcNode => conforms::<FfdcNodeRecord>(key, value),
+            Table::FfdcSettings => conforms::<FfdcSettings>(key, value),
             Table::Locked | Table::Event | Table::Audit => Err(self.written_otherwise()),
         }
     }
@@ -170,6 +180,11 @@ record!(snapshot::SnapshotRecord, Table::Snapshot, r => r.name.clone());
 record!(SiteRecord, Table::Site, r => r.name.clone());
 record!(StorageAgentRecord, Table::StorageAgent, r => r.name.clone());
 record!(ConsistencyGroupRecord, Table::ConsistencyGroup, r => r.host_group.clone());
+record!(FfdcIncidentRecord, Table::FfdcIncident, r => r.id.clone());
+record!(FfdcBundleRecord, Table::FfdcBundle, r => FfdcBundleRecord::key_of(&r.incident, &r.node));
+record!(FfdcChunkRecord, Table::FfdcChunk, r => FfdcChunkRecord::key_of(&r.incident, &r.node, r.no));
+record!(FfdcNodeRecord, Table::FfdcNode, r => r.node.clone());
+record!(FfdcSettings, Table::FfdcSettings, _r => FfdcSettings::KEY.to_string());
 record!(DeliveryRecord, Table::Delivery, r => DeliveryRecord::key_of(&r.user, &r.contact));
 record!(VmHbMissedRecord, Table::VmHbMissed, r => VmHbMissedRecord::key_of(&r.vm_uuid, &r.vios_uuid));
 

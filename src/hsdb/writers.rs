@@ -5,6 +5,10 @@
 //! the cluster's configuration, take a lock or forge another host's health. Deletions name only
 //! a key: a VIOS may delete rows of its own tables, whoever's host they name.
 //!
+//! Every node captures for FFDC incidents (seed 003), so every node role writes the FFDC rows
+//! that name it: its registration, the incidents it opens (new ones only) and the bundles and
+//! chunks it stores — for itself, or for a peer that handed it its report (`captured_by`).
+//!
 //! Reading is open to every node but for the tables only controllers and members read: the
 //! HMCs' (it holds their login credentials), the audit trail, and the notification contacts
 //! and their deliveries (people's addresses; a webhook URL may carry a token), and the
@@ -38,6 +42,12 @@ pub fn may_write(who: &Principal, command: &Command) -> Result<(), String> {
     if who.unchecked || who.has(Role::Controller) || who.has(Role::Hsdb) {
         return Ok(());
     }
+    if let Command::Batch(ops) = command {
+        return ops.iter().try_for_each(|op| may_write(who, op));
+    }
+    if let Some(field) = command_ffdc_field(command) {
+        return ffdc_row(who, command, field);
+    }
     let Some(host) = &who.host else {
         return Err(format!("{who} writes no HSDB row: its certificate names no host"));
     };
@@ -46,7 +56,6 @@ pub fn may_write(who: &Principal, command: &Command) -> Result<(), String> {
     };
     let not_kept = |table: Table| format!("{who} may not write table {table}: its role does not keep it");
     match command {
-        Command::Batch(ops) => ops.iter().try_for_each(|op| may_write(who, op)),
         Command::Put { table, value, .. } | Command::PutIfVersion { table, value, .. } => match kept(*table) {
             None => Err(not_kept(*table)),
             Some(true) if value.get("host").and_then(|h| h.as_str()) != Some(host.as_str()) => {
@@ -56,6 +65,39 @@ pub fn may_write(who: &Principal, command: &Command) -> Result<(), String> {
         },
         Command::Delete { table, .. } => kept(*table).map(drop).ok_or_else(|| not_kept(*table)),
         _ => Err(format!("{who} may only put and delete its host's rows, not take locks or append events")),
+    }
+}
+
+/// The field of an FFDC row that must name its writer, if `command` writes one.
+fn command_ffdc_field(command: &Command) -> Option<&'static str> {
+    let table = match command {
+        Command::Put { table, .. } | Command::PutIfVersion { table, .. } | Command::Delete { table, .. } => *table,
+        _ => return None,
+    };
+    match table {
+        Table::FfdcNode => Some("node"),
+        Table::FfdcIncident => Some("opened_by"),
+        Table::FfdcBundle | Table::FfdcChunk => Some("captured_by"),
+        _ => None,
+    }
+}
+
+/// A node writes FFDC rows naming it in `field`; an incident only when it opens it (a new row),
+/// and it deletes none (the controller settles and evicts).
+fn ffdc_row(who: &Principal, command: &Command, field: &str) -> Result<(), String> {
+    let (table, value) = match command {
+        Command::PutIfVersion { table: Table::FfdcIncident, expected_version: 0, value, .. } => {
+            (Table::FfdcIncident, value)
+        }
+        Command::PutIfVersion { table: Table::FfdcIncident, .. } | Command::Put { table: Table::FfdcIncident, .. } => {
+            return Err(format!("{who} may only open new FFDC incidents; the controller settles them"));
+        }
+        Command::Put { table, value, .. } | Command::PutIfVersion { table, value, .. } => (*table, value),
+        _ => return Err(format!("{who} may not delete FFDC rows; the controller evicts them")),
+    };
+    match value.get(field).and_then(|v| v.as_str()) == Some(who.name.as_str()) {
+        true => Ok(()),
+        false => Err(format!("{who} may write only rows of table {table} whose {field} is {}", who.name)),
     }
 }
 
@@ -113,5 +155,29 @@ mod tests {
         assert_eq!(may_write(&ctl, &put(Table::Vm, "x")), Ok(()));
         let admin = Principal::from_uris(["vmrm:name:a", "vmrm:role:admin"]).unwrap();
         assert!(may_write(&admin, &put(Table::SuAlive, "x")).is_err());
+    }
+
+    #[test]
+    fn every_node_writes_the_ffdc_rows_that_name_it_and_only_opens_incidents() {
+        let san = Principal::from_uris(["vmrm:name:san-1", "vmrm:role:san"]).unwrap();
+        let row =
+            |table, field: &str, name: &str| Command::Put { table, key: "k".into(), value: json!({ field: name }) };
+        assert_eq!(may_write(&san, &row(Table::FfdcNode, "node", "san-1")), Ok(()));
+        assert_eq!(may_write(&san, &row(Table::FfdcChunk, "captured_by", "san-1")), Ok(()));
+        let forged = may_write(&san, &row(Table::FfdcBundle, "captured_by", "ctl-1")).unwrap_err();
+        assert!(forged.contains("whose captured_by is san-1"), "{forged}");
+        let open = |expected_version| Command::PutIfVersion {
+            table: Table::FfdcIncident,
+            key: "i".into(),
+            expected_version,
+            value: json!({ "opened_by": "san-1" }),
+        };
+        assert_eq!(may_write(&san, &open(0)), Ok(()));
+        assert!(may_write(&san, &open(7)).unwrap_err().contains("only open new FFDC incidents"));
+        assert!(may_write(&san, &row(Table::FfdcIncident, "opened_by", "san-1")).is_err());
+        let evict = Command::Delete { table: Table::FfdcChunk, key: "k".into() };
+        assert!(may_write(&san, &evict).unwrap_err().contains("may not delete FFDC rows"));
+        let batch = Command::Batch(vec![row(Table::FfdcChunk, "captured_by", "san-1"), row(Table::Vm, "x", "y")]);
+        assert!(may_write(&san, &batch).is_err(), "one row that is not its own refuses the batch");
     }
 }

@@ -332,6 +332,7 @@ impl Topology {
             let su_endpoints = managed.map(|(j, _)| self.host_port(j + 1, 0)).collect();
             let name = format!("hmc-{i}");
             let mut n = self.node(name.clone(), self.hmc_endpoint(i));
+            n.hsdb_endpoints = self.controller_endpoints();
             n.hmc = vec![HmcConfig { name, managed_hosts: su_endpoints }];
             out.push(n);
         }

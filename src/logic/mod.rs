@@ -7,6 +7,7 @@ pub mod discovery_diff;
 pub mod discovery_schedule;
 pub mod event_page;
 pub mod fde;
+pub mod ffdc;
 pub mod health;
 pub mod migration;
 pub mod notify;

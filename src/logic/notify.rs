@@ -85,8 +85,7 @@ pub fn notice(cluster: &str, sequence: u64, event: &EventRecord, contact: &str) 
     let contact_hash = xxhash_rust::xxh3::xxh3_64(contact.as_bytes());
     let id = format!("{cluster}.{sequence}.{contact_hash:016x}");
     let severity = event.name.severity();
-    let at = chrono::DateTime::from_timestamp_millis(event.at_ms)
-        .map_or_else(|| event.at_ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string());
+    let at = crate::domain::millis::utc(event.at_ms);
     let title = format!("[vmrm {cluster}] {severity}: {} {}", event.name, event.subject);
     let body = format!(
         "Event:    {}\nSeverity: {severity}\nSubject:  {}\nTime:     {at}\nCluster:  {cluster}\nSequence: {sequence}\n\n{}\n",

@@ -15,6 +15,9 @@
 //!   leader changes seen, database size and the NOSPACE alarm.
 //! * `vmrm_replication_*{group}` (a DR site's SAN): writes its secondary still lacks and how
 //!   old the oldest is, and whether this SAN is the consistency group's writable primary.
+//! * `vmrm_ffdc_total{what}`: FFDC capture requests this node sent and received, the bundles
+//!   it stored (its own and for peers), handed to a peer or kept locally, and triggers it
+//!   coalesced into an incident already open.
 //! * `vmrm_node_info{node, roles}`: which node this is and the roles it plays.
 pub mod endpoint;
 
@@ -35,6 +38,11 @@ pub struct EventLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GroupLabels {
     pub group: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FfdcLabels {
+    pub what: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -59,6 +67,7 @@ pub struct Metrics {
     pub replication_lag_writes: Family<GroupLabels, Gauge>,
     pub replication_lag_ms: Family<GroupLabels, Gauge>,
     pub replication_writable_primary: Family<GroupLabels, Gauge>,
+    pub ffdc: Family<FfdcLabels, Counter>,
     node_info: OnceLock<Vec<(String, String)>>,
 }
 
@@ -85,6 +94,7 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     replication_lag_writes: Family::default(),
     replication_lag_ms: Family::default(),
     replication_writable_primary: Family::default(),
+    ffdc: Family::default(),
     node_info: OnceLock::new(),
 });
 
@@ -97,6 +107,11 @@ impl Metrics {
     /// Counts event `name` raised.
     pub fn event(&self, name: impl std::fmt::Display) {
         self.events.get_or_create(&EventLabels { event: name.to_string() }).inc();
+    }
+
+    /// Counts one FFDC step of this node (`requests_sent`, `bundles_stored` …).
+    pub fn ffdc(&self, what: &'static str) {
+        self.ffdc.get_or_create(&FfdcLabels { what }).inc();
     }
 
     /// Notes whether gRPC service `service` serves.
@@ -147,6 +162,7 @@ impl Metrics {
             "1 while this SAN is the group's primary and accepts writes",
             self.replication_writable_primary.clone(),
         );
+        r.register("ffdc", "FFDC requests, bundles and coalesced triggers of this node", self.ffdc.clone());
         if let Some(labels) = self.node_info.get() {
             r.register("node", "This node and its roles", Info::new(labels.clone()));
         }

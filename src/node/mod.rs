@@ -12,6 +12,10 @@ use crate::config::NodeConfig;
 use crate::controller::api::audit::record_refusals;
 use crate::controller::{Controller, ControllerCore, api::admin::AdminService};
 use crate::error::{Result, VmrmError};
+use crate::ffdc::FfdcModule;
+use crate::ffdc::bundle::NodeFacts;
+use crate::ffdc::coordinator::Coordinator;
+use crate::ffdc::service::FfdcService;
 use crate::hsdb::{HsdbNode, LocalHsdb, RemoteHsdb, service::HsdbService};
 use crate::pb;
 use crate::sim::{hmc, san, su};
@@ -79,6 +83,9 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     // A role that ends its node on purpose (a VIOS shut down by its hypervisor) tells this.
     let stop = std::sync::Arc::new(tokio::sync::Notify::new());
     let mut hsdb_node = None;
+    // Every node that reaches the HSDB captures for FFDC incidents (an HSDB member shows its own
+    // state in its bundles).
+    let mut ffdc = None;
     // The peer port and the metrics endpoint end with the node's main server.
     let (ended, ending) = tokio::sync::watch::channel(());
     let mut peers_served = None;
@@ -97,8 +104,13 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         let service = HsdbService::new(local.clone(), pool.clone(), timing.rpc_deadline);
         router = router.add_service(pb::hsdb_server::HsdbServer::new(service));
         serving::<pb::hsdb_server::HsdbServer<HsdbService>>(&reporter, &mut liveness).await;
-        if cfg.controller.is_some() {
-            let core = ControllerCore::new(local, pool.clone(), timing);
+        ffdc = ffdc_module(&cfg, &pool, Some(local.clone()));
+        if let (Some(module), true) = (&ffdc, cfg.controller.is_some()) {
+            let coordinator = Coordinator::new(module.clone(), local.clone(), pool.clone(), timing.rpc_deadline);
+            tokio::spawn(coordinator.run());
+        }
+        if let Some(module) = ffdc.clone().filter(|_| cfg.controller.is_some()) {
+            let core = ControllerCore::new(local, pool.clone(), timing, module);
             liveness.actor("controller", Controller::new(core.clone()).start());
             if let Some(addr) = cfg.controller.as_ref().and_then(|c| c.dashboard_listen.as_ref()) {
                 let listener = crate::controller::dashboard::bind(&cfg.name, addr).await?;
@@ -117,6 +129,14 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         let alarmed = node.clone();
         liveness.alarm(<pb::hsdb_server::HsdbServer<HsdbService> as NamedService>::NAME, move || alarmed.own_alarm());
         hsdb_node = Some(node);
+    }
+    if ffdc.is_none() {
+        ffdc = ffdc_module(&cfg, &pool, None);
+    }
+    if let Some(module) = &ffdc {
+        module.start();
+        router = router.add_service(pb::ffdc_server::FfdcServer::new(FfdcService { module: module.clone() }));
+        serving::<pb::ffdc_server::FfdcServer<FfdcService>>(&reporter, &mut liveness).await;
     }
     if cfg.san.is_some() {
         let store = san::store::SanStore::open(&cfg.data_dir.join("san"))?;
@@ -220,6 +240,10 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
     watch.abort();
     drop(ended);
     let stopped = stopped_rx.try_recv().ok();
+    if let Some(module) = ffdc.as_ref().filter(|_| stopped.is_none() && peers_result.is_none()) {
+        // A stop on purpose: incidents stop expecting this node (NODE_REMOVED).
+        let _ = tokio::time::timeout(timing.rpc_deadline, module.leave()).await;
+    }
     if let Some(node) = hsdb_node {
         node.shutdown().await;
     }
@@ -233,6 +257,23 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         Some(why) => Err(VmrmError::unavailable(format!("node {} stopped: {why}", cfg.name))),
         None => Ok(()),
     }
+}
+
+/// The node's FFDC module, if it reaches the HSDB.
+fn ffdc_module(cfg: &NodeConfig, pool: &ChannelPool, member: Option<LocalHsdb>) -> Option<FfdcModule> {
+    let endpoints = cfg.hsdb_client_endpoints();
+    if endpoints.is_empty() {
+        return None;
+    }
+    let timing = cfg.timing();
+    let facts = NodeFacts {
+        node: cfg.name.clone(),
+        roles: cfg.principal().roles.iter().map(ToString::to_string).collect(),
+        incarnation: format!("{:016x}", rand::random::<u64>()),
+    };
+    let hsdb = RemoteHsdb::new(endpoints, pool.clone(), timing.rpc_deadline);
+    let endpoint = cfg.endpoint().to_string();
+    Some(FfdcModule::new(facts, endpoint, hsdb, member, pool.clone(), timing.rpc_deadline, &cfg.data_dir))
 }
 
 /// Resolves once the node's main server has ended (its `ended` sender is dropped).

@@ -326,6 +326,48 @@ admin_rpcs! {
     discover_site(pb::DiscoverSiteRequest) -> pb::CommandReply;
     move_host_group(pb::MoveRequest) -> pb::CommandReply;
     change_dr_identity(pb::DrIdentityChange) -> pb::CommandReply;
+    add_ffdc(pb::AddFfdcRequest) -> pb::FfdcIncidentView;
+    query_ffdc(pb::FfdcQuery) -> pb::FfdcList;
+    modify_ffdc(pb::FfdcSettingsChange) -> pb::CommandReply;
+    query_trace(pb::TraceRequest) -> pb::TraceReply;
+}
+
+impl AdminClient {
+    /// Incident `id`'s archive from the active controller: its file name, bytes and SHA-256.
+    pub async fn snap_ffdc(&mut self, id: &str) -> Result<(String, Vec<u8>, String)> {
+        let msg = pb::FfdcSnapRequest { id: id.to_string() };
+        let stream = self
+            .call(|mut c, d| {
+                let req = request(msg.clone(), d);
+                async move { c.snap_ffdc(req).await }
+            })
+            .await?;
+        archive_of(stream).await
+    }
+
+    /// The `Ffdc` service of the node at `endpoint`, reached with this client's credentials.
+    pub fn ffdc_at(&self, endpoint: &str) -> Result<crate::pb::ffdc_client::FfdcClient<Channel>> {
+        Ok(crate::pb::ffdc_client::FfdcClient::new(self.pool.get(endpoint)?))
+    }
+}
+
+/// An archive's streamed parts put together: its file name, bytes and SHA-256, checked.
+pub async fn archive_of(mut stream: tonic::Streaming<pb::FfdcArchivePart>) -> Result<(String, Vec<u8>, String)> {
+    let (mut name, mut bytes, mut sha) = (String::new(), Vec::new(), String::new());
+    while let Some(part) = stream.message().await? {
+        if !part.name.is_empty() {
+            name = part.name;
+        }
+        if !part.sha256.is_empty() {
+            sha = part.sha256;
+        }
+        bytes.extend(part.data);
+    }
+    let got = crate::ffdc::store::sha256_hex(&bytes);
+    match got == sha {
+        true => Ok((name, bytes, sha)),
+        false => Err(VmrmError::internal(format!("the archive arrived damaged: its SHA-256 is {got}, not {sha}"))),
+    }
 }
 
 #[cfg(test)]

@@ -636,6 +636,40 @@ impl Admin for AdminService {
         .await
     }
 
+    async fn add_ffdc(&self, req: Request<pb::AddFfdcRequest>) -> Result<Response<pb::FfdcIncidentView>, Status> {
+        self.audited("AddFfdc", req, |_, r| async move {
+            Ok(Response::new(super::ffdc::add(self.active()?, &r.detail).await?))
+        })
+        .await
+    }
+
+    async fn query_ffdc(&self, req: Request<pb::FfdcQuery>) -> Result<Response<pb::FfdcList>, Status> {
+        let core = self.active()?;
+        Ok(Response::new(crate::ffdc::views::list(&core.hsdb, &req.get_ref().id, core.ffdc.node()).await?))
+    }
+
+    type SnapFfdcStream = crate::ffdc::service::ArchiveStream;
+
+    async fn snap_ffdc(&self, req: Request<pb::FfdcSnapRequest>) -> Result<Response<Self::SnapFfdcStream>, Status> {
+        self.audited("SnapFfdc", req, |_, r| async move {
+            let archive = crate::ffdc::views::archive(&self.active()?.hsdb, &r.id).await?;
+            Ok(Response::new(crate::ffdc::service::archive_stream(crate::ffdc::views::parts(archive))))
+        })
+        .await
+    }
+
+    async fn modify_ffdc(&self, req: Request<pb::FfdcSettingsChange>) -> Result<Response<pb::CommandReply>, Status> {
+        self.audited("ModifyFfdc", req, |_, r| async move {
+            Ok(Response::new(super::ffdc::modify(self.active()?, &r).await?))
+        })
+        .await
+    }
+
+    async fn query_trace(&self, req: Request<pb::TraceRequest>) -> Result<Response<pb::TraceReply>, Status> {
+        let core = self.active()?;
+        Ok(Response::new(super::ffdc::trace(core, req.into_inner()).await?))
+    }
+
     type WatchStatusStream = ReceiverStream<Result<pb::Step, Status>>;
 
     async fn watch_status(&self, req: Request<pb::StatusWatch>) -> Result<Response<Self::WatchStatusStream>, Status> {

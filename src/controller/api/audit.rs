@@ -47,7 +47,7 @@ fn is_empty(v: &serde_json::Value) -> bool {
 pub fn change_event(action: &str) -> Option<EventName> {
     match action {
         "AddCluster" | "AddHmc" | "AddHost" | "AddHostGroup" | "Modify" | "Manage" | "ChangeAffinity"
-        | "ChangeMonjv" | "ChangeSuCluster" | "AddNotify" | "DeleteNotify" | "RestoreSnapshot" => {
+        | "ChangeMonjv" | "ChangeSuCluster" | "AddNotify" | "DeleteNotify" | "RestoreSnapshot" | "ModifyFfdc" => {
             Some(EventName::ConfigurationChanged)
         }
         "AddHsdbNode" | "ModifyHsdbNode" | "RemoveHsdbNode" => Some(EventName::HsdbMembershipChanged),
@@ -72,6 +72,7 @@ impl<H: HsdbAccess> Attempt<H> {
     /// not run: the caller may send it again (to the active controller, when this one lost
     /// that role in between).
     pub async fn start(&self) -> Result<(), Status> {
+        tracing::info!("{} asked {} {}", self.who, self.action, self.object);
         let start = self.record(AuditStage::Start, "");
         self.hsdb.append(Table::Audit, &start).await.map_err(|e| {
             let leader = match &e {
@@ -95,6 +96,10 @@ impl<H: HsdbAccess> Attempt<H> {
             Ok(_) => self.record(AuditStage::Ok, ""),
             Err(status) => self.record(AuditStage::Failed, status.message()),
         };
+        match result {
+            Ok(_) => tracing::info!("{} {} {}: done", self.who, self.action, self.object),
+            Err(status) => tracing::info!("{} {} {}: failed: {}", self.who, self.action, self.object, status.message()),
+        }
         if let Err(e) = self.hsdb.append(Table::Audit, &end).await {
             tracing::warn!(action = self.action, "the end of an audited call was not recorded: {e}");
         }

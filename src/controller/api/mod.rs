@@ -6,5 +6,6 @@
 pub mod admin;
 pub mod audit;
 pub mod events;
+pub mod ffdc;
 pub mod status;
 pub mod views;

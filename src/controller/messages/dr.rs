@@ -58,8 +58,7 @@ pub fn replication_reversed(group: &str, primary: &str, generation: u64) -> Step
 /// An unplanned move's starting point: when the target's copy was the source's state, and the
 /// writes the source reported that never arrived (more may have followed).
 pub fn consistent_point(group: &str, at_ms: i64, before_ms: i64, missing: u64) -> Step {
-    let at = chrono::DateTime::from_timestamp_millis(at_ms)
-        .map_or_else(|| at_ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string());
+    let at = crate::domain::millis::utc(at_ms);
     let text = format!(
         "Host_group {group} starts from its consistent point of {at} ({before_ms} ms before the move): {missing} writes the lost site reported were not replicated"
     );
@@ -104,8 +103,7 @@ pub fn dr_test_started(group: &str, site: &str) -> Step {
 }
 /// The point the test copies start from.
 pub fn dr_test_copy(group: &str, san: &str, at_ms: i64) -> Step {
-    let at = chrono::DateTime::from_timestamp_millis(at_ms)
-        .map_or_else(|| at_ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string());
+    let at = crate::domain::millis::utc(at_ms);
     let text = format!("Point-in-time copy of Host_group {group} taken on storage agent {san}, consistent as of {at}");
     say(Code::DrTestCopy, text).about(group).to(san)
 }

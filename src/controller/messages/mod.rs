@@ -171,6 +171,11 @@ pub fn host_modified(host: &str, settings: &str) -> Step {
     let text = format!("For Host {host} attribute(s) {settings} was successfully modified.");
     say(Code::HostModified, text).about(host).because(settings)
 }
+/// `ksysmgr modify ffdc …`.
+pub fn ffdc_modified(settings: &str) -> Step {
+    let text = format!("For FFDC attribute(s) {settings} was successfully modified.");
+    say(Code::FfdcModified, text).about("ffdc").because(settings)
+}
 pub fn vm_modified(vm: &str, settings: &str) -> Step {
     let text = format!("For VM {vm} attribute(s) {settings} was successfully modified.");
     say(Code::VmModified, text).about(vm).because(settings)

@@ -23,8 +23,8 @@ pub fn allowed(path: &str) -> Option<&'static [Role]> {
         ("grpc.reflection.v1.ServerReflection", _) => &[Admin, Operator, Monitor, Controller],
         ("vmrm.v1.RaftPeer", _) => &[Hsdb],
         // The host-side roles write their own rows (alive messages, heartbeat misses, AR
-        // messages): the HSDB service checks which.
-        ("vmrm.v1.Hsdb", "Write") => &[Controller, Hsdb, Vios, ServerUnit],
+        // messages), every node its FFDC rows: the HSDB service checks which.
+        ("vmrm.v1.Hsdb", "Write") => NODES,
         // A member's status, like `etcdctl endpoint status`: for the people running it too.
         ("vmrm.v1.Hsdb", "Status") => &[Controller, Hsdb, Hmc, ServerUnit, Vios, San, Admin, Monitor],
         ("vmrm.v1.Hsdb", _) => NODES,
@@ -54,6 +54,12 @@ pub fn allowed(path: &str) -> Option<&'static [Role]> {
         ("vmrm.v1.Vios", "Sanity") => &[Controller, ServerUnit],
         ("vmrm.v1.Vios", _) => &[Controller],
         ("vmrm.v1.Hmc", _) => &[Controller],
+        // FFDC (seed 003): nodes ask each other to capture and hand over reports; people read
+        // the incidents and the trace logs from any node.
+        ("vmrm.v1.Ffdc", "Capture" | "Delegate") => NODES,
+        // An archive holds every node's logs: for administrators, like a snapshot.
+        ("vmrm.v1.Ffdc", "Snap") => &[Admin],
+        ("vmrm.v1.Ffdc", _) => &[Admin, Operator, Monitor, Controller],
         // A VM's guest application server: its manager, `cmappmgr`, acts for an administrator.
         ("vmrm.v1.AppServer", _) => &[Admin],
         _ => &[],
