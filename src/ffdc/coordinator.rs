@@ -1,13 +1,16 @@
 //! FFDC's cluster-wide duties, run by the active controller (the DBN's, seed 003's primary
 //! notification node) once a second: it watches the registered nodes — one that stops
 //! answering opens NODE_FAILED (a surviving node originates it, the failed one is missing),
-//! one that registers opens NODE_ADDED, one that leaves NODE_REMOVED —, opens DBN_CHANGED when
+//! one that registers opens NODE_ADDED, one that leaves NODE_REMOVED, once the ksyscluster
+//! exists —, opens DBN_CHANGED when
 //! it takes over from another DBN, settles incidents COMPLETE or PARTIAL (raising an event),
 //! evicts the oldest beyond the quota, runs the periodic collection and watches the HSDB's
 //! size against its threshold. The decisions are in [`crate::logic::ffdc`].
 use super::module::FfdcModule;
 use super::store;
-use crate::domain::{EventName, EventRecord, FfdcIncidentRecord, FfdcNodeRecord, FfdcTrigger, IncidentState};
+use crate::domain::{
+    ClusterRecord, EventName, EventRecord, FfdcIncidentRecord, FfdcNodeRecord, FfdcTrigger, IncidentState,
+};
 use crate::error::Result;
 use crate::hsdb::{HsdbAccess, LocalHsdb};
 use crate::logic::ffdc::{self as decide, Liveness, Probed, Threshold};
@@ -36,6 +39,8 @@ pub struct Coordinator {
     leading: bool,
     /// The DBN this member saw last while it did not lead.
     leader_before: Option<u64>,
+    /// The open incidents this DBN relayed (asked their missing nodes again).
+    relayed: BTreeSet<String>,
 }
 
 impl Coordinator {
@@ -51,6 +56,7 @@ impl Coordinator {
             threshold: Threshold::default(),
             leading: false,
             leader_before: None,
+            relayed: BTreeSet::new(),
         }
     }
 
@@ -72,6 +78,7 @@ impl Coordinator {
                 self.leader_before = m.current_leader;
             }
             (self.leading, self.first_look, self.liveness) = (false, true, Liveness::default());
+            self.relayed.clear();
             return;
         }
         if !self.leading {
@@ -99,11 +106,19 @@ impl Coordinator {
 
     async fn duties(&mut self) -> Result<()> {
         let settings = store::settings(&self.member).await?;
+        let incidents = self.settle().await?;
+        self.evict(&settings).await?;
+        // Until the ksyscluster exists the nodes are only coming up: their registrations are
+        // learned, not incidents.
+        let configured = self.member.get::<ClusterRecord>("cluster").await?.is_some();
         let nodes = self.member.list_versioned::<FfdcNodeRecord>().await?;
         let records: Vec<FfdcNodeRecord> = nodes.iter().map(|(n, _)| n.clone()).collect();
-        let changes = decide::membership_changes(&self.seen, &records, self.first_look);
+        let changes = decide::membership_changes(&self.seen, &records, self.first_look || !configured);
         self.seen = records.iter().map(|n| (n.node.clone(), (n.incarnation.clone(), n.left))).collect();
         self.first_look = false;
+        if !configured {
+            return Ok(());
+        }
         for (trigger, node) in changes {
             let detail = match trigger {
                 FfdcTrigger::NodeRemoved => format!("node {node} left the cluster"),
@@ -112,8 +127,6 @@ impl Coordinator {
             self.open(trigger, &node, &detail).await;
         }
         self.watch_nodes(nodes).await;
-        let incidents = self.settle().await?;
-        self.evict(&settings).await?;
         let now = crate::now_ms();
         let period = i64::try_from(settings.periodic_secs * 1000).unwrap_or(i64::MAX);
         if decide::periodic_due(&incidents, now, period) {
@@ -152,25 +165,35 @@ impl Coordinator {
                 .await;
         let mut failed = Vec::new();
         for (mut record, version, answered) in probed {
-            let Some(change) = self.liveness.probe(&record.node, answered, PROBE_MISSES) else { continue };
-            let node = record.node.clone();
-            record.failed_at_ms = match change {
-                Probed::Failed => Some(crate::now_ms()),
-                Probed::Back => None,
-            };
-            if let Err(e) = self.member.put_if_version(&record, version).await {
-                tracing::info!("FFDC registration of {node} not updated: {e}");
-            }
-            match change {
-                Probed::Failed => failed.push(node),
-                Probed::Back => self.open(FfdcTrigger::NodeAdded, &node, &format!("node {node} answers again")).await,
+            match self.liveness.probe(&record.node, answered, PROBE_MISSES) {
+                Some(Probed::Failed) => failed.push((record, version)),
+                Some(Probed::Back) => {
+                    let node = record.node.clone();
+                    record.failed_at_ms = None;
+                    self.mark(&record, version).await;
+                    self.open(FfdcTrigger::NodeAdded, &node, &format!("node {node} answers again")).await;
+                }
+                None => {}
             }
         }
-        // The nodes found failed together (a host's server unit and VIOSs) make one incident.
-        if !failed.is_empty() {
-            failed.sort();
-            let detail = format!("{} missed {PROBE_MISSES} probes in a row", failed.join(", "));
-            self.open(FfdcTrigger::NodeFailed, &failed.join("+"), &detail).await;
+        if failed.is_empty() {
+            return;
+        }
+        // The nodes found failed together (a host's server unit and VIOSs) make one incident,
+        // which still expects them (they are its missing nodes); later ones do not.
+        failed.sort_by(|a, b| a.0.node.cmp(&b.0.node));
+        let names: Vec<&str> = failed.iter().map(|(r, _)| r.node.as_str()).collect();
+        let detail = format!("{} missed {PROBE_MISSES} probes in a row", names.join(", "));
+        self.open(FfdcTrigger::NodeFailed, &names.join("+"), &detail).await;
+        for (mut record, version) in failed {
+            record.failed_at_ms = Some(crate::now_ms());
+            self.mark(&record, version).await;
+        }
+    }
+
+    async fn mark(&self, record: &FfdcNodeRecord, version: u64) {
+        if let Err(e) = self.member.put_if_version(record, version).await {
+            tracing::info!("FFDC registration of {} not updated: {e}", record.node);
         }
     }
 
@@ -184,7 +207,7 @@ impl Coordinator {
 
     /// Settles the incidents whose nodes all contributed or whose deadline passed, each with an
     /// event (the management tool's notification, seed FIG. 7 step 7.11); returns them all.
-    async fn settle(&self) -> Result<Vec<FfdcIncidentRecord>> {
+    async fn settle(&mut self) -> Result<Vec<FfdcIncidentRecord>> {
         let incidents = self.member.list_versioned::<FfdcIncidentRecord>().await?;
         let bundles = store::bundles(&self.member).await?;
         let now = crate::now_ms();
@@ -193,6 +216,7 @@ impl Coordinator {
             let mine: Vec<_> = bundles.iter().filter(|b| b.incident == incident.id).collect();
             let contributed: BTreeSet<String> = mine.iter().map(|b| b.node.clone()).collect();
             let Some((state, missing)) = decide::settle(&incident, &contributed, now) else {
+                self.relay(&incident, &contributed, now);
                 all.push(incident);
                 continue;
             };
@@ -220,7 +244,21 @@ impl Coordinator {
             all.push(settled);
         }
         all.sort_by(|a, b| a.id.cmp(&b.id));
+        let open: BTreeSet<&String> = all.iter().filter(|i| i.state == IncidentState::Open).map(|i| &i.id).collect();
+        self.relayed.retain(|id| open.contains(id));
         Ok(all)
+    }
+
+    /// Halfway to its deadline an open incident still missing nodes is relayed once: the DBN
+    /// asks them itself (seed 003: the primary notification node forwards to every node), so
+    /// an opener that died before its requests went out loses nobody's bundle.
+    fn relay(&mut self, incident: &FfdcIncidentRecord, contributed: &BTreeSet<String>, now: i64) {
+        let due = decide::relay_due(incident, contributed, now);
+        if due && self.relayed.insert(incident.id.clone()) {
+            let me = self.module.node().to_string();
+            tracing::info!(incident = %incident.id, "relaying an FFDC incident to the nodes that have not contributed");
+            self.module.ask(incident, |n| n != me && !contributed.contains(n));
+        }
     }
 
     /// Evicts the oldest settled incidents beyond the quota.

@@ -13,7 +13,7 @@ use crate::hsdb::{HsdbAccess, LocalHsdb, RemoteHsdb};
 use crate::logic::ffdc::{self as decide, opening};
 use crate::pb::{self, ffdc_client::FfdcClient};
 use crate::transport::{ChannelPool, deadline};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +26,12 @@ pub const HSDB_MISSES: u32 = 3;
 const HANDLED_KEPT: usize = 1024;
 /// Bundles kept on disk while nothing is reachable; the oldest go first.
 const STAGED_KEPT: usize = 16;
+/// Tries to store a bundle in the HSDB before handing it to a peer, and the first pause
+/// between them (doubling).
+const STORE_ATTEMPTS: u32 = 4;
+const STORE_RETRY_FIRST: Duration = Duration::from_millis(500);
+/// Triggers remembered for coalescing on the node itself (a storm does not reach the HSDB).
+const RECENT_KEPT: usize = 256;
 /// The longest incident id taken from the wire.
 const ID_MAX: usize = 200;
 /// Most nodes an incident from the wire may expect.
@@ -57,6 +63,8 @@ struct State {
     registered: bool,
     misses: u32,
     handled: VecDeque<String>,
+    /// When this node last raised each trigger on each subject.
+    recent: BTreeMap<(FfdcTrigger, String), i64>,
 }
 
 /// What the node did for an incident.
@@ -163,9 +171,9 @@ impl FfdcModule {
                     healed
                 };
                 if healed {
-                    self.upload_staged().await;
                     self.contribute_late().await;
                 }
+                self.upload_staged().await;
             }
             Err(e) => {
                 let misses = {
@@ -175,9 +183,8 @@ impl FfdcModule {
                 };
                 if misses == HSDB_MISSES {
                     tracing::warn!(node = %self.node(), "the HSDB is not reachable: {e}");
-                    let module = self.clone();
-                    let detail = format!("{} cannot reach the HSDB: {e}", self.node());
-                    tokio::spawn(async move { module.trigger(FfdcTrigger::HsdbLoss, module.node(), &detail).await });
+                    // The subject is the HSDB: nodes that lose it together make one incident.
+                    self.report(FfdcTrigger::HsdbLoss, "hsdb", &format!("{} cannot reach the HSDB: {e}", self.node()));
                 }
             }
         }
@@ -258,15 +265,60 @@ impl FfdcModule {
         }
     }
 
+    /// Raises `trigger` on `subject` without waiting: a trigger this node raised on the same
+    /// subject within the coalescing window is counted and dropped here, so a storm of failures
+    /// (every guest I/O failing while the SAN is away) costs the HSDB nothing.
+    pub fn report(&self, trigger: FfdcTrigger, subject: &str, detail: &str) {
+        let now = crate::now_ms();
+        let window_ms = i64::try_from(self.settings().coalesce_secs * 1000).unwrap_or(i64::MAX);
+        {
+            let mut s = self.state();
+            let key = (trigger, subject.to_string());
+            if s.recent.get(&key).is_some_and(|at| now - at < window_ms) {
+                crate::metrics::metrics().ffdc("coalesced");
+                return;
+            }
+            if s.recent.len() >= RECENT_KEPT {
+                s.recent.retain(|_, at| now - *at < window_ms);
+            }
+            if s.recent.len() < RECENT_KEPT {
+                s.recent.insert(key, now);
+            }
+        }
+        let (module, subject, detail) = (self.clone(), subject.to_string(), detail.to_string());
+        tokio::spawn(async move {
+            if let Err(e) = module.trigger(trigger, &subject, &detail).await {
+                tracing::warn!("FFDC incident {trigger} of {subject} not opened: {e}");
+            }
+        });
+    }
+
+    /// What the node's guests report of their failed I/O to SAN `san`: STORAGE_LOSS when the
+    /// SAN cannot be reached, IO_FAILURE for any other error.
+    pub fn io_failures(&self, san: &str) -> crate::sim::vm::IoFailed {
+        let (module, san) = (self.clone(), san.to_string());
+        Arc::new(move |path_lost: bool, disk: &str, why: &str| {
+            let trigger = if path_lost { FfdcTrigger::StorageLoss } else { FfdcTrigger::IoFailure };
+            module.report(
+                trigger,
+                &san,
+                &format!("{} failed an I/O to disk {disk} on SAN {san}: {why}", module.node()),
+            );
+        })
+    }
+
     /// Asks every expected node but this one and `except` to capture for `incident`, once
     /// each, without waiting for them.
     fn ask_all(&self, incident: &FfdcIncidentRecord, except: &[&str]) {
+        self.ask(incident, |node| node != self.node() && !except.contains(&node));
+    }
+
+    /// Asks the incident's expected nodes that `whom` picks to capture for it, once each,
+    /// without waiting for them (the DBN relays an incident whose opener's requests were lost).
+    pub fn ask(&self, incident: &FfdcIncidentRecord, whom: impl Fn(&str) -> bool) {
         let nodes = self.state().nodes.clone();
         let json = serde_json::to_vec(incident).unwrap_or_default();
-        for peer in nodes.iter().filter(|n| incident.expected.contains(&n.node)) {
-            if peer.node == self.node() || except.contains(&peer.node.as_str()) {
-                continue;
-            }
+        for peer in nodes.iter().filter(|n| incident.expected.contains(&n.node) && whom(&n.node)) {
             let (pool, endpoint, timeout) = (self.inner.pool.clone(), peer.endpoint.clone(), self.inner.rpc_deadline);
             let req = pb::CaptureRequest { incident_id: incident.id.clone(), incident: json.clone() };
             let name = peer.node.clone();
@@ -316,14 +368,25 @@ impl FfdcModule {
         let (bundle, truncated) = capture(&self.inner.facts, &incident, self.inner.member.as_ref(), cap).await;
         let now = crate::now_ms();
         if try_hsdb {
+            // An election (a DBN lost) lasts a second or two: the store is tried again, backing
+            // off, before the bundle goes to a peer.
             let who = (incident.id.as_str(), self.node(), self.node());
-            match store::store_bundle(&self.inner.hsdb, who, &bundle, truncated, now).await {
-                Ok(Stored::Stored) => {
-                    crate::metrics::metrics().ffdc("bundles_stored");
-                    return Outcome::Stored;
+            let mut pause = STORE_RETRY_FIRST;
+            for attempt in 1..=STORE_ATTEMPTS {
+                match store::store_bundle(&self.inner.hsdb, who, &bundle, truncated, now).await {
+                    Ok(Stored::Stored) => {
+                        crate::metrics::metrics().ffdc("bundles_stored");
+                        return Outcome::Stored;
+                    }
+                    Ok(Stored::AlreadyStored) => return Outcome::AlreadyStored,
+                    Err(e) => {
+                        tracing::info!(incident = %incident.id, "FFDC bundle not stored in the HSDB (attempt {attempt}): {e}")
+                    }
                 }
-                Ok(Stored::AlreadyStored) => return Outcome::AlreadyStored,
-                Err(e) => tracing::warn!(incident = %incident.id, "FFDC bundle not stored in the HSDB: {e}"),
+                if attempt < STORE_ATTEMPTS {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
             }
         }
         let staged = Staged { incident, bundle, truncated, captured_at_ms: now };

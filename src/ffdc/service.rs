@@ -19,17 +19,32 @@ pub fn archive_stream(parts: Vec<pb::FfdcArchivePart>) -> ArchiveStream {
     tokio_stream::iter(parts.into_iter().map(Ok).collect::<Vec<_>>())
 }
 
+/// Runs `work` in a task of its own and waits for it.
+async fn detached<T: Send + 'static>(
+    work: impl Future<Output = crate::error::Result<T>> + Send + 'static,
+) -> Result<T, Status> {
+    match tokio::spawn(work).await {
+        Ok(done) => done.map_err(Status::from),
+        Err(e) => Err(Status::internal(format!("the capture stopped: {e}"))),
+    }
+}
+
 #[tonic::async_trait]
 impl pb::ffdc_server::Ffdc for FfdcService {
+    // A capture or a hand-over runs to its end in a task of its own: a caller that dies (the
+    // DBN killed as it asks) must not cancel it halfway.
+
     async fn capture(&self, req: Request<pb::CaptureRequest>) -> Result<Response<pb::CaptureReply>, Status> {
-        let outcome = self.module.on_capture(req.into_inner()).await?;
+        let module = self.module.clone();
+        let outcome = detached(async move { module.on_capture(req.into_inner()).await }).await?;
         Ok(Response::new(pb::CaptureReply { outcome: outcome.to_string() }))
     }
 
     async fn delegate(&self, req: Request<pb::DelegateRequest>) -> Result<Response<pb::CaptureReply>, Status> {
         let who = caller(&req)?;
         let name = (!who.unchecked).then(|| who.name.clone());
-        let outcome = self.module.on_delegate(name.as_deref(), req.into_inner()).await?;
+        let module = self.module.clone();
+        let outcome = detached(async move { module.on_delegate(name.as_deref(), req.into_inner()).await }).await?;
         Ok(Response::new(pb::CaptureReply { outcome: outcome.to_string() }))
     }
 

@@ -215,6 +215,39 @@ impl Datacenter {
         self.wait_serving(node, &listen).await
     }
 
+    /// SIGTERM to one node: it stops on purpose (and says so); then waits for it (SIGKILL
+    /// after a grace period).
+    pub fn terminate(&mut self, node: &str) {
+        if let Some(mut child) = self.children.remove(node) {
+            signal(child.id(), "TERM");
+            let give_up = std::time::Instant::now() + Duration::from_secs(10);
+            while std::time::Instant::now() < give_up && !matches!(child.try_wait(), Ok(Some(_))) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Restarts `node` with its config changed by `change` (a test routes the node's traffic
+    /// through a proxy it controls).
+    pub async fn restart_with(
+        &mut self,
+        node: &str,
+        change: impl FnOnce(&mut crate::config::NodeConfig),
+    ) -> Result<()> {
+        let mut cfg = self
+            .topology
+            .node_configs()
+            .into_iter()
+            .find(|c| c.name == node)
+            .ok_or_else(|| VmrmError::not_found(format!("no node {node}")))?;
+        change(&mut cfg);
+        let path = self.configs.get(node).ok_or_else(|| VmrmError::not_found(format!("no node {node}")))?;
+        std::fs::write(path, cfg.to_toml()).map_err(|e| VmrmError::internal(format!("{}: {e}", path.display())))?;
+        self.restart(node).await
+    }
+
     /// SIGTERM to every node, then waits for them (SIGKILL after a grace period).
     pub fn stop(&mut self) {
         for child in self.children.values() {

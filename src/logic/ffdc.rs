@@ -70,6 +70,14 @@ pub fn settle(
     (next != incident.state || missing != incident.missing).then_some((next, missing))
 }
 
+/// Whether the DBN relays an open incident: halfway to its deadline, nodes still missing.
+pub fn relay_due(incident: &FfdcIncidentRecord, contributed: &BTreeSet<String>, now_ms: i64) -> bool {
+    let halfway = incident.detected_at_ms + (incident.deadline_ms - incident.detected_at_ms) / 2;
+    incident.state == IncidentState::Open
+        && now_ms >= halfway
+        && incident.expected.iter().any(|n| !contributed.contains(n))
+}
+
 /// Whether the periodic collection is due: `period_ms` after the newest periodic incident
 /// (the incidents are the record, so a new DBN does not collect again), and never when 0.
 pub fn periodic_due(incidents: &[FfdcIncidentRecord], now_ms: i64, period_ms: i64) -> bool {
@@ -256,6 +264,17 @@ mod tests {
         assert_eq!(settle(&partial, &set(&["a", "b", "c"]), 500), Some((IncidentState::Complete, vec![])));
         let complete = incident(&["a"], IncidentState::Complete, 100);
         assert_eq!(settle(&complete, &set(&[]), 500), None);
+    }
+
+    #[test]
+    fn an_open_incident_missing_nodes_is_relayed_from_halfway_to_its_deadline() {
+        let mut open = incident(&["a", "b"], IncidentState::Open, 100);
+        open.detected_at_ms = 0;
+        assert!(!relay_due(&open, &set(&["a"]), 49));
+        assert!(relay_due(&open, &set(&["a"]), 50));
+        assert!(!relay_due(&open, &set(&["a", "b"]), 60), "nobody missing");
+        let settled = incident(&["a", "b"], IncidentState::Partial, 100);
+        assert!(!relay_due(&settled, &set(&["a"]), 200));
     }
 
     #[test]

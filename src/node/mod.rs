@@ -175,6 +175,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
             pool.clone(),
             &cfg.data_dir,
             hsdb.clone(),
+            ffdc.clone().map(|module| module.io_failures(&s.san)),
         );
         liveness.actor("server unit", unit.clone());
         let silence = timing.rpc_deadline * 2;

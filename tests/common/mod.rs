@@ -10,6 +10,7 @@ use vmrm::transport::tls::{Principal, Role};
 use vmrm::transport::{ChannelPool, Security};
 
 pub mod members;
+pub mod proxy;
 pub mod registers;
 
 /// Cluster tests share two cores: they run one at a time.

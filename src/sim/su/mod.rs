@@ -128,6 +128,7 @@ impl ServerUnit {
         pool: ChannelPool,
         data_dir: &Path,
         hsdb: Option<RemoteHsdb>,
+        io_failed: Option<crate::sim::vm::IoFailed>,
     ) -> Addr<Self> {
         Self::create(|ctx| {
             let san_key = identity::san_key_for_host(&cfg.host);
@@ -140,6 +141,7 @@ impl ServerUnit {
                 pool: pool.clone(),
                 su: ctx.address().recipient(),
                 guests: cfg.guests.clone().unwrap_or_else(|| data_dir.join("guests")),
+                io_failed,
             };
             let ip = endpoint.rsplit_once(':').map_or("127.0.0.1", |(ip, _)| ip).to_string();
             let partitions = SimulatedHypervisor::new(host, ip, cfg.workload, cfg.memory_mb);

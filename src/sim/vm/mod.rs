@@ -55,7 +55,13 @@ pub struct VmHost {
     pub su: Recipient<PartitionStopped>,
     /// The root of the VMs' guest directories.
     pub guests: std::path::PathBuf,
+    /// Told of each failed guest I/O that was not a fence (the node's FFDC triggers).
+    pub io_failed: Option<IoFailed>,
 }
+
+/// Called with a failed I/O: whether the SAN could not be reached (the storage path), the disk,
+/// and why.
+pub type IoFailed = std::sync::Arc<dyn Fn(bool, &str, &str) + Send + Sync>;
 
 struct VmActor {
     def: LparDefinition,
@@ -141,7 +147,7 @@ impl VmActor {
                     Err(e) if e.code() == tonic::Code::FailedPrecondition => {
                         act.fenced(format!("the SAN refused to read {}: {}", act.def.disk, e.message()), ctx)
                     }
-                    Err(_) => {}
+                    Err(e) => act.io_failed(&e),
                 }
             }));
             return;
@@ -157,9 +163,22 @@ impl VmActor {
                     format!("the SAN rejected a write to {}: this host's reservation was preempted", act.def.disk),
                     ctx,
                 ),
-                Err(_) => {}
+                Err(e) => act.io_failed(&e),
             }
         }));
+    }
+
+    /// A guest I/O failed (and will be retried): the host is told, unless the SAN only said the
+    /// disk is not this host's to use (a fence, or a replica's copy).
+    fn io_failed(&self, e: &tonic::Status) {
+        use tonic::Code;
+        let path_lost =
+            matches!(e.code(), Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled | Code::Unknown);
+        if let Some(report) = &self.host.io_failed
+            && e.code() != Code::FailedPrecondition
+        {
+            report(path_lost, &self.def.disk, e.message());
+        }
     }
 
     /// The VM lost its storage: it stops at once, and its server unit is told why.
