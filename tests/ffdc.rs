@@ -261,9 +261,33 @@ async fn one_incident_per_trigger_holds_every_live_nodes_bundle_and_every_node_s
 async fn a_node_cut_from_the_hsdb_hands_its_bundle_to_a_peer_and_one_that_reaches_nobody_keeps_it() {
     let _one = one_cluster_at_a_time().await;
     let dir = temp_dir("ffdc-cut");
-    let mut dc = start(Topology::uniform(20500, 2, 1, dir.path().to_path_buf())).await;
+    // A small HSDB quota, so the HSDB's use is a few percent of it.
+    let topology = Topology { hsdb_quota_bytes: 32 << 20, ..Topology::uniform(20500, 2, 1, dir.path().to_path_buf()) };
+    let mut dc = start(topology).await;
     every_node_registered(&dc).await;
     set(&dc, pb::FfdcSettingsChange { deadline_secs: Some(8), coalesce_secs: Some(5), ..Default::default() }).await;
+
+    // T6: the HSDB's use against a threshold above it opens nothing; crossing one opens one
+    // incident, and staying above opens no other.
+    let dbn = active_controller(&dc).await;
+    let used = sample(&scrape(&dc, &dbn).await, "vmrm_hsdb_size_bytes").expect("the HSDB's size");
+    let pct = (used * 100.0 / f64::from(32u32 << 20)).floor() as u32;
+    assert!((2..=60).contains(&pct), "the HSDB uses {pct} % of its quota");
+    set(
+        &dc,
+        pb::FfdcSettingsChange { hsdb_threshold_pct: Some(pct + 20), hysteresis_pct: Some(1), ..Default::default() },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let thresholds =
+        || async { incidents(&dc).await.into_iter().filter(|i| i.trigger == "resource_threshold").count() };
+    assert_eq!(thresholds().await, 0, "under the threshold: none");
+    set(&dc, pb::FfdcSettingsChange { hsdb_threshold_pct: Some(pct), ..Default::default() }).await;
+    let crossed = settled_incident(&dc, "a resource threshold", |i| i.trigger == "resource_threshold").await;
+    assert_eq!(crossed.subject, "hsdb");
+    assert!(crossed.detail.contains(&format!("(threshold {pct} %)")), "{}", crossed.detail);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(thresholds().await, 1, "staying above opens no other incident");
 
     // T5: host-1-vios-a reaches the HSDB only through proxies the test cuts; its peers stay
     // reachable.

@@ -206,7 +206,7 @@ pub fn incidents(list: &pb::FfdcList, one: bool) -> String {
     if let Some(s) = &list.settings {
         let _ = writeln!(
             out,
-            "Settings: triggers={} periodic={} hsdb_threshold={} hysteresis={} coalesce={} deadline={} quota={} node_cap={}",
+            "Settings: triggers={} periodic={} hsdb_threshold={} hysteresis={} coalesce={} deadline={} quota={} node_cap={} incident_cap={}",
             s.triggers.join(","),
             s.periodic_secs,
             s.hsdb_threshold_pct,
@@ -214,7 +214,8 @@ pub fn incidents(list: &pb::FfdcList, one: bool) -> String {
             s.coalesce_secs,
             s.deadline_secs,
             s.quota_mib,
-            s.node_cap_kib
+            s.node_cap_kib,
+            s.incident_cap_mib
         );
     }
     out

@@ -267,7 +267,7 @@ Usage: ksysmgr [--endpoints HOST:PORT,...] [-o text|json] [--follower-read] [-y]
   query ffdc [ID] [node=NODE]              (incidents by time, one with each node's bundle; node=: as that node reads them)
   snap ffdc ID filepath=PATH [node=NODE]   (the incident as one tar.gz with checksums; the same bytes from every node)
   modify ffdc [triggers=all|none|T1,T2,...] [periodic=SECONDS|0] [hsdb_threshold=PCT] [hysteresis=PCT]
-         [coalesce=SECONDS] [deadline=SECONDS] [quota=MIB] [node_cap=KIB]
+         [coalesce=SECONDS] [deadline=SECONDS] [quota=MIB] [node_cap=KIB] [incident_cap=MIB]
   trace log=user|ksys|fde|fdelong|krest|krestlong [node=NODE] [lines=N] [filepath=PATH]
          (a node's named trace log: the active controller's unless node= names another)
   query hsdb
@@ -847,8 +847,17 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
             }
         }
         ("modify", Class::Ffdc) => {
-            let keys =
-                ["triggers", "periodic", "hsdb_threshold", "hysteresis", "coalesce", "deadline", "quota", "node_cap"];
+            let keys = [
+                "triggers",
+                "periodic",
+                "hsdb_threshold",
+                "hysteresis",
+                "coalesce",
+                "deadline",
+                "quota",
+                "node_cap",
+                "incident_cap",
+            ];
             let w = split(rest, &keys, &what)?;
             if let Some(word) = w.name {
                 return Err(format!("unexpected word `{word}` for {what}: attributes are key=value"));
@@ -865,6 +874,7 @@ pub fn parse(words: &[String]) -> Result<KsysCommand, String> {
                 deadline_secs: number(&w, "deadline")?,
                 quota_mib: number(&w, "quota")?,
                 node_cap_kib: number(&w, "node_cap")?,
+                incident_cap_mib: number(&w, "incident_cap")?,
             })
         }
         ("add", Class::Snapshot) => {

@@ -68,7 +68,7 @@ impl ControllerCore {
 
     /// Every room, each given only what it needs; the rooms below are handed to those above.
     fn wire(hsdb: LocalHsdb, pool: ChannelPool, timing: Timing, active: Activity, ffdc: FfdcModule) -> Self {
-        let hmc = HmcGateway::new(hsdb.clone(), pool.clone(), timing.rpc_deadline, timing.job_poll);
+        let hmc = HmcGateway::new(hsdb.clone(), pool.clone(), (timing.rpc_deadline, timing.job_poll), ffdc.clone());
         let san = SanGateway::new(pool.clone(), timing.rpc_deadline);
         let reach = Reach::new(pool.clone(), timing.rpc_deadline);
         let records = Records::new(hsdb.clone(), timing);

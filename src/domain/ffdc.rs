@@ -172,6 +172,13 @@ pub struct FfdcSettings {
     pub quota_mib: u64,
     /// KiB one node's bundle may hold (cut beyond, with a marker).
     pub node_cap_kib: u64,
+    /// MiB one incident's bundles may hold together: each node gets an equal share of it.
+    #[serde(default = "default_incident_cap_mib")]
+    pub incident_cap_mib: u64,
+}
+
+fn default_incident_cap_mib() -> u64 {
+    8
 }
 
 impl Default for FfdcSettings {
@@ -185,6 +192,7 @@ impl Default for FfdcSettings {
             deadline_secs: 30,
             quota_mib: 32,
             node_cap_kib: 256,
+            incident_cap_mib: default_incident_cap_mib(),
         }
     }
 }
@@ -197,6 +205,7 @@ pub const COALESCE_SECS: std::ops::RangeInclusive<u64> = 1..=3600;
 pub const DEADLINE_SECS: std::ops::RangeInclusive<u64> = 2..=600;
 pub const QUOTA_MIB: std::ops::RangeInclusive<u64> = 1..=1024;
 pub const NODE_CAP_KIB: std::ops::RangeInclusive<u64> = 16..=4096;
+pub const INCIDENT_CAP_MIB: std::ops::RangeInclusive<u64> = 1..=256;
 
 impl FfdcSettings {
     pub const KEY: &'static str = "ffdc";
@@ -231,7 +240,15 @@ impl FfdcSettings {
         within("coalesce", self.coalesce_secs, &COALESCE_SECS)?;
         within("deadline", self.deadline_secs, &DEADLINE_SECS)?;
         within("quota", self.quota_mib, &QUOTA_MIB)?;
-        within("node_cap", self.node_cap_kib, &NODE_CAP_KIB)
+        within("node_cap", self.node_cap_kib, &NODE_CAP_KIB)?;
+        within("incident_cap", self.incident_cap_mib, &INCIDENT_CAP_MIB)
+    }
+
+    /// The bytes one node's bundle may hold in an incident expecting `expected` nodes: the
+    /// per-node cap, or its equal share of the per-incident cap when that is less.
+    pub fn bundle_cap(&self, expected: usize) -> usize {
+        let share = (self.incident_cap_mib << 20) / expected.max(1) as u64;
+        usize::try_from((self.node_cap_kib << 10).min(share)).unwrap_or(usize::MAX)
     }
 
     pub fn enabled(&self, trigger: FfdcTrigger) -> bool {
@@ -265,6 +282,11 @@ mod tests {
         assert!(bad(|s| s.deadline_secs = 1).contains("deadline=1"));
         assert!(bad(|s| s.quota_mib = 0).contains("quota=0"));
         assert!(bad(|s| s.node_cap_kib = 8).contains("node_cap=8"));
+        assert!(bad(|s| s.incident_cap_mib = 0).contains("incident_cap=0"));
+        let s = FfdcSettings { node_cap_kib: 256, incident_cap_mib: 1, ..FfdcSettings::default() };
+        assert_eq!(s.bundle_cap(2), 256 << 10, "the per-node cap");
+        assert_eq!(s.bundle_cap(16), 64 << 10, "an equal share of the per-incident cap");
+        assert_eq!(s.bundle_cap(0), 256 << 10);
     }
 
     #[test]

@@ -293,20 +293,6 @@ impl FfdcModule {
         });
     }
 
-    /// What the node's guests report of their failed I/O to SAN `san`: STORAGE_LOSS when the
-    /// SAN cannot be reached, IO_FAILURE for any other error.
-    pub fn io_failures(&self, san: &str) -> crate::sim::vm::IoFailed {
-        let (module, san) = (self.clone(), san.to_string());
-        Arc::new(move |path_lost: bool, disk: &str, why: &str| {
-            let trigger = if path_lost { FfdcTrigger::StorageLoss } else { FfdcTrigger::IoFailure };
-            module.report(
-                trigger,
-                &san,
-                &format!("{} failed an I/O to disk {disk} on SAN {san}: {why}", module.node()),
-            );
-        })
-    }
-
     /// Asks every expected node but this one and `except` to capture for `incident`, once
     /// each, without waiting for them.
     fn ask_all(&self, incident: &FfdcIncidentRecord, except: &[&str]) {
@@ -364,7 +350,7 @@ impl FfdcModule {
             }
             s.handled.push_back(incident.id.clone());
         }
-        let cap = usize::try_from(self.settings().node_cap_kib * 1024).unwrap_or(usize::MAX);
+        let cap = self.settings().bundle_cap(incident.expected.len());
         let (bundle, truncated) = capture(&self.inner.facts, &incident, self.inner.member.as_ref(), cap).await;
         let now = crate::now_ms();
         if try_hsdb {
@@ -436,8 +422,8 @@ impl FfdcModule {
             return Err(VmrmError::denied(format!("{caller} may hand over only its own FFDC bundle, not {node}'s")));
         }
         let incident = parse_incident(&req.incident)?;
-        let cap = self.settings().node_cap_kib * 1024;
-        if req.bundle.len() as u64 > cap {
+        let cap = self.settings().bundle_cap(incident.expected.len());
+        if req.bundle.len() > cap {
             return Err(VmrmError::invalid(format!(
                 "a bundle of {} bytes exceeds the per-node cap of {cap} bytes",
                 req.bundle.len()

@@ -31,7 +31,7 @@ pub enum TraceLog {
 
 /// The targets whose lines go to the `fde` and `krest` logs.
 const FDE_TARGETS: &[&str] = &["vmrm::controller::detection", "vmrm::logic::fde", "vmrm::agents::host_monitor"];
-const KREST_TARGETS: &[&str] = &["vmrm::controller::gateway", "vmrm::sim::hmc"];
+const KREST_TARGETS: &[&str] = &["vmrm::controller::gateway"];
 /// The `user` log: people's requests (the admin API) and the lines operations report to them.
 const USER_TARGETS: &[&str] = &["vmrm::controller::api", "vmrm::ksys"];
 

@@ -118,6 +118,9 @@ pub fn changed(mut settings: FfdcSettings, change: &pb::FfdcSettingsChange) -> R
     if let Some(v) = change.node_cap_kib {
         settings.node_cap_kib = v;
     }
+    if let Some(v) = change.incident_cap_mib {
+        settings.incident_cap_mib = v;
+    }
     settings.check()?;
     Ok(settings)
 }
@@ -185,6 +188,7 @@ fn settings_view(s: &FfdcSettings) -> pb::FfdcSettingsView {
         deadline_secs: s.deadline_secs,
         quota_mib: s.quota_mib,
         node_cap_kib: s.node_cap_kib,
+        incident_cap_mib: s.incident_cap_mib,
     }
 }
 

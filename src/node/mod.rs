@@ -11,6 +11,7 @@ use crate::agents::{ar_gateway::ArGateway, host_monitor as vios};
 use crate::config::NodeConfig;
 use crate::controller::api::audit::record_refusals;
 use crate::controller::{Controller, ControllerCore, api::admin::AdminService};
+use crate::domain::FfdcTrigger;
 use crate::error::{Result, VmrmError};
 use crate::ffdc::FfdcModule;
 use crate::ffdc::bundle::NodeFacts;
@@ -175,7 +176,7 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
             pool.clone(),
             &cfg.data_dir,
             hsdb.clone(),
-            ffdc.clone().map(|module| module.io_failures(&s.san)),
+            ffdc.clone().map(|module| io_failures(module, &s.san)),
         );
         liveness.actor("server unit", unit.clone());
         let silence = timing.rpc_deadline * 2;
@@ -258,6 +259,17 @@ pub async fn run(cfg: NodeConfig, shutdown: impl Future<Output = ()> + Send + 's
         Some(why) => Err(VmrmError::unavailable(format!("node {} stopped: {why}", cfg.name))),
         None => Ok(()),
     }
+}
+
+/// What a server unit's guests report of their failed I/O to SAN `san`: STORAGE_LOSS when the
+/// SAN cannot be reached, IO_FAILURE for any other error (the node drops the repeats).
+fn io_failures(module: FfdcModule, san: &str) -> su::IoFailed {
+    let san = san.to_string();
+    std::sync::Arc::new(move |path_lost: bool, disk: &str, why: &str| {
+        let trigger = if path_lost { FfdcTrigger::StorageLoss } else { FfdcTrigger::IoFailure };
+        let detail = format!("{} failed an I/O to disk {disk} on SAN {san}: {why}", module.node());
+        module.report(trigger, &san, &detail);
+    })
 }
 
 /// The node's FFDC module, if it reaches the HSDB.

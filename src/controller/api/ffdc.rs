@@ -38,7 +38,7 @@ pub async fn modify(core: &ControllerCore, change: &pb::FfdcSettingsChange) -> R
     let named = changed_names(change);
     if named.is_empty() {
         return Err(VmrmError::invalid(
-            "name a setting to modify: triggers, periodic, hsdb_threshold, hysteresis, coalesce, deadline, quota or node_cap",
+            "name a setting to modify: triggers, periodic, hsdb_threshold, hysteresis, coalesce, deadline, quota, node_cap or incident_cap",
         ));
     }
     retry_on_conflict(|| async {
@@ -61,6 +61,7 @@ fn changed_names(c: &pb::FfdcSettingsChange) -> Vec<&'static str> {
         ("deadline", c.deadline_secs.is_some()),
         ("quota", c.quota_mib.is_some()),
         ("node_cap", c.node_cap_kib.is_some()),
+        ("incident_cap", c.incident_cap_mib.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))

@@ -4,8 +4,10 @@
 //! the next one" is the caller's visible choice ([`Failover`]): reading an inventory may ask
 //! anyone, but a job goes to the next HMC only when it never reached one ([`HmcError`]): a job
 //! that may have run, or ran and failed, must not run again elsewhere.
+use crate::domain::FfdcTrigger;
 use crate::domain::{HmcRecord, HostRecord};
 use crate::error::HmcError;
+use crate::ffdc::FfdcModule;
 use crate::hsdb::{HsdbAccess, LocalHsdb};
 use crate::pb::vocabulary::HMC_METADATA;
 use crate::pb::{self, hmc_client::HmcClient, submit_job_request::Job};
@@ -38,11 +40,18 @@ pub struct HmcGateway {
     pool: ChannelPool,
     rpc_deadline: Duration,
     job_poll: Duration,
+    /// Told when an HMC cannot be reached (an RPC_FAILURE incident, coalesced per HMC).
+    ffdc: FfdcModule,
 }
 
 impl HmcGateway {
-    pub fn new(hsdb: LocalHsdb, pool: ChannelPool, rpc_deadline: Duration, job_poll: Duration) -> Self {
-        Self { hsdb, pool, rpc_deadline, job_poll }
+    pub fn new(
+        hsdb: LocalHsdb,
+        pool: ChannelPool,
+        (rpc_deadline, job_poll): (Duration, Duration),
+        ffdc: FfdcModule,
+    ) -> Self {
+        Self { hsdb, pool, rpc_deadline, job_poll, ffdc }
     }
 
     /// This gateway reading the HMC records from another view of the HSDB.
@@ -91,7 +100,13 @@ impl HmcGateway {
             match call(hmc).await {
                 Ok(Some(answer)) => return Ok(answer),
                 Ok(None) => {}
-                Err(e) if failover.passes_on(&e) => last = Some(e),
+                Err(e) if failover.passes_on(&e) => {
+                    if let HmcError::NotReached { hmc, why } = &e {
+                        let detail = format!("the controller cannot reach HMC {hmc}: {why}");
+                        self.ffdc.report(FfdcTrigger::RpcFailure, hmc, &detail);
+                    }
+                    last = Some(e)
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -16,6 +16,7 @@ mod outbound;
 mod service;
 mod vios_partitions;
 
+pub use crate::sim::vm::IoFailed;
 pub use drills::UnitFault;
 pub use lane::LaneServer;
 pub use service::SuService;
@@ -128,7 +129,7 @@ impl ServerUnit {
         pool: ChannelPool,
         data_dir: &Path,
         hsdb: Option<RemoteHsdb>,
-        io_failed: Option<crate::sim::vm::IoFailed>,
+        io_failed: Option<IoFailed>,
     ) -> Addr<Self> {
         Self::create(|ctx| {
             let san_key = identity::san_key_for_host(&cfg.host);
