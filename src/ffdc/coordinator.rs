@@ -9,7 +9,8 @@
 use super::module::FfdcModule;
 use super::store;
 use crate::domain::{
-    ClusterRecord, EventName, EventRecord, FfdcIncidentRecord, FfdcNodeRecord, FfdcTrigger, IncidentState,
+    ClusterRecord, EventName, EventRecord, FfdcBundleRecord, FfdcIncidentRecord, FfdcNodeRecord, FfdcTrigger,
+    IncidentState,
 };
 use crate::error::Result;
 use crate::hsdb::{HsdbAccess, LocalHsdb};
@@ -23,6 +24,9 @@ use std::time::Duration;
 pub const COORDINATE_EVERY: Duration = Duration::from_secs(1);
 /// Probes in a row a registered node misses before it is failed.
 pub const PROBE_MISSES: u32 = 3;
+/// How long after the ksyscluster is created new registrations are still only learned: the
+/// nodes deployed with it register within their first seconds.
+const STARTUP_QUIET_MS: i64 = 10_000;
 /// Nodes probed at once.
 const PROBES_AT_ONCE: usize = 64;
 
@@ -41,6 +45,9 @@ pub struct Coordinator {
     leader_before: Option<u64>,
     /// The open incidents this DBN relayed (asked their missing nodes again).
     relayed: BTreeSet<String>,
+    /// Registrations are only learned until then: `i64::MAX` while no ksyscluster exists, a
+    /// moment after this DBN saw it created.
+    quiet_until: Option<i64>,
 }
 
 impl Coordinator {
@@ -57,6 +64,7 @@ impl Coordinator {
             leading: false,
             leader_before: None,
             relayed: BTreeSet::new(),
+            quiet_until: None,
         }
     }
 
@@ -106,14 +114,22 @@ impl Coordinator {
 
     async fn duties(&mut self) -> Result<()> {
         let settings = store::settings(&self.member).await?;
-        let incidents = self.settle().await?;
-        self.evict(&settings).await?;
-        // Until the ksyscluster exists the nodes are only coming up: their registrations are
-        // learned, not incidents.
+        let bundles = store::bundles(&self.member).await?;
+        let incidents = self.settle(&bundles).await?;
+        self.evict(&settings, &incidents, &bundles).await?;
+        // Until the ksyscluster exists, and for a moment after it was created here, the nodes
+        // are only coming up: their registrations are learned, not incidents.
         let configured = self.member.get::<ClusterRecord>("cluster").await?.is_some();
+        let now = crate::now_ms();
+        self.quiet_until = match (configured, self.quiet_until) {
+            (false, _) => Some(i64::MAX),
+            (true, Some(i64::MAX)) => Some(now + STARTUP_QUIET_MS),
+            (true, until) => until.filter(|u| now < *u),
+        };
         let nodes = self.member.list_versioned::<FfdcNodeRecord>().await?;
         let records: Vec<FfdcNodeRecord> = nodes.iter().map(|(n, _)| n.clone()).collect();
-        let changes = decide::membership_changes(&self.seen, &records, self.first_look || !configured);
+        let learning = self.first_look || self.quiet_until.is_some();
+        let changes = decide::membership_changes(&self.seen, &records, learning);
         self.seen = records.iter().map(|n| (n.node.clone(), (n.incarnation.clone(), n.left))).collect();
         self.first_look = false;
         if !configured {
@@ -127,7 +143,6 @@ impl Coordinator {
             self.open(trigger, &node, &detail).await;
         }
         self.watch_nodes(nodes).await;
-        let now = crate::now_ms();
         let period = i64::try_from(settings.periodic_secs * 1000).unwrap_or(i64::MAX);
         if decide::periodic_due(&incidents, now, period) {
             let detail = format!("periodic collection every {} s", settings.periodic_secs);
@@ -207,9 +222,8 @@ impl Coordinator {
 
     /// Settles the incidents whose nodes all contributed or whose deadline passed, each with an
     /// event (the management tool's notification, seed FIG. 7 step 7.11); returns them all.
-    async fn settle(&mut self) -> Result<Vec<FfdcIncidentRecord>> {
+    async fn settle(&mut self, bundles: &[FfdcBundleRecord]) -> Result<Vec<FfdcIncidentRecord>> {
         let incidents = self.member.list_versioned::<FfdcIncidentRecord>().await?;
-        let bundles = store::bundles(&self.member).await?;
         let now = crate::now_ms();
         let mut all = Vec::with_capacity(incidents.len());
         for (incident, version) in incidents {
@@ -243,7 +257,7 @@ impl Coordinator {
             }
             all.push(settled);
         }
-        all.sort_by(|a, b| a.id.cmp(&b.id));
+        store::oldest_first(&mut all);
         let open: BTreeSet<&String> = all.iter().filter(|i| i.state == IncidentState::Open).map(|i| &i.id).collect();
         self.relayed.retain(|id| open.contains(id));
         Ok(all)
@@ -262,9 +276,12 @@ impl Coordinator {
     }
 
     /// Evicts the oldest settled incidents beyond the quota.
-    async fn evict(&self, settings: &crate::domain::FfdcSettings) -> Result<()> {
-        let incidents = store::incidents(&self.member).await?;
-        let bundles = store::bundles(&self.member).await?;
+    async fn evict(
+        &self,
+        settings: &crate::domain::FfdcSettings,
+        incidents: &[FfdcIncidentRecord],
+        bundles: &[FfdcBundleRecord],
+    ) -> Result<()> {
         let sizes: Vec<(String, IncidentState, u64)> = incidents
             .iter()
             .map(|i| {
@@ -273,7 +290,7 @@ impl Coordinator {
             })
             .collect();
         for id in decide::evictions(&sizes, settings.quota_mib << 20) {
-            store::evict(&self.member, &id, &bundles).await?;
+            store::evict(&self.member, &id, bundles).await?;
             tracing::info!(incident = %id, "FFDC incident evicted: the incidents exceed the quota of {} MiB", settings.quota_mib);
         }
         Ok(())

@@ -114,8 +114,13 @@ pub async fn store_bundle<H: HsdbAccess>(
 /// Every incident, oldest first.
 pub async fn incidents<H: HsdbAccess>(hsdb: &H) -> Result<Vec<FfdcIncidentRecord>> {
     let mut all = hsdb.list::<FfdcIncidentRecord>().await?;
-    all.sort_by(|a, b| a.id.cmp(&b.id));
+    oldest_first(&mut all);
     Ok(all)
+}
+
+/// Incidents in the order they were detected (ids of one coalescing window share its start).
+pub fn oldest_first(incidents: &mut [FfdcIncidentRecord]) {
+    incidents.sort_by(|a, b| (a.detected_at_ms, &a.id).cmp(&(b.detected_at_ms, &b.id)));
 }
 
 /// Every bundle's manifest (small rows: the chunks are read one by one).

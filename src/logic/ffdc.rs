@@ -117,13 +117,11 @@ impl Threshold {
 }
 
 /// The incidents to evict so that all of them hold at most `quota` bytes: the oldest first
-/// (ids sort by time), never an open one.
+/// (`incidents` is in the order they were detected), never an open one.
 pub fn evictions(incidents: &[(String, IncidentState, u64)], quota: u64) -> Vec<String> {
     let mut total: u64 = incidents.iter().map(|(_, _, b)| b).sum();
-    let mut oldest_first: Vec<&(String, IncidentState, u64)> = incidents.iter().collect();
-    oldest_first.sort_by(|a, b| a.0.cmp(&b.0));
     let mut evicted = Vec::new();
-    for (id, state, bytes) in oldest_first {
+    for (id, state, bytes) in incidents {
         if total <= quota {
             break;
         }
@@ -306,8 +304,8 @@ mod tests {
     fn the_quota_evicts_the_oldest_settled_incidents_never_an_open_one() {
         let i = |id: &str, state, bytes| (id.to_string(), state, bytes);
         let all = [
-            i("2", IncidentState::Partial, 30),
             i("1", IncidentState::Open, 50),
+            i("2", IncidentState::Partial, 30),
             i("3", IncidentState::Complete, 30),
             i("4", IncidentState::Complete, 30),
         ];
