@@ -290,7 +290,8 @@ impl Coordinator {
             })
             .collect();
         for id in decide::evictions(&sizes, settings.quota_mib << 20) {
-            store::evict(&self.member, &id, bundles).await?;
+            let Some(incident) = incidents.iter().find(|i| i.id == id) else { continue };
+            store::evict(&self.member, incident, bundles).await?;
             tracing::info!(incident = %id, "FFDC incident evicted: the incidents exceed the quota of {} MiB", settings.quota_mib);
         }
         Ok(())

@@ -556,12 +556,46 @@ fn parse_incident(bytes: &[u8]) -> Result<FfdcIncidentRecord> {
     if unique.len() != incident.expected.len() {
         return Err(VmrmError::invalid("an FFDC incident names an expected node twice"));
     }
+    // Its times bound how long it stays open (an open incident is never evicted): detected no
+    // later than a minute from now, due within the longest deadline a setting allows.
+    let latest_deadline = *crate::domain::ffdc::DEADLINE_SECS.end() as i64 * 1000;
+    if incident.detected_at_ms > crate::now_ms() + 60_000
+        || !(incident.detected_at_ms..=incident.detected_at_ms + latest_deadline).contains(&incident.deadline_ms)
+    {
+        return Err(VmrmError::invalid(format!(
+            "FFDC incident {} is detected in the future or due outside {} s of its detection",
+            incident.id,
+            crate::domain::ffdc::DEADLINE_SECS.end()
+        )));
+    }
     Ok(FfdcIncidentRecord { state: IncidentState::Open, missing: Vec::new(), bytes: 0, ..incident })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_incident_from_the_wire_cannot_stay_open_for_ever() {
+        let now = crate::now_ms();
+        let json = |detected: i64, deadline: i64| {
+            serde_json::json!({
+                "id": "20261205-000000.000-manual-ctl-1", "trigger": "manual", "subject": "ctl-1",
+                "origin": "ctl-1", "opened_by": "ctl-1", "detail": "", "detected_at_ms": detected,
+                "deadline_ms": deadline, "expected": ["ctl-1", "ctl-2"], "state": "COMPLETE", "bytes": 7
+            })
+            .to_string()
+        };
+        let ok = parse_incident(json(now, now + 30_000).as_bytes()).unwrap();
+        assert_eq!((ok.state, ok.bytes), (IncidentState::Open, 0), "what it says of itself is not taken");
+        for (detected, deadline) in [(now, now + 700_000), (now, now - 1), (now + 3_600_000, now + 3_600_000)] {
+            let e = parse_incident(json(detected, deadline).as_bytes()).unwrap_err();
+            assert!(matches!(e, VmrmError::InvalidArgument(_)), "{e:?}");
+        }
+        let twice = json(now, now).replace(r#"["ctl-1","ctl-2"]"#, r#"["ctl-1","ctl-1"]"#);
+        assert!(parse_incident(twice.as_bytes()).unwrap_err().to_string().contains("twice"));
+        assert!(parse_incident(b"{}").is_err());
+    }
 
     #[test]
     fn ids_from_the_wire_are_keys_never_paths() {

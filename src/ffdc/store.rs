@@ -4,7 +4,7 @@
 //! checksum verified, and evicting an incident whole.
 use crate::domain::{FfdcBundleRecord, FfdcChunkRecord, FfdcIncidentRecord, FfdcSettings};
 use crate::error::{Result, VmrmError};
-use crate::hsdb::HsdbAccess;
+use crate::hsdb::{Command, HsdbAccess, Table};
 use crate::logic::ffdc::{Opening, joins_previous};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -150,16 +150,36 @@ pub async fn bundle_bytes<H: HsdbAccess>(hsdb: &H, manifest: &FfdcBundleRecord) 
     }
 }
 
+/// The most chunks one bundle can have (the largest per-node cap a setting allows).
+pub const MAX_CHUNKS: u32 = ((*crate::domain::ffdc::NODE_CAP_KIB.end() << 10) as usize).div_ceil(CHUNK_BYTES) as u32;
+
 /// Deletes an incident with its bundles: the manifests first (a bundle without one is not
-/// read), then the chunks, then the incident.
-pub async fn evict<H: HsdbAccess>(hsdb: &H, incident: &str, manifests: &[FfdcBundleRecord]) -> Result<()> {
-    for m in manifests.iter().filter(|m| m.incident == incident) {
-        hsdb.delete::<FfdcBundleRecord>(&FfdcBundleRecord::key_of(&m.incident, &m.node)).await?;
-        for no in 0..m.chunks {
-            hsdb.delete::<FfdcChunkRecord>(&FfdcChunkRecord::key_of(&m.incident, &m.node, no)).await?;
-        }
+/// read), then the chunks — also those of an expected node that stopped before it wrote its
+/// manifest —, then the incident. Deletions go in batches.
+pub async fn evict<H: HsdbAccess>(
+    hsdb: &H,
+    incident: &FfdcIncidentRecord,
+    manifests: &[FfdcBundleRecord],
+) -> Result<()> {
+    let mine: Vec<&FfdcBundleRecord> = manifests.iter().filter(|m| m.incident == incident.id).collect();
+    let delete = |table, key| Command::Delete { table, key };
+    let mut deletions: Vec<Command> =
+        mine.iter().map(|m| delete(Table::FfdcBundle, FfdcBundleRecord::key_of(&m.incident, &m.node))).collect();
+    for m in &mine {
+        deletions.extend(
+            (0..m.chunks).map(|no| delete(Table::FfdcChunk, FfdcChunkRecord::key_of(&m.incident, &m.node, no))),
+        );
     }
-    hsdb.delete::<FfdcIncidentRecord>(incident).await
+    let unfinished = incident.expected.iter().filter(|n| !mine.iter().any(|m| &m.node == *n));
+    for node in unfinished {
+        deletions.extend(
+            (0..MAX_CHUNKS).map(|no| delete(Table::FfdcChunk, FfdcChunkRecord::key_of(&incident.id, node, no))),
+        );
+    }
+    for batch in deletions.chunks(crate::hsdb::types::MAX_BATCH_OPS) {
+        hsdb.write(Command::Batch(batch.to_vec())).await?;
+    }
+    hsdb.delete::<FfdcIncidentRecord>(&incident.id).await
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
